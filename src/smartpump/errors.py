@@ -1,0 +1,98 @@
+"""The one exception tree of smartpump; every error we raise on purpose is one of these.
+
+    SmartpumpError                 base: carries a stable ``code`` and a one-line message
+    ├── UnitError                  unknown unit, wrong dimension, non-finite or negative quantity
+    ├── LimitOrderError            a LimitSet whose bounds are out of order (LH <= LS <= US <= UH)
+    ├── LibraryError               a drug library that cannot be built or read
+    │   ├── LibraryFormatError     a file that does not follow its format (JSON Schema, CSV columns...)
+    │   └── LookupFailedError      no (or more than one) care area / drug / entry matches a request
+    ├── SignatureError             a signed library or command that does not verify
+    │   └── RollbackError          a signed library that is not newer than the installed one
+    ├── ProgramError               an infusion program that cannot be checked (missing weight,
+    │                              route or concentration not in the entry, basic infusion refused)
+    └── PumpError                  a pump action refused in its current state (start after a hard
+                                   stop, start with the door open, PCA demand in lockout...)
+
+Codes are dotted and stable (``unit.unknown``, ``program.weight_required``); the CLI, the API and
+the event log show the same code.
+"""
+
+from __future__ import annotations
+
+
+class SmartpumpError(Exception):
+    """Base of every deliberate smartpump error: a stable code plus a one-line message."""
+
+    code: str = "smartpump.error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        """The one-line human-readable reason."""
+        return str(self.args[0]) if self.args else self.code
+
+
+class UnitError(SmartpumpError, ValueError):
+    """A unit or quantity that is not part of the closed vocabulary, or not usable here."""
+
+    code = "unit.invalid"
+
+
+class LimitOrderError(SmartpumpError, ValueError):
+    """Limit bounds that are not ordered hard_min <= soft_min <= soft_max <= hard_max."""
+
+    code = "limits.order"
+
+
+class LibraryError(SmartpumpError):
+    """A drug library that cannot be built, read or used as asked."""
+
+    code = "library.invalid"
+
+
+class LibraryFormatError(LibraryError):
+    """A library file that does not follow its declared format; ``problems`` lists every one."""
+
+    code = "library.format"
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), code: str | None = None):
+        super().__init__(message, code=code)
+        self.problems = problems
+
+
+class LookupFailedError(LibraryError):
+    """No match, or an ambiguous match, for a care area, drug or entry; ``candidates`` says which."""
+
+    code = "library.lookup"
+
+    def __init__(self, message: str, *, candidates: tuple[str, ...] = (), code: str | None = None):
+        super().__init__(message, code=code)
+        self.candidates = candidates
+
+
+class SignatureError(SmartpumpError):
+    """A signature that does not verify, or a signed document for another hospital."""
+
+    code = "signature.invalid"
+
+
+class RollbackError(SignatureError):
+    """A signed library whose version is not newer than the installed one (anti-rollback)."""
+
+    code = "signature.rollback"
+
+
+class ProgramError(SmartpumpError, ValueError):
+    """An infusion program that cannot be evaluated as given; the clinician must reprogram."""
+
+    code = "program.invalid"
+
+
+class PumpError(SmartpumpError):
+    """A pump action refused in the pump's current state."""
+
+    code = "pump.refused"

@@ -1,0 +1,1 @@
+"""The drug library: formulary, care areas, entries and limits, with their file formats."""
