@@ -1,0 +1,30 @@
+"""`smartpump` command line: one Typer app; each area registers its commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from smartpump.cli import calc, library
+from smartpump.cli.output import err_console
+from smartpump.errors import SmartpumpError
+
+app = typer.Typer(
+    name="smartpump",
+    help="Open, vendor-neutral smart infusion system (not a certified medical device).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+calc.register(app)
+library.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: runs the app, turning our errors into one-line reasons."""
+    try:
+        app()
+    except SmartpumpError as error:
+        err_console.print(f"error [{error.code}]: {error.message}", markup=False, highlight=False)
+        sys.exit(2)

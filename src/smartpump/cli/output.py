@@ -1,0 +1,42 @@
+"""Shared CLI output: JSON for scripts, Rich for people, one-line failures with a code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Turn dataclasses, Decimals, enums and tuples into plain JSON values (Decimal -> number)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: jsonable(v) for k, v in asdict(value).items() if not k.startswith("_")}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def emit_json(payload: Any) -> None:
+    """Print a JSON document on stdout (the machine-readable output of ``--json``)."""
+    sys.stdout.write(json.dumps(jsonable(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def fail(message: str, *, code: str = "cli.invalid", exit_code: int = 2) -> NoReturn:
+    """Print a one-line reason with its code on stderr and exit non-zero (never a traceback)."""
+    err_console.print(f"error [{code}]: {message}", markup=False, highlight=False)
+    raise typer.Exit(exit_code)

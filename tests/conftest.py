@@ -1,0 +1,32 @@
+"""Shared test fixtures: paths to the read-only shared data, Hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+settings.register_profile("default", deadline=None, max_examples=200)
+settings.register_profile(
+    "ci", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data; fails (never skips) with a clear message when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"shared data file missing: {path} (tests read ../shared/data, never a copy)")
+    return path
+
+
+@pytest.fixture
+def example_csv() -> Path:
+    """The example drug library CSV (example data, not for clinical use)."""
+    return shared_file("example-drug-library.csv")
