@@ -13,7 +13,7 @@ UCUM codes follow the UCUM case-sensitive table; MDC codes are ISO/IEEE 11073-10
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from enum import StrEnum
 from typing import Final
@@ -47,15 +47,18 @@ class AmountUnit(StrEnum):
     MMOL = "mmol"
     ML = "mL"
 
+    _dimension: Dimension
+    _exponent10: int
+
     @property
     def dimension(self) -> Dimension:
         """The dimension this unit belongs to."""
-        return _AMOUNT_INFO[self][0]
+        return self._dimension
 
     @property
     def exponent10(self) -> int:
         """Power of ten relative to the dimension's base unit (mg -> -3 relative to g)."""
-        return _AMOUNT_INFO[self][1]
+        return self._exponent10
 
     @property
     def ucum(self) -> str:
@@ -79,6 +82,10 @@ _AMOUNT_INFO: Final[dict[AmountUnit, tuple[Dimension, int, str, int | None]]] = 
     AmountUnit.MMOL: (Dimension.MOLES, 0, "mmol", 4562),
     AmountUnit.ML: (Dimension.VOLUME, 0, "mL", 1618),
 }
+
+for _unit, (_dimension, _exponent10, _ucum, _mdc) in _AMOUNT_INFO.items():
+    _unit._dimension = _dimension
+    _unit._exponent10 = _exponent10
 
 _AMOUNT_SPELLINGS: Final[dict[str, AmountUnit]] = {
     "g": AmountUnit.G,
@@ -131,10 +138,12 @@ class TimeUnit(StrEnum):
     H = "h"
     DAY = "day"
 
+    _per_hour: Decimal
+
     @property
     def per_hour_factor(self) -> Decimal:
         """Multiply a per-<unit> amount by this to get the per-hour amount."""
-        return _PER_HOUR[self]
+        return self._per_hour
 
     @property
     def ucum(self) -> str:
@@ -147,6 +156,9 @@ _PER_HOUR: Final[dict[TimeUnit, Decimal]] = {
     TimeUnit.H: Decimal(1),
     TimeUnit.DAY: _CTX.divide(Decimal(1), Decimal(24)),
 }
+
+for _time, _factor in _PER_HOUR.items():
+    _time._per_hour = _factor
 
 _BASIS_SPELLINGS: Final[dict[str, Basis]] = {"kg": Basis.KG, "m2": Basis.M2, "m²": Basis.M2}
 _TIME_SPELLINGS: Final[dict[str, TimeUnit]] = {
@@ -223,14 +235,23 @@ class DoseUnit:
     amount: AmountUnit
     basis: Basis = Basis.NONE
     time: TimeUnit | None = None
+    _text: str = field(init=False, repr=False, compare=False)
+    _per_hour: Decimal = field(init=False, repr=False, compare=False)
+    _flags: tuple[bool, bool, bool] = field(init=False, repr=False, compare=False)
 
-    def __str__(self) -> str:
+    def __post_init__(self) -> None:
         parts = [self.amount.value]
         if self.basis is not Basis.NONE:
             parts.append(self.basis.value)
         if self.time is not None:
             parts.append(self.time.value)
-        return "/".join(parts)
+        object.__setattr__(self, "_text", "/".join(parts))
+        object.__setattr__(self, "_per_hour", self.time.per_hour_factor if self.time else Decimal(1))
+        flags = (self.amount is AmountUnit.ML, self.basis is Basis.KG, self.basis is Basis.M2)
+        object.__setattr__(self, "_flags", flags)
+
+    def __str__(self) -> str:
+        return self._text
 
     @property
     def is_rate(self) -> bool:
@@ -240,17 +261,17 @@ class DoseUnit:
     @property
     def is_volume(self) -> bool:
         """True when the amount is mL (rate-based entries and fluids): no concentration needed."""
-        return self.amount is AmountUnit.ML
+        return self._flags[0]
 
     @property
     def needs_weight(self) -> bool:
         """True for weight-based (/kg) units."""
-        return self.basis is Basis.KG
+        return self._flags[1]
 
     @property
     def needs_bsa(self) -> bool:
         """True for BSA-based (/m2) units."""
-        return self.basis is Basis.M2
+        return self._flags[2]
 
     @property
     def ucum(self) -> str:
@@ -305,6 +326,8 @@ def to_decimal(value: Decimal | int | str, *, what: str = "value") -> Decimal:
 
     Floats are refused on purpose: they carry binary rounding into exact math.
     """
+    if type(value) is Decimal and value.is_finite():
+        return value
     if isinstance(value, (bool, float)):
         raise UnitError(f"{what} must be a decimal number, not {type(value).__name__}")
     try:
@@ -330,12 +353,14 @@ def convert_amount(value: Decimal, source: AmountUnit, target: AmountUnit) -> De
     >>> convert_amount(Decimal("1.5"), AmountUnit.G, AmountUnit.MG) == Decimal(1500)
     True
     """
-    if source.dimension is not target.dimension:
+    if source is target:
+        return value
+    if source._dimension is not target._dimension:
         raise UnitError(
             f"cannot convert {source} ({source.dimension}) to {target} ({target.dimension})",
             code="unit.dimension_mismatch",
         )
-    return value.scaleb(source.exponent10 - target.exponent10, _CTX)
+    return value.scaleb(source._exponent10 - target._exponent10, _CTX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,16 +508,21 @@ def bsa_mosteller_m2(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
     return _CTX.divide(_CTX.multiply(height_cm, weight_kg), Decimal(3600)).sqrt(_CTX)
 
 
+_KG: Final = Basis.KG
+_M2: Final = Basis.M2
+_ONE: Final = Decimal(1)
+
+
 def _basis_factor(unit: DoseUnit, weight_kg: Decimal | None, bsa_m2: Decimal | None) -> Decimal:
-    if unit.basis is Basis.KG:
+    if unit.basis is _KG:
         if weight_kg is None:
             raise UnitError(f"a weight is needed for {unit}", code="unit.weight_required")
         return require_positive(weight_kg, what="weight")
-    if unit.basis is Basis.M2:
+    if unit.basis is _M2:
         if bsa_m2 is None:
             raise UnitError(f"a body surface area is needed for {unit}", code="unit.bsa_required")
         return require_positive(bsa_m2, what="BSA")
-    return Decimal(1)
+    return _ONE
 
 
 def _hours(unit: DoseUnit, duration_min: Decimal | None) -> Decimal:
@@ -530,7 +560,7 @@ def dose_to_rate_ml_per_h(
         raise UnitError(f"dose must not be negative, got {dose}", code="unit.negative")
     amount_per_h = _CTX.multiply(dose, _basis_factor(unit, weight_kg, bsa_m2))
     if unit.time is not None:
-        amount_per_h = _CTX.multiply(amount_per_h, unit.time.per_hour_factor)
+        amount_per_h = _CTX.multiply(amount_per_h, unit._per_hour)
     hours = _hours(unit, duration_min)
     if unit.is_volume:
         return _CTX.divide(amount_per_h, hours)
@@ -562,7 +592,7 @@ def rate_to_dose(
         raise UnitError(f"rate must not be negative, got {rate}", code="unit.negative")
     basis = _basis_factor(unit, weight_kg, bsa_m2)
     hours = _hours(unit, duration_min)
-    per_hour = unit.time.per_hour_factor if unit.time is not None else Decimal(1)
+    per_hour = unit._per_hour
     if unit.is_volume:
         amount_per_dose_unit = _CTX.multiply(rate, hours)
     else:

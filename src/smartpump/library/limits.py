@@ -8,7 +8,7 @@ configured", never zero.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
@@ -85,6 +85,7 @@ class LimitSet:
     soft_min: Decimal | None = None
     soft_max: Decimal | None = None
     hard_max: Decimal | None = None
+    _empty: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         present: list[tuple[LimitKind, Decimal]] = []
@@ -103,11 +104,12 @@ class LimitSet:
                     f"{low_kind} {low} is above {high_kind} {high} "
                     "(limits must be ordered hard_min <= soft_min <= soft_max <= hard_max)"
                 )
+        object.__setattr__(self, "_empty", not present)
 
     @property
     def is_empty(self) -> bool:
         """True when no bound is configured (the parameter is unprotected)."""
-        return all(getattr(self, k.value) is None for k in LIMIT_ORDER)
+        return self._empty
 
     @property
     def has_hard_max(self) -> bool:

@@ -198,8 +198,11 @@ class Entry:
     @property
     def needs_weight(self) -> bool:
         """True when any dose of this entry is weight-based."""
-        units = [self.dose.unit, *(d.unit for d in (self.bolus, self.loading) if d is not None)]
-        return any(u.needs_weight for u in units)
+        return (
+            self.dose.unit.needs_weight
+            or (self.bolus is not None and self.bolus.unit.needs_weight)
+            or (self.loading is not None and self.loading.unit.needs_weight)
+        )
 
     @property
     def needs_bsa(self) -> bool:
@@ -272,6 +275,24 @@ class CareArea:
     pca: PCASettings = PCASettings()
     channel_labels: tuple[str, ...] = ()
     advisory: str | None = None
+    _rate_cap: LimitSet = field(init=False, repr=False, compare=False)
+    _vtbi_cap: LimitSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        caps = [m for m in (self.max_rate_ml_per_h, self.device.max_rate_ml_per_h) if m is not None]
+        object.__setattr__(self, "_rate_cap", LimitSet(hard_max=min(caps)) if caps else NO_LIMITS)
+        vtbi = self.device.max_vtbi_ml
+        object.__setattr__(self, "_vtbi_cap", LimitSet(hard_max=vtbi) if vtbi is not None else NO_LIMITS)
+
+    @property
+    def rate_cap(self) -> LimitSet:
+        """The care area's maximum rate as a hard limit (the lower of area and device maxima)."""
+        return self._rate_cap
+
+    @property
+    def vtbi_cap(self) -> LimitSet:
+        """The care area's maximum VTBI as a hard limit."""
+        return self._vtbi_cap
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,248 @@
+"""The DERS rule table: one small pure function per limited parameter, evaluated by one loop.
+
+Each rule reads a resolved ``CheckContext`` and returns the measured value, the LimitSet it is
+held to and the unit both are in — or None when the rule does not apply. ``evaluate`` turns every
+crossed bound into an ``Alert`` whose rule id is ``ders.<parameter>.<limit kind>``; the limits
+themselves are always library data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, VerdictLevel
+from smartpump.library.limits import LIMIT_ORDER, LimitSet
+from smartpump.library.model import CareArea, DoseLimits, Entry
+from smartpump.units import Concentration, rate_to_dose
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckContext:
+    """Everything a rule may look at, already resolved and converted to the entry's units."""
+
+    program: InfusionProgram
+    care_area: CareArea
+    entry: Entry | None
+    dose: Decimal | None
+    dose_limits: DoseLimits | None
+    rate_ml_per_h: Decimal
+    rate_ml_per_h_exact: Decimal
+    concentration: Concentration | None
+    is_custom_concentration: bool
+    weight_kg: Decimal | None
+    bsa_m2: Decimal | None
+    duration_min: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A value to hold against a LimitSet, with the unit both are expressed in."""
+
+    value: Decimal
+    limits: LimitSet
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A limited parameter: which program kinds it applies to and how to measure it."""
+
+    parameter: str
+    applies_to: frozenset[ProgramKind]
+    measure: Callable[[CheckContext], Measure | None]
+
+
+ALL_KINDS: Final = frozenset(ProgramKind)
+LIBRARY_KINDS: Final = ALL_KINDS - {ProgramKind.BASIC}
+DOSED_KINDS: Final = frozenset(
+    {ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT, ProgramKind.BOLUS, ProgramKind.LOADING}
+)
+
+
+def _patient_weight(ctx: CheckContext) -> Measure | None:
+    """Patient weight against the care area's weight limits, whenever a weight was entered."""
+    if ctx.weight_kg is None:
+        return None
+    return Measure(ctx.weight_kg, ctx.care_area.weight_kg.limits, "kg")
+
+
+def _patient_bsa(ctx: CheckContext) -> Measure | None:
+    """Body surface area against the care area's BSA limits, whenever one is used."""
+    if ctx.bsa_m2 is None:
+        return None
+    return Measure(ctx.bsa_m2, ctx.care_area.bsa_m2.limits, "m2")
+
+
+def _dose(ctx: CheckContext) -> Measure | None:
+    """The programmed dose (or bolus/loading dose) against the limits of its kind."""
+    if ctx.dose is None or ctx.dose_limits is None:
+        return None
+    return Measure(ctx.dose, ctx.dose_limits.limits, str(ctx.dose_limits.unit))
+
+
+def _rate(ctx: CheckContext) -> Measure | None:
+    """The delivered flow rate against the entry's rate limits (primary infusions only)."""
+    if ctx.entry is None or ctx.program.kind not in (ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT):
+        return None
+    return Measure(ctx.rate_ml_per_h, ctx.entry.rate_ml_per_h.limits, "mL/h")
+
+
+def _bolus_rate(ctx: CheckContext) -> Measure | None:
+    """A bolus's flow rate against the entry's bolus administration-rate limits."""
+    entry = ctx.entry
+    if entry is None or entry.bolus_rate is None or ctx.program.kind is not ProgramKind.BOLUS:
+        return None
+    unit = entry.bolus_rate.unit
+    if unit.is_volume:
+        return Measure(ctx.rate_ml_per_h, entry.bolus_rate.limits, str(unit))
+    dose_rate = rate_to_dose(
+        ctx.rate_ml_per_h, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2
+    )
+    return Measure(dose_rate, entry.bolus_rate.limits, str(unit))
+
+
+def _basic_rate(ctx: CheckContext) -> Measure | None:
+    """A basic (library-less) infusion's rate against the care area's basic-infusion limits."""
+    return Measure(ctx.rate_ml_per_h, ctx.care_area.basic_infusion.rate_ml_per_h.limits, "mL/h")
+
+
+def _care_area_max_rate(ctx: CheckContext) -> Measure | None:
+    """Any flow rate against the care area's maximum rate (a hard limit)."""
+    cap = ctx.care_area.rate_cap
+    return None if cap.is_empty else Measure(ctx.rate_ml_per_h, cap, "mL/h")
+
+
+def _vtbi(ctx: CheckContext) -> Measure | None:
+    """The volume to be infused against the entry's VTBI limits."""
+    if ctx.entry is None or ctx.program.vtbi_ml is None:
+        return None
+    return Measure(ctx.program.vtbi_ml, ctx.entry.vtbi_ml.limits, "mL")
+
+
+def _care_area_max_vtbi(ctx: CheckContext) -> Measure | None:
+    """The volume to be infused against the care area's maximum VTBI (a hard limit)."""
+    cap = ctx.care_area.vtbi_cap
+    if ctx.program.vtbi_ml is None or cap.is_empty:
+        return None
+    return Measure(ctx.program.vtbi_ml, cap, "mL")
+
+
+def _duration(ctx: CheckContext) -> Measure | None:
+    """An intermittent infusion's duration against the entry's duration limits."""
+    if ctx.entry is None or ctx.duration_min is None or ctx.program.kind is not ProgramKind.INTERMITTENT:
+        return None
+    return Measure(ctx.duration_min, ctx.entry.duration_min.limits, "min")
+
+
+def _loading_duration(ctx: CheckContext) -> Measure | None:
+    """A loading dose's duration against the entry's loading-duration limits."""
+    if ctx.entry is None or ctx.duration_min is None or ctx.program.kind is not ProgramKind.LOADING:
+        return None
+    return Measure(ctx.duration_min, ctx.entry.loading_duration_min.limits, "min")
+
+
+def _custom_concentration(ctx: CheckContext) -> Measure | None:
+    """A custom concentration's strength (amount per mL) against the entry's concentration limits."""
+    entry = ctx.entry
+    if not ctx.is_custom_concentration or entry is None or entry.custom_concentration is None:
+        return None
+    assert ctx.concentration is not None
+    custom = entry.custom_concentration
+    return Measure(ctx.concentration.per_ml_in(custom.unit), custom.limits, f"{custom.unit}/mL")
+
+
+def _pca_measure(
+    field: str, unit_of: Callable[[CheckContext], str]
+) -> Callable[[CheckContext], Measure | None]:
+    def measure(ctx: CheckContext) -> Measure | None:
+        pca_limits = ctx.entry.pca if ctx.entry is not None else None
+        programmed = ctx.program.pca
+        if pca_limits is None or programmed is None:
+            return None
+        value: Decimal | None = getattr(programmed, field)
+        limit_holder = getattr(pca_limits, field)
+        if value is None or limit_holder is None:
+            return None
+        return Measure(value, limit_holder.limits, unit_of(ctx))
+
+    measure.__doc__ = f"The programmed PCA {field.replace('_', ' ')} against the entry's PCA limits."
+    return measure
+
+
+def _pca_unit(attr: str) -> Callable[[CheckContext], str]:
+    def unit(ctx: CheckContext) -> str:
+        assert ctx.entry is not None and ctx.entry.pca is not None
+        holder: DoseLimits = getattr(ctx.entry.pca, attr)
+        return str(holder.unit)
+
+    return unit
+
+
+def _minutes(_: CheckContext) -> str:
+    return "min"
+
+
+PCA_ONLY: Final = frozenset({ProgramKind.PCA})
+
+RULES: Final[tuple[Rule, ...]] = (
+    Rule("patient_weight", ALL_KINDS, _patient_weight),
+    Rule("patient_bsa", ALL_KINDS, _patient_bsa),
+    Rule("concentration", LIBRARY_KINDS, _custom_concentration),
+    Rule("dose", frozenset({ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT}), _dose),
+    Rule("bolus_dose", frozenset({ProgramKind.BOLUS}), _dose),
+    Rule("loading_dose", frozenset({ProgramKind.LOADING}), _dose),
+    Rule("rate", DOSED_KINDS, _rate),
+    Rule("bolus_rate", frozenset({ProgramKind.BOLUS}), _bolus_rate),
+    Rule("duration", frozenset({ProgramKind.INTERMITTENT}), _duration),
+    Rule("loading_duration", frozenset({ProgramKind.LOADING}), _loading_duration),
+    Rule("vtbi", LIBRARY_KINDS, _vtbi),
+    Rule("pca.demand_dose", PCA_ONLY, _pca_measure("demand_dose", _pca_unit("demand_dose"))),
+    Rule("pca.lockout", PCA_ONLY, _pca_measure("lockout_min", _minutes)),
+    Rule("pca.basal", PCA_ONLY, _pca_measure("basal", _pca_unit("basal"))),
+    Rule("pca.loading_dose", PCA_ONLY, _pca_measure("loading_dose", _pca_unit("loading_dose"))),
+    Rule("pca.max_dose", PCA_ONLY, _pca_measure("max_dose", _pca_unit("max_dose"))),
+    Rule("basic.rate", frozenset({ProgramKind.BASIC}), _basic_rate),
+    Rule("care_area.max_rate", ALL_KINDS, _care_area_max_rate),
+    Rule("care_area.max_vtbi", ALL_KINDS, _care_area_max_vtbi),
+)
+
+
+_RULES_BY_KIND: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
+    kind: tuple(r for r in RULES if kind in r.applies_to) for kind in ProgramKind
+}
+
+
+def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[Alert, ...]:
+    """Run every rule that applies to the program's kind (the whole table, or ``rules`` in the
+    order given) and return one Alert per crossed bound, in rule order."""
+    alerts: list[Alert] = []
+    kind = ctx.program.kind
+    selected = _RULES_BY_KIND[kind] if rules is None else tuple(r for r in rules if kind in r.applies_to)
+    for rule in selected:
+        measured = rule.measure(ctx)
+        if measured is None:
+            continue
+        breach = measured.limits.classify(measured.value)
+        if breach is None:
+            continue
+        alerts.append(
+            Alert(
+                rule=f"ders.{rule.parameter}.{breach.kind.value}",
+                parameter=rule.parameter,
+                limit_kind=breach.kind,
+                limit=breach.limit,
+                value=breach.value,
+                unit=measured.unit,
+                factor=breach.factor,
+                level=VerdictLevel.HARD if breach.kind.is_hard else VerdictLevel.SOFT,
+            )
+        )
+    return tuple(alerts)
+
+
+def rule_ids() -> tuple[str, ...]:
+    """Every rule id ``evaluate`` can produce (for docs and CQI code tables)."""
+    return tuple(f"ders.{r.parameter}.{k.value}" for r in RULES for k in LIMIT_ORDER)
