@@ -52,7 +52,10 @@ def find_entry(
         wanted_therapy = match_key(therapy)
         candidates = [e for e in candidates if match_key(e.therapy or "") == wanted_therapy]
     if concentration is not None:
-        listed = [e for e in candidates if any(c.same_strength(concentration) for c in e.concentrations)]
+        same_bag = [e for e in candidates if e.has_concentration(concentration)]
+        listed = same_bag or [
+            e for e in candidates if any(c.same_strength(concentration) for c in e.concentrations)
+        ]
         custom = [
             e
             for e in candidates

@@ -1,0 +1,218 @@
+"""Ed25519 signatures over a library's canonical bytes, and the rules a pump applies before installing.
+
+``verify`` refuses, in this order: a malformed document or unknown algorithm, a signature that does
+not match the exact payload, a payload that is not a canonical library, a library for another
+hospital, and a version not strictly newer than the installed one (anti-rollback).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from smartpump.errors import LibraryFormatError, RollbackError, SignatureError
+from smartpump.library.formats import json_format
+from smartpump.library.model import DrugLibrary
+
+ALGORITHM: Final = "Ed25519"
+SIGNED_FORMAT: Final = "smartpump.signed-library/1"
+SIGNATURE_BYTES: Final = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedLibrary:
+    """A library's canonical bytes with who signed them (``key_id``), how, and the signature."""
+
+    payload: bytes
+    key_id: str
+    algorithm: str
+    signature: bytes
+
+    def to_json(self) -> str:
+        """The signed document: payload and signature in base64, so the signed bytes travel exactly."""
+        document = {
+            "format": SIGNED_FORMAT,
+            "algorithm": self.algorithm,
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode("ascii"),
+            "payload": base64.b64encode(self.payload).decode("ascii"),
+        }
+        return json.dumps(document, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> SignedLibrary:
+        """Read a signed document written by ``to_json``.
+
+        Raises:
+            SignatureError: ``signature.malformed`` when it is not such a document.
+        """
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise SignatureError(f"signed library is not JSON: {error}", code="signature.malformed") from None
+        if not isinstance(document, dict):
+            raise SignatureError("signed library must be a JSON object", code="signature.malformed")
+        if document.get("format") != SIGNED_FORMAT:
+            raise SignatureError(
+                f"signed library format must be {SIGNED_FORMAT!r}, got {document.get('format')!r}",
+                code="signature.malformed",
+            )
+        texts: dict[str, str] = {}
+        for name in ("algorithm", "key_id", "signature", "payload"):
+            value = document.get(name)
+            if not isinstance(value, str) or not value:
+                raise SignatureError(f"signed library lacks a {name!r} text", code="signature.malformed")
+            texts[name] = value
+        return cls(
+            payload=_b64(texts["payload"], "payload"),
+            key_id=texts["key_id"],
+            algorithm=texts["algorithm"],
+            signature=_b64(texts["signature"], "signature"),
+        )
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"{what} is not valid base64", code="signature.malformed") from None
+
+
+def generate_keypair() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair as (PEM PKCS#8 private key, PEM SubjectPublicKeyInfo public key)."""
+    private_key = Ed25519PrivateKey.generate()
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return private_pem, public_key_pem(private_key.public_key())
+
+
+def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
+    """A public key as PEM SubjectPublicKeyInfo."""
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_key_of(private_key_pem: bytes) -> bytes:
+    """The PEM public key of a PEM Ed25519 private key.
+
+    Raises:
+        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key.
+    """
+    return public_key_pem(_load_private(private_key_pem).public_key())
+
+
+def key_fingerprint(public_key_pem_bytes: bytes) -> str:
+    """A short stable id of a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
+    raw = _load_public(public_key_pem_bytes).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _load_private(pem: bytes) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise SignatureError(f"not a usable PEM private key: {error}", code="signature.bad_key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
+    return key
+
+
+def _load_public(pem: bytes) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise SignatureError(f"not a usable PEM public key: {error}", code="signature.bad_key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
+    return key
+
+
+def sign(library: DrugLibrary, private_key_pem: bytes, key_id: str) -> SignedLibrary:
+    """Sign the library's canonical bytes (``json_format.canonical_bytes``) with an Ed25519 key.
+
+    Raises:
+        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key,
+            ``signature.key_id`` for an empty key id.
+    """
+    if not key_id.strip():
+        raise SignatureError("a key id is needed to sign", code="signature.key_id")
+    key = _load_private(private_key_pem)
+    payload = json_format.canonical_bytes(library)
+    return SignedLibrary(payload=payload, key_id=key_id, algorithm=ALGORITHM, signature=key.sign(payload))
+
+
+def verify(
+    signed: SignedLibrary,
+    public_key_pem: bytes,
+    *,
+    installed_version: int | None = None,
+    hospital_id: str | None = None,
+) -> DrugLibrary:
+    """The signed library, once its signature, hospital and version are all accepted.
+
+    Args:
+        signed: the signed document.
+        public_key_pem: the trusted Ed25519 public key (PEM).
+        installed_version: version installed now; the signed one must be strictly greater.
+        hospital_id: the hospital the library must be for.
+
+    Raises:
+        SignatureError: ``signature.algorithm``, ``signature.bad_key``, ``signature.invalid`` (the
+            signature does not match the exact payload), ``signature.payload`` (signed bytes that
+            are not a canonical library), ``signature.wrong_hospital``.
+        RollbackError: ``signature.rollback``, the version is not newer than the installed one.
+    """
+    if signed.algorithm != ALGORITHM:
+        raise SignatureError(
+            f"unsupported signature algorithm {signed.algorithm!r} (only {ALGORITHM})",
+            code="signature.algorithm",
+        )
+    key = _load_public(public_key_pem)
+    if len(signed.signature) != SIGNATURE_BYTES:
+        raise SignatureError(
+            f"an {ALGORITHM} signature has {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
+            code="signature.invalid",
+        )
+    try:
+        key.verify(signed.signature, signed.payload)
+    except InvalidSignature:
+        raise SignatureError(
+            f"signature does not verify with this key (signed by key {signed.key_id!r})",
+            code="signature.invalid",
+        ) from None
+    library = _load_payload(signed.payload)
+    if hospital_id is not None and library.hospital_id != hospital_id:
+        raise SignatureError(
+            f"library is for hospital {library.hospital_id!r}, not {hospital_id!r}",
+            code="signature.wrong_hospital",
+        )
+    if installed_version is not None and library.version <= installed_version:
+        raise RollbackError(
+            f"library version {library.version} is not newer than installed version {installed_version}"
+        )
+    return library
+
+
+def _load_payload(payload: bytes) -> DrugLibrary:
+    """The library in signed bytes, refused unless those bytes are exactly its canonical form."""
+    try:
+        library = json_format.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, LibraryFormatError) as error:
+        raise SignatureError(
+            f"signed payload is not a valid library: {error}", code="signature.payload"
+        ) from None
+    if json_format.canonical_bytes(library) != payload:
+        raise SignatureError("signed payload is not in canonical form", code="signature.payload")
+    return library
