@@ -1,0 +1,147 @@
+"""`smartpump library import`: take in a vendor drug library (Alaris, Baxter) whole; show what was found."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from smartpump.cli.library import library_app
+from smartpump.cli.output import console, emit_json, err_console, fail
+from smartpump.errors import SmartpumpError
+from smartpump.library.formats import json_format
+from smartpump.library.formats.alaris import read_alaris
+from smartpump.library.formats.baxter import read_baxter
+from smartpump.library.formats.detect import ImportFormat, detect_format
+from smartpump.library.formats.ehr_mapping import read_ehr_mapping
+from smartpump.library.formats.import_report import ImportReport, ImportResult, library_summary
+
+
+@library_app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="Vendor export: Alaris Guardrails or Baxter Sigma .xlsx.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the library as JSON here.")
+    ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="alaris-xlsx | baxter-xlsx | csv (detected from the sheets when omitted)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="Alaris EHR mapping .xlsx to attach as the EHR mappings.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the import report as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Import a vendor drug library; print what was found and every row that could not be represented."""
+    if not file.is_file():
+        fail(f"no such file: {file}", code="cli.no_file")
+    try:
+        kind = ImportFormat(format_) if format_ is not None else detect_format(file)
+    except ValueError:
+        fail(f"unknown format {format_!r} (use alaris-xlsx, baxter-xlsx or csv)", code="cli.format")
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+    if kind is ImportFormat.CSV:
+        fail(
+            "CSV libraries are not read by 'library import'; it reads vendor .xlsx exports",
+            code="cli.format_unsupported",
+        )
+    if kind is ImportFormat.EHR_MAPPING_XLSX:
+        fail(
+            f"{file.name} is an EHR mapping file: pass it with --mapping next to a library export",
+            code="cli.format",
+        )
+    readers = {ImportFormat.ALARIS_XLSX: read_alaris, ImportFormat.BAXTER_XLSX: read_baxter}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        steps = 2 + (mapping is not None) + (output is not None)
+        task = progress.add_task(f"reading {file.name}", total=steps)
+        try:
+            result = readers[kind](file)
+            progress.advance(task)
+            if mapping is not None:
+                progress.update(task, description=f"reading {mapping.name}")
+                result = _attach_mapping(result, mapping)
+                progress.advance(task)
+            if output is not None:
+                progress.update(task, description=f"writing {output.name}")
+                json_format.write(result.library, output)
+                progress.advance(task)
+        except SmartpumpError as error:
+            fail(error.message, code=error.code)
+        progress.advance(task)
+    if as_json:
+        emit_json(_report_document(result))
+        return
+    _print_report(result.report)
+
+
+def _attach_mapping(result: ImportResult, mapping: Path) -> ImportResult:
+    mappings, mapping_report = read_ehr_mapping(mapping, result.library)
+    library = replace(result.library, ehr_mappings=mappings)
+    report = replace(
+        result.report,
+        sheets=result.report.sheets + mapping_report.sheets,
+        unrepresented=result.report.unrepresented + mapping_report.unrepresented,
+        notes=result.report.notes + mapping_report.notes,
+        summary={**result.report.summary, **library_summary(library)},
+    )
+    return ImportResult(library=library, report=report)
+
+
+def _report_document(result: ImportResult) -> dict[str, object]:
+    report = result.report
+    return {
+        "source": report.source,
+        "format": report.format,
+        "library": {
+            "name": result.library.name,
+            "version": result.library.version,
+            "hospital_id": result.library.hospital_id,
+        },
+        "summary": report.summary,
+        "sheets": report.sheets,
+        "unrepresented": report.unrepresented,
+        "notes": report.notes,
+    }
+
+
+def _print_report(report: ImportReport) -> None:
+    summary = Table(title=f"Imported {report.source} ({report.format})")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    for key, value in report.summary.items():
+        summary.add_row(key, str(value))
+    console.print(summary)
+    sheets = Table(title="Rows per sheet")
+    for column in ("sheet", "read", "represented", "not represented"):
+        sheets.add_column(column, justify="left" if column == "sheet" else "right")
+    for sheet in report.sheets:
+        sheets.add_row(sheet.sheet, str(sheet.rows_read), str(sheet.represented), str(sheet.not_represented))
+    console.print(sheets)
+    if report.unrepresented:
+        reasons = Table(title="Not represented (by reason)")
+        reasons.add_column("sheet")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        counts: dict[tuple[str, str], int] = {}
+        for row in report.unrepresented:
+            counts[(row.sheet, row.reason)] = counts.get((row.sheet, row.reason), 0) + 1
+        for (sheet_name, reason), count in counts.items():
+            reasons.add_row(sheet_name, reason, str(count))
+        console.print(reasons)
+    for note in report.notes:
+        console.print(f"- {note}", markup=False, highlight=False)

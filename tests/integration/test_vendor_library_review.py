@@ -1,0 +1,76 @@
+"""Review of the real imported vendor libraries: lint findings, the v65 -> v66 diff, DERS verdicts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from smartpump.ders.check import check
+from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind, VerdictLevel
+from smartpump.library.diff import ChangeKind, Section, diff
+from smartpump.library.formats.alaris import read_alaris
+from smartpump.library.lint import lint
+from smartpump.library.model import DrugLibrary
+from smartpump.units import AmountUnit, Concentration
+from tests.conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def v66() -> DrugLibrary:
+    return read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")).library
+
+
+@pytest.fixture(scope="module")
+def v65() -> DrugLibrary:
+    return read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v65.xlsx")).library
+
+
+def test_lint_reports_entries_without_hard_max_and_custom_concentrations_without_hard_min(
+    v66: DrugLibrary,
+) -> None:
+    findings = lint(v66)
+    rules = {f.rule for f in findings}
+    assert "lint.limits.missing_hard_max" in rules
+    missing = [f for f in findings if f.rule == "lint.limits.missing_hard_max"]
+    assert any("adenosine" in f.where or "adenosine" in f.message for f in missing)
+    assert "lint.custom_concentration.no_hard_min" in rules
+
+
+def test_diff_v65_to_v66_touches_exactly_the_entries_that_differ(v65: DrugLibrary, v66: DrugLibrary) -> None:
+    result = diff(v65, v66)
+    entry_changes = [c for c in result.changes if c.section is Section.ENTRY]
+    assert entry_changes
+    assert all(c.section is not Section.CARE_AREA for c in result.changes)
+    old = {e.id: e for e in v65.entries}
+    new = {e.id: e for e in v66.entries}
+    differing = {i for i in old.keys() | new.keys() if old.get(i) != new.get(i)}
+    summary = result.summary()
+    assert summary.entries_added + summary.entries_removed + summary.entries_changed <= len(differing)
+    assert summary.entries_added >= 1
+    added_drugs = {
+        c.where for c in result.changes if c.section is Section.DRUG and c.kind is ChangeKind.ADDED
+    }
+    assert any("risankizumab" in w for w in added_drugs)
+
+
+def test_ders_soft_and_hard_verdicts_on_imported_vancomycin(v66: DrugLibrary) -> None:
+    entry = v66.entry("adult.int.vancomycin.mg-dosing.mg.1")
+    area = v66.care_area("adult")
+    concentration = Concentration(Decimal(500), AmountUnit.MG, Decimal(100))
+
+    def verdict(dose: str, minutes: str) -> tuple[VerdictLevel, set[str]]:
+        program = InfusionProgram(
+            entry_id=entry.id,
+            kind=ProgramKind.INTERMITTENT,
+            dose=Decimal(dose),
+            concentration=concentration,
+            duration_min=Decimal(minutes),
+            patient=PatientParameters(weight_kg=Decimal(70)),
+        )
+        result = check(v66, area, program)
+        return result.level, {a.rule for a in result.alerts}
+
+    assert verdict("500", "30") == (VerdictLevel.OK, set())
+    assert verdict("2100", "60") == (VerdictLevel.SOFT, {"ders.dose.soft_max"})
+    assert verdict("500", "20") == (VerdictLevel.HARD, {"ders.duration.hard_min"})
