@@ -6,7 +6,13 @@ import sys
 
 import typer
 
-from smartpump.cli import calc, library
+from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
+    calc,
+    library,
+    library_import,
+    library_review,
+    scenario,
+)
 from smartpump.cli.output import err_console
 from smartpump.errors import SmartpumpError
 
@@ -19,6 +25,7 @@ app = typer.Typer(
 )
 calc.register(app)
 library.register(app)
+scenario.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,1439 @@
+"""The Pump: channels, alarms, power, installed library; every action and computed occurrence is an event.
+
+Time comes only from the injected Clock. Before each action the pump plays, in order, everything
+that was due since the last call (VTBI reached, occlusion alarm, battery low...) at its exact
+computed time, so results do not depend on how often it is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final, NoReturn
+
+from smartpump.clock import Clock
+from smartpump.ders.check import check
+from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, Verdict, VerdictLevel
+from smartpump.errors import LibraryError, ProgramError, PumpError, SignatureError
+from smartpump.library.model import CareArea, DrugLibrary
+from smartpump.library.signing import SignedLibrary, verify
+from smartpump.pump.administration_set import DEFAULT_CHANGE_H, AdministrationSet
+from smartpump.pump.alarms import ALARMS, AUDIO_PAUSE_S, AlarmBoard, AlarmId, AlarmRecord, Priority
+from smartpump.pump.capabilities import Capabilities, PumpModel, capabilities
+from smartpump.pump.channel import Channel, ChannelState, Due, Pending, Therapy
+from smartpump.pump.delivery import ZERO, Overlay, OverlayKind, Step, seconds, steps_total_ml, time_to_deliver
+from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
+from smartpump.pump.pca import Denial, DoseKind, PcaLedger
+from smartpump.pump.sensors import BATTERY_DEPLETED_MIN, BATTERY_LOW_MIN, AirMonitor, Battery, LineModel
+from smartpump.pump.verification import BedsideScan, Expected, mismatches
+from smartpump.units import round_half_up
+
+CHANNEL_IDS: Final = ("A", "B", "C", "D")
+DEFAULT_PCA_BOLUS_RATE_ML_PER_H: Final = Decimal(60)
+
+
+class OverrideReason(StrEnum):
+    """Coded reasons a clinician gives when overriding a soft limit."""
+
+    PRESCRIBER_ORDER = "prescriber_order"
+    PATIENT_CONDITION = "patient_condition"
+    TITRATION_PROTOCOL = "titration_protocol"
+    VERIFIED_WITH_PHARMACY = "verified_with_pharmacy"
+    OTHER = "other"
+
+
+class _DeviceDue(StrEnum):
+    AUDIO_RESUME = "audio_resume"
+    BATTERY_LOW = "battery_low"
+    BATTERY_DEPLETED = "battery_depleted"
+
+
+def alert_data(alerts: tuple[Alert, ...]) -> list[dict[str, EventValue]]:
+    """Alerts as event data: rule, parameter, limit kind, limit, value, unit, factor, level."""
+    return [
+        {
+            "rule": a.rule,
+            "parameter": a.parameter,
+            "limit_kind": a.limit_kind.value,
+            "limit": a.limit,
+            "value": a.value,
+            "unit": a.unit,
+            "factor": a.factor,
+            "level": a.level.value,
+        }
+        for a in alerts
+    ]
+
+
+class Pump:
+    """A smart infusion pump of one model; pure state machine driven by actions and a Clock."""
+
+    def __init__(
+        self,
+        pump_id: str,
+        model: PumpModel | str,
+        clock: Clock,
+        *,
+        channels: int | None = None,
+        next_seq: int = 1,
+        library: DrugLibrary | None = None,
+        battery_charge_min: Decimal | None = None,
+        require_verification: bool = False,
+    ) -> None:
+        self.id = pump_id
+        self.caps: Capabilities = capabilities(model)
+        count = channels if channels is not None else self.caps.max_channels
+        if not 1 <= count <= self.caps.max_channels:
+            raise PumpError(
+                f"{self.caps.model} has 1-{self.caps.max_channels} channels, not {count}",
+                code="pump.channels",
+            )
+        self._clock = clock
+        self._t = seconds(clock.monotonic_s())
+        self.events = EventLog(pump_id, next_seq=next_seq)
+        self.alarms = AlarmBoard()
+        self.library: DrugLibrary | None = library
+        self.pending_library: DrugLibrary | None = None
+        self.care_area: CareArea | None = None
+        self.patient_id: str | None = None
+        self.require_verification = require_verification
+        self.faulted = False
+        self.battery = Battery(
+            capacity_min=self.caps.battery_capacity_min,
+            extra_load_per_channel=self.caps.battery_extra_load_per_channel,
+            charge_per_min=self.caps.battery_charge_per_min,
+            charge_min=battery_charge_min
+            if battery_charge_min is not None
+            else self.caps.battery_capacity_min,
+            settled_at_s=self._t,
+        )
+        self.channels: dict[str, Channel] = {cid: self._new_channel(cid) for cid in CHANNEL_IDS[:count]}
+        self._emit(
+            EventType.PUMP_STARTED,
+            None,
+            model=self.caps.model.value,
+            channels=count,
+            library_version=library.version if library else None,
+            resumed_from_seq=next_seq - 1,
+        )
+
+    # ----------------------------------------------------------------- time and events
+
+    @property
+    def now_s(self) -> Decimal:
+        """The pump's current monotonic time in Decimal seconds."""
+        return self._t
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next event will get: persist it so seq survives a restart."""
+        return self.events.next_seq
+
+    def _ts(self, t: Decimal) -> datetime:
+        lag = seconds(self._clock.monotonic_s()) - t
+        return self._clock.now() - timedelta(seconds=float(lag))
+
+    def _emit(self, type_: EventType, channel: str | None, **data: EventValue) -> PumpEvent:
+        return self.events.append(type_, self._ts(self._t), channel, data)
+
+    def _new_channel(self, cid: str) -> Channel:
+        return Channel(
+            id=cid,
+            line=LineModel(
+                threshold_mmhg=self.caps.default_occlusion_mmhg,
+                compliance_ul_per_mmhg=self.caps.line_compliance_ul_per_mmhg,
+                backoff_ml=self.caps.occlusion_backoff_ml,
+            ),
+            air=AirMonitor(
+                single_ul=self.caps.air_single_bubble_ul,
+                cumulative_ul=self.caps.air_cumulative_ul,
+                window_s=self.caps.air_cumulative_window_min * 60,
+            ),
+            near_end_s=self.caps.near_end_min * 60,
+            settled_at_s=self._t,
+        )
+
+    def channel(self, cid: str) -> Channel:
+        """The channel with this id (A-D)."""
+        try:
+            return self.channels[cid]
+        except KeyError:
+            raise PumpError(
+                f"no channel {cid!r} (channels: {', '.join(self.channels)})", code="pump.no_channel"
+            ) from None
+
+    def next_due_s(self) -> Decimal | None:
+        """When the next computed occurrence falls (absolute monotonic s), or None."""
+        dues = [t for t, _, _ in self._dues()]
+        return min(dues) if dues else None
+
+    def _dues(self) -> Iterator[tuple[Decimal, str | None, Due | _DeviceDue]]:
+        for channel in self.channels.values():
+            for t, due in channel.dues(self._t):
+                yield t, channel.id, due
+        if self.alarms.audio_paused_until_s is not None:
+            yield self.alarms.audio_paused_until_s, None, _DeviceDue.AUDIO_RESUME
+        if not self.alarms.is_active(AlarmId.BATTERY_LOW, None):
+            low = self.battery.time_until_remaining_s(self._t, BATTERY_LOW_MIN)
+            if low is not None:
+                yield low, None, _DeviceDue.BATTERY_LOW
+        if not self.alarms.is_active(AlarmId.BATTERY_DEPLETED, None):
+            depleted = self.battery.time_until_remaining_s(self._t, BATTERY_DEPLETED_MIN)
+            if depleted is not None:
+                yield depleted, None, _DeviceDue.BATTERY_DEPLETED
+
+    def sync(self) -> None:
+        """Play everything due up to the clock's present, each at its own time."""
+        target = seconds(self._clock.monotonic_s())
+        if target < self._t:
+            raise PumpError("the pump clock went backwards", code="pump.clock_backwards")
+        while True:
+            dues = [d for d in self._dues() if d[0] <= target]
+            if not dues:
+                break
+            t, cid, due = min(dues, key=lambda d: d[0])
+            self._advance(max(t, self._t))
+            if isinstance(due, _DeviceDue):
+                self._device_due(due)
+            else:
+                assert cid is not None
+                self._channel_due(self.channels[cid], due)
+            self._after_change()
+        self._advance(target)
+
+    def _advance(self, t: Decimal) -> None:
+        for channel in self.channels.values():
+            channel.settle(t)
+        self._t = t
+
+    def _after_change(self) -> None:
+        """Keep derived state consistent: battery load, PCA basal segments, pending library."""
+        delivering = sum(1 for c in self.channels.values() if c.flow_ml_per_h > 0)
+        if delivering != self.battery.delivering_channels:
+            self.battery.settle(self._t)
+            self.battery.delivering_channels = delivering
+        for channel in self.channels.values():
+            therapy = channel.therapy
+            if therapy is not None and therapy.pca is not None:
+                basal_flowing = channel.state is ChannelState.RUNNING and therapy.rate_ml_per_h > 0
+                therapy.pca.basal_running(self._t, basal_flowing)
+        if self.pending_library is not None and self._all_idle():
+            self._activate_library()
+
+    # ----------------------------------------------------------------- due handlers
+
+    def _device_due(self, due: _DeviceDue) -> None:
+        if due is _DeviceDue.AUDIO_RESUME:
+            self.alarms.audio_paused_until_s = None
+            self._emit(EventType.ALARM_AUDIO_RESUMED, None, reason="pause_expired")
+        elif due is _DeviceDue.BATTERY_LOW:
+            remaining = self.battery.remaining_min(self._t)
+            self._emit(EventType.BATTERY_LOW, None, remaining_min=remaining)
+            self._raise(AlarmId.BATTERY_LOW, None, value=remaining, limit=BATTERY_LOW_MIN)
+        else:
+            remaining = self.battery.remaining_min(self._t)
+            self._emit(EventType.BATTERY_DEPLETED, None, remaining_min=remaining)
+            self._raise(AlarmId.BATTERY_DEPLETED, None, value=remaining, limit=BATTERY_DEPLETED_MIN)
+
+    def _channel_due(self, channel: Channel, due: Due) -> None:
+        therapy = channel.therapy
+        match due:
+            case Due.DELAYED_START:
+                channel.delayed_until_s = None
+                self._begin(channel)
+            case Due.PAUSED_REMINDER:
+                channel.paused_reminded = True
+                self._raise(AlarmId.CHANNEL_PAUSED, channel.id, value=None, limit=None)
+            case Due.PAUSED_ESCALATION:
+                channel.paused_escalated = True
+                previous = self.alarms.escalate(AlarmId.CHANNEL_PAUSED, channel.id, Priority.MEDIUM)
+                self._emit(
+                    EventType.ALARM_ESCALATED,
+                    channel.id,
+                    alarm=AlarmId.CHANNEL_PAUSED.value,
+                    from_priority=previous.value,
+                    to_priority=Priority.MEDIUM.value,
+                )
+            case Due.SET_CHANGE:
+                channel.set_reminded = True
+                admin = channel.admin_set
+                assert admin is not None
+                self._emit(
+                    EventType.SET_CHANGE_DUE,
+                    channel.id,
+                    set_type=admin.set_type,
+                    lot=admin.lot,
+                    installed_h_ago=(self._t - admin.installed_at_s) / 3600,
+                )
+                self._raise(AlarmId.SET_CHANGE_DUE, channel.id, value=None, limit=Decimal(admin.change_due_h))
+            case Due.OCCLUSION:
+                channel.stored_at_alarm_ml = channel.closed_line_ml
+                pressure = channel.line.pressure_mmhg(channel.closed_line_ml or ZERO)
+                self._raise(
+                    AlarmId.OCCLUSION_DOWNSTREAM,
+                    channel.id,
+                    value=pressure,
+                    limit=channel.line.threshold_mmhg,
+                )
+            case Due.CONTAINER_NEAR_EMPTY:
+                channel.container_near_empty_sent = True
+                self._raise(AlarmId.SYRINGE_NEAR_EMPTY, channel.id, value=None, limit=None)
+            case Due.CONTAINER_EMPTY:
+                self._raise(AlarmId.SYRINGE_EMPTY, channel.id, value=ZERO, limit=ZERO)
+            case Due.NEAR_END:
+                assert therapy is not None and therapy.remaining_ml is not None
+                therapy.near_end_sent = True
+                self._emit(
+                    EventType.NEAR_END_REACHED,
+                    channel.id,
+                    remaining_ml=therapy.remaining_ml,
+                    remaining_min=therapy.remaining_ml * 60 / therapy.rate_ml_per_h,
+                )
+                self._raise(AlarmId.NEAR_END, channel.id, value=therapy.remaining_ml, limit=None)
+            case Due.STEP_DONE:
+                assert therapy is not None
+                therapy.step_index += 1
+                therapy.step_delivered_ml = ZERO
+                step = therapy.steps[therapy.step_index]
+                old = therapy.rate_ml_per_h
+                therapy.rate_ml_per_h = step.rate_ml_per_h
+                self._emit(
+                    EventType.STEP_STARTED,
+                    channel.id,
+                    step=therapy.step_index + 1,
+                    rate_ml_per_h=step.rate_ml_per_h,
+                    volume_ml=step.volume_ml,
+                )
+                self._rate_changed(channel, old, "multistep")
+            case Due.OVERLAY_DONE:
+                self._overlay_done(channel)
+            case Due.VTBI_DONE:
+                self._complete(channel)
+
+    def _overlay_done(self, channel: Channel) -> None:
+        therapy = channel.therapy
+        assert therapy is not None and therapy.overlay is not None
+        overlay = therapy.overlay
+        therapy.overlay = None
+        if overlay.kind is OverlayKind.SECONDARY:
+            self._emit(
+                EventType.SECONDARY_COMPLETED,
+                channel.id,
+                volume_ml=overlay.delivered_ml,
+                primary_rate_ml_per_h=therapy.rate_ml_per_h,
+            )
+        else:
+            self._emit(
+                EventType.BOLUS_COMPLETED, channel.id, kind=overlay.kind.value, volume_ml=overlay.delivered_ml
+            )
+        if therapy.remaining_ml is not None and therapy.remaining_ml <= 0:
+            self._complete(channel)
+
+    def _complete(self, channel: Channel) -> None:
+        therapy = channel.therapy
+        assert therapy is not None
+        if therapy.overlay is not None:
+            self._emit(
+                EventType.BOLUS_CANCELLED,
+                channel.id,
+                kind=therapy.overlay.kind.value,
+                delivered_ml=therapy.overlay.delivered_ml,
+                reason="vtbi_reached",
+            )
+            therapy.overlay = None
+        self.alarms.condition_ended(AlarmId.NEAR_END, channel.id, self._t)
+        self._emit(
+            EventType.INFUSION_COMPLETED, channel.id, infused_ml=therapy.infused_ml, vtbi_ml=therapy.vtbi_ml
+        )
+        channel.state = ChannelState.KVO
+        self._raise(AlarmId.INFUSION_COMPLETE, channel.id, value=therapy.infused_ml, limit=therapy.vtbi_ml)
+        self._emit(EventType.KVO_STARTED, channel.id, rate_ml_per_h=therapy.kvo_rate_ml_per_h)
+
+    # ----------------------------------------------------------------- alarms
+
+    def _raise(
+        self, alarm: AlarmId, cid: str | None, *, value: Decimal | None, limit: Decimal | None
+    ) -> None:
+        if not self.alarms.raise_(alarm, cid, self._t, value, limit):
+            return
+        spec = ALARMS[alarm]
+        self._emit(
+            EventType.ALARM_RAISED,
+            cid,
+            alarm=alarm.value,
+            priority=spec.priority.value,
+            latching=spec.latching,
+            stops_delivery=spec.stops_delivery,
+            value=value,
+            limit=limit,
+            message=spec.message_key,
+        )
+        if self.alarms.audio_paused_until_s is not None and self._t < self.alarms.audio_paused_until_s:
+            self.alarms.audio_paused_until_s = None
+            self._emit(EventType.ALARM_AUDIO_RESUMED, cid, reason="new_alarm")
+        if spec.stops_delivery:
+            targets = self.channels.values() if cid is None else [self.channels[cid]]
+            for channel in targets:
+                self._stop_for_alarm(channel)
+
+    def _stop_for_alarm(self, channel: Channel) -> None:
+        if channel.state not in (ChannelState.RUNNING, ChannelState.KVO, ChannelState.PAUSED):
+            return
+        therapy = channel.therapy
+        if (
+            therapy is not None
+            and therapy.overlay is not None
+            and therapy.overlay.kind is not OverlayKind.SECONDARY
+        ):
+            self._emit(
+                EventType.BOLUS_CANCELLED,
+                channel.id,
+                kind=therapy.overlay.kind.value,
+                delivered_ml=therapy.overlay.delivered_ml,
+                reason="alarm",
+            )
+            therapy.overlay = None
+        self._clear_paused(channel)
+        channel.state = ChannelState.ALARM
+
+    def _condition_ended(self, alarm: AlarmId, cid: str | None) -> None:
+        if self.alarms.condition_ended(alarm, cid, self._t):
+            self._emit(EventType.ALARM_CLEARED, cid, alarm=alarm.value, by="condition_ended", duration_s=None)
+
+    def silence(self) -> None:
+        """Audio pause (2 min) of the alarms now sounding; a new alarm breaks through."""
+        self.sync()
+        if not self.alarms.active:
+            raise PumpError("no alarm is sounding", code="pump.no_alarm")
+        self.alarms.audio_paused_until_s = self._t + AUDIO_PAUSE_S
+        self._emit(
+            EventType.ALARM_SILENCED,
+            None,
+            alarms=sorted(a.id.value for a in self.alarms.active.values()),
+            pause_s=AUDIO_PAUSE_S,
+        )
+
+    def clear_alarm(self, alarm: AlarmId | str, cid: str | None = None) -> None:
+        """The operator resets an alarm whose condition has ended (latching alarms need this)."""
+        self.sync()
+        alarm_id = AlarmId(alarm)
+        removed = self.alarms.clear(alarm_id, cid, self._t)
+        self._emit(
+            EventType.ALARM_CLEARED,
+            cid,
+            alarm=alarm_id.value,
+            by="operator",
+            duration_s=self._t - removed.raised_at_s,
+        )
+        if alarm_id is AlarmId.INFUSION_COMPLETE and cid is not None:
+            self.alarms.condition_ended(AlarmId.INFUSION_COMPLETE, cid, self._t)
+        self._after_change()
+
+    def alarm_log(self) -> list[AlarmRecord]:
+        """Every alarm raised, with times, priority, the triggering value and the limit in force."""
+        return list(self.alarms.log)
+
+    # ----------------------------------------------------------------- programming
+
+    def select_care_area(self, care_area: str) -> CareArea:
+        """Choose the care area (profile) whose limits apply; refused while any channel infuses."""
+        self.sync()
+        library = self._library()
+        if not self._all_idle():
+            raise PumpError(
+                "the care area cannot change while a channel is in use", code="pump.care_area_locked"
+            )
+        area = library.care_area(care_area)
+        self.care_area = area
+        self._emit(EventType.CARE_AREA_SELECTED, None, care_area=area.id, library_version=library.version)
+        return area
+
+    def set_patient(self, patient_id: str) -> None:
+        """Associate the pump with a patient (wristband scanned at power-on)."""
+        if not patient_id.strip():
+            raise PumpError("patient id is empty", code="pump.patient_invalid")
+        self.patient_id = patient_id
+
+    def program(
+        self,
+        cid: str,
+        program: InfusionProgram,
+        *,
+        steps: tuple[Step, ...] = (),
+        auto_programmed: bool = False,
+    ) -> Verdict:
+        """Check a new program (or, on a running channel, a titration) with DERS; emits program.checked."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.pending is not None:
+            raise PumpError(
+                "a program is already pending on this channel: reprogram or cancel it",
+                code="pump.program_pending",
+            )
+        return self._check_and_hold(channel, program, steps, auto_programmed)
+
+    def reprogram(
+        self,
+        cid: str,
+        program: InfusionProgram,
+        *,
+        steps: tuple[Step, ...] = (),
+        auto_programmed: bool = False,
+    ) -> Verdict:
+        """Replace a pending program (answer to a hard stop or soft alert); emits program.reprogrammed."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        self._emit(
+            EventType.PROGRAM_REPROGRAMMED,
+            cid,
+            previous_verdict=pending.verdict.level.value,
+            previous_alerts=alert_data(pending.verdict.alerts),
+            entry_id=pending.verdict.entry_id,
+        )
+        channel.pending = None
+        if channel.therapy is None:
+            channel.state = ChannelState.IDLE
+        return self._check_and_hold(channel, program, steps, auto_programmed)
+
+    def cancel(self, cid: str) -> None:
+        """Abandon a pending program; a running infusion continues unchanged."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        self._emit(
+            EventType.PROGRAM_CANCELLED,
+            cid,
+            verdict=pending.verdict.level.value,
+            entry_id=pending.verdict.entry_id,
+            alerts=alert_data(pending.verdict.alerts),
+        )
+        channel.pending = None
+        if channel.state in (ChannelState.PROGRAMMED, ChannelState.STANDBY):
+            channel.state = ChannelState.IDLE
+        self._after_change()
+
+    def override(self, cid: str, reason: OverrideReason | str) -> None:
+        """Accept the soft alerts of the pending program with a coded reason; emits alert.overridden."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        try:
+            code = OverrideReason(reason)
+        except ValueError:
+            raise PumpError(
+                f"override reason {reason!r} is not one of {', '.join(r.value for r in OverrideReason)}",
+                code="pump.override_reason",
+            ) from None
+        if pending.verdict.level is not VerdictLevel.SOFT:
+            raise PumpError(
+                f"a {pending.verdict.level} verdict cannot be overridden", code="pump.override_not_allowed"
+            )
+        pending.overridden = True
+        self._emit(
+            EventType.ALERT_OVERRIDDEN,
+            cid,
+            reason=code.value,
+            entry_id=pending.verdict.entry_id,
+            drug=pending.drug,
+            alerts=alert_data(pending.verdict.alerts),
+            library_version=self._library().version,
+        )
+
+    def confirm(self, cid: str) -> None:
+        """Confirm the pending program (applies a titration at once); refused after a hard stop."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        if pending.is_hard:
+            self._refuse_start(cid, "pump.hard_stop", "a hard limit was crossed: reprogram or cancel")
+        if pending.verdict.level is VerdictLevel.SOFT and not pending.overridden:
+            self._refuse_start(cid, "pump.override_required", "soft alerts need an override with a reason")
+        pending.confirmed = True
+        self._emit(
+            EventType.PROGRAM_CONFIRMED,
+            cid,
+            entry_id=pending.verdict.entry_id,
+            rate_ml_per_h=pending.verdict.rate_ml_per_h,
+            vtbi_ml=pending.program.vtbi_ml,
+            verdict=pending.verdict.level.value,
+            overridden=pending.overridden,
+        )
+        if pending.is_titration:
+            self._apply_titration(channel, pending)
+
+    def start(self, cid: str, *, delay_s: Decimal | None = None) -> None:
+        """Start (or schedule) the confirmed program; refused with the reason when not allowed."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = channel.pending
+        if pending is None or pending.is_titration:
+            self._refuse_start(cid, "pump.nothing_to_start", "no confirmed program on this channel")
+        if pending.is_hard:
+            self._refuse_start(cid, "pump.hard_stop", "a hard limit was crossed: reprogram or cancel")
+        if not pending.confirmed:
+            self._refuse_start(cid, "pump.not_confirmed", "confirm the program before starting")
+        if self.require_verification and not pending.verified:
+            reason = "; ".join(pending.verification_failed) or "bedside verification not done"
+            self._refuse_start(cid, "pump.not_verified", reason)
+        self._refuse_if_unsafe(channel)
+        if delay_s is not None:
+            if delay_s <= 0:
+                raise PumpError("a delayed start needs a positive delay", code="pump.delay_invalid")
+            channel.state = ChannelState.DELAYED
+            channel.delayed_until_s = self._t + delay_s
+            self._emit(EventType.INFUSION_SCHEDULED, cid, start_in_s=delay_s)
+            return
+        self._begin(channel)
+        self._after_change()
+
+    def standby(self, cid: str) -> None:
+        """Hold a confirmed program without delivering until ``start`` is called."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        if not pending.confirmed or channel.state is not ChannelState.PROGRAMMED:
+            raise PumpError(
+                "only a confirmed program that has not started can go to standby", code="pump.standby"
+            )
+        channel.state = ChannelState.STANDBY
+        self._emit(EventType.INFUSION_STANDBY, cid, until_s=None)
+
+    def _refuse_if_unsafe(self, channel: Channel) -> None:
+        if self.faulted:
+            self._refuse_start(channel.id, "pump.faulted", "the pump failed a safety check")
+        if channel.door_open:
+            self._refuse_start(channel.id, "pump.door_open", "close the door before starting")
+        if self.alarms.stops_delivery(channel.id):
+            self._refuse_start(channel.id, "pump.alarm_active", "clear the stopping alarm first")
+
+    def _refuse_start(self, cid: str, code: str, reason: str) -> NoReturn:
+        self._emit(EventType.START_REFUSED, cid, code=code, reason=reason)
+        raise PumpError(reason, code=code)
+
+    def _pending(self, channel: Channel) -> Pending:
+        if channel.pending is None:
+            raise PumpError("no program is pending on this channel", code="pump.no_pending_program")
+        return channel.pending
+
+    def _library(self) -> DrugLibrary:
+        if self.library is None:
+            raise PumpError("no drug library is installed", code="pump.no_library")
+        return self.library
+
+    def _area(self) -> CareArea:
+        if self.care_area is None:
+            raise PumpError("select a care area first", code="pump.no_care_area")
+        return self.care_area
+
+    def _check(self, program: InfusionProgram) -> Verdict:
+        library, area = self._library(), self._area()
+        first = check(
+            library, area, replace(program, rate_resolution_ml_per_h=self.caps.finest_resolution_ml_per_h)
+        )
+        resolution = self.caps.resolution_at(first.rate_ml_per_h_exact)
+        if resolution == self.caps.finest_resolution_ml_per_h:
+            return first
+        return check(library, area, replace(program, rate_resolution_ml_per_h=resolution))
+
+    def _check_and_hold(
+        self, channel: Channel, program: InfusionProgram, steps: tuple[Step, ...], auto_programmed: bool
+    ) -> Verdict:
+        library, area = self._library(), self._area()
+        if steps:
+            program = replace(program, rate_ml_per_h=steps[0].rate_ml_per_h, vtbi_ml=steps_total_ml(steps))
+        try:
+            verdict = self._check(program)
+            for step in steps[1:]:
+                step_verdict = self._check(replace(program, rate_ml_per_h=step.rate_ml_per_h))
+                if step_verdict.level.rank > verdict.level.rank:
+                    verdict = step_verdict
+            if verdict.level is not VerdictLevel.HARD:
+                self._device_limits(channel, program, verdict, steps)
+        except (ProgramError, PumpError, LibraryError) as error:
+            self._emit(
+                EventType.PROGRAM_REFUSED,
+                channel.id,
+                code=error.code,
+                reason=error.message,
+                entry_id=program.entry_id,
+                care_area=area.id,
+            )
+            raise
+        drug = library.drug(library.entry(verdict.entry_id).drug_id) if verdict.entry_id else None
+        is_titration = channel.therapy is not None and channel.state not in (ChannelState.IDLE,)
+        channel.pending = Pending(
+            program=program,
+            verdict=verdict,
+            drug=drug.shown_name if drug else None,
+            drug_id=drug.id if drug else None,
+            steps=steps,
+            is_titration=is_titration,
+        )
+        if not is_titration:
+            channel.state = ChannelState.PROGRAMMED
+        self._emit(
+            EventType.PROGRAM_CHECKED,
+            channel.id,
+            entry_id=verdict.entry_id,
+            drug=drug.shown_name if drug else None,
+            care_area=area.id,
+            kind=program.kind.value,
+            dose=verdict.dose,
+            dose_unit=verdict.dose_unit,
+            rate_ml_per_h=verdict.rate_ml_per_h,
+            vtbi_ml=program.vtbi_ml,
+            verdict=verdict.level.value,
+            alerts=alert_data(verdict.alerts),
+            library_version=library.version,
+            is_basic=verdict.entry_id is None,
+            auto_programmed=auto_programmed,
+            is_titration=is_titration,
+        )
+        return verdict
+
+    def _device_limits(
+        self, channel: Channel, program: InfusionProgram, verdict: Verdict, steps: tuple[Step, ...]
+    ) -> None:
+        if program.kind is not ProgramKind.PCA:
+            for rate in [s.rate_ml_per_h for s in steps] or [verdict.rate_ml_per_h]:
+                self.caps.check_rate(rate)
+        if program.vtbi_ml is not None:
+            self.caps.check_vtbi(program.vtbi_ml)
+            if channel.container_ml is not None and program.vtbi_ml > channel.container_ml - channel.drawn_ml:
+                raise PumpError(
+                    f"VTBI {program.vtbi_ml} mL is more than the "
+                    f"{channel.container_ml - channel.drawn_ml} mL left in the container",
+                    code="pump.vtbi_exceeds_container",
+                )
+        if verdict.entry_id is not None:
+            entry = self._library().entry(verdict.entry_id)
+            if entry.devices and self.caps.device_type not in entry.devices:
+                raise PumpError(
+                    f"entry {entry.id} is not for a {self.caps.device_type} pump",
+                    code="pump.device_not_allowed",
+                )
+
+    def _apply_titration(self, channel: Channel, pending: Pending) -> None:
+        therapy = channel.therapy
+        assert therapy is not None
+        old = therapy.rate_ml_per_h
+        therapy.program = pending.program
+        therapy.verdict = pending.verdict
+        therapy.rate_ml_per_h = pending.verdict.rate_ml_per_h
+        therapy.kvo_rate_ml_per_h = self._kvo_rate(therapy.rate_ml_per_h)
+        if pending.program.vtbi_ml is not None:
+            therapy.vtbi_ml = max(pending.program.vtbi_ml, therapy.infused_ml)
+        therapy.near_end_sent = False
+        channel.pending = None
+        self._rate_changed(channel, old, "titration")
+        self._after_change()
+
+    def _rate_changed(self, channel: Channel, old: Decimal, cause: str) -> None:
+        therapy = channel.therapy
+        assert therapy is not None
+        self._emit(
+            EventType.RATE_CHANGED,
+            channel.id,
+            old_rate_ml_per_h=old,
+            new_rate_ml_per_h=therapy.rate_ml_per_h,
+            dose=therapy.verdict.dose,
+            dose_unit=therapy.verdict.dose_unit,
+            cause=cause,
+        )
+
+    def _kvo_rate(self, rate: Decimal) -> Decimal:
+        area_kvo = self.care_area.device.kvo_rate_ml_per_h if self.care_area else None
+        kvo = area_kvo if area_kvo is not None else self.caps.default_kvo_ml_per_h
+        return min(kvo, rate) if rate > 0 else ZERO
+
+    def _begin(self, channel: Channel) -> None:
+        pending = channel.pending
+        assert pending is not None
+        program, verdict = pending.program, pending.verdict
+        rate = verdict.rate_ml_per_h
+        therapy = Therapy(
+            program=program,
+            verdict=verdict,
+            drug=pending.drug,
+            drug_id=pending.drug_id,
+            rate_ml_per_h=rate,
+            vtbi_ml=program.vtbi_ml,
+            kvo_rate_ml_per_h=self._kvo_rate(rate),
+            steps=list(pending.steps),
+        )
+        if program.kind is ProgramKind.PCA:
+            self._setup_pca(therapy)
+        channel.pending = None
+        channel.therapy = therapy
+        channel.state = ChannelState.RUNNING
+        channel.settled_at_s = self._t
+        self._emit(
+            EventType.INFUSION_STARTED,
+            channel.id,
+            entry_id=verdict.entry_id,
+            drug=pending.drug,
+            rate_ml_per_h=therapy.rate_ml_per_h,
+            vtbi_ml=therapy.vtbi_ml,
+            dose=verdict.dose,
+            dose_unit=verdict.dose_unit,
+        )
+        self._check_duplicates(channel)
+        if therapy.pca is not None and program.pca is not None and program.pca.loading_dose:
+            self._pca_dose(channel, program.pca.loading_dose, DoseKind.LOADING, OverlayKind.PCA_LOADING)
+
+    def _check_duplicates(self, channel: Channel) -> None:
+        therapy = channel.therapy
+        if therapy is None or therapy.drug_id is None:
+            return
+        same = [
+            c.id
+            for c in self.channels.values()
+            if c.therapy is not None
+            and c.therapy.drug_id == therapy.drug_id
+            and c.state is not ChannelState.IDLE
+        ]
+        if len(same) > 1:
+            self._emit(EventType.DUPLICATE_THERAPY_DETECTED, channel.id, drug=therapy.drug, channels=same)
+            self._raise(AlarmId.DUPLICATE_THERAPY, channel.id, value=Decimal(len(same)), limit=Decimal(1))
+
+    # ----------------------------------------------------------------- running infusion
+
+    def pause(self, cid: str, *, reason: str = "user") -> None:
+        """Pause a running channel (delivery stops at once)."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.state not in (ChannelState.RUNNING, ChannelState.KVO):
+            raise PumpError(f"channel {cid} is {channel.state}, not running", code="pump.not_running")
+        channel.state = ChannelState.PAUSED
+        channel.paused_since_s = self._t
+        self._emit(EventType.INFUSION_PAUSED, cid, infused_ml=self._infused(channel), reason=reason)
+        self._after_change()
+
+    def resume(self, cid: str) -> None:
+        """Resume a paused channel, or one stopped by an alarm once that alarm is cleared."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.state not in (ChannelState.PAUSED, ChannelState.ALARM):
+            raise PumpError(f"channel {cid} is {channel.state}, not paused", code="pump.not_paused")
+        self._refuse_if_unsafe(channel)
+        therapy = channel.therapy
+        assert therapy is not None
+        self._clear_paused(channel)
+        done = therapy.remaining_ml is not None and therapy.remaining_ml <= 0
+        channel.state = ChannelState.KVO if done else ChannelState.RUNNING
+        self._emit(EventType.INFUSION_RESUMED, cid, rate_ml_per_h=channel.flow_ml_per_h)
+        self._after_change()
+
+    def _clear_paused(self, channel: Channel) -> None:
+        channel.paused_since_s = None
+        channel.paused_reminded = False
+        channel.paused_escalated = False
+        if self.alarms.drop(AlarmId.CHANNEL_PAUSED, channel.id, self._t):
+            self._emit(
+                EventType.ALARM_CLEARED,
+                channel.id,
+                alarm=AlarmId.CHANNEL_PAUSED.value,
+                by="resumed",
+                duration_s=None,
+            )
+
+    def stop(self, cid: str, *, reason: str = "user") -> None:
+        """End the therapy on a channel; the channel returns to idle."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.therapy is None and channel.state not in (ChannelState.DELAYED, ChannelState.STANDBY):
+            raise PumpError(f"channel {cid} has no infusion to stop", code="pump.not_running")
+        self._clear_paused(channel)
+        self._emit(EventType.INFUSION_STOPPED, cid, infused_ml=self._infused(channel), reason=reason)
+        for alarm in (AlarmId.INFUSION_COMPLETE, AlarmId.NEAR_END, AlarmId.DUPLICATE_THERAPY):
+            if self.alarms.drop(alarm, cid, self._t):
+                self._emit(EventType.ALARM_CLEARED, cid, alarm=alarm.value, by="stopped", duration_s=None)
+        channel.therapy = None
+        channel.pending = None
+        channel.delayed_until_s = None
+        channel.state = ChannelState.IDLE
+        self._after_change()
+
+    def _infused(self, channel: Channel) -> Decimal:
+        return channel.therapy.infused_ml if channel.therapy is not None else ZERO
+
+    def bolus(self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None) -> Verdict:
+        """A bolus or loading dose from the running infusion, DERS-checked (dose over a duration)."""
+        self.sync()
+        channel = self.channel(cid)
+        therapy = channel.therapy
+        if channel.state is not ChannelState.RUNNING or therapy is None:
+            raise PumpError("a bolus needs a running infusion", code="pump.not_running")
+        if therapy.overlay is not None:
+            raise PumpError("a bolus or secondary is already running", code="pump.overlay_running")
+        if program.kind not in (ProgramKind.BOLUS, ProgramKind.LOADING):
+            raise PumpError("a bolus program must be of kind bolus or loading", code="pump.bolus_kind")
+        if program.duration_min is None:
+            raise PumpError("a bolus needs a duration", code="pump.bolus_duration")
+        verdict = self._overlay_check(channel, program, override)
+        volume = round_half_up(
+            verdict.rate_ml_per_h_exact * program.duration_min / 60, self.caps.vtbi_resolution_ml
+        )
+        if therapy.remaining_ml is not None and volume > therapy.remaining_ml:
+            raise PumpError(
+                f"bolus volume {volume} mL exceeds the {therapy.remaining_ml} mL left",
+                code="pump.bolus_exceeds_vtbi",
+            )
+        kind = OverlayKind.BOLUS if program.kind is ProgramKind.BOLUS else OverlayKind.LOADING
+        self._start_overlay(channel, kind, verdict.rate_ml_per_h, volume, verdict.dose, verdict.dose_unit)
+        return verdict
+
+    def secondary(
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None
+    ) -> Verdict:
+        """A secondary (piggyback) infusion; the primary resumes when its VTBI is delivered."""
+        self.sync()
+        channel = self.channel(cid)
+        therapy = channel.therapy
+        if channel.state is not ChannelState.RUNNING or therapy is None:
+            raise PumpError("a secondary needs a running primary", code="pump.not_running")
+        if therapy.overlay is not None:
+            raise PumpError("a bolus or secondary is already running", code="pump.overlay_running")
+        if not self._area().device.secondary_allowed:
+            raise PumpError(
+                "this care area does not allow secondary infusions", code="pump.secondary_not_allowed"
+            )
+        if program.vtbi_ml is None:
+            raise PumpError("a secondary needs a VTBI", code="pump.secondary_vtbi")
+        verdict = self._overlay_check(channel, program, override)
+        overlay = Overlay(
+            kind=OverlayKind.SECONDARY,
+            rate_ml_per_h=verdict.rate_ml_per_h,
+            volume_ml=program.vtbi_ml,
+            dose=verdict.dose,
+            dose_unit=verdict.dose_unit,
+            entry_id=verdict.entry_id,
+        )
+        therapy.overlay = overlay
+        self._emit(
+            EventType.SECONDARY_STARTED,
+            cid,
+            entry_id=verdict.entry_id,
+            rate_ml_per_h=verdict.rate_ml_per_h,
+            vtbi_ml=program.vtbi_ml,
+        )
+        self._after_change()
+        return verdict
+
+    def _overlay_check(
+        self, channel: Channel, program: InfusionProgram, override: OverrideReason | None
+    ) -> Verdict:
+        saved = channel.pending
+        channel.pending = None
+        try:
+            verdict = self._check_and_hold(channel, program, (), False)
+        finally:
+            channel.pending = saved
+        if verdict.level is VerdictLevel.HARD:
+            self._refuse_start(channel.id, "pump.hard_stop", "a hard limit was crossed: reprogram")
+        if verdict.level is VerdictLevel.SOFT:
+            if override is None:
+                self._refuse_start(
+                    channel.id, "pump.override_required", "soft alerts need an override with a reason"
+                )
+            drug = None
+            if verdict.entry_id is not None:
+                library = self._library()
+                drug = library.drug(library.entry(verdict.entry_id).drug_id).shown_name
+            self._emit(
+                EventType.ALERT_OVERRIDDEN,
+                channel.id,
+                reason=override.value,
+                entry_id=verdict.entry_id,
+                drug=drug,
+                alerts=alert_data(verdict.alerts),
+                library_version=self._library().version,
+            )
+        self.caps.check_rate(verdict.rate_ml_per_h)
+        return verdict
+
+    def _start_overlay(
+        self,
+        channel: Channel,
+        kind: OverlayKind,
+        rate: Decimal,
+        volume: Decimal,
+        dose: Decimal | None,
+        dose_unit: str | None,
+    ) -> None:
+        therapy = channel.therapy
+        assert therapy is not None
+        therapy.overlay = Overlay(
+            kind=kind, rate_ml_per_h=rate, volume_ml=volume, dose=dose, dose_unit=dose_unit
+        )
+        self._emit(
+            EventType.BOLUS_STARTED,
+            channel.id,
+            kind=kind.value,
+            dose=dose,
+            dose_unit=dose_unit,
+            volume_ml=volume,
+            rate_ml_per_h=rate,
+        )
+        self._after_change()
+
+    # ----------------------------------------------------------------- PCA
+
+    def _setup_pca(self, therapy: Therapy) -> None:
+        program = therapy.program
+        pca = program.pca
+        assert pca is not None and therapy.verdict.entry_id is not None
+        entry = self._library().entry(therapy.verdict.entry_id)
+        assert entry.pca is not None
+        unit = entry.pca.demand_dose.unit
+        concentration = program.concentration or entry.concentrations[0]
+        per_ml = concentration.per_ml_in(unit.amount)
+        area = self._area()
+        window_h = pca.max_dose_window_h or entry.pca.max_dose_window_h or area.pca.max_dose_window_h or 1
+        basal = pca.basal or ZERO
+        therapy.rate_ml_per_h = (
+            round_half_up(basal / per_ml, self.caps.finest_resolution_ml_per_h) if basal else ZERO
+        )
+        if therapy.rate_ml_per_h:
+            self.caps.check_rate(therapy.rate_ml_per_h)
+        therapy.kvo_rate_ml_per_h = ZERO
+        therapy.pca_per_ml = per_ml
+        therapy.pca_unit = str(unit)
+        therapy.pca_bolus_rate_ml_per_h = (
+            area.pca.bolus_delivery_rate_ml_per_h or program.rate_ml_per_h or DEFAULT_PCA_BOLUS_RATE_ML_PER_H
+        )
+        therapy.pca = PcaLedger(
+            demand_dose=pca.demand_dose,
+            lockout_s=pca.lockout_min * 60,
+            max_dose=pca.max_dose,
+            window_s=Decimal(window_h) * 3600,
+            basal_per_h=basal,
+        )
+
+    def _pca_dose(self, channel: Channel, amount: Decimal, kind: DoseKind, overlay: OverlayKind) -> None:
+        therapy = channel.therapy
+        assert therapy is not None and therapy.pca is not None and therapy.pca_per_ml is not None
+        assert therapy.pca_bolus_rate_ml_per_h is not None
+        therapy.pca.grant(self._t, amount, kind)
+        self._start_overlay(
+            channel,
+            overlay,
+            therapy.pca_bolus_rate_ml_per_h,
+            amount / therapy.pca_per_ml,
+            amount,
+            therapy.pca_unit,
+        )
+
+    def pca_demand(self, cid: str) -> bool:
+        """The patient presses the button: grant (True) or deny (False, logged with the reason)."""
+        self.sync()
+        channel = self.channel(cid)
+        therapy = channel.therapy
+        if therapy is None or therapy.pca is None:
+            raise PumpError(f"channel {cid} is not running a PCA therapy", code="pump.not_pca")
+        ledger = therapy.pca
+        denial: Denial | None
+        if self.alarms.is_active(AlarmId.PCA_PAUSED, cid):
+            denial = Denial.PAUSED
+        elif channel.state is not ChannelState.RUNNING:
+            denial = Denial.NOT_RUNNING
+        elif therapy.overlay is not None:
+            denial = Denial.DOSE_IN_PROGRESS
+        else:
+            denial = ledger.evaluate(self._t, ledger.demand_dose, DoseKind.DEMAND)
+        if denial is not None:
+            self._emit(
+                EventType.PCA_DEMAND_DENIED,
+                cid,
+                reason=denial.value,
+                next_allowed_in_s=ledger.lockout_remaining_s(self._t),
+                window_total=ledger.window_total(self._t),
+                max_dose=ledger.max_dose,
+            )
+            return False
+        self._emit(
+            EventType.PCA_DEMAND_GRANTED,
+            cid,
+            dose=ledger.demand_dose,
+            unit=therapy.pca_unit,
+            window_total=ledger.window_total(self._t) + ledger.demand_dose,
+            max_dose=ledger.max_dose,
+        )
+        self._pca_dose(channel, ledger.demand_dose, DoseKind.DEMAND, OverlayKind.PCA_DEMAND)
+        return True
+
+    def clinician_bolus(self, cid: str, amount: Decimal) -> None:
+        """A clinician bolus on a PCA channel, within the entry's limits and the window maximum."""
+        self.sync()
+        channel = self.channel(cid)
+        therapy = channel.therapy
+        if therapy is None or therapy.pca is None or channel.state is not ChannelState.RUNNING:
+            raise PumpError(f"channel {cid} is not running a PCA therapy", code="pump.not_pca")
+        assert therapy.verdict.entry_id is not None
+        limits = self._library().entry(therapy.verdict.entry_id).pca
+        if limits is None or limits.clinician_bolus is None:
+            raise PumpError(
+                "this entry does not allow a clinician bolus", code="pump.clinician_bolus_not_allowed"
+            )
+        breach = limits.clinician_bolus.limits.classify(amount)
+        if breach is not None:
+            raise PumpError(
+                f"clinician bolus {amount} is beyond the {breach.kind} {breach.limit}",
+                code="pump.clinician_bolus_limit",
+            )
+        if therapy.overlay is not None:
+            raise PumpError("a dose is already being delivered", code="pump.overlay_running")
+        if therapy.pca.evaluate(self._t, amount, DoseKind.CLINICIAN) is not None:
+            raise PumpError("the bolus would exceed the maximum over the window", code="pump.pca_max_dose")
+        self._pca_dose(channel, amount, DoseKind.CLINICIAN, OverlayKind.CLINICIAN_BOLUS)
+
+    def record_vitals(
+        self,
+        *,
+        spo2_percent: Decimal | None = None,
+        etco2_mmhg: Decimal | None = None,
+        resp_rate_bpm: Decimal | None = None,
+    ) -> None:
+        """A monitor reading; crossing a care-area threshold pauses every PCA channel (physiologic pause)."""
+        self.sync()
+        self._emit(
+            EventType.VITALS_RECORDED,
+            None,
+            spo2_percent=spo2_percent,
+            etco2_mmhg=etco2_mmhg,
+            resp_rate_bpm=resp_rate_bpm,
+        )
+        settings = self._area().pca
+        if not settings.pause_enabled:
+            return
+        crossed: tuple[str, Decimal, Decimal] | None = None
+        spo2_min, etco2_max = settings.pause_spo2_min_percent, settings.pause_etco2_max_mmhg
+        rr_min = settings.pause_resp_rate_min_bpm
+        if spo2_percent is not None and spo2_min is not None and spo2_percent < spo2_min:
+            crossed = ("spo2", spo2_percent, spo2_min)
+        if etco2_mmhg is not None and etco2_max is not None and etco2_mmhg > etco2_max:
+            crossed = ("etco2", etco2_mmhg, etco2_max)
+        if resp_rate_bpm is not None and rr_min is not None and resp_rate_bpm < rr_min:
+            crossed = ("resp_rate", resp_rate_bpm, rr_min)
+        if crossed is None:
+            for channel in self.channels.values():
+                self._condition_ended(AlarmId.PCA_PAUSED, channel.id)
+            return
+        reading, value, threshold = crossed
+        for channel in self.channels.values():
+            if channel.therapy is not None and channel.therapy.pca is not None:
+                if not self.alarms.is_active(AlarmId.PCA_PAUSED, channel.id):
+                    self._emit(
+                        EventType.PCA_PAUSED, channel.id, reading=reading, value=value, threshold=threshold
+                    )
+                self._raise(AlarmId.PCA_PAUSED, channel.id, value=value, limit=threshold)
+        self._after_change()
+
+    # ----------------------------------------------------------------- sensors and faults
+
+    def occlude_downstream(self, cid: str) -> None:
+        """The line below the pump closes: pressure builds with compliance until the alarm."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.closed_line_ml is None:
+            channel.closed_line_ml = ZERO
+
+    def release_downstream(self, cid: str) -> Decimal:
+        """The occlusion is relieved; returns the unintended bolus after back-off (mL)."""
+        self.sync()
+        channel = self.channel(cid)
+        stored = channel.closed_line_ml
+        if stored is None:
+            raise PumpError("the line is not occluded", code="pump.not_occluded")
+        alarmed = self.alarms.is_active(AlarmId.OCCLUSION_DOWNSTREAM, cid)
+        backoff = min(stored, channel.line.backoff_ml) if alarmed else ZERO
+        bolus = stored - backoff
+        channel.closed_line_ml = None
+        self._emit(EventType.OCCLUSION_RELEASED, cid, stored_ml=stored, backoff_ml=backoff, bolus_ml=bolus)
+        self._condition_ended(AlarmId.OCCLUSION_DOWNSTREAM, cid)
+        return bolus
+
+    def set_occlusion_threshold(self, cid: str, threshold_mmhg: Decimal) -> None:
+        """Select the downstream occlusion threshold (within the model range and the care-area maximum)."""
+        self.sync()
+        channel = self.channel(cid)
+        self.caps.check_occlusion(threshold_mmhg)
+        area_max = self.care_area.device.max_occlusion_pressure_mmhg if self.care_area else None
+        if area_max is not None and threshold_mmhg > area_max:
+            raise PumpError(
+                f"threshold {threshold_mmhg} mmHg is above the care area's {area_max} mmHg",
+                code="pump.occlusion_above_care_area",
+            )
+        channel.line = replace(channel.line, threshold_mmhg=threshold_mmhg)
+
+    def occlude_upstream(self, cid: str) -> None:
+        """No flow above the pump (closed clamp, empty bag): immediate alarm."""
+        self.sync()
+        self._raise(AlarmId.OCCLUSION_UPSTREAM, cid, value=None, limit=None)
+        self._after_change()
+
+    def release_upstream(self, cid: str) -> None:
+        """The upstream line is open again."""
+        self.sync()
+        self._condition_ended(AlarmId.OCCLUSION_UPSTREAM, cid)
+
+    def air_bubble(self, cid: str, volume_ul: Decimal) -> None:
+        """The air sensor sees a bubble; single and cumulative thresholds stop delivery."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.flow_ml_per_h <= 0:
+            return
+        area = self.care_area
+        if area is not None:
+            channel.air.cumulative_enabled = area.device.accumulated_air_in_line
+            if area.device.air_in_line_ul is not None:
+                channel.air.single_ul = area.device.air_in_line_ul
+        tripped, value = channel.air.add(self._t, volume_ul)
+        if tripped == "single":
+            self._raise(AlarmId.AIR_IN_LINE, cid, value=value, limit=channel.air.single_ul)
+        elif tripped == "cumulative":
+            self._raise(AlarmId.AIR_CUMULATIVE, cid, value=value, limit=channel.air.cumulative_ul)
+        self._after_change()
+
+    def air_cleared(self, cid: str) -> None:
+        """The line was re-primed: air conditions end (the alarms stay until cleared)."""
+        self.sync()
+        channel = self.channel(cid)
+        channel.air.reset()
+        self._condition_ended(AlarmId.AIR_IN_LINE, cid)
+        self._condition_ended(AlarmId.AIR_CUMULATIVE, cid)
+
+    def open_door(self, cid: str) -> None:
+        """The channel door opens: the set clamp closes, delivery stops, alarm."""
+        self.sync()
+        channel = self.channel(cid)
+        channel.door_open = True
+        if channel.state in (
+            ChannelState.RUNNING,
+            ChannelState.KVO,
+            ChannelState.PAUSED,
+            ChannelState.DELAYED,
+        ):
+            self._raise(AlarmId.DOOR_OPEN, cid, value=None, limit=None)
+        self._after_change()
+
+    def close_door(self, cid: str) -> None:
+        """The door closes again."""
+        self.sync()
+        self.channel(cid).door_open = False
+        self._condition_ended(AlarmId.DOOR_OPEN, cid)
+
+    def load_container(self, cid: str, volume_ml: Decimal) -> None:
+        """Load a syringe (or a bag of known volume) on an idle channel; syringe sizes are checked."""
+        self.sync()
+        channel = self.channel(cid)
+        if channel.therapy is not None:
+            raise PumpError("load a container only on an idle channel", code="pump.channel_busy")
+        sizes = self.caps.syringe_sizes_ml
+        if sizes and volume_ml > max(sizes):
+            raise PumpError(
+                f"{volume_ml} mL is more than the largest syringe ({max(sizes)} mL)", code="pump.syringe"
+            )
+        if volume_ml <= 0:
+            raise PumpError("container volume must be positive", code="pump.container_invalid")
+        channel.container_ml = volume_ml
+        channel.drawn_ml = ZERO
+        channel.container_near_empty_sent = False
+        self._condition_ended(AlarmId.SYRINGE_EMPTY, cid)
+
+    def resistance_reading(self, cid: str, value: Decimal) -> None:
+        """A downstream resistance reading; a sustained rise raises an infiltration advisory."""
+        self.sync()
+        channel = self.channel(cid)
+        advisory, ratio = channel.trend.add(value)
+        if advisory and not self.alarms.is_active(AlarmId.INFILTRATION, cid):
+            self._emit(
+                EventType.INFILTRATION_SUSPECTED,
+                cid,
+                baseline=channel.trend.readings[0],
+                latest=value,
+                ratio=ratio,
+            )
+            self._raise(AlarmId.INFILTRATION, cid, value=ratio, limit=Decimal("1.5"))
+
+    def ac_power(self, connected: bool) -> None:
+        """Mains connected or lost; on battery the pump keeps infusing and counts down."""
+        self.sync()
+        if connected == self.battery.on_ac:
+            return
+        self.battery.settle(self._t)
+        self.battery.on_ac = connected
+        remaining = self.battery.remaining_min(self._t)
+        if connected:
+            self._emit(EventType.POWER_AC_RESTORED, None, battery_remaining_min=remaining)
+            for alarm in (AlarmId.AC_LOST, AlarmId.BATTERY_LOW):
+                self._condition_ended(alarm, None)
+            self.alarms.condition_ended(AlarmId.BATTERY_DEPLETED, None, self._t)
+        else:
+            self._emit(EventType.POWER_AC_LOST, None, battery_remaining_min=remaining)
+            self._raise(AlarmId.AC_LOST, None, value=remaining, limit=None)
+
+    def fault(self, test: str, detail: str = "") -> None:
+        """A self-test or watchdog failure: safe stop of every channel and a latching HIGH alarm."""
+        self.sync()
+        self.faulted = True
+        self._emit(EventType.PUMP_SELF_TEST_FAILED, None, test=test, detail=detail)
+        alarm = AlarmId.WATCHDOG if test == "watchdog" else AlarmId.SYSTEM_FAILURE
+        self._raise(alarm, None, value=None, limit=None)
+        self._after_change()
+
+    # ----------------------------------------------------------------- set, verification, library
+
+    def install_set(
+        self, cid: str, *, set_type: str, lot: str, line_label: str | None = None
+    ) -> AdministrationSet:
+        """Record the administration set loaded on a channel; the change interval follows the care area."""
+        self.sync()
+        channel = self.channel(cid)
+        area_h = self.care_area.device.tubing_change_h if self.care_area else None
+        admin = AdministrationSet(
+            set_type=set_type,
+            lot=lot,
+            installed_at_s=self._t,
+            change_due_h=area_h or DEFAULT_CHANGE_H,
+            line_label=line_label,
+        )
+        channel.admin_set = admin
+        channel.set_reminded = False
+        if self.alarms.drop(AlarmId.SET_CHANGE_DUE, cid, self._t):
+            self._emit(
+                EventType.ALARM_CLEARED,
+                cid,
+                alarm=AlarmId.SET_CHANGE_DUE.value,
+                by="set_changed",
+                duration_s=None,
+            )
+        self._emit(
+            EventType.SET_INSTALLED,
+            cid,
+            set_type=set_type,
+            lot=lot,
+            change_due_h=admin.change_due_h,
+            line_label=line_label,
+        )
+        return admin
+
+    def verify_bedside(self, cid: str, scan: BedsideScan) -> tuple[str, ...]:
+        """Compare the bedside scan with the pending program; a mismatch blocks the start."""
+        self.sync()
+        channel = self.channel(cid)
+        pending = self._pending(channel)
+        library = self._library()
+        entry = library.entry(pending.verdict.entry_id) if pending.verdict.entry_id else None
+        concentration = pending.program.concentration
+        if concentration is None and entry is not None and len(entry.concentrations) == 1:
+            concentration = entry.concentrations[0]
+        expected = Expected(
+            patient_id=self.patient_id,
+            drug=library.drug(entry.drug_id) if entry else None,
+            concentration=concentration,
+            route=pending.program.route,
+            line_label=channel.admin_set.line_label if channel.admin_set else None,
+        )
+        reasons = mismatches(scan, expected)
+        pending.verified = not reasons
+        pending.verification_failed = reasons
+        if reasons:
+            self._emit(EventType.VERIFICATION_FAILED, cid, reasons=list(reasons))
+        else:
+            self._emit(
+                EventType.VERIFICATION_PASSED,
+                cid,
+                patient_id=scan.patient_id,
+                drug=scan.drug,
+                concentration=str(concentration) if concentration else None,
+                route=scan.route.value,
+                line_label=scan.line_label,
+            )
+        return reasons
+
+    def install_library(
+        self, signed: SignedLibrary, public_key_pem: bytes, *, hospital_id: str | None = None
+    ) -> None:
+        """Install a signed library after verifying it; it becomes active when every channel is idle."""
+        self.sync()
+        try:
+            library = verify(
+                signed,
+                public_key_pem,
+                installed_version=self.library.version if self.library else None,
+                hospital_id=hospital_id,
+            )
+        except SignatureError as error:
+            self._emit(EventType.LIBRARY_REJECTED, None, code=error.code, reason=error.message)
+            raise
+        self.pending_library = library
+        self._emit(
+            EventType.LIBRARY_INSTALLED,
+            None,
+            version=library.version,
+            name=library.name,
+            pending=not self._all_idle(),
+        )
+        self._after_change()
+
+    def _all_idle(self) -> bool:
+        return all(c.therapy is None and c.pending is None for c in self.channels.values())
+
+    def _activate_library(self) -> None:
+        new = self.pending_library
+        assert new is not None
+        previous = self.library.version if self.library else None
+        self.library = new
+        self.pending_library = None
+        if self.care_area is not None:
+            try:
+                self.care_area = new.care_area(self.care_area.id)
+            except LibraryError:
+                self.care_area = None
+        self._emit(EventType.LIBRARY_ACTIVATED, None, version=new.version, previous_version=previous)
+
+    # ----------------------------------------------------------------- status
+
+    def status(self) -> dict[str, object]:
+        """What a display shows: library version, care area, channels, alarms, battery."""
+        self.sync()
+        return {
+            "pump": self.id,
+            "model": self.caps.model.value,
+            "library_version": self.library.version if self.library else None,
+            "library_pending": self.pending_library.version if self.pending_library else None,
+            "care_area": self.care_area.id if self.care_area else None,
+            "on_ac": self.battery.on_ac,
+            "battery_remaining_min": self.battery.remaining_min(self._t),
+            "audible": self.alarms.audible(self._t),
+            "alarms": [
+                {"alarm": a.id.value, "channel": a.channel, "priority": a.priority.value}
+                for a in self.alarms.active.values()
+            ],
+            "channels": {
+                c.id: {
+                    "state": c.state.value,
+                    "drug": c.therapy.drug if c.therapy else None,
+                    "rate_ml_per_h": c.flow_ml_per_h,
+                    "infused_ml": c.therapy.infused_ml if c.therapy else ZERO,
+                    "vtbi_ml": c.therapy.vtbi_ml if c.therapy else None,
+                    "kvo_ml": c.therapy.kvo_ml if c.therapy else ZERO,
+                }
+                for c in self.channels.values()
+            },
+        }
+
+
+def time_to_alarm_s(caps: Capabilities, rate_ml_per_h: Decimal, threshold_mmhg: Decimal) -> Decimal:
+    """Declared time from downstream occlusion to alarm for a model, rate and threshold."""
+    line = LineModel(
+        threshold_mmhg=threshold_mmhg,
+        compliance_ul_per_mmhg=caps.line_compliance_ul_per_mmhg,
+        backoff_ml=caps.occlusion_backoff_ml,
+    )
+    return time_to_deliver(line.stored_at_alarm_ml, rate_ml_per_h)

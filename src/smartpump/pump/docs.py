@@ -1,0 +1,53 @@
+"""Render docs/events.md from the event and alarm tables, so the documentation cannot drift."""
+
+from __future__ import annotations
+
+from smartpump.pump.alarms import ALARMS
+from smartpump.pump.events import EVENT_FIELDS, SCHEMA_VERSION
+
+
+def render_events_md() -> str:
+    """The Markdown text of docs/events.md (event vocabulary, data fields, alarm catalog)."""
+    lines = [
+        "# Pump events",
+        "",
+        "<!-- generated from smartpump.pump.events.EVENT_FIELDS and smartpump.pump.alarms.ALARMS;"
+        " tests/unit/pump/test_pump_docs.py fails when this file is stale -->",
+        "",
+        f"Schema version: **{SCHEMA_VERSION}**. Every event is `{{v, pump, seq, ts, channel, type, data}}`:",
+        "`seq` is strictly increasing per pump and survives restarts (`Pump(next_seq=...)`), `ts` is UTC",
+        "from the pump's clock (an occurrence computed in advance, such as VTBI reached, carries its exact",
+        "time), `channel` is `A`-`D` or null for the whole pump. Decimals travel as exact strings",
+        "(`PumpEvent.to_dict`). A new field is a compatible change; renaming or removing one bumps `v`.",
+        "",
+        "## Event types",
+        "",
+        "| type | data fields |",
+        "|---|---|",
+    ]
+    for type_, fields in EVENT_FIELDS.items():
+        lines.append(f"| `{type_.value}` | {', '.join(f'`{f}`' for f in fields) or '-'} |")
+    lines += [
+        "",
+        "Alerts inside `program.checked`, `alert.overridden`, `program.reprogrammed` and",
+        "`program.cancelled` are objects with `rule`, `parameter`, `limit_kind`, `limit`, `value`, `unit`,",
+        "`factor` and `level`.",
+        "",
+        "## Alarm catalog (IEC 60601-1-8 priorities)",
+        "",
+        "| alarm | priority | latching | stops delivery | message key | rationale |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in ALARMS.values():
+        lines.append(
+            f"| `{spec.id.value}` | {spec.priority.value} | {'yes' if spec.latching else 'no'} | "
+            f"{'yes' if spec.stops_delivery else 'no'} | `{spec.message_key}` | {spec.rationale} |"
+        )
+    lines += [
+        "",
+        "Audio pause lasts 120 s; a newly raised alarm breaks through it (`alarm.audio_resumed`,",
+        "reason `new_alarm`). A channel paused for 2 min raises `channel.paused_too_long` (low), escalated",
+        "to medium after 5 more minutes unattended (`alarm.escalated`).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Every scenario fixture passes through the CLI runner (regression tests and pharmacist tool)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from smartpump.cli import scenario as scenario_cli
+from smartpump.library.formats import json_format
+from smartpump.sim.scenario import ScenarioError, load_scenario, run_scenario
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = sorted((HERE / "fixtures").glob("*.yaml"))
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test host."""
+
+    scenario_cli.register(app)
+    return app
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_fixture_passes(path: Path) -> None:
+    scenario = load_scenario(path)
+    result = run_scenario(scenario, json_format.read(HERE / "library.json"))
+    assert result.failures == ()
+
+
+def test_cli_prints_json_event_log_and_exits_zero() -> None:
+    result = CliRunner().invoke(_app(), ["scenario", "run", str(FIXTURES[0]), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["passed"] is True
+    seqs = [e["seq"] for e in document["events"]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_cli_exits_one_when_an_expectation_fails(tmp_path: Path) -> None:
+    text = (
+        (HERE / "fixtures" / "dopamine_soft_override.yaml")
+        .read_text()
+        .replace("alert.overridden: 1", "alert.overridden: 2")
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    result = CliRunner().invoke(
+        _app(), ["scenario", "run", str(tmp_path / "s.yaml"), "--library", str(HERE / "library.json")]
+    )
+    assert result.exit_code == 1
+    assert "expected 2 x alert.overridden" in result.output
+
+
+def test_malformed_scenario_exits_two_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("name: x\nsteps: 3\n")
+    result = CliRunner().invoke(_app(), ["scenario", "run", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 2
+
+
+def test_unknown_action_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text("name: x\nmodel: lvp-4\ncare_area: icu\nsteps:\n  - {action: fly}\n")
+    with pytest.raises(ScenarioError):
+        run_scenario(load_scenario(tmp_path / "s.yaml"), json_format.read(HERE / "library.json"))
