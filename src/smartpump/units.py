@@ -464,9 +464,8 @@ _DURATION_TO_MIN: Final[dict[str, Decimal]] = {
     "day": Decimal(1440),
     "days": Decimal(1440),
     "d": Decimal(1440),
-    "s": _CTX.divide(Decimal(1), Decimal(60)),
-    "sec": _CTX.divide(Decimal(1), Decimal(60)),
 }
+_SECONDS: Final = ("s", "sec", "secs", "second", "seconds")
 
 
 def _parse_quantity(text: str, table: dict[str, Decimal], what: str, default_unit: str) -> Decimal:
@@ -493,7 +492,11 @@ def parse_height_cm(text: str) -> Decimal:
 
 
 def parse_duration_min(text: str) -> Decimal:
-    """Parse a duration (``30min``, ``46h``, ``2day``; bare numbers are minutes) into minutes."""
+    """Parse a duration (``30min``, ``46h``, ``2day``, ``90s``; bare numbers are minutes) into minutes."""
+    match = _QUANTITY_RE.fullmatch(text.strip())
+    if match is not None and match["unit"].lower() in _SECONDS:
+        seconds = to_decimal(match["value"], what="duration")
+        return require_positive(_CTX.divide(seconds, Decimal(60)), what="duration")
     return require_positive(_parse_quantity(text, _DURATION_TO_MIN, "duration", "min"), what="duration")
 
 
@@ -607,6 +610,33 @@ def rate_to_dose(
     return _CTX.divide(amount_per_dose_unit, _CTX.multiply(basis, per_hour))
 
 
+def dose_units_convertible(given: DoseUnit, target: DoseUnit) -> bool:
+    """True when a dose in ``given`` converts exactly to ``target``: same basis, both rates or
+    both totals, amounts of one dimension (mg <-> mcg, /min <-> /h)."""
+    return (
+        given.basis is target.basis
+        and (given.time is None) == (target.time is None)
+        and given.amount.dimension is target.amount.dimension
+    )
+
+
+def convert_dose(value: Decimal, given: DoseUnit, target: DoseUnit) -> Decimal:
+    """Convert a dose between convertible units, exactly (5 mg/kg/min -> 5000 mcg/kg/min).
+
+    >>> convert_dose(Decimal(60), DoseUnit.parse("mcg/kg/h"), DoseUnit.parse("mcg/kg/min"))
+    Decimal('1')
+
+    Raises:
+        UnitError: the units are not convertible (code ``unit.not_convertible``).
+    """
+    if given == target:
+        return value
+    if not dose_units_convertible(given, target):
+        raise UnitError(f"a dose in {given} cannot be expressed in {target}", code="unit.not_convertible")
+    amount = convert_amount(value, given.amount, target.amount)
+    return _CTX.divide(_CTX.multiply(amount, given._per_hour), target._per_hour)
+
+
 def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
     """Round to the nearest multiple of ``resolution``, halves away from zero (0.125 -> 0.13).
 
@@ -619,8 +649,8 @@ def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
     Decimal('0.13')
     """
     step = require_positive(resolution, what="resolution")
-    steps = _CTX.divide(to_decimal(value), step).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return _CTX.multiply(steps, step).quantize(step)
+    steps = _CTX.divide(to_decimal(value), step).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)
+    return _CTX.multiply(steps, step).quantize(step, context=_CTX)
 
 
 def ratio(value: Decimal, limit: Decimal) -> Decimal:

@@ -20,8 +20,9 @@ from smartpump.units import (
     Concentration,
     DoseUnit,
     bsa_mosteller_m2,
-    convert_amount,
+    convert_dose,
     dose_to_rate_ml_per_h,
+    dose_units_convertible,
     rate_to_dose,
     round_half_up,
     to_decimal,
@@ -44,7 +45,13 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
             route, unit or concentration that does not belong to the entry; basic infusion
             refused by the care area; entry from another care area).
     """
-    if program.kind is _BASIC or program.entry_id is None:
+    if (program.kind is _BASIC) != (program.entry_id is None):
+        raise ProgramError(
+            "a basic infusion has no library entry, and a program without an entry is a basic infusion",
+            code="program.mode_mismatch",
+        )
+    _validate_numbers(program)
+    if program.entry_id is None:
         return _check_basic(care_area, program)
     entry = library.entry(program.entry_id)
     if entry.care_area_id != care_area.id:
@@ -73,6 +80,29 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
         bsa_m2=ctx.bsa_m2,
         is_unprotected=entry.is_unprotected,
     )
+
+
+def _validate_numbers(program: InfusionProgram) -> None:
+    """Refuse zero, negative and non-numeric volumes and PCA values before any rule reads them."""
+    if program.vtbi_ml is not None:
+        _positive(program.vtbi_ml, "VTBI")
+    pca = program.pca
+    if pca is not None:
+        for what, value in (("PCA loading dose", pca.loading_dose), ("PCA max dose", pca.max_dose)):
+            if value is not None:
+                _positive(value, what)
+        if pca.basal is not None:
+            _non_negative(pca.basal, "PCA basal")
+
+
+def _non_negative(value: Decimal, what: str) -> Decimal:
+    try:
+        checked = to_decimal(value, what=what)
+    except UnitError as error:
+        raise ProgramError(error.message, code="program.invalid_number") from None
+    if checked < 0:
+        raise ProgramError(f"{what} must not be negative, got {checked}", code="program.not_positive")
+    return checked
 
 
 def _check_basic(care_area: CareArea, program: InfusionProgram) -> Verdict:
@@ -182,34 +212,28 @@ def _pca_dose_and_rate(
 
 
 def _dose_limits_for(entry: Entry, kind: ProgramKind) -> DoseLimits:
-    match kind:
-        case ProgramKind.CONTINUOUS | ProgramKind.INTERMITTENT:
-            expected = DeliveryMode.INTERMITTENT if kind is ProgramKind.INTERMITTENT else None
-            if expected is not None and entry.mode is not expected:
-                raise ProgramError(f"{entry.id} is not an intermittent entry", code="program.mode_mismatch")
-            if kind is ProgramKind.CONTINUOUS and entry.mode in (DeliveryMode.INTERMITTENT, DeliveryMode.PCA):
-                raise ProgramError(
-                    f"{entry.id} is a {entry.mode} entry, not a continuous one", code="program.mode_mismatch"
-                )
-            return entry.dose
-        case ProgramKind.BOLUS:
-            if entry.bolus is None:
-                raise ProgramError(
-                    f"{entry.id} is not configured for a bolus", code="program.bolus_not_allowed"
-                )
-            return entry.bolus
-        case ProgramKind.LOADING:
-            if entry.loading is None:
-                raise ProgramError(
-                    f"{entry.id} has no loading dose configured", code="program.loading_not_allowed"
-                )
-            return entry.loading
-        case ProgramKind.PCA:
-            if entry.pca is None:
-                raise ProgramError(f"{entry.id} is not a PCA entry", code="program.mode_mismatch")
-            return entry.pca.demand_dose
-        case ProgramKind.BASIC:
-            raise ProgramError("a basic infusion has no entry", code="program.mode_mismatch")
+    """The limits the programmed dose is held to: the entry's dose, bolus, loading or PCA demand."""
+    if kind is ProgramKind.BOLUS:
+        if entry.bolus is None:
+            raise ProgramError(f"{entry.id} is not configured for a bolus", code="program.bolus_not_allowed")
+        return entry.bolus
+    if kind is ProgramKind.LOADING:
+        if entry.loading is None:
+            raise ProgramError(
+                f"{entry.id} has no loading dose configured", code="program.loading_not_allowed"
+            )
+        return entry.loading
+    if kind is ProgramKind.PCA:
+        if entry.pca is None:
+            raise ProgramError(f"{entry.id} is not a PCA entry", code="program.mode_mismatch")
+        return entry.pca.demand_dose
+    if kind is ProgramKind.INTERMITTENT and entry.mode is not DeliveryMode.INTERMITTENT:
+        raise ProgramError(f"{entry.id} is not an intermittent entry", code="program.mode_mismatch")
+    if kind is ProgramKind.CONTINUOUS and entry.mode in (DeliveryMode.INTERMITTENT, DeliveryMode.PCA):
+        raise ProgramError(
+            f"{entry.id} is a {entry.mode} entry, not a continuous one", code="program.mode_mismatch"
+        )
+    return entry.dose
 
 
 def _patient(
@@ -294,24 +318,14 @@ def _dose_and_rate(
 
 def _convert_dose(value: Decimal, given: DoseUnit | None, target: DoseUnit) -> Decimal:
     """The programmed dose in the entry's unit; only exact, same-shape conversions are allowed."""
-    dose = to_decimal(value, what="dose")
-    if dose < 0:
-        raise ProgramError(f"dose must not be negative, got {dose}", code="program.negative")
-    if given is None or given == target:
+    dose = _positive(value, "dose")
+    if given is None:
         return dose
-    same_shape = (
-        given.basis is target.basis
-        and (given.time is None) == (target.time is None)
-        and given.amount.dimension is target.amount.dimension
-    )
-    if not same_shape:
+    if not dose_units_convertible(given, target):
         raise ProgramError(
             f"dose unit {given} cannot be used for an entry dosed in {target}", code="program.unit_mismatch"
         )
-    converted = convert_amount(dose, given.amount, target.amount)
-    if given.time is not None and target.time is not None:
-        converted = converted * given.time.per_hour_factor / target.time.per_hour_factor
-    return converted
+    return convert_dose(dose, given, target)
 
 
 def _rounded(exact: Decimal, program: InfusionProgram) -> Decimal:

@@ -217,7 +217,8 @@ _RULES_BY_KIND: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
 
 def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[Alert, ...]:
     """Run every rule that applies to the program's kind (the whole table, or ``rules`` in the
-    order given) and return one Alert per crossed bound, in rule order."""
+    order given) and return, in rule order, one Alert per parameter whose limits are crossed,
+    for the most severe bound crossed (a dose above the hard max yields the hard_max alert only)."""
     alerts: list[Alert] = []
     kind = ctx.program.kind
     selected = _RULES_BY_KIND[kind] if rules is None else tuple(r for r in rules if kind in r.applies_to)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from smartpump.errors import LookupFailedError
 from smartpump.library.model import DrugLibrary, Entry, match_key
-from smartpump.units import Concentration, DoseUnit, format_decimal
+from smartpump.units import Concentration, DoseUnit, dose_units_convertible, format_decimal
 
 
 def describe(library: DrugLibrary, entry: Entry) -> str:
@@ -65,7 +65,7 @@ def find_entry(
         candidates = listed or custom
     if dose_unit is not None:
         exact = [e for e in candidates if e.dosing_unit == dose_unit]
-        candidates = exact or [e for e in candidates if _convertible(dose_unit, e.dosing_unit)]
+        candidates = exact or [e for e in candidates if dose_units_convertible(dose_unit, e.dosing_unit)]
     if len(candidates) == 1:
         return candidates[0]
     what = _request_text(drug, therapy, concentration, dose_unit)
@@ -77,14 +77,6 @@ def find_entry(
         f"{len(candidates)} entries in care area {area.id!r} match {what}; say which",
         candidates=tuple(describe(library, e) for e in candidates),
         code="library.ambiguous_entry",
-    )
-
-
-def _convertible(given: DoseUnit, target: DoseUnit) -> bool:
-    return (
-        given.basis is target.basis
-        and (given.time is None) == (target.time is None)
-        and given.amount.dimension is target.amount.dimension
     )
 
 

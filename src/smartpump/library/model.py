@@ -189,6 +189,10 @@ class Entry:
     ehr_codes: tuple[str, ...] = ()
     last_reviewed: str | None = None
     provenance: str | None = None
+    _needs_weight: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_needs_weight", any(u.needs_weight for u in self._dose_units()))
 
     @property
     def dosing_unit(self) -> DoseUnit:
@@ -197,12 +201,15 @@ class Entry:
 
     @property
     def needs_weight(self) -> bool:
-        """True when any dose of this entry is weight-based."""
-        return (
-            self.dose.unit.needs_weight
-            or (self.bolus is not None and self.bolus.unit.needs_weight)
-            or (self.loading is not None and self.loading.unit.needs_weight)
-        )
+        """True when any dose of this entry (incl. bolus, loading and PCA doses) is weight-based."""
+        return self._needs_weight
+
+    def _dose_units(self) -> tuple[DoseUnit, ...]:
+        optional = [self.bolus, self.loading]
+        if self.pca is not None:
+            p = self.pca
+            optional += [p.demand_dose, p.basal, p.loading_dose, p.clinician_bolus, p.max_dose]
+        return (self.dose.unit, *(d.unit for d in optional if d is not None))
 
     @property
     def needs_bsa(self) -> bool:
