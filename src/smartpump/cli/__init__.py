@@ -9,6 +9,7 @@ import typer
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
     library,
+    library_formats,
     library_import,
     library_review,
     scenario,

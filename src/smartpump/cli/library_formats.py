@@ -1,0 +1,225 @@
+"""`smartpump library show|schema|export|import-csv`: read, print and convert library files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.table import Table
+
+from smartpump.cli.library import library_app
+from smartpump.cli.output import console, emit_json, err_console, fail
+from smartpump.errors import LibraryFormatError, SmartpumpError
+from smartpump.library.formats import csv_format, json_format, xlsx_format
+from smartpump.library.limits import LimitSet
+from smartpump.library.model import EXAMPLE_LABEL, DrugLibrary, Entry
+from smartpump.units import format_decimal
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document for scripts.")]
+_MAX_PROBLEMS_SHOWN = 50
+
+
+class ExportFormat(StrEnum):
+    """Formats `library export` writes."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+def _fail_with(error: SmartpumpError) -> NoReturn:
+    problems = error.problems if isinstance(error, LibraryFormatError) else ()
+    for problem in problems[:_MAX_PROBLEMS_SHOWN]:
+        err_console.print(f"  {problem}", markup=False, highlight=False)
+    if len(problems) > _MAX_PROBLEMS_SHOWN:
+        err_console.print(f"  ... and {len(problems) - _MAX_PROBLEMS_SHOWN} more", markup=False)
+    fail(error.message, code=error.code)
+
+
+def load_library(path: Path) -> DrugLibrary:
+    """Read a library file: .xlsx in the smartpump workbook layout, anything else as JSON."""
+    if not path.is_file():
+        fail(f"no such file: {path}", code="cli.no_file")
+    try:
+        return xlsx_format.read(path) if path.suffix.lower() == ".xlsx" else json_format.read(path)
+    except SmartpumpError as error:
+        _fail_with(error)
+
+
+def _range(low: Any, high: Any) -> str:
+    if low is None and high is None:
+        return "-"
+    return f"{'' if low is None else format_decimal(low)} - {'' if high is None else format_decimal(high)}"
+
+
+def _shown_limits(entry: Entry) -> tuple[str, LimitSet]:
+    if entry.pca is not None:
+        return f"{entry.pca.demand_dose.unit}/dose", entry.pca.demand_dose.limits
+    return str(entry.dose.unit), entry.dose.limits
+
+
+def _summary(library: DrugLibrary, entries: list[Entry]) -> dict[str, Any]:
+    return {
+        "name": library.name,
+        "version": library.version,
+        "hospital_id": library.hospital_id,
+        "status": library.status.value,
+        "is_example": library.provenance.is_example,
+        "entries": len(entries),
+        "drugs": len({e.drug_id for e in entries}),
+        "care_areas": len({e.care_area_id for e in entries}),
+        "high_alert_entries": sum(library.drug(e.drug_id).is_high_alert for e in entries),
+        "entries_without_hard_max": sum(_shown_limits(e)[1].hard_max is None for e in entries),
+        "pca_entries": sum(e.pca is not None for e in entries),
+    }
+
+
+@library_app.command("show")
+def show_command(
+    file: Annotated[
+        Path, typer.Argument(help="Library file: .json (canonical) or .xlsx (smartpump layout).")
+    ],
+    care_area: Annotated[
+        str | None, typer.Option("--care-area", help="Only this care area (id or name).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a library's entries with their concentrations and soft/hard limits, and summary counts."""
+    library = load_library(file)
+    entries = list(library.entries)
+    if care_area is not None:
+        try:
+            area_id = library.care_area(care_area).id
+        except SmartpumpError as error:
+            fail(f"{error.message} (known: {', '.join(a.id for a in library.care_areas)})", code=error.code)
+        entries = [e for e in entries if e.care_area_id == area_id]
+    summary = _summary(library, entries)
+    if as_json:
+        emit_json({**summary, "entry_list": [_entry_document(library, e) for e in entries]})
+        return
+    if library.provenance.is_example:
+        console.print(f"[bold red]{EXAMPLE_LABEL}[/]")
+    table = Table(title=f"{library.name} v{library.version} ({library.hospital_id}, {library.status.value})")
+    for column in ("care area", "drug", "therapy", "concentration", "dosing unit", "soft", "hard"):
+        table.add_column(column, no_wrap=column in ("drug", "dosing unit", "soft", "hard"))
+    for entry in entries:
+        drug = library.drug(entry.drug_id)
+        unit, limits = _shown_limits(entry)
+        table.add_row(
+            library.care_area(entry.care_area_id).name,
+            drug.shown_name + (" [red](HA)[/]" if drug.is_high_alert else ""),
+            entry.therapy or "",
+            "; ".join(str(c) for c in entry.concentrations) or "-",
+            unit,
+            _range(limits.soft_min, limits.soft_max),
+            _range(limits.hard_min, limits.hard_max),
+        )
+    console.print(table)
+    console.print(
+        f"{summary['entries']} entries, {summary['drugs']} drugs, {summary['care_areas']} care areas; "
+        f"{summary['high_alert_entries']} high-alert entries (HA), {summary['pca_entries']} PCA, "
+        f"{summary['entries_without_hard_max']} without a hard maximum",
+        highlight=False,
+    )
+
+
+def _entry_document(library: DrugLibrary, entry: Entry) -> dict[str, Any]:
+    unit, limits = _shown_limits(entry)
+    return {
+        "id": entry.id,
+        "care_area": entry.care_area_id,
+        "drug": library.drug(entry.drug_id).shown_name,
+        "therapy": entry.therapy,
+        "mode": entry.mode.value,
+        "concentrations": [str(c) for c in entry.concentrations],
+        "dosing_unit": unit,
+        "limits": json_format.encode_value(limits),
+    }
+
+
+@library_app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema (draft 2020-12) of the canonical library document."""
+    sys.stdout.write(json.dumps(json_format.SCHEMA, indent=2, ensure_ascii=False) + "\n")
+
+
+@library_app.command("export")
+def export_command(
+    file: Annotated[Path, typer.Argument(help="Library file: .json (canonical) or .xlsx.")],
+    format_: Annotated[ExportFormat, typer.Option("--format", help="csv (pharmacist columns) or xlsx.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a library to CSV (entries only) or XLSX (the whole library); CSV losses are listed."""
+    library = load_library(file)
+    not_held: tuple[str, ...] = ()
+    try:
+        if format_ is ExportFormat.CSV:
+            not_held = csv_format.not_held(library)
+            csv_format.write(library, output)
+        else:
+            xlsx_format.write(library, output)
+    except OSError as error:
+        fail(f"cannot write {output}: {error}", code="cli.write")
+    except SmartpumpError as error:
+        _fail_with(error)
+    if as_json:
+        emit_json(
+            {
+                "output": str(output),
+                "format": format_.value,
+                "entries": len(library.entries),
+                "not_held": not_held,
+            }
+        )
+        return
+    for line in not_held:
+        err_console.print(f"not in CSV: {line}", markup=False, highlight=False)
+    console.print(f"wrote {output} ({format_.value}, {len(library.entries)} entries)", highlight=False)
+
+
+@library_app.command("import-csv")
+def import_csv_command(
+    csv_file: Annotated[Path, typer.Argument(help="Pharmacist CSV, one row per entry.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Library JSON to write.")],
+    care_areas: Annotated[
+        Path | None,
+        typer.Option(
+            "--care-areas",
+            help="Settings JSON: care areas, drug display names, PCA limits, library metadata.",
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Library name (overrides the settings).")] = None,
+    hospital_id: Annotated[
+        str | None, typer.Option("--hospital-id", help="Hospital id (overrides the settings).")
+    ] = None,
+    version: Annotated[int | None, typer.Option("--version", min=1, help="Library version.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a CSV drug library (plus a settings file) into the canonical JSON; every bad row is listed."""
+    if not csv_file.is_file():
+        fail(f"no such file: {csv_file}", code="cli.no_file")
+    if care_areas is not None and not care_areas.is_file():
+        fail(f"no such file: {care_areas}", code="cli.no_file")
+    try:
+        settings = None if care_areas is None else csv_format.read_settings(care_areas)
+        library = csv_format.read(
+            csv_file, settings=settings, name=name, hospital_id=hospital_id, version=version
+        )
+        json_format.write(library, output)
+    except OSError as error:
+        fail(f"cannot write {output}: {error}", code="cli.write")
+    except SmartpumpError as error:
+        _fail_with(error)
+    summary = _summary(library, list(library.entries))
+    if as_json:
+        emit_json({"output": str(output), **summary})
+        return
+    console.print(
+        f"wrote {output}: {summary['entries']} entries, {summary['drugs']} drugs, "
+        f"{summary['care_areas']} care areas",
+        highlight=False,
+    )

@@ -1,0 +1,1 @@
+"""Drug-library file formats: canonical JSON (+ JSON Schema), CSV and XLSX for pharmacists."""
