@@ -29,6 +29,9 @@ PROGRAMS = 200_000
 LATENCY_SAMPLE = 50_000
 TARGET_PER_S = 100_000
 TARGET_P99_US = 50.0
+SYRINGE_AREAS = frozenset({"NICU", "PEDIATRICS"})
+SYRINGE_RESOLUTION = Decimal("0.01")
+LVP_RESOLUTION = Decimal("0.1")
 
 
 def _dose_window(entry: Entry) -> tuple[float, float]:
@@ -48,9 +51,9 @@ def _program(rng: random.Random, entry: Entry, area: CareArea) -> InfusionProgra
         dose *= rng.lognormvariate(math.log(1.15), 0.25)
     weight_limits = area.weight_kg.limits
     weight = rng.uniform(float(weight_limits.soft_min or 40), float(weight_limits.soft_max or 120))
-    patient = PatientParameters(
-        weight_kg=Decimal(f"{weight:.1f}"), height_cm=Decimal(rng.randint(150, 195))
-    )
+    height = Decimal(rng.randint(150, 190)) if entry.needs_bsa else None
+    patient = PatientParameters(weight_kg=Decimal(f"{weight:.1f}"), height_cm=height)
+    resolution = SYRINGE_RESOLUTION if area.id in SYRINGE_AREAS else LVP_RESOLUTION
     dose_decimal = Decimal(f"{dose:.4g}")
     if entry.mode is DeliveryMode.PCA:
         return InfusionProgram(
@@ -58,12 +61,18 @@ def _program(rng: random.Random, entry: Entry, area: CareArea) -> InfusionProgra
             kind=ProgramKind.PCA,
             patient=patient,
             pca=PCAProgram(demand_dose=dose_decimal, lockout_min=Decimal(rng.choice([6, 8, 10]))),
+            rate_resolution_ml_per_h=resolution,
         )
     kind = ProgramKind.INTERMITTENT if entry.mode is DeliveryMode.INTERMITTENT else ProgramKind.CONTINUOUS
     duration = Decimal(rng.choice([30, 60, 120])) if not entry.dosing_unit.is_rate else None
     return InfusionProgram(
-        entry_id=entry.id, kind=kind, dose=dose_decimal, patient=patient, duration_min=duration,
+        entry_id=entry.id,
+        kind=kind,
+        dose=dose_decimal,
+        patient=patient,
+        duration_min=duration,
         vtbi_ml=Decimal(rng.choice([50, 100, 250, 500])),
+        rate_resolution_ml_per_h=resolution,
     )
 
 
@@ -116,14 +125,14 @@ def main() -> int:
     latencies_us.sort()
     p50 = statistics.median(latencies_us)
     p99 = latencies_us[int(len(latencies_us) * 0.99)]
-    naive_items = [
-        (float(p.dose or 1), float(p.patient.weight_kg or 70), 1.6, 20.0, 30.0) for _, p in valid
-    ]
+    naive_items = [(float(p.dose or 1), float(p.patient.weight_kg or 70), 1.6, 20.0, 30.0) for _, p in valid]
     naive_per_s = _naive(naive_items)
     print(f"programs checked: {len(valid):,} (refused as unevaluable: {len(mix) - len(valid):,})")
     print(f"verdicts: {levels}")
-    print(f"DERS check(): {per_s:,.0f} checks/s on one core; p50 {p50:.1f} us, p99 {p99:.1f} us, "
-          f"max {latencies_us[-1]:.1f} us")
+    print(
+        f"DERS check(): {per_s:,.0f} checks/s on one core; p50 {p50:.1f} us, p99 {p99:.1f} us, "
+        f"max {latencies_us[-1]:.1f} us"
+    )
     print(f"reference (naive float dose->rate + 3 comparisons, no validation): {naive_per_s:,.0f} /s")
     print(f"exact DERS costs {naive_per_s / per_s:.1f}x the naive loop")
     met = per_s >= TARGET_PER_S and p99 <= TARGET_P99_US

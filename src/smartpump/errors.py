@@ -10,8 +10,15 @@
     │   └── RollbackError          a signed library that is not newer than the installed one
     ├── ProgramError               an infusion program that cannot be checked (missing weight,
     │                              route or concentration not in the entry, basic infusion refused)
-    └── PumpError                  a pump action refused in its current state (start after a hard
-                                   stop, start with the door open, PCA demand in lockout...)
+    ├── PumpError                  a pump action refused in its current state (start after a hard
+    │                              stop, start with the door open, PCA demand in lockout...)
+    ├── interop.hl7v2.message.Hl7ParseError     an HL7 v2 message that cannot be parsed
+    ├── interop.hl7v2.mllp.MllpError            broken MLLP framing or transport
+    ├── interop.hl7v2.pcd03.OrderRejected       an infusion order refused, with its IHE PIV code
+    └── interop.fhir.mappers.FhirMappingError   a FHIR resource that cannot be mapped
+
+The last four live beside the code that raises them (the interop layer) and subclass
+SmartpumpError, so callers can catch every deliberate error at the root.
 
 Codes are dotted and stable (``unit.unknown``, ``program.weight_required``); the CLI, the API and
 the event log show the same code.

@@ -8,6 +8,7 @@ import typer
 
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
+    hl7,
     library,
     library_formats,
     library_import,
@@ -27,6 +28,7 @@ app = typer.Typer(
 calc.register(app)
 library.register(app)
 scenario.register(app)
+hl7.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,177 @@
+"""MLLP framing and the listener over real localhost sockets: frames, garbage, duplicates, acks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from smartpump.clock import ManualClock
+from smartpump.interop.hl7v2.ack import AckCode, ack_code_of
+from smartpump.interop.hl7v2.listener import Exchange, Hl7Listener, accept_all
+from smartpump.interop.hl7v2.message import Message, parse
+from smartpump.interop.hl7v2.mllp import MllpClient, MllpDecoder, MllpError, frame, open_stream
+from tests.unit.interop.helpers import example
+
+DOPAMINE = example("pcd03_rgv_o15_ex1_dopamine_dose_rate.hl7").encode()
+
+
+def test_frame_bytes() -> None:
+    assert frame(b"MSH|x") == b"\x0bMSH|x\x1c\r"
+
+
+def test_decoder_joins_partial_frames_and_drops_garbage() -> None:
+    decoder = MllpDecoder()
+    wire = b"noise" + frame(b"one") + b"\r\n" + frame(b"two")
+    frames = [f for i in range(len(wire)) for f in decoder.feed(wire[i : i + 1])]
+    assert [f.payload for f in frames] == [b"one", b"two"]
+    assert decoder.discarded_bytes == len(b"noise") + 2
+
+
+def test_decoder_refuses_an_oversize_frame_and_recovers() -> None:
+    decoder = MllpDecoder(max_message_bytes=10)
+    frames = decoder.feed(frame(b"x" * 50)) + decoder.feed(frame(b"ok"))
+    assert [(f.oversize, f.payload) for f in frames] == [(True, b""), (False, b"ok")]
+
+
+def test_decoder_refuses_oversize_arriving_in_pieces() -> None:
+    decoder = MllpDecoder(max_message_bytes=10)
+    frames = (
+        decoder.feed(b"\x0b" + b"x" * 30)
+        + decoder.feed(b"y" * 30 + b"\x1c")
+        + decoder.feed(b"\r" + frame(b"ok"))
+    )
+    assert [(f.oversize, f.payload) for f in frames] == [(True, b""), (False, b"ok")]
+
+
+class Recorder:
+    """A handler that counts calls and answers AA/CA."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.seen: list[str] = []
+
+    async def __call__(self, message: Message) -> Message:
+        self.seen.append(message.control_id)
+        return await accept_all(message, self.clock)
+
+
+async def _with_listener(handler: Recorder, body):  # type: ignore[no-untyped-def]
+    log: list[Exchange] = []
+    listener = Hl7Listener(handler, handler.clock, port=0, on_exchange=log.append)
+    host, port = await listener.start()
+    try:
+        return await body(host, port), log
+    finally:
+        await listener.close()
+
+
+def test_duplicate_control_id_is_answered_once_with_the_original_ack() -> None:
+    handler = Recorder(ManualClock())
+
+    async def body(host: str, port: int) -> tuple[bytes | None, bytes | None]:
+        stream = await open_stream(host, port)
+        await stream.send(DOPAMINE)
+        first = await stream.receive()
+        await stream.send(DOPAMINE)
+        second = await stream.receive()
+        await stream.close()
+        return (first.payload if first else None), (second.payload if second else None)
+
+    (first, second), log = asyncio.run(_with_listener(handler, body))
+    assert first is not None and first == second
+    assert handler.seen == ["1"]
+    assert ack_code_of(parse(first.decode())) is AckCode.CA
+    assert [e.is_duplicate for e in log] == [False, True]
+
+
+def test_garbage_between_frames_is_ignored() -> None:
+    handler = Recorder(ManualClock())
+
+    async def body(host: str, port: int) -> list[bytes]:
+        reader, writer = await asyncio.open_connection(host, port)
+        second = DOPAMINE.replace(b"RGV_O15|1|", b"RGV_O15|2|")
+        writer.write(b"junk\r\n" + frame(DOPAMINE) + b"\x00\x00" + frame(second))
+        await writer.drain()
+        data = b""
+        while data.count(b"\x1c\r") < 2:
+            data += await reader.read(4096)
+        writer.close()
+        await writer.wait_closed()
+        return [p for p in data.split(b"\x1c\r") if p]
+
+    replies, _ = asyncio.run(_with_listener(handler, body))
+    assert len(replies) == 2 and handler.seen == ["1", "2"]
+
+
+def test_malformed_message_gets_ar_over_the_socket() -> None:
+    handler = Recorder(ManualClock())
+
+    async def body(host: str, port: int) -> bytes | None:
+        stream = await open_stream(host, port)
+        await stream.send(b"MSH|^~|broken")
+        reply = await stream.receive()
+        await stream.close()
+        return reply.payload if reply else None
+
+    reply, log = asyncio.run(_with_listener(handler, body))
+    assert reply is not None and ack_code_of(parse(reply.decode())) is AckCode.AR
+    assert handler.seen == [] and log[0].error.startswith("hl7.bad_delimiters")
+
+
+def test_handler_failure_gets_ae_and_server_stays_up() -> None:
+    clock = ManualClock()
+
+    class Failing(Recorder):
+        async def __call__(self, message: Message) -> Message:
+            if message.control_id == "1":
+                raise RuntimeError("database down")
+            return await super().__call__(message)
+
+    handler = Failing(clock)
+
+    async def body(host: str, port: int) -> list[AckCode | None]:
+        stream = await open_stream(host, port)
+        codes = []
+        for payload in (DOPAMINE, DOPAMINE.replace(b"RGV_O15|1|", b"RGV_O15|7|")):
+            await stream.send(payload)
+            reply = await stream.receive()
+            codes.append(ack_code_of(parse(reply.payload.decode())) if reply else None)
+        await stream.close()
+        return codes
+
+    codes, _ = asyncio.run(_with_listener(handler, body))
+    assert codes == [AckCode.AE, AckCode.CA]
+
+
+def test_blocking_client_times_out_and_reports_refused_connections() -> None:
+    async def silent(host: str, port: int) -> str:
+        def client() -> str:
+            with MllpClient(host, port, timeout_s=0.3) as mllp:
+                try:
+                    mllp.send(b"MSH|^~\\&|x")
+                except MllpError as error:
+                    return error.code
+            return "no error"
+
+        return await asyncio.to_thread(client)
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(4096):
+            continue
+        writer.close()
+        await writer.wait_closed()
+
+    async def run() -> str:
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await silent("127.0.0.1", port)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(run()) == "mllp.timeout"
+    with pytest.raises(MllpError) as caught:
+        MllpClient("127.0.0.1", 1, timeout_s=0.5).send(b"x")
+    assert caught.value.code == "mllp.connection"
