@@ -8,6 +8,7 @@ import typer
 
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
+    cqi,
     hl7,
     library,
     library_formats,
@@ -29,6 +30,7 @@ calc.register(app)
 library.register(app)
 scenario.register(app)
 hl7.register(app)
+cqi.register(app)
 
 
 def main() -> None:

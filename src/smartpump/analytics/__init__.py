@@ -1,0 +1,1 @@
+"""CQI analytics over the pump event stream: frames, metrics, what-if replay, limit suggestions, reports."""
