@@ -637,6 +637,16 @@ def convert_dose(value: Decimal, given: DoseUnit, target: DoseUnit) -> Decimal:
     return _CTX.divide(_CTX.multiply(amount, given._per_hour), target._per_hour)
 
 
+_POWERS_OF_TEN: dict[Decimal, bool] = {}
+
+
+def _is_power_of_ten(step: Decimal) -> bool:
+    known = _POWERS_OF_TEN.get(step)
+    if known is None:
+        known = _POWERS_OF_TEN[step] = step.as_tuple().digits == (1,)
+    return known
+
+
 def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
     """Round to the nearest multiple of ``resolution``, halves away from zero (0.125 -> 0.13).
 
@@ -649,7 +659,10 @@ def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
     Decimal('0.13')
     """
     step = require_positive(resolution, what="resolution")
-    steps = _CTX.divide(to_decimal(value), step).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)
+    number = to_decimal(value)
+    if _is_power_of_ten(step):
+        return number.quantize(step, rounding=ROUND_HALF_UP, context=_CTX)
+    steps = _CTX.divide(number, step).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)
     return _CTX.multiply(steps, step).quantize(step, context=_CTX)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from smartpump.ders.program import InfusionProgram, ProgramKind, Verdict, VerdictLevel
+from smartpump.ders.program import NO_PATIENT, Alert, InfusionProgram, ProgramKind, Verdict, VerdictLevel
 from smartpump.ders.rules import CheckContext, evaluate
 from smartpump.errors import ProgramError, UnitError
 from smartpump.library.model import CareArea, DeliveryMode, DoseLimits, DrugLibrary, Entry
@@ -31,6 +31,7 @@ from smartpump.units import (
 _ZERO = Decimal(0)
 _BASIC = ProgramKind.BASIC
 _PCA = ProgramKind.PCA
+_OK = VerdictLevel.OK
 
 
 def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -> Verdict:
@@ -66,7 +67,7 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
         )
     ctx = _resolve(entry, care_area, program)
     alerts = evaluate(ctx)
-    level = max((a.level for a in alerts), key=lambda lv: lv.rank, default=VerdictLevel.OK)
+    level = _level(alerts)
     return Verdict(
         level=level,
         alerts=alerts,
@@ -80,6 +81,13 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
         bsa_m2=ctx.bsa_m2,
         is_unprotected=entry.is_unprotected,
     )
+
+
+def _level(alerts: tuple[Alert, ...]) -> VerdictLevel:
+    """The most severe alert's level; ok without alerts."""
+    if not alerts:
+        return _OK
+    return max((a.level for a in alerts), key=lambda lv: lv.rank)
 
 
 def _validate_numbers(program: InfusionProgram) -> None:
@@ -132,7 +140,7 @@ def _check_basic(care_area: CareArea, program: InfusionProgram) -> Verdict:
         duration_min=program.duration_min,
     )
     alerts = evaluate(ctx)
-    level = max((a.level for a in alerts), key=lambda lv: lv.rank, default=VerdictLevel.OK)
+    level = _level(alerts)
     return Verdict(
         level=level,
         alerts=alerts,
@@ -240,6 +248,12 @@ def _patient(
     program: InfusionProgram, care_area: CareArea, *, needs_bsa: bool
 ) -> tuple[Decimal | None, Decimal | None]:
     patient = program.patient
+    if patient is NO_PATIENT:
+        if needs_bsa:
+            raise ProgramError(
+                "a BSA (or weight and height) is needed for a /m2 dose", code="program.bsa_required"
+            )
+        return None, None
     weight = _positive(patient.weight_kg, "weight") if patient.weight_kg is not None else None
     bsa: Decimal | None = None
     if patient.bsa_m2 is not None:
@@ -339,6 +353,8 @@ def _rounded(exact: Decimal, program: InfusionProgram) -> Decimal:
 
 
 def _positive(value: Decimal, what: str) -> Decimal:
+    if type(value) is Decimal and value.is_finite() and value > _ZERO:
+        return value
     try:
         checked = to_decimal(value, what=what)
     except UnitError as error:

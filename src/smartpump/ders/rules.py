@@ -19,9 +19,10 @@ from smartpump.library.model import CareArea, DoseLimits, Entry
 from smartpump.units import Concentration, rate_to_dose
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CheckContext:
-    """Everything a rule may look at, already resolved and converted to the entry's units."""
+    """Everything a rule may look at, already resolved and converted to the entry's units
+    (built once per check and never changed; not frozen only because frozen init is slow)."""
 
     program: InfusionProgram
     care_area: CareArea
@@ -37,13 +38,8 @@ class CheckContext:
     duration_min: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """A value to hold against a LimitSet, with the unit both are expressed in."""
-
-    value: Decimal
-    limits: LimitSet
-    unit: str
+Measure = tuple[Decimal, LimitSet, str]
+"""A value to hold against a LimitSet, and the unit both are expressed in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,37 +53,37 @@ class Rule:
 
 ALL_KINDS: Final = frozenset(ProgramKind)
 LIBRARY_KINDS: Final = ALL_KINDS - {ProgramKind.BASIC}
-DOSED_KINDS: Final = frozenset(
-    {ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT, ProgramKind.BOLUS, ProgramKind.LOADING}
-)
+PRIMARY_KINDS: Final = frozenset({ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT})
 
 
 def _patient_weight(ctx: CheckContext) -> Measure | None:
     """Patient weight against the care area's weight limits, whenever a weight was entered."""
-    if ctx.weight_kg is None:
+    limits = ctx.care_area.weight_kg.limits
+    if ctx.weight_kg is None or limits.is_empty:
         return None
-    return Measure(ctx.weight_kg, ctx.care_area.weight_kg.limits, "kg")
+    return (ctx.weight_kg, limits, "kg")
 
 
 def _patient_bsa(ctx: CheckContext) -> Measure | None:
     """Body surface area against the care area's BSA limits, whenever one is used."""
-    if ctx.bsa_m2 is None:
+    limits = ctx.care_area.bsa_m2.limits
+    if ctx.bsa_m2 is None or limits.is_empty:
         return None
-    return Measure(ctx.bsa_m2, ctx.care_area.bsa_m2.limits, "m2")
+    return (ctx.bsa_m2, limits, "m2")
 
 
 def _dose(ctx: CheckContext) -> Measure | None:
     """The programmed dose (or bolus/loading dose) against the limits of its kind."""
     if ctx.dose is None or ctx.dose_limits is None:
         return None
-    return Measure(ctx.dose, ctx.dose_limits.limits, str(ctx.dose_limits.unit))
+    return (ctx.dose, ctx.dose_limits.limits, str(ctx.dose_limits.unit))
 
 
 def _rate(ctx: CheckContext) -> Measure | None:
-    """The delivered flow rate against the entry's rate limits (primary infusions only)."""
-    if ctx.entry is None or ctx.program.kind not in (ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT):
+    """The delivered flow rate against the entry's rate limits (continuous and intermittent)."""
+    if ctx.entry is None or ctx.entry.rate_ml_per_h.limits.is_empty:
         return None
-    return Measure(ctx.rate_ml_per_h, ctx.entry.rate_ml_per_h.limits, "mL/h")
+    return (ctx.rate_ml_per_h, ctx.entry.rate_ml_per_h.limits, "mL/h")
 
 
 def _bolus_rate(ctx: CheckContext) -> Measure | None:
@@ -97,29 +93,29 @@ def _bolus_rate(ctx: CheckContext) -> Measure | None:
         return None
     unit = entry.bolus_rate.unit
     if unit.is_volume:
-        return Measure(ctx.rate_ml_per_h, entry.bolus_rate.limits, str(unit))
+        return (ctx.rate_ml_per_h, entry.bolus_rate.limits, str(unit))
     dose_rate = rate_to_dose(
         ctx.rate_ml_per_h, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2
     )
-    return Measure(dose_rate, entry.bolus_rate.limits, str(unit))
+    return (dose_rate, entry.bolus_rate.limits, str(unit))
 
 
 def _basic_rate(ctx: CheckContext) -> Measure | None:
     """A basic (library-less) infusion's rate against the care area's basic-infusion limits."""
-    return Measure(ctx.rate_ml_per_h, ctx.care_area.basic_infusion.rate_ml_per_h.limits, "mL/h")
+    return (ctx.rate_ml_per_h, ctx.care_area.basic_infusion.rate_ml_per_h.limits, "mL/h")
 
 
 def _care_area_max_rate(ctx: CheckContext) -> Measure | None:
     """Any flow rate against the care area's maximum rate (a hard limit)."""
     cap = ctx.care_area.rate_cap
-    return None if cap.is_empty else Measure(ctx.rate_ml_per_h, cap, "mL/h")
+    return None if cap.is_empty else (ctx.rate_ml_per_h, cap, "mL/h")
 
 
 def _vtbi(ctx: CheckContext) -> Measure | None:
     """The volume to be infused against the entry's VTBI limits."""
-    if ctx.entry is None or ctx.program.vtbi_ml is None:
+    if ctx.entry is None or ctx.program.vtbi_ml is None or ctx.entry.vtbi_ml.limits.is_empty:
         return None
-    return Measure(ctx.program.vtbi_ml, ctx.entry.vtbi_ml.limits, "mL")
+    return (ctx.program.vtbi_ml, ctx.entry.vtbi_ml.limits, "mL")
 
 
 def _care_area_max_vtbi(ctx: CheckContext) -> Measure | None:
@@ -127,21 +123,21 @@ def _care_area_max_vtbi(ctx: CheckContext) -> Measure | None:
     cap = ctx.care_area.vtbi_cap
     if ctx.program.vtbi_ml is None or cap.is_empty:
         return None
-    return Measure(ctx.program.vtbi_ml, cap, "mL")
+    return (ctx.program.vtbi_ml, cap, "mL")
 
 
 def _duration(ctx: CheckContext) -> Measure | None:
     """An intermittent infusion's duration against the entry's duration limits."""
     if ctx.entry is None or ctx.duration_min is None or ctx.program.kind is not ProgramKind.INTERMITTENT:
         return None
-    return Measure(ctx.duration_min, ctx.entry.duration_min.limits, "min")
+    return (ctx.duration_min, ctx.entry.duration_min.limits, "min")
 
 
 def _loading_duration(ctx: CheckContext) -> Measure | None:
     """A loading dose's duration against the entry's loading-duration limits."""
     if ctx.entry is None or ctx.duration_min is None or ctx.program.kind is not ProgramKind.LOADING:
         return None
-    return Measure(ctx.duration_min, ctx.entry.loading_duration_min.limits, "min")
+    return (ctx.duration_min, ctx.entry.loading_duration_min.limits, "min")
 
 
 def _custom_concentration(ctx: CheckContext) -> Measure | None:
@@ -151,7 +147,7 @@ def _custom_concentration(ctx: CheckContext) -> Measure | None:
         return None
     assert ctx.concentration is not None
     custom = entry.custom_concentration
-    return Measure(ctx.concentration.per_ml_in(custom.unit), custom.limits, f"{custom.unit}/mL")
+    return (ctx.concentration.per_ml_in(custom.unit), custom.limits, f"{custom.unit}/mL")
 
 
 def _pca_measure(
@@ -166,7 +162,7 @@ def _pca_measure(
         limit_holder = getattr(pca_limits, field)
         if value is None or limit_holder is None:
             return None
-        return Measure(value, limit_holder.limits, unit_of(ctx))
+        return (value, limit_holder.limits, unit_of(ctx))
 
     measure.__doc__ = f"The programmed PCA {field.replace('_', ' ')} against the entry's PCA limits."
     return measure
@@ -191,10 +187,10 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("patient_weight", ALL_KINDS, _patient_weight),
     Rule("patient_bsa", ALL_KINDS, _patient_bsa),
     Rule("concentration", LIBRARY_KINDS, _custom_concentration),
-    Rule("dose", frozenset({ProgramKind.CONTINUOUS, ProgramKind.INTERMITTENT}), _dose),
+    Rule("dose", PRIMARY_KINDS, _dose),
     Rule("bolus_dose", frozenset({ProgramKind.BOLUS}), _dose),
     Rule("loading_dose", frozenset({ProgramKind.LOADING}), _dose),
-    Rule("rate", DOSED_KINDS, _rate),
+    Rule("rate", PRIMARY_KINDS, _rate),
     Rule("bolus_rate", frozenset({ProgramKind.BOLUS}), _bolus_rate),
     Rule("duration", frozenset({ProgramKind.INTERMITTENT}), _duration),
     Rule("loading_duration", frozenset({ProgramKind.LOADING}), _loading_duration),
@@ -226,7 +222,8 @@ def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[
         measured = rule.measure(ctx)
         if measured is None:
             continue
-        breach = measured.limits.classify(measured.value)
+        value, limits, unit = measured
+        breach = limits.classify(value)
         if breach is None:
             continue
         alerts.append(
@@ -236,7 +233,7 @@ def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[
                 limit_kind=breach.kind,
                 limit=breach.limit,
                 value=breach.value,
-                unit=measured.unit,
+                unit=unit,
                 factor=breach.factor,
                 level=VerdictLevel.HARD if breach.kind.is_hard else VerdictLevel.SOFT,
             )
