@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,51 @@ def test_unknown_action_is_refused(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text("name: x\nmodel: lvp-4\ncare_area: icu\nsteps:\n  - {action: fly}\n")
     with pytest.raises(ScenarioError):
         run_scenario(load_scenario(tmp_path / "s.yaml"), json_format.read(HERE / "library.json"))
+
+
+def test_generated_dose_error_scenarios_all_pass_for_the_test_library(tmp_path: Path) -> None:
+    out = tmp_path / "generated"
+    generated = CliRunner().invoke(
+        _app(),
+        [
+            "scenario",
+            "generate",
+            "--library",
+            str(HERE / "library.json"),
+            "--care-area",
+            "icu",
+            "-o",
+            str(out),
+            "--json",
+        ],
+    )
+    assert generated.exit_code == 0, generated.output
+    written = json.loads(generated.output)["written"]
+    assert len(written) == 6
+    assert {w["expected"] for w in written} == {"ok", "soft", "hard"}
+    ran = CliRunner().invoke(_app(), ["scenario", "run", str(out), "--json"])
+    assert ran.exit_code == 0, ran.output
+    document = json.loads(ran.output)
+    assert document["passed"] is True and len(document["scenarios"]) == 6
+
+
+def test_generated_expectation_follows_the_limits_not_the_engine() -> None:
+    from smartpump.sim.generate import expected_verdict
+
+    library = json_format.read(HERE / "library.json")
+    entry, area = library.entry("icu-dopamine"), library.care_area("icu")
+    assert expected_verdict(entry, area, Decimal(20), Decimal(10)) == "ok"
+    assert expected_verdict(entry, area, Decimal("20.01"), Decimal(10)) == "soft"
+    assert expected_verdict(entry, area, Decimal("30.01"), Decimal(10)) == "hard"
+
+
+def test_human_output_renders_decimals_and_nested_data_plainly() -> None:
+    from smartpump.cli.scenario import plain
+
+    assert plain(Decimal("30")) == "30"
+    assert plain([{"limit": Decimal("2.50"), "unit": "mL"}]) == "[{limit: 2.5, unit: mL}]"
+    result = CliRunner().invoke(
+        _app(), ["scenario", "run", str(HERE / "fixtures" / "dopamine_soft_override.yaml")]
+    )
+    assert result.exit_code == 0
+    assert "Decimal(" not in result.output

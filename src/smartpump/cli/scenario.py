@@ -1,61 +1,145 @@
-"""`smartpump scenario run FILE.yaml`: play a timed script on a simulated pump and print its event log."""
+"""`smartpump scenario run FILE|DIR` plays timed scripts on a simulated pump; `scenario generate` writes
+2x/5x/10x dose-error scenarios for every entry of a care area (a pharmacist's pre-release test)."""
 
 from __future__ import annotations
 
+import os
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.errors import SmartpumpError
 from smartpump.library.formats import json_format
-from smartpump.sim.scenario import load_scenario, run_scenario
+from smartpump.sim.generate import generate as generate_scenarios
+from smartpump.sim.scenario import ScenarioResult, load_scenario, run_scenario
+from smartpump.units import format_decimal
 
 scenario_app = typer.Typer(
     name="scenario", help="Play pump scenarios (bedside actions, faults) in virtual time."
 )
 
 
+def plain(value: Any) -> str:
+    """A value as people read it: Decimals as plain numbers, lists and mappings without reprs."""
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {plain(v)}" for k, v in value.items() if v is not None) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(plain(v) for v in value) + "]"
+    return str(value)
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def _run_file(file: Path, library: Path | None) -> ScenarioResult:
+    scenario = load_scenario(file)
+    library_path = library or (file.parent / scenario.library if scenario.library else None)
+    if library_path is None:
+        fail("no library: pass --library or set 'library' in the scenario", code="scenario.no_library")
+    return run_scenario(scenario, json_format.read(library_path))
+
+
+def _result_json(result: ScenarioResult, *, events: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": result.name,
+        "passed": result.passed,
+        "failures": list(result.failures),
+    }
+    if events:
+        document["events"] = [e.to_dict() for e in result.events]
+    return document
+
+
 @scenario_app.command("run")
 def run(
-    file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    path: Annotated[Path, typer.Argument(help="Scenario YAML file, or a directory of them.")],
     library: Annotated[
         Path | None, typer.Option("--library", "-l", help="Library JSON (default: the scenario's 'library').")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run a scenario; exit 0 when every expectation holds, 1 when one fails, 2 on bad input."""
+    """Run a scenario (or every *.yaml in a directory); exit 0 all pass, 1 one fails, 2 bad input."""
+    if path.is_dir():
+        files = sorted(path.glob("*.yaml"))
+        if not files:
+            fail(f"{path} holds no *.yaml scenario", code="scenario.none")
+    else:
+        files = [path]
+    results: list[ScenarioResult] = []
     try:
-        scenario = load_scenario(file)
-        library_path = library or (file.parent / scenario.library if scenario.library else None)
-        if library_path is None:
-            fail("no library: pass --library or set 'library' in the scenario", code="scenario.no_library")
-        result = run_scenario(scenario, json_format.read(library_path))
+        for file in files:
+            results.append(_run_file(file, library))
+    except SmartpumpError as error:
+        fail(f"{file}: {error.message}", code=error.code)
+    if as_json:
+        if path.is_dir():
+            emit_json(
+                {
+                    "passed": all(r.passed for r in results),
+                    "scenarios": [_result_json(r, events=False) for r in results],
+                }
+            )
+        else:
+            emit_json(_result_json(results[0], events=True))
+    elif path.is_dir():
+        for result in results:
+            _say(f"{'PASSED' if result.passed else 'FAILED'} {result.name}")
+            for failure in result.failures:
+                _say(f"    {failure}")
+        passed = sum(r.passed for r in results)
+        _say(f"{passed}/{len(results)} scenarios passed")
+    else:
+        result = results[0]
+        for event in result.events:
+            data = ", ".join(
+                f"{k}={plain(v)}" for k, v in event.data.items() if v is not None and k != "alerts"
+            )
+            _say(f"{event.seq:>4} {event.ts:%H:%M:%S} {event.channel or '-'} {event.type.value} {data}")
+        for failure in result.failures:
+            _say(f"FAILED: {failure}")
+        _say("PASSED" if result.passed else "FAILED")
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
+@scenario_app.command("generate")
+def generate(
+    library: Annotated[Path, typer.Option("--library", "-l", help="Library JSON to test.")],
+    care_area: Annotated[str, typer.Option("--care-area", help="Care area id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the scenarios to.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+) -> None:
+    """Write 2x/5x/10x usual-dose scenarios for every entry of a care area, each expecting the verdict
+    the library's limits call for (rule: smartpump.sim.generate); then `scenario run DIR`."""
+    try:
+        drug_library = json_format.read(library)
+        out.mkdir(parents=True, exist_ok=True)
+        reference = os.path.relpath(library.resolve(), out.resolve())
+        scenarios, skipped = generate_scenarios(drug_library, care_area, library_ref=reference)
     except SmartpumpError as error:
         fail(error.message, code=error.code)
+    except OSError as error:
+        fail(f"cannot write to {out}: {error.strerror}", code="scenario.output")
+    written = []
+    for scenario in scenarios:
+        target = out / f"{scenario.stem}.yaml"
+        target.write_text(yaml.safe_dump(scenario.document, sort_keys=False), encoding="utf-8")
+        written.append({"file": str(target), "expected": scenario.expected})
     if as_json:
-        emit_json(
-            {
-                "name": result.name,
-                "passed": result.passed,
-                "failures": list(result.failures),
-                "events": [e.to_dict() for e in result.events],
-            }
-        )
-    else:
-        for event in result.events:
-            data = ", ".join(f"{k}={v}" for k, v in event.data.items() if v is not None and k != "alerts")
-            console.print(
-                f"{event.seq:>4} {event.ts:%H:%M:%S} {event.channel or '-'} {event.type.value} {data}",
-                markup=False,
-                highlight=False,
-            )
-        for failure in result.failures:
-            console.print(f"FAILED: {failure}", markup=False, highlight=False)
-        console.print("PASSED" if result.passed else "FAILED", markup=False, highlight=False)
-    if not result.passed:
-        raise typer.Exit(1)
+        emit_json({"written": written, "skipped": skipped})
+        return
+    for item in written:
+        _say(f"{item['expected']:>8}  {item['file']}")
+    for reason in skipped:
+        _say(f" skipped  {reason}")
+    _say(f"{len(written)} scenarios written to {out}; run them with: smartpump scenario run {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,9 @@
 """One pump channel: its state machine, the pending program and the running therapy's accounting.
 
 States: idle -> programmed -> (delayed | standby) -> running <-> paused; running -> alarm (a
-stopping alarm) -> running on resume; running -> kvo when the VTBI is delivered. The channel only
+stopping alarm) -> running on resume; running -> kvo when the VTBI is delivered; running or kvo ->
+occlusion_hold (downstream pressure reached with auto-restart configured) -> back on release, or
+alarm when the re-check window ends. The channel only
 holds state and exact accounting; the Pump drives transitions and emits the events.
 """
 
@@ -30,6 +32,7 @@ class ChannelState(StrEnum):
     PAUSED = "paused"
     ALARM = "alarm"
     KVO = "kvo"
+    OCCLUSION_HOLD = "occlusion_hold"
 
 
 class Due(StrEnum):
@@ -46,6 +49,7 @@ class Due(StrEnum):
     PAUSED_REMINDER = "paused_reminder"
     PAUSED_ESCALATION = "paused_escalation"
     SET_CHANGE = "set_change"
+    OCCLUSION_RECHECK = "occlusion_recheck"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -58,6 +62,7 @@ class Pending:
     drug_id: str | None
     steps: tuple[Step, ...] = ()
     is_titration: bool = False
+    auto_programmed: bool = False
     overridden: bool = False
     confirmed: bool = False
     verified: bool = False
@@ -124,6 +129,9 @@ class Channel:
     trend: ResistanceTrend = field(default_factory=ResistanceTrend)
     admin_set: AdministrationSet | None = None
     set_reminded: bool = False
+    hold_until_s: Decimal | None = None
+    hold_from: ChannelState | None = None
+    auto_restarts_s: list[Decimal] = field(default_factory=list)
 
     @property
     def is_delivering_state(self) -> bool:
@@ -203,6 +211,8 @@ class Channel:
                 )
         if self.admin_set is not None and not self.set_reminded:
             found.append((self.admin_set.change_due_at_s, Due.SET_CHANGE))
+        if self.state is ChannelState.OCCLUSION_HOLD and self.hold_until_s is not None:
+            found.append((self.hold_until_s, Due.OCCLUSION_RECHECK))
         flow = self.flow_ml_per_h
         therapy = self.therapy
         if therapy is None or flow <= 0:

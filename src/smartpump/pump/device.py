@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from smartpump.clock import Clock
 from smartpump.ders.check import check
@@ -27,12 +27,24 @@ from smartpump.pump.channel import Channel, ChannelState, Due, Pending, Therapy
 from smartpump.pump.delivery import ZERO, Overlay, OverlayKind, Step, seconds, steps_total_ml, time_to_deliver
 from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
 from smartpump.pump.pca import Denial, DoseKind, PcaLedger
+from smartpump.pump.persistence import (
+    STATE_FORMAT,
+    number,
+    program_from_dict,
+    program_to_dict,
+    required,
+    steps_from_list,
+    steps_to_list,
+    text,
+)
 from smartpump.pump.sensors import BATTERY_DEPLETED_MIN, BATTERY_LOW_MIN, AirMonitor, Battery, LineModel
 from smartpump.pump.verification import BedsideScan, Expected, mismatches
 from smartpump.units import round_half_up
 
 CHANNEL_IDS: Final = ("A", "B", "C", "D")
 DEFAULT_PCA_BOLUS_RATE_ML_PER_H: Final = Decimal(60)
+OCCLUSION_RECHECK_S: Final = Decimal(30)
+AUTO_RESTART_WINDOW_S: Final = Decimal(600)
 
 
 class OverrideReason(StrEnum):
@@ -270,14 +282,9 @@ class Pump:
                 )
                 self._raise(AlarmId.SET_CHANGE_DUE, channel.id, value=None, limit=Decimal(admin.change_due_h))
             case Due.OCCLUSION:
-                channel.stored_at_alarm_ml = channel.closed_line_ml
-                pressure = channel.line.pressure_mmhg(channel.closed_line_ml or ZERO)
-                self._raise(
-                    AlarmId.OCCLUSION_DOWNSTREAM,
-                    channel.id,
-                    value=pressure,
-                    limit=channel.line.threshold_mmhg,
-                )
+                self._occlusion_detected(channel)
+            case Due.OCCLUSION_RECHECK:
+                self._occlusion_alarm(channel)
             case Due.CONTAINER_NEAR_EMPTY:
                 channel.container_near_empty_sent = True
                 self._raise(AlarmId.SYRINGE_NEAR_EMPTY, channel.id, value=None, limit=None)
@@ -312,6 +319,41 @@ class Pump:
                 self._overlay_done(channel)
             case Due.VTBI_DONE:
                 self._complete(channel)
+
+    def _auto_restarts_in_window(self, channel: Channel) -> int:
+        since = self._t - AUTO_RESTART_WINDOW_S
+        channel.auto_restarts_s = [t for t in channel.auto_restarts_s if t > since]
+        return len(channel.auto_restarts_s)
+
+    def _occlusion_detected(self, channel: Channel) -> None:
+        """Pressure reached the threshold: hold for a re-check when auto-restart is configured and
+        the rolling 10 min allowance is not used up (SAF-OCC-04), otherwise alarm at once."""
+        channel.stored_at_alarm_ml = channel.closed_line_ml
+        allowed = self.care_area.device.auto_restart_attempts if self.care_area else None
+        hold = bool(allowed) and self._auto_restarts_in_window(channel) < (allowed or 0)
+        self._emit(
+            EventType.OCCLUSION_DETECTED,
+            channel.id,
+            pressure_mmhg=channel.line.pressure_mmhg(channel.closed_line_ml or ZERO),
+            threshold_mmhg=channel.line.threshold_mmhg,
+            auto_restart=hold,
+            recheck_s=OCCLUSION_RECHECK_S if hold else None,
+        )
+        if not hold:
+            self._occlusion_alarm(channel)
+            return
+        channel.hold_from = channel.state
+        channel.hold_until_s = self._t + OCCLUSION_RECHECK_S
+        channel.state = ChannelState.OCCLUSION_HOLD
+
+    def _occlusion_alarm(self, channel: Channel) -> None:
+        channel.hold_until_s = None
+        self._raise(
+            AlarmId.OCCLUSION_DOWNSTREAM,
+            channel.id,
+            value=channel.line.pressure_mmhg(channel.stored_at_alarm_ml or ZERO),
+            limit=channel.line.threshold_mmhg,
+        )
 
     def _overlay_done(self, channel: Channel) -> None:
         therapy = channel.therapy
@@ -380,8 +422,14 @@ class Pump:
                 self._stop_for_alarm(channel)
 
     def _stop_for_alarm(self, channel: Channel) -> None:
-        if channel.state not in (ChannelState.RUNNING, ChannelState.KVO, ChannelState.PAUSED):
+        if channel.state not in (
+            ChannelState.RUNNING,
+            ChannelState.KVO,
+            ChannelState.PAUSED,
+            ChannelState.OCCLUSION_HOLD,
+        ):
             return
+        channel.hold_until_s = None
         therapy = channel.therapy
         if (
             therapy is not None
@@ -672,6 +720,7 @@ class Pump:
             drug_id=drug.id if drug else None,
             steps=steps,
             is_titration=is_titration,
+            auto_programmed=auto_programmed,
         )
         if not is_titration:
             channel.state = ChannelState.PROGRAMMED
@@ -685,7 +734,15 @@ class Pump:
             dose=verdict.dose,
             dose_unit=verdict.dose_unit,
             rate_ml_per_h=verdict.rate_ml_per_h,
+            rate_ml_per_h_exact=verdict.rate_ml_per_h_exact,
+            rate_resolution_ml_per_h=program.rate_resolution_ml_per_h,
             vtbi_ml=program.vtbi_ml,
+            duration_min=program.duration_min,
+            concentration=str(program.concentration) if program.concentration is not None else None,
+            route=program.route.value,
+            weight_kg=program.patient.weight_kg,
+            height_cm=program.patient.height_cm,
+            bsa_m2=verdict.bsa_m2,
             verdict=verdict.level.value,
             alerts=alert_data(verdict.alerts),
             library_version=library.version,
@@ -776,10 +833,14 @@ class Pump:
             channel.id,
             entry_id=verdict.entry_id,
             drug=pending.drug,
+            care_area=verdict.care_area_id,
             rate_ml_per_h=therapy.rate_ml_per_h,
             vtbi_ml=therapy.vtbi_ml,
             dose=verdict.dose,
             dose_unit=verdict.dose_unit,
+            library_version=self._library().version,
+            is_basic=verdict.entry_id is None,
+            auto_programmed=pending.auto_programmed,
         )
         self._check_duplicates(channel)
         if therapy.pca is not None and program.pca is not None and program.pca.loading_dose:
@@ -1149,12 +1210,28 @@ class Pump:
         stored = channel.closed_line_ml
         if stored is None:
             raise PumpError("the line is not occluded", code="pump.not_occluded")
-        alarmed = self.alarms.is_active(AlarmId.OCCLUSION_DOWNSTREAM, cid)
+        held = channel.state is ChannelState.OCCLUSION_HOLD
+        alarmed = held or self.alarms.is_active(AlarmId.OCCLUSION_DOWNSTREAM, cid)
         backoff = min(stored, channel.line.backoff_ml) if alarmed else ZERO
         bolus = stored - backoff
         channel.closed_line_ml = None
         self._emit(EventType.OCCLUSION_RELEASED, cid, stored_ml=stored, backoff_ml=backoff, bolus_ml=bolus)
         self._condition_ended(AlarmId.OCCLUSION_DOWNSTREAM, cid)
+        if held:
+            assert channel.hold_from is not None
+            channel.auto_restarts_s.append(self._t)
+            channel.state = channel.hold_from
+            channel.hold_until_s = None
+            allowed = self.care_area.device.auto_restart_attempts if self.care_area else None
+            self._emit(
+                EventType.OCCLUSION_AUTO_RESTARTED,
+                cid,
+                attempt=len(channel.auto_restarts_s),
+                max_attempts=allowed,
+                window_s=AUTO_RESTART_WINDOW_S,
+                rate_ml_per_h=channel.flow_ml_per_h,
+            )
+            self._after_change()
         return bolus
 
     def set_occlusion_threshold(self, cid: str, threshold_mmhg: Decimal) -> None:
@@ -1217,6 +1294,7 @@ class Pump:
             ChannelState.KVO,
             ChannelState.PAUSED,
             ChannelState.DELAYED,
+            ChannelState.OCCLUSION_HOLD,
         ):
             self._raise(AlarmId.DOOR_OPEN, cid, value=None, limit=None)
         self._after_change()
@@ -1356,6 +1434,10 @@ class Pump:
             )
         return reasons
 
+    def record_command_refused(self, *, command: str, nonce: str, code: str, reason: str) -> None:
+        """Log a server command that failed verification (forged, replayed, expired, foreign)."""
+        self._emit(EventType.COMMAND_REFUSED, None, command=command, nonce=nonce, code=code, reason=reason)
+
     def install_library(
         self, signed: SignedLibrary, public_key_pem: bytes, *, hospital_id: str | None = None
     ) -> None:
@@ -1396,6 +1478,203 @@ class Pump:
             except LibraryError:
                 self.care_area = None
         self._emit(EventType.LIBRARY_ACTIVATED, None, version=new.version, previous_version=previous)
+
+    # ----------------------------------------------------------------- restart (SAF-PWR-02)
+
+    def to_state(self) -> dict[str, Any]:
+        """What the pump persists to survive a power cycle: running programs, volume totals, PCA
+        history, alarm settings and ``next_seq`` (JSON-ready; times as ages before ``saved_at``)."""
+        self.sync()
+        now = self._t
+        return {
+            "format": STATE_FORMAT,
+            "pump": self.id,
+            "model": self.caps.model.value,
+            "channels": len(self.channels),
+            "next_seq": self.next_seq,
+            "saved_at": self._ts(now).isoformat(),
+            "library_version": self.library.version if self.library else None,
+            "care_area": self.care_area.id if self.care_area else None,
+            "patient_id": self.patient_id,
+            "require_verification": self.require_verification,
+            "on_ac": self.battery.on_ac,
+            "battery_charge_min": str(self.battery.charge_at(now)),
+            "channel_state": {c.id: self._channel_state(c, now) for c in self.channels.values()},
+        }
+
+    def _channel_state(self, channel: Channel, now: Decimal) -> dict[str, Any]:
+        admin = channel.admin_set
+        therapy = channel.therapy
+        return {
+            "occlusion_threshold_mmhg": str(channel.line.threshold_mmhg),
+            "admin_set": None
+            if admin is None
+            else {
+                "set_type": admin.set_type,
+                "lot": admin.lot,
+                "installed_age_s": str(now - admin.installed_at_s),
+                "change_due_h": admin.change_due_h,
+                "line_label": admin.line_label,
+            },
+            "container_ml": text(channel.container_ml),
+            "drawn_ml": str(channel.drawn_ml),
+            "auto_restart_ages_s": [str(now - t) for t in channel.auto_restarts_s],
+            "pending_dropped": channel.pending is not None,
+            "therapy": None if therapy is None else self._therapy_state(therapy, now),
+        }
+
+    @staticmethod
+    def _therapy_state(therapy: Therapy, now: Decimal) -> dict[str, Any]:
+        ledger = therapy.pca
+        return {
+            "program": program_to_dict(therapy.program),
+            "rate_ml_per_h": str(therapy.rate_ml_per_h),
+            "vtbi_ml": text(therapy.vtbi_ml),
+            "kvo_rate_ml_per_h": str(therapy.kvo_rate_ml_per_h),
+            "steps": steps_to_list(therapy.steps),
+            "step_index": therapy.step_index,
+            "step_delivered_ml": str(therapy.step_delivered_ml),
+            "infused_ml": str(therapy.infused_ml),
+            "kvo_ml": str(therapy.kvo_ml),
+            "secondary_ml": str(therapy.secondary_ml),
+            "interrupted": None if therapy.overlay is None else therapy.overlay.kind.value,
+            "pca": None
+            if ledger is None
+            else {
+                "doses": [[str(now - t), str(amount), kind.value] for t, amount, kind in ledger.doses],
+                "basal_segments": [
+                    [str(now - start), "0" if end is None else str(now - end)]
+                    for start, end in ledger.basal_segments
+                ],
+                "last_demand_age_s": None
+                if ledger.last_demand_s is None
+                else str(now - ledger.last_demand_s),
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], clock: Clock, library: DrugLibrary | None) -> Pump:
+        """Power on from a persisted state: totals and history come back, delivery does not (every
+        channel with a therapy is paused and needs ``resume``, the clinician's confirmation)."""
+        try:
+            if state.get("format") != STATE_FORMAT:
+                raise PumpError(f"not a {STATE_FORMAT} document", code="pump.state_invalid")
+            version = library.version if library else None
+            if state["library_version"] != version:
+                raise PumpError(
+                    f"the state was saved with library version {state['library_version']}, "
+                    f"the pump has {version}",
+                    code="pump.state_library_mismatch",
+                )
+            pump = cls(
+                str(state["pump"]),
+                str(state["model"]),
+                clock,
+                channels=int(state["channels"]),
+                next_seq=int(state["next_seq"]),
+                library=library,
+                battery_charge_min=required(state["battery_charge_min"]),
+                require_verification=bool(state["require_verification"]),
+            )
+            pump._restore(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise PumpError(
+                f"persisted pump state is not valid: {error!r}", code="pump.state_invalid"
+            ) from None
+        return pump
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        saved_at = datetime.fromisoformat(str(state["saved_at"]))
+        downtime = max(ZERO, seconds((self._clock.now() - saved_at).total_seconds()))
+        off_at = self._t - downtime
+        self.battery.on_ac = bool(state["on_ac"])
+        if state["care_area"] is not None:
+            self.select_care_area(str(state["care_area"]))
+        if state["patient_id"] is not None:
+            self.set_patient(str(state["patient_id"]))
+        channel_state = state["channel_state"]
+        if set(channel_state) != set(self.channels):
+            raise PumpError("persisted channels do not match the pump", code="pump.state_invalid")
+        restored: list[str] = []
+        interrupted: list[str] = []
+        for cid, raw in channel_state.items():
+            channel = self.channels[cid]
+            self._restore_channel(channel, raw, off_at)
+            if raw["pending_dropped"]:
+                interrupted.append(f"{cid}:pending_program")
+            if raw["therapy"] is not None:
+                restored.append(cid)
+                if raw["therapy"]["interrupted"] is not None:
+                    interrupted.append(f"{cid}:{raw['therapy']['interrupted']}")
+        self._after_change()
+        self._emit(
+            EventType.PUMP_STATE_RESTORED,
+            None,
+            library_version=self.library.version if self.library else None,
+            care_area=self.care_area.id if self.care_area else None,
+            downtime_s=downtime,
+            channels=restored,
+            interrupted=interrupted,
+        )
+
+    def _restore_channel(self, channel: Channel, raw: dict[str, Any], off_at: Decimal) -> None:
+        channel.line = replace(channel.line, threshold_mmhg=required(raw["occlusion_threshold_mmhg"]))
+        self.caps.check_occlusion(channel.line.threshold_mmhg)
+        admin = raw["admin_set"]
+        if admin is not None:
+            channel.admin_set = AdministrationSet(
+                set_type=str(admin["set_type"]),
+                lot=str(admin["lot"]),
+                installed_at_s=off_at - required(admin["installed_age_s"]),
+                change_due_h=int(admin["change_due_h"]),
+                line_label=admin["line_label"],
+            )
+        channel.container_ml = number(raw["container_ml"])
+        channel.drawn_ml = required(raw["drawn_ml"])
+        channel.auto_restarts_s = [off_at - required(a) for a in raw["auto_restart_ages_s"]]
+        if raw["therapy"] is not None:
+            channel.therapy = self._restore_therapy(raw["therapy"], off_at)
+            channel.state = ChannelState.PAUSED
+            channel.paused_since_s = self._t
+            channel.settled_at_s = self._t
+
+    def _restore_therapy(self, raw: dict[str, Any], off_at: Decimal) -> Therapy:
+        program = program_from_dict(raw["program"])
+        verdict = self._check(program)
+        if verdict.level is VerdictLevel.HARD:
+            raise PumpError("a persisted program no longer passes DERS", code="pump.state_invalid")
+        library = self._library()
+        drug = library.drug(library.entry(verdict.entry_id).drug_id) if verdict.entry_id else None
+        therapy = Therapy(
+            program=program,
+            verdict=verdict,
+            drug=drug.shown_name if drug else None,
+            drug_id=drug.id if drug else None,
+            rate_ml_per_h=required(raw["rate_ml_per_h"]),
+            vtbi_ml=number(raw["vtbi_ml"]),
+            kvo_rate_ml_per_h=required(raw["kvo_rate_ml_per_h"]),
+            steps=steps_from_list(raw["steps"]),
+            step_index=int(raw["step_index"]),
+            step_delivered_ml=required(raw["step_delivered_ml"]),
+            infused_ml=required(raw["infused_ml"]),
+            kvo_ml=required(raw["kvo_ml"]),
+            secondary_ml=required(raw["secondary_ml"]),
+        )
+        pca = raw["pca"]
+        if program.kind is ProgramKind.PCA:
+            self._setup_pca(therapy)
+            ledger = therapy.pca
+            assert ledger is not None
+            ledger.doses = [
+                (off_at - required(age), required(amount), DoseKind(kind))
+                for age, amount, kind in pca["doses"]
+            ]
+            ledger.basal_segments = [
+                (off_at - required(start), off_at - required(end)) for start, end in pca["basal_segments"]
+            ]
+            last = number(pca["last_demand_age_s"])
+            ledger.last_demand_s = None if last is None else off_at - last
+        return therapy
 
     # ----------------------------------------------------------------- status
 

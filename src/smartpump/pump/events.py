@@ -24,6 +24,7 @@ class EventType(StrEnum):
 
     PUMP_STARTED = "pump.started"
     PUMP_SELF_TEST_FAILED = "pump.self_test_failed"
+    PUMP_STATE_RESTORED = "pump.state_restored"
     CARE_AREA_SELECTED = "care_area.selected"
     PROGRAM_CHECKED = "program.checked"
     PROGRAM_REFUSED = "program.refused"
@@ -54,7 +55,9 @@ class EventType(StrEnum):
     PCA_PAUSED = "pca.paused"
     PCA_RESUMED = "pca.resumed"
     VITALS_RECORDED = "vitals.recorded"
+    OCCLUSION_DETECTED = "occlusion.detected"
     OCCLUSION_RELEASED = "occlusion.released"
+    OCCLUSION_AUTO_RESTARTED = "occlusion.auto_restarted"
     INFILTRATION_SUSPECTED = "infiltration.suspected"
     ALARM_RAISED = "alarm.raised"
     ALARM_CLEARED = "alarm.cleared"
@@ -73,11 +76,14 @@ class EventType(StrEnum):
     LIBRARY_INSTALLED = "library.installed"
     LIBRARY_REJECTED = "library.rejected"
     LIBRARY_ACTIVATED = "library.activated"
+    COMMAND_REFUSED = "command.refused"
+    EVENTS_SHED = "events.shed"
 
 
 EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.PUMP_STARTED: ("model", "channels", "library_version", "resumed_from_seq"),
     EventType.PUMP_SELF_TEST_FAILED: ("test", "detail"),
+    EventType.PUMP_STATE_RESTORED: ("library_version", "care_area", "downtime_s", "channels", "interrupted"),
     EventType.CARE_AREA_SELECTED: ("care_area", "library_version"),
     EventType.PROGRAM_CHECKED: (
         "entry_id",
@@ -87,7 +93,15 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "dose",
         "dose_unit",
         "rate_ml_per_h",
+        "rate_ml_per_h_exact",
+        "rate_resolution_ml_per_h",
         "vtbi_ml",
+        "duration_min",
+        "concentration",
+        "route",
+        "weight_kg",
+        "height_cm",
+        "bsa_m2",
         "verdict",
         "alerts",
         "library_version",
@@ -102,7 +116,18 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.PROGRAM_CONFIRMED: ("entry_id", "rate_ml_per_h", "vtbi_ml", "verdict", "overridden"),
     EventType.START_REFUSED: ("code", "reason"),
     EventType.INFUSION_SCHEDULED: ("start_in_s",),
-    EventType.INFUSION_STARTED: ("entry_id", "drug", "rate_ml_per_h", "vtbi_ml", "dose", "dose_unit"),
+    EventType.INFUSION_STARTED: (
+        "entry_id",
+        "drug",
+        "care_area",
+        "rate_ml_per_h",
+        "vtbi_ml",
+        "dose",
+        "dose_unit",
+        "library_version",
+        "is_basic",
+        "auto_programmed",
+    ),
     EventType.INFUSION_PAUSED: ("infused_ml", "reason"),
     EventType.INFUSION_RESUMED: ("rate_ml_per_h",),
     EventType.INFUSION_STOPPED: ("infused_ml", "reason"),
@@ -123,7 +148,9 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.PCA_PAUSED: ("reading", "value", "threshold"),
     EventType.PCA_RESUMED: ("by",),
     EventType.VITALS_RECORDED: ("spo2_percent", "etco2_mmhg", "resp_rate_bpm"),
+    EventType.OCCLUSION_DETECTED: ("pressure_mmhg", "threshold_mmhg", "auto_restart", "recheck_s"),
     EventType.OCCLUSION_RELEASED: ("stored_ml", "backoff_ml", "bolus_ml"),
+    EventType.OCCLUSION_AUTO_RESTARTED: ("attempt", "max_attempts", "window_s", "rate_ml_per_h"),
     EventType.INFILTRATION_SUSPECTED: ("baseline", "latest", "ratio"),
     EventType.ALARM_RAISED: ("alarm", "priority", "latching", "stops_delivery", "value", "limit", "message"),
     EventType.ALARM_CLEARED: ("alarm", "by", "duration_s"),
@@ -142,6 +169,8 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.LIBRARY_INSTALLED: ("version", "name", "pending"),
     EventType.LIBRARY_REJECTED: ("code", "reason"),
     EventType.LIBRARY_ACTIVATED: ("version", "previous_version"),
+    EventType.COMMAND_REFUSED: ("command", "nonce", "code", "reason"),
+    EventType.EVENTS_SHED: ("count", "first_seq", "last_seq", "seqs", "types"),
 }
 
 EventValue = str | int | bool | Decimal | None | list[Any] | dict[str, Any]
@@ -224,8 +253,14 @@ class EventLog:
         return len(self._events)
 
     def since(self, seq: int) -> list[PumpEvent]:
-        """Events with seq greater than ``seq`` (for upload after an outage)."""
-        return [e for e in self._events if e.seq > seq]
+        """Events still held with seq greater than ``seq`` (for upload after an outage)."""
+        first = self.next_seq - len(self._events)
+        return self._events[max(0, seq + 1 - first) :]
+
+    def acknowledge(self, through_seq: int) -> None:
+        """Drop the held events up to ``through_seq`` once the receiver has them; seq keeps counting."""
+        first = self.next_seq - len(self._events)
+        del self._events[: max(0, through_seq + 1 - first)]
 
     def of_type(self, type_: EventType) -> list[PumpEvent]:
         """Events of one type, in order."""

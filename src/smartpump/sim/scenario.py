@@ -1,8 +1,9 @@
 """Timed pump scenarios: a YAML script of bedside actions and faults played on a simulated pump.
 
 A scenario names a model, a care area and a list of steps (``advance``, ``program``, ``override``,
-``confirm``, ``start``, ``occlude``, ``pca_demand``...); a step may expect an error code, and the
-scenario may expect event counts. The result is the pump's event log plus every failed expectation.
+``confirm``, ``start``, ``occlude``, ``pca_demand``...); a step may expect an error code (and a
+``program`` step a verdict), and the scenario may expect event counts. The result is the pump's
+event log plus every failed expectation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from smartpump.clock import ManualClock
-from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
+from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind, Verdict
 from smartpump.errors import SmartpumpError
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
@@ -174,8 +175,15 @@ def run_scenario(scenario: Scenario, library: DrugLibrary) -> ScenarioResult:
                 f"step {index}: unknown action {step['action']!r} (known: {', '.join(actions)})"
             )
         expected_error = step.get("expect_error")
+        expected_verdict = step.get("expect_verdict")
         try:
-            action(step)
+            outcome = action(step)
+            if expected_verdict is not None:
+                level = outcome.level.value if isinstance(outcome, Verdict) else None
+                if level != expected_verdict:
+                    failures.append(
+                        f"step {index} ({step['action']}): expected verdict {expected_verdict}, got {level}"
+                    )
         except SmartpumpError as error:
             if expected_error != error.code:
                 failures.append(

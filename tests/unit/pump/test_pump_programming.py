@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -36,7 +37,9 @@ def test_program_checked_carries_the_numbers_cqi_needs() -> None:
     assert set(EVENT_FIELDS[EventType.PROGRAM_CHECKED]) <= set(event.data)
     assert event.data["verdict"] == "soft"
     assert event.data["entry_id"] == "icu-dopamine"
-    alert = event.data["alerts"][0]  # type: ignore[index]
+    alerts = event.data["alerts"]
+    assert isinstance(alerts, list)
+    alert = alerts[0]
     assert alert["rule"] == "ders.dose.soft_max" and alert["limit"] == D(20) and alert["value"] == D(25)
 
 
@@ -65,7 +68,12 @@ def test_hard_stop_cannot_be_overridden_confirmed_or_started() -> None:
     pump, _ = make_pump()
     verdict = pump.program("A", dopamine("50"))
     assert verdict.level == "hard"
-    for action in (lambda: pump.override("A", "other"), lambda: pump.confirm("A"), lambda: pump.start("A")):
+    actions: list[Callable[[], None]] = [
+        lambda: pump.override("A", "other"),
+        lambda: pump.confirm("A"),
+        lambda: pump.start("A"),
+    ]
+    for action in actions:
         with pytest.raises(PumpError):
             action()
     assert pump.channel("A").state is ChannelState.PROGRAMMED
@@ -193,3 +201,41 @@ def test_standby_holds_a_confirmed_program_without_delivery() -> None:
     assert pump.status()["channels"]["A"]["infused_ml"] == 0  # type: ignore[index]
     pump.start("A")
     assert pump.channel("A").state is ChannelState.RUNNING
+
+
+def test_program_checked_carries_what_a_replay_needs_to_recheck_it() -> None:
+    pump, _ = make_pump()
+    pump.program("A", dopamine("25"))
+    data = pump.events.of_type(EventType.PROGRAM_CHECKED)[-1].data
+    assert data["weight_kg"] == D(70)
+    assert data["route"] == "IV"
+    assert data["rate_ml_per_h_exact"] == D("65.625")
+    assert data["rate_resolution_ml_per_h"] == D("0.1")
+
+
+def test_infusion_started_names_care_area_library_version_and_provenance() -> None:
+    pump, _ = make_pump()
+    start(pump, "A", dopamine("5"))
+    data = pump.events.of_type(EventType.INFUSION_STARTED)[-1].data
+    assert set(EVENT_FIELDS[EventType.INFUSION_STARTED]) <= set(data)
+    assert data["care_area"] == pump.care_area.id if pump.care_area else False
+    assert data["library_version"] == 1
+    assert data["is_basic"] is False
+    assert data["auto_programmed"] is False
+
+
+def test_a_refused_server_command_is_logged_by_the_pump() -> None:
+    pump, _ = make_pump()
+    before = len(pump.events.of_type(EventType.COMMAND_REFUSED))
+    pump.record_command_refused(
+        command="install_library", nonce="n-1", code="command.replayed", reason="seen"
+    )
+    event = pump.events.of_type(EventType.COMMAND_REFUSED)[-1]
+    assert len(pump.events.of_type(EventType.COMMAND_REFUSED)) == before + 1
+    assert event.data == {
+        "command": "install_library",
+        "nonce": "n-1",
+        "code": "command.replayed",
+        "reason": "seen",
+    }
+    assert event.channel is None

@@ -56,7 +56,8 @@ def test_post_occlusion_bolus_is_reduced_to_half_a_millilitre_or_less() -> None:
     bolus = pump.release_downstream("A")
     assert bolus <= D("0.5")
     released = pump.events.of_type(EventType.OCCLUSION_RELEASED)[0]
-    assert released.data["backoff_ml"] > 0
+    backoff = released.data["backoff_ml"]
+    assert isinstance(backoff, Decimal) and backoff > 0
 
 
 def test_occlusion_alarm_latches_until_cleared_then_resume() -> None:
