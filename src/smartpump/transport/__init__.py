@@ -1,0 +1,1 @@
+"""Pump <-> server messages: the versioned wire schema, the Transport interface and its implementations."""

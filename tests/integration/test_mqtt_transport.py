@@ -1,0 +1,261 @@
+"""The MQTT 5 transport against the real broker (SMARTPUMP_TEST_MQTT_URL, default mqtt://127.0.0.1:1883).
+
+An unreachable broker fails these tests (never skips). Each test uses its own topic prefix and client ids
+so parallel runs do not collide, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from smartpump.clock import ManualClock
+from smartpump.pump.events import EventLog
+from smartpump.transport.messages import (
+    Envelope,
+    EventRecord,
+    Kind,
+    PumpState,
+    Topics,
+    command_message,
+    events_message,
+)
+from smartpump.transport.mqtt import IngestSubscriber, MqttSettings, MqttTransport
+from smartpump.transport.outbox import Outbox
+from smartpump.transport.uplink import Uplink
+from tests.unit.transport.helpers import Store, vitals_every_minute
+
+pytestmark = pytest.mark.mqtt
+
+BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+WAIT_S = 5.0
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    """Poll ``predicate`` until it holds; fail the test with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> str:
+    """The broker address, checked reachable (unreachable fails, under CI and elsewhere)."""
+    settings = MqttSettings.from_url(BROKER_URL)
+    try:
+        socket.create_connection((settings.host, settings.port), timeout=2).close()
+    except OSError as error:
+        pytest.fail(
+            f"MQTT broker {BROKER_URL} unreachable ({error}); start Mosquitto or set SMARTPUMP_TEST_MQTT_URL"
+        )
+    return BROKER_URL
+
+
+@pytest.fixture
+def settings(broker_url: str) -> Iterator[MqttSettings]:
+    """Settings with a topic prefix unique to this test; retained statuses are cleared afterwards."""
+    run = uuid.uuid4().hex[:12]
+    configured = MqttSettings.from_url(
+        broker_url, topics=Topics(f"smartpump-test/{run}/v1"), session_expiry_s=60
+    )
+    yield configured
+    _clear_retained(configured)
+
+
+@pytest.fixture
+def opened() -> Iterator[list[MqttTransport]]:
+    """Transports a test opens; all are closed at its end."""
+    transports: list[MqttTransport] = []
+    yield transports
+    for transport in transports:
+        transport.close()
+
+
+def _uid(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex[:10]}"
+
+
+def _server(settings: MqttSettings, opened: list[MqttTransport], group: str, commit: Store) -> MqttTransport:
+    transport = MqttTransport.for_server(settings, client_id=_uid("server"), group=group)
+    opened.append(transport)
+    IngestSubscriber(transport, commit.commit).start()
+    assert transport.wait_ready(WAIT_S), "server did not connect and subscribe"
+    return transport
+
+
+def _pump(
+    settings: MqttSettings, opened: list[MqttTransport], pump: str, received: list[Envelope], client_id: str
+) -> MqttTransport:
+    transport = MqttTransport.for_pump(pump, settings, client_id=client_id)
+    opened.append(transport)
+    transport.start(received.append, lambda up: None)
+    assert transport.wait_ready(WAIT_S), "pump did not connect and subscribe"
+    return transport
+
+
+def _clear_retained(settings: MqttSettings) -> None:
+    """Empty every retained message under the test's prefix (status topics)."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("cleaner"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    topics: set[str] = set()
+    client.on_message = lambda c, u, m: topics.add(m.topic) if m.retain else None
+    client.connect(settings.host, settings.port)
+    client.subscribe(settings.topics.all_pumps("status"), qos=1)
+    client.loop_start()
+    time.sleep(0.3)
+    for topic in topics:
+        client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=2)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_batches_round_trip_with_qos1_and_acks(
+    settings: MqttSettings, opened: list[MqttTransport], tmp_path: Path
+) -> None:
+    store = Store()
+    _server(settings, opened, _uid("group"), store)
+    pump = _uid("pump")
+    clock = ManualClock()
+    log = EventLog(pump)
+    vitals_every_minute(log, clock, 100, alarm_every=9)
+    link = MqttTransport.for_pump(pump, settings, client_id=_uid("client"))
+    opened.append(link)
+    uplink = Uplink(outbox=Outbox(tmp_path / "o.db", pump=pump), transport=link, clock=clock, batch_size=25)
+    uplink.take(log)
+    uplink.start()
+
+    wait_until(lambda: uplink.backlog == 0, "every batch acknowledged")
+
+    assert store.rows == store.expected(list(log))
+    assert store.order == [(pump, e.seq) for e in log]
+
+
+def test_duplicate_deliveries_are_stored_once_and_acked_each_time(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    store = Store()
+    _server(settings, opened, _uid("group"), store)
+    pump = _uid("pump")
+    received: list[Envelope] = []
+    link = _pump(settings, opened, pump, received, _uid("client"))
+    log = EventLog(pump)
+    vitals_every_minute(log, ManualClock(), 10)
+    batch = events_message(pump, [EventRecord.from_event(e) for e in log])
+
+    for _ in range(3):
+        assert link.send(batch)
+
+    wait_until(lambda: len([e for e in received if e.kind is Kind.ACK]) == 3, "three acks")
+    assert store.deliveries == 3
+    assert store.rows == store.expected(list(log))
+    assert {e.body["upto_seq"] for e in received if e.kind is Kind.ACK} == {10}
+
+
+_DYING_PUMP = """
+import sys, time
+from smartpump.transport.messages import Topics
+from smartpump.transport.mqtt import MqttSettings, MqttTransport
+settings = MqttSettings.from_url(sys.argv[1], topics=Topics(sys.argv[2]), keepalive_s=5)
+link = MqttTransport.for_pump(sys.argv[3], settings, client_id=sys.argv[4])
+link.start(lambda e: None, lambda up: None)
+print("ready" if link.wait_ready(5) else "failed", flush=True)
+time.sleep(30)
+"""
+
+
+def test_last_will_says_offline_when_a_pump_process_dies(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    statuses: list[Envelope] = []
+    watcher = MqttTransport.for_server(settings, client_id=_uid("watcher"), group=_uid("group"))
+    opened.append(watcher)
+    watcher.start(lambda e: statuses.append(e) if e.kind is Kind.STATUS else None, lambda up: None)
+    assert watcher.wait_ready(WAIT_S)
+    pump = _uid("pump")
+    with subprocess.Popen(
+        [sys.executable, "-c", _DYING_PUMP, BROKER_URL, settings.topics.prefix, pump, _uid("client")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+            wait_until(
+                lambda: any(s.pump == pump and s.body["state"] == "online" for s in statuses), "online status"
+            )
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=WAIT_S)
+            wait_until(
+                lambda: statuses[-1].pump == pump and statuses[-1].body["state"] == "offline", "the last will"
+            )
+        finally:
+            process.kill()
+
+    late: list[Envelope] = []
+    latecomer = MqttTransport.for_server(settings, client_id=_uid("latecomer"), group=_uid("group"))
+    opened.append(latecomer)
+    latecomer.start(late.append, lambda up: None)
+    wait_until(lambda: any(e.kind is Kind.STATUS for e in late), "the retained status")
+    assert [e.body["state"] for e in late if e.kind is Kind.STATUS] == [PumpState.OFFLINE.value]
+
+
+def test_persistent_session_delivers_commands_queued_while_offline(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    server = MqttTransport.for_server(settings, client_id=_uid("server"), group=_uid("group"))
+    opened.append(server)
+    server.start(lambda e: None, lambda up: None)
+    assert server.wait_ready(WAIT_S)
+    pump, client_id = _uid("pump"), _uid("client")
+    first: list[Envelope] = []
+    _pump(settings, opened, pump, first, client_id).close()
+
+    commands = [command_message(pump, {"queued": str(n)}) for n in range(3)]
+    for command in commands:
+        assert server.send(command)
+    time.sleep(0.2)
+
+    again: list[Envelope] = []
+    _pump(settings, opened, pump, again, client_id)
+    wait_until(lambda: len([e for e in again if e.kind is Kind.COMMAND]) == 3, "the queued commands")
+    assert [e for e in again if e.kind is Kind.COMMAND] == commands
+    assert first == []
+
+
+def test_shared_subscription_splits_batches_between_replicas_and_loses_none(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    group = _uid("group")
+    stores = Store(), Store()
+    for store in stores:
+        _server(settings, opened, group, store)
+    pump = _uid("pump")
+    link = _pump(settings, opened, pump, [], _uid("client"))
+    log = EventLog(pump)
+    vitals_every_minute(log, ManualClock(), 60)
+    for event in log:
+        assert link.send(events_message(pump, [EventRecord.from_event(event)]))
+
+    wait_until(lambda: sum(len(s.rows) for s in stores) == 60, "all 60 batches committed")
+    first, second = (set(s.rows) for s in stores)
+    assert first and second
+    assert not first & second
+    assert {**stores[0].rows, **stores[1].rows} == stores[0].expected(list(log))
