@@ -1,11 +1,13 @@
-"""Time for the core: the Clock protocol and its virtual implementation.
+"""Time for the core: the Clock protocol, its virtual implementation and the one wall clock.
 
 The core never reads the wall clock itself; it is handed a Clock. ``ManualClock`` serves tests and
-the discrete-event simulation (virtual time); the wall clock lives at the edges (server, CLI).
+the discrete-event simulation (virtual time); ``WallClock`` is what the edges (server, CLI) hand in.
+This module is the only place in the package that reads the system time.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -52,3 +54,15 @@ class ManualClock:
         if monotonic_s < self._elapsed_s:
             raise ValueError("a clock never goes backwards")
         self._elapsed_s = monotonic_s
+
+
+class WallClock:
+    """The real clock, for the edges: the system's monotonic counter and UTC now."""
+
+    def monotonic_s(self) -> float:
+        """Seconds on the process's monotonic clock."""
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        return datetime.now(UTC)

@@ -15,10 +15,13 @@
     ├── interop.hl7v2.message.Hl7ParseError     an HL7 v2 message that cannot be parsed
     ├── interop.hl7v2.mllp.MllpError            broken MLLP framing or transport
     ├── interop.hl7v2.pcd03.OrderRejected       an infusion order refused, with its IHE PIV code
-    └── interop.fhir.mappers.FhirMappingError   a FHIR resource that cannot be mapped
+    ├── interop.fhir.mappers.FhirMappingError   a FHIR resource that cannot be mapped
+    ├── transport.messages.MessageError         a pump <-> server message that fails validation
+    └── server.errors.*                         NotFoundError, ConflictError, AccessDeniedError,
+                                                AuthenticationError (ThrottledError), InvalidInputError
 
-The last four live beside the code that raises them (the interop layer) and subclass
-SmartpumpError, so callers can catch every deliberate error at the root.
+The outer-layer classes live beside the code that raises them and subclass SmartpumpError, so
+callers can catch every deliberate error at the root.
 
 Codes are dotted and stable (``unit.unknown``, ``program.weight_required``); the CLI, the API and
 the event log show the same code.

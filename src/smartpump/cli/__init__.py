@@ -15,6 +15,7 @@ from smartpump.cli import (  # noqa: F401  (importing a module registers its com
     library_import,
     library_review,
     scenario,
+    server,
 )
 from smartpump.cli.output import err_console
 from smartpump.errors import SmartpumpError
@@ -31,6 +32,7 @@ library.register(app)
 scenario.register(app)
 hl7.register(app)
 cqi.register(app)
+server.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from smartpump.cli.output import console, emit_json, fail
+from smartpump.clock import WallClock
 from smartpump.errors import SmartpumpError
 from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.listener import Exchange, Hl7Listener, accept_all, new_control_id
@@ -24,18 +24,6 @@ hl7_app = typer.Typer(help="HL7 v2 / IHE PCD: parse, send and listen (MLLP).", n
 
 FileArg = Annotated[Path, typer.Argument(help="An HL7 v2 message file (CR, LF or CRLF between segments).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document for scripts.")]
-
-
-class WallClock:
-    """The real clock, used only at this edge (the interop layer is handed a Clock)."""
-
-    def monotonic_s(self) -> float:
-        """Seconds from the system's monotonic clock."""
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        """Current UTC time."""
-        return datetime.now(UTC)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,216 @@
+"""`smartpump serve`, `smartpump db upgrade`, `smartpump audit verify`, `smartpump users create`."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from smartpump.cli.output import console, emit_json, fail
+from smartpump.errors import SmartpumpError
+from smartpump.server.settings import Settings
+
+db_app = typer.Typer(help="Server database: migrations.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log: verify the hash chain.", no_args_is_help=True)
+users_app = typer.Typer(help="Server user accounts.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        reason = "; ".join(str(e["msg"]) for e in error.errors())
+        fail(f"invalid server settings: {reason}", code="settings.invalid")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the server (development migrates the database itself; production needs `db upgrade` first)."""
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.server.app import create_app
+    from smartpump.server.db import migrate
+    from smartpump.server.db.engine import make_engine
+    from smartpump.server.logs import configure_logging
+    from smartpump.server.services.users import ensure_first_admin
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        if not settings.is_production:
+            migrate.upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        if migrate.current_revision(engine) != migrate.head_revision():
+            fail(
+                "the database is not at the latest migration: run `smartpump db upgrade`", code="db.outdated"
+            )
+        app = create_app(settings, engine=engine)
+        state = app.state.smartpump
+        with state.sessions() as session:
+            first = ensure_first_admin(session, settings, state.clock, state.hasher)
+    except (SQLAlchemyError, OSError, SmartpumpError) as error:
+        fail(f"cannot start: {error}", code="server.start")
+    if first is not None:
+        if first.generated_password is not None:
+            console.print(
+                f"Created user '{first.username}' with password: {first.generated_password}",
+                markup=False,
+                highlight=False,
+            )
+            console.print("This password is shown once. Change it after the first login.", markup=False)
+        else:
+            console.print(
+                f"Created user '{first.username}' with the password from SMARTPUMP_ADMIN_PASSWORD.",
+                markup=False,
+            )
+    uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="target revision")] = "head",
+) -> None:
+    """Migrate the database (SMARTPUMP_DATABASE_URL) to the latest schema."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.server.db import migrate
+
+    settings = _settings()
+    try:
+        migrate.upgrade(settings.database_url, revision)
+    except (SQLAlchemyError, OSError) as error:
+        fail(f"migration failed: {error}", code="db.migration")
+    console.print(
+        f"database at revision {migrate.head_revision() if revision == 'head' else revision}", markup=False
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Recompute the audit hash chain; exit 1 and name the first bad record when it was tampered with."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.server import audit
+    from smartpump.server.db.engine import make_engine, make_session_factory
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            report = audit.verify(session)
+    except SQLAlchemyError as error:
+        fail(f"cannot read the audit log: {error}", code="db.unreachable")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "records_checked": report.records_checked,
+                "first_bad_seq": report.first_bad_seq,
+                "problem": report.problem,
+            }
+        )
+    elif report.ok:
+        console.print(f"audit chain intact: {report.records_checked} records", markup=False)
+    else:
+        console.print(f"audit chain BROKEN at record {report.first_bad_seq}: {report.problem}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="role to grant: admin, pharmacist, pharmacy_approver, nurse, biomed, auditor, viewer"
+        ),
+    ],
+    facility: Annotated[str | None, typer.Option(help="facility code (default: every facility)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Create a user with one role (operator action, no second admin); prints a generated password."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.server import audit
+    from smartpump.server.auth import Role, password_hasher
+    from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.db.models import RoleGrant
+    from smartpump.server.db.repositories import users as users_repo
+    from smartpump.server.services.users import create_user
+    from smartpump.clock import WallClock
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        fail(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}", code="user.role")
+    settings = _settings()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+    clock = WallClock()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            facility_id = None
+            if facility is not None:
+                found = users_repo.facility_by_code(session, facility)
+                if found is None:
+                    fail(f"no facility {facility!r}", code="facility.not_found")
+                facility_id = found.id
+            user = create_user(
+                session,
+                settings,
+                clock,
+                password_hasher(settings),
+                "cli",
+                username=username,
+                password=password,
+            )
+            session.add(
+                RoleGrant(
+                    user_id=user.id,
+                    role=chosen.value,
+                    facility_id=facility_id,
+                    status="active",
+                    created_at=clock.now(),
+                )
+            )
+            audit.append(
+                session,
+                clock,
+                actor="cli",
+                action="grant.created",
+                object_type="user",
+                object_id=user.id,
+                facility_id=facility_id,
+                details={"role": chosen.value, "via": "cli"},
+            )
+            session.commit()
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+    except SQLAlchemyError as error:
+        fail(f"cannot create the user: {error}", code="db.error")
+    finally:
+        engine.dispose()
+    console.print(f"created user {username!r} with role {chosen.value}", markup=False)
+    if not password_stdin:
+        console.print(f"password (shown once): {password}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `serve`, `db`, `audit` and `users` to the main app."""
+    app.command("serve")(serve)
+    app.add_typer(db_app, name="db")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(users_app, name="users")

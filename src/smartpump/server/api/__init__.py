@@ -1,0 +1,1 @@
+"""HTTP API under /api/v1: typed dependencies, schemas, error mapping and one router per resource."""

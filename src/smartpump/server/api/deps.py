@@ -1,0 +1,172 @@
+"""Typed dependencies: the shared state, a session per request, the caller, and role guards.
+
+Every route declares its access exactly once: ``Annotated[Access, require_roles(...)]`` or the
+``PUBLIC`` marker. ``tests/server`` walks ``app.routes`` and fails on a route that declares neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Final, TypeVar
+
+from argon2 import PasswordHasher
+from fastapi import Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from smartpump.clock import Clock
+from smartpump.errors import LibraryFormatError
+from smartpump.library.formats import json_format
+from smartpump.server import audit
+from smartpump.server.auth import Access, Principal, Role, principal_for_token
+from smartpump.server.errors import AccessDeniedError, AuthenticationError, InvalidInputError
+from smartpump.server.settings import Settings
+from smartpump.server.state import ServerState
+
+TOKEN_URL: Final = "/api/v1/auth/token"
+MAX_PAGE: Final = 500
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+def get_state(request: Request) -> ServerState:
+    """The app's shared state."""
+    state: ServerState = request.app.state.smartpump
+    return state
+
+
+StateDep = Annotated[ServerState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    """One session per request; anything not committed is rolled back."""
+    with state.sessions() as session:
+        yield session
+
+
+def get_settings(state: StateDep) -> Settings:
+    """The server settings."""
+    return state.settings
+
+
+def get_clock(state: StateDep) -> Clock:
+    """The server clock."""
+    return state.clock
+
+
+def get_hasher(state: StateDep) -> PasswordHasher:
+    """The password hasher."""
+    return state.hasher
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def current_principal(state: StateDep, session: SessionDep, token: TokenDep) -> Principal:
+    """The authenticated caller; 401 without a live bearer token."""
+    if not token:
+        raise AuthenticationError("authentication required", code="auth.required")
+    return principal_for_token(session, state.settings, state.clock, token)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+class RoleGuard:
+    """A dependency admitting callers who hold one of ``roles`` in some facility (or everywhere)."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __call__(
+        self, request: Request, principal: CurrentUser, session: SessionDep, clock: ClockDep
+    ) -> Access:
+        """The caller's access for this route; denials are audited and answered 403."""
+        if not principal.has_any_role(self.roles):
+            audit.append(
+                session,
+                clock,
+                actor=principal.username,
+                action="access.denied",
+                object_type="route",
+                object_id=f"{request.method} {request.url.path}"[:128],
+                outcome="denied",
+            )
+            session.commit()
+            raise AccessDeniedError("your roles do not allow this", code="access.role")
+        return Access(principal=principal, roles=self.roles)
+
+
+def require_roles(*roles: Role) -> Any:
+    """Declare the roles a route accepts (use as ``Annotated[Access, require_roles(...)]``)."""
+    if not roles:
+        raise ValueError("a guarded route needs at least one role")
+    return Depends(RoleGuard(frozenset(roles)))
+
+
+def public_route() -> None:
+    """Marker dependency: the route is deliberately open to anyone (health, token, metrics)."""
+
+
+PUBLIC: Final = Depends(public_route)
+
+
+class Page:
+    """Pagination parameters: ``limit`` (1-500, default 50) and ``offset``."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 50,
+        offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="items to skip")] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+    def headers(self, response: Response, total: int) -> None:
+        """Write ``X-Total-Count`` (and a ``Link`` to the next page) onto the response."""
+        response.headers["X-Total-Count"] = str(total)
+        if self.offset + self.limit < total:
+            response.headers["Link"] = f'<?limit={self.limit}&offset={self.offset + self.limit}>; rel="next"'
+
+
+PageDep = Annotated[Page, Depends()]
+MAX_ID: Final = 2**31 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A numeric id in a URL, bounded to what every database column can hold."""
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed as JSON with exact decimals (library limits never pass through float)."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError("the request body is not UTF-8", code="request.encoding") from None
+    try:
+        return json_format.parse_json(text, what="request body")
+    except LibraryFormatError as error:
+        raise InvalidInputError(error.message, code="request.invalid_json") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def parse_body(model: type[ModelT], body: Any) -> ModelT:
+    """Validate a decimal-exact JSON body against a request schema (errors become a 422)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+
+
+def body_schema(model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a route that reads its body through ``JsonBody``."""
+    schema: dict[str, Any] = {"type": "object"} if model is None else model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,498 @@
+"""API schemas (the HTTP contract): neither database rows nor domain objects.
+
+Request models forbid unknown fields and bound every string; responses are built from rows in the
+routes' ``from_row`` helpers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from smartpump.library.model import LibraryStatus
+from smartpump.server.auth import Role
+from smartpump.server.vocabulary import (
+    ChangeRequestStatus,
+    FaultCategory,
+    FaultStatus,
+    MaintenanceKind,
+    MaintenanceResult,
+    PumpStatus,
+)
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=4000)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Request(BaseModel):
+    """Base of request bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    """Base of response bodies."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(BaseModel):
+    """The error envelope's content."""
+
+    code: str
+    message: str
+    details: list[Any] = []
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: ErrorDetail
+
+
+class Health(Response):
+    """Liveness and database reachability."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    version: str
+
+
+class Token(Response):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class PasswordChange(Request):
+    """Change one's own password."""
+
+    current_password: Password
+    new_password: Password
+
+
+class GrantOut(Response):
+    """A role grant; ``facility_id`` null means every facility."""
+
+    id: int
+    role: Role
+    facility_id: int | None
+    status: Literal["active", "pending"]
+
+
+class UserOut(Response):
+    """A user account (never its password hash)."""
+
+    id: int
+    username: str
+    full_name: str
+    is_active: bool
+    created_at: datetime
+    grants: list[GrantOut] = []
+
+
+class Me(Response):
+    """The caller: username and roles per facility."""
+
+    user_id: int
+    username: str
+    global_roles: list[Role]
+    facility_roles: dict[str, list[Role]]
+
+
+class UserCreate(Request):
+    """A new user; grants are added separately."""
+
+    username: Code
+    password: Password
+    full_name: Annotated[str, StringConstraints(max_length=255)] = ""
+
+
+class GrantCreate(Request):
+    """Grant a role in one facility, or in all when ``facility_id`` is null."""
+
+    role: Role
+    facility_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class FacilityOut(Response):
+    """A facility (hospital)."""
+
+    id: int
+    code: str
+    name: str
+    created_at: datetime
+
+
+class FacilityCreate(Request):
+    """A new facility."""
+
+    code: Code
+    name: Name
+
+
+class AuditRecordOut(Response):
+    """One audit record with its chain hashes."""
+
+    seq: int
+    ts: datetime
+    actor: str | None
+    action: str
+    object_type: str
+    object_id: str | None
+    facility_id: int | None
+    outcome: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(Response):
+    """Result of recomputing the audit chain."""
+
+    ok: bool
+    records_checked: int
+    first_bad_seq: int | None
+    problem: str | None
+
+
+class PublicKeyOut(Response):
+    """The library-signing public key pumps verify against."""
+
+    key_id: str
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    public_key_pem: str
+
+
+class PumpCreate(Request):
+    """Register a pump in a facility."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    serial: Code
+    model: Code
+    firmware: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    care_area: Code | None = None
+    location: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+class PumpUpdate(Request):
+    """Change a pump's location, care area or status (in_service clears an inspection flag)."""
+
+    location: Annotated[str, StringConstraints(max_length=128)] | None = None
+    care_area: Code | None = None
+    status: PumpStatus | None = None
+
+
+class PumpOut(Response):
+    """A pump of the fleet registry."""
+
+    serial: str
+    facility_id: int
+    model: str
+    firmware: str
+    installed_library_version: int | None
+    care_area: str | None
+    location: str | None
+    last_seen: datetime | None
+    battery_percent: int | None
+    battery_health_percent: int | None
+    status: PumpStatus
+    inspection_reason: str | None
+
+
+class ChannelOut(Response):
+    """A channel's latest state."""
+
+    channel: str
+    state: str
+    drug: str | None
+    rate_ml_per_h: Decimal | None
+    volume_infused_ml: Decimal | None
+    vtbi_ml: Decimal | None
+    updated_at: datetime
+
+
+class LibraryCurrencyOut(Response):
+    """Which library versions a facility's pumps run, against the released one."""
+
+    facility_id: int
+    released_version: int | None
+    pumps_by_version: dict[str, int]
+    current: int
+    outdated_serials: list[str]
+
+
+class EventOut(Response):
+    """A stored infusion event (PHI redacted for roles without clinical access)."""
+
+    pump: str
+    seq: int
+    ts: datetime
+    received_at: datetime
+    v: int
+    channel: str | None
+    type: str
+    patient_id: str | None
+    order_id: str | None
+    data: dict[str, Any]
+
+
+class ScheduleSet(Request):
+    """A preventive-maintenance interval for a model in a facility."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    model: Code
+    kind: MaintenanceKind
+    interval_days: int = Field(ge=1, le=3650)
+
+
+class ScheduleOut(Response):
+    """A preventive-maintenance interval."""
+
+    id: int
+    facility_id: int
+    model: str
+    kind: MaintenanceKind
+    interval_days: int
+
+
+class MaintenanceCreate(Request):
+    """Work done on a pump."""
+
+    serial: Code
+    kind: MaintenanceKind
+    result: MaintenanceResult = MaintenanceResult.PASS
+    performed_at: datetime | None = None
+    battery_health_percent: int | None = Field(default=None, ge=0, le=100)
+    from_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    to_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    notes: Text = ""
+
+
+class MaintenanceOut(Response):
+    """A maintenance record."""
+
+    id: int
+    serial: str
+    kind: MaintenanceKind
+    performed_at: datetime
+    performed_by: int | None
+    result: MaintenanceResult
+    battery_health_percent: int | None
+    from_version: str | None
+    to_version: str | None
+    notes: str
+
+
+class DueOut(Response):
+    """Preventive work that is due or overdue."""
+
+    serial: str
+    model: str
+    facility_id: int
+    kind: MaintenanceKind
+    last_done: datetime | None
+    due_at: datetime
+    is_overdue: bool
+
+
+class FaultCreate(Request):
+    """A fault or damage report."""
+
+    serial: Code
+    category: FaultCategory
+    description: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class FaultResolve(Request):
+    """How a fault was resolved."""
+
+    resolution: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class FaultOut(Response):
+    """A fault report."""
+
+    id: int
+    serial: str
+    category: FaultCategory
+    description: str
+    status: FaultStatus
+    reported_by: int | None
+    reported_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class RecallCreate(Request):
+    """A manufacturer recall or field action."""
+
+    reference: Code
+    title: Name
+    model: Code
+    firmware: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    description: Text = ""
+    issued_at: datetime | None = None
+
+
+class RecallComplete(Request):
+    """Notes on a completed recall action."""
+
+    notes: Text = ""
+
+
+class RecallOut(Response):
+    """A recall and its progress in the caller's facilities."""
+
+    id: int
+    reference: str
+    title: str
+    model: str
+    firmware: str | None
+    description: str
+    issued_at: datetime
+    affected_serials: list[str]
+    completed_serials: list[str]
+
+
+class FlagsOut(Response):
+    """Pumps newly flagged for inspection."""
+
+    flagged_serials: list[str]
+
+
+class LibraryCreate(Request):
+    """Start a draft: from a library document, from a version, or (neither) from the released one."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    document: dict[str, Any] | None = None
+    based_on_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class ApprovalOut(Response):
+    """An approval and whether it still covers the current content."""
+
+    approver_id: int
+    content_hash: str
+    approved_at: datetime
+    is_emergency: bool
+    comment: str
+    is_current: bool
+
+
+class LibraryOut(Response):
+    """A library version's lifecycle record (the document is at ``/document``)."""
+
+    id: int
+    facility_id: int
+    name: str
+    version: int
+    status: LibraryStatus
+    content_hash: str
+    author_id: int
+    based_on_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    released_at: datetime | None
+    retired_at: datetime | None
+    key_id: str | None
+    is_emergency: bool
+    emergency_reason: str | None
+
+
+class ApprovalCreate(Request):
+    """Approve the current content; ``emergency`` approvals may precede review (emergency path)."""
+
+    comment: Text = ""
+    emergency: bool = False
+
+
+class EmergencyRelease(Request):
+    """Why a library must be released outside the review queue."""
+
+    reason: Reason
+
+
+class FindingOut(Response):
+    """A lint finding."""
+
+    rule: str
+    severity: Literal["error", "warning", "info"]
+    where: str
+    message: str
+
+
+class ChangeOut(Response):
+    """One difference between two versions."""
+
+    kind: Literal["added", "removed", "changed"]
+    section: str
+    where: str
+    parameter: str
+    old: str | None
+    new: str | None
+    factor: Decimal | None
+    flagged: bool
+
+
+class DiffOut(Response):
+    """Differences from ``old_version`` to ``new_version`` (null against when nothing was released)."""
+
+    against_id: int | None
+    old_version: int | None
+    new_version: int
+    changes: list[ChangeOut]
+
+
+class OverdueReviewOut(Response):
+    """An entry whose periodic review is overdue."""
+
+    library_id: int
+    facility_id: int
+    version: int
+    entry_id: str
+    drug_id: str
+    care_area_id: str
+    last_reviewed: str | None
+    due: str | None
+
+
+class ChangeRequestCreate(Request):
+    """Ask for a library change, with the reason."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    library_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    title: Name
+    reason: Reason
+
+
+class ChangeRequestDecision(Request):
+    """Accept, reject or close a change request."""
+
+    status: Literal["accepted", "rejected", "done"]
+    note: Text = ""
+
+
+class ChangeRequestOut(Response):
+    """A change request."""
+
+    id: int
+    facility_id: int
+    library_version_id: int | None
+    title: str
+    reason: str
+    status: ChangeRequestStatus
+    requested_by: int | None
+    created_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str | None

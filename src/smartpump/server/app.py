@@ -1,0 +1,109 @@
+"""Composition root: ``create_app(settings)`` wires settings, database, keys, routers, logs and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import Engine
+
+from smartpump.clock import Clock
+from smartpump.server import keys
+from smartpump.server.api.errors import install_error_handlers
+from smartpump.server.api.routes import (
+    audit,
+    auth,
+    change_requests,
+    events,
+    facilities,
+    fleet,
+    health,
+    libraries,
+    maintenance,
+    pumps,
+    users,
+)
+from smartpump.server.api.routes import keys as keys_routes
+from smartpump.server.auth import password_hasher
+from smartpump.server.db.engine import make_engine, make_session_factory
+from smartpump.server.metrics import Metrics
+from smartpump.server.settings import Settings
+from smartpump.server.state import ServerState
+from smartpump.clock import WallClock
+
+API_PREFIX = "/api/v1"
+logger = logging.getLogger("smartpump.server.http")
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    state = ServerState(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        clock=clock if clock is not None else WallClock(),
+        hasher=password_hasher(settings),
+        keys=keys.load_or_create(settings.signing_key_path),
+        metrics=Metrics(),
+    )
+    app = FastAPI(
+        title="smartpump server",
+        version="1",
+        description="Drug libraries, fleet, events, maintenance and audit of a smart infusion system.",
+        docs_url=None if settings.is_production else "/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.smartpump = state
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (
+        health,
+        auth,
+        users,
+        facilities,
+        pumps,
+        fleet,
+        events,
+        maintenance,
+        libraries,
+        change_requests,
+        audit,
+        keys_routes,
+    ):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.metrics_router)
+    _install_request_middleware(app, state.metrics)
+    return app
+
+
+def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.requests.labels(method=request.method, route=template, status=str(response.status_code)).inc()
+        metrics.latency.labels(method=request.method, route=template).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": template,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+        return response

@@ -1,0 +1,1 @@
+"""All SQL lives here: one module per aggregate; services call these, routes never do."""

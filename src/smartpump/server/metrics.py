@@ -1,0 +1,33 @@
+"""Prometheus metrics of one app instance (own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Request counters and latency histogram, plus the registry they live in."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    requests: Counter = field(init=False)
+    latency: Histogram = field(init=False)
+    logins: Counter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "smartpump_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "smartpump_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.logins = Counter("smartpump_logins", "Login attempts", ["outcome"], registry=self.registry)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

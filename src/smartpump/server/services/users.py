@@ -1,0 +1,367 @@
+"""Users, facilities and role grants: creation, dual-authorized privileged grants, revocation."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smartpump.clock import Clock
+from smartpump.server import audit
+from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, verify_password
+from smartpump.server.db.models import Facility, RoleGrant, User
+from smartpump.server.db.repositories import users as repo
+from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from smartpump.server.settings import Settings
+
+FIRST_ADMIN = "admin"
+
+
+def check_password_policy(settings: Settings, username: str, password: str) -> None:
+    """Refuse short passwords and passwords that contain the username."""
+    if len(password) < settings.password_min_length:
+        raise InvalidInputError(
+            f"password must have at least {settings.password_min_length} characters",
+            code="user.weak_password",
+        )
+    if username.casefold() in password.casefold():
+        raise InvalidInputError("password must not contain the username", code="user.weak_password")
+
+
+def create_facility(session: Session, clock: Clock, access: Access, *, code: str, name: str) -> Facility:
+    """Create a facility; needs a deployment-wide admin grant."""
+    if not access.is_global:
+        raise AccessDeniedError(
+            "only a deployment-wide admin may create facilities", code="facility.forbidden"
+        )
+    if repo.facility_by_code(session, code) is not None:
+        raise ConflictError(f"facility {code!r} exists", code="facility.exists")
+    facility = Facility(code=code, name=name, created_at=clock.now())
+    session.add(facility)
+    session.flush()
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="facility.created",
+        object_type="facility",
+        object_id=facility.id,
+        facility_id=facility.id,
+        details={"code": code},
+    )
+    session.commit()
+    return facility
+
+
+def list_facilities(session: Session, access: Access) -> Sequence[Facility]:
+    """Facilities the caller holds any role in."""
+    return repo.list_facilities(session, facility_ids=access.scope)
+
+
+def create_user(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    actor: str | None,
+    *,
+    username: str,
+    password: str,
+    full_name: str = "",
+) -> User:
+    """Create an active user without grants (caller commits through ``commit_user``)."""
+    check_password_policy(settings, username, password)
+    if repo.user_by_username(session, username) is not None:
+        raise ConflictError(f"user {username!r} exists", code="user.exists")
+    user = User(
+        username=username,
+        full_name=full_name,
+        password_hash=hasher.hash(password),
+        is_active=True,
+        failed_logins=0,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    audit.append(
+        session,
+        clock,
+        actor=actor,
+        action="user.created",
+        object_type="user",
+        object_id=user.id,
+        details={"username": username},
+    )
+    return user
+
+
+def add_user(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    access: Access,
+    *,
+    username: str,
+    password: str,
+    full_name: str,
+) -> User:
+    """Create a user through the API and commit."""
+    user = create_user(
+        session,
+        settings,
+        clock,
+        hasher,
+        access.principal.username,
+        username=username,
+        password=password,
+        full_name=full_name,
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ConflictError(f"user {username!r} exists", code="user.exists") from None
+    return user
+
+
+def get_user(session: Session, access: Access, user_id: int) -> User:
+    """A user visible to the caller (granted in one of the caller's facilities, or any for a global admin)."""
+    user = repo.user_by_id(session, user_id)
+    if user is None:
+        raise NotFoundError("no such user", code="user.not_found")
+    if access.scope is not None:
+        facilities = {g.facility_id for g in repo.grants_of(session, user_id, active_only=False)}
+        if not facilities & set(access.scope):
+            raise NotFoundError("no such user", code="user.not_found")
+    return user
+
+
+def list_users(session: Session, access: Access, *, limit: int, offset: int) -> tuple[Sequence[User], int]:
+    """Users visible to the caller, one page, and the total."""
+    return repo.list_users(session, facility_ids=access.scope, limit=limit, offset=offset)
+
+
+def grants_of(session: Session, user_id: int) -> Sequence[RoleGrant]:
+    """Every grant of a user, pending ones included."""
+    return repo.grants_of(session, user_id, active_only=False)
+
+
+def grant_role(
+    session: Session, clock: Clock, access: Access, user_id: int, *, role: Role, facility_id: int | None
+) -> RoleGrant:
+    """Grant a role in a facility (or everywhere); privileged ones wait for a second admin."""
+    user = get_user_for_admin(session, access, user_id)
+    _require_admin_over(access, facility_id)
+    if facility_id is not None and repo.facility_by_id(session, facility_id) is None:
+        raise InvalidInputError(f"no facility {facility_id}", code="facility.not_found")
+    if repo.find_grant(session, user.id, role.value, facility_id) is not None:
+        raise ConflictError("this grant exists already", code="grant.exists")
+    status = "pending" if role in PRIVILEGED_ROLES else "active"
+    grant = RoleGrant(
+        user_id=user.id,
+        role=role.value,
+        facility_id=facility_id,
+        status=status,
+        granted_by=access.principal.user_id,
+        created_at=clock.now(),
+    )
+    session.add(grant)
+    session.flush()
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="grant.created",
+        object_type="grant",
+        object_id=grant.id,
+        facility_id=facility_id,
+        details={"user": user.username, "role": role.value, "status": status},
+    )
+    session.commit()
+    return grant
+
+
+def confirm_grant(session: Session, clock: Clock, access: Access, user_id: int, grant_id: int) -> RoleGrant:
+    """Second-admin confirmation of a pending privileged grant (not by its granter, not by its grantee)."""
+    grant = _grant_of(session, user_id, grant_id)
+    _require_admin_over(access, grant.facility_id)
+    if grant.status != "pending":
+        raise ConflictError("grant is not pending", code="grant.not_pending")
+    if access.principal.user_id in (grant.granted_by, grant.user_id):
+        audit.append(
+            session,
+            clock,
+            actor=access.principal.username,
+            action="grant.confirmed",
+            object_type="grant",
+            object_id=grant.id,
+            facility_id=grant.facility_id,
+            outcome="denied",
+            details={"reason": "second admin required"},
+        )
+        session.commit()
+        raise AccessDeniedError(
+            "a privileged grant needs a second, different admin", code="grant.dual_control"
+        )
+    grant.status = "active"
+    grant.confirmed_by = access.principal.user_id
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="grant.confirmed",
+        object_type="grant",
+        object_id=grant.id,
+        facility_id=grant.facility_id,
+        details={"role": grant.role},
+    )
+    session.commit()
+    return grant
+
+
+def revoke_grant(session: Session, clock: Clock, access: Access, user_id: int, grant_id: int) -> None:
+    """Remove a grant (audited)."""
+    grant = _grant_of(session, user_id, grant_id)
+    _require_admin_over(access, grant.facility_id)
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="grant.revoked",
+        object_type="grant",
+        object_id=grant.id,
+        facility_id=grant.facility_id,
+        details={"user_id": grant.user_id, "role": grant.role},
+    )
+    session.delete(grant)
+    session.commit()
+
+
+def disable_user(session: Session, clock: Clock, access: Access, user_id: int) -> User:
+    """Disable an account and revoke its tokens."""
+    user = get_user_for_admin(session, access, user_id)
+    if user.id == access.principal.user_id:
+        raise ConflictError("you cannot disable yourself", code="user.self_disable")
+    user.is_active = False
+    repo.revoke_tokens_of(session, user.id, clock.now())
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="user.disabled",
+        object_type="user",
+        object_id=user.id,
+    )
+    session.commit()
+    return user
+
+
+def change_password(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    principal: Principal,
+    *,
+    current_password: str,
+    new_password: str,
+) -> None:
+    """Change one's own password (needs the current one); revokes every token."""
+    user = repo.user_by_id(session, principal.user_id)
+    if user is None or not verify_password(hasher, user.password_hash, current_password):
+        raise AccessDeniedError("current password is wrong", code="user.wrong_password")
+    check_password_policy(settings, user.username, new_password)
+    user.password_hash = hasher.hash(new_password)
+    repo.revoke_tokens_of(session, user.id, clock.now())
+    audit.append(
+        session,
+        clock,
+        actor=user.username,
+        action="user.password_changed",
+        object_type="user",
+        object_id=user.id,
+    )
+    session.commit()
+
+
+def get_user_for_admin(session: Session, access: Access, user_id: int) -> User:
+    """The user, when the caller administers them (global admin, or a facility admin sharing a facility)."""
+    user = repo.user_by_id(session, user_id)
+    if user is None:
+        raise NotFoundError("no such user", code="user.not_found")
+    if access.scope is None:
+        return user
+    facilities = {g.facility_id for g in repo.grants_of(session, user_id, active_only=False)}
+    if facilities and not facilities & set(access.scope):
+        raise NotFoundError("no such user", code="user.not_found")
+    return user
+
+
+def _grant_of(session: Session, user_id: int, grant_id: int) -> RoleGrant:
+    grant = repo.grant_by_id(session, grant_id)
+    if grant is None or grant.user_id != user_id:
+        raise NotFoundError("no such grant", code="grant.not_found")
+    return grant
+
+
+def _require_admin_over(access: Access, facility_id: int | None) -> None:
+    if facility_id is None:
+        if not access.is_global:
+            raise AccessDeniedError(
+                "a deployment-wide grant needs a deployment-wide admin", code="grant.forbidden"
+            )
+    elif not access.allows(facility_id):
+        raise AccessDeniedError("you do not administer this facility", code="grant.forbidden")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstAdmin:
+    """The bootstrap admin account; ``generated_password`` is shown once, then never again."""
+
+    username: str
+    generated_password: str | None
+
+
+def ensure_first_admin(
+    session: Session, settings: Settings, clock: Clock, hasher: PasswordHasher
+) -> FirstAdmin | None:
+    """On an empty database, create user ``admin`` with a deployment-wide admin grant.
+
+    The password is SMARTPUMP_ADMIN_PASSWORD when set, otherwise generated and returned once.
+    Returns None when users exist already.
+    """
+    if repo.count_users(session) > 0:
+        return None
+    given = settings.admin_password.get_secret_value() if settings.admin_password is not None else None
+    password = given or secrets.token_urlsafe(18)
+    user = create_user(
+        session,
+        settings,
+        clock,
+        hasher,
+        None,
+        username=FIRST_ADMIN,
+        password=password,
+        full_name="Bootstrap administrator",
+    )
+    session.add(
+        RoleGrant(
+            user_id=user.id, role=Role.ADMIN.value, facility_id=None, status="active", created_at=clock.now()
+        )
+    )
+    audit.append(
+        session,
+        clock,
+        actor=None,
+        action="grant.bootstrap",
+        object_type="user",
+        object_id=user.id,
+        details={"role": Role.ADMIN.value},
+    )
+    session.commit()
+    return FirstAdmin(username=FIRST_ADMIN, generated_password=None if given else password)

@@ -1,0 +1,65 @@
+"""Server settings from the environment (``SMARTPUMP_*``); refuses default secrets in production."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Final, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS: Final = frozenset({"", "changethis", "change-me", "secret", "smartpump", "development"})
+MIN_SECRET_LENGTH: Final = 32
+
+
+class Environment(StrEnum):
+    """Where the server runs; production refuses unsafe defaults."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every server setting, read once from ``SMARTPUMP_*`` variables (or given explicitly in tests)."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTPUMP_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///./var/smartpump.db"
+    secret_key: SecretStr = SecretStr("")
+    signing_key_path: Path = Path("./var/keys/library-signing.pem")
+    admin_password: SecretStr | None = None
+    token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    password_min_length: int = Field(default=12, ge=8)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+    review_interval_days: int = Field(default=365, ge=1)
+    maintenance_due_soon_days: int = Field(default=14, ge=0)
+    alarm_flag_count: int = Field(default=10, ge=1)
+    alarm_flag_window_hours: int = Field(default=24, ge=1)
+    battery_health_min_percent: int = Field(default=80, ge=0, le=100)
+    battery_health_drop_percent: int = Field(default=10, ge=1, le=100)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        """In production, refuse a placeholder or short secret key; in development, make one up."""
+        key = self.secret_key.get_secret_value()
+        if self.env is Environment.PRODUCTION:
+            if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "SMARTPUMP_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production"
+                )
+        elif not key:
+            object.__setattr__(self, "secret_key", SecretStr(secrets.token_urlsafe(32)))
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with production safeguards."""
+        return self.env is Environment.PRODUCTION

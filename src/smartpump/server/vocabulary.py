@@ -1,0 +1,71 @@
+"""Closed sets of the server's records (stored as their string values)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PumpStatus(StrEnum):
+    """Where a pump stands in the fleet."""
+
+    IN_SERVICE = "in_service"
+    NEEDS_INSPECTION = "needs_inspection"
+    OUT_OF_SERVICE = "out_of_service"
+    RETIRED = "retired"
+
+
+class MaintenanceKind(StrEnum):
+    """Kinds of maintenance work; the first four can carry a preventive schedule."""
+
+    CLEANING = "cleaning"
+    BATTERY_CHECK = "battery_check"
+    TUBING_CHECK = "tubing_check"
+    SERVICE = "service"
+    INSPECTION = "inspection"
+    SOFTWARE_UPDATE = "software_update"
+    LIBRARY_UPDATE = "library_update"
+
+
+SCHEDULABLE = frozenset(
+    {
+        MaintenanceKind.CLEANING,
+        MaintenanceKind.BATTERY_CHECK,
+        MaintenanceKind.TUBING_CHECK,
+        MaintenanceKind.SERVICE,
+    }
+)
+
+
+class MaintenanceResult(StrEnum):
+    """Outcome of a piece of maintenance work."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INFO = "info"
+
+
+class FaultCategory(StrEnum):
+    """What is wrong with a pump."""
+
+    CRACKED_SCREEN = "cracked_screen"
+    REPEATED_ALARMS = "repeated_alarms"
+    POOR_BATTERY = "poor_battery"
+    PHYSICAL_DAMAGE = "physical_damage"
+    FLUID_INGRESS = "fluid_ingress"
+    OTHER = "other"
+
+
+class FaultStatus(StrEnum):
+    """Whether a fault report is still open."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ChangeRequestStatus(StrEnum):
+    """Where a library change request stands."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DONE = "done"

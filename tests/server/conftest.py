@@ -1,0 +1,220 @@
+"""Server test fixtures: a migrated database per backend (SQLite always; PostgreSQL from
+SMARTPUMP_TEST_POSTGRES_URL, created fresh for the run and dropped after it; under CI=true a missing or
+unreachable PostgreSQL fails the run), an app on a ManualClock, and a ``world`` to populate it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from starlette.exceptions import StarletteDeprecationWarning
+
+from smartpump.clock import ManualClock
+from smartpump.library.formats import json_format
+from smartpump.library.model import DrugLibrary
+from smartpump.server.app import create_app
+from smartpump.server.auth import Role
+from smartpump.server.db import migrate
+from smartpump.server.db.engine import make_engine, normalize_url
+from smartpump.server.db.models import Base, Facility, RoleGrant
+from smartpump.server.services import users as users_service
+from smartpump.server.settings import Settings
+from tests.factories import make_library
+
+with warnings.catch_warnings():
+    # Starlette 1.x warns that its TestClient prefers httpx2; httpx is what we have.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery staple"
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+POSTGRES_URL = os.environ.get("SMARTPUMP_TEST_POSTGRES_URL")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SMARTPUMP_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI") == "true"
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL or IN_CI else [])]
+
+
+def _admin_engine() -> Engine:
+    return create_engine(normalize_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database of each backend (the PostgreSQL one is dropped at the end)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'server.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    if not POSTGRES_URL:
+        pytest.fail("CI=true but SMARTPUMP_TEST_POSTGRES_URL is not set: the server suite needs PostgreSQL")
+    url = normalize_url(POSTGRES_URL)
+    name = make_url(url).database
+    admin = _admin_engine()
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # any failure to reach PostgreSQL must fail, never skip
+        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {error}")
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """One engine per backend for the whole run."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Virtual time for the server (token expiry, lockouts, due dates)."""
+    return ManualClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-" + "x" * 32,
+        signing_key_path=tmp_path / "keys" / "library-signing.pem",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        alarm_flag_count=5,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Any]:
+    """The API on the test database; every table is emptied afterwards."""
+    application = create_app(settings, clock=clock, engine=engine)
+    yield application
+    _wipe(engine)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    """An HTTP client for the app (server errors surface as 500 responses, not exceptions)."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+class World:
+    """Builds facilities, users with grants, pumps and libraries for a test, and logs users in."""
+
+    def __init__(self, app: Any, client: TestClient, clock: ManualClock) -> None:
+        self.app = app
+        self.client = client
+        self.clock = clock
+        self.state = app.state.smartpump
+        self._users = 0
+
+    def facility(self, code: str = "north") -> int:
+        """A facility (direct insert)."""
+        with self.state.sessions() as session:
+            facility = Facility(code=code, name=f"{code} hospital", created_at=self.clock.now())
+            session.add(facility)
+            session.commit()
+            return facility.id
+
+    def user(self, *grants: tuple[Role, int | None], username: str | None = None) -> int:
+        """A user with active grants ``(role, facility_id or None for all)``; returns the user id."""
+        self._users += 1
+        name = username or f"user{self._users}"
+        with self.state.sessions() as session:
+            user = users_service.create_user(
+                session,
+                self.state.settings,
+                self.clock,
+                self.state.hasher,
+                None,
+                username=name,
+                password=PASSWORD,
+            )
+            for role, facility_id in grants:
+                session.add(
+                    RoleGrant(
+                        user_id=user.id,
+                        role=role.value,
+                        facility_id=facility_id,
+                        status="active",
+                        created_at=self.clock.now(),
+                    )
+                )
+            session.commit()
+            return user.id
+
+    def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        """Bearer headers for a user."""
+        response = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def as_role(self, role: Role, facility_id: int | None, username: str | None = None) -> dict[str, str]:
+        """Headers of a fresh user holding one role in one facility (or everywhere)."""
+        name = username or f"{role.value}{self._users + 1}"
+        self.user((role, facility_id), username=name)
+        return self.login(name)
+
+    def post_json(self, path: str, body: str, headers: dict[str, str]) -> Any:
+        """POST a JSON text body as is."""
+        return self.client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+
+    def pump(
+        self, headers: dict[str, str], facility_id: int, serial: str, model: str = "LVP-1"
+    ) -> dict[str, Any]:
+        """Register a pump through the API."""
+        response = self.client.post(
+            "/api/v1/pumps",
+            headers=headers,
+            json={
+                "facility_id": facility_id,
+                "serial": serial,
+                "model": model,
+                "firmware": "1.0.0",
+                "care_area": "icu",
+            },
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def world(app: Any, client: TestClient, clock: ManualClock) -> World:
+    """A helper to populate the test database."""
+    return World(app, client, clock)
+
+
+def library_payload(facility_id: int, hospital_id: str = "north", **overrides: Any) -> str:
+    """The JSON body that creates a draft from a lint-clean example library (numbers written exactly)."""
+    library: DrugLibrary = make_library(hospital_id=hospital_id, **overrides)
+    return json_format.encode_json({"facility_id": facility_id, "document": json_format.to_document(library)})

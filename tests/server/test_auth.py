@@ -1,0 +1,151 @@
+"""Login, tokens, throttling, password storage and the bootstrap admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartpump.server.auth import Role
+from smartpump.server.db.models import User
+from smartpump.server.services.users import ensure_first_admin
+from smartpump.server.settings import Settings
+from tests.server.conftest import PASSWORD, World
+
+TOKEN = "/api/v1/auth/token"
+
+
+def _login(world: World, username: str, password: str) -> Any:
+    return world.client.post(TOKEN, data={"username": username, "password": password})
+
+
+def test_token_endpoint_answers_oauth2_bearer_token(world: World) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    body = _login(world, "val", PASSWORD).json()
+    assert body["token_type"] == "bearer"
+    assert len(body["access_token"]) >= 32
+
+
+def test_wrong_password_is_401_with_code(world: World) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    response = _login(world, "val", "not the password")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.invalid_credentials"
+
+
+def test_unknown_user_gets_the_same_answer_as_wrong_password(world: World) -> None:
+    response = _login(world, "nobody", "whatever password")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.invalid_credentials"
+
+
+def test_repeated_failures_lock_the_account_even_for_the_right_password(
+    world: World, settings: Settings
+) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    for _ in range(settings.login_max_failures):
+        assert _login(world, "val", "wrong password").status_code == 401
+    response = _login(world, "val", PASSWORD)
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "auth.throttled"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_lockout_ends_after_the_lockout_period(world: World, settings: Settings) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    for _ in range(settings.login_max_failures):
+        _login(world, "val", "wrong password")
+    world.clock.advance(settings.login_lockout_minutes * 60 + 1)
+    assert _login(world, "val", PASSWORD).status_code == 200
+
+
+def test_token_expires_after_its_lifetime(world: World, settings: Settings) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    headers = world.login("val")
+    assert world.client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    world.clock.advance(settings.token_ttl_minutes * 60)
+    response = world.client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.token_expired"
+
+
+def test_logout_revokes_the_token(world: World) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    headers = world.login("val")
+    assert world.client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert world.client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_forged_token_is_refused(world: World) -> None:
+    response = world.client.get("/api/v1/auth/me", headers={"Authorization": "Bearer forged-token-value"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.invalid_token"
+
+
+def test_disabled_user_loses_access_at_once(world: World) -> None:
+    world.user((Role.ADMIN, None), username="root")
+    target = world.user((Role.VIEWER, None), username="val")
+    headers = world.login("val")
+    assert (
+        world.client.post(f"/api/v1/users/{target}/disable", headers=world.login("root")).status_code == 200
+    )
+    assert world.client.get("/api/v1/auth/me", headers=headers).status_code == 401
+    assert _login(world, "val", PASSWORD).status_code == 401
+
+
+def test_passwords_are_stored_as_argon2id(world: World) -> None:
+    user_id = world.user((Role.VIEWER, None), username="val")
+    with world.state.sessions() as session:
+        stored = session.get(User, user_id)
+        assert stored is not None
+        assert stored.password_hash.startswith("$argon2id$")
+        assert PASSWORD not in stored.password_hash
+
+
+def test_password_change_needs_the_current_password_and_revokes_tokens(world: World) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    headers = world.login("val")
+    wrong = world.client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": "nope", "new_password": "a brand new passphrase"},
+    )
+    assert wrong.status_code == 403
+    ok = world.client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+    )
+    assert ok.status_code == 204
+    assert world.client.get("/api/v1/auth/me", headers=headers).status_code == 401
+    assert _login(world, "val", "a brand new passphrase").status_code == 200
+
+
+def test_weak_password_is_refused(world: World) -> None:
+    world.user((Role.ADMIN, None), username="root")
+    response = world.client.post(
+        "/api/v1/users", headers=world.login("root"), json={"username": "newbie", "password": "short"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "user.weak_password"
+
+
+def test_first_admin_gets_a_generated_password_once(world: World) -> None:
+    state = world.state
+    with state.sessions() as session:
+        first = ensure_first_admin(session, state.settings, world.clock, state.hasher)
+        again = ensure_first_admin(session, state.settings, world.clock, state.hasher)
+    assert first is not None and first.generated_password is not None
+    assert again is None
+    headers = world.login("admin", first.generated_password)
+    me = world.client.get("/api/v1/auth/me", headers=headers).json()
+    assert me["global_roles"] == ["admin"]
+
+
+def test_first_admin_uses_the_configured_password(world: World) -> None:
+    state = world.state
+    settings = Settings(
+        **{**state.settings.model_dump(), "admin_password": "configured bootstrap passphrase"}
+    )
+    with state.sessions() as session:
+        first = ensure_first_admin(session, settings, world.clock, state.hasher)
+    assert first is not None and first.generated_password is None
+    assert _login(world, "admin", "configured bootstrap passphrase").status_code == 200
