@@ -10,29 +10,15 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
 
-from smartpump.clock import Clock
+from smartpump.clock import Clock, WallClock
 from smartpump.server import keys
 from smartpump.server.api.errors import install_error_handlers
-from smartpump.server.api.routes import (
-    audit,
-    auth,
-    change_requests,
-    events,
-    facilities,
-    fleet,
-    health,
-    libraries,
-    maintenance,
-    pumps,
-    users,
-)
-from smartpump.server.api.routes import keys as keys_routes
+from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
 from smartpump.server.state import ServerState
-from smartpump.clock import WallClock
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger("smartpump.server.http")
@@ -61,20 +47,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     app.state.smartpump = state
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (
-        health,
-        auth,
-        users,
-        facilities,
-        pumps,
-        fleet,
-        events,
-        maintenance,
-        libraries,
-        change_requests,
-        audit,
-        keys_routes,
-    ):
+    for module in ROUTERS:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.metrics_router)

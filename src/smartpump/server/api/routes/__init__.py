@@ -1,1 +1,36 @@
-"""One router per resource; ``ROUTERS`` is the list app.py mounts under /api/v1."""
+"""One router per resource; ``ROUTERS`` is the list app.py mounts under /api/v1 (one module a line)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Final
+
+from smartpump.server.api.routes import (
+    audit,
+    auth,
+    change_requests,
+    events,
+    facilities,
+    fleet,
+    health,
+    libraries,
+    maintenance,
+    pumps,
+    users,
+)
+from smartpump.server.api.routes import keys as keys_routes
+
+ROUTERS: Final[tuple[ModuleType, ...]] = (
+    health,
+    auth,
+    users,
+    facilities,
+    pumps,
+    fleet,
+    events,
+    maintenance,
+    libraries,
+    change_requests,
+    audit,
+    keys_routes,
+)
