@@ -144,13 +144,13 @@ def users_create(
     """Create a user with one role (operator action, no second admin); prints a generated password."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from smartpump.clock import WallClock
     from smartpump.server import audit
     from smartpump.server.auth import Role, password_hasher
     from smartpump.server.db.engine import make_engine, make_session_factory
     from smartpump.server.db.models import RoleGrant
     from smartpump.server.db.repositories import users as users_repo
     from smartpump.server.services.users import create_user
-    from smartpump.clock import WallClock
 
     try:
         chosen = Role(role)
