@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORE := src/smartpump/errors.py src/smartpump/clock.py src/smartpump/units.py src/smartpump/library src/smartpump/ders src/smartpump/pump
 
-.PHONY: demo test lint typecheck unit slow bench clean
+.PHONY: demo test lint typecheck unit slow bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The end-to-end UI tests drive Debian's Chromium (a test tool's own browser download cannot work
+# on a closed network); install it when it is missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium for the end-to-end tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -m "not slow" --cov=smartpump --cov-report=term:skip-covered --cov-report=xml
 	$(BIN)/coverage report --include='$(subst $(eval) ,$(comma),$(addsuffix *,$(CORE)))' --fail-under=95
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -13,12 +15,12 @@ from rich.table import Table
 from smartpump.cli.library import library_app
 from smartpump.cli.output import console, emit_json, err_console, fail
 from smartpump.errors import SmartpumpError
-from smartpump.library.formats import json_format
+from smartpump.library.formats import csv_format, json_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
 from smartpump.library.formats.ehr_mapping import read_ehr_mapping
-from smartpump.library.formats.import_report import ImportReport, ImportResult, library_summary
+from smartpump.library.formats.import_report import ImportReport, ImportResult, ReportBuilder, library_summary
 
 
 @library_app.command("import")
@@ -36,6 +38,13 @@ def import_command(
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="Alaris EHR mapping .xlsx to attach as the EHR mappings.")
     ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option("--settings", help="CSV only: library settings JSON (care areas, Tall Man names...)."),
+    ] = None,
+    hospital_id: Annotated[
+        str | None, typer.Option("--hospital-id", help="CSV only: the hospital the library is for.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the import report as JSON on stdout.")
     ] = False,
@@ -49,17 +58,16 @@ def import_command(
         fail(f"unknown format {format_!r} (use alaris-xlsx, baxter-xlsx or csv)", code="cli.format")
     except SmartpumpError as error:
         fail(error.message, code=error.code)
-    if kind is ImportFormat.CSV:
-        fail(
-            "CSV libraries are not read by 'library import'; it reads vendor .xlsx exports",
-            code="cli.format_unsupported",
-        )
     if kind is ImportFormat.EHR_MAPPING_XLSX:
         fail(
             f"{file.name} is an EHR mapping file: pass it with --mapping next to a library export",
             code="cli.format",
         )
-    readers = {ImportFormat.ALARIS_XLSX: read_alaris, ImportFormat.BAXTER_XLSX: read_baxter}
+    readers: dict[ImportFormat, Callable[[Path], ImportResult]] = {
+        ImportFormat.ALARIS_XLSX: read_alaris,
+        ImportFormat.BAXTER_XLSX: read_baxter,
+        ImportFormat.CSV: lambda path: _read_csv(path, settings, hospital_id),
+    }
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -87,6 +95,25 @@ def import_command(
         emit_json(_report_document(result))
         return
     _print_report(result.report)
+
+
+CSV_ROWS = "CSV rows"
+
+
+def _read_csv(file: Path, settings: Path | None, hospital_id: str | None) -> ImportResult:
+    """A pharmacist's CSV library; it imports whole or not at all (every bad row is listed)."""
+    library = csv_format.read(
+        file,
+        settings=csv_format.read_settings(settings) if settings is not None else None,
+        hospital_id=hospital_id,
+    )
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = sum(1 for _ in csv.DictReader(handle))
+    report = ReportBuilder(source=file.name, format=ImportFormat.CSV.value)
+    report.represented(CSV_ROWS, rows=rows)
+    for line in csv_format.not_held(library)[:50]:
+        report.note(f"a CSV cannot hold: {line}")
+    return ImportResult(library=library, report=report.build(library))
 
 
 def _attach_mapping(result: ImportResult, mapping: Path) -> ImportResult:

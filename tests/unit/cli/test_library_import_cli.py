@@ -59,3 +59,30 @@ def test_mapping_file_alone_is_refused() -> None:
     result = runner.invoke(app, ["library", "import", str(source)])
     assert result.exit_code == 2
     assert "--mapping" in result.stderr
+
+
+def test_import_csv_with_settings_reproduces_the_demo_library(tmp_path: Path) -> None:
+    source = shared_file("example-drug-library.csv")
+    settings = Path(__file__).resolve().parents[3] / "examples" / "demo-care-areas.json"
+    out = tmp_path / "from-csv.json"
+    result = runner.invoke(
+        app, ["library", "import", str(source), "--settings", str(settings), "-o", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["format"] == "csv"
+    assert report["summary"]["entries"] == 69
+    demo = json_format.read(Path(__file__).resolve().parents[3] / "examples" / "demo-library.json")
+    imported = json_format.read(out)
+    assert imported.entries == demo.entries
+    assert imported.care_areas == demo.care_areas
+
+
+def test_import_csv_with_a_bad_row_fails_naming_the_row(tmp_path: Path) -> None:
+    header = shared_file("example-drug-library.csv").read_text(encoding="utf-8").splitlines()[0]
+    bad = tmp_path / "bad.csv"
+    disordered = "ADULT_ICU,dopamine,400,mg,250,mcg/kg/min,20,5,,30,N,Y,src,false"
+    bad.write_text(f"{header}\n{disordered}\n", encoding="utf-8")
+    result = runner.invoke(app, ["library", "import", str(bad), "--format", "csv", "--hospital-id", "h"])
+    assert result.exit_code == 2
+    assert "row 2" in result.output or "row 2" in (result.stderr or "")
