@@ -1,14 +1,18 @@
-"""The alarm catalog (one table, IEC 60601-1-8 priorities) and the alarm state of one pump.
+"""The alarm catalog (one table, IEC 60601-1-8 priorities), the alarm signals per priority, and the
+alarm state of one pump.
 
 Priorities follow 60601-1-8 Table 1: conditions that stop therapy or may deliver air are HIGH
 (immediate response); conditions that need prompt attention are MEDIUM; awareness is LOW.
 Latching alarms stay until the operator clears them even after the condition ends; an audio pause
-lasts ``AUDIO_PAUSE_S`` and a newly raised alarm breaks through it.
+lasts ``AUDIO_PAUSE_S`` and a newly raised alarm breaks through it. ``SIGNALS`` holds the visual and
+auditory encoding per priority (60601-1-8 Tables 2/3); a condition that ends at once still sounds
+for ``min_audible_s`` of its priority (6.10) unless the operator inactivates it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
@@ -56,6 +60,8 @@ class AlarmId(StrEnum):
     INFILTRATION = "infiltration.advisory"
     SET_CHANGE_DUE = "set.change_due"
     DUPLICATE_THERAPY = "therapy.duplicate"
+    STATE_INTEGRITY = "state.integrity_failed"
+    MOTOR_RATE_MISMATCH = "motor.rate_mismatch"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,8 +114,84 @@ ALARMS: Final[dict[AlarmId, AlarmSpec]] = dict(
         _spec(AlarmId.INFILTRATION, L, latching=False, stops=False, rationale="check IV site"),
         _spec(AlarmId.SET_CHANGE_DUE, L, latching=False, stops=False, rationale="infection control"),
         _spec(AlarmId.DUPLICATE_THERAPY, M, latching=False, stops=False, rationale="possible double dose"),
+        _spec(
+            AlarmId.STATE_INTEGRITY,
+            H,
+            latching=True,
+            stops=True,
+            rationale="stored therapy state refused: therapy interrupted, reprogram",
+        ),
+        _spec(
+            AlarmId.MOTOR_RATE_MISMATCH,
+            H,
+            latching=True,
+            stops=True,
+            rationale="actuator rate differs from the displayed program",
+        ),
     )
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmSignal:
+    """How one priority is signalled: light colour and flashing, burst of pulses, repeat, minimum sound."""
+
+    priority: Priority
+    colour: str
+    flash_hz: Decimal | None
+    duty_percent: Decimal
+    pulses_per_burst: int
+    pulse_s: Decimal
+    pulse_spacing_s: Decimal
+    inter_burst_s: Decimal | None
+    min_burst_fraction: Decimal
+
+    @property
+    def burst_s(self) -> Decimal:
+        """Duration of one burst: its pulses and the spacing between them."""
+        return self.pulses_per_burst * self.pulse_s + (self.pulses_per_burst - 1) * self.pulse_spacing_s
+
+    @property
+    def min_audible_s(self) -> Decimal:
+        """How long the signal sounds at least once raised, even if the condition ends at once."""
+        return self.burst_s * self.min_burst_fraction
+
+
+SIGNALS: Final[dict[Priority, AlarmSignal]] = {
+    H: AlarmSignal(
+        priority=H,
+        colour="red",
+        flash_hz=Decimal(2),
+        duty_percent=Decimal(50),
+        pulses_per_burst=10,
+        pulse_s=Decimal("0.15"),
+        pulse_spacing_s=Decimal("0.1"),
+        inter_burst_s=Decimal(7),
+        min_burst_fraction=Decimal("0.5"),
+    ),
+    M: AlarmSignal(
+        priority=M,
+        colour="yellow",
+        flash_hz=Decimal("0.6"),
+        duty_percent=Decimal(50),
+        pulses_per_burst=3,
+        pulse_s=Decimal("0.2"),
+        pulse_spacing_s=Decimal("0.2"),
+        inter_burst_s=Decimal(15),
+        min_burst_fraction=Decimal(1),
+    ),
+    L: AlarmSignal(
+        priority=L,
+        colour="cyan",
+        flash_hz=None,
+        duty_percent=Decimal(100),
+        pulses_per_burst=2,
+        pulse_s=Decimal("0.2"),
+        pulse_spacing_s=Decimal("0.2"),
+        inter_burst_s=None,
+        min_burst_fraction=Decimal(0),
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,13 +225,17 @@ class AlarmRecord:
     limit: Decimal | None
 
 
+@dataclass(slots=True, kw_only=True)
 class AlarmBoard:
-    """The active alarms of one pump, the audio-pause state, and the alarm log (pure state)."""
+    """The active alarms of one pump, the audio-pause state, the signals still finishing their minimum
+    burst after their condition ended (``tails``: key -> (until s, priority)), and the alarm log."""
 
-    def __init__(self) -> None:
-        self.active: dict[tuple[AlarmId, str | None], ActiveAlarm] = {}
-        self.audio_paused_until_s: Decimal | None = None
-        self.log: list[AlarmRecord] = []
+    catalog: Mapping[AlarmId, AlarmSpec] = field(default_factory=lambda: ALARMS)
+    signals: Mapping[Priority, AlarmSignal] = field(default_factory=lambda: SIGNALS)
+    active: dict[tuple[AlarmId, str | None], ActiveAlarm] = field(default_factory=dict)
+    audio_paused_until_s: Decimal | None = None
+    log: list[AlarmRecord] = field(default_factory=list)
+    tails: dict[tuple[AlarmId, str | None], tuple[Decimal, Priority]] = field(default_factory=dict)
 
     def is_active(self, alarm: AlarmId, channel: str | None) -> bool:
         """True while the alarm is shown on that channel (or device-wide for None)."""
@@ -165,7 +251,8 @@ class AlarmBoard:
             if not current.condition_active:
                 self.active[key] = replace(current, condition_active=True)
             return False
-        spec = ALARMS[alarm]
+        spec = self.catalog[alarm]
+        self.tails.pop(key, None)
         self.active[key] = ActiveAlarm(
             id=alarm, channel=channel, priority=spec.priority, raised_at_s=t, value=value, limit=limit
         )
@@ -188,10 +275,10 @@ class AlarmBoard:
         current = self.active.get(key)
         if current is None:
             return False
-        if current.spec.latching:
+        if self.catalog[alarm].latching:
             self.active[key] = replace(current, condition_active=False)
             return False
-        self._remove(key, t)
+        self._remove(key, t, inactivated=False)
         return True
 
     def clear(self, alarm: AlarmId, channel: str | None, t: Decimal) -> ActiveAlarm:
@@ -200,11 +287,12 @@ class AlarmBoard:
         current = self.active.get(key)
         if current is None:
             raise PumpError(f"alarm {alarm} is not active", code="pump.alarm_not_active")
-        if current.condition_active and current.spec.latching and current.spec.stops_delivery:
+        spec = self.catalog[alarm]
+        if current.condition_active and spec.latching and spec.stops_delivery:
             raise PumpError(
                 f"alarm {alarm} cannot be cleared while its condition persists", code="pump.alarm_persists"
             )
-        self._remove(key, t)
+        self._remove(key, t, inactivated=True)
         return current
 
     def drop(self, alarm: AlarmId, channel: str | None, t: Decimal) -> bool:
@@ -212,7 +300,7 @@ class AlarmBoard:
         key = (alarm, channel)
         if key not in self.active:
             return False
-        self._remove(key, t)
+        self._remove(key, t, inactivated=True)
         return True
 
     def escalate(self, alarm: AlarmId, channel: str | None, to: Priority) -> Priority:
@@ -222,8 +310,11 @@ class AlarmBoard:
         self.active[key] = replace(current, priority=to)
         return current.priority
 
-    def _remove(self, key: tuple[AlarmId, str | None], t: Decimal) -> None:
-        del self.active[key]
+    def _remove(self, key: tuple[AlarmId, str | None], t: Decimal, *, inactivated: bool) -> None:
+        removed = self.active.pop(key)
+        until = removed.raised_at_s + self.signals[removed.priority].min_audible_s
+        if not inactivated and until > t:
+            self.tails[key] = (until, removed.priority)
         for index in range(len(self.log) - 1, -1, -1):
             record = self.log[index]
             if (record.id, record.channel) == key and record.cleared_at_s is None:
@@ -232,15 +323,35 @@ class AlarmBoard:
 
     def stops_delivery(self, channel: str) -> bool:
         """True when an active alarm on this channel, or device-wide, stops delivery."""
-        return any(a.spec.stops_delivery and a.channel in (channel, None) for a in self.active.values())
+        return any(
+            self.catalog[a.id].stops_delivery and a.channel in (channel, None) for a in self.active.values()
+        )
+
+    def pause_audio(self, until_s: Decimal) -> None:
+        """Audio pause (an operator inactivation): silences shown alarms and ends finishing bursts."""
+        self.audio_paused_until_s = until_s
+        self.tails.clear()
+
+    def sounding(self, t: Decimal) -> Priority | None:
+        """The priority of the auditory signal at time t (None when silent or audio-paused)."""
+        if self.audio_paused_until_s is not None and t < self.audio_paused_until_s:
+            return None
+        priorities = [a.priority for a in self.active.values()]
+        priorities += [priority for until, priority in self.tails.values() if t < until]
+        return max(priorities, key=lambda p: p.rank) if priorities else None
 
     def audible(self, t: Decimal) -> bool:
-        """True when some alarm is shown and the audio is not paused."""
-        paused = self.audio_paused_until_s is not None and t < self.audio_paused_until_s
-        return bool(self.active) and not paused
+        """True when an alarm sounds at time t: one is shown, or a short one is finishing its burst."""
+        return self.sounding(t) is not None
+
+    def presented(self) -> list[ActiveAlarm]:
+        """Every shown alarm in presentation order: highest priority, oldest, channel, id (total order)."""
+        return sorted(
+            self.active.values(),
+            key=lambda a: (-a.priority.rank, a.raised_at_s, a.channel or "", a.id.value),
+        )
 
     def highest(self) -> ActiveAlarm | None:
-        """The alarm to present first: highest priority, then the oldest."""
-        if not self.active:
-            return None
-        return max(self.active.values(), key=lambda a: (a.priority.rank, -a.raised_at_s))
+        """The alarm to present first: highest priority, then the oldest (ties by channel and id)."""
+        shown = self.presented()
+        return shown[0] if shown else None

@@ -132,6 +132,7 @@ class Channel:
     hold_until_s: Decimal | None = None
     hold_from: ChannelState | None = None
     auto_restarts_s: list[Decimal] = field(default_factory=list)
+    motor_fault: bool = False
 
     @property
     def is_delivering_state(self) -> bool:

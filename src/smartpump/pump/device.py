@@ -2,7 +2,8 @@
 
 Time comes only from the injected Clock. Before each action the pump plays, in order, everything
 that was due since the last call (VTBI reached, occlusion alarm, battery low...) at its exact
-computed time, so results do not depend on how often it is called.
+computed time, so results do not depend on how often it is called. Volumes integrate on the
+monotonic reading only; the wall clock stamps events, and a jump of it is logged (SAF-CLK-01).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Final, NoReturn
 from smartpump.clock import Clock
 from smartpump.ders.check import check
 from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, Verdict, VerdictLevel
-from smartpump.errors import LibraryError, ProgramError, PumpError, SignatureError
+from smartpump.errors import LibraryError, ProgramError, PumpError, SignatureError, SmartpumpError
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary, verify
 from smartpump.pump.administration_set import DEFAULT_CHANGE_H, AdministrationSet
@@ -26,13 +27,17 @@ from smartpump.pump.capabilities import Capabilities, PumpModel, capabilities
 from smartpump.pump.channel import Channel, ChannelState, Due, Pending, Therapy
 from smartpump.pump.delivery import ZERO, Overlay, OverlayKind, Step, seconds, steps_total_ml, time_to_deliver
 from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
+from smartpump.pump.hardware import RATE_CHECK_PERIOD_S, HardwarePort, RateCheck
 from smartpump.pump.pca import Denial, DoseKind, PcaLedger
 from smartpump.pump.persistence import (
     STATE_FORMAT,
+    check_key,
     number,
+    open_state,
     program_from_dict,
     program_to_dict,
     required,
+    seal_state,
     steps_from_list,
     steps_to_list,
     text,
@@ -45,6 +50,7 @@ CHANNEL_IDS: Final = ("A", "B", "C", "D")
 DEFAULT_PCA_BOLUS_RATE_ML_PER_H: Final = Decimal(60)
 OCCLUSION_RECHECK_S: Final = Decimal(30)
 AUTO_RESTART_WINDOW_S: Final = Decimal(600)
+CLOCK_JUMP_THRESHOLD: Final = timedelta(seconds=1)
 
 
 class OverrideReason(StrEnum):
@@ -61,6 +67,11 @@ class _DeviceDue(StrEnum):
     AUDIO_RESUME = "audio_resume"
     BATTERY_LOW = "battery_low"
     BATTERY_DEPLETED = "battery_depleted"
+    RATE_CHECK = "rate_check"
+
+
+def _exact_s(delta: timedelta) -> Decimal:
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 1_000_000
 
 
 def alert_data(alerts: tuple[Alert, ...]) -> list[dict[str, EventValue]]:
@@ -94,6 +105,7 @@ class Pump:
         library: DrugLibrary | None = None,
         battery_charge_min: Decimal | None = None,
         require_verification: bool = False,
+        hardware: HardwarePort | None = None,
     ) -> None:
         self.id = pump_id
         self.caps: Capabilities = capabilities(model)
@@ -105,6 +117,10 @@ class Pump:
             )
         self._clock = clock
         self._t = seconds(clock.monotonic_s())
+        self._wall_offset = clock.now() - timedelta(seconds=clock.monotonic_s())
+        self._hardware = hardware
+        self._commanded: dict[str, Decimal] = {}
+        self._rate_checked_at_s = self._t
         self.events = EventLog(pump_id, next_seq=next_seq)
         self.alarms = AlarmBoard()
         self.library: DrugLibrary | None = library
@@ -131,6 +147,7 @@ class Pump:
             library_version=library.version if library else None,
             resumed_from_seq=next_seq - 1,
         )
+        self._check_rates("power_on")
 
     # ----------------------------------------------------------------- time and events
 
@@ -196,12 +213,15 @@ class Pump:
             depleted = self.battery.time_until_remaining_s(self._t, BATTERY_DEPLETED_MIN)
             if depleted is not None:
                 yield depleted, None, _DeviceDue.BATTERY_DEPLETED
+        if self._hardware is not None:
+            yield self._rate_checked_at_s + RATE_CHECK_PERIOD_S, None, _DeviceDue.RATE_CHECK
 
     def sync(self) -> None:
         """Play everything due up to the clock's present, each at its own time."""
         target = seconds(self._clock.monotonic_s())
         if target < self._t:
             raise PumpError("the pump clock went backwards", code="pump.clock_backwards")
+        self._watch_wall_clock()
         while True:
             dues = [d for d in self._dues() if d[0] <= target]
             if not dues:
@@ -216,13 +236,75 @@ class Pump:
             self._after_change()
         self._advance(target)
 
+    def _watch_wall_clock(self) -> None:
+        """Log a jump of the wall clock against the monotonic clock (set by hand, NTP step, RTC reset),
+        stamped with the new wall time at which it was seen; later events carry the new time basis."""
+        now = self._clock.now()
+        offset = now - timedelta(seconds=self._clock.monotonic_s())
+        jump = offset - self._wall_offset
+        self._wall_offset = offset
+        if abs(jump) > CLOCK_JUMP_THRESHOLD:
+            data: dict[str, EventValue] = {
+                "jump_s": _exact_s(jump),
+                "expected_utc": (now - jump).isoformat(),
+                "clock_utc": now.isoformat(),
+            }
+            self.events.append(EventType.CLOCK_CHANGED, now, None, data)
+
+    def _check_rates(self, trigger: str) -> None:
+        """SAF-DISP-01: write each channel's set-point when it changed, then compare the displayed
+        rate, the read-back set-point and the encoder; a divergence cuts motor power and alarms."""
+        hardware = self._hardware
+        if hardware is None:
+            return
+        self._rate_checked_at_s = self._t
+        for channel in self.channels.values():
+            if channel.motor_fault:
+                continue
+            displayed = channel.flow_ml_per_h
+            cause = trigger
+            if self._commanded.get(channel.id) != displayed:
+                hardware.command_rate(channel.id, displayed)
+                self._commanded[channel.id] = displayed
+                cause = "rate_change"
+            reading = RateCheck(
+                displayed_ml_per_h=displayed,
+                setpoint_ml_per_h=hardware.setpoint_ml_per_h(channel.id),
+                actuator_ml_per_h=hardware.encoder_rate_ml_per_h(channel.id),
+                tolerance_ml_per_h=self.caps.resolution_at(displayed) / 2,
+            )
+            if not reading.agrees:
+                self._motor_mismatch(channel, reading, cause)
+
+    def _motor_mismatch(self, channel: Channel, reading: RateCheck, cause: str) -> None:
+        hardware = self._hardware
+        assert hardware is not None
+        channel.motor_fault = True
+        hardware.cut_motor_power(channel.id)
+        hardware.command_rate(channel.id, ZERO)
+        self._commanded[channel.id] = ZERO
+        self._emit(
+            EventType.MOTOR_RATE_MISMATCH,
+            channel.id,
+            displayed_ml_per_h=reading.displayed_ml_per_h,
+            setpoint_ml_per_h=reading.setpoint_ml_per_h,
+            actuator_ml_per_h=reading.actuator_ml_per_h,
+            tolerance_ml_per_h=reading.tolerance_ml_per_h,
+            trigger=cause,
+        )
+        wrong = reading.actuator_ml_per_h
+        if abs(reading.setpoint_ml_per_h - reading.displayed_ml_per_h) > reading.tolerance_ml_per_h:
+            wrong = reading.setpoint_ml_per_h
+        self._raise(AlarmId.MOTOR_RATE_MISMATCH, channel.id, value=wrong, limit=reading.displayed_ml_per_h)
+
     def _advance(self, t: Decimal) -> None:
         for channel in self.channels.values():
             channel.settle(t)
         self._t = t
 
     def _after_change(self) -> None:
-        """Keep derived state consistent: battery load, PCA basal segments, pending library."""
+        """Keep derived state consistent: motor set-points, battery load, PCA basal segments, library."""
+        self._check_rates("action")
         delivering = sum(1 for c in self.channels.values() if c.flow_ml_per_h > 0)
         if delivering != self.battery.delivering_channels:
             self.battery.settle(self._t)
@@ -238,7 +320,9 @@ class Pump:
     # ----------------------------------------------------------------- due handlers
 
     def _device_due(self, due: _DeviceDue) -> None:
-        if due is _DeviceDue.AUDIO_RESUME:
+        if due is _DeviceDue.RATE_CHECK:
+            self._check_rates("periodic")
+        elif due is _DeviceDue.AUDIO_RESUME:
             self.alarms.audio_paused_until_s = None
             self._emit(EventType.ALARM_AUDIO_RESUMED, None, reason="pause_expired")
         elif due is _DeviceDue.BATTERY_LOW:
@@ -454,9 +538,9 @@ class Pump:
     def silence(self) -> None:
         """Audio pause (2 min) of the alarms now sounding; a new alarm breaks through."""
         self.sync()
-        if not self.alarms.active:
+        if not self.alarms.active and not self.alarms.audible(self._t):
             raise PumpError("no alarm is sounding", code="pump.no_alarm")
-        self.alarms.audio_paused_until_s = self._t + AUDIO_PAUSE_S
+        self.alarms.pause_audio(self._t + AUDIO_PAUSE_S)
         self._emit(
             EventType.ALARM_SILENCED,
             None,
@@ -653,6 +737,10 @@ class Pump:
     def _refuse_if_unsafe(self, channel: Channel) -> None:
         if self.faulted:
             self._refuse_start(channel.id, "pump.faulted", "the pump failed a safety check")
+        if channel.motor_fault:
+            self._refuse_start(
+                channel.id, "pump.motor_fault", "the motor rate check failed: service the pump"
+            )
         if channel.door_open:
             self._refuse_start(channel.id, "pump.door_open", "close the door before starting")
         if self.alarms.stops_delivery(channel.id):
@@ -1354,6 +1442,7 @@ class Pump:
         else:
             self._emit(EventType.POWER_AC_LOST, None, battery_remaining_min=remaining)
             self._raise(AlarmId.AC_LOST, None, value=remaining, limit=None)
+            self.sync()
 
     def fault(self, test: str, detail: str = "") -> None:
         """A self-test or watchdog failure: safe stop of every channel and a latching HIGH alarm."""
@@ -1552,8 +1641,80 @@ class Pump:
             },
         }
 
+    def to_sealed_state(self, key: bytes) -> bytes:
+        """``to_state()`` sealed for storage: canonical JSON under HMAC-SHA256 with the pump's own
+        key (provisioned per device, handed in by the caller)."""
+        return seal_state(self.to_state(), key)
+
     @classmethod
-    def from_state(cls, state: dict[str, Any], clock: Clock, library: DrugLibrary | None) -> Pump:
+    def power_on(
+        cls,
+        stored: bytes | None,
+        key: bytes,
+        *,
+        pump_id: str,
+        model: PumpModel | str,
+        clock: Clock,
+        library: DrugLibrary | None,
+        channels: int | None = None,
+        min_next_seq: int = 1,
+        hardware: HardwarePort | None = None,
+    ) -> Pump:
+        """Power on from sealed storage (SAF-STO-01). The saved state comes back when its tag verifies
+        and it is this pump's, not older than ``min_next_seq`` (kept apart, e.g. by the event outbox);
+        otherwise the pump starts with no programs, logs ``pump.state_rejected`` and raises the HIGH
+        ``state.integrity_failed`` alarm, which blocks starts until the operator resets it."""
+        check_key(key)
+        refused: SmartpumpError | None = None
+        if stored is not None:
+            try:
+                state = open_state(stored, key)
+                cls._check_owner(state, pump_id, model, channels, min_next_seq)
+                return cls.from_state(state, clock, library, hardware=hardware)
+            except SmartpumpError as error:
+                refused = error
+        pump = cls(
+            pump_id,
+            model,
+            clock,
+            channels=channels,
+            next_seq=min_next_seq,
+            library=library,
+            hardware=hardware,
+        )
+        if refused is not None:
+            pump._emit(EventType.PUMP_STATE_REJECTED, None, code=refused.code, reason=refused.message)
+            pump._raise(AlarmId.STATE_INTEGRITY, None, value=None, limit=None)
+            pump.alarms.condition_ended(AlarmId.STATE_INTEGRITY, None, pump.now_s)
+        return pump
+
+    @staticmethod
+    def _check_owner(
+        state: dict[str, Any], pump_id: str, model: PumpModel | str, channels: int | None, min_next_seq: int
+    ) -> None:
+        if state.get("pump") != pump_id or state.get("model") != capabilities(model).model.value:
+            raise PumpError(
+                f"the stored state belongs to {state.get('pump')!r} ({state.get('model')!r})",
+                code="pump.state_foreign",
+            )
+        if channels is not None and state.get("channels") != channels:
+            raise PumpError("the stored state has another channel count", code="pump.state_foreign")
+        next_seq = state.get("next_seq")
+        if not isinstance(next_seq, int) or next_seq < min_next_seq:
+            raise PumpError(
+                f"the stored state (next seq {next_seq}) is older than the event log ({min_next_seq})",
+                code="pump.state_stale",
+            )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        clock: Clock,
+        library: DrugLibrary | None,
+        *,
+        hardware: HardwarePort | None = None,
+    ) -> Pump:
         """Power on from a persisted state: totals and history come back, delivery does not (every
         channel with a therapy is paused and needs ``resume``, the clinician's confirmation)."""
         try:
@@ -1575,6 +1736,7 @@ class Pump:
                 library=library,
                 battery_charge_min=required(state["battery_charge_min"]),
                 require_verification=bool(state["require_verification"]),
+                hardware=hardware,
             )
             pump._restore(state)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -1692,7 +1854,7 @@ class Pump:
             "audible": self.alarms.audible(self._t),
             "alarms": [
                 {"alarm": a.id.value, "channel": a.channel, "priority": a.priority.value}
-                for a in self.alarms.active.values()
+                for a in self.alarms.presented()
             ],
             "channels": {
                 c.id: {

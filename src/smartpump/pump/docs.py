@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from smartpump.pump.alarms import ALARMS
+from decimal import Decimal
+
+from smartpump.pump.alarms import ALARMS, SIGNALS
 from smartpump.pump.events import EVENT_FIELDS, SCHEMA_VERSION
+
+
+def _n(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.normalize():f}"
 
 
 def render_events_md() -> str:
@@ -50,6 +56,24 @@ def render_events_md() -> str:
             f"{'yes' if spec.stops_delivery else 'no'} | `{spec.message_key}` | {spec.rationale} |"
         )
     lines += [
+        "",
+        "## Alarm signals per priority (IEC 60601-1-8 Tables 2 and 3)",
+        "",
+        "| priority | colour | flashing (Hz) | duty (%) | pulses per burst | burst (s) | inter-burst (s) "
+        "| sounds at least (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for signal in SIGNALS.values():
+        lines.append(
+            f"| {signal.priority.value} | {signal.colour} | {_n(signal.flash_hz) or 'constant'} | "
+            f"{_n(signal.duty_percent)} | {signal.pulses_per_burst} | {_n(signal.burst_s)} | "
+            f"{_n(signal.inter_burst_s) or 'no repeat'} | {_n(signal.min_audible_s)} |"
+        )
+    lines += [
+        "",
+        "A condition that ends at once still sounds for the last column (half a burst for high, one",
+        "burst for medium) unless the operator pauses the audio or resets the alarm (60601-1-8 6.10).",
+        "Alarms are presented highest priority first, then oldest, then by channel and id.",
         "",
         "Audio pause lasts 120 s; a newly raised alarm breaks through it (`alarm.audio_resumed`,",
         "reason `new_alarm`). A channel paused for 2 min raises `channel.paused_too_long` (low), escalated",

@@ -25,6 +25,9 @@ class EventType(StrEnum):
     PUMP_STARTED = "pump.started"
     PUMP_SELF_TEST_FAILED = "pump.self_test_failed"
     PUMP_STATE_RESTORED = "pump.state_restored"
+    PUMP_STATE_REJECTED = "pump.state_rejected"
+    CLOCK_CHANGED = "clock.changed"
+    MOTOR_RATE_MISMATCH = "motor.rate_mismatch"
     CARE_AREA_SELECTED = "care_area.selected"
     PROGRAM_CHECKED = "program.checked"
     PROGRAM_REFUSED = "program.refused"
@@ -84,6 +87,15 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.PUMP_STARTED: ("model", "channels", "library_version", "resumed_from_seq"),
     EventType.PUMP_SELF_TEST_FAILED: ("test", "detail"),
     EventType.PUMP_STATE_RESTORED: ("library_version", "care_area", "downtime_s", "channels", "interrupted"),
+    EventType.PUMP_STATE_REJECTED: ("code", "reason"),
+    EventType.CLOCK_CHANGED: ("jump_s", "expected_utc", "clock_utc"),
+    EventType.MOTOR_RATE_MISMATCH: (
+        "displayed_ml_per_h",
+        "setpoint_ml_per_h",
+        "actuator_ml_per_h",
+        "tolerance_ml_per_h",
+        "trigger",
+    ),
     EventType.CARE_AREA_SELECTED: ("care_area", "library_version"),
     EventType.PROGRAM_CHECKED: (
         "entry_id",

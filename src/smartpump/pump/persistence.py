@@ -1,4 +1,5 @@
-"""Programs and steps as JSON-ready dicts for the pump's persisted state (SAF-PWR-02).
+"""Programs and steps as JSON-ready dicts for the pump's persisted state (SAF-PWR-02), and the sealed
+form written to storage: the canonical JSON under an HMAC-SHA256 tag with the pump's own key (SAF-STO-01).
 
 Decimals are written as exact strings, units and concentrations in their text form, so a
 restored program is equal to the one saved and gets the same verdict from the same library.
@@ -6,6 +7,9 @@ restored program is equal to the one saved and gets the same verdict from the sa
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -16,6 +20,64 @@ from smartpump.pump.delivery import Step
 from smartpump.units import Concentration, DoseUnit
 
 STATE_FORMAT: Final = "smartpump.pump-state/1"
+SEALED_FORMAT: Final = "smartpump.pump-state-sealed/1"
+MAC_ALGORITHM: Final = "HMAC-SHA256"
+MIN_KEY_BYTES: Final = 32
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a JSON value: sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def check_key(key: bytes) -> None:
+    """Refuse a missing or short state key (it is provisioned per device, never built in)."""
+    if not isinstance(key, bytes) or len(key) < MIN_KEY_BYTES:
+        raise PumpError(
+            f"the state key must be at least {MIN_KEY_BYTES} bytes (provisioned per device)",
+            code="pump.state_key_invalid",
+        )
+
+
+def _mac(state_bytes: bytes, key: bytes) -> str:
+    return hmac.new(key, state_bytes, hashlib.sha256).hexdigest()
+
+
+def seal_state(state: dict[str, Any], key: bytes) -> bytes:
+    """The bytes to store: the state and the HMAC-SHA256 of its canonical JSON under the pump's key."""
+    check_key(key)
+    body = canonical_json(state)
+    return canonical_json(
+        {"format": SEALED_FORMAT, "alg": MAC_ALGORITHM, "mac": _mac(body, key), "state": state}
+    )
+
+
+def open_state(stored: bytes, key: bytes) -> dict[str, Any]:
+    """The state inside sealed bytes; raises PumpError ``pump.state_integrity`` when the bytes are torn,
+    flipped or edited (not JSON, wrong shape, or a tag that does not match under this key)."""
+    check_key(key)
+
+    def damaged(why: str) -> PumpError:
+        return PumpError(f"stored pump state failed its integrity check: {why}", code="pump.state_integrity")
+
+    try:
+        sealed = json.loads(stored.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise damaged("not a readable document (torn or corrupted write)") from None
+    if not isinstance(sealed, dict) or set(sealed) != {"format", "alg", "mac", "state"}:
+        raise damaged("not a sealed state document")
+    if sealed["format"] != SEALED_FORMAT or sealed["alg"] != MAC_ALGORITHM:
+        raise damaged(f"unknown format or algorithm {sealed['format']!r}/{sealed['alg']!r}")
+    state, mac = sealed["state"], sealed["mac"]
+    if not isinstance(state, dict) or not isinstance(mac, str):
+        raise damaged("not a sealed state document")
+    try:
+        matches = hmac.compare_digest(_mac(canonical_json(state), key).encode(), mac.encode("utf-8"))
+    except UnicodeEncodeError:
+        matches = False
+    if not matches:
+        raise damaged("the tag does not match the content (edited, flipped or another pump's key)")
+    return state
 
 
 def text(value: Decimal | None) -> str | None:

@@ -109,13 +109,14 @@ class Battery:
         return self.charge_at(t) / self.load
 
     def time_until_remaining_s(self, t: Decimal, remaining_min: Decimal) -> Decimal | None:
-        """When (absolute s) the run time left falls to ``remaining_min``; None on AC or if passed."""
+        """When (absolute s) the run time left falls to ``remaining_min``: ``t`` if it already has,
+        None on AC."""
         if self.on_ac:
             return None
         target_charge = remaining_min * self.load
         current = self.charge_at(t)
         if current <= target_charge:
-            return None
+            return t
         return t + time_to_deliver(current - target_charge, self.load * 60)
 
 

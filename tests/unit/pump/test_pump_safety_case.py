@@ -11,6 +11,7 @@ MATRIX_IDS = (
     [f"SAF-OCC-0{i}" for i in range(1, 5)]
     + ["SAF-AIR-01", "SAF-FF-01", "SAF-ACC-01", "SAF-ACC-02", "SAF-BOL-01", "SAF-DISP-01", "SAF-CMD-01"]
     + ["SAF-SCM-01..11", "SAF-PWR-01", "SAF-PWR-02", "SAF-STO-01", "SAF-CLK-01", "SAF-WDG-01"]
+    + [f"SAF-SCM-{i:02d}" for i in range(1, 12)]
     + [f"ALM-0{i}" for i in range(1, 8)]
     + [f"DERS-0{i}" for i in range(1, 7)]
 )
