@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
@@ -18,13 +19,22 @@ from smartpump.server.auth import password_hasher
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
+from smartpump.server.sim_fleet import SimFleet, SimFleetRunner
 from smartpump.server.state import ServerState
+from smartpump.server.web import mount_web
+from smartpump.server.workers import IngestWorker, InProcessLink, server_transport
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger("smartpump.server.http")
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    sim_fleet: SimFleet | None = None,
+) -> FastAPI:
     """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
     engine = engine if engine is not None else make_engine(settings.database_url)
     state = ServerState(
@@ -35,8 +45,27 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         hasher=password_hasher(settings),
         keys=keys.load_or_create(settings.signing_key_path),
         metrics=Metrics(),
+        sim_fleet=sim_fleet,
     )
+    link = sim_fleet.link if sim_fleet is not None and sim_fleet.link is not None else InProcessLink()
+    state.background.append(IngestWorker(server_transport(settings, link), link=link))
+    if sim_fleet is not None:
+        state.background.append(SimFleetRunner(sim_fleet))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started = []
+        try:
+            for service in list(state.background):
+                await service.start(state)
+                started.append(service)
+            yield
+        finally:
+            for service in reversed(started):
+                await service.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="smartpump server",
         version="1",
         description="Drug libraries, fleet, events, maintenance and audit of a smart infusion system.",
@@ -51,6 +80,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.metrics_router)
+    mount_web(app)
     _install_request_middleware(app, state.metrics)
     return app
 

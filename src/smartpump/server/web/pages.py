@@ -1,0 +1,391 @@
+"""Pages: login and logout, the fleet dashboard, one pump, maintenance, the audit log, static assets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from smartpump.server import auth
+from smartpump.server.api.deps import PUBLIC, SessionDep, StateDep, require_roles
+from smartpump.server.auth import Access, Role
+from smartpump.server.db.repositories import audit as audit_repo
+from smartpump.server.errors import AuthenticationError, NotFoundError, ThrottledError
+from smartpump.server.services import events as events_service
+from smartpump.server.services import fleet, maintenance
+from smartpump.server.state import ServerState
+from smartpump.server.web.render import (
+    AUDIT_ROLES,
+    DASHBOARD_ROLES,
+    EVENT_READERS,
+    MAINTENANCE_ROLES,
+    render,
+)
+from smartpump.server.web.session import CsrfChecked, end_session, session_token, start_session
+
+router = APIRouter(include_in_schema=False)
+DashboardUser = Annotated[Access, require_roles(*DASHBOARD_ROLES)]
+MaintenanceUser = Annotated[Access, require_roles(*MAINTENANCE_ROLES)]
+Auditor = Annotated[Access, require_roles(*AUDIT_ROLES)]
+OFFLINE_AFTER: Final = timedelta(minutes=5)
+ALARM_WINDOW: Final = timedelta(hours=24)
+MAX_ROWS: Final = 500
+STATIC_TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+PRIORITY_RANK: Final = {"high": 0, "medium": 1, "low": 2}
+
+
+@router.get("/", dependencies=[PUBLIC])
+def root() -> RedirectResponse:
+    """The server's home is the web UI."""
+    return RedirectResponse("/ui/", status_code=303)
+
+
+@router.get("/ui/static/{name}", dependencies=[PUBLIC])
+def static(name: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9_-]+\.(css|js)$")]) -> Response:
+    """The UI's own stylesheet and script (served from the installed package: no CDN)."""
+    suffix = name[name.rindex(".") :]
+    path = resources.files("smartpump.server.web").joinpath("static", name)
+    if not path.is_file():
+        raise NotFoundError(f"no asset {name!r}", code="ui.asset_not_found")
+    return Response(
+        path.read_bytes(),
+        media_type=STATIC_TYPES[suffix],
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/"
+
+
+@router.get("/ui/login", dependencies=[PUBLIC])
+def login_page(request: Request, next: Annotated[str | None, Query(max_length=256)] = None) -> Response:
+    """The login form."""
+    return render(request, "login.html", principal=None, next=_safe_next(next), error=None)
+
+
+@router.post("/ui/login", dependencies=[PUBLIC])
+def login(
+    request: Request,
+    _csrf: CsrfChecked,
+    state: StateDep,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=256)] = "/ui/",
+) -> Response:
+    """Check the password; on success store the bearer token in the session cookie."""
+    try:
+        issued = auth.login(session, state.settings, state.clock, state.hasher, username, password)
+    except (AuthenticationError, ThrottledError) as error:
+        state.metrics.logins.labels(outcome="failure").inc()
+        status = 429 if isinstance(error, ThrottledError) else 401
+        return render(
+            request,
+            "login.html",
+            principal=None,
+            next=_safe_next(next),
+            error=error.message,
+            status_code=status,
+        )
+    state.metrics.logins.labels(outcome="success").inc()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    start_session(request, response, issued.token, state.settings.token_ttl_minutes * 60)
+    return response
+
+
+@router.post("/ui/logout", dependencies=[PUBLIC])
+def logout(request: Request, _csrf: CsrfChecked, state: StateDep, session: SessionDep) -> Response:
+    """Revoke the session's token and drop the cookie."""
+    token = session_token(request)
+    if token:
+        auth.revoke_token(session, state.settings, state.clock, token)
+        session.commit()
+    response = RedirectResponse("/ui/login", status_code=303)
+    end_session(response)
+    return response
+
+
+@dataclass(slots=True, kw_only=True)
+class ChannelView:
+    """One channel as a tile shows it."""
+
+    channel: str
+    state: str
+    drug: str | None
+    rate_ml_per_h: Decimal | None
+    vtbi_ml: Decimal | None
+    remaining_ml: Decimal | None
+    remaining_min: Decimal | None
+
+
+@dataclass(slots=True, kw_only=True)
+class PumpTile:
+    """One pump on the dashboard."""
+
+    serial: str
+    model: str
+    facility_id: int
+    care_area: str | None
+    location: str | None
+    status: str
+    battery_percent: int | None
+    library_version: int | None
+    released_version: int | None
+    offline: bool
+    last_seen: datetime | None
+    channels: list[ChannelView] = field(default_factory=list)
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def library_current(self) -> bool:
+        """True when the pump runs its facility's released library."""
+        return self.released_version is not None and self.library_version == self.released_version
+
+
+def _channel_view(row: Any) -> ChannelView:
+    remaining = None if row.vtbi_ml is None else row.vtbi_ml - (row.volume_infused_ml or Decimal(0))
+    minutes = None
+    if remaining is not None and row.rate_ml_per_h and row.state == "running":
+        minutes = (remaining * 60 / row.rate_ml_per_h).quantize(Decimal(1))
+    return ChannelView(
+        channel=row.channel,
+        state=row.state,
+        drug=row.drug,
+        rate_ml_per_h=row.rate_ml_per_h,
+        vtbi_ml=row.vtbi_ml,
+        remaining_ml=remaining,
+        remaining_min=minutes,
+    )
+
+
+def _active_alarms(session: Any, state: ServerState, access: Access) -> dict[str, list[dict[str, Any]]]:
+    """Alarms raised in the last day and not cleared since, per pump (event readers only)."""
+    if not access.principal.has_any_role(EVENT_READERS):
+        return {}
+    readers = Access(principal=access.principal, roles=EVENT_READERS)
+    since = state.clock.now() - ALARM_WINDOW
+    views: list[events_service.EventView] = []
+    for kind in ("alarm.raised", "alarm.cleared"):
+        found, _ = events_service.query_events(
+            session,
+            state.clock,
+            readers,
+            pump=None,
+            patient_id=None,
+            order_id=None,
+            event_type=kind,
+            since=since,
+            until=None,
+            limit=MAX_ROWS,
+            offset=0,
+        )
+        views.extend(found)
+    active: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+    for view in sorted(views, key=lambda v: (v.pump, v.seq)):
+        key = (view.pump, view.channel, str(view.data.get("alarm", "")))
+        if view.type == "alarm.raised":
+            active[key] = {
+                "alarm": key[2],
+                "channel": view.channel,
+                "priority": str(view.data.get("priority", "low")),
+            }
+        else:
+            active.pop(key, None)
+    by_pump: dict[str, list[dict[str, Any]]] = {}
+    for (serial, _, _), alarm in active.items():
+        by_pump.setdefault(serial, []).append(alarm)
+    for alarms in by_pump.values():
+        alarms.sort(key=lambda a: PRIORITY_RANK.get(a["priority"], 3))
+    return by_pump
+
+
+def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str | None) -> list[PumpTile]:
+    """The dashboard's tiles: pumps of the caller's facilities (optionally one care area)."""
+    pumps, _ = fleet.list_pumps(
+        session,
+        access,
+        facility_id=None,
+        status=None,
+        care_area=care_area,
+        model=None,
+        limit=MAX_ROWS,
+        offset=0,
+    )
+    released = {c.facility_id: c.released_version for c in fleet.library_currency(session, access)}
+    alarms = _active_alarms(session, state, access)
+    now = state.clock.now()
+    tiles = []
+    for pump in pumps:
+        tiles.append(
+            PumpTile(
+                serial=pump.serial,
+                model=pump.model,
+                facility_id=pump.facility_id,
+                care_area=pump.care_area,
+                location=pump.location,
+                status=pump.status,
+                battery_percent=pump.battery_percent,
+                library_version=pump.installed_library_version,
+                released_version=released.get(pump.facility_id),
+                offline=pump.last_seen is None or now - pump.last_seen > OFFLINE_AFTER,
+                last_seen=pump.last_seen,
+                channels=[_channel_view(c) for c in fleet.channels(session, access, pump.serial)],
+                alarms=alarms.get(pump.serial, []),
+            )
+        )
+    return tiles
+
+
+@router.get("/ui/")
+def dashboard(
+    request: Request,
+    access: DashboardUser,
+    session: SessionDep,
+    state: StateDep,
+    care_area: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Every pump and channel at a glance, updated live."""
+    every, _ = fleet.list_pumps(
+        session, access, facility_id=None, status=None, care_area=None, model=None, limit=MAX_ROWS, offset=0
+    )
+    areas = sorted({p.care_area for p in every if p.care_area})
+    tiles = pump_tiles(session, state, access, care_area or None)
+    return render(
+        request,
+        "dashboard.html",
+        principal=access.principal,
+        active="dashboard",
+        tiles=tiles,
+        care_areas=areas,
+        care_area=care_area or "",
+        offline=sum(1 for t in tiles if t.offline),
+        alarming=sum(1 for t in tiles if t.alarms),
+    )
+
+
+@router.get("/ui/pumps/{serial}")
+def pump_page(
+    request: Request,
+    serial: Annotated[str, Path(max_length=64)],
+    access: DashboardUser,
+    session: SessionDep,
+    state: StateDep,
+) -> Response:
+    """One pump: channels, alarms, battery, event timeline and maintenance history."""
+    pump = fleet.get_pump(session, access, serial)
+    tile = next(t for t in pump_tiles(session, state, access, None) if t.serial == pump.serial)
+    events: list[events_service.EventView] = []
+    if access.principal.roles_in(pump.facility_id) & EVENT_READERS:
+        events, _ = events_service.query_events(
+            session,
+            state.clock,
+            Access(principal=access.principal, roles=EVENT_READERS),
+            pump=serial,
+            patient_id=None,
+            order_id=None,
+            event_type=None,
+            since=None,
+            until=None,
+            limit=100,
+            offset=0,
+        )
+    history: list[Any] = []
+    faults: list[Any] = []
+    maintainer = Access(principal=access.principal, roles=MAINTENANCE_ROLES)
+    if maintainer.allows(pump.facility_id):
+        records, _ = maintenance.list_records(
+            session, maintainer, serial=serial, kind=None, limit=50, offset=0
+        )
+        history = [r for r, _ in records]
+        found, _ = maintenance.list_faults(
+            session, maintainer, serial=serial, status=None, limit=50, offset=0
+        )
+        faults = [f for f, _ in found]
+    return render(
+        request,
+        "pump.html",
+        principal=access.principal,
+        active="dashboard",
+        pump=pump,
+        tile=tile,
+        events=sorted(events, key=lambda e: e.seq, reverse=True),
+        history=history,
+        faults=faults,
+        dumps=_short_json,
+    )
+
+
+def _short_json(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+@router.get("/ui/maintenance")
+def maintenance_page(
+    request: Request, access: MaintenanceUser, session: SessionDep, state: StateDep
+) -> Response:
+    """Due and overdue preventive maintenance, battery health, faults and cleaning records."""
+    due = maintenance.due_list(session, state.clock, state.settings, access)
+    faults, _ = maintenance.list_faults(session, access, serial=None, status=None, limit=MAX_ROWS, offset=0)
+    records, _ = maintenance.list_records(session, access, serial=None, kind=None, limit=MAX_ROWS, offset=0)
+    pumps, _ = fleet.list_pumps(
+        session, access, facility_id=None, status=None, care_area=None, model=None, limit=MAX_ROWS, offset=0
+    )
+    minimum = state.settings.battery_health_min_percent
+    return render(
+        request,
+        "maintenance.html",
+        principal=access.principal,
+        active="maintenance",
+        due=due,
+        faults=faults,
+        cleaning=[(r, s) for r, s in records if r.kind == "cleaning"],
+        records=records,
+        batteries=sorted(
+            pumps, key=lambda p: (p.battery_health_percent is None, p.battery_health_percent or 0)
+        ),
+        battery_minimum=minimum,
+        can_edit=bool(access.principal.has_any_role({Role.BIOMED})),
+    )
+
+
+@router.get("/ui/audit")
+def audit_page(
+    request: Request,
+    access: Auditor,
+    session: SessionDep,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Response:
+    """The audit log in chain order, filterable by action and actor."""
+    records, total = audit_repo.list_records(
+        session,
+        facility_ids=access.scope,
+        action=action or None,
+        actor=actor or None,
+        since=None,
+        until=None,
+        limit=100,
+        offset=offset,
+    )
+    return render(
+        request,
+        "audit.html",
+        principal=access.principal,
+        active="audit",
+        records=records,
+        total=total,
+        offset=offset,
+        action=action or "",
+        actor=actor or "",
+    )

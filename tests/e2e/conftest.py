@@ -1,0 +1,285 @@
+"""End-to-end fixtures: the real server (uvicorn in a thread, SQLite in a tmp dir, an in-process simulated
+fleet) seeded through its services and API, and the system's headless Chromium driven by Playwright.
+
+Screenshots of every page go to ``artifacts/screenshots/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from smartpump.library.formats import json_format
+from smartpump.library.signing import generate_keypair
+from smartpump.server.app import create_app
+from smartpump.server.auth import Access, Principal, Role
+from smartpump.server.db import migrate
+from smartpump.server.db.models import RoleGrant
+from smartpump.server.services import users as users_service
+from smartpump.server.settings import Settings
+from smartpump.server.sim_fleet import SimFleet
+from smartpump.server.state import ServerState
+from smartpump.server.workers import InProcessLink
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "e2e password for the demo"
+FACILITY = "demo-hospital"
+USERS = {
+    "nina": (Role.NURSE,),
+    "bea": (Role.BIOMED,),
+    "phil": (Role.PHARMACIST, Role.PHARMACY_APPROVER),
+    "april": (Role.PHARMACY_APPROVER,),
+    "audrey": (Role.AUDITOR,),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveServer:
+    """The running server: its base URL, shared state and the seeded facility."""
+
+    url: str
+    state: ServerState
+    facility_id: int
+    serials: tuple[str, ...]
+
+
+def _seed_users(state: ServerState) -> int:
+    with state.sessions() as session:
+        admin = users_service.create_user(
+            session, state.settings, state.clock, state.hasher, None, username="root", password=PASSWORD
+        )
+        session.add(
+            RoleGrant(
+                user_id=admin.id,
+                role=Role.ADMIN.value,
+                facility_id=None,
+                status="active",
+                created_at=state.clock.now(),
+            )
+        )
+        session.commit()
+        principal = Principal(user_id=admin.id, username="root", global_roles=frozenset({Role.ADMIN}))
+        access = Access(principal=principal, roles=frozenset({Role.ADMIN}))
+        facility = users_service.create_facility(
+            session, state.clock, access, code=FACILITY, name="Demo Hospital (example)"
+        )
+        for username, roles in USERS.items():
+            user = users_service.create_user(
+                session,
+                state.settings,
+                state.clock,
+                state.hasher,
+                "root",
+                username=username,
+                password=PASSWORD,
+            )
+            for role in roles:
+                session.add(
+                    RoleGrant(
+                        user_id=user.id,
+                        role=role.value,
+                        facility_id=facility.id,
+                        status="active",
+                        created_at=state.clock.now(),
+                    )
+                )
+        session.commit()
+        return facility.id
+
+
+def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
+    def token(username: str) -> dict[str, str]:
+        response = httpx.post(f"{url}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    biomed, pharmacist, approver = token("bea"), token("phil"), token("april")
+    for serial in fleet.serials():
+        with fleet.lock:
+            status = fleet.pump(serial).status()
+        response = httpx.post(
+            f"{url}/api/v1/pumps",
+            headers=biomed,
+            json={
+                "facility_id": facility_id,
+                "serial": serial,
+                "model": str(status["model"]),
+                "firmware": "1.0.0",
+                "care_area": status["care_area"],
+                "location": f"Bed {serial[-2:]}",
+            },
+        )
+        response.raise_for_status()
+    document = json_format.to_document(fleet.library)
+    body = json_format.encode_json({"facility_id": facility_id, "document": document})
+    created = httpx.post(
+        f"{url}/api/v1/libraries",
+        content=body,
+        headers={**pharmacist, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    created.raise_for_status()
+    library_id = created.json()["id"]
+    _complete_hard_limits(url, library_id, pharmacist)
+    for step, headers in (("submit", pharmacist), ("approve", approver), ("release", approver)):
+        response = httpx.post(
+            f"{url}/api/v1/libraries/{library_id}/{step}", headers=headers, json={}, timeout=30
+        )
+        response.raise_for_status()
+
+
+def _complete_hard_limits(url: str, library_id: int, pharmacist: dict[str, str]) -> None:
+    """The pharmacist adds the dose hard max lint asks for (twice the highest limit) before submitting."""
+    findings = httpx.get(f"{url}/api/v1/libraries/{library_id}/lint", headers=pharmacist, timeout=30).json()
+    missing = {
+        f["where"].removeprefix("entry:") for f in findings if f["rule"] == "lint.high_alert.no_hard_max"
+    }
+    document = httpx.get(f"{url}/api/v1/libraries/{library_id}/document", headers=pharmacist, timeout=30)
+    for entry in json_format.parse_json(document.text, what="document")["entries"]:
+        if entry["id"] in missing:
+            limits = entry["dose"]["limits"]
+            limits["hard_max"] = 2 * max(limits.values())
+            response = httpx.put(
+                f"{url}/api/v1/libraries/{library_id}/entries/{entry['id']}",
+                content=json_format.encode_json(entry),
+                headers={**pharmacist, "Content-Type": "application/json"},
+                timeout=30,
+            )
+            response.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real server on a free port with a two-pump simulated fleet and demo-like data."""
+    folder = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{folder / 'smartpump.db'}"
+    migrate.upgrade(url)
+    settings = Settings(
+        database_url=url,
+        secret_key="e2e-secret-key-" + "x" * 32,
+        signing_key_path=folder / "keys" / "library-signing.pem",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )
+    library = json_format.read(REPO / "examples" / "demo-library.json")
+    _, public_pem = generate_keypair()
+    link = InProcessLink()
+    fleet = SimFleet(
+        library=library,
+        pumps=2,
+        seed=7,
+        speed=1.0,
+        public_key_pem=public_pem,
+        transport_for=link.pump_transport,
+        link=link,
+    )
+    app = create_app(settings, sim_fleet=fleet)
+    state: ServerState = app.state.smartpump
+    facility_id = _seed_users(state)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the e2e server did not start")
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    _seed_through_api(base, facility_id, fleet)
+    yield LiveServer(url=base, state=state, facility_id=facility_id, serials=tuple(fleet.serials()))
+    server.should_exit = True
+    thread.join(timeout=10)
+    fleet.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """The system's headless Chromium (never a downloaded one)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (the Makefile does when it is absent)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def screenshot_folder() -> Path:
+    """A fresh folder for this run's screenshots."""
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def new_page(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
+    """Open pages in fresh browser contexts (one per user); fails the test on any JS dialog or page error."""
+    contexts = []
+    problems: list[str] = []
+
+    def open_page(viewport: dict[str, int] | None = None) -> Page:
+        context = browser.new_context(
+            base_url=live_server.url, viewport=viewport or {"width": 1366, "height": 900}
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(5000)
+        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def login(page: Page, username: str) -> None:
+    """Log in through the form."""
+    page.goto("/ui/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/")
+
+
+def shot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact."""
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

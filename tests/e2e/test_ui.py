@@ -1,0 +1,166 @@
+"""The web UI in real headless Chromium: login, live alarms, the front panel, the library workflow."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, login, shot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_login_shows_the_fleet_with_role_aware_navigation(new_page: Any, live_server: LiveServer) -> None:
+    page = new_page()
+    page.goto("/ui/")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=/ui/$"))
+    shot(page, "login")
+    login(page, "nina")
+    expect(page.locator("nav[aria-label=main] a")).to_have_text(
+        ["Fleet", "Front panel", "Drug library", "CQI"]
+    )
+    for serial in live_server.serials:
+        expect(page.locator(f'[data-pump="{serial}"]')).to_be_visible()
+    shot(page, "dashboard")
+
+
+def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: LiveServer) -> None:
+    page = new_page()
+    login(page, "nina")
+    expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+    serial = live_server.serials[0]
+    published = time.monotonic()
+    live_server.state.live.publish(
+        live_server.facility_id,
+        "alarm.raised",
+        {"pump": serial, "channel": "A", "alarm": "occlusion_downstream", "priority": "high"},
+    )
+    alarm = page.locator(f'[data-pump="{serial}"] li.alarm.prio-high[data-alarm="occlusion_downstream"]')
+    expect(alarm).to_be_visible(timeout=1000)
+    assert time.monotonic() - published < 1.0
+    expect(page.locator(f'[data-pump="{serial}"]')).to_have_class(re.compile("alarming"))
+    shot(page, "dashboard-live-alarm")
+    live_server.state.live.publish(
+        live_server.facility_id,
+        "alarm.cleared",
+        {"pump": serial, "channel": "A", "alarm": "occlusion_downstream"},
+    )
+    expect(alarm).to_have_count(0, timeout=1000)
+
+
+def _program(page: Any, channel: str, dose: str) -> None:
+    page.select_option("select[data-entries]", "ADULT_ICU.dopamine")
+    expect(page.locator("input[name=concentration]")).to_have_value("400 mg/250 mL")
+    page.fill("input[name=weight_kg]", "80")
+    page.fill("input[name=dose]", dose)
+    page.fill("input[name=vtbi_ml]", "250")
+    page.click("button[data-action=program]")
+
+
+def test_front_panel_soft_alert_override_and_hard_stop(new_page: Any, live_server: LiveServer) -> None:
+    page = new_page({"width": 1024, "height": 1366})
+    login(page, "nina")
+    serial = live_server.serials[0]
+    page.goto("/ui/panel")
+    shot(page, "panel-index")
+    page.click(f'a[href="/ui/panel/{serial}"]')
+    page.click("a[href$='channel=C']")
+    page.select_option("select[name=care_area]", "ADULT_ICU")
+    page.click("button[data-action=care_area]")
+    expect(page.locator("#panel-message")).to_contain_text("Adult ICU")
+    _program(page, "C", "25")
+    verdict = page.locator("#verdict")
+    expect(verdict).to_contain_text("Verdict: SOFT")
+    expect(page.locator("#computed-rate")).to_have_text("75 mL/h")
+    expect(verdict.locator("li.alert-soft")).to_contain_text("soft max 20 mcg/kg/min")
+    expect(verdict.locator("li.alert-soft")).to_contain_text("× 1.25")
+    shot(page, "panel-soft-alert")
+    page.click("button[data-action=override]")
+    expect(verdict).to_contain_text("Verdict: SOFT")
+    assert page.eval_on_selector("select[name=reason]", "el => el.validity.valueMissing")
+    page.select_option("select[name=reason]", "prescriber_order")
+    page.click("button[data-action=override]")
+    expect(page.locator("#panel-message")).to_have_text("Soft alert overridden")
+    page.click("button[data-action=start]")
+    expect(page.locator("#panel-message")).to_have_text("Infusing")
+    expect(page.locator("#channel-state")).to_have_text("running")
+    shot(page, "panel-running")
+    page.click("a[href$='channel=B']")
+    _program(page, "B", "45")
+    expect(verdict).to_contain_text("Verdict: HARD")
+    expect(page.locator("li.alert-hard")).to_contain_text("hard max 30 mcg/kg/min")
+    expect(page.locator("button[data-action=start]")).to_have_count(0)
+    expect(page.locator("button[data-action=override]")).to_have_count(0)
+    shot(page, "panel-hard-stop")
+    _program(page, "B", "10")
+    expect(verdict).to_contain_text("Verdict: OK")
+    page.click("button[data-action=cancel]")
+    page.click("a[href$='channel=C']")
+    page.click("button[data-action=stop]")
+    expect(page.locator("#channel-state")).to_have_text("idle")
+
+
+def test_library_draft_needs_a_different_approver(new_page: Any, live_server: LiveServer) -> None:
+    author = new_page()
+    login(author, "phil")
+    author.goto("/ui/libraries")
+    author.click("button[data-action=new-draft]")
+    expect(author.locator("#library-status")).to_have_text("draft")
+    draft_url = author.url
+    row = author.locator('tr[data-entry="ADULT_ICU.dopamine"]')
+    row.locator("summary").click()
+    form = row.locator("form[data-validate-limits]")
+    form.locator("input[name=soft_max]").fill("40")
+    expect(form.locator("[data-limits-error]")).to_contain_text("soft max must not exceed hard max")
+    form.locator("input[name=soft_max]").fill("18")
+    expect(form.locator("[data-limits-error]")).to_be_hidden()
+    form.locator("button[data-action=save-entry]").click()
+    expect(author.locator('tr[data-entry="ADULT_ICU.dopamine"] td').nth(5)).to_have_text("18")
+    expect(author.locator("table.grid tr.flagged, table.grid td", has_text="soft_max").first).to_be_visible()
+    shot(author, "library-draft")
+    author.click("button[data-action=submit]")
+    expect(author.locator("#library-status")).to_have_text("in_review")
+    author.click("button[data-action=approve]")
+    expect(author.locator("p.error")).to_contain_text("library.separation_of_duties")
+    shot(author, "library-author-refused")
+    approver = new_page()
+    login(approver, "april")
+    approver.goto(draft_url)
+    approver.click("button[data-action=approve]")
+    expect(approver.locator("#library-status")).to_have_text("approved")
+    approver.click("button[data-action=release]")
+    expect(approver.locator("#library-status")).to_have_text("released")
+    shot(approver, "library-released")
+    approver.goto("/ui/libraries")
+    expect(approver.locator("#versions")).to_contain_text("retired")
+    shot(approver, "libraries")
+
+
+def test_every_other_page_renders(new_page: Any, live_server: LiveServer) -> None:
+    serial = live_server.serials[0]
+    pages = {
+        "bea": [
+            ("/ui/maintenance", "maintenance", "Preventive maintenance due"),
+            (f"/ui/pumps/{serial}", "pump", "Event timeline"),
+        ],
+        "audrey": [("/ui/audit", "audit", "library.released")],
+        "nina": [("/ui/cqi", "cqi", "Library compliance")],
+    }
+    for username, visits in pages.items():
+        page = new_page()
+        login(page, username)
+        for path, name, text in visits:
+            response = page.goto(path)
+            assert response is not None and response.status == 200
+            expect(page.locator("main")).to_contain_text(text)
+            shot(page, name)
+    nurse = new_page()
+    login(nurse, "nina")
+    refused = nurse.goto("/ui/audit")
+    assert refused is not None and refused.status == 403
+    expect(nurse.locator("main")).to_contain_text("Not allowed")
+    shot(nurse, "audit-refused-for-nurse")

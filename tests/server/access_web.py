@@ -1,0 +1,45 @@
+"""Access rows of the browser UI's routes (outside /api/v1; same guards as the API)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from smartpump.server.auth import ALL_ROLES, Role
+
+A, PH, AP, N, B, AU, V = (
+    Role.ADMIN,
+    Role.PHARMACIST,
+    Role.PHARMACY_APPROVER,
+    Role.NURSE,
+    Role.BIOMED,
+    Role.AUDITOR,
+    Role.VIEWER,
+)
+PUBLIC: Final = frozenset[Role]()
+LIBRARY_READERS: Final = frozenset({PH, AP, N, B, AU, V})
+
+ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    ("GET", "/"): PUBLIC,
+    ("GET", "/ui/static/{name}"): PUBLIC,
+    ("GET", "/ui/login"): PUBLIC,
+    ("POST", "/ui/login"): PUBLIC,
+    ("POST", "/ui/logout"): PUBLIC,
+    ("GET", "/ui/"): ALL_ROLES,
+    ("GET", "/ui/pumps/{serial}"): ALL_ROLES,
+    ("GET", "/ui/stream"): ALL_ROLES,
+    ("GET", "/ui/maintenance"): frozenset({B, AU}),
+    ("GET", "/ui/audit"): frozenset({AU}),
+    ("GET", "/ui/cqi"): frozenset({PH, AP, N, B, AU}),
+    ("GET", "/ui/panel"): frozenset({N, B}),
+    ("GET", "/ui/panel/{serial}"): frozenset({N, B}),
+    ("POST", "/ui/panel/{serial}"): frozenset({N, B}),
+    ("GET", "/ui/libraries"): LIBRARY_READERS,
+    ("POST", "/ui/libraries"): frozenset({PH}),
+    ("POST", "/ui/libraries/import"): frozenset({PH}),
+    ("GET", "/ui/libraries/{library_id}"): LIBRARY_READERS,
+    ("POST", "/ui/libraries/{library_id}/entries"): frozenset({PH}),
+    ("POST", "/ui/libraries/{library_id}/entries/{entry_id}/delete"): frozenset({PH}),
+    ("POST", "/ui/libraries/{library_id}/submit"): frozenset({PH}),
+    ("POST", "/ui/libraries/{library_id}/approve"): frozenset({AP}),
+    ("POST", "/ui/libraries/{library_id}/release"): frozenset({AP}),
+}
