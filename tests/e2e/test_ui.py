@@ -43,6 +43,7 @@ def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: 
     expect(alarm).to_be_visible(timeout=1000)
     assert time.monotonic() - published < 1.0
     expect(page.locator(f'[data-pump="{serial}"]')).to_have_class(re.compile("alarming"))
+    expect(page.locator("#count-alarming")).to_have_text("1")
     shot(page, "dashboard-live-alarm")
     live_server.state.live.publish(
         live_server.facility_id,
@@ -50,6 +51,7 @@ def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: 
         {"pump": serial, "channel": "A", "alarm": "occlusion_downstream"},
     )
     expect(alarm).to_have_count(0, timeout=1000)
+    expect(page.locator("#count-alarming")).to_have_text("0")
 
 
 def _program(page: Any, channel: str, dose: str) -> None:

@@ -36,6 +36,12 @@ function onAlarm(p, raised) {
     list.insertBefore(item, before || null);
   }
   tile.classList.toggle("alarming", list.children.length > 0);
+  recount();
+}
+
+function recount() {
+  text(document.getElementById("count-alarming"), document.querySelectorAll("[data-pump].alarming").length);
+  text(document.getElementById("count-offline"), document.querySelectorAll("[data-pump].offline").length);
 }
 
 function onChannel(p) {
@@ -78,6 +84,7 @@ function onPump(p, kind) {
   if (kind === "pump.offline" || kind === "pump.online") {
     var offline = kind === "pump.offline";
     tile.classList.toggle("offline", offline);
+    recount();
     text(tile.querySelector("[data-field=conn]"), offline ? "offline" : "online");
   }
   if (p.battery_percent !== undefined && p.battery_percent !== null) {
