@@ -1,8 +1,9 @@
-"""`smartpump cqi report|replay|suggest` and `smartpump sim history`: CQI analytics from the command line."""
+"""`smartpump cqi report|replay|suggest` and `smartpump sim history` (Parquet or the server's event store)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import os
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -152,17 +153,133 @@ def suggest_command(
     console.print(table)
 
 
+def _start(text: str | None, default: datetime) -> datetime:
+    if text is None:
+        return default
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        fail(f"--start must be a date YYYY-MM-DD, got {text!r}", code="cli.bad_date")
+
+
 @sim_app.command("history")
 def history_command(
-    library: Annotated[Path, typer.Option("--library", help="Library the pumps run (JSON).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Parquet file to write.")],
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            "--library",
+            help="Library the pumps run (JSON); with --into-db the default is the facility's released one.",
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Parquet file to write.")] = None,
+    into_db: Annotated[
+        str | None,
+        typer.Option("--into-db", help="Server database URL: store the events there (pumps SIM-F<id>-<n>)."),
+    ] = None,
+    facility: Annotated[
+        str | None, typer.Option("--facility", help="Facility code the pumps belong to (with --into-db).")
+    ] = None,
     pumps: Annotated[int, typer.Option(help="Number of pumps.")] = 50,
     days: Annotated[int, typer.Option(help="Number of days.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same history).")] = 1,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="First day, YYYY-MM-DD UTC (default: 2025-01-06 for Parquet, --days ago for a db).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Write a synthetic (labelled) event history through the pump event schema."""
+    """Write a synthetic (labelled) event history: to Parquet, or into the server's event store."""
     if pumps < 1 or days < 1:
         fail("--pumps and --days must be at least 1", code="cli.bad_parameter")
-    frame = history.generate(_library(library), pumps=pumps, days=days, seed=seed)
+    if (output is None) == (into_db is None):
+        fail("give exactly one of -o/--output FILE and --into-db URL", code="cli.bad_parameter")
+    if into_db is not None:
+        if facility is None:
+            fail("--into-db needs --facility CODE", code="cli.bad_parameter")
+        today = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
+        _history_into_db(
+            into_db,
+            facility,
+            None if library is None else _library(library),
+            pumps=pumps,
+            days=days,
+            seed=seed,
+            start=_start(start, today - timedelta(days=days)),
+            as_json=as_json,
+        )
+        return
+    if facility is not None:
+        fail("--facility goes with --into-db", code="cli.bad_parameter")
+    if library is None:
+        fail("writing Parquet needs --library", code="cli.bad_parameter")
+    assert output is not None
+    lib = _library(library)
+    frame = history.generate(
+        lib, pumps=pumps, days=days, seed=seed, start=_start(start, history.DEFAULT_START)
+    )
     frames.write_parquet(frame, output, synthetic=True)
+    if as_json:
+        emit_json({"output": str(output), "events": frame.height, "synthetic": True})
+        return
     err_console.print(f"wrote {output}: {frame.height} synthetic events", markup=False, highlight=False)
+
+
+def _history_into_db(
+    url: str,
+    facility: str,
+    library: DrugLibrary | None,
+    *,
+    pumps: int,
+    days: int,
+    seed: int,
+    start: datetime,
+    as_json: bool,
+) -> None:
+    """Store a synthetic history through the server's event store (refused in production)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.clock import WallClock
+    from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.services.cqi import store_synthetic_history
+
+    if os.environ.get("SMARTPUMP_ENV") == "production":
+        fail("synthetic history is never written into a production store", code="cli.production")
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ValueError) as error:
+        fail(f"bad database URL: {error}", code="db.url")
+    try:
+        with make_session_factory(engine)() as session:
+            loaded = store_synthetic_history(
+                session,
+                WallClock(),
+                facility_code=facility,
+                library=library,
+                pumps=pumps,
+                days=days,
+                seed=seed,
+                start=start,
+                actor="cli",
+            )
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+    except SQLAlchemyError as error:
+        reason = str(error).splitlines()[0]
+        fail(
+            f"cannot write the history (is the database migrated? smartpump db upgrade): {reason}",
+            code="db.error",
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(loaded)
+        return
+    err_console.print(
+        f"stored {loaded.stored} synthetic events ({loaded.duplicates} already stored) in facility "
+        f"{facility} with library v{loaded.library_version}; {loaded.pumps_registered} pumps registered",
+        markup=False,
+        highlight=False,
+    )
