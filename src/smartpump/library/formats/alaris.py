@@ -53,6 +53,8 @@ _SECTION_IDS: Final = {
     SECTION_INT: "int",
     SECTION_FLUIDS: "fluid",
 }
+PCA_WINDOW_MAX_H: Final = 12
+MINUTES_MAX: Final = 59
 _VERSION_RE: Final = re.compile(r"v(\d+)", re.IGNORECASE)
 _MASTER_CONC_RE: Final = re.compile(
     r"(?P<amount>[\d,.]+|---)\s*(?P<unit>[A-Za-z]+)\s*/\s*(?P<volume>[\d,.]+|---)\s*mL"
@@ -119,8 +121,13 @@ def _limits(
 
 
 def _hhmm(value: object, *, what: str) -> Decimal | None:
-    """'hh:mm' (or a time cell) as minutes; blank -> None."""
+    """'hh:mm' (or a time cell) as minutes; blank -> None; minutes above 59 or seconds are refused."""
     if isinstance(value, datetime.time):
+        if value.second or value.microsecond:
+            raise LibraryFormatError(
+                f"{what}: {value.isoformat()!r} carries seconds; hh:mm expected",
+                code="library.format_duration",
+            )
         return Decimal(value.hour * 60 + value.minute)
     text = cell_text(value)
     if not text or text.lower() == "n/a":
@@ -128,6 +135,11 @@ def _hhmm(value: object, *, what: str) -> Decimal | None:
     match = re.fullmatch(r"(\d+):(\d{2})", text)
     if match is None:
         raise LibraryFormatError(f"{what}: {text!r} is not hh:mm", code="library.format_duration")
+    if int(match[2]) > MINUTES_MAX:
+        raise LibraryFormatError(
+            f"{what}: {text!r} is not hh:mm (minutes {match[2]} above {MINUTES_MAX})",
+            code="library.format_duration",
+        )
     return Decimal(int(match[1]) * 60 + int(match[2]))
 
 
@@ -163,8 +175,56 @@ def _enabled(text: str) -> bool:
     return text.strip().lower() in ("enabled", "yes", "y", "true")
 
 
-def _int_or_none(value: Decimal | None) -> int | None:
-    return None if value is None else int(value)
+def _whole_number(value: Decimal | None, *, what: str) -> int | None:
+    """A count cell as an int; a fraction or a negative number is refused, never truncated."""
+    if value is None:
+        return None
+    if value != value.to_integral_value() or value < 0:
+        raise LibraryFormatError(
+            f"{what}: {value} is not a whole number of 0 or more", code="library.format_number"
+        )
+    return int(value)
+
+
+def _master_number(text: str, what: str) -> Decimal:
+    number = cell_decimal(text, what=what)
+    if number is None:
+        raise LibraryFormatError(f"{what} is blank", code="library.format_concentration")
+    return number
+
+
+def _config_error(sheet: str, row: _Row, error: SmartpumpError) -> LibraryFormatError:
+    """A config-sheet error naming its sheet, row and profile; the cause's code is kept."""
+    return LibraryFormatError(
+        f"{sheet} row {row.number} (profile {row.text('Profile')!r}): {error.message}", code=error.code
+    )
+
+
+def _device_defaults(row: _Row) -> DeviceDefaults:
+    """A Pump Config row as device defaults."""
+    return DeviceDefaults(
+        occlusion_pressure_mmhg=row.number_of("Default Pressure (mmHg)"),
+        max_occlusion_pressure_mmhg=row.number_of("Max Occlusion Pressure (mmHg)"),
+        air_in_line_ul=row.number_of("Air In Line (microliter)"),
+        accumulated_air_in_line=_enabled(row.text("Accumulated Air-In-Line")),
+        kvo_rate_ml_per_h=row.number_of("KVO Rate Adjust (mL/h)"),
+        auto_restart_attempts=_whole_number(
+            row.number_of("Auto-Restart Attempts"), what="'Auto-Restart Attempts'"
+        ),
+        secondary_allowed=_enabled(row.text("Secondary Infusion")),
+        max_rate_ml_per_h=row.number_of("Maximum Rate (mL/h)"),
+        max_vtbi_ml=row.number_of("Maximum VTBI (mL)"),
+    )
+
+
+def _pca_window(value: Decimal | None) -> int | None:
+    """The PCA max-dose window in whole hours, 1-12 (the range the model and the pump accept)."""
+    window = _whole_number(value, what="'Time Window (h)'")
+    if window is not None and not 1 <= window <= PCA_WINDOW_MAX_H:
+        raise LibraryFormatError(
+            f"'Time Window (h)': {window} h is outside 1-{PCA_WINDOW_MAX_H} h", code="library.format_pca"
+        )
+    return window
 
 
 class _Importer:
@@ -201,6 +261,10 @@ class _Importer:
         version = alaris_version(name)
         if version is None:
             self.report.note(f"data set name {name!r} carries no 'v<number>'; version set to 1")
+        elif version == 0:
+            self.report.note(
+                f"data set name {name!r} carries version 0; version set to 1 (versions start at 1)"
+            )
         self.report.note(
             "Version rule: the number after the last 'v' in the data set name ('Conway2024v66is' -> 66)."
         )
@@ -254,16 +318,20 @@ class _Importer:
             self.advisories[row.text("Advisory Name")] = row.text("Advisory Text")
 
     def _advisory(self, name: str) -> str | None:
+        """The advisory text an entry holds for ``name`` (the name itself when the master lacks it)."""
         if not name:
             return None
+        return self.advisories.get(name, name)
+
+    def _use_advisory(self, name: str) -> None:
+        """Mark an advisory as held by an accepted row; note one the master list lacks."""
+        if not name:
+            return
         self.used_advisories.add(name)
-        text = self.advisories.get(name)
-        if text is None:
+        if name not in self.advisories:
             self.report.note(
                 f"clinical advisory {name!r} is not in Master Clinical Advisories; kept as its name"
             )
-            return name
-        return text
 
     def _advisory_rows(self) -> None:
         for row in _rows(self.workbook, "Master Clinical Advisories"):
@@ -284,7 +352,18 @@ class _Importer:
         return self.profiles[profile]
 
     def _config(self, sheet: str) -> dict[str, _Row]:
-        return {row.text("Profile"): row for row in _rows(self.workbook, sheet)}
+        """The first row of each profile; a later row for the same profile is reported, not held."""
+        config: dict[str, _Row] = {}
+        for row in _rows(self.workbook, sheet):
+            profile = row.text("Profile")
+            held = config.get(profile)
+            if held is None:
+                config[profile] = row
+            else:
+                self.report.skip(
+                    sheet, row.number, profile, f"duplicate row for the profile; row {held.number} is held"
+                )
+        return config
 
     def _care_areas(self) -> list[CareArea]:
         pc_unit = self._config("PC Unit Config")
@@ -295,38 +374,16 @@ class _Importer:
         areas: list[CareArea] = []
         for profile, unit_row in pc_unit.items():
             device = DeviceDefaults()
-            max_rate: Decimal | None = None
             if profile in pump:
-                row = pump[profile]
-                max_rate = row.number_of("Maximum Rate (mL/h)")
-                device = DeviceDefaults(
-                    occlusion_pressure_mmhg=row.number_of("Default Pressure (mmHg)"),
-                    max_occlusion_pressure_mmhg=row.number_of("Max Occlusion Pressure (mmHg)"),
-                    air_in_line_ul=row.number_of("Air In Line (microliter)"),
-                    accumulated_air_in_line=_enabled(row.text("Accumulated Air-In-Line")),
-                    kvo_rate_ml_per_h=row.number_of("KVO Rate Adjust (mL/h)"),
-                    auto_restart_attempts=_int_or_none(row.number_of("Auto-Restart Attempts")),
-                    secondary_allowed=_enabled(row.text("Secondary Infusion")),
-                    max_rate_ml_per_h=max_rate,
-                    max_vtbi_ml=row.number_of("Maximum VTBI (mL)"),
-                )
-            pca_settings = self._pca_settings(pca.get(profile), pause.get(profile), etco2.get(profile))
-            advisory_on = _enabled(unit_row.text("No Guardrails Basic Infusion Clinical Advisory"))
-            message = unit_row.text("Clinical Advisory Message")
-            areas.append(
-                CareArea(
-                    id=self._profile_id(profile),
-                    name=profile,
-                    weight_kg=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient Weight (kg)"))),
-                    bsa_m2=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient BSA (m2)"))),
-                    max_rate_ml_per_h=max_rate,
-                    basic_infusion=BasicInfusionPolicy(
-                        allowed=True, advisory=message if advisory_on and message.lower() != "n/a" else None
-                    ),
-                    device=device,
-                    pca=pca_settings,
-                )
-            )
+                try:
+                    device = _device_defaults(pump[profile])
+                except SmartpumpError as error:
+                    raise _config_error("Pump Config", pump[profile], error) from None
+            pca_settings = self._pca_settings(profile, pca, pause.get(profile), etco2)
+            try:
+                areas.append(self._care_area(profile, unit_row, device, pca_settings))
+            except SmartpumpError as error:
+                raise _config_error("PC Unit Config", unit_row, error) from None
         for sheet, config in (
             ("PC Unit Config", pc_unit),
             ("Pump Config", pump),
@@ -367,28 +424,61 @@ class _Importer:
                 )
         return areas
 
-    def _pca_settings(self, pca: _Row | None, pause: _Row | None, etco2: _Row | None) -> PCASettings:
-        if pca is None:
-            return PCASettings()
-        window = (
-            _int_or_none(pca.number_of("Time Window (h)")) if _enabled(pca.text("Max Dose Limit")) else None
-        )
-        pause_on = pause is not None and _enabled(pause.text("PCA Pause Protocol Enabled"))
-        message = pause.text("PCA Pause Protocol") if pause is not None and pause_on else None
-        resp_rate = (
-            etco2.number_of("PCA Pause Resp. Rate Initial Value (bpm)")
-            if etco2 is not None and pause_on
-            else None
-        )
-        return PCASettings(
-            bolus_delivery_rate_ml_per_h=pca.number_of("Bolus Delivery Rate (mL/h)"),
-            max_dose_window_h=window,
-            pause_enabled=pause_on,
-            pause_resp_rate_min_bpm=resp_rate,
-            pause_message=" ".join(message.split()) if message else None,
+    def _care_area(
+        self, profile: str, unit_row: _Row, device: DeviceDefaults, pca_settings: PCASettings
+    ) -> CareArea:
+        advisory_on = _enabled(unit_row.text("No Guardrails Basic Infusion Clinical Advisory"))
+        message = unit_row.text("Clinical Advisory Message")
+        return CareArea(
+            id=self._profile_id(profile),
+            name=profile,
+            weight_kg=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient Weight (kg)"))),
+            bsa_m2=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient BSA (m2)"))),
+            max_rate_ml_per_h=device.max_rate_ml_per_h,
+            basic_infusion=BasicInfusionPolicy(
+                allowed=True, advisory=message if advisory_on and message.lower() != "n/a" else None
+            ),
+            device=device,
+            pca=pca_settings,
         )
 
+    def _pca_settings(
+        self, profile: str, pca: dict[str, _Row], pause: _Row | None, etco2: dict[str, _Row]
+    ) -> PCASettings:
+        """The profile's PCA settings; a PCA Config or EtCO2 Config row that cannot be read is reported
+        (and dropped from ``pca``/``etco2`` so it is not counted as represented)."""
+        pause_on = pause is not None and _enabled(pause.text("PCA Pause Protocol Enabled"))
+        message = pause.text("PCA Pause Protocol") if pause is not None and pause_on else None
+        settings = PCASettings(
+            pause_enabled=pause_on, pause_message=" ".join(message.split()) if message else None
+        )
+        etco2_row = etco2.get(profile)
+        if etco2_row is not None and pause_on:
+            try:
+                resp_rate = etco2_row.number_of("PCA Pause Resp. Rate Initial Value (bpm)")
+            except SmartpumpError as error:
+                self.report.skip("EtCO2 Config", etco2_row.number, profile, error.message)
+                del etco2[profile]
+            else:
+                settings = replace(settings, pause_resp_rate_min_bpm=resp_rate)
+        pca_row = pca.get(profile)
+        if pca_row is None:
+            return settings
+        try:
+            window = (
+                _pca_window(pca_row.number_of("Time Window (h)"))
+                if _enabled(pca_row.text("Max Dose Limit"))
+                else None
+            )
+            bolus_rate = pca_row.number_of("Bolus Delivery Rate (mL/h)")
+        except SmartpumpError as error:
+            self.report.skip("PCA Config", pca_row.number, profile, error.message)
+            del pca[profile]
+            return settings
+        return replace(settings, bolus_delivery_rate_ml_per_h=bolus_rate, max_dose_window_h=window)
+
     def _drug_id(self, label: str) -> str:
+        """The id ``label`` has, or would get if registered now; registers nothing."""
         found = self.drug_ids.get(label)
         if found is not None:
             return found
@@ -397,8 +487,11 @@ class _Importer:
         taken = set(self.drug_ids.values())
         while candidate in taken:
             candidate, suffix = f"{base}-{suffix}", suffix + 1
-        self.drug_ids[label] = candidate
         return candidate
+
+    def _register_drug(self, label: str) -> str:
+        """Register ``label`` as a library drug (once) and return its id."""
+        return self.drug_ids.setdefault(label, self._drug_id(label))
 
     def _drug_section(self, sheet: str) -> None:
         intermittent = sheet == SECTION_INT
@@ -417,7 +510,7 @@ class _Importer:
             except SmartpumpError as error:
                 self.report.skip(sheet, row.number, f"{profile} / {label}", error.message)
                 continue
-            self._add(sheet, row, template, concentration, custom)
+            self._add(sheet, row, label, template, concentration, custom)
 
     def _concentration(
         self, row: _Row, conc_units_col: str, limit_cols: tuple[str, str, str]
@@ -569,7 +662,7 @@ class _Importer:
             except SmartpumpError as error:
                 self.report.skip(SECTION_FLUIDS, row.number, f"{profile} / {label}", error.message)
                 continue
-            self._add(SECTION_FLUIDS, row, template, None, None)
+            self._add(SECTION_FLUIDS, row, label, template, None, None)
 
     def _pca_drugs(self) -> None:
         for row in _rows(self.workbook, SECTION_PCA):
@@ -587,10 +680,14 @@ class _Importer:
         self,
         sheet: str,
         row: _Row,
+        label: str,
         template: Entry,
         concentration: Concentration | None,
         custom: CustomConcentration | None,
     ) -> None:
+        """Hold an accepted row: its drug and advisory are registered only now, never for a refused row."""
+        self._register_drug(label)
+        self._use_advisory(row.text("Clinical Advisory"))
         key = (
             template.care_area_id,
             _SECTION_IDS[sheet],
@@ -638,7 +735,7 @@ class _Importer:
                 codes.extend(
                     c.strip() for c in row.text("Aliases").split(",") if c.strip() not in ("", *codes)
                 )
-                drug_id = self._drug_id(label)
+                drug_id = self._register_drug(label)
                 reason = (
                     self._master_concentration_reason(row.text("Concentration"), drug_id, used_strengths)
                     if sheet == "Master Drugs"
@@ -674,13 +771,18 @@ class _Importer:
             unit = _amount_unit(match["unit"])
         except SmartpumpError as error:
             return error.message
-        if match["amount"] == "---":
+        if match["amount"] == "---" and match["volume"] == "---":
             if any(d == drug_id for d, _ in self.custom_drugs):
                 return None
             return "custom concentration of the formulary is used by no profile entry"
-        concentration = Concentration(
-            Decimal(match["amount"].replace(",", "")), unit, Decimal(match["volume"].replace(",", ""))
-        )
+        if "---" in (match["amount"], match["volume"]):
+            return f"formulary concentration {text!r} mixes a fixed and a custom ('---') part"
+        try:
+            concentration = Concentration(
+                _master_number(match["amount"], "amount"), unit, _master_number(match["volume"], "volume")
+            )
+        except SmartpumpError as error:
+            return f"formulary concentration {text!r}: {error.message}"
         if any(
             c.same_strength(concentration) and c.volume_ml == concentration.volume_ml
             for c in used.get(drug_id, ())
@@ -711,7 +813,13 @@ class _Importer:
     def _syringes(self, sheet: str, prefix: str) -> tuple[str, ...]:
         included: list[str] = []
         for row in _rows(self.workbook, sheet):
-            name = cell_text(next(v for k, v in row.values.items() if k.endswith("Syringe Type")))
+            column = next((k for k in row.values if k.endswith("Syringe Type")), None)
+            if column is None:
+                raise LibraryFormatError(
+                    f"{sheet} has no '... Syringe Type' column (columns {list(row.values)})",
+                    code="library.format_columns",
+                )
+            name = row.text(column)
             if row.text("Included?").lower() == "true":
                 included.append(prefix + name)
                 self.report.represented(sheet)

@@ -30,7 +30,7 @@ from smartpump.library.model import (
     Provenance,
     match_key,
 )
-from smartpump.units import Concentration, DoseUnit, parse_weight_kg
+from smartpump.units import Concentration, DoseUnit, format_decimal, parse_duration_min, parse_weight_kg
 
 FORMAT: Final = "baxter-xlsx"
 FULL_LIST: Final = "FullList"
@@ -38,7 +38,9 @@ DISCRETE_LIST: Final = "DiscreteList"
 _CARE_AREA_PREFIX: Final = "Care Area:"
 _VENDOR_SPELLINGS: Final = {"munits": "milliunits"}
 _DRUG_COLUMNS: Final = ("Drug", "Drug", "Diluent", "Conc.", "Conc.", "Conc.", "Conc.", "Conc.", "Dose")
-_TIME_UNITS: Final = {"min:sec": None, "sec": Decimal(1) / Decimal(60), "min": Decimal(1), "hr": Decimal(60)}
+_MIN_SEC: Final = "min:sec"
+_TIME_UNITS: Final = (_MIN_SEC, "sec", "min", "hr")
+_MICROSECONDS_PER_HOUR: Final = Decimal(3_600_000_000)
 _NOT_ALLOWED: Final = ("Bolus Not Allowed", "Load Dose Not Allowed")
 
 
@@ -95,16 +97,21 @@ def _limits(values: tuple[Any, ...], what: str) -> tuple[LimitSet, Decimal | Non
 
 
 def _minutes(value: object, unit: str) -> Decimal | None:
-    """A time cell in the row's unit as minutes; 'min:sec' cells are stored by Excel as h:mm."""
-    factor = _TIME_UNITS[unit]
-    if factor is not None:
+    """A time cell in the row's unit as minutes, converted exactly as ``parse_duration_min`` does
+    ('sec' divides by 60); 'min:sec' cells are stored by Excel as h:mm (01:30 is 1.5 minutes)."""
+    if unit != _MIN_SEC:
         number = _number(value, "time limit")
-        return None if number is None else number * factor
+        if number is None or number == 0:
+            return number
+        if number < 0:
+            raise LibraryFormatError(f"time limit: {number} is negative", code="library.format_number")
+        return parse_duration_min(f"{format_decimal(number)} {unit}")
     if isinstance(value, datetime.time):
-        return Decimal(value.hour) + Decimal(value.minute) / Decimal(60)
+        microseconds = ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+        return Decimal(microseconds) / _MICROSECONDS_PER_HOUR
     if isinstance(value, datetime.timedelta):
-        return Decimal(int(value.total_seconds())) / Decimal(3600)
-    return _number(value, "min:sec")
+        return Decimal(value // datetime.timedelta(microseconds=1)) / _MICROSECONDS_PER_HOUR
+    return _number(value, _MIN_SEC)
 
 
 class _Importer:
@@ -120,8 +127,9 @@ class _Importer:
 
     def run(self, rows: list[tuple[Any, ...]], discrete: list[tuple[Any, ...]] | None) -> ImportResult:
         index = self._header(rows)
-        area: CareArea | None = None
-        state = "none"
+        area = self._start_area(cell_text(rows[index][0])[len(_CARE_AREA_PREFIX) :].strip())
+        state = "area"
+        index += 1
         while index < len(rows):
             number, row = index + 1, _trimmed(rows[index])
             index += 1
@@ -145,9 +153,6 @@ class _Importer:
                 )
             ):
                 continue
-            if area is None:
-                self.report.skip(FULL_LIST, number, first, "row before the first care area")
-                continue
             if state == "area":
                 area = self._area_settings(area, row, number)
             elif first == "BASIC":
@@ -167,21 +172,33 @@ class _Importer:
         return self._finish()
 
     def _header(self, rows: list[tuple[Any, ...]]) -> int:
+        """Read the header block (after the report title in row 1) up to the first 'Care Area:' row,
+        whose index is returned; any other non-blank row there is reported."""
         for index, raw in enumerate(rows):
             row = _trimmed(raw)
             first = cell_text(row[0]) if row else ""
             if first.startswith(_CARE_AREA_PREFIX):
                 return index
-            if first.endswith(":") and len(row) >= 2:
-                value = row[1]
+            if index == 0 or not row:
+                continue
+            if first.endswith(":") and len(row) <= 2:
+                value = row[1] if len(row) == 2 else None
                 text = value.isoformat() if isinstance(value, datetime.datetime) else cell_text(value)
                 self.header[first.rstrip(":")] = text
                 self.report.represented(FULL_LIST)
+            else:
+                self.report.skip(
+                    FULL_LIST,
+                    index + 1,
+                    first or "(blank first cell)",
+                    "row before the first care area is not a 'Name: value' header row",
+                )
         raise LibraryFormatError("FullList has no 'Care Area:' block", code="library.format_baxter")
 
     def _start_area(self, name: str) -> CareArea:
         area = CareArea(id=slug(name), name=name)
         self.areas.append(area)
+        self.last_entry_key = None
         return area
 
     def _area_settings(self, area: CareArea, row: tuple[Any, ...], number: int) -> CareArea:
@@ -201,6 +218,7 @@ class _Importer:
         return replace(area, weight_kg=Bounds(limits=limits))
 
     def _basic(self, area: CareArea, row: tuple[Any, ...], number: int) -> CareArea:
+        self.last_entry_key = None
         try:
             limits, start = _limits(tuple(row[5:10]), "BASIC rate")
         except SmartpumpError as error:
@@ -215,13 +233,13 @@ class _Importer:
         )
 
     def _drug_id(self, label: str) -> str:
+        """The id ``label`` has, or gets once its row is accepted; registers nothing."""
         found = self.drug_ids.get(label)
         if found is None:
             base = slug(match_key(label))
             found, suffix = base, 2
             while found in self.drug_ids.values():
                 found, suffix = f"{base}-{suffix}", suffix + 1
-            self.drug_ids[label] = found
         return found
 
     def _drug_row(self, area: CareArea, row: tuple[Any, ...], number: int) -> None:
@@ -233,6 +251,7 @@ class _Importer:
             self.report.skip(FULL_LIST, number, f"{area.name} / {label}", error.message)
             self.last_entry_key = None
             return
+        self.drug_ids.setdefault(label, entry.drug_id)
         key = (area.id, entry.drug_id, slug(str(entry.dose.unit)))
         groups = self.groups.setdefault(key, [])
         position = next(
@@ -258,7 +277,13 @@ class _Importer:
         concentration: Concentration | None = None
         custom: CustomConcentration | None = None
         if conc_text.startswith("Variable"):
-            unit = baxter_unit(conc_text.split()[1].split("/")[0])
+            words = conc_text.split()
+            if len(words) < 2:
+                raise LibraryFormatError(
+                    f"variable concentration {conc_text!r} names no amount unit",
+                    code="library.format_concentration",
+                )
+            unit = baxter_unit(words[1].split("/")[0])
             low_hard, low_soft, up_soft, up_hard = (_number(v, "concentration limit") for v in cells[4:8])
             custom = CustomConcentration(
                 unit=unit.amount,
@@ -308,14 +333,27 @@ class _Importer:
         return DoseLimits(unit=baxter_unit(unit_text), limits=limits, default=start)
 
     def _time_row(self, row: tuple[Any, ...], number: int) -> None:
+        """Load-dose time limits of the drug row above; a time row under no imported drug row is reported.
+
+        Raises:
+            LibraryFormatError: a time cell is not a number or the limits are out of order; the message
+                names the sheet and row.
+        """
+        if self.last_entry_key is None:
+            self.report.skip(FULL_LIST, number, "(time row)", "time row not under an imported drug row")
+            return
         cells = row + (None,) * (36 - len(row))
-        if self.last_entry_key is not None and cell_text(cells[22]) != "":
+        if cell_text(cells[22]) != "":
             unit = cell_text(cells[16])
-            low_hard, low_soft, start, up_soft, up_hard = (_minutes(v, unit) for v in cells[22:27])
-            self.loading_minutes[self.last_entry_key] = Bounds(
-                limits=LimitSet(hard_min=low_hard, soft_min=low_soft, soft_max=up_soft, hard_max=up_hard),
-                default=start,
-            )
+            try:
+                low_hard, low_soft, start, up_soft, up_hard = (_minutes(v, unit) for v in cells[22:27])
+                limits = LimitSet(hard_min=low_hard, soft_min=low_soft, soft_max=up_soft, hard_max=up_hard)
+                bounds = Bounds(limits=limits, default=start)
+            except SmartpumpError as error:
+                raise LibraryFormatError(
+                    f"{FULL_LIST} row {number}: load-dose time limits: {error.message}", code=error.code
+                ) from None
+            self.loading_minutes[self.last_entry_key] = bounds
         self.report.represented(FULL_LIST)
         self.report.note(
             "Bolus delivery-time limits (time rows under bolus drugs) are not held; load-dose times are "
