@@ -276,7 +276,7 @@ def test_alaris_name_without_version_gets_version_one_with_a_note(tmp_path: Path
 
 
 def test_alaris_version_zero_is_not_silently_replaced(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): 'v0' parses as 0, `version or 1` makes it 1 and no note says so."""
+    """Regression (alaris.py): 'v0' parses as 0, `version or 1` makes it 1 and no note says so."""
     result = _alaris(tmp_path, properties={**ALARIS_PROPERTIES, "Data Set Name": "Synthetic2099v0"})
     assert any("version set to 1" in n and "Synthetic2099v0" in n for n in result.report.notes)
 
@@ -384,7 +384,7 @@ def test_alaris_duration_that_is_not_hhmm_is_reported(tmp_path: Path) -> None:
 
 
 def test_alaris_duration_with_minutes_over_59_is_reported(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): '00:75' matches (\\d+):(\\d{2}) and is read as 75 minutes, not refused."""
+    """Regression (alaris.py): '00:75' matches (\\d+):(\\d{2}) and is read as 75 minutes, not refused."""
     skipped = _int_problem(tmp_path, **{"Duration Limits (hh:mm) Soft Max": "00:75"})
     assert "hh:mm" in skipped.reason
 
@@ -414,7 +414,7 @@ def test_alaris_diluent_unit_that_is_not_ml_is_reported(tmp_path: Path) -> None:
 
 
 def test_alaris_unknown_module_availability_is_reported_and_leaves_no_drug(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): Entry(...) evaluates
+    """Regression (alaris.py): Entry(...) evaluates
     drug_id=self._drug_id(...) before devices=_devices(...), so a row refused for its module
     availability still registers its drug: the library gains a Drug no entry uses."""
     _, skipped = _cont_problem(tmp_path, **{"Module Availability": "Wall socket"})
@@ -496,7 +496,7 @@ def test_alaris_config_row_of_an_unlisted_profile_is_reported(tmp_path: Path) ->
 
 
 def test_alaris_duplicate_profile_row_in_a_config_sheet_is_not_lost(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): rows are keyed by Profile in a dict, so the first of two rows
+    """Regression (alaris.py): rows are keyed by Profile in a dict, so the first of two rows
     for the same profile vanishes: neither represented nor reported (rows_read 1 for 2 rows)."""
     pump = alaris_rows()["Pump Config"][0]
     result = _alaris(tmp_path, rows={"Pump Config": [{**pump, "Maximum Rate (mL/h)": 100}, pump]})
@@ -506,7 +506,7 @@ def test_alaris_duplicate_profile_row_in_a_config_sheet_is_not_lost(tmp_path: Pa
 
 
 def test_alaris_fractional_auto_restart_attempts_is_not_truncated(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): 2.5 auto-restart attempts become 2 without a word."""
+    """Regression (alaris.py): 2.5 auto-restart attempts become 2 without a word."""
     pump = {**alaris_rows()["Pump Config"][0], "Auto-Restart Attempts": 2.5}
     with pytest.raises(LibraryFormatError):
         _alaris(tmp_path, rows={"Pump Config": [pump]})
@@ -594,7 +594,7 @@ def test_alaris_master_custom_concentration_is_represented_only_when_an_entry_ha
 
 
 def test_alaris_master_drug_concentration_with_a_malformed_number_is_reported(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): '1.2.3' matches [\\d,.]+ and Decimal('1.2.3') raises a bare
+    """Regression (alaris.py): '1.2.3' matches [\\d,.]+ and Decimal('1.2.3') raises a bare
     decimal.InvalidOperation out of read_alaris instead of reporting the Master Drugs row."""
     master = [
         *alaris_rows()["Master Drugs"],
@@ -605,7 +605,7 @@ def test_alaris_master_drug_concentration_with_a_malformed_number_is_reported(tm
 
 
 def test_alaris_master_drug_concentration_with_a_custom_volume_only_is_reported(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): '100 mg / --- mL' (amount fixed, volume '---') raises a bare
+    """Regression (alaris.py): '100 mg / --- mL' (amount fixed, volume '---') raises a bare
     decimal.InvalidOperation out of read_alaris instead of reporting the Master Drugs row."""
     master = [
         *alaris_rows()["Master Drugs"],
@@ -616,7 +616,7 @@ def test_alaris_master_drug_concentration_with_a_custom_volume_only_is_reported(
 
 
 def test_alaris_master_drug_zero_concentration_is_reported(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): Concentration(0 mg, 100 mL) raises UnitError outside any try, so one
+    """Regression (alaris.py): Concentration(0 mg, 100 mL) raises UnitError outside any try, so one
     Master Drugs row refuses the whole import with a message naming no sheet or row."""
     master = [*alaris_rows()["Master Drugs"], {"Drug Name": "synthamycin", "Concentration": "0 mg / 100 mL"}]
     skipped = _only_skip(_alaris(tmp_path, rows={"Master Drugs": master}).report)
@@ -670,7 +670,7 @@ def test_alaris_excluded_syringe_is_reported(tmp_path: Path) -> None:
 
 
 def test_alaris_syringe_list_without_a_syringe_type_column_is_refused(tmp_path: Path) -> None:
-    """Regression (alaris.py, found by this suite): next(...) over the columns raises a bare StopIteration when
+    """Regression (alaris.py): next(...) over the columns raises a bare StopIteration when
     no header ends with 'Syringe Type'."""
     columns = {**ALARIS_COLUMNS, "Master Syringe List": ("Line Item", "Syringe", "Included?")}
     rows = {"Master Syringe List": [{"Syringe": "Synthetic 10 mL", "Included?": "True"}]}
@@ -925,7 +925,7 @@ def test_baxter_variable_concentration_with_unknown_unit_is_reported(tmp_path: P
 
 
 def test_baxter_variable_concentration_without_a_unit_is_reported(tmp_path: Path) -> None:
-    """Regression (baxter.py, found by this suite): conc_text.split()[1] raises a bare IndexError for 'Variable' alone."""
+    """Regression (baxter.py): conc_text.split()[1] raises a bare IndexError for 'Variable' alone."""
     bad = baxter_drug_row("SYNTHADOL", amount="-", diluent_ml="-", conc="Variable")
     _baxter_problem(tmp_path, bad)
 
@@ -950,7 +950,7 @@ def test_baxter_row_with_a_blank_drug_name_is_reported(tmp_path: Path) -> None:
 
 
 def test_baxter_drug_row_before_the_first_care_area_is_reported(tmp_path: Path) -> None:
-    """Regression (baxter.py, found by this suite): rows between the header block and the first 'Care Area:'
+    """Regression (baxter.py): rows between the header block and the first 'Care Area:'
     that do not end with ':' are skipped without a report entry; the 'row before the first care
     area' branch (baxter.py:148-150) can never run because run() starts at the first care area."""
     result = _baxter(tmp_path, before_first_area=[baxter_drug_row("SYNTHALOST")])
@@ -981,7 +981,7 @@ def test_baxter_load_time_row_in_min_sec_is_held_as_minutes(tmp_path: Path) -> N
 
 
 def test_baxter_load_time_row_in_seconds_is_converted_exactly(tmp_path: Path) -> None:
-    """Regression (baxter.py, found by this suite): the 'sec' factor is Decimal(1) / Decimal(60), rounded to 28
+    """Regression (baxter.py): the 'sec' factor is Decimal(1) / Decimal(60), rounded to 28
     digits, so 30 s becomes 0.5000000000000000000000000001 min instead of 0.5."""
     drug = baxter_drug_row(bolus_unit="mg", load=(1, 2, 3, 4, 5))
     result = _baxter(
