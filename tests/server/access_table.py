@@ -89,7 +89,6 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
 }
 
 
-
 def _area_tables() -> dict[tuple[str, str], frozenset[Role]]:
     """Rows declared by each area in its own ``tests/server/access_<area>.py`` (``ACCESS`` dict)."""
     rows: dict[tuple[str, str], frozenset[Role]] = {}

@@ -9,6 +9,8 @@ import typer
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
     cqi,
+    demo,
+    fleet,
     hl7,
     library,
     library_formats,
@@ -33,6 +35,8 @@ scenario.register(app)
 hl7.register(app)
 cqi.register(app)
 server.register(app)
+fleet.register(app)
+demo.register(app)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from smartpump.clock import Clock, WallClock
-from smartpump.server import keys
+from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
 from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
@@ -51,6 +51,7 @@ def create_app(
     state.background.append(IngestWorker(server_transport(settings, link), link=link))
     if sim_fleet is not None:
         state.background.append(SimFleetRunner(sim_fleet))
+    ehr_worker.install(state)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     battery_health_min_percent: int = Field(default=80, ge=0, le=100)
     battery_health_drop_percent: int = Field(default=10, ge=1, le=100)
     log_level: str = "INFO"
+    mqtt_url: str | None = None
+    mqtt_topic_prefix: str = "smartpump/v1"
+    mqtt_client_id: str = "smartpump-server"
+    ingest_register_facility: str | None = None
+    offline_after_s: int = Field(default=300, ge=1)
+    hl7_port: int | None = Field(default=None, ge=1, le=65535)
+    demo: bool = False
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:

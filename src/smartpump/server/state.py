@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine
@@ -10,13 +11,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from smartpump.clock import Clock
 from smartpump.server.keys import SigningKeys
+from smartpump.server.live import LiveHub
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
+
+if TYPE_CHECKING:
+    from smartpump.server.sim_fleet import SimFleet
+    from smartpump.server.workers import BackgroundService
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
-    """Settings, database, clock, password hasher, signing keys and metrics of one app instance."""
+    """Settings, database, clock, hasher, keys, metrics, live hub, demo fleet and background services."""
 
     settings: Settings
     engine: Engine
@@ -25,3 +31,6 @@ class ServerState:
     hasher: PasswordHasher
     keys: SigningKeys
     metrics: Metrics
+    live: LiveHub = field(default_factory=LiveHub)
+    sim_fleet: SimFleet | None = None
+    background: list[BackgroundService] = field(default_factory=list)

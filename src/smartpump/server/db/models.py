@@ -337,3 +337,9 @@ class ChangeRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str | None] = mapped_column(Text)
+
+
+from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet and EHR tables)
+    models_ehr,
+    models_fleet_ops,
+)

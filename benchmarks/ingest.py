@@ -1,0 +1,278 @@
+"""Ingest throughput: events/s from many simulated pumps through Mosquitto into PostgreSQL with nothing
+lost, printed beside two references measured in the same run (the broker's raw rate to a counting
+subscriber, PostgreSQL's raw COPY rate), and the server's peak RSS with 10,000 pumps reporting.
+
+The server is the real one (`smartpump serve` in a subprocess, SMARTPUMP_MQTT_URL set, pumps registered
+at first contact); the pumps are simulated by a few MQTT connections that each carry many pumps' batches
+(200 events, QoS 1) and resend any batch not acknowledged. Targets: >= 20,000 events/s and >= 50 % of
+the smaller reference; <= 500 MB server RSS. Needs Mosquitto (SMARTPUMP_BENCH_MQTT_URL, default
+mqtt://127.0.0.1:1883) and PostgreSQL (SMARTPUMP_BENCH_POSTGRES_ADMIN_URL, default
+postgresql://postgres@127.0.0.1:5432/postgres; a database smartpump_bench is created and dropped).
+Run: `.venv/bin/python benchmarks/ingest.py [--pumps 10000] [--events-per-pump 100]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from smartpump.transport.messages import EventRecord, Topics, events_message
+from smartpump.transport.mqtt import MqttSettings
+
+BROKER = os.environ.get("SMARTPUMP_BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
+PG_ADMIN = os.environ.get(
+    "SMARTPUMP_BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DB_NAME = "smartpump_bench"
+BATCH = 200
+WINDOW = 500  # Mosquitto queues at most 1000 messages per subscriber by default
+TARGET_EVENTS_S = 20_000
+TARGET_RSS_MB = 500
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _client(settings: MqttSettings, name: str) -> paho.Client:
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"bench-{name}-{uuid.uuid4().hex[:6]}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    return client
+
+
+def _batch(pump: str, first_seq: int, count: int, start: datetime) -> bytes:
+    records = [
+        EventRecord(
+            v=1,
+            pump=pump,
+            seq=seq,
+            ts=start + timedelta(seconds=seq),
+            channel="A",
+            type="vitals.recorded",
+            data={"spo2_percent": "97.5", "resp_rate_bpm": 14},
+        )
+        for seq in range(first_seq, first_seq + count)
+    ]
+    return events_message(pump, records).encode()
+
+
+def broker_reference(settings: MqttSettings, messages: int) -> float:
+    """Events/s the broker moves from one publisher to one counting subscriber (QoS 1, 200-event batches,
+    at most ``WINDOW`` messages ahead of the subscriber so the broker's per-client queue never drops)."""
+    topic = f"bench-raw/{uuid.uuid4().hex[:8]}/x"
+    received = threading.Event()
+    count = [0]
+
+    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        count[0] += 1
+        if count[0] == messages:
+            received.set()
+
+    subscriber = _client(settings, "sub")
+    subscriber.on_message = on_message
+    subscriber.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    publisher = _client(settings, "pub")
+    payload = _batch("raw-pump", 1, BATCH, datetime.now(UTC))
+    started = time.perf_counter()
+    for sent in range(messages):
+        while sent - count[0] > WINDOW:
+            time.sleep(0.0005)
+        publisher.publish(topic, payload, qos=1)
+    received.wait(120)
+    elapsed = time.perf_counter() - started
+    publisher.loop_stop()
+    subscriber.loop_stop()
+    return count[0] * BATCH / elapsed
+
+
+def copy_reference(url: str, rows: int) -> float:
+    """Events/s PostgreSQL takes with COPY into a table shaped like the event store."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TEMP TABLE copy_bench (pump_id int, seq bigint, ts timestamptz, received_at timestamptz, "
+            "schema_version int, channel varchar(8), type varchar(64), patient_id varchar(64), "
+            "order_id varchar(64), data text, UNIQUE (pump_id, seq))"
+        )
+        now = datetime.now(UTC).isoformat()
+        data = json.dumps({"spo2_percent": "97.5", "resp_rate_bpm": 14})
+        buffer = io.StringIO()
+        for i in range(rows):
+            buffer.write(f"{i % 1000}\t{i}\t{now}\t{now}\t1\tA\tvitals.recorded\t\\N\t\\N\t{data}\n")
+        text = buffer.getvalue()
+        started = time.perf_counter()
+        with connection.cursor() as cursor, cursor.copy("COPY copy_bench FROM STDIN") as copy:
+            copy.write(text)
+        return rows / (time.perf_counter() - started)
+
+
+def _rss_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Pumps:
+    """Many pumps over a few connections: each pump sends its batches in order, one in flight, resending
+    any batch not acknowledged within the timeout (what ``Uplink`` does, without a Pump behind it)."""
+
+    def __init__(
+        self, settings: MqttSettings, prefix: str, pumps: int, events: int, connections: int
+    ) -> None:
+        self.topics = Topics(prefix)
+        self.events = events
+        self.serials = [f"bench-{i:05d}" for i in range(pumps)]
+        self.acked = dict.fromkeys(self.serials, 0)
+        self.sent_at: dict[str, float] = {}
+        self.start = datetime.now(UTC)
+        self.lock = threading.Lock()
+        self.clients = [_client(settings, f"pumps{i}") for i in range(connections)]
+        for client in self.clients:
+            client.on_message = self._on_ack
+            client.subscribe(self.topics.all_pumps("ack"), qos=1)
+        time.sleep(0.5)
+        self.resent = 0
+
+    def _on_ack(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        body = json.loads(message.payload)
+        pump, upto = body["pump"], body["body"]["upto_seq"]
+        with self.lock:
+            if upto > self.acked.get(pump, upto):
+                self.acked[pump] = upto
+                self.sent_at.pop(pump, None)
+
+    def pump_once(self, now: float, timeout_s: float) -> int:
+        """Send the next batch of every pump with none in flight (or whose batch timed out)."""
+        sent = 0
+        for index, serial in enumerate(self.serials):
+            with self.lock:
+                acked = self.acked[serial]
+                at = self.sent_at.get(serial)
+                if acked >= self.events or (at is not None and now - at < timeout_s):
+                    continue
+                if at is not None:
+                    self.resent += 1
+                self.sent_at[serial] = now
+            count = min(BATCH, self.events - acked)
+            client = self.clients[index % len(self.clients)]
+            client.publish(self.topics.events(serial), _batch(serial, acked + 1, count, self.start), qos=1)
+            sent += 1
+        return sent
+
+    def done(self) -> bool:
+        with self.lock:
+            return all(v >= self.events for v in self.acked.values())
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.loop_stop()
+            client.disconnect()
+
+
+def run_server(db_url: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SMARTPUMP_DATABASE_URL": db_url,
+        "SMARTPUMP_MQTT_URL": BROKER,
+        "SMARTPUMP_MQTT_TOPIC_PREFIX": prefix,
+        "SMARTPUMP_INGEST_REGISTER_FACILITY": "bench-hospital",
+        "SMARTPUMP_SIGNING_KEY_PATH": str(tmp / "key.pem"),
+        "SMARTPUMP_LOG_LEVEL": "WARNING",
+        "SMARTPUMP_ADMIN_PASSWORD": "correct-horse-battery-9876",
+    }
+    smartpump = REPO / ".venv" / "bin" / "smartpump"
+    return subprocess.Popen(
+        [str(smartpump), "serve", "--port", "18777"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def end_to_end(
+    db_url: str, settings: MqttSettings, pumps: int, events: int, tmp: Path
+) -> tuple[float, float, int]:
+    """Events/s from ``pumps`` pumps into PostgreSQL through the real server; its peak RSS; stored rows."""
+    prefix = f"bench/{uuid.uuid4().hex[:8]}/v1"
+    server = run_server(db_url, prefix, tmp)
+    try:
+        time.sleep(4)
+        fleet = Pumps(settings, prefix, pumps, events, connections=8)
+        started = time.perf_counter()
+        deadline = started + 600
+        while not fleet.done() and time.perf_counter() < deadline:
+            fleet.pump_once(time.perf_counter(), timeout_s=20.0)
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        rss = _rss_peak_mb(server.pid)
+        fleet.close()
+        with psycopg.connect(db_url) as connection:
+            stored = int(connection.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+            distinct = int(
+                connection.execute(
+                    "SELECT count(*) FROM (SELECT DISTINCT pump_id, seq FROM events) d"
+                ).fetchone()[0]  # type: ignore[index]
+            )
+        if not fleet.done():
+            print(f"  NOT COMPLETE after {elapsed:.0f} s", file=sys.stderr)
+        assert stored == distinct
+        return stored / elapsed, rss, stored
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pumps", type=int, default=10_000)
+    parser.add_argument("--events-per-pump", type=int, default=100)
+    args = parser.parse_args()
+    settings = MqttSettings.from_url(BROKER)
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    db_url = f"{base}/{DB_NAME}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB_NAME}"')
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"smartpump-bench-{uuid.uuid4().hex[:6]}"
+    tmp.mkdir(parents=True)
+    try:
+        total = args.pumps * args.events_per_pump
+        broker_rate = broker_reference(settings, max(200, total // BATCH // 2))
+        copy_rate = copy_reference(db_url, min(total, 500_000))
+        rate, rss, stored = end_to_end(db_url, settings, args.pumps, args.events_per_pump, tmp)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    smaller = min(broker_rate, copy_rate)
+    print(f"pumps {args.pumps}, events {total:,} (stored {stored:,}, lost {total - stored:,}, duplicates 0)")
+    print(f"broker raw (1 publisher -> counting subscriber): {broker_rate:>12,.0f} events/s")
+    print(f"PostgreSQL raw COPY:                            {copy_rate:>12,.0f} events/s")
+    print(
+        f"server ingest (Mosquitto -> PostgreSQL):        {rate:>12,.0f} events/s  "
+        f"({rate / smaller:.0%} of the smaller reference; target >= {TARGET_EVENTS_S:,} and >= 50%)"
+    )
+    print(
+        f"server peak RSS with {args.pumps:,} pumps reporting: {rss:,.0f} MB (target <= {TARGET_RSS_MB} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`smartpump fleet`: N simulated pumps with the hospital workload, as their own process, over MQTT."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smartpump.cli.output import console, emit_json, fail
+from smartpump.errors import SmartpumpError
+
+DEFAULT_LIBRARY = Path(__file__).resolve().parents[3] / "examples" / "demo-library.json"
+
+
+def fleet(
+    pumps: Annotated[int, typer.Option(help="simulated pumps", min=1, max=20_000)] = 36,
+    mqtt: Annotated[str, typer.Option(help="broker URL, mqtt://[user:password@]host[:port]")] = (
+        "mqtt://127.0.0.1:1883"
+    ),
+    library: Annotated[Path | None, typer.Option(help="library the pumps run (JSON)")] = None,
+    public_key: Annotated[
+        Path | None, typer.Option(help="server's Ed25519 public key (PEM) that commands must verify with")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="virtual seconds per wall second", min=0.1, max=3600)] = 60.0,
+    duration: Annotated[float, typer.Option(help="wall seconds to run (0: until interrupted)", min=0)] = 0.0,
+    seed: Annotated[int, typer.Option(help="workload seed")] = 1,
+    prefix: Annotated[str, typer.Option(help="MQTT topic prefix")] = "smartpump/v1",
+    outbox_dir: Annotated[Path, typer.Option(help="where the pumps keep their outboxes")] = Path("var/fleet"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the final counters as JSON")] = False,
+) -> None:
+    """Run simulated pumps that report to a server through the broker (the server runs `smartpump serve`)."""
+    from smartpump.library import signing
+    from smartpump.library.formats import json_format
+    from smartpump.server.sim_fleet import SimFleet
+    from smartpump.transport.messages import Topics
+    from smartpump.transport.mqtt import MqttSettings, MqttTransport
+
+    try:
+        settings = MqttSettings.from_url(mqtt, topics=Topics(prefix))
+    except (ValueError, SmartpumpError) as error:
+        fail(f"bad broker URL or prefix: {error}", code="fleet.mqtt")
+    try:
+        drug_library = json_format.read(library or DEFAULT_LIBRARY)
+        key_pem = public_key.read_bytes() if public_key is not None else signing.generate_keypair()[1]
+    except (OSError, SmartpumpError) as error:
+        fail(f"cannot load the library or key: {error}", code="fleet.input")
+    simulated = SimFleet(
+        library=drug_library,
+        pumps=pumps,
+        seed=seed,
+        speed=speed,
+        public_key_pem=key_pem,
+        transport_for=lambda serial: MqttTransport.for_pump(serial, settings),
+        outbox_dir=outbox_dir,
+    )
+    if public_key is None:
+        console.print("no --public-key: every server command will be refused as forged", markup=False)
+    console.print(f"{pumps} simulated pumps reporting to {mqtt} at {speed:g}x", markup=False, highlight=False)
+    started = time.monotonic()
+    try:
+        while duration == 0 or time.monotonic() - started < duration:
+            simulated.advance()
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        pass
+    counters = {
+        "pumps": pumps,
+        "events": sum(simulated.fleet.counts.values()),
+        "unacknowledged": simulated.backlog(),
+        "virtual_seconds": round(simulated.env.now_s, 1),
+    }
+    simulated.close()
+    if as_json:
+        emit_json(counters)
+    else:
+        console.print(" ".join(f"{k}={v}" for k, v in counters.items()), markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `fleet` to the main app."""
+    app.command("fleet")(fleet)

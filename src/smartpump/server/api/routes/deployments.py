@@ -1,0 +1,294 @@
+"""Connected fleet: deployments (staged rollout), software packages, signed commands, link state and gaps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+from pydantic import Field
+from sqlalchemy import select
+
+from smartpump.server.api.deps import MAX_ID, SessionDep, StateDep, require_roles
+from smartpump.server.api.schemas import Request, Response
+from smartpump.server.auth import ALL_ROLES, Access, Role
+from smartpump.server.db.models import Pump
+from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
+from smartpump.server.services import commands, deployment, fleet
+from smartpump.server.services.deployment import DeploymentKind, TargetKind
+
+router = APIRouter(tags=["fleet"])
+Reader = Annotated[Access, require_roles(*ALL_ROLES)]
+Deployer = Annotated[Access, require_roles(Role.BIOMED, Role.PHARMACY_APPROVER)]
+Biomed = Annotated[Access, require_roles(Role.BIOMED)]
+Commander = Annotated[Access, require_roles(Role.BIOMED, Role.NURSE)]
+Serial = Annotated[str, Path(max_length=64)]
+DeploymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class DeploymentCreate(Request):
+    """What to offer to which pumps, and how to stage it."""
+
+    facility_id: int = Field(ge=1, le=MAX_ID)
+    kind: DeploymentKind = DeploymentKind.LIBRARY
+    library_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    package_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    target_kind: TargetKind
+    target_value: str | None = Field(default=None, max_length=64)
+    waves: list[int] = Field(default=[100], min_length=1, max_length=10)
+    pause_s: int = Field(default=600, ge=0, le=7 * 24 * 3600)
+
+
+class TargetOut(Response):
+    """One pump's progress in a deployment."""
+
+    pump: str
+    wave: int
+    state: str
+    code: str | None
+
+
+class DeploymentOut(Response):
+    """A deployment and its progress."""
+
+    id: int
+    facility_id: int
+    kind: str
+    library_version: int | None
+    software_version: str | None
+    target_kind: str
+    target_value: str | None
+    waves: list[int]
+    pause_s: int
+    status: str
+    current_wave: int
+    counts: dict[str, int]
+    targets: list[TargetOut]
+
+
+class PackageCreate(Request):
+    """A software package to sign: model, version (dotted digits) and the image's SHA-256."""
+
+    model: str = Field(min_length=1, max_length=64)
+    version: str = Field(min_length=1, max_length=32)
+    sha256: str = Field(min_length=64, max_length=64)
+
+
+class PackageOut(Response):
+    """A signed software package."""
+
+    id: int
+    model: str
+    version: str
+    sha256: str
+    created_at: datetime
+
+
+class CommandCreate(Request):
+    """A command for one pump: ``install_library`` or ``offer_program`` (args: the order's program)."""
+
+    command: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any] = Field(default_factory=dict)
+    expires_in_s: int = Field(default=600, ge=1, le=7 * 24 * 3600)
+
+
+class CommandOut(Response):
+    """A signed command and what became of it."""
+
+    id: int
+    pump: str
+    command: str
+    nonce: str
+    counter: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+    result_code: str | None
+    result_reason: str | None
+
+
+class LinkOut(Response):
+    """A pump's link: online (status / last will), last seen (silent: nothing for ``offline_after_s``),
+    highest seq stored, open gaps, events with a skewed clock."""
+
+    pump: str
+    online: bool
+    last_seen: datetime | None
+    silent: bool
+    max_seq: int
+    open_gaps: int
+    missing_events: int
+    skewed_events: int
+
+
+class GapOut(Response):
+    """A run of seqs the server has not received (explained: shed by the pump on purpose)."""
+
+    pump: str
+    first_seq: int
+    last_seq: int
+    missing: int
+    explained: bool
+    detected_at: datetime
+
+
+class SoftwareCurrencyOut(Response):
+    """Per model: the latest package version, pumps per installed version, pumps not on it."""
+
+    model: str
+    latest_version: str | None
+    pumps_by_version: dict[str, int]
+    outdated_serials: list[str]
+
+
+def _out(view: deployment.DeploymentView) -> DeploymentOut:
+    return DeploymentOut(
+        id=view.id,
+        facility_id=view.facility_id,
+        kind=view.kind,
+        library_version=view.library_version,
+        software_version=view.software_version,
+        target_kind=view.target_kind,
+        target_value=view.target_value,
+        waves=list(view.waves),
+        pause_s=view.pause_s,
+        status=view.status,
+        current_wave=view.current_wave,
+        counts=view.counts,
+        targets=[TargetOut(pump=t.pump, wave=t.wave, state=t.state, code=t.code) for t in view.targets],
+    )
+
+
+@router.post("/deployments", status_code=status.HTTP_201_CREATED)
+def create_deployment(
+    body: DeploymentCreate, access: Deployer, session: SessionDep, state: StateDep
+) -> DeploymentOut:
+    """Offer a released library (or a software package) to a pump or a group, in waves."""
+    return _out(
+        deployment.create_deployment(
+            session,
+            state,
+            access,
+            facility_id=body.facility_id,
+            kind=body.kind,
+            library_id=body.library_id,
+            package_id=body.package_id,
+            target_kind=body.target_kind,
+            target_value=body.target_value,
+            waves=body.waves,
+            pause_s=body.pause_s,
+        )
+    )
+
+
+@router.get("/deployments")
+def list_deployments(access: Reader, session: SessionDep) -> list[DeploymentOut]:
+    """Recent deployments of the caller's facilities."""
+    return [_out(v) for v in deployment.list_deployments(session, access)]
+
+
+@router.get("/deployments/{deployment_id}")
+def get_deployment(deployment_id: DeploymentId, access: Reader, session: SessionDep) -> DeploymentOut:
+    """One deployment with every pump's progress."""
+    return _out(deployment.view(session, access, deployment_id))
+
+
+@router.post("/software-packages", status_code=status.HTTP_201_CREATED)
+def create_package(body: PackageCreate, access: Biomed, session: SessionDep, state: StateDep) -> PackageOut:
+    """Sign and register a pump software package (a version not above the model's latest is refused)."""
+    row = deployment.create_package(
+        session, state, access, model=body.model, version=body.version, sha256=body.sha256
+    )
+    return PackageOut.model_validate(row)
+
+
+@router.get("/fleet/software-currency")
+def software_currency(access: Reader, session: SessionDep) -> list[SoftwareCurrencyOut]:
+    """Software version currency per pump model."""
+    return [
+        SoftwareCurrencyOut(
+            model=c.model,
+            latest_version=c.latest_version,
+            pumps_by_version=c.pumps_by_version,
+            outdated_serials=list(c.outdated_serials),
+        )
+        for c in deployment.software_currency(session, access)
+    ]
+
+
+@router.post("/pumps/{serial}/commands", status_code=status.HTTP_201_CREATED)
+def issue_command(
+    serial: Serial, body: CommandCreate, access: Commander, session: SessionDep, state: StateDep
+) -> CommandOut:
+    """Sign and queue a command for one pump (it verifies it and answers; delivery still needs the nurse)."""
+    fleet.get_pump(session, access, serial)
+    record = commands.issue_command(
+        session,
+        state,
+        pump_serial=serial,
+        command=body.command,
+        args=body.args,
+        actor=access.principal.username,
+        expires_in_s=body.expires_in_s,
+    )
+    return CommandOut.model_validate(record)
+
+
+@router.get("/pumps/{serial}/commands")
+def list_commands(serial: Serial, access: Reader, session: SessionDep) -> list[CommandOut]:
+    """The latest commands of one pump."""
+    pump = fleet.get_pump(session, access, serial)
+    return [CommandOut.model_validate(c) for c in commands.list_commands(session, pump)]
+
+
+@router.get("/fleet/links")
+def links(access: Reader, session: SessionDep, state: StateDep) -> list[LinkOut]:
+    """Link state of every visible pump: online, last seen, highest seq stored, gaps, clock skew."""
+    query = select(Pump, PumpLink).outerjoin(PumpLink, PumpLink.pump_id == Pump.id).order_by(Pump.serial)
+    if access.scope is not None:
+        query = query.where(Pump.facility_id.in_(access.scope))
+    gaps: dict[int, list[SeqGap]] = {}
+    for gap in session.scalars(select(SeqGap)):
+        gaps.setdefault(gap.pump_id, []).append(gap)
+    now = state.clock.now()
+    stale_after = state.settings.offline_after_s
+    result = []
+    for pump, link in session.execute(query).all():
+        open_gaps = [g for g in gaps.get(pump.id, []) if not g.explained]
+        result.append(
+            LinkOut(
+                pump=pump.serial,
+                online=bool(link is not None and link.online),
+                last_seen=pump.last_seen,
+                silent=pump.last_seen is None or (now - pump.last_seen).total_seconds() > stale_after,
+                max_seq=0 if link is None else link.max_seq,
+                open_gaps=len(open_gaps),
+                missing_events=sum(g.missing for g in open_gaps),
+                skewed_events=0 if link is None else link.skewed_events,
+            )
+        )
+    return result
+
+
+@router.get("/fleet/gaps")
+def list_gaps(access: Reader, session: SessionDep) -> list[GapOut]:
+    """Every seq gap of the visible pumps, open or explained."""
+    query = (
+        select(SeqGap, Pump.serial)
+        .join(Pump, Pump.id == SeqGap.pump_id)
+        .order_by(Pump.serial, SeqGap.first_seq)
+    )
+    if access.scope is not None:
+        query = query.where(Pump.facility_id.in_(access.scope))
+    return [
+        GapOut(
+            pump=serial,
+            first_seq=gap.first_seq,
+            last_seq=gap.last_seq,
+            missing=gap.missing,
+            explained=gap.explained,
+            detected_at=gap.detected_at,
+        )
+        for gap, serial in session.execute(query).all()
+    ]

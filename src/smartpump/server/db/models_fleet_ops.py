@@ -1,0 +1,115 @@
+"""Rows of the connected fleet: link state and seq gaps per pump, signed commands, deployments, packages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smartpump.server.db.models import Base
+
+
+class PumpLink(Base):
+    """What ingest knows of a pump's link: online, highest seq stored, events with a skewed clock."""
+
+    __tablename__ = "pump_links"
+
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id", ondelete="CASCADE"), primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_changed_at: Mapped[datetime | None]
+    max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    skewed_events: Mapped[int] = mapped_column(Integer, default=0)
+    last_hello_at: Mapped[datetime | None]
+
+
+class SeqGap(Base):
+    """A run of seqs a pump skipped: open until the missing events arrive (explained when shed)."""
+
+    __tablename__ = "seq_gaps"
+    __table_args__ = (UniqueConstraint("pump_id", "first_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id", ondelete="CASCADE"), index=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    missing: Mapped[int] = mapped_column(BigInteger)
+    explained: Mapped[bool] = mapped_column(Boolean, default=False)
+    detected_at: Mapped[datetime]
+
+
+class PumpCommand(Base):
+    """A signed command for one pump and what became of it (queued, sent, accepted, refused, expired)."""
+
+    __tablename__ = "pump_commands"
+    __table_args__ = (
+        UniqueConstraint("pump_id", "counter"),
+        Index("ix_pump_commands_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id", ondelete="CASCADE"))
+    counter: Mapped[int] = mapped_column(BigInteger)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    command: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime | None]
+    result_at: Mapped[datetime | None]
+    result_code: Mapped[str | None] = mapped_column(String(64))
+    result_reason: Mapped[str | None] = mapped_column(Text)
+    deployment_target_id: Mapped[int | None] = mapped_column(ForeignKey("deployment_targets.id"))
+
+
+class SoftwarePackage(Base):
+    """A signed pump software package: one version for one model (Ed25519 over model, version, hash)."""
+
+    __tablename__ = "software_packages"
+    __table_args__ = (UniqueConstraint("model", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Deployment(Base):
+    """An offer of a released library or a software package to a group of pumps, in waves."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    library_version_id: Mapped[int | None] = mapped_column(ForeignKey("library_versions.id"))
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("software_packages.id"))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_value: Mapped[str | None] = mapped_column(String(64))
+    waves: Mapped[str] = mapped_column(Text)
+    pause_s: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    current_wave: Mapped[int] = mapped_column(Integer, default=0)
+    next_wave_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class DeploymentTarget(Base):
+    """One pump of a deployment: its wave and progress (pending, offered, accepted, activated, refused)."""
+
+    __tablename__ = "deployment_targets"
+    __table_args__ = (UniqueConstraint("deployment_id", "pump_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id", ondelete="CASCADE"), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

@@ -1,0 +1,311 @@
+"""Signed commands to one pump: issue (sign, queue, audit), dispatch over the link, record the result.
+
+Every command is Ed25519-signed with the server key and bound to the pump, an expiry, a random nonce
+and a per-pump counter (``transport.commands``); the pump refuses anything else (SEC-CMD-01/02).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smartpump.errors import SignatureError
+from smartpump.server import audit
+from smartpump.server.db.models import Pump
+from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.errors import InvalidInputError, NotFoundError
+from smartpump.server.state import ServerState
+from smartpump.transport.commands import INSTALL_LIBRARY, sign_command
+from smartpump.transport.messages import Envelope, command_message
+
+OFFER_PROGRAM: Final = "program.offer"
+INSTALL_SOFTWARE: Final = "software.install"
+ALIASES: Final = {"install_library": INSTALL_LIBRARY, "offer_program": OFFER_PROGRAM}
+COMMANDS: Final = frozenset({INSTALL_LIBRARY, OFFER_PROGRAM, INSTALL_SOFTWARE})
+OFFER_FIELDS: Final = frozenset(
+    {
+        "order_id",
+        "patient_id",
+        "channel",
+        "entry_id",
+        "dose",
+        "dose_unit",
+        "rate_ml_per_h",
+        "vtbi_ml",
+        "weight_kg",
+    }
+)
+MAX_EXPIRY_S: Final = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRecord:
+    """A command as the API shows it."""
+
+    id: int
+    pump: str
+    command: str
+    nonce: str
+    counter: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+    result_code: str | None
+    result_reason: str | None
+
+
+def record_of(row: PumpCommand, serial: str) -> CommandRecord:
+    """The API view of a command row."""
+    return CommandRecord(
+        id=row.id,
+        pump=serial,
+        command=row.command,
+        nonce=row.nonce,
+        counter=row.counter,
+        status=row.status,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        issued_by=row.issued_by,
+        result_code=row.result_code,
+        result_reason=row.result_reason,
+    )
+
+
+def issue_command(
+    session: Session,
+    state: ServerState,
+    *,
+    pump_serial: str,
+    command: str,
+    args: dict[str, object],
+    actor: str,
+    expires_in_s: int = 600,
+    deployment_target_id: int | None = None,
+) -> CommandRecord:
+    """Sign a command for one pump, queue it for the link and audit it.
+
+    Raises:
+        NotFoundError: ``pump.not_found``.
+        InvalidInputError: ``command.unknown`` for a name outside ``COMMANDS`` (or its alias),
+            ``command.args`` for an offered program with fields it does not know or no order id,
+            ``command.expiry`` for an expiry outside 1 s - 7 days.
+    """
+    name = ALIASES.get(command, command)
+    if name not in COMMANDS:
+        raise InvalidInputError(
+            f"unknown command {command!r} (known: {', '.join(sorted(COMMANDS | set(ALIASES)))})",
+            code="command.unknown",
+        )
+    if not 1 <= expires_in_s <= MAX_EXPIRY_S:
+        raise InvalidInputError(f"expiry must be within 1-{MAX_EXPIRY_S} s", code="command.expiry")
+    if name == OFFER_PROGRAM:
+        _check_offer(args)
+    pump = fleet_repo.pump_by_serial(session, pump_serial)
+    if pump is None:
+        raise NotFoundError(f"no pump {pump_serial!r}", code="pump.not_found")
+    now = state.clock.now()
+    for _ in range(5):
+        counter = int(
+            session.scalar(select(func.max(PumpCommand.counter)).where(PumpCommand.pump_id == pump.id)) or 0
+        )
+        row = _signed_row(
+            state, pump, name, args, now, expires_in_s, counter + 1, actor, deployment_target_id
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            continue
+        break
+    else:
+        raise InvalidInputError("could not allocate a command counter", code="command.counter")
+    audit.append(
+        session,
+        state.clock,
+        actor=actor,
+        action="command.issued",
+        object_type="pump",
+        object_id=pump.serial,
+        facility_id=pump.facility_id,
+        details={"command": name, "nonce": row.nonce, "counter": row.counter, "expires_at": row.expires_at},
+    )
+    session.commit()
+    _poke(state)
+    return record_of(row, pump.serial)
+
+
+def _signed_row(
+    state: ServerState,
+    pump: Pump,
+    name: str,
+    args: Mapping[str, object],
+    now: datetime,
+    expires_in_s: int,
+    counter: int,
+    actor: str,
+    deployment_target_id: int | None,
+) -> PumpCommand:
+    expires_at = now + timedelta(seconds=expires_in_s)
+    nonce = secrets.token_hex(16)
+    try:
+        signed = sign_command(
+            pump_id=pump.serial,
+            command=name,
+            args=args,
+            issued_at=now,
+            expires_at=expires_at,
+            nonce=nonce,
+            counter=counter,
+            private_key_pem=state.keys.private_pem,
+            key_id=state.keys.key_id,
+        )
+    except SignatureError as error:
+        raise InvalidInputError(error.message, code="command.args") from None
+    return PumpCommand(
+        pump_id=pump.id,
+        counter=counter,
+        nonce=nonce,
+        command=name,
+        signed=json.dumps(signed.to_dict(), sort_keys=True, separators=(",", ":")),
+        issued_at=now,
+        expires_at=expires_at,
+        issued_by=actor,
+        status="queued",
+        deployment_target_id=deployment_target_id,
+    )
+
+
+def _check_offer(args: Mapping[str, object]) -> None:
+    unknown = sorted(set(args) - OFFER_FIELDS)
+    if unknown:
+        raise InvalidInputError(f"unknown program fields: {', '.join(unknown)}", code="command.args")
+    for required in ("order_id", "patient_id", "channel", "entry_id"):
+        if not isinstance(args.get(required), str) or not args.get(required):
+            raise InvalidInputError(f"an offered program needs {required}", code="command.args")
+    for number in ("dose", "rate_ml_per_h", "vtbi_ml", "weight_kg"):
+        value = args.get(number)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(f"{number} travels as a decimal string", code="command.args")
+    if (args.get("dose") is None) == (args.get("rate_ml_per_h") is None):
+        raise InvalidInputError("give exactly one of dose and rate_ml_per_h", code="command.args")
+
+
+def _poke(state: ServerState) -> None:
+    for service in state.background:
+        poke = getattr(service, "poke", None)
+        if callable(poke):
+            poke()
+
+
+def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envelope], bool]) -> int:
+    """Send queued commands over the link (expired ones are marked, not sent); returns how many went."""
+    now = state.clock.now()
+    rows = session.execute(
+        select(PumpCommand, Pump.serial)
+        .join(Pump, Pump.id == PumpCommand.pump_id)
+        .where(PumpCommand.status == "queued")
+        .order_by(PumpCommand.id)
+        .limit(500)
+    ).all()
+    sent = 0
+    for row, serial in rows:
+        if row.expires_at < now:
+            row.status = "expired"
+            row.result_code = "command.expired"
+            row.result_at = now
+            _tell_deployment(session, state, row)
+            continue
+        signed: dict[str, Any] = json.loads(row.signed)
+        if not send(command_message(serial, signed)):
+            break
+        row.status = "sent"
+        row.sent_at = now
+        sent += 1
+    session.commit()
+    return sent
+
+
+def record_result(
+    session: Session,
+    state: ServerState,
+    *,
+    pump_id: int,
+    nonce: str,
+    ok: bool,
+    code: str | None,
+    reason: str | None,
+) -> None:
+    """Apply a pump's answer to a command (a result for an unknown nonce is audited as suspicious)."""
+    row = session.scalars(
+        select(PumpCommand).where(PumpCommand.pump_id == pump_id, PumpCommand.nonce == nonce)
+    ).one_or_none()
+    pump = fleet_repo.pump_by_id(session, pump_id)
+    if row is None:
+        audit.append(
+            session,
+            state.clock,
+            actor=None,
+            action="command.result_unknown",
+            object_type="pump",
+            object_id=None if pump is None else pump.serial,
+            facility_id=None if pump is None else pump.facility_id,
+            outcome="alert",
+            details={"nonce": nonce[:64], "ok": ok, "code": code},
+        )
+        session.commit()
+        return
+    if row.status in ("accepted", "refused"):
+        return
+    row.status = "accepted" if ok else "refused"
+    row.result_code = code
+    row.result_reason = reason
+    row.result_at = state.clock.now()
+    if not ok:
+        audit.append(
+            session,
+            state.clock,
+            actor=None,
+            action="command.refused",
+            object_type="pump",
+            object_id=None if pump is None else pump.serial,
+            facility_id=None if pump is None else pump.facility_id,
+            outcome="denied",
+            details={"command": row.command, "nonce": nonce, "code": code, "reason": reason},
+        )
+    _tell_deployment(session, state, row)
+    session.commit()
+
+
+def _tell_deployment(session: Session, state: ServerState, row: PumpCommand) -> None:
+    if row.deployment_target_id is None:
+        return
+    from smartpump.server.services import deployment
+
+    deployment.on_command_result(session, state, row)
+
+
+def list_commands(session: Session, pump: Pump, *, limit: int = 100) -> list[CommandRecord]:
+    """The latest commands of one pump, newest first."""
+    rows = session.scalars(
+        select(PumpCommand).where(PumpCommand.pump_id == pump.id).order_by(PumpCommand.id.desc()).limit(limit)
+    ).all()
+    return [record_of(row, pump.serial) for row in rows]
+
+
+def queued(session: Session) -> int:
+    """How many commands wait to be sent."""
+    return int(
+        session.scalar(select(func.count()).select_from(PumpCommand).where(PumpCommand.status == "queued"))
+        or 0
+    )

@@ -1,0 +1,526 @@
+"""Staged rollout of released libraries and signed software packages to a pump or a group of pumps.
+
+A deployment splits its target pumps into waves (cumulative percentages, the last one 100); each wave
+is offered as signed commands; the next starts once every pump offered so far has answered and
+``pause_s`` has passed, and a refusal halts the rollout. Each pump's progress: pending -> offered ->
+accepted -> activated, or refused (with the code).
+Software packages are Ed25519-signed over (model, version, sha256); pumps refuse a downgrade.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from smartpump.errors import SignatureError
+from smartpump.library.model import LibraryStatus
+from smartpump.library.signing import SignedLibrary
+from smartpump.server import audit
+from smartpump.server.auth import Access
+from smartpump.server.db.models import LibraryVersion, Pump
+from smartpump.server.db.models_fleet_ops import Deployment, DeploymentTarget, PumpCommand, SoftwarePackage
+from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from smartpump.server.services import commands
+from smartpump.server.services.fleet import record_status
+from smartpump.server.state import ServerState
+from smartpump.transport.commands import install_library_args
+from smartpump.transport.messages import EventRecord
+
+PACKAGE_FORMAT: Final = "smartpump.software/1"
+_VERSION = re.compile(r"\d{1,6}(\.\d{1,6}){0,3}")
+COMMAND_EXPIRY_S: Final = 24 * 3600
+
+
+class DeploymentKind(StrEnum):
+    """What is offered."""
+
+    LIBRARY = "library"
+    SOFTWARE = "software"
+
+
+class TargetKind(StrEnum):
+    """Which pumps of the facility: one pump, a care area, a model, or all."""
+
+    PUMP = "pump"
+    CARE_AREA = "care_area"
+    MODEL = "model"
+    ALL = "all"
+
+
+class Progress(StrEnum):
+    """Where one pump is in a deployment."""
+
+    PENDING = "pending"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    ACTIVATED = "activated"
+    REFUSED = "refused"
+
+
+TERMINAL: Final = frozenset({Progress.ACTIVATED.value, Progress.REFUSED.value})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetView:
+    """One pump's progress."""
+
+    pump: str
+    wave: int
+    state: str
+    code: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentView:
+    """A deployment with its counts per progress state and every pump's progress."""
+
+    id: int
+    facility_id: int
+    kind: str
+    library_version: int | None
+    software_version: str | None
+    target_kind: str
+    target_value: str | None
+    waves: tuple[int, ...]
+    pause_s: int
+    status: str
+    current_wave: int
+    counts: dict[str, int]
+    targets: tuple[TargetView, ...]
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A software version as comparable integers ("1.10.0" > "1.9.3")."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def package_payload(model: str, version: str, sha256: str) -> bytes:
+    """The exact bytes a software package signature covers."""
+    body = {"format": PACKAGE_FORMAT, "model": model, "version": version, "sha256": sha256}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sign_package(
+    model: str, version: str, sha256: str, private_key_pem: bytes, key_id: str
+) -> dict[str, str]:
+    """The signed package document a ``software.install`` command carries."""
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
+    signature = key.sign(package_payload(model, version, sha256))
+    return {
+        "format": PACKAGE_FORMAT,
+        "model": model,
+        "version": version,
+        "sha256": sha256,
+        "key_id": key_id,
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }
+
+
+def verify_package(document: Mapping[str, Any], public_key_pem: bytes, *, model: str, installed: str) -> str:
+    """The version of a package once it verifies for this model and is newer than ``installed``.
+
+    Raises:
+        SignatureError: ``software.malformed``, ``software.forged``, ``software.wrong_model``,
+            ``software.downgrade`` (same or older version).
+    """
+    try:
+        fields = [str(document[k]) for k in ("model", "version", "sha256", "signature")]
+        signature = base64.b64decode(fields[3], validate=True)
+        if not _VERSION.fullmatch(fields[1]):
+            raise ValueError("bad version")
+    except (KeyError, ValueError, TypeError) as error:
+        raise SignatureError(f"not a software package: {error}", code="software.malformed") from None
+    key = serialization.load_pem_public_key(public_key_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
+    try:
+        key.verify(signature, package_payload(fields[0], fields[1], fields[2]))
+    except InvalidSignature:
+        raise SignatureError("software package signature does not verify", code="software.forged") from None
+    if fields[0] != model:
+        raise SignatureError(f"package for {fields[0]}, this pump is {model}", code="software.wrong_model")
+    if _VERSION.fullmatch(installed) and version_key(fields[1]) <= version_key(installed):
+        raise SignatureError(
+            f"software {fields[1]} is not newer than the installed {installed}", code="software.downgrade"
+        )
+    return fields[1]
+
+
+def create_package(
+    session: Session, state: ServerState, access: Access, *, model: str, version: str, sha256: str
+) -> SoftwarePackage:
+    """Register and sign a software package for a model (refused: a version not above the latest)."""
+    if not _VERSION.fullmatch(version) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise InvalidInputError(
+            "version must be dotted digits and sha256 64 hex digits", code="software.invalid"
+        )
+    latest = [
+        p.version for p in session.scalars(select(SoftwarePackage).where(SoftwarePackage.model == model))
+    ]
+    if latest and version_key(version) <= max(version_key(v) for v in latest):
+        raise ConflictError(
+            f"software {version} is not above the latest for {model}", code="software.downgrade"
+        )
+    signed = sign_package(model, version, sha256, state.keys.private_pem, state.keys.key_id)
+    row = SoftwarePackage(
+        model=model,
+        version=version,
+        sha256=sha256,
+        signed=json.dumps(signed, sort_keys=True),
+        created_by=access.principal.username,
+        created_at=state.clock.now(),
+    )
+    session.add(row)
+    audit.append(
+        session,
+        state.clock,
+        actor=access.principal.username,
+        action="software.registered",
+        object_type="software",
+        object_id=f"{model}:{version}",
+        details={"sha256": sha256},
+    )
+    session.commit()
+    return row
+
+
+def create_deployment(
+    session: Session,
+    state: ServerState,
+    access: Access,
+    *,
+    facility_id: int,
+    kind: DeploymentKind,
+    library_id: int | None,
+    package_id: int | None,
+    target_kind: TargetKind,
+    target_value: str | None,
+    waves: Sequence[int],
+    pause_s: int,
+) -> DeploymentView:
+    """Plan a deployment: pick the target pumps, split them into waves, launch the first wave now."""
+    if not access.allows(facility_id):
+        raise AccessDeniedError("you cannot deploy in this facility", code="deployment.forbidden")
+    _check_waves(waves)
+    library: LibraryVersion | None = None
+    package: SoftwarePackage | None = None
+    if kind is DeploymentKind.LIBRARY:
+        library = session.get(LibraryVersion, library_id) if library_id is not None else None
+        if library is None or library.facility_id != facility_id:
+            raise NotFoundError(f"no library {library_id} in this facility", code="library.not_found")
+        if library.status != LibraryStatus.RELEASED.value or library.signed_document is None:
+            raise ConflictError("only the released library can be deployed", code="library.not_released")
+    else:
+        package = session.get(SoftwarePackage, package_id) if package_id is not None else None
+        if package is None:
+            raise NotFoundError(f"no software package {package_id}", code="software.not_found")
+    if (target_value is None) != (target_kind is TargetKind.ALL):
+        raise InvalidInputError("target_value is required unless the target is all", code="deployment.target")
+    pumps = _targets(session, facility_id, target_kind, target_value, package)
+    if not pumps:
+        raise InvalidInputError("no pump matches the target", code="deployment.no_pumps")
+    now = state.clock.now()
+    row = Deployment(
+        facility_id=facility_id,
+        kind=kind.value,
+        library_version_id=None if library is None else library.id,
+        package_id=None if package is None else package.id,
+        target_kind=target_kind.value,
+        target_value=target_value,
+        waves=json.dumps(list(waves)),
+        pause_s=pause_s,
+        status="active",
+        current_wave=0,
+        next_wave_at=now,
+        created_by=access.principal.username,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    for index, pump in enumerate(pumps):
+        wave = next(i + 1 for i, pct in enumerate(waves) if index < math.ceil(len(pumps) * pct / 100))
+        session.add(
+            DeploymentTarget(
+                deployment_id=row.id, pump_id=pump.id, wave=wave, state=Progress.PENDING.value, updated_at=now
+            )
+        )
+    audit.append(
+        session,
+        state.clock,
+        actor=access.principal.username,
+        action="deployment.created",
+        object_type="deployment",
+        object_id=row.id,
+        facility_id=facility_id,
+        details={
+            "kind": kind.value,
+            "library_version": None if library is None else library.version,
+            "software": None if package is None else f"{package.model}:{package.version}",
+            "target": f"{target_kind.value}:{target_value}",
+            "pumps": len(pumps),
+            "waves": list(waves),
+        },
+    )
+    session.commit()
+    advance(session, state)
+    return view(session, access, row.id)
+
+
+def _check_waves(waves: Sequence[int]) -> None:
+    if not waves or waves[-1] != 100 or any(not 0 < w <= 100 for w in waves):
+        raise InvalidInputError("waves are percentages in (0, 100] ending with 100", code="deployment.waves")
+    if any(b <= a for a, b in itertools.pairwise(waves)):
+        raise InvalidInputError("waves must increase", code="deployment.waves")
+
+
+def _targets(
+    session: Session,
+    facility_id: int,
+    kind: TargetKind,
+    value: str | None,
+    package: SoftwarePackage | None,
+) -> list[Pump]:
+    pumps = list(fleet_repo.all_pumps(session, facility_ids=frozenset({facility_id})))
+    if kind is TargetKind.PUMP:
+        pumps = [p for p in pumps if p.serial == value]
+    elif kind is TargetKind.CARE_AREA:
+        pumps = [p for p in pumps if p.care_area == value]
+    elif kind is TargetKind.MODEL:
+        pumps = [p for p in pumps if p.model == value]
+    if package is not None:
+        pumps = [p for p in pumps if p.model == package.model]
+    return sorted(pumps, key=lambda p: p.serial)
+
+
+def advance(session: Session, state: ServerState) -> int:
+    """Launch every wave that is due (halting a deployment with a refusal); returns commands issued."""
+    now = state.clock.now()
+    issued = 0
+    due = session.scalars(
+        select(Deployment).where(Deployment.status == "active", Deployment.next_wave_at <= now)
+    ).all()
+    for row in due:
+        waves: list[int] = json.loads(row.waves)
+        targets = session.scalars(
+            select(DeploymentTarget).where(DeploymentTarget.deployment_id == row.id)
+        ).all()
+        launched = [t for t in targets if t.wave <= row.current_wave]
+        if any(t.state == Progress.REFUSED.value for t in launched):
+            row.status = "halted"
+            row.next_wave_at = None
+            _progress(state, row, targets)
+            continue
+        if any(t.state == Progress.OFFERED.value for t in launched):
+            continue
+        if row.current_wave >= len(waves):
+            row.next_wave_at = None
+            continue
+        row.current_wave += 1
+        row.next_wave_at = now + timedelta(seconds=row.pause_s) if row.current_wave < len(waves) else None
+        args, command = _offer(session, row)
+        session.commit()
+        for target in [t for t in targets if t.wave == row.current_wave]:
+            pump = fleet_repo.pump_by_id(session, target.pump_id)
+            if pump is None:
+                continue
+            commands.issue_command(
+                session,
+                state,
+                pump_serial=pump.serial,
+                command=command,
+                args=args,
+                actor=row.created_by,
+                expires_in_s=COMMAND_EXPIRY_S,
+                deployment_target_id=target.id,
+            )
+            target.state = Progress.OFFERED.value
+            target.updated_at = now
+            issued += 1
+        _progress(state, row, targets)
+    session.commit()
+    return issued
+
+
+def has_pending_waves(session: Session) -> bool:
+    """Whether an active deployment still has a wave to launch."""
+    return (
+        session.scalars(
+            select(Deployment.id)
+            .where(Deployment.status == "active", Deployment.next_wave_at.is_not(None))
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _offer(session: Session, row: Deployment) -> tuple[dict[str, object], str]:
+    if row.kind == DeploymentKind.LIBRARY.value:
+        library = session.get(LibraryVersion, row.library_version_id)
+        assert library is not None and library.signed_document is not None
+        return dict(install_library_args(SignedLibrary.from_json(library.signed_document))), "library.install"
+    package = session.get(SoftwarePackage, row.package_id)
+    assert package is not None
+    return {"package": json.loads(package.signed)}, commands.INSTALL_SOFTWARE
+
+
+def on_command_result(session: Session, state: ServerState, command: PumpCommand) -> None:
+    """Move a deployment target along after its pump accepted or refused (or the command expired)."""
+    target = session.get(DeploymentTarget, command.deployment_target_id)
+    if target is None or target.state in TERMINAL:
+        return
+    row = session.get(Deployment, target.deployment_id)
+    assert row is not None
+    now = state.clock.now()
+    if command.status == "accepted":
+        target.state = Progress.ACCEPTED.value
+        if row.kind == DeploymentKind.SOFTWARE.value:
+            package = session.get(SoftwarePackage, row.package_id)
+            pump = fleet_repo.pump_by_id(session, target.pump_id)
+            if package is not None and pump is not None:
+                target.state = Progress.ACTIVATED.value
+                session.commit()
+                record_status(session, state.clock, pump.serial, seen_at=now, firmware=package.version)
+        else:
+            pump = fleet_repo.pump_by_id(session, target.pump_id)
+            library = session.get(LibraryVersion, row.library_version_id)
+            if pump is not None and library is not None and pump.installed_library_version == library.version:
+                target.state = Progress.ACTIVATED.value
+    else:
+        target.state = Progress.REFUSED.value
+        target.code = command.result_code
+    target.updated_at = now
+    _finish_if_done(session, state, row)
+
+
+def on_events(session: Session, state: ServerState, pump_id: int, records: Sequence[EventRecord]) -> None:
+    """A pump activated a library: mark it activated in the deployments of that version."""
+    versions = {
+        int(r.data["version"])
+        for r in records
+        if r.type == "library.activated" and isinstance(r.data.get("version"), int)
+    }
+    if not versions:
+        return
+    rows = session.execute(
+        select(DeploymentTarget, Deployment)
+        .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
+        .join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id)
+        .where(DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(versions))
+    ).all()
+    for target, row in rows:
+        if target.state not in TERMINAL:
+            target.state = Progress.ACTIVATED.value
+            target.updated_at = state.clock.now()
+            _finish_if_done(session, state, row)
+    session.commit()
+
+
+def _finish_if_done(session: Session, state: ServerState, row: Deployment) -> None:
+    targets = session.scalars(select(DeploymentTarget).where(DeploymentTarget.deployment_id == row.id)).all()
+    waves: list[int] = json.loads(row.waves)
+    if (
+        row.status == "active"
+        and row.current_wave >= len(waves)
+        and all(t.state in TERMINAL for t in targets)
+    ):
+        row.status = "halted" if any(t.state == Progress.REFUSED.value for t in targets) else "completed"
+    _progress(state, row, targets)
+
+
+def _progress(state: ServerState, row: Deployment, targets: Sequence[DeploymentTarget]) -> None:
+    counts = Counter(t.state for t in targets)
+    payload: dict[str, object] = {"deployment": row.id, "status": row.status, "wave": row.current_wave}
+    payload.update(dict(counts))
+    state.live.publish(row.facility_id, "deployment.progress", payload)
+
+
+def view(session: Session, access: Access, deployment_id: int) -> DeploymentView:
+    """A deployment the caller may see, with every pump's progress."""
+    row = session.get(Deployment, deployment_id)
+    if row is None or not access.allows(row.facility_id):
+        raise NotFoundError(f"no deployment {deployment_id}", code="deployment.not_found")
+    rows = session.execute(
+        select(DeploymentTarget, Pump.serial)
+        .join(Pump, Pump.id == DeploymentTarget.pump_id)
+        .where(DeploymentTarget.deployment_id == row.id)
+        .order_by(Pump.serial)
+    ).all()
+    library = session.get(LibraryVersion, row.library_version_id) if row.library_version_id else None
+    package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
+    counts = Counter(target.state for target, _ in rows)
+    return DeploymentView(
+        id=row.id,
+        facility_id=row.facility_id,
+        kind=row.kind,
+        library_version=None if library is None else library.version,
+        software_version=None if package is None else package.version,
+        target_kind=row.target_kind,
+        target_value=row.target_value,
+        waves=tuple(json.loads(row.waves)),
+        pause_s=row.pause_s,
+        status=row.status,
+        current_wave=row.current_wave,
+        counts={p.value: counts.get(p.value, 0) for p in Progress},
+        targets=tuple(TargetView(pump=serial, wave=t.wave, state=t.state, code=t.code) for t, serial in rows),
+    )
+
+
+def list_deployments(session: Session, access: Access, *, limit: int = 100) -> list[DeploymentView]:
+    """Recent deployments in the caller's facilities, newest first."""
+    query = select(Deployment.id).order_by(Deployment.id.desc()).limit(limit)
+    if access.scope is not None:
+        query = query.where(Deployment.facility_id.in_(access.scope))
+    return [view(session, access, i) for i in session.scalars(query)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftwareCurrency:
+    """Per model: the latest registered version, pump count per firmware, pumps not on the latest."""
+
+    model: str
+    latest_version: str | None
+    pumps_by_version: dict[str, int]
+    outdated_serials: tuple[str, ...]
+
+
+def software_currency(session: Session, access: Access) -> list[SoftwareCurrency]:
+    """Software version currency per pump model in the caller's facilities."""
+    pumps = fleet_repo.all_pumps(session, facility_ids=access.scope)
+    latest: dict[str, str] = {}
+    for package in session.scalars(select(SoftwarePackage)):
+        if package.model not in latest or version_key(package.version) > version_key(latest[package.model]):
+            latest[package.model] = package.version
+    result = []
+    for model in sorted({p.model for p in pumps} | set(latest)):
+        of_model = [p for p in pumps if p.model == model]
+        counts = Counter(p.firmware for p in of_model)
+        newest = latest.get(model)
+        result.append(
+            SoftwareCurrency(
+                model=model,
+                latest_version=newest,
+                pumps_by_version=dict(sorted(counts.items())),
+                outdated_serials=tuple(
+                    sorted(p.serial for p in of_model if newest is not None and p.firmware != newest)
+                ),
+            )
+        )
+    return result

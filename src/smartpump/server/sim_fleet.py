@@ -1,0 +1,274 @@
+"""Simulated pumps that talk to a server over a real transport: the demo's fleet and `smartpump fleet`.
+
+The hospital workload (``sim.workload``) drives real ``Pump`` objects in virtual time paced to the wall
+clock (``sim.environment`` wall mode, ``speed`` virtual seconds per wall second). Every pump event goes
+into the pump's durable outbox and out through its ``Uplink``; verified commands are routed to the pump:
+a library is installed (it activates when every channel is idle), an offered program waits on the channel
+for the nurse's confirmation, a software package is verified and a downgrade refused. Refusals are logged
+by the pump (``command.refused``). Command validity is checked against the wall clock, because the
+virtual clock runs ``speed`` times faster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from smartpump.clock import ManualClock, WallClock
+from smartpump.ders.program import InfusionProgram, PatientParameters
+from smartpump.errors import PumpError, SmartpumpError
+from smartpump.library.model import DrugLibrary
+from smartpump.pump.device import Pump
+from smartpump.pump.events import PumpEvent
+from smartpump.server.services.deployment import verify_package
+from smartpump.sim.environment import Environment, WallPacing
+from smartpump.sim.fleet import Fleet
+from smartpump.sim.workload import HospitalWorkload
+from smartpump.transport.base import Transport
+from smartpump.transport.commands import INSTALL_LIBRARY, Command, signed_library_of
+from smartpump.transport.outbox import Outbox
+from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
+from smartpump.units import DoseUnit
+
+if TYPE_CHECKING:
+    from smartpump.server.state import ServerState
+    from smartpump.server.workers import InProcessLink
+
+logger = logging.getLogger("smartpump.server.sim_fleet")
+
+OFFER_PROGRAM: Final = "program.offer"
+INSTALL_SOFTWARE: Final = "software.install"
+DEFAULT_FIRMWARE: Final = "1.0.0"
+
+
+class SimFleet:
+    """Simulated pumps with their outboxes and uplinks; act on a pump only while holding ``lock``."""
+
+    def __init__(
+        self,
+        *,
+        library: DrugLibrary,
+        pumps: int,
+        seed: int,
+        speed: float,
+        public_key_pem: bytes,
+        transport_for: Callable[[str], Transport],
+        link: InProcessLink | None = None,
+        outbox_dir: Path | None = None,
+        hospital_id: str | None = None,
+        start: datetime | None = None,
+        batch_size: int = 200,
+        ack_timeout_s: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.link = link
+        self.lock = link.lock if link is not None else threading.RLock()
+        self.library = library
+        self.public_key_pem = public_key_pem
+        self.hospital_id = hospital_id if hospital_id is not None else library.hospital_id
+        self.firmware: dict[str, str] = {}
+        self._transport_for = transport_for
+        self._outbox_dir = outbox_dir
+        self._batch_size = batch_size
+        self._ack_timeout_s = ack_timeout_s
+        self._monotonic = monotonic
+        self._wall = WallClock()
+        self._uplinks: dict[str, Uplink] = {}
+        self._transports: dict[str, Transport] = {}
+        self.speed = speed
+        clock = ManualClock(start if start is not None else datetime.now(UTC))
+        self.env = Environment(clock, pacing=WallPacing(speed=speed, sleep=time.sleep, monotonic=monotonic))
+        self.fleet = Fleet(self.env, library)
+        with self.lock:
+            self.fleet.subscribe(self._on_event)
+            self.workload = HospitalWorkload(self.fleet, pumps=pumps, seed=seed)
+            self.workload.start()
+            assert self.env.pacing is not None
+            self.env.pacing.wait_until(self.env.now_s)
+            self._origin = (monotonic(), self.env.now_s)
+
+    # ----------------------------------------------------------------- the contract for the UI
+
+    def serials(self) -> list[str]:
+        """Every simulated pump's serial."""
+        return sorted(self.fleet.pumps)
+
+    def pump(self, serial: str) -> Pump:
+        """One simulated pump (hold ``lock`` while acting on it)."""
+        return self.fleet.pumps[serial]
+
+    def uplink(self, serial: str) -> Uplink:
+        """The uplink of one pump."""
+        return self._uplink(serial)
+
+    def act(self, serial: str, action: Callable[[Pump], object]) -> object:
+        """Run one action on a pump under the lock and hand its events to the uplink."""
+        with self.lock:
+            return self.fleet.act(serial, action)
+
+    # ----------------------------------------------------------------- running
+
+    def advance(self) -> int:
+        """Play virtual time up to the wall clock (times the speed), then move events and acks."""
+        with self.lock:
+            wall_origin, virtual_origin = self._origin
+            target = virtual_origin + (self._monotonic() - wall_origin) * self.speed
+            before = self.env.actions_run
+            self.env.run(until_s=max(target, self.env.now_s))
+            for serial in self.fleet.pumps:
+                self.fleet.act(serial, _nothing)
+            for uplink in self._uplinks.values():
+                uplink.step()
+            if self.link is not None:
+                self.link.deliver()
+            return self.env.actions_run - before
+
+    def backlog(self) -> int:
+        """Events kept in the outboxes and not yet acknowledged."""
+        with self.lock:
+            return sum(u.backlog for u in self._uplinks.values())
+
+    def close(self) -> None:
+        """Disconnect every pump (the outboxes keep what was not acknowledged)."""
+        with self.lock:
+            transports = list(self._transports.values())
+        for transport in transports:
+            transport.close()
+
+    # ----------------------------------------------------------------- pump side of the link
+
+    def _uplink(self, serial: str) -> Uplink:
+        uplink = self._uplinks.get(serial)
+        if uplink is None:
+            path: Path | str = ":memory:"
+            if self._outbox_dir is not None:
+                self._outbox_dir.mkdir(parents=True, exist_ok=True)
+                path = self._outbox_dir / f"{serial}.outbox.sqlite"
+            self.firmware.setdefault(serial, DEFAULT_FIRMWARE)
+            transport = self._transports[serial] = self._transport_for(serial)
+            uplink = Uplink(
+                outbox=Outbox(path, pump=serial),
+                transport=transport,
+                clock=self._wall,
+                batch_size=self._batch_size,
+                ack_timeout_s=self._ack_timeout_s,
+                commands=CommandPolicy(
+                    public_key_pem=self.public_key_pem,
+                    on_command=lambda command: self._on_command(serial, command),
+                    on_refused=lambda refusal: self._on_refused(serial, refusal),
+                ),
+            )
+            self._uplinks[serial] = uplink
+            uplink.start()
+        return uplink
+
+    def _on_event(self, pump: Pump, event: PumpEvent) -> None:
+        self._uplink(pump.id).take([event])
+
+    def _on_refused(self, serial: str, refusal: CommandRefusal) -> None:
+        self.act(
+            serial,
+            lambda p: p.record_command_refused(
+                command=refusal.command, nonce=refusal.nonce, code=refusal.code, reason=refusal.reason
+            ),
+        )
+
+    def _on_command(self, serial: str, command: Command) -> None:
+        try:
+            if command.command == INSTALL_LIBRARY:
+                signed = signed_library_of(command)
+                self.act(
+                    serial,
+                    lambda p: p.install_library(signed, self.public_key_pem, hospital_id=self.hospital_id),
+                )
+            elif command.command == OFFER_PROGRAM:
+                self._offer(serial, command)
+            elif command.command == INSTALL_SOFTWARE:
+                package = command.args.get("package")
+                if not isinstance(package, dict):
+                    raise PumpError("software.install needs a package", code="software.malformed")
+                model = self.pump(serial).caps.model.value
+                self.firmware[serial] = verify_package(
+                    package, self.public_key_pem, model=model, installed=self.firmware[serial]
+                )
+            else:
+                raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
+        except SmartpumpError as error:
+            if command.command != INSTALL_LIBRARY:
+                self._on_refused(
+                    serial,
+                    CommandRefusal(
+                        command=command.command, nonce=command.nonce, code=error.code, reason=error.message
+                    ),
+                )
+            raise
+
+    def _offer(self, serial: str, command: Command) -> None:
+        """Hold an auto-programmed program on the channel; the nurse confirms it at the pump."""
+        args = command.args
+        pump = self.pump(serial)
+        if pump.patient_id is None or args.get("patient_id") != pump.patient_id:
+            raise PumpError(
+                "the order is for another patient than this pump's", code="command.patient_mismatch"
+            )
+        weight = _decimal(args.get("weight_kg"))
+        dose_unit = args.get("dose_unit")
+        program = InfusionProgram(
+            entry_id=str(args["entry_id"]),
+            dose=_decimal(args.get("dose")),
+            dose_unit=DoseUnit.parse(dose_unit) if isinstance(dose_unit, str) else None,
+            rate_ml_per_h=_decimal(args.get("rate_ml_per_h")),
+            vtbi_ml=_decimal(args.get("vtbi_ml")),
+            patient=PatientParameters(weight_kg=weight),
+        )
+        self.act(serial, lambda p: p.program(str(args["channel"]), program, auto_programmed=True))
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise PumpError(f"not a decimal: {value!r}", code="command.args") from None
+
+
+def _nothing(pump: Pump) -> None:
+    """An action that does nothing: lets the fleet dispatch events produced outside its own actions."""
+
+
+class SimFleetRunner:
+    """The background service that advances an in-process ``SimFleet`` with the wall clock."""
+
+    def __init__(self, fleet: SimFleet, *, interval_s: float = 0.25) -> None:
+        self.fleet = fleet
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def start(self, state: ServerState) -> None:
+        """Start advancing the fleet in a thread."""
+        self._thread = threading.Thread(target=self._run, name="smartpump-sim-fleet", daemon=True)
+        self._thread.start()
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        """Stop advancing and disconnect the pumps."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.fleet.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.fleet.advance()
+            except Exception:
+                logger.exception("the simulated fleet failed to advance")

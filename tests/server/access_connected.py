@@ -1,0 +1,19 @@
+"""Declared access of the connected-fleet routes (deployments, software packages, commands, links, gaps)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from smartpump.server.auth import ALL_ROLES, Role
+
+ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    ("POST", "/api/v1/deployments"): frozenset({Role.BIOMED, Role.PHARMACY_APPROVER}),
+    ("GET", "/api/v1/deployments"): ALL_ROLES,
+    ("GET", "/api/v1/deployments/{deployment_id}"): ALL_ROLES,
+    ("POST", "/api/v1/software-packages"): frozenset({Role.BIOMED}),
+    ("GET", "/api/v1/fleet/software-currency"): ALL_ROLES,
+    ("POST", "/api/v1/pumps/{serial}/commands"): frozenset({Role.BIOMED, Role.NURSE}),
+    ("GET", "/api/v1/pumps/{serial}/commands"): ALL_ROLES,
+    ("GET", "/api/v1/fleet/links"): ALL_ROLES,
+    ("GET", "/api/v1/fleet/gaps"): ALL_ROLES,
+}

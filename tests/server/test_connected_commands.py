@@ -1,0 +1,265 @@
+"""Signed commands and library deployment to simulated pumps over the in-process transport."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from smartpump.clock import WallClock
+from smartpump.library import signing
+from smartpump.library.model import DrugLibrary, LibraryStatus
+from smartpump.server.db.models import LibraryVersion, User
+from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.keys import SigningKeys, load_or_create
+from smartpump.server.services import commands
+from smartpump.server.settings import Settings
+from smartpump.server.sim_fleet import SimFleet
+from smartpump.server.workers import InProcessLink
+from smartpump.transport.commands import sign_command
+from smartpump.transport.messages import command_message
+from tests.factories import make_library
+from tests.server.conftest import _wipe
+from tests.server.connected_helpers import Harness
+
+HOSPITAL = "north"
+
+
+@pytest.fixture
+def connected(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[Harness, SimFleet]]:
+    """Three simulated pumps (factory library v1) linked to an app on a wall clock."""
+    keys = load_or_create(settings.signing_key_path)
+    link = InProcessLink()
+    fleet = SimFleet(
+        library=make_library(hospital_id=HOSPITAL),
+        pumps=3,
+        seed=3,
+        speed=1.0,
+        public_key_pem=keys.public_pem,
+        transport_for=link.pump_transport,
+        link=link,
+        outbox_dir=tmp_path / "outbox",
+    )
+    harness = Harness(settings, engine, WallClock(), sim_fleet=fleet)
+    for serial in fleet.serials():
+        harness.register(serial, care_area="icu", model=fleet.pump(serial).caps.model.value, library=1)
+    harness.pump_messages(step=fleet.advance)
+    yield harness, fleet
+    harness.close()
+    _wipe(engine)
+
+
+def _refusals(fleet: SimFleet, harness: Harness) -> list[tuple[str, str]]:
+    stored = harness.stored()
+    return [
+        (pump, event["data"]["code"])
+        for (pump, _), event in sorted(stored.items())
+        if event["type"] == "command.refused"
+    ]
+
+
+def _send_raw(harness: Harness, serial: str, keys: SigningKeys, **overrides: object) -> None:
+    now = datetime.now(UTC)
+    fields: dict[str, object] = {
+        "pump_id": serial,
+        "command": "program.offer",
+        "args": {},
+        "issued_at": now,
+        "expires_at": now + timedelta(minutes=5),
+        "nonce": "n-" + serial,
+        "counter": 10_000,
+        "private_key_pem": keys.private_pem,
+        "key_id": keys.key_id,
+    }
+    fields.update(overrides)
+    signed = sign_command(**fields)  # type: ignore[arg-type]
+    harness.worker.transport.send(command_message(serial, signed.to_dict()))
+
+
+def test_forged_foreign_expired_and_replayed_commands_are_refused_and_logged_by_the_pump(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    first, second, _ = fleet.serials()
+    private_pem, public_pem = signing.generate_keypair()
+    forger = SigningKeys(private_pem=private_pem, public_pem=public_pem, key_id="forger")
+    _send_raw(harness, first, forger, nonce="forged")
+    _send_raw(harness, first, harness.state.keys, pump_id=second, nonce="foreign")
+    past = datetime.now(UTC) - timedelta(hours=2)
+    _send_raw(
+        harness,
+        first,
+        harness.state.keys,
+        issued_at=past,
+        expires_at=past + timedelta(minutes=1),
+        nonce="old",
+    )
+    harness.pump_messages(step=fleet.advance)
+    _send_raw(harness, first, harness.state.keys, nonce="once", counter=20_000, args={"order_id": "x"})
+    _send_raw(harness, first, harness.state.keys, nonce="once", counter=20_000, args={"order_id": "x"})
+    harness.pump_messages(step=fleet.advance)
+    codes = [code for pump, code in _refusals(fleet, harness) if pump == first]
+    assert codes[:3] == ["command.forged", "command.foreign", "command.expired"]
+    assert "command.replayed" in codes
+
+
+def test_an_offered_program_for_another_patient_is_refused_and_the_result_recorded(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    serial = fleet.serials()[0]
+    with harness.session() as session:
+        record = commands.issue_command(
+            session,
+            harness.state,
+            pump_serial=serial,
+            command="offer_program",
+            args={
+                "order_id": "o-1",
+                "patient_id": "someone-else",
+                "channel": "A",
+                "entry_id": "icu-dopamine",
+                "rate_ml_per_h": "5",
+            },
+            actor="nurse",
+        )
+    harness.pump_messages(step=fleet.advance)
+    with harness.session() as session:
+        row = session.scalars(select(PumpCommand).where(PumpCommand.nonce == record.nonce)).one()
+    assert (row.status, row.result_code) == ("refused", "command.patient_mismatch")
+    assert (serial, "command.patient_mismatch") in _refusals(fleet, harness)
+
+
+def _release(harness: Harness, library: DrugLibrary, *, tamper: bool = False) -> int:
+    signed = signing.sign(
+        replace(library, status=LibraryStatus.RELEASED),
+        harness.state.keys.private_pem,
+        harness.state.keys.key_id,
+    )
+    document = signed.to_json()
+    if tamper:
+        doc = json.loads(document)
+        payload = base64.b64decode(doc["payload"]).replace(b"Factory test library", b"Factory test librarX")
+        doc["payload"] = base64.b64encode(payload).decode("ascii")
+        document = json.dumps(doc)
+    now = datetime.now(UTC)
+    with harness.session() as session:
+        author = User(username=f"author-v{library.version}", password_hash="-", created_at=now)
+        session.add(author)
+        session.flush()
+        row = LibraryVersion(
+            facility_id=harness.facility_id,
+            name=library.name,
+            version=library.version,
+            status="released",
+            document="{}",
+            content_hash="0" * 64,
+            author_id=author.id,
+            created_at=now,
+            updated_at=now,
+            released_at=now,
+            signed_document=document,
+            key_id=harness.state.keys.key_id,
+        )
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def _deploy(harness: Harness, library_id: int, waves: list[int]) -> dict[str, object]:
+    from smartpump.server.auth import Access, Principal, Role
+    from smartpump.server.services import deployment
+
+    access = Access(
+        principal=Principal(user_id=0, username="biomed", global_roles=frozenset({Role.BIOMED})),
+        roles=frozenset({Role.BIOMED}),
+    )
+    with harness.session() as session:
+        view = deployment.create_deployment(
+            session,
+            harness.state,
+            access,
+            facility_id=harness.facility_id,
+            kind=deployment.DeploymentKind.LIBRARY,
+            library_id=library_id,
+            package_id=None,
+            target_kind=deployment.TargetKind.CARE_AREA,
+            target_value="icu",
+            waves=waves,
+            pause_s=0,
+        )
+    harness.pump_messages(step=fleet_step(harness))
+    with harness.session() as session:
+        final = deployment.view(session, access, view.id)
+    return {
+        "status": final.status,
+        "counts": final.counts,
+        "codes": sorted({t.code for t in final.targets if t.code}),
+    }
+
+
+def fleet_step(harness: Harness):  # type: ignore[no-untyped-def]
+    fleet = harness.state.sim_fleet
+    assert fleet is not None
+
+    def step() -> None:
+        fleet.advance()
+        harness.worker.poke()
+
+    return step
+
+
+def test_a_released_library_deployed_to_a_care_area_reaches_every_pump_and_currency_shows_it(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=2))
+    outcome = _deploy(harness, library_id, [34, 100])
+    assert outcome == {
+        "status": "completed",
+        "counts": {"pending": 0, "offered": 0, "accepted": 0, "activated": 3, "refused": 0},
+        "codes": [],
+    }
+    assert {fleet.pump(s).library.version for s in fleet.serials()} == {2}  # type: ignore[union-attr]
+    client_view = harness.app.state.smartpump
+    from smartpump.server.auth import Access, Principal, Role
+    from smartpump.server.services.fleet import library_currency
+
+    access = Access(
+        principal=Principal(user_id=0, username="v", global_roles=frozenset({Role.VIEWER})),
+        roles=frozenset({Role.VIEWER}),
+    )
+    with client_view.sessions() as session:
+        [currency] = library_currency(session, access)
+    assert (currency.released_version, currency.current, currency.outdated_serials) == (2, 3, ())
+
+
+def test_a_rolled_back_library_is_refused_by_the_pumps_and_halts_the_rollout(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=1))
+    outcome = _deploy(harness, library_id, [30, 100])
+    assert outcome["status"] == "halted"
+    assert outcome["counts"]["refused"] == 1 and outcome["counts"]["pending"] == 2  # type: ignore[index]
+    assert outcome["codes"] == ["signature.rollback"]
+    assert {fleet.pump(s).library.version for s in fleet.serials()} == {1}  # type: ignore[union-attr]
+
+
+def test_a_tampered_library_is_refused_and_the_pump_keeps_its_library(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=3), tamper=True)
+    outcome = _deploy(harness, library_id, [100])
+    assert outcome["counts"]["refused"] == 3  # type: ignore[index]
+    assert outcome["codes"] and all(code.startswith("signature.") for code in outcome["codes"])  # type: ignore[attr-defined]
+    rejected = [e for e in harness.stored().values() if e["type"] == "library.rejected"]
+    assert len(rejected) == 3
+    assert {fleet.pump(s).library.version for s in fleet.serials()} == {1}  # type: ignore[union-attr]

@@ -1,0 +1,194 @@
+"""Ingest over the in-process transport: stored exactly once, acked after commit, gaps, link state, live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from smartpump.clock import ManualClock
+from smartpump.pump.events import EventLog, EventType
+from smartpump.server.db.models import ChannelState
+from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
+from smartpump.server.settings import Settings
+from smartpump.transport.inprocess import Faults, InProcessBroker
+from smartpump.transport.messages import EventRecord
+from smartpump.transport.outbox import Outbox
+from smartpump.transport.uplink import Uplink
+from tests.server.conftest import _wipe
+from tests.server.connected_helpers import Harness, outbox_path, wire
+from tests.unit.transport.helpers import vitals_every_minute
+
+
+@pytest.fixture
+def harness(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Harness]:
+    """An app on the test database with its ingest worker driven by hand."""
+    built = Harness(settings, engine, clock)
+    yield built
+    built.close()
+    _wipe(engine)
+
+
+def _pump(harness: Harness, tmp_path: Path, serial: str, clock: ManualClock) -> tuple[EventLog, Uplink]:
+    log = EventLog(serial)
+    uplink = Uplink(
+        outbox=Outbox(outbox_path(tmp_path, serial), pump=serial),
+        transport=harness.link.pump_transport(serial),
+        clock=clock,
+        batch_size=50,
+        ack_timeout_s=5,
+    )
+    uplink.start()
+    return log, uplink
+
+
+def test_batches_from_many_pumps_are_stored_exactly_once_despite_duplicates(
+    settings: Settings, engine: Engine, clock: ManualClock, tmp_path: Path
+) -> None:
+    harness = Harness(settings, engine, clock)
+    harness.link.broker = InProcessBroker(faults=Faults(duplicate=0.5, reorder=0.3, seed=7))
+    harness.worker.transport = harness.link.server_transport()
+    harness.worker.attach(harness.state)
+    try:
+        pumps = {}
+        for serial in ("p-1", "p-2", "p-3"):
+            harness.register(serial)
+            pumps[serial] = _pump(harness, tmp_path, serial, clock)
+        expected = {}
+        for log, uplink in pumps.values():
+            vitals_every_minute(log, clock, 120, alarm_every=30)
+            uplink.take(log.since(0))
+            expected.update(wire(log.since(0)))
+
+        def resend() -> None:
+            clock.advance(6)
+            for _, uplink in pumps.values():
+                uplink.step()
+
+        harness.pump_messages(200, step=resend)
+        assert harness.link.broker.stats.duplicated > 0
+        assert harness.stored() == expected
+        assert all(uplink.backlog == 0 for _, uplink in pumps.values())
+    finally:
+        harness.close()
+        _wipe(engine)
+
+
+def test_a_pump_that_is_not_registered_is_not_acknowledged(
+    harness: Harness, clock: ManualClock, tmp_path: Path
+) -> None:
+    log, uplink = _pump(harness, tmp_path, "stranger", clock)
+    vitals_every_minute(log, clock, 5)
+    uplink.take(log.since(0))
+    uplink.step()
+    harness.pump_messages()
+    assert harness.stored() == {}
+    assert uplink.backlog == 5
+    assert harness.worker.ingestor.stats.unknown_pump_batches >= 1
+
+
+def _records(serial: str, clock: ManualClock, seqs: list[int]) -> tuple[EventRecord, ...]:
+    return tuple(
+        EventRecord(v=1, pump=serial, seq=s, ts=clock.now(), channel="A", type="vitals.recorded", data={})
+        for s in seqs
+    )
+
+
+def _gaps(harness: Harness) -> list[tuple[int, int, int]]:
+    with harness.session() as session:
+        return [(g.first_seq, g.last_seq, g.missing) for g in session.scalars(select(SeqGap))]
+
+
+def test_a_gap_in_seq_is_flagged_until_the_missing_events_arrive(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.register("p-1")
+    ingestor = harness.worker.ingestor
+    ingestor.commit([("p-1", _records("p-1", clock, [1, 2, 3]))])
+    ingestor.commit([("p-1", _records("p-1", clock, [6, 7]))])
+    assert _gaps(harness) == [(4, 5, 2)]
+    ingestor.commit([("p-1", _records("p-1", clock, [4]))])
+    assert _gaps(harness) == [(4, 5, 1)]
+    ingestor.commit([("p-1", _records("p-1", clock, [5]))])
+    assert _gaps(harness) == []
+    assert sorted(seq for _, seq in harness.stored()) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_hello_claiming_acked_events_the_store_lacks_opens_a_gap(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.register("p-1")
+    harness.worker.ingestor.commit([("p-1", _records("p-1", clock, [1, 2]))])
+    harness.worker.ingestor.hello("p-1", next_seq=10, acked_seq=9)
+    assert _gaps(harness) == [(3, 9, 7)]
+
+
+def test_last_will_marks_the_pump_offline_and_publishes_it(
+    harness: Harness, clock: ManualClock, tmp_path: Path
+) -> None:
+    harness.register("p-1")
+    _pump(harness, tmp_path, "p-1", clock)
+    harness.pump_messages()
+    with harness.session() as session:
+        assert session.get(PumpLink, 1) is not None
+        assert session.scalars(select(PumpLink.online)).one() is True
+    endpoint = harness.link.broker._pumps["p-1"]
+    with harness.link.lock:
+        endpoint.set_link(False)
+    harness.worker.ingestor.link_changed("p-1", harness.link.broker.status("p-1") == "online")
+    with harness.session() as session:
+        assert session.scalars(select(PumpLink.online)).one() is False
+    assert [m.payload["pump"] for m in harness.state.live.recent("pump.offline")] == ["p-1"]
+
+
+def test_alarms_are_published_live_and_channel_state_is_recorded(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.register("p-1")
+    log = EventLog("p-1")
+    log.append(
+        EventType.INFUSION_STARTED,
+        clock.now(),
+        "A",
+        {"drug": "dopamine", "rate_ml_per_h": Decimal("12.5"), "vtbi_ml": Decimal("250")},
+    )
+    log.append(
+        EventType.ALARM_RAISED,
+        clock.now(),
+        "A",
+        {"alarm": "occlusion_downstream", "priority": "high", "stops_delivery": True},
+    )
+    harness.worker.ingestor.commit([("p-1", tuple(EventRecord.from_event(e) for e in log.since(0)))])
+    alarms = harness.state.live.recent("alarm.raised")
+    assert [(m.payload["pump"], m.payload["alarm"], m.payload["priority"]) for m in alarms] == [
+        ("p-1", "occlusion_downstream", "high")
+    ]
+    with harness.session() as session:
+        channel = session.scalars(select(ChannelState)).one()
+    assert (channel.channel, channel.state, channel.drug, channel.rate_ml_per_h) == (
+        "A",
+        "alarm",
+        "dopamine",
+        Decimal(0),
+    )
+
+
+def test_an_event_from_a_clock_years_off_is_stored_and_flagged(harness: Harness, clock: ManualClock) -> None:
+    harness.register("p-1")
+    skewed = EventRecord(
+        v=1,
+        pump="p-1",
+        seq=1,
+        ts=clock.now() - timedelta(days=3650),
+        channel=None,
+        type="pump.started",
+        data={},
+    )
+    harness.worker.ingestor.commit([("p-1", (skewed,))])
+    assert list(harness.stored()) == [("p-1", 1)]
+    with harness.session() as session:
+        assert session.scalars(select(PumpLink.skewed_events)).one() == 1
