@@ -177,7 +177,10 @@ def _complete_hard_limits(url: str, library_id: int, pharmacist: dict[str, str])
             response.raise_for_status()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread
+# while it is alive, which breaks every later test that calls asyncio.run(); both fixtures end with
+# the e2e module so the rest of the suite runs on a clean thread.
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real server on a free port with a two-pump simulated fleet and demo-like data."""
     folder = tmp_path_factory.mktemp("e2e")
@@ -224,7 +227,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     fleet.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """The system's headless Chromium (never a downloaded one)."""
     if not CHROMIUM.exists():
