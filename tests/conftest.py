@@ -12,9 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 settings.register_profile("default", deadline=None, max_examples=200)
-settings.register_profile(
-    "ci", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, sync_playwright
+from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
 from smartpump.library.signing import generate_keypair
@@ -188,7 +189,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     migrate.upgrade(url)
     settings = Settings(
         database_url=url,
-        secret_key="e2e-secret-key-" + "x" * 32,
+        secret_key=SecretStr("e2e-secret-key-" + "x" * 32),
         signing_key_path=folder / "keys" / "library-signing.pem",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
@@ -255,15 +256,22 @@ def new_page(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
     contexts = []
     problems: list[str] = []
 
-    def open_page(viewport: dict[str, int] | None = None) -> Page:
+    def on_dialog(dialog: Dialog) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def on_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    def open_page(viewport: ViewportSize | None = None) -> Page:
         context = browser.new_context(
             base_url=live_server.url, viewport=viewport or {"width": 1366, "height": 900}
         )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(5000)
-        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("dialog", on_dialog)
+        page.on("pageerror", on_error)
         return page
 
     yield open_page
@@ -281,8 +289,8 @@ def login(page: Page, username: str) -> None:
     page.wait_for_url("**/ui/")
 
 
-def shot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot as a test artifact."""
+def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot (the full page unless told otherwise: very long pages) as a test artifact."""
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -202,6 +202,28 @@ def test_order_over_mllp_to_confirmed_start_documented_over_mllp(
         assert "MDC_EVT_PUMP_DELIV_START" in start.to_er7()
         assert start.first("PID").value(3, 1) == patient  # type: ignore[union-attr]
 
+        text = dopamine_order(
+            serial=serial, patient=patient, channel=channel, order_id="ORD-8", control_id="10", dose="15"
+        ).to_er7()
+        titration = parse(
+            text.replace("ORC|RE|", "ORC|XO|").replace(
+                "|1234^Dopamine|250||263762^MDC_DIM_MILLI_L^MDC^mL^mL^UCUM |", "|1234^Dopamine||||"
+            )
+        )
+        assert ack_code_of(_send(listener.port, titration)) is AckCode.CA
+        harness.pump_messages(step=fleet.advance)
+        with fleet.lock:
+            offered = fleet.pump(serial).channel(channel).pending
+            assert offered is not None and offered.is_titration and offered.auto_programmed
+        fleet.act(serial, lambda p: p.confirm(channel))
+        harness.pump_messages(step=fleet.advance)
+        seen = len(ehr.received)
+        assert sender.run_once().drained.pending == 0
+        changed = [m for m in ehr.received[seen:] if m.message_type[:2] == ("ORU", "R42")]
+        assert [_order_of(m) for m in changed] == ["ORD-8", "ORD-8"]
+        assert "MDC_EVT_PUMP_DELIV_STOP" in changed[0].to_er7()
+        assert "MDC_EVT_PUMP_DELIV_START" in changed[1].to_er7()
+
         ehr.down()
         fleet.act(serial, lambda p: p.stop(channel))
         harness.pump_messages(step=fleet.advance)

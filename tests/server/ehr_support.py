@@ -12,11 +12,11 @@ from typing import Any, Final
 
 from smartpump.interop.hl7v2.message import Message, parse
 from smartpump.library.formats import json_format
-from smartpump.library.model import DrugLibrary, EhrMapping
+from smartpump.library.model import DeliveryMode, DeviceType, DrugLibrary, EhrMapping, PCALimits
 from smartpump.server.auth import Role
 from smartpump.server.db.models import LibraryVersion
 from smartpump.server.db.repositories import fleet as fleet_repo
-from tests.factories import concentration, make_entry, make_library
+from tests.factories import bounds, concentration, dose_limits, make_drug, make_entry, make_library
 from tests.server.conftest import World
 
 HL7_DIR: Final = Path(__file__).resolve().parents[3] / "shared" / "data" / "hl7"
@@ -109,25 +109,71 @@ def release(world: World, facility_id: int, library: DrugLibrary, author_id: int
         session.commit()
 
 
+def full_library(hospital_id: str = "north") -> DrugLibrary:
+    """Dopamine in two concentrations (400 and 800 mg/250 mL) with bolus and loading limits and piggyback
+    allowed, and a morphine PCA entry (code 4321) for PCA pumps: every order kind can be offered."""
+    dopamine = make_entry(
+        bolus=dose_limits("mcg/kg", hard_max=100),
+        loading=dose_limits("mcg/kg", hard_max=100),
+        allows_secondary=True,
+    )
+    morphine = make_entry(
+        id="icu-morphine-pca",
+        drug_id="morphine",
+        mode=DeliveryMode.PCA,
+        dose=dose_limits("mg", hard_max=3),
+        concentrations=(concentration("30 mg/30 mL"),),
+        rate_ml_per_h=bounds(),
+        devices=(DeviceType.PCA,),
+        pca=PCALimits(
+            demand_dose=dose_limits("mg", hard_max=3),
+            lockout_min=bounds(hard_min=5),
+            max_dose=dose_limits("mg", hard_max=20),
+            max_dose_window_h=4,
+        ),
+    )
+    return make_library(
+        hospital_id=hospital_id,
+        drugs=(make_drug(), make_drug(id="morphine", generic_name="morphine", display_name="morphine")),
+        entries=(dopamine, morphine),
+        ehr_mappings=(
+            EhrMapping(order_code="1234", alias="dopamine"),
+            EhrMapping(order_code="4321", alias="morphine"),
+        ),
+    )
+
+
 def ehr_site(
-    world: World, *, serial: str = SERIAL, care_area: str | None = "icu", online: bool = True
+    world: World,
+    *,
+    serial: str = SERIAL,
+    care_area: str | None = "icu",
+    online: bool = True,
+    library: DrugLibrary | None = None,
 ) -> EhrSite:
     """A facility with a released library, a nurse, and one registered pump (online unless asked)."""
     facility = world.facility("north")
     author = world.user((Role.PHARMACIST, facility), username="ehr-pharmacist")
     biomed = world.as_role(Role.BIOMED, facility, username="ehr-biomed")
     nurse = world.as_role(Role.NURSE, facility, username="ehr-nurse")
-    library = ehr_library()
+    library = library if library is not None else ehr_library()
     release(world, facility, library, author)
     add_pump(world, biomed, facility, serial, care_area=care_area, online=online)
     return EhrSite(facility_id=facility, nurse=nurse, biomed=biomed, library=library)
 
 
 def add_pump(
-    world: World, biomed: dict[str, str], facility: int, serial: str, *, care_area: str | None, online: bool
+    world: World,
+    biomed: dict[str, str],
+    facility: int,
+    serial: str,
+    *,
+    care_area: str | None,
+    online: bool,
+    model: str = "lvp-4",
 ) -> None:
-    """Register a pump (model lvp-4) and set its care area and last-seen time."""
-    world.pump(biomed, facility, serial, model="lvp-4")
+    """Register a pump (model lvp-4 unless told) and set its care area and last-seen time."""
+    world.pump(biomed, facility, serial, model=model)
     with world.state.sessions() as session:
         pump = fleet_repo.pump_by_serial(session, serial)
         assert pump is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -12,14 +13,15 @@ from sqlalchemy import Engine, select
 
 from smartpump.clock import ManualClock
 from smartpump.pump.events import EventLog, EventType
-from smartpump.server.db.models import ChannelState
+from smartpump.server.db.models import AuditRecord, ChannelState, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.settings import Settings
+from smartpump.server.workers import validated_records
 from smartpump.transport.inprocess import Faults, InProcessBroker
-from smartpump.transport.messages import EventRecord
+from smartpump.transport.messages import EventRecord, decode, events_message, events_of
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
-from tests.server.conftest import _wipe
+from tests.server.conftest import START, _wipe
 from tests.server.connected_helpers import Harness, outbox_path, wire
 from tests.unit.transport.helpers import vitals_every_minute
 
@@ -192,3 +194,43 @@ def test_an_event_from_a_clock_years_off_is_stored_and_flagged(harness: Harness,
     assert list(harness.stored()) == [("p-1", 1)]
     with harness.session() as session:
         assert session.scalars(select(PumpLink.skewed_events)).one() == 1
+
+
+def test_validated_records_equal_the_transports_strict_decoding() -> None:
+    records = tuple(
+        EventRecord(
+            v=1,
+            pump="p-9",
+            seq=seq,
+            ts=START + timedelta(minutes=seq),
+            channel="A" if seq % 2 else None,
+            type="vitals.recorded",
+            data={"spo2_percent": "97.5", "nested": {"list": [1, "2"]}},
+        )
+        for seq in (3, 4, 9)
+    )
+    envelope = decode(events_message("p-9", records).encode())
+    assert validated_records(envelope) == events_of(envelope) == records
+
+
+def test_unknown_pumps_of_one_group_are_registered_together_with_one_audit_record(
+    settings: Settings, engine: Engine, clock: ManualClock
+) -> None:
+    harness = Harness(settings.model_copy(update={"ingest_register_facility": "sim"}), engine, clock)
+    try:
+        batches = [
+            (serial, (EventRecord(v=1, pump=serial, seq=1, ts=START, channel=None, type="pump.started"),))
+            for serial in ("new-1", "new-2", "new-3")
+        ]
+        result = harness.worker.ingestor.commit(batches)
+        assert result.committed == (True, True, True)
+        with harness.state.sessions() as session:
+            serials = set(session.scalars(select(Pump.serial).where(Pump.serial.like("new-%"))))
+            records = session.scalars(
+                select(AuditRecord).where(AuditRecord.action == "pump.registered")
+            ).all()
+        assert serials == {"new-1", "new-2", "new-3"}
+        assert [json.loads(r.details)["serials"] for r in records] == [["new-1", "new-2", "new-3"]]
+    finally:
+        harness.close()
+        _wipe(engine)

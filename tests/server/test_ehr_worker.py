@@ -53,7 +53,6 @@ def test_the_lifespan_runs_the_listener_and_it_answers_an_order(
     ehr_site(world)
     port = _free_port()
     application = create_app(settings.model_copy(update={"hl7_port": port}), clock=clock, engine=engine)
-    install(application.state.smartpump, EhrSettings())
     with TestClient(application), MllpClient("127.0.0.1", port, timeout_s=20) as client:
         reply = parse(decode(client.send(dopamine_order().to_er7().encode("utf-8"))))
     assert ack_code_of(reply) is AckCode.CA

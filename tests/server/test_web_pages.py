@@ -263,16 +263,18 @@ def test_entry_limits_in_the_wrong_order_are_refused_with_the_reason(
         "entry_id": "icu-dopamine",
         "care_area_id": "icu",
         "drug_id": "dopamine",
-        "dose_unit": "mcg/kg/min",
-        "soft_max": "40",
-        "hard_max": "30",
+        "route": "IV",
+        "mode": "continuous",
+        "dose.unit": "mcg/kg/min",
+        "dose.soft_max": "40",
+        "dose.hard_max": "30",
     }
     response = phil.post(f"/ui/libraries/{created['id']}/entries", data=form)
     assert response.status_code == 422
     document = world.client.get(f"/api/v1/libraries/{created['id']}/document", headers=pharmacist).json()
     limits = next(e for e in document["entries"] if e["id"] == "icu-dopamine")["dose"]["limits"]
     assert limits["hard_max"] == 30
-    ok = phil.post(f"/ui/libraries/{created['id']}/entries", data={**form, "soft_max": "25"})
+    ok = phil.post(f"/ui/libraries/{created['id']}/entries", data={**form, "dose.soft_max": "25"})
     assert ok.status_code == 303
     document = world.client.get(f"/api/v1/libraries/{created['id']}/document", headers=pharmacist).json()
     assert (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-library_app = typer.Typer(help="Drug library: show, schema, import/export, lint, diff, sign, verify.",
-                          no_args_is_help=True)
+library_app = typer.Typer(
+    help="Drug library: show, schema, import/export, lint, diff, sign, verify.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 
 

@@ -15,17 +15,19 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from smartpump.clock import ManualClock, WallClock
-from smartpump.ders.program import InfusionProgram, PatientParameters
+from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
 from smartpump.errors import PumpError, SmartpumpError
-from smartpump.library.model import DrugLibrary
-from smartpump.pump.device import Pump
+from smartpump.library.model import DrugLibrary, Route
+from smartpump.pump.delivery import Step
+from smartpump.pump.device import OverrideReason, Pump
 from smartpump.pump.events import PumpEvent
 from smartpump.server.services.deployment import verify_package
 from smartpump.sim.environment import Environment, WallPacing
@@ -35,7 +37,7 @@ from smartpump.transport.base import Transport
 from smartpump.transport.commands import INSTALL_LIBRARY, Command, signed_library_of
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
-from smartpump.units import DoseUnit
+from smartpump.units import Concentration, DoseUnit
 
 if TYPE_CHECKING:
     from smartpump.server.state import ServerState
@@ -81,6 +83,7 @@ class SimFleet:
         self._monotonic = monotonic
         self._wall = WallClock()
         self._uplinks: dict[str, Uplink] = {}
+        self._held_offers: dict[tuple[str, str], HeldOffer] = {}
         self._transports: dict[str, Transport] = {}
         self.speed = speed
         clock = ManualClock(start if start is not None else datetime.now(UTC))
@@ -211,24 +214,137 @@ class SimFleet:
             raise
 
     def _offer(self, serial: str, command: Command) -> None:
-        """Hold an auto-programmed program on the channel; the nurse confirms it at the pump."""
+        """Take an auto-programmed offer for the pump's own patient: a new, PCA or multistep program or a
+        titration is held by the pump (the nurse confirms, then starts); a bolus, loading dose or piggyback
+        on a running channel is held here until the nurse confirms it (``confirm_offer``)."""
         args = command.args
         pump = self.pump(serial)
         if pump.patient_id is None or args.get("patient_id") != pump.patient_id:
             raise PumpError(
                 "the order is for another patient than this pump's", code="command.patient_mismatch"
             )
-        weight = _decimal(args.get("weight_kg"))
-        dose_unit = args.get("dose_unit")
-        program = InfusionProgram(
-            entry_id=str(args["entry_id"]),
-            dose=_decimal(args.get("dose")),
-            dose_unit=DoseUnit.parse(dose_unit) if isinstance(dose_unit, str) else None,
-            rate_ml_per_h=_decimal(args.get("rate_ml_per_h")),
-            vtbi_ml=_decimal(args.get("vtbi_ml")),
-            patient=PatientParameters(weight_kg=weight),
+        cid = str(args["channel"])
+        kind = str(args.get("kind") or "new")
+        program = offered_program(args)
+        running = pump.channel(cid).therapy is not None
+        if kind in OVERLAY_OFFERS or kind == "titration":
+            if not running:
+                raise PumpError(
+                    f"channel {cid} runs no infusion for this {kind} order", code="command.not_running"
+                )
+        elif running:
+            raise PumpError(f"channel {cid} is busy", code="command.channel_busy")
+        if kind in OVERLAY_OFFERS:
+            if (serial, cid) in self._held_offers:
+                raise PumpError(f"channel {cid} already holds an offer", code="pump.program_pending")
+            self._held_offers[(serial, cid)] = HeldOffer(
+                kind=kind, order_id=str(args.get("order_id") or ""), program=program
+            )
+            return
+        steps = tuple(
+            Step(rate_ml_per_h=_required(s.get("rate_ml_per_h")), volume_ml=_required(s.get("volume_ml")))
+            for s in _step_list(args.get("steps"))
         )
-        self.act(serial, lambda p: p.program(str(args["channel"]), program, auto_programmed=True))
+        self.act(serial, lambda p: p.program(cid, program, steps=steps, auto_programmed=True))
+
+    def held_offer(self, serial: str, cid: str) -> HeldOffer | None:
+        """The bolus, loading-dose or piggyback offer waiting for the nurse on a channel, if any."""
+        with self.lock:
+            return self._held_offers.get((serial, cid))
+
+    def confirm_offer(self, serial: str, cid: str, *, override: OverrideReason | None = None) -> None:
+        """The nurse confirms a held bolus, loading dose or piggyback: the pump DERS-checks and starts it.
+
+        Raises:
+            PumpError: ``pump.no_pending_program`` when nothing is held, or the pump's own refusal (the offer
+                is then dropped).
+        """
+        with self.lock:
+            held = self._held_offers.pop((serial, cid), None)
+            if held is None:
+                raise PumpError("no offer is held on this channel", code="pump.no_pending_program")
+            if held.kind == "secondary":
+                self.act(serial, lambda p: p.secondary(cid, held.program, override=override))
+            else:
+                self.act(serial, lambda p: p.bolus(cid, held.program, override=override))
+
+    def decline_offer(self, serial: str, cid: str) -> None:
+        """The nurse declines a held bolus, loading dose or piggyback offer (nothing is delivered)."""
+        with self.lock:
+            if self._held_offers.pop((serial, cid), None) is None:
+                raise PumpError("no offer is held on this channel", code="pump.no_pending_program")
+
+
+OVERLAY_OFFERS: Final = frozenset({"bolus", "loading", "secondary"})
+"""Offers the pump delivers on top of a running infusion; held by the fleet until the nurse confirms."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldOffer:
+    """A bolus, loading-dose or piggyback offer waiting for the nurse's confirmation at the pump."""
+
+    kind: str
+    order_id: str
+    program: InfusionProgram
+
+
+def offered_program(args: Mapping[str, object]) -> InfusionProgram:
+    """The InfusionProgram an ``program.offer`` command carries (concentration, PCA settings included)."""
+    dose_unit = args.get("dose_unit")
+    concentration: Concentration | None = None
+    amount = _decimal(args.get("concentration_amount"))
+    if amount is not None:
+        volume = _required(args.get("concentration_volume_ml"))
+        concentration = Concentration.parse(f"{amount} {args.get('concentration_unit')}/{volume} mL")
+    pca: PCAProgram | None = None
+    demand = _decimal(args.get("pca_demand_dose"))
+    if demand is not None:
+        window = _decimal(args.get("pca_max_dose_window_h"))
+        pca = PCAProgram(
+            demand_dose=demand,
+            lockout_min=_required(args.get("pca_lockout_min")),
+            basal=_decimal(args.get("pca_basal")),
+            loading_dose=_decimal(args.get("pca_loading_dose")),
+            max_dose=_decimal(args.get("pca_max_dose")),
+            max_dose_window_h=None if window is None else int(window),
+        )
+    try:
+        kind = ProgramKind(str(args.get("program_kind") or ProgramKind.CONTINUOUS.value))
+        route = Route(str(args.get("route") or Route.IV.value))
+    except ValueError:
+        raise PumpError("unknown program kind or route", code="command.args") from None
+    return InfusionProgram(
+        entry_id=str(args["entry_id"]),
+        kind=kind,
+        route=route,
+        dose=_decimal(args.get("dose")),
+        dose_unit=DoseUnit.parse(dose_unit) if isinstance(dose_unit, str) else None,
+        rate_ml_per_h=_decimal(args.get("rate_ml_per_h")),
+        concentration=concentration,
+        vtbi_ml=_decimal(args.get("vtbi_ml")),
+        duration_min=_decimal(args.get("duration_min")),
+        patient=PatientParameters(
+            weight_kg=_decimal(args.get("weight_kg")),
+            height_cm=_decimal(args.get("height_cm")),
+            bsa_m2=_decimal(args.get("bsa_m2")),
+        ),
+        pca=pca,
+    )
+
+
+def _step_list(value: object) -> list[Mapping[str, object]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
+        raise PumpError("steps must be a list of objects", code="command.args")
+    return value
+
+
+def _required(value: object) -> Decimal:
+    result = _decimal(value)
+    if result is None:
+        raise PumpError("a required number is missing", code="command.args")
+    return result
 
 
 def _decimal(value: object) -> Decimal | None:

@@ -224,19 +224,29 @@ def _pca_order(extra: str) -> str:
     )
 
 
+PCA_LOCKOUT = "\rOBX|4|NM|157989^MDC_TIME_PCA_LOCKOUT^MDC||10|min^min^UCUM|||||R"
+PCA_LIMIT = (
+    "\rOBX|5|NM|157985^MDC_DOSE_PCA_LIMIT^MDC||8|mg^mg^UCUM|||||R"
+    "\rOBX|6|NM|157987^MDC_TIME_PD_PCA_DOSE_LIMIT^MDC||4|h^h^UCUM|||||R"
+)
+
+
 def test_pca_order() -> None:
-    order = parse_order(
-        parse(_pca_order("\rOBX|4|NM|157989^MDC_TIME_PCA_LOCKOUT^MDC||10|min^min^UCUM|||||R"))
-    )
+    order = parse_order(parse(_pca_order(PCA_LOCKOUT + PCA_LIMIT)))
     assert order.intent is OrderIntent.PCA
     decision = evaluate_order(order, demo_library(), "icu", now=ORDER_NOW)
     assert decision.accepted, decision.rejection
     pca = decision.programs[0].pca
     assert pca is not None and (pca.demand_dose, pca.lockout_min) == (Decimal(1), Decimal(10))
+    assert (pca.max_dose, pca.max_dose_window_h) == (Decimal(8), 4)
 
 
 def test_pca_without_lockout_is_9025() -> None:
-    assert _rejected(parse_order(parse(_pca_order("")))) == 9025
+    assert _rejected(parse_order(parse(_pca_order(PCA_LIMIT)))) == 9025
+
+
+def test_pca_without_dose_limit_is_9026() -> None:
+    assert _rejected(parse_order(parse(_pca_order(PCA_LOCKOUT)))) == 9026
 
 
 def test_multistep_steps_are_each_checked() -> None:
@@ -247,6 +257,36 @@ def test_multistep_steps_are_each_checked() -> None:
     order = parse_order(parse(text))
     assert order.intent is OrderIntent.MULTISTEP and len(order.steps) == 2
     assert _rejected(order) == 9024
+
+
+def _two_steps(step2_dose: str, *, step2_vtbi: str = "250") -> str:
+    text = example(DOPAMINE)
+    rxg = next(line for line in text.split("\r") if line.startswith("RXG"))
+    step2 = (
+        rxg.replace("RXG|1|", "RXG|2|")
+        .replace("||||||||10|3475", f"||||||||{step2_dose}|3475")
+        .replace("|1234^Dopamine|250|", f"|1234^Dopamine|{step2_vtbi}|")
+    )
+    return text.replace("RXR|IV||IVP\r", f"RXR|IV||IVP\r{step2}\rRXR|IV||IVP\r", 1)
+
+
+def test_multistep_within_limits_is_accepted_with_a_program_per_step() -> None:
+    decision = evaluate_order(parse_order(parse(_two_steps("15"))), demo_library(), "icu", now=ORDER_NOW)
+    assert decision.accepted, decision.rejection
+    assert [p.dose for p in decision.programs] == [Decimal(10), Decimal(15)]
+
+
+def test_multistep_step_without_volume_is_9041() -> None:
+    assert _rejected(parse_order(parse(_two_steps("15", step2_vtbi="")))) == 9041
+
+
+def test_multistep_for_a_pca_entry_is_9043() -> None:
+    text = _pca_order(PCA_LOCKOUT + PCA_LIMIT)
+    rxg = next(line for line in text.split("\r") if line.startswith("RXG"))
+    text = text.replace("RXR|IV||IVP\r", f"RXR|IV||IVP\r{rxg.replace('RXG|1|', 'RXG|2|')}\rRXR|IV||IVP\r", 1)
+    order = parse_order(parse(text))
+    assert order.intent is OrderIntent.MULTISTEP
+    assert _rejected(order) == 9043
 
 
 def test_segments_out_of_order_are_a_parse_error() -> None:

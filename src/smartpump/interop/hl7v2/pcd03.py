@@ -364,7 +364,8 @@ def order_to_program(
         OrderRejected: 9010 drug not in library, 9021 care area mismatch, 9029 no care area,
             9009/9037/9018 no single entry for the units/concentration, 9019/9020/9027 patient
             measures missing, 9003 missing parameter, 9013 piggyback refused, 9025 lockout
-            missing, 9039/9042 bolus or loading dose not configured, 9041 inconsistent multistep.
+            missing, 9026 PCA dose limit missing, 9039/9042 bolus or loading dose not configured,
+            9041 inconsistent multistep, 9043 multistep not allowed for the entry.
     """
     area = _care_area(library, care_area_id)
     drug = resolve_drug(order, library, mapping)
@@ -379,6 +380,8 @@ def order_to_program(
     entry = _entry(library, area, drug, current, kind)
     if order.is_secondary and (not entry.allows_secondary or not area.device.secondary_allowed):
         raise OrderRejected(9013, f"{drug.shown_name} may not run as a secondary in {area.id}")
+    if intent is OrderIntent.MULTISTEP:
+        _check_multistep(entry, current)
     if kind is ProgramKind.CONTINUOUS and entry.mode is DeliveryMode.INTERMITTENT:
         kind = ProgramKind.INTERMITTENT
     _require_patient(order, entry)
@@ -398,6 +401,18 @@ def order_to_program(
             return _bolus(program, current, entry, kind)
         case _:
             return _continuous(program, current)
+
+
+MULTISTEP_MODES: Final = frozenset({DeliveryMode.CONTINUOUS, DeliveryMode.RATE})
+"""Entry modes a multistep (ramp/taper) order may use: the library has no multistep flag of its own."""
+
+
+def _check_multistep(entry: Entry, step: OrderStep) -> None:
+    """9043 for an entry that is not a continuous or rate entry; 9041 for a step without a volume."""
+    if entry.mode not in MULTISTEP_MODES:
+        raise OrderRejected(9043, f"{entry.id} is a {entry.mode.value} entry and cannot run as a multistep")
+    if step.vtbi_ml is None:
+        raise OrderRejected(9041, f"step {step.number} of the multistep order has no volume (RXG-5)")
 
 
 def _care_area(library: DrugLibrary, care_area_id: str) -> CareArea:
@@ -551,9 +566,11 @@ def _pca(step: OrderStep) -> PCAProgram:
         raise OrderRejected(9003, "the PCA order has no patient (demand) dose")
     if lockout is None or lockout.value is None:
         raise OrderRejected(9025, "the PCA order has no lockout interval")
+    limit = step.parameter("MDC_DOSE_PCA_LIMIT")
+    if limit is None or limit.value is None:
+        raise OrderRejected(9026, "the PCA order has no dose limit (OBX MDC_DOSE_PCA_LIMIT)")
     try:
         lockout_min = lockout.value * codes.time_factor_to_min(lockout.unit)
-        limit = step.parameter("MDC_DOSE_PCA_LIMIT")
         period = step.parameter("MDC_TIME_PD_PCA_DOSE_LIMIT")
         window_h: int | None = None
         if period is not None and period.value is not None:
@@ -567,7 +584,7 @@ def _pca(step: OrderStep) -> PCAProgram:
         lockout_min=lockout_min,
         basal=basal,
         loading_dose=loading.value if loading is not None else None,
-        max_dose=limit.value if limit is not None else None,
+        max_dose=limit.value,
         max_dose_window_h=window_h,
     )
 

@@ -42,7 +42,41 @@ OFFER_FIELDS: Final = frozenset(
         "rate_ml_per_h",
         "vtbi_ml",
         "weight_kg",
+        "kind",
+        "program_kind",
+        "route",
+        "concentration_amount",
+        "concentration_unit",
+        "concentration_volume_ml",
+        "height_cm",
+        "bsa_m2",
+        "duration_min",
+        "parent_order_id",
+        "pca_demand_dose",
+        "pca_lockout_min",
+        "pca_basal",
+        "pca_loading_dose",
+        "pca_max_dose",
+        "pca_max_dose_window_h",
+        "steps",
     }
+)
+OFFER_NUMBERS: Final = (
+    "dose",
+    "rate_ml_per_h",
+    "vtbi_ml",
+    "weight_kg",
+    "concentration_amount",
+    "concentration_volume_ml",
+    "height_cm",
+    "bsa_m2",
+    "duration_min",
+    "pca_demand_dose",
+    "pca_lockout_min",
+    "pca_basal",
+    "pca_loading_dose",
+    "pca_max_dose",
+    "pca_max_dose_window_h",
 )
 MAX_EXPIRY_S: Final = 7 * 24 * 3600
 
@@ -193,12 +227,31 @@ def _check_offer(args: Mapping[str, object]) -> None:
     for required in ("order_id", "patient_id", "channel", "entry_id"):
         if not isinstance(args.get(required), str) or not args.get(required):
             raise InvalidInputError(f"an offered program needs {required}", code="command.args")
-    for number in ("dose", "rate_ml_per_h", "vtbi_ml", "weight_kg"):
+    for number in OFFER_NUMBERS:
         value = args.get(number)
         if value is not None and not isinstance(value, str):
             raise InvalidInputError(f"{number} travels as a decimal string", code="command.args")
-    if (args.get("dose") is None) == (args.get("rate_ml_per_h") is None):
+    steps = args.get("steps")
+    if steps is not None and (
+        not isinstance(steps, list)
+        or not steps
+        or not all(
+            isinstance(s, dict)
+            and set(s) == {"rate_ml_per_h", "volume_ml"}
+            and all(isinstance(v, str) for v in s.values())
+            for s in steps
+        )
+    ):
+        raise InvalidInputError(
+            "steps is a list of {rate_ml_per_h, volume_ml} decimal strings", code="command.args"
+        )
+    pca = args.get("kind") == "pca" or args.get("program_kind") == "pca"
+    if args.get("dose") is not None and args.get("rate_ml_per_h") is not None:
+        raise InvalidInputError("give only one of dose and rate_ml_per_h", code="command.args")
+    if not pca and args.get("dose") is None and args.get("rate_ml_per_h") is None:
         raise InvalidInputError("give exactly one of dose and rate_ml_per_h", code="command.args")
+    if pca and (args.get("pca_demand_dose") is None or args.get("pca_lockout_min") is None):
+        raise InvalidInputError("a PCA offer needs pca_demand_dose and pca_lockout_min", code="command.args")
 
 
 def _poke(state: ServerState) -> None:

@@ -21,12 +21,11 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
-from smartpump.ders.program import InfusionProgram
 from smartpump.errors import PumpError, SmartpumpError, UnitError
 from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.listener import new_control_id
@@ -90,7 +89,23 @@ IDLE_CHANNEL_STATES: Final = frozenset({"idle", "complete"})
 LINK_CURSOR: Final = "link"
 DOCUMENT_CURSOR: Final = "hl7"
 BATCH: Final = 500
-LINK_TYPES: Final = ("infusion.started", "infusion.stopped", "infusion.completed")
+LINK_TYPES: Final = (
+    "infusion.started",
+    "infusion.stopped",
+    "infusion.completed",
+    "rate.changed",
+    "bolus.started",
+    "bolus.completed",
+    "bolus.cancelled",
+    "secondary.started",
+    "secondary.completed",
+)
+OVERLAY_STARTS: Final = frozenset({"bolus.started", "secondary.started"})
+OVERLAY_ENDS: Final = frozenset({"bolus.completed", "bolus.cancelled", "secondary.completed"})
+RUNNING_INTENTS: Final = frozenset(
+    {OrderIntent.TITRATION, OrderIntent.BOLUS, OrderIntent.LOADING, OrderIntent.SECONDARY}
+)
+"""Orders acted on a channel that already runs an infusion."""
 DOCUMENTED_TYPES: Final = (
     "infusion.started",
     "infusion.stopped",
@@ -103,13 +118,6 @@ DOCUMENTED_TYPES: Final = (
     "alarm.cleared",
     "alarm.silenced",
 )
-_UNSUPPORTED_INTENTS: Final = {
-    OrderIntent.BOLUS: (9038, "bolus orders from a running infusion are not offered to pumps"),
-    OrderIntent.LOADING: (9038, "loading-dose orders from a running infusion are not offered to pumps"),
-    OrderIntent.SECONDARY: (9013, "piggyback orders are not offered to pumps"),
-    OrderIntent.MULTISTEP: (9044, "multistep orders are not offered to pumps"),
-    OrderIntent.PCA: (9016, "PCA orders are not offered to pumps (the offer carries no PCA settings)"),
-}
 _PRIORITY: Final = {"high": AlarmPriority.HIGH, "medium": AlarmPriority.MEDIUM, "low": AlarmPriority.LOW}
 _ALARM_TERMS: Final = {
     "occlusion.downstream": ("MDC_EVT_FLUID_LINE_OCCL", 196940),
@@ -155,7 +163,8 @@ def submit_order(
     Refusals (returned as a decision with ``rejection``): 9003 no pump named, 9001 unknown pump or
     channel (or a pump outside ``scope``), 9007 pump offline or out of service, 9029 no care area,
     9010 no released library, every code of ``evaluate_order`` (9010 drug, 9024 hard limit, 9021 care
-    area, 9022 stale...), 9002 channel busy, 9038/9013/9044 order kinds not offered to pumps.
+    area, 9022 stale...), 9002 channel busy, 9035 parent order mismatch (titration, bolus), 9034 bolus
+    larger than the volume left, 9013/9030 no primary to piggyback on, 9016 PCA order to a non-PCA pump.
     """
     now = state.clock.now()
     channel = (order.channel or DEFAULT_CHANNEL).strip().upper()
@@ -170,7 +179,7 @@ def submit_order(
         decision = evaluate_order(order, library, care_area, now=now, max_age=config.max_order_age)
         if decision.accepted:
             try:
-                _check_offerable(session, order, pump, channel, now)
+                _check_offerable(session, decision, pump, channel, now)
             except OrderRejected as rejection:
                 decision = OrderDecision(order=order, rejection=rejection)
     if decision.accepted and pump is not None:
@@ -259,42 +268,125 @@ def _library_and_area(session: Session, pump: Pump) -> tuple[DrugLibrary, str]:
     return _library(version.content_hash, version.document), pump.care_area
 
 
-def _check_offerable(session: Session, order: InfusionOrder, pump: Pump, channel: str, now: datetime) -> None:
-    refused = _UNSUPPORTED_INTENTS.get(order.intent)
-    if refused is not None:
-        raise OrderRejected(*refused)
+def _check_offerable(
+    session: Session, decision: OrderDecision, pump: Pump, channel: str, now: datetime
+) -> None:
+    """Whether the channel can take the order now: free for a new program, running the parent order for a
+    titration, bolus or loading dose, running a primary for a piggyback; no offer awaiting confirmation."""
+    order = decision.order
+    intent = order.intent
+    if intent is OrderIntent.PCA and _device_type(pump) is not DeviceType.PCA:
+        raise OrderRejected(9016, f"pump {pump.serial} is not a PCA pump")
     state_row = fleet_repo.channel(session, pump.id, channel)
-    in_use = state_row is not None and state_row.state not in IDLE_CHANNEL_STATES
-    if order.intent is OrderIntent.TITRATION:
-        if not in_use:
-            raise OrderRejected(9035, f"channel {channel} of pump {pump.serial} runs no infusion to titrate")
-        return
-    if in_use:
-        assert state_row is not None
-        raise OrderRejected(9002, f"channel {channel} of pump {pump.serial} is {state_row.state}")
+    state = state_row.state if state_row is not None else "idle"
+    in_use = state not in IDLE_CHANNEL_STATES
+    where = f"channel {channel} of pump {pump.serial}"
+    if intent in RUNNING_INTENTS:
+        if intent is OrderIntent.SECONDARY:
+            if not in_use:
+                raise OrderRejected(9013, f"{where} runs no primary infusion to piggyback on")
+            if state != "running":
+                raise OrderRejected(9030, f"{where} is {state}: its infusion cannot take a piggyback now")
+        else:
+            _check_parent(session, order, pump, channel, where, in_use)
+            if intent is not OrderIntent.TITRATION and state_row is not None:
+                _check_bolus_volume(decision, state_row.vtbi_ml, state_row.volume_infused_ml, where)
+    elif in_use:
+        raise OrderRejected(9002, f"{where} is {state}")
     waiting = repo.offered_order(session, pump.id, channel, received_by=now)
     if waiting is not None and waiting.expires_at is not None and waiting.expires_at > now:
-        raise OrderRejected(
-            9002,
-            f"channel {channel} of pump {pump.serial} holds order {waiting.order_id} awaiting confirmation",
-        )
+        raise OrderRejected(9002, f"{where} holds order {waiting.order_id} awaiting confirmation")
 
 
-def offer_args(order: InfusionOrder, program: InfusionProgram, channel: str) -> dict[str, object]:
-    """The ``offer_program`` command arguments: order, patient, channel, entry and the dose or rate."""
+def _check_parent(
+    session: Session, order: InfusionOrder, pump: Pump, channel: str, where: str, in_use: bool
+) -> None:
+    """9035 unless the channel runs the order's infusion (a titration's own id, a bolus's parent id)."""
+    parent = order.order_id if order.intent is OrderIntent.TITRATION else order.parent_order_id
+    if not in_use:
+        raise OrderRejected(9035, f"{where} runs no infusion (order {parent or '?'} is not running)")
+    running = repo.started_order(session, pump.id, channel)
+    if running is None or not parent or running.order_id != parent:
+        current = running.order_id if running is not None else "no order"
+        raise OrderRejected(9035, f"{where} runs {current}, not order {parent or '(none named)'}")
+
+
+def _check_bolus_volume(
+    decision: OrderDecision, vtbi_ml: Decimal | None, infused_ml: Decimal | None, where: str
+) -> None:
+    """9034 when the bolus volume (rate x duration) is more than the running infusion has left."""
+    program, verdict = decision.programs[0], decision.verdicts[0]
+    if vtbi_ml is None or program.duration_min is None:
+        return
+    left = vtbi_ml - (infused_ml or Decimal(0))
+    volume = verdict.rate_ml_per_h_exact * program.duration_min / 60
+    if volume > left:
+        raise OrderRejected(9034, f"the {volume:.2f} mL bolus is more than the {left} mL left on {where}")
+
+
+def _device_type(pump: Pump) -> DeviceType | None:
+    try:
+        return capabilities(pump.model).device_type
+    except PumpError:
+        return None
+
+
+def offer_args(decision: OrderDecision, channel: str) -> dict[str, object]:
+    """The ``offer_program`` command arguments: order, patient, channel, entry, kind, concentration and the
+    dose or rate; a bolus names its parent order, a PCA its settings, a multistep its steps (rate, volume)."""
+    order, program = decision.order, decision.programs[0]
+    intent = order.intent
     args: dict[str, object] = {
         "order_id": order.order_id,
         "patient_id": order.patient_id,
         "channel": channel,
         "entry_id": program.entry_id or "",
+        "kind": intent.value,
+        "program_kind": program.kind.value,
+        "route": program.route.value,
     }
-    if program.dose is not None and program.dose_unit is not None:
+    if intent is OrderIntent.MULTISTEP:
+        args["rate_ml_per_h"] = str(decision.verdicts[0].rate_ml_per_h)
+        args["steps"] = [
+            {"rate_ml_per_h": str(v.rate_ml_per_h), "volume_ml": str(p.vtbi_ml)}
+            for p, v in zip(decision.programs, decision.verdicts, strict=True)
+        ]
+    elif program.dose is not None and program.dose_unit is not None:
         args |= {"dose": str(program.dose), "dose_unit": str(program.dose_unit)}
-    else:
-        args["rate_ml_per_h"] = None if program.rate_ml_per_h is None else str(program.rate_ml_per_h)
-    for name, value in (("vtbi_ml", program.vtbi_ml), ("weight_kg", program.patient.weight_kg)):
+    elif program.rate_ml_per_h is not None:
+        args["rate_ml_per_h"] = str(program.rate_ml_per_h)
+    if intent in (OrderIntent.BOLUS, OrderIntent.LOADING):
+        args["parent_order_id"] = order.parent_order_id
+    concentration = program.concentration
+    if concentration is not None:
+        args |= {
+            "concentration_amount": str(concentration.amount),
+            "concentration_unit": str(concentration.unit),
+            "concentration_volume_ml": str(concentration.volume_ml),
+        }
+    vtbi = None if intent is OrderIntent.MULTISTEP else program.vtbi_ml
+    patient = program.patient
+    for name, value in (
+        ("vtbi_ml", vtbi),
+        ("weight_kg", patient.weight_kg),
+        ("height_cm", patient.height_cm),
+        ("bsa_m2", patient.bsa_m2),
+        ("duration_min", program.duration_min),
+    ):
         if value is not None:
             args[name] = str(value)
+    pca = program.pca
+    if pca is not None:
+        for name, number in (
+            ("pca_demand_dose", pca.demand_dose),
+            ("pca_lockout_min", pca.lockout_min),
+            ("pca_basal", pca.basal),
+            ("pca_loading_dose", pca.loading_dose),
+            ("pca_max_dose", pca.max_dose),
+            ("pca_max_dose_window_h", pca.max_dose_window_h),
+        ):
+            if number is not None:
+                args[name] = str(number)
     return args
 
 
@@ -316,7 +408,7 @@ def _offer(
             state,
             pump_serial=pump.serial,
             command=OFFER_COMMAND,
-            args=offer_args(order, decision.programs[0], channel),
+            args=offer_args(decision, channel),
             actor=actor[:64],
             expires_in_s=config.offer_expires_in_s,
         )
@@ -494,7 +586,9 @@ def link_orders(session: Session, clock: Clock) -> int:
     rows = repo.events_after(session, cursor.last_event_id, LINK_TYPES, limit=BATCH)
     for event, pump in rows:
         channel = event.channel or DEFAULT_CHANNEL
-        if event.type == "infusion.started":
+        if event.type == "rate.changed" or event.type in OVERLAY_STARTS or event.type in OVERLAY_ENDS:
+            _link_running(session, event, pump.id, channel)
+        elif event.type == "infusion.started":
             if event_data(event).get("auto_programmed") is True:
                 order = repo.offered_order(session, pump.id, channel, received_by=event.received_at)
                 if order is not None:
@@ -511,6 +605,37 @@ def link_orders(session: Session, clock: Clock) -> int:
     cursor.updated_at = now
     session.flush()
     return len(rows)
+
+
+def _link_running(session: Session, event: Event, pump_id: int, channel: str) -> None:
+    """Link an order acted on a running infusion: a titration to its rate change (started and ended by it),
+    a bolus or piggyback to its start (status ``delivering``) and its end."""
+    if event.type in OVERLAY_ENDS:
+        delivering = _delivering_order(session, pump_id, channel)
+        if delivering is not None:
+            delivering.status = "stopped" if event.type == "bolus.cancelled" else "completed"
+            delivering.end_event_id, delivering.ended_at = event.id, event.ts
+        return
+    if event.type == "rate.changed" and event_data(event).get("cause") != "titration":
+        return
+    order = repo.offered_order(session, pump_id, channel, received_by=event.received_at)
+    if order is None or repo.started_order(session, pump_id, channel) is None:
+        return
+    order.start_event_id, order.started_at = event.id, event.ts
+    if event.type == "rate.changed":
+        order.status, order.end_event_id, order.ended_at = "applied", event.id, event.ts
+    else:
+        order.status = "delivering"
+
+
+def _delivering_order(session: Session, pump_id: int, channel: str) -> EhrOrder | None:
+    """The bolus or piggyback order being delivered on a pump channel now (status ``delivering``)."""
+    return session.scalars(
+        select(EhrOrder)
+        .where(EhrOrder.pump_id == pump_id, EhrOrder.channel == channel, EhrOrder.status == "delivering")
+        .order_by(EhrOrder.start_event_id.desc())
+        .limit(1)
+    ).first()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -710,12 +835,13 @@ class AutoDocumentation:
                     replace(start_report, is_infusing=True, current_flow_ml_per_h=after.rate_ml_per_h),
                 ]
             case _:
-                reports = [self._bolus_report(base, event.type, data, order_id)]
+                parent = order.parent_order_id if order is not None and order.parent_order_id else order_id
+                reports = [self._bolus_report(base, event.type, data, parent)]
         return [_Outgoing(message=build_pcd10(r), order_id=order_id or None) for r in reports]
 
     @staticmethod
     def _bolus_report(
-        base: InfusionEventReport, event_type: str, data: Mapping[str, Any], order_id: str
+        base: InfusionEventReport, event_type: str, data: Mapping[str, Any], parent_order_id: str
     ) -> InfusionEventReport:
         mode = (
             ProgramDeliveryMode.LOADING_DOSE if data.get("kind") == "loading" else ProgramDeliveryMode.BOLUS
@@ -729,7 +855,7 @@ class AutoDocumentation:
                 dose_rate=_decimal(data.get("dose")),
                 dose_unit=_unit(data.get("dose_unit")),
             )
-            return replace(base, source=source, parent_order_id=order_id)
+            return replace(base, source=source, parent_order_id=parent_order_id)
         kind = InfusionEventKind.COMPLETE if event_type == "bolus.completed" else InfusionEventKind.STOP
         delivered = data.get("volume_ml") if event_type == "bolus.completed" else data.get("delivered_ml")
         source = replace(
@@ -738,7 +864,7 @@ class AutoDocumentation:
             delivery_status=DeliveryStatus.NOT_DELIVERING,
             volume_delivered_ml=_decimal(delivered),
         )
-        return replace(base, event=kind, source=source, parent_order_id=order_id)
+        return replace(base, event=kind, source=source, parent_order_id=parent_order_id)
 
     def _alarm_reports(self, session: Session, event: Event, pump: Pump) -> list[AlarmReport]:
         data = event_data(event)

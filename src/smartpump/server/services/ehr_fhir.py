@@ -246,9 +246,13 @@ def _administration(session: Session, order: EhrOrder) -> Resource:
         dose_unit=unit,
         drug_name=str(data.get("drug") or order.drug),
     )
-    status = {"started": "in-progress", "completed": "completed", "stopped": "stopped"}.get(
-        order.status, "unknown"
-    )
+    status = {
+        "started": "in-progress",
+        "delivering": "in-progress",
+        "applied": "completed",
+        "completed": "completed",
+        "stopped": "stopped",
+    }.get(order.status, "unknown")
     return medication_administration(
         administration_id=f"{pump.serial}-{start.seq}",
         identity=device_identity(pump),

@@ -24,7 +24,6 @@ from smartpump.clock import Clock
 from smartpump.server import audit
 from smartpump.server.db.models import Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
-from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services import commands, deployment
 from smartpump.server.services.events import IncomingEvent, StoreResult, store_events
@@ -96,64 +95,70 @@ class Ingestor:
     def pump(self, session: Session, serial: str) -> PumpRef | None:
         """The registered pump with this serial (cached); with ``ingest_register_facility`` set, an unknown
         pump is registered in that facility (created if missing) at first contact."""
-        ref = self._pumps.get(serial)
-        if ref is not None:
-            return ref
-        row = fleet_repo.pump_by_serial(session, serial)
-        if row is None:
-            row = self._register(session, serial)
-        if row is None:
-            return None
-        ref = PumpRef(id=row.id, serial=row.serial, facility_id=row.facility_id)
-        self._pumps[serial] = ref
-        return ref
+        return self.pumps(session, [serial])[serial]
 
-    def _register(self, session: Session, serial: str) -> Pump | None:
+    def pumps(self, session: Session, serials: Sequence[str]) -> dict[str, PumpRef | None]:
+        """``pump`` for many serials: one query for those not cached, one transaction to register the new."""
+        missing = sorted({s for s in serials if s not in self._pumps})
+        if missing:
+            rows = {p.serial: p for p in session.scalars(select(Pump).where(Pump.serial.in_(missing)))}
+            unknown = [s for s in missing if s not in rows]
+            if unknown:
+                rows.update(self._register(session, unknown))
+            for row in rows.values():
+                self._pumps[row.serial] = PumpRef(id=row.id, serial=row.serial, facility_id=row.facility_id)
+        return {s: self._pumps.get(s) for s in serials}
+
+    def _register(self, session: Session, serials: Sequence[str]) -> dict[str, Pump]:
         code = self._state.settings.ingest_register_facility
         if code is None:
-            return None
+            return {}
         now = self._state.clock.now()
         facility = users_repo.facility_by_code(session, code)
         if facility is None:
             facility = Facility(code=code, name=code, created_at=now)
             session.add(facility)
             session.flush()
-        pump = Pump(
-            facility_id=facility.id,
-            serial=serial,
-            model="unknown",
-            firmware="unknown",
-            status=PumpStatus.IN_SERVICE.value,
-            created_at=now,
-        )
-        session.add(pump)
+        pumps = {
+            serial: Pump(
+                facility_id=facility.id,
+                serial=serial,
+                model="unknown",
+                firmware="unknown",
+                status=PumpStatus.IN_SERVICE.value,
+                created_at=now,
+            )
+            for serial in serials
+        }
+        session.add_all(pumps.values())
         audit.append(
             session,
             self._state.clock,
             actor=None,
             action="pump.registered",
             object_type="pump",
-            object_id=serial,
+            object_id=serials[0] if len(serials) == 1 else None,
             facility_id=facility.id,
-            details={"by": "ingest"},
+            details={"by": "ingest", "serials": list(serials)},
         )
         session.commit()
-        return pump
+        return pumps
 
     def commit(self, batches: Sequence[Batch]) -> CommitResult:
         """Store every batch of a known pump in one transaction; derived state is applied after."""
         state = self._state
         with state.sessions() as session:
-            refs = [self.pump(session, serial) for serial, _ in batches]
-            incoming = [
-                _incoming(record)
-                for ref, (_, records) in zip(refs, batches, strict=True)
-                if ref is not None
-                for record in records
-            ]
+            known = self.pumps(session, [serial for serial, _ in batches])
+            refs = [known[serial] for serial, _ in batches]
             if session.get_bind().dialect.name == "postgresql":
                 result = _copy_store(session, state.clock, refs, batches)
             else:
+                incoming = [
+                    _incoming(record)
+                    for ref, (_, records) in zip(refs, batches, strict=True)
+                    if ref is not None
+                    for record in records
+                ]
                 result = store_events(session, state.clock, incoming)
         committed = tuple(ref is not None for ref in refs)
         self.stats.batches += sum(committed)
@@ -184,7 +189,10 @@ class Ingestor:
                 for link in session.scalars(select(PumpLink).where(PumpLink.pump_id.in_(ids)))
             }
             for ref, records in by_pump.items():
-                link = links.get(ref.id) or _link(session, ref.id)
+                link = links.get(ref.id)
+                if link is None:
+                    link = PumpLink(pump_id=ref.id, online=False, max_seq=0, skewed_events=0)
+                    session.add(link)
                 old = [r for r in records if r.seq <= link.max_seq]
                 fresh = [r for r in records if r.seq > link.max_seq]
                 if old:
@@ -338,6 +346,9 @@ _STAGE_COLUMNS: Final = (
 )
 
 
+_DATA_JSON: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
@@ -371,7 +382,7 @@ def _copy_store(
                         record.type,
                         _text(data.get("patient_id")),
                         _text(data.get("order_id")),
-                        json.dumps(dict(data), sort_keys=True, separators=(",", ":"), default=str),
+                        _DATA_JSON.encode(data if isinstance(data, dict) else dict(data)),
                     )
                 )
                 rows += 1

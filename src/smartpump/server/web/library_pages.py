@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from decimal import Decimal, InvalidOperation
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from smartpump.errors import SmartpumpError
@@ -15,17 +15,19 @@ from smartpump.library.formats import json_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
+from smartpump.library.formats.import_report import ImportReport
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.api.deps import ClockDep, SessionDep, StateDep, require_roles
+from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import users as users_repo
-from smartpump.server.errors import InvalidInputError
+from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import fleet
 from smartpump.server.services import library_lifecycle as lifecycle
 from smartpump.server.services import users as users_service
+from smartpump.server.web import entry_form
 from smartpump.server.web.render import LIBRARY_READERS, LIBRARY_REVIEWERS, render
 from smartpump.server.web.session import CsrfChecked
-from smartpump.units import Concentration
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[Access, require_roles(*LIBRARY_READERS)]
@@ -33,7 +35,8 @@ Pharmacist = Annotated[Access, require_roles(Role.PHARMACIST)]
 Approver = Annotated[Access, require_roles(Role.PHARMACY_APPROVER)]
 LibraryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EntryId = Annotated[str, Path(max_length=128)]
-LIMIT_KINDS: Final = ("hard_min", "soft_min", "soft_max", "hard_max")
+MAX_FIELD_CHARS: Final = 4000
+MAX_SHOWN_ROWS: Final = 200
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
 
 
@@ -76,14 +79,16 @@ def new_draft(
     return _back(row.id)
 
 
-def _imported(path: FilePath, filename: str) -> DrugLibrary:
+def _imported(path: FilePath, filename: str) -> tuple[DrugLibrary, ImportReport | None]:
     if filename.lower().endswith(".json"):
-        return json_format.read(path)
+        return json_format.read(path), None
     found = detect_format(path)
     if found is ImportFormat.ALARIS_XLSX:
-        return read_alaris(path).library
+        result = read_alaris(path)
+        return result.library, result.report
     if found is ImportFormat.BAXTER_XLSX:
-        return read_baxter(path).library
+        result = read_baxter(path)
+        return result.library, result.report
     raise InvalidInputError(
         f"{found.value} files are not libraries: import a smartpump JSON, Alaris or Baxter export",
         code="library.import_format",
@@ -92,13 +97,17 @@ def _imported(path: FilePath, filename: str) -> DrugLibrary:
 
 @router.post("/ui/libraries/import")
 async def import_library(
+    request: Request,
     access: Pharmacist,
     _csrf: CsrfChecked,
     state: StateDep,
     facility_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     upload: Annotated[UploadFile, File()],
 ) -> Response:
-    """Import a vendor export (Alaris or Baxter .xlsx) or a smartpump JSON library as a new draft."""
+    """Import a vendor export (Alaris or Baxter .xlsx) or a smartpump JSON library as a new draft.
+
+    Answers with the import summary: counts per sheet, the rows the library does not hold, and the draft.
+    """
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInputError("the file is larger than 20 MB", code="library.import_too_large")
@@ -106,7 +115,7 @@ async def import_library(
     with tempfile.TemporaryDirectory() as folder:
         path = FilePath(folder) / (name if name.lower().endswith((".json", ".xlsx")) else name + ".xlsx")
         path.write_bytes(data)
-        library = _imported(path, name)
+        library, report = _imported(path, name)
     with state.sessions() as session:
         facility = users_repo.facility_by_id(session, facility_id)
         if facility is None or not access.allows(facility_id):
@@ -116,7 +125,17 @@ async def import_library(
         row = lifecycle.create_draft(
             session, state.clock, access, facility_id=facility_id, document=document, based_on_id=None
         )
-        return _back(row.id)
+        return render(
+            request,
+            "import_summary.html",
+            principal=access.principal,
+            active="libraries",
+            row=row,
+            filename=name,
+            library=library,
+            report=report,
+            shown_rows=None if report is None else report.unrepresented[:MAX_SHOWN_ROWS],
+        )
 
 
 @router.get("/ui/libraries/{library_id}")
@@ -132,8 +151,6 @@ def library_page(
     library = lifecycle.library_of(row)
     area = care_area or (library.care_areas[0].id if library.care_areas else "")
     entries = [e for e in library.entries if e.care_area_id == area]
-    document = json_format.to_document(library)
-    raw_entries = {e["id"]: e for e in document["entries"]}
     reviewer = Access(principal=access.principal, roles=LIBRARY_REVIEWERS)
     findings: list[Any] = []
     changes: Any = None
@@ -154,18 +171,18 @@ def library_page(
         library=library,
         area=area,
         entries=entries,
-        raw_entries=raw_entries,
         findings=findings,
         changes=changes,
         against=against,
         approvals=approvals,
         approver_names={a.approver_id: _username(session, a.approver_id) for a in approvals},
         editable=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
+        amounts=entry_form.UNIT_AMOUNTS,
+        times=entry_form.UNIT_TIMES,
         can_submit=status is LibraryStatus.DRAFT and Role.PHARMACIST in roles_here,
         can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED)
         and Role.PHARMACY_APPROVER in roles_here,
         can_release=status is LibraryStatus.APPROVED and Role.PHARMACY_APPROVER in roles_here,
-        limit_kinds=LIMIT_KINDS,
     )
 
 
@@ -174,66 +191,135 @@ def _username(session: Any, user_id: int) -> str:
     return "?" if user is None else user.username
 
 
-def _limit(value: str, what: str) -> Decimal | None:
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise InvalidInputError(f"{what} {text!r} is not a number", code="library.limit_invalid") from None
-    if not number.is_finite() or number < 0:
-        raise InvalidInputError(f"{what} must be a non-negative number", code="library.limit_invalid")
-    return number
+async def _form_values(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (bounded in number and length)."""
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    too_long = sorted(k for k, v in values.items() if len(v) > MAX_FIELD_CHARS)
+    if too_long:
+        raise InvalidInputError(f"fields too long: {', '.join(too_long)}", code="request.field_too_long")
+    return values
+
+
+FormValues = Annotated[dict[str, str], Depends(_form_values)]
+
+
+def _entry_page(
+    request: Request,
+    access: Access,
+    row: Any,
+    entry_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: entry_form.Errors | None = None,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    library = lifecycle.library_of(row)
+    document = json_format.to_document(library)
+    raw = next((e for e in document["entries"] if e["id"] == entry_id), None)
+    if raw is None and values is None:
+        raise NotFoundError(f"no entry {entry_id!r}", code="library.no_entry")
+    entry = None if raw is None else library.entry(entry_id)
+    status = LibraryStatus(row.status)
+    return render(
+        request,
+        "entry.html",
+        principal=access.principal,
+        active="libraries",
+        row=row,
+        library=library,
+        entry=entry,
+        entry_id=entry_id,
+        care_area_id=(values or {}).get("care_area_id") or (raw or {}).get("care_area_id", ""),
+        drug_id=(values or {}).get("drug_id") or (raw or {}).get("drug_id", ""),
+        saved=entry_form.values_of(raw or {}),
+        values=values if values is not None else entry_form.values_of(raw or {}),
+        errors=errors or {},
+        problem=problem,
+        params=entry_form.PARAMS,
+        bounds=entry_form.BOUNDS,
+        routes=entry_form.ROUTES,
+        modes=entry_form.MODES,
+        amounts=entry_form.UNIT_AMOUNTS,
+        times=entry_form.UNIT_TIMES,
+        editable=status in lifecycle.EDITABLE
+        and Role.PHARMACIST in access.principal.roles_in(row.facility_id),
+        status_code=status_code,
+    )
+
+
+@router.get("/ui/libraries/{library_id}/entries/{entry_id}")
+def entry_page(
+    request: Request, library_id: LibraryId, entry_id: EntryId, access: Reader, session: SessionDep
+) -> Response:
+    """One entry: every limit it holds, and (in an editable version, for a pharmacist) the editor."""
+    row = lifecycle.get_version(session, access, library_id)
+    return _entry_page(request, access, row, entry_id)
 
 
 @router.post("/ui/libraries/{library_id}/entries")
 def save_entry(
+    request: Request,
     library_id: LibraryId,
     access: Pharmacist,
     _csrf: CsrfChecked,
     session: SessionDep,
     clock: ClockDep,
-    entry_id: Annotated[str, Form(min_length=1, max_length=128)],
-    care_area_id: Annotated[str, Form(min_length=1, max_length=64)],
-    drug_id: Annotated[str, Form(min_length=1, max_length=128)],
-    dose_unit: Annotated[str, Form(min_length=1, max_length=32)],
-    hard_min: Annotated[str, Form(max_length=32)] = "",
-    soft_min: Annotated[str, Form(max_length=32)] = "",
-    soft_max: Annotated[str, Form(max_length=32)] = "",
-    hard_max: Annotated[str, Form(max_length=32)] = "",
-    concentration: Annotated[str, Form(max_length=64)] = "",
+    values: FormValues,
 ) -> Response:
-    """Add an entry or change its dose limits (and, for a new entry, its concentration)."""
+    """Add or change an entry: all its limits, concentrations, therapy, route and advisory.
+
+    Each field is checked here; a refusal (ours or the lifecycle service's) is shown next to its field
+    with its code, and nothing is saved. Saving voids approvals of the old content, as the service does.
+    """
     row = lifecycle.get_version(session, access, library_id)
+    entry_id = values.get("entry_id", "").strip()
     document = json_format.to_document(lifecycle.library_of(row))
     existing = next((e for e in document["entries"] if e["id"] == entry_id), None)
-    entry: dict[str, Any] = dict(existing) if existing else {"id": entry_id}
-    entry["care_area_id"] = care_area_id
-    entry["drug_id"] = drug_id
-    values = {
-        kind: _limit(value, kind.replace("_", " "))
-        for kind, value in zip(LIMIT_KINDS, (hard_min, soft_min, soft_max, hard_max), strict=True)
-    }
-    entry["dose"] = {
-        **(entry.get("dose") or {}),
-        "unit": dose_unit.strip(),
-        "limits": {k: v for k, v in values.items() if v is not None},
-    }
-    if concentration.strip():
-        entry["concentrations"] = [_concentration_document(concentration)]
-    lifecycle.put_entry(session, clock, access, library_id, entry_id, entry)
-    return _back(library_id, f"?care_area={care_area_id}")
-
-
-def _concentration_document(text: str) -> dict[str, Any]:
-    try:
-        parsed = Concentration.parse(text.strip())
-    except (SmartpumpError, ValueError, ArithmeticError):
-        raise InvalidInputError(
-            f"concentration {text!r} is not like '400 mg/250 mL'", code="library.concentration_invalid"
-        ) from None
-    return {"amount": parsed.amount, "unit": parsed.unit.value, "volume_ml": parsed.volume_ml}
+    base: dict[str, Any] = dict(existing) if existing else {"id": entry_id}
+    errors: entry_form.Errors = {}
+    for key, limit in (("entry_id", 128), ("care_area_id", 64), ("drug_id", 128)):
+        text = values.get(key, "").strip()
+        if not text or len(text) > limit:
+            errors[key] = (
+                f"{key.replace('_', ' ')} is required (at most {limit} characters)",
+                "request.invalid",
+            )
+    if existing is None:
+        base["care_area_id"] = values.get("care_area_id", "").strip()
+        base["drug_id"] = values.get("drug_id", "").strip()
+    entry, found = entry_form.parse(values, base)
+    errors.update(found)
+    if not errors:
+        try:
+            lifecycle.put_entry(session, clock, access, library_id, entry_id, entry)
+        except SmartpumpError as error:
+            session.rollback()
+            problems = getattr(error, "problems", ())
+            detail = "; ".join(problems) if problems else error.message
+            return _entry_page(
+                request,
+                access,
+                row,
+                entry_id,
+                values=values,
+                problem=f"{detail} ({error.code})",
+                status_code=status_for(error),
+            )
+        return RedirectResponse(
+            f"/ui/libraries/{library_id}/entries/{quote(entry_id, safe='')}", status_code=303
+        )
+    return _entry_page(
+        request,
+        access,
+        row,
+        entry_id,
+        values=values,
+        errors=errors,
+        problem="Nothing was saved: correct the fields marked below.",
+        status_code=422,
+    )
 
 
 @router.post("/ui/libraries/{library_id}/entries/{entry_id}/delete")

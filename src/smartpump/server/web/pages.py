@@ -7,19 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from smartpump.server import auth
 from smartpump.server.api.deps import PUBLIC, SessionDep, StateDep, require_roles
+from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import audit as audit_repo
-from smartpump.server.errors import AuthenticationError, NotFoundError, ThrottledError
+from smartpump.server.errors import AuthenticationError, InvalidInputError, NotFoundError, ThrottledError
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, maintenance
 from smartpump.server.state import ServerState
+from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.server.web.render import (
     AUDIT_ROLES,
     DASHBOARD_ROLES,
@@ -33,6 +36,17 @@ router = APIRouter(include_in_schema=False)
 DashboardUser = Annotated[Access, require_roles(*DASHBOARD_ROLES)]
 MaintenanceUser = Annotated[Access, require_roles(*MAINTENANCE_ROLES)]
 Auditor = Annotated[Access, require_roles(*AUDIT_ROLES)]
+Biomed = Annotated[Access, require_roles(Role.BIOMED)]
+FAULT_REPORTERS: Final = frozenset({Role.BIOMED, Role.NURSE})
+FaultReporter = Annotated[Access, require_roles(*FAULT_REPORTERS)]
+WORK_KINDS: Final = (
+    MaintenanceKind.CLEANING,
+    MaintenanceKind.BATTERY_CHECK,
+    MaintenanceKind.TUBING_CHECK,
+    MaintenanceKind.SERVICE,
+    MaintenanceKind.INSPECTION,
+)
+_E = TypeVar("_E", MaintenanceKind, MaintenanceResult, FaultCategory)
 OFFLINE_AFTER: Final = timedelta(minutes=5)
 ALARM_WINDOW: Final = timedelta(hours=24)
 MAX_ROWS: Final = 500
@@ -321,6 +335,8 @@ def pump_page(
         history=history,
         faults=faults,
         dumps=_short_json,
+        can_report=bool(access.principal.roles_in(pump.facility_id) & FAULT_REPORTERS),
+        categories=[c.value for c in FaultCategory],
     )
 
 
@@ -329,18 +345,21 @@ def _short_json(data: dict[str, Any]) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
-@router.get("/ui/maintenance")
-def maintenance_page(
-    request: Request, access: MaintenanceUser, session: SessionDep, state: StateDep
+def _maintenance_page(
+    request: Request,
+    access: Access,
+    session: Any,
+    state: ServerState,
+    *,
+    error: tuple[str, str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """Due and overdue preventive maintenance, battery health, faults and cleaning records."""
     due = maintenance.due_list(session, state.clock, state.settings, access)
     faults, _ = maintenance.list_faults(session, access, serial=None, status=None, limit=MAX_ROWS, offset=0)
     records, _ = maintenance.list_records(session, access, serial=None, kind=None, limit=MAX_ROWS, offset=0)
     pumps, _ = fleet.list_pumps(
         session, access, facility_id=None, status=None, care_area=None, model=None, limit=MAX_ROWS, offset=0
     )
-    minimum = state.settings.battery_health_min_percent
     return render(
         request,
         "maintenance.html",
@@ -348,14 +367,135 @@ def maintenance_page(
         active="maintenance",
         due=due,
         faults=faults,
-        cleaning=[(r, s) for r, s in records if r.kind == "cleaning"],
+        cleaning=[(r, s) for r, s in records if r.kind == MaintenanceKind.CLEANING.value],
         records=records,
         batteries=sorted(
             pumps, key=lambda p: (p.battery_health_percent is None, p.battery_health_percent or 0)
         ),
-        battery_minimum=minimum,
+        serials=sorted(p.serial for p in pumps),
+        battery_minimum=state.settings.battery_health_min_percent,
         can_edit=bool(access.principal.has_any_role({Role.BIOMED})),
+        work_kinds=[k.value for k in WORK_KINDS],
+        results=[r.value for r in MaintenanceResult],
+        categories=[c.value for c in FaultCategory],
+        error=error,
+        status_code=status_code,
     )
+
+
+@router.get("/ui/maintenance")
+def maintenance_page(
+    request: Request, access: MaintenanceUser, session: SessionDep, state: StateDep
+) -> Response:
+    """Due and overdue preventive maintenance, battery health, faults, work records, and the forms."""
+    return _maintenance_page(request, access, session, state)
+
+
+def _choice(enum: type[_E], value: str, code: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise InvalidInputError(f"{value!r} is not a {enum.__name__}", code=code) from None
+
+
+def _health(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 100:
+        raise InvalidInputError(
+            "battery health is a whole percentage 0-100", code="maintenance.battery_health_invalid"
+        )
+    return int(text)
+
+
+@router.post("/ui/maintenance/records")
+def record_work(
+    request: Request,
+    access: Biomed,
+    _csrf: CsrfChecked,
+    session: SessionDep,
+    state: StateDep,
+    serial: Annotated[str, Form(min_length=1, max_length=64)],
+    kind: Annotated[str, Form(max_length=32)],
+    result: Annotated[str, Form(max_length=16)] = MaintenanceResult.PASS.value,
+    battery_health_percent: Annotated[str, Form(max_length=8)] = "",
+    notes: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Record cleaning, a battery check (with its health), a tubing/set check, service or an inspection."""
+    try:
+        work = _choice(MaintenanceKind, kind, "maintenance.kind_invalid")
+        if work not in WORK_KINDS:
+            raise InvalidInputError(
+                f"{kind} is recorded by the system, not here", code="maintenance.kind_invalid"
+            )
+        health = _health(battery_health_percent)
+        if work is MaintenanceKind.BATTERY_CHECK and health is None:
+            raise InvalidInputError(
+                "a battery check needs the measured health", code="maintenance.battery_health"
+            )
+        maintenance.record_work(
+            session,
+            state.clock,
+            state.settings,
+            access,
+            serial,
+            kind=work,
+            result=_choice(MaintenanceResult, result, "maintenance.result_invalid"),
+            battery_health_percent=health,
+            notes=notes.strip(),
+        )
+    except (InvalidInputError, NotFoundError) as refused:
+        session.rollback()
+        return _maintenance_page(
+            request,
+            access,
+            session,
+            state,
+            error=("record", refused.message, refused.code),
+            status_code=status_for(refused),
+        )
+    return RedirectResponse("/ui/maintenance#records", status_code=303)
+
+
+@router.post("/ui/maintenance/faults")
+def report_fault(
+    request: Request,
+    access: FaultReporter,
+    _csrf: CsrfChecked,
+    session: SessionDep,
+    state: StateDep,
+    serial: Annotated[str, Form(min_length=1, max_length=64)],
+    category: Annotated[str, Form(max_length=32)],
+    description: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form(max_length=16)] = "maintenance",
+) -> Response:
+    """Report a fault or damage (the pump is flagged for inspection); returns to the page it came from."""
+    try:
+        if not description.strip():
+            raise InvalidInputError("describe what is wrong", code="maintenance.description_required")
+        maintenance.report_fault(
+            session,
+            state.clock,
+            access,
+            serial,
+            category=_choice(FaultCategory, category, "maintenance.category_invalid"),
+            description=description.strip(),
+        )
+    except (InvalidInputError, NotFoundError) as refused:
+        session.rollback()
+        if back == "pump" or not access.principal.has_any_role(MAINTENANCE_ROLES):
+            raise
+        return _maintenance_page(
+            request,
+            access,
+            session,
+            state,
+            error=("fault", refused.message, refused.code),
+            status_code=status_for(refused),
+        )
+    target = f"/ui/pumps/{quote(serial, safe='')}" if back == "pump" else "/ui/maintenance#faults"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/ui/audit")

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
+from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
 from smartpump.errors import SmartpumpError
+from smartpump.library.model import DeliveryMode
 from smartpump.pump import OverrideReason, Pump
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
@@ -83,9 +84,8 @@ def _decimal(value: str, what: str, *, required: bool = False) -> Decimal | None
     return number
 
 
-def _program(
-    pump: Pump, entry_id: str, concentration: str, weight: str, dose: str, vtbi: str
-) -> InfusionProgram:
+def _program(pump: Pump, fields: dict[str, str]) -> InfusionProgram:
+    entry_id, concentration = fields["entry_id"], fields["concentration"]
     if not entry_id:
         raise InvalidInputError("choose a drug", code="panel.drug_required")
     try:
@@ -94,12 +94,34 @@ def _program(
         raise InvalidInputError(
             f"concentration {concentration!r} is not valid", code="panel.value_invalid"
         ) from None
+    patient = PatientParameters(weight_kg=_decimal(fields["weight_kg"], "weight"))
+    vtbi = _decimal(fields["vtbi_ml"], "VTBI")
+    library = pump.library
+    entry = None if library is None else next((e for e in library.entries if e.id == entry_id), None)
+    if entry is not None and entry.mode is DeliveryMode.PCA:
+        demand = _decimal(fields["dose"], "demand dose", required=True)
+        lockout = _decimal(fields["lockout_min"], "lockout", required=True)
+        assert demand is not None and lockout is not None
+        return InfusionProgram(
+            entry_id=entry_id,
+            kind=ProgramKind.PCA,
+            concentration=parsed,
+            patient=patient,
+            vtbi_ml=vtbi,
+            pca=PCAProgram(
+                demand_dose=demand,
+                lockout_min=lockout,
+                basal=_decimal(fields["basal"], "basal"),
+                max_dose=_decimal(fields["max_dose"], "max dose"),
+                max_dose_window_h=None if entry.pca is None else entry.pca.max_dose_window_h,
+            ),
+        )
     return InfusionProgram(
         entry_id=entry_id,
-        dose=_decimal(dose, "dose", required=True),
+        dose=_decimal(fields["dose"], "dose", required=True),
         concentration=parsed,
-        patient=PatientParameters(weight_kg=_decimal(weight, "weight")),
-        vtbi_ml=_decimal(vtbi, "VTBI"),
+        patient=patient,
+        vtbi_ml=vtbi,
     )
 
 
@@ -109,14 +131,7 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> str:
         area = pump.select_care_area(fields["care_area"])
         return f"Care area {area.name} selected"
     if action == "program":
-        program = _program(
-            pump,
-            fields["entry_id"],
-            fields["concentration"],
-            fields["weight_kg"],
-            fields["dose"],
-            fields["vtbi_ml"],
-        )
+        program = _program(pump, fields)
         pending = pump.channel(channel).pending
         verdict = pump.reprogram(channel, program) if pending is not None else pump.program(channel, program)
         return f"Checked: {verdict.level.value}"
@@ -176,6 +191,7 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
                     "unit": str(entry.dosing_unit),
                     "concentrations": [str(c) for c in entry.concentrations],
                     "needs_weight": entry.needs_weight,
+                    "is_pca": entry.mode is DeliveryMode.PCA,
                 }
             )
     current = pump.channel(channel)
@@ -249,6 +265,9 @@ def panel_action(
     reason: Annotated[str, Form(max_length=64)] = "",
     bolus_dose: Annotated[str, Form(max_length=32)] = "",
     bolus_min: Annotated[str, Form(max_length=32)] = "",
+    lockout_min: Annotated[str, Form(max_length=32)] = "",
+    basal: Annotated[str, Form(max_length=32)] = "",
+    max_dose: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """Press a front-panel button; the pump's answer (or refusal) is shown on the panel."""
     if action not in ACTIONS:
@@ -266,6 +285,9 @@ def panel_action(
         "reason": reason,
         "bolus_dose": bolus_dose,
         "bolus_min": bolus_min,
+        "lockout_min": lockout_min,
+        "basal": basal,
+        "max_dose": max_dose,
     }
     with fleet.lock:
         if channel not in pump.channels:

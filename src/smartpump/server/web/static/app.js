@@ -120,29 +120,89 @@ function startLive() {
   source.onerror = function () { text(state, "live: reconnecting…"); document.body.setAttribute("data-live-state", "error"); };
 }
 
-function limitsValidation() {
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-validate-limits]"), function (form) {
-    var order = ["hard_min", "soft_min", "soft_max", "hard_max"];
-    var out = form.querySelector("[data-limits-error]");
-    function check() {
-      var seen = [], problem = "";
-      order.forEach(function (name) {
-        var input = form.elements[name];
-        if (!input || input.value.trim() === "") { return; }
-        var value = Number(input.value);
-        if (!isFinite(value) || value < 0) { problem = name.replace("_", " ") + " must be a non-negative number"; return; }
-        seen.forEach(function (prev) {
-          if (prev.value > value && !problem) { problem = prev.name.replace("_", " ") + " must not exceed " + name.replace("_", " "); }
-        });
-        seen.push({ name: name, value: value });
+function escapeRegex(value) { return value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+
+function entryValidation() {
+  var order = ["hard_min", "soft_min", "soft_max", "hard_max"];
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-validate-entry]"), function (form) {
+    var amounts = (form.getAttribute("data-amounts") || "").split(" ").filter(Boolean).map(escapeRegex).join("|");
+    var times = (form.getAttribute("data-times") || "").split(" ").filter(Boolean).map(escapeRegex).join("|");
+    var doseUnit = new RegExp("^(" + amounts + ")(/(kg|m2))?(/(" + times + "))?$", "i");
+    var amountUnit = new RegExp("^(" + amounts + ")$");
+    var summary = form.querySelector("[data-entry-error]");
+    function label(name) { return name.replace("_", " "); }
+    function checkRow(row) {
+      var problem = "", seen = [], values = {};
+      Array.prototype.forEach.call(row.querySelectorAll("input[data-bound]"), function (input) {
+        var bound = input.getAttribute("data-bound"), text = input.value.trim();
+        input.removeAttribute("aria-invalid");
+        if (text === "") { return; }
+        var value = Number(text);
+        if (!/^[0-9]*\.?[0-9]+$/.test(text) || !isFinite(value)) {
+          problem = problem || label(bound) + " must be a non-negative number";
+          input.setAttribute("aria-invalid", "true");
+          return;
+        }
+        if (bound === "default" && value <= 0) { problem = problem || "default must be a positive number"; return; }
+        values[bound] = value;
+        if (order.indexOf(bound) >= 0) {
+          seen.forEach(function (prev) {
+            if (prev.value > value && !problem) {
+              problem = label(prev.name) + " must not exceed " + label(bound);
+              input.setAttribute("aria-invalid", "true");
+            }
+          });
+          seen.push({ name: bound, value: value });
+        }
       });
-      out.textContent = problem;
-      out.hidden = problem === "";
-      return problem === "";
+      if (!problem && values["default"] !== undefined) {
+        if ((values.hard_min !== undefined && values["default"] < values.hard_min) ||
+            (values.hard_max !== undefined && values["default"] > values.hard_max)) {
+          problem = "default is outside the hard limits";
+        }
+      }
+      var unit = row.querySelector("input[name$='.unit']");
+      if (unit && !problem) {
+        var text = unit.value.trim().replace(/\s+/g, "");
+        var shape = row.getAttribute("data-shape");
+        if (text === "" && (seen.length > 0 || values["default"] !== undefined || unit.required)) {
+          problem = "enter a unit";
+        } else if (text !== "" && !(shape === "custom" ? amountUnit : doseUnit).test(text)) {
+          problem = "unknown unit " + JSON.stringify(unit.value) + " (e.g. " + (shape === "custom" ? "mg" : "mcg/kg/min") + ")";
+        }
+        unit.toggleAttribute("aria-invalid", problem !== "");
+      }
+      var slot = form.querySelector("[data-errors-for='" + row.getAttribute("data-limits-row") + "'] [data-client-error]");
+      if (slot) { slot.textContent = problem; }
+      return problem;
     }
-    form.addEventListener("input", check);
-    form.addEventListener("submit", function (ev) { if (!check()) { ev.preventDefault(); } });
+    function checkAll() {
+      var problems = [];
+      Array.prototype.forEach.call(form.querySelectorAll("[data-limits-row]"), function (row) {
+        var problem = checkRow(row);
+        if (problem) { problems.push(row.querySelector("th").textContent + ": " + problem); }
+      });
+      summary.textContent = problems.join("; ");
+      summary.hidden = problems.length === 0;
+      return problems.length === 0;
+    }
+    form.addEventListener("input", checkAll);
+    form.addEventListener("submit", function (ev) { if (!checkAll()) { ev.preventDefault(); } });
   });
+}
+
+function maintenanceHelpers() {
+  var kind = document.querySelector("select[data-maintenance-kind]");
+  if (!kind) { return; }
+  var health = kind.form.elements.battery_health_percent;
+  function update() {
+    var battery = kind.value === "battery_check";
+    health.disabled = !battery;
+    health.required = battery;
+    health.closest("label").hidden = !battery;
+  }
+  kind.addEventListener("change", update);
+  update();
 }
 
 function panelHelpers() {
@@ -158,6 +218,8 @@ function panelHelpers() {
     values.forEach(function (v) { var o = document.createElement("option"); o.value = v; list.appendChild(o); });
     if (values.length === 1 && !conc.value) { conc.value = values[0]; }
     text(unit, option ? option.getAttribute("data-unit") : "");
+    var pca = document.querySelector("[data-pca-fields]");
+    if (pca) { pca.hidden = !(option && option.getAttribute("data-pca") === "yes"); }
   }
   select.addEventListener("change", update);
   update();
@@ -168,6 +230,7 @@ document.addEventListener("DOMContentLoaded", function () {
     s.addEventListener("change", function () { s.form.submit(); });
   });
   startLive();
-  limitsValidation();
+  entryValidation();
+  maintenanceHelpers();
   panelHelpers();
 });
