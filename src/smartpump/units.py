@@ -658,6 +658,10 @@ def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
     >>> round_half_up(Decimal("0.125"), Decimal("0.01"))
     Decimal('0.13')
     """
+    if type(value) is Decimal and type(resolution) is Decimal and value.is_finite():
+        known = _POWERS_OF_TEN.get(resolution)
+        if known:
+            return value.quantize(resolution, rounding=ROUND_HALF_UP, context=_CTX)
     step = require_positive(resolution, what="resolution")
     number = to_decimal(value)
     if _is_power_of_ten(step):

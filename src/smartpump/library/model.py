@@ -190,9 +190,12 @@ class Entry:
     last_reviewed: str | None = None
     provenance: str | None = None
     _needs_weight: bool = field(init=False, repr=False, compare=False)
+    _unprotected: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_needs_weight", any(u.needs_weight for u in self._dose_units()))
+        unprotected = self.dose.limits.is_empty and self.rate_ml_per_h.limits.is_empty
+        object.__setattr__(self, "_unprotected", unprotected)
 
     @property
     def dosing_unit(self) -> DoseUnit:
@@ -219,7 +222,7 @@ class Entry:
     @property
     def is_unprotected(self) -> bool:
         """True when neither dose nor rate limits are configured (a 'name-only' entry)."""
-        return self.dose.limits.is_empty and self.rate_ml_per_h.limits.is_empty
+        return self._unprotected
 
     def has_concentration(self, concentration: Concentration) -> bool:
         """True when the concentration is one of the entry's listed ones (same strength and volume)."""
