@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
@@ -76,6 +76,7 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services.commands import issue_command
 from smartpump.server.state import ServerState
 from smartpump.units import Concentration, DoseUnit
@@ -517,16 +518,6 @@ def _facility_scope(session: Session, message: Message) -> FacilityScope:
 # ----------------------------------------------------------------------------------------- documentation
 
 
-def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return result if result.is_finite() else None
-
-
 def _unit(value: object) -> DoseUnit | None:
     if not value:
         return None
@@ -796,7 +787,7 @@ class AutoDocumentation:
             source=_source(start, checked, pump, DeliveryStatus.DELIVERING),
             order_id=order_id,
             drug_code=order.drug_code if order is not None else "",
-            current_flow_ml_per_h=_decimal(start.get("rate_ml_per_h")),
+            current_flow_ml_per_h=decimal_or_none(start.get("rate_ml_per_h")),
             library_version=str(start.get("library_version") or pump.installed_library_version or ""),
         )
         match event.type:
@@ -850,9 +841,9 @@ class AutoDocumentation:
             source = replace(
                 base.source,
                 delivery_mode=mode,
-                rate_ml_per_h=_decimal(data.get("rate_ml_per_h")),
-                vtbi_ml=_decimal(data.get("volume_ml")),
-                dose_rate=_decimal(data.get("dose")),
+                rate_ml_per_h=decimal_or_none(data.get("rate_ml_per_h")),
+                vtbi_ml=decimal_or_none(data.get("volume_ml")),
+                dose_rate=decimal_or_none(data.get("dose")),
                 dose_unit=_unit(data.get("dose_unit")),
             )
             return replace(base, source=source, parent_order_id=parent_order_id)
@@ -862,7 +853,7 @@ class AutoDocumentation:
             base.source,
             delivery_mode=mode,
             delivery_status=DeliveryStatus.NOT_DELIVERING,
-            volume_delivered_ml=_decimal(delivered),
+            volume_delivered_ml=decimal_or_none(delivered),
         )
         return replace(base, event=kind, source=source, parent_order_id=parent_order_id)
 
@@ -937,14 +928,14 @@ def _source(
     return SourceChannel(
         delivery_status=status,
         delivery_mode=mode,
-        rate_ml_per_h=_decimal(start.get("rate_ml_per_h")),
-        dose_rate=_decimal(start.get("dose")),
+        rate_ml_per_h=decimal_or_none(start.get("rate_ml_per_h")),
+        dose_rate=decimal_or_none(start.get("dose")),
         dose_unit=_unit(start.get("dose_unit")),
-        vtbi_ml=_decimal(start.get("vtbi_ml")),
+        vtbi_ml=decimal_or_none(start.get("vtbi_ml")),
         drug_name=str(start.get("drug") or ""),
         concentration=_concentration(checked.get("concentration")),
         care_area=str(start.get("care_area") or pump.care_area or ""),
-        weight_kg=_decimal(checked.get("weight_kg")),
+        weight_kg=decimal_or_none(checked.get("weight_kg")),
     )
 
 
@@ -958,11 +949,11 @@ def _with(
 ) -> SourceChannel:
     changes: dict[str, Any] = {"delivery_status": status}
     if rate is not None:
-        changes["rate_ml_per_h"] = _decimal(rate)
+        changes["rate_ml_per_h"] = decimal_or_none(rate)
     if dose is not None:
-        changes["dose_rate"] = _decimal(dose)
+        changes["dose_rate"] = decimal_or_none(dose)
     if delivered is not None:
-        changes["volume_delivered_ml"] = _decimal(delivered)
+        changes["volume_delivered_ml"] = decimal_or_none(delivered)
     return replace(source, **changes)
 
 

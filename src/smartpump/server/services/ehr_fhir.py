@@ -38,6 +38,7 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
+from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services.ehr import (
     SOURCE_FHIR,
     device_identity,
@@ -241,8 +242,8 @@ def _administration(session: Session, order: EhrOrder) -> Resource:
     unit = _unit(data.get("dose_unit"))
     source = SourceChannel(
         delivery_status=DeliveryStatus.DELIVERING,
-        rate_ml_per_h=_decimal(data.get("rate_ml_per_h")),
-        dose_rate=_decimal(data.get("dose")),
+        rate_ml_per_h=decimal_or_none(data.get("rate_ml_per_h")),
+        dose_rate=decimal_or_none(data.get("dose")),
         dose_unit=unit,
         drug_name=str(data.get("drug") or order.drug),
     )
@@ -315,11 +316,17 @@ def _readings(pump: Pump, order: EhrOrder, event: Event) -> list[Resource]:
     data = event_data(event)
     items: list[tuple[str, str, Decimal | None, codes.UnitCode]] = []
     if event.type == "infusion.started":
-        items.append(("rate", "MDC_FLOW_FLUID_PUMP", _decimal(data.get("rate_ml_per_h")), codes.ML_PER_H))
+        items.append(
+            ("rate", "MDC_FLOW_FLUID_PUMP", decimal_or_none(data.get("rate_ml_per_h")), codes.ML_PER_H)
+        )
     elif event.type == "rate.changed":
-        items.append(("rate", "MDC_FLOW_FLUID_PUMP", _decimal(data.get("new_rate_ml_per_h")), codes.ML_PER_H))
+        items.append(
+            ("rate", "MDC_FLOW_FLUID_PUMP", decimal_or_none(data.get("new_rate_ml_per_h")), codes.ML_PER_H)
+        )
     else:
-        items.append(("volume", "MDC_VOL_FLUID_DELIV_TOTAL", _decimal(data.get("infused_ml")), codes.ML))
+        items.append(
+            ("volume", "MDC_VOL_FLUID_DELIV_TOTAL", decimal_or_none(data.get("infused_ml")), codes.ML)
+        )
     identity = device_identity(pump)
     return [
         observation(
@@ -335,15 +342,6 @@ def _readings(pump: Pump, order: EhrOrder, event: Event) -> list[Resource]:
         for name, refid, value, unit in items
         if value is not None
     ]
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return None
 
 
 def _unit(value: object) -> DoseUnit | None:

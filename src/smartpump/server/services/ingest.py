@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import func, select
@@ -25,6 +25,7 @@ from smartpump.server import audit
 from smartpump.server.db.models import Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import commands, deployment
 from smartpump.server.services.events import IncomingEvent, StoreResult, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
@@ -458,15 +459,6 @@ def _explain(session: Session, pump_id: int, data: Mapping[str, Any]) -> None:
         gap.explained = True
 
 
-def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
 def _plain(value: object) -> object:
     return value if value is None or isinstance(value, str | int | bool) else str(value)
 
@@ -480,7 +472,7 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
             channel=record.channel,
             state=previous.state,
             drug=previous.drug,
-            rate_ml_per_h=_decimal(data.get("new_rate_ml_per_h")),
+            rate_ml_per_h=decimal_or_none(data.get("new_rate_ml_per_h")),
             vtbi_ml=previous.vtbi_ml,
         )
     if record.type == "alarm.raised" and data.get("stops_delivery") is True:
@@ -498,7 +490,9 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
         channel=record.channel,
         state=state,
         drug=str(drug) if drug is not None else (previous.drug if previous and state != "idle" else None),
-        rate_ml_per_h=Decimal(0) if state in ("idle", "paused") else _decimal(data.get("rate_ml_per_h")),
-        volume_infused_ml=_decimal(data.get("infused_ml")),
-        vtbi_ml=_decimal(data.get("vtbi_ml")),
+        rate_ml_per_h=Decimal(0)
+        if state in ("idle", "paused")
+        else decimal_or_none(data.get("rate_ml_per_h")),
+        volume_infused_ml=decimal_or_none(data.get("infused_ml")),
+        vtbi_ml=decimal_or_none(data.get("vtbi_ml")),
     )
