@@ -706,7 +706,9 @@ def not_held(library: DrugLibrary) -> tuple[str, ...]:
     return tuple(lost)
 
 
-_ENTRY_FIELDS: Final = tuple(f for f in Entry.__dataclass_fields__ if f != "id")
+_ENTRY_FIELDS: Final = tuple(
+    name for name, spec in Entry.__dataclass_fields__.items() if name != "id" and spec.init
+)
 
 
 def _library_losses(library: DrugLibrary) -> Iterable[str]:
