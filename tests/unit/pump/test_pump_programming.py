@@ -218,7 +218,8 @@ def test_infusion_started_names_care_area_library_version_and_provenance() -> No
     start(pump, "A", dopamine("5"))
     data = pump.events.of_type(EventType.INFUSION_STARTED)[-1].data
     assert set(EVENT_FIELDS[EventType.INFUSION_STARTED]) <= set(data)
-    assert data["care_area"] == pump.care_area.id if pump.care_area else False
+    assert pump.care_area is not None
+    assert data["care_area"] == pump.care_area.id
     assert data["library_version"] == 1
     assert data["is_basic"] is False
     assert data["auto_programmed"] is False
