@@ -6,8 +6,9 @@
     ├── LibraryError               a drug library that cannot be built or read
     │   ├── LibraryFormatError     a file that does not follow its format (JSON Schema, CSV columns...)
     │   └── LookupFailedError      no (or more than one) care area / drug / entry matches a request
-    ├── SignatureError             a signed library or command that does not verify
-    │   └── RollbackError          a signed library that is not newer than the installed one
+    ├── SignatureError             a signed library, configuration or command that does not verify
+    │   └── RollbackError          a signed library or configuration not newer than the one held
+    ├── ConfigurationError         a pump configuration that fails its schema (``problems``: field, reason)
     ├── ProgramError               an infusion program that cannot be checked (missing weight,
     │                              route or concentration not in the entry, basic infusion refused)
     ├── PumpError                  a pump action refused in its current state (start after a hard
@@ -91,9 +92,21 @@ class SignatureError(SmartpumpError):
 
 
 class RollbackError(SignatureError):
-    """A signed library whose version is not newer than the installed one (anti-rollback)."""
+    """A signed library or configuration whose version is not newer than the one held (anti-rollback)."""
 
     code = "signature.rollback"
+
+
+class ConfigurationError(SmartpumpError, ValueError):
+    """A pump configuration that fails its schema; ``problems`` holds (field, reason) for every one."""
+
+    code = "configuration.invalid"
+
+    def __init__(
+        self, message: str, *, problems: tuple[tuple[str, str], ...] = (), code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.problems = problems
 
 
 class ProgramError(SmartpumpError, ValueError):

@@ -1,4 +1,5 @@
-"""Declared access of the connected-fleet routes (deployments, software packages, commands, links, gaps)."""
+"""Declared access of the connected-fleet routes (deployments, software packages, configurations, commands,
+links, gaps)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,10 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/pumps/{serial}/commands"): ALL_ROLES,
     ("GET", "/api/v1/fleet/links"): ALL_ROLES,
     ("GET", "/api/v1/fleet/gaps"): ALL_ROLES,
+    ("GET", "/api/v1/configurations"): ALL_ROLES,
+    ("POST", "/api/v1/configurations"): frozenset({Role.BIOMED}),
+    ("POST", "/api/v1/configurations/restore-defaults"): frozenset({Role.BIOMED}),
+    ("GET", "/api/v1/configurations/{configuration_id}"): ALL_ROLES,
+    ("POST", "/api/v1/configurations/{configuration_id}/release"): frozenset({Role.BIOMED}),
+    ("GET", "/api/v1/fleet/configuration-currency"): ALL_ROLES,
 }

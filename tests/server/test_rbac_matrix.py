@@ -24,6 +24,7 @@ PLACEHOLDERS = {
     "{recall_id}": "999999",
     "{library_id}": "999999",
     "{request_id}": "999999",
+    "{configuration_id}": "999999",
 }
 
 

@@ -55,7 +55,15 @@ def test_only_framework_routes_are_outside_the_api(app: Any) -> None:
 @pytest.mark.parametrize(("method", "path"), sorted(k for k, roles in ACCESS.items() if roles))
 def test_guarded_route_refuses_anonymous_callers(world: World, method: str, path: str) -> None:
     url = path.replace("{serial}", "P1").replace("{entry_id}", "e1")
-    for name in ("user_id", "grant_id", "fault_id", "recall_id", "library_id", "request_id"):
+    for name in (
+        "user_id",
+        "grant_id",
+        "fault_id",
+        "recall_id",
+        "library_id",
+        "request_id",
+        "configuration_id",
+    ):
         url = url.replace("{" + name + "}", "1")
     response = world.client.request(method, url, json={})
     assert response.status_code == 401

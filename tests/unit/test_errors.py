@@ -6,6 +6,7 @@ import pytest
 
 from smartpump import errors
 from smartpump.errors import (
+    ConfigurationError,
     LibraryError,
     LibraryFormatError,
     LimitOrderError,
@@ -30,6 +31,7 @@ from smartpump.errors import (
         (LookupFailedError, "library.lookup", (LibraryError,)),
         (SignatureError, "signature.invalid", (SmartpumpError,)),
         (RollbackError, "signature.rollback", (SignatureError,)),
+        (ConfigurationError, "configuration.invalid", (SmartpumpError, ValueError)),
         (ProgramError, "program.invalid", (SmartpumpError, ValueError)),
         (PumpError, "pump.refused", (SmartpumpError,)),
     ],

@@ -3,6 +3,9 @@
 ``verify`` refuses, in this order: a malformed document or unknown algorithm, a signature that does
 not match the exact payload, a payload that is not a canonical library, a library for another
 hospital, and a version not strictly newer than the installed one (anti-rollback).
+
+The signed envelope (``SignedDocument``) and the signature primitives (``sign_payload``,
+``verify_signature``) are shared with the pump configuration (``smartpump.pump.configuration``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final, Self
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -28,8 +31,12 @@ SIGNATURE_BYTES: Final = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SignedLibrary:
-    """A library's canonical bytes with who signed them (``key_id``), how, and the signature."""
+class SignedDocument:
+    """Canonical bytes with who signed them (``key_id``), how, and the signature; each subclass names its
+    ``FORMAT`` and what it is (``WHAT``, for messages)."""
+
+    FORMAT: ClassVar[str]
+    WHAT: ClassVar[str]
 
     payload: bytes
     key_id: str
@@ -39,7 +46,7 @@ class SignedLibrary:
     def to_json(self) -> str:
         """The signed document: payload and signature in base64, so the signed bytes travel exactly."""
         document = {
-            "format": SIGNED_FORMAT,
+            "format": self.FORMAT,
             "algorithm": self.algorithm,
             "key_id": self.key_id,
             "signature": base64.b64encode(self.signature).decode("ascii"),
@@ -48,7 +55,7 @@ class SignedLibrary:
         return json.dumps(document, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> SignedLibrary:
+    def from_json(cls, text: str) -> Self:
         """Read a signed document written by ``to_json``.
 
         Raises:
@@ -57,19 +64,19 @@ class SignedLibrary:
         try:
             document = json.loads(text)
         except ValueError as error:
-            raise SignatureError(f"signed library is not JSON: {error}", code="signature.malformed") from None
+            raise SignatureError(f"{cls.WHAT} is not JSON: {error}", code="signature.malformed") from None
         if not isinstance(document, dict):
-            raise SignatureError("signed library must be a JSON object", code="signature.malformed")
-        if document.get("format") != SIGNED_FORMAT:
+            raise SignatureError(f"{cls.WHAT} must be a JSON object", code="signature.malformed")
+        if document.get("format") != cls.FORMAT:
             raise SignatureError(
-                f"signed library format must be {SIGNED_FORMAT!r}, got {document.get('format')!r}",
+                f"{cls.WHAT} format must be {cls.FORMAT!r}, got {document.get('format')!r}",
                 code="signature.malformed",
             )
         texts: dict[str, str] = {}
         for name in ("algorithm", "key_id", "signature", "payload"):
             value = document.get(name)
             if not isinstance(value, str) or not value:
-                raise SignatureError(f"signed library lacks a {name!r} text", code="signature.malformed")
+                raise SignatureError(f"{cls.WHAT} lacks a {name!r} text", code="signature.malformed")
             texts[name] = value
         return cls(
             payload=_b64(texts["payload"], "payload"),
@@ -77,6 +84,14 @@ class SignedLibrary:
             algorithm=texts["algorithm"],
             signature=_b64(texts["signature"], "signature"),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedLibrary(SignedDocument):
+    """A library's canonical bytes with who signed them (``key_id``), how, and the signature."""
+
+    FORMAT: ClassVar[str] = SIGNED_FORMAT
+    WHAT: ClassVar[str] = "signed library"
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -146,11 +161,51 @@ def sign(library: DrugLibrary, private_key_pem: bytes, key_id: str) -> SignedLib
         SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key,
             ``signature.key_id`` for an empty key id.
     """
+    payload = json_format.canonical_bytes(library)
+    return SignedLibrary(
+        payload=payload,
+        key_id=key_id,
+        algorithm=ALGORITHM,
+        signature=sign_payload(payload, private_key_pem, key_id),
+    )
+
+
+def sign_payload(payload: bytes, private_key_pem: bytes, key_id: str) -> bytes:
+    """The Ed25519 signature of exact bytes.
+
+    Raises:
+        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key,
+            ``signature.key_id`` for an empty key id.
+    """
     if not key_id.strip():
         raise SignatureError("a key id is needed to sign", code="signature.key_id")
-    key = _load_private(private_key_pem)
-    payload = json_format.canonical_bytes(library)
-    return SignedLibrary(payload=payload, key_id=key_id, algorithm=ALGORITHM, signature=key.sign(payload))
+    return _load_private(private_key_pem).sign(payload)
+
+
+def verify_signature(signed: SignedDocument, public_key_pem: bytes) -> None:
+    """Accept a document only when its algorithm is Ed25519 and its signature matches the exact payload.
+
+    Raises:
+        SignatureError: ``signature.algorithm``, ``signature.bad_key``, ``signature.invalid``.
+    """
+    if signed.algorithm != ALGORITHM:
+        raise SignatureError(
+            f"unsupported signature algorithm {signed.algorithm!r} (only {ALGORITHM})",
+            code="signature.algorithm",
+        )
+    key = _load_public(public_key_pem)
+    if len(signed.signature) != SIGNATURE_BYTES:
+        raise SignatureError(
+            f"an {ALGORITHM} signature has {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
+            code="signature.invalid",
+        )
+    try:
+        key.verify(signed.signature, signed.payload)
+    except InvalidSignature:
+        raise SignatureError(
+            f"signature does not verify with this key (signed by key {signed.key_id!r})",
+            code="signature.invalid",
+        ) from None
 
 
 def verify(
@@ -174,24 +229,7 @@ def verify(
             are not a canonical library), ``signature.wrong_hospital``.
         RollbackError: ``signature.rollback``, the version is not newer than the installed one.
     """
-    if signed.algorithm != ALGORITHM:
-        raise SignatureError(
-            f"unsupported signature algorithm {signed.algorithm!r} (only {ALGORITHM})",
-            code="signature.algorithm",
-        )
-    key = _load_public(public_key_pem)
-    if len(signed.signature) != SIGNATURE_BYTES:
-        raise SignatureError(
-            f"an {ALGORITHM} signature has {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
-            code="signature.invalid",
-        )
-    try:
-        key.verify(signed.signature, signed.payload)
-    except InvalidSignature:
-        raise SignatureError(
-            f"signature does not verify with this key (signed by key {signed.key_id!r})",
-            code="signature.invalid",
-        ) from None
+    verify_signature(signed, public_key_pem)
     library = _load_payload(signed.payload)
     if hospital_id is not None and library.hospital_id != hospital_id:
         raise SignatureError(

@@ -1,4 +1,5 @@
-"""The Pump: channels, alarms, power, installed library; every action and computed occurrence is an event.
+"""The Pump: channels, alarms, power, installed library and configuration; every action and computed
+occurrence is an event.
 
 Time comes only from the injected Clock. Before each action the pump plays, in order, everything
 that was due since the last call (VTBI reached, occlusion alarm, battery low...) at its exact
@@ -21,10 +22,18 @@ from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, Verdict,
 from smartpump.errors import LibraryError, ProgramError, PumpError, SignatureError, SmartpumpError
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary, verify
-from smartpump.pump.administration_set import DEFAULT_CHANGE_H, AdministrationSet
+from smartpump.pump.administration_set import AdministrationSet
 from smartpump.pump.alarms import ALARMS, AUDIO_PAUSE_S, AlarmBoard, AlarmId, AlarmRecord, Priority
 from smartpump.pump.capabilities import Capabilities, PumpModel, capabilities
 from smartpump.pump.channel import Channel, ChannelState, Due, Pending, Therapy
+from smartpump.pump.configuration import (
+    ConfigurationSettings,
+    PumpConfiguration,
+    SignedConfiguration,
+    content_sha256,
+    factory_settings,
+    verify_configuration,
+)
 from smartpump.pump.delivery import ZERO, Overlay, OverlayKind, Step, seconds, steps_total_ml, time_to_deliver
 from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
 from smartpump.pump.hardware import RATE_CHECK_PERIOD_S, HardwarePort, RateCheck
@@ -92,7 +101,12 @@ def alert_data(alerts: tuple[Alert, ...]) -> list[dict[str, EventValue]]:
 
 
 class Pump:
-    """A smart infusion pump of one model; pure state machine driven by actions and a Clock."""
+    """A smart infusion pump of one model; pure state machine driven by actions and a Clock.
+
+    ``configuration`` is the active service configuration (None: the factory default, version 0);
+    ``require_verification=True`` demands bedside verification until a configuration activates, which
+    then sets it.
+    """
 
     def __init__(
         self,
@@ -106,9 +120,15 @@ class Pump:
         battery_charge_min: Decimal | None = None,
         require_verification: bool = False,
         hardware: HardwarePort | None = None,
+        configuration: PumpConfiguration | None = None,
     ) -> None:
         self.id = pump_id
         self.caps: Capabilities = capabilities(model)
+        if configuration is not None and configuration.model is not self.caps.model:
+            raise PumpError(
+                f"configuration is for the {configuration.model} model, not {self.caps.model}",
+                code="pump.configuration_model",
+            )
         count = channels if channels is not None else self.caps.max_channels
         if not 1 <= count <= self.caps.max_channels:
             raise PumpError(
@@ -127,7 +147,12 @@ class Pump:
         self.pending_library: DrugLibrary | None = None
         self.care_area: CareArea | None = None
         self.patient_id: str | None = None
-        self.require_verification = require_verification
+        self.configuration: PumpConfiguration | None = configuration
+        self.pending_configuration: PumpConfiguration | None = None
+        self.settings: ConfigurationSettings = (
+            configuration.settings if configuration is not None else factory_settings(self.caps.model)
+        )
+        self.require_verification = require_verification or self.settings.require_verification
         self.faulted = False
         self.battery = Battery(
             capacity_min=self.caps.battery_capacity_min,
@@ -157,6 +182,11 @@ class Pump:
         return self._t
 
     @property
+    def configuration_version(self) -> int:
+        """Version of the active configuration; 0 is the factory default."""
+        return self.configuration.version if self.configuration is not None else 0
+
+    @property
     def next_seq(self) -> int:
         """The seq the next event will get: persist it so seq survives a restart."""
         return self.events.next_seq
@@ -181,7 +211,7 @@ class Pump:
                 cumulative_ul=self.caps.air_cumulative_ul,
                 window_s=self.caps.air_cumulative_window_min * 60,
             ),
-            near_end_s=self.caps.near_end_min * 60,
+            near_end_s=Decimal(self.settings.near_end_alert_min) * 60,
             settled_at_s=self._t,
         )
 
@@ -303,7 +333,8 @@ class Pump:
         self._t = t
 
     def _after_change(self) -> None:
-        """Keep derived state consistent: motor set-points, battery load, PCA basal segments, library."""
+        """Keep derived state consistent: motor set-points, battery load, PCA basal segments, and the
+        pending library and configuration, which activate only once every channel is idle."""
         self._check_rates("action")
         delivering = sum(1 for c in self.channels.values() if c.flow_ml_per_h > 0)
         if delivering != self.battery.delivering_channels:
@@ -316,6 +347,8 @@ class Pump:
                 therapy.pca.basal_running(self._t, basal_flowing)
         if self.pending_library is not None and self._all_idle():
             self._activate_library()
+        if self.pending_configuration is not None and self._all_idle():
+            self._activate_configuration()
 
     # ----------------------------------------------------------------- due handlers
 
@@ -843,9 +876,11 @@ class Pump:
     def _device_limits(
         self, channel: Channel, program: InfusionProgram, verdict: Verdict, steps: tuple[Step, ...]
     ) -> None:
-        if program.kind is not ProgramKind.PCA:
+        if program.kind is ProgramKind.PCA:
+            self._check_rate_cap(self._pca_bolus_rate(program))
+        else:
             for rate in [s.rate_ml_per_h for s in steps] or [verdict.rate_ml_per_h]:
-                self.caps.check_rate(rate)
+                self._check_rate(rate)
         if program.vtbi_ml is not None:
             self.caps.check_vtbi(program.vtbi_ml)
             if channel.container_ml is not None and program.vtbi_ml > channel.container_ml - channel.drawn_ml:
@@ -861,6 +896,21 @@ class Pump:
                     f"entry {entry.id} is not for a {self.caps.device_type} pump",
                     code="pump.device_not_allowed",
                 )
+
+    def _check_rate(self, rate_ml_per_h: Decimal) -> None:
+        """The model's range and resolution, then the configured rate cap."""
+        self.caps.check_rate(rate_ml_per_h)
+        self._check_rate_cap(rate_ml_per_h)
+
+    def _check_rate_cap(self, rate_ml_per_h: Decimal) -> None:
+        """Refuse a rate above the configuration's cap (a hard limit set by biomedical engineering)."""
+        cap = self.settings.max_rate_ml_per_h
+        if cap is not None and rate_ml_per_h > cap:
+            raise PumpError(
+                f"rate {rate_ml_per_h} mL/h is above the {cap} mL/h rate cap "
+                f"of configuration v{self.configuration_version}",
+                code="pump.rate_cap",
+            )
 
     def _apply_titration(self, channel: Channel, pending: Pending) -> None:
         therapy = channel.therapy
@@ -892,7 +942,7 @@ class Pump:
 
     def _kvo_rate(self, rate: Decimal) -> Decimal:
         area_kvo = self.care_area.device.kvo_rate_ml_per_h if self.care_area else None
-        kvo = area_kvo if area_kvo is not None else self.caps.default_kvo_ml_per_h
+        kvo = area_kvo if area_kvo is not None else self.settings.kvo_rate_ml_per_h
         return min(kvo, rate) if rate > 0 else ZERO
 
     def _begin(self, channel: Channel) -> None:
@@ -1102,7 +1152,7 @@ class Pump:
                 alerts=alert_data(verdict.alerts),
                 library_version=self._library().version,
             )
-        self.caps.check_rate(verdict.rate_ml_per_h)
+        self._check_rate(verdict.rate_ml_per_h)
         return verdict
 
     def _start_overlay(
@@ -1148,19 +1198,25 @@ class Pump:
             round_half_up(basal / per_ml, self.caps.finest_resolution_ml_per_h) if basal else ZERO
         )
         if therapy.rate_ml_per_h:
-            self.caps.check_rate(therapy.rate_ml_per_h)
+            self._check_rate(therapy.rate_ml_per_h)
         therapy.kvo_rate_ml_per_h = ZERO
         therapy.pca_per_ml = per_ml
         therapy.pca_unit = str(unit)
-        therapy.pca_bolus_rate_ml_per_h = (
-            area.pca.bolus_delivery_rate_ml_per_h or program.rate_ml_per_h or DEFAULT_PCA_BOLUS_RATE_ML_PER_H
-        )
+        therapy.pca_bolus_rate_ml_per_h = self._pca_bolus_rate(program)
         therapy.pca = PcaLedger(
             demand_dose=pca.demand_dose,
             lockout_s=pca.lockout_min * 60,
             max_dose=pca.max_dose,
             window_s=Decimal(window_h) * 3600,
             basal_per_h=basal,
+        )
+
+    def _pca_bolus_rate(self, program: InfusionProgram) -> Decimal:
+        """The rate PCA doses run at: the care area's, else the program's, else the default."""
+        return (
+            self._area().pca.bolus_delivery_rate_ml_per_h
+            or program.rate_ml_per_h
+            or DEFAULT_PCA_BOLUS_RATE_ML_PER_H
         )
 
     def _pca_dose(self, channel: Channel, amount: Decimal, kind: DoseKind, overlay: OverlayKind) -> None:
@@ -1466,7 +1522,7 @@ class Pump:
             set_type=set_type,
             lot=lot,
             installed_at_s=self._t,
-            change_due_h=area_h or DEFAULT_CHANGE_H,
+            change_due_h=area_h or self.settings.set_change_interval_h,
             line_label=line_label,
         )
         channel.admin_set = admin
@@ -1552,6 +1608,33 @@ class Pump:
         )
         self._after_change()
 
+    def install_configuration(
+        self, signed: SignedConfiguration, public_key_pem: bytes, *, hospital_id: str | None = None
+    ) -> None:
+        """Install a signed configuration after verifying it (signature, hospital, model, a version above
+        the one held); it becomes active when every channel is idle, never while delivering."""
+        self.sync()
+        held = self.pending_configuration or self.configuration
+        try:
+            configuration = verify_configuration(
+                signed,
+                public_key_pem,
+                model=self.caps.model,
+                held_version=held.version if held is not None else 0,
+                hospital_id=hospital_id,
+            )
+        except SignatureError as error:
+            self._emit(EventType.CONFIGURATION_REJECTED, None, code=error.code, reason=error.message)
+            raise
+        self.pending_configuration = configuration
+        self._emit(
+            EventType.CONFIGURATION_INSTALLED,
+            None,
+            version=configuration.version,
+            pending=not self._all_idle(),
+        )
+        self._after_change()
+
     def _all_idle(self) -> bool:
         return all(c.therapy is None and c.pending is None for c in self.channels.values())
 
@@ -1568,11 +1651,30 @@ class Pump:
                 self.care_area = None
         self._emit(EventType.LIBRARY_ACTIVATED, None, version=new.version, previous_version=previous)
 
+    def _activate_configuration(self) -> None:
+        new = self.pending_configuration
+        assert new is not None
+        previous = self.configuration_version
+        self.configuration = new
+        self.pending_configuration = None
+        self.settings = new.settings
+        self.require_verification = new.settings.require_verification
+        for channel in self.channels.values():
+            channel.near_end_s = Decimal(new.settings.near_end_alert_min) * 60
+        self._emit(
+            EventType.CONFIGURATION_ACTIVATED,
+            None,
+            version=new.version,
+            previous_version=previous,
+            sha256=content_sha256(new),
+        )
+
     # ----------------------------------------------------------------- restart (SAF-PWR-02)
 
     def to_state(self) -> dict[str, Any]:
         """What the pump persists to survive a power cycle: running programs, volume totals, PCA
-        history, alarm settings and ``next_seq`` (JSON-ready; times as ages before ``saved_at``)."""
+        history, alarm settings, the active and pending configuration and ``next_seq`` (JSON-ready;
+        times as ages before ``saved_at``)."""
         self.sync()
         now = self._t
         return {
@@ -1586,6 +1688,10 @@ class Pump:
             "care_area": self.care_area.id if self.care_area else None,
             "patient_id": self.patient_id,
             "require_verification": self.require_verification,
+            "configuration": None if self.configuration is None else self.configuration.to_dict(),
+            "pending_configuration": None
+            if self.pending_configuration is None
+            else self.pending_configuration.to_dict(),
             "on_ac": self.battery.on_ac,
             "battery_charge_min": str(self.battery.charge_at(now)),
             "channel_state": {c.id: self._channel_state(c, now) for c in self.channels.values()},
@@ -1662,8 +1768,9 @@ class Pump:
     ) -> Pump:
         """Power on from sealed storage (SAF-STO-01). The saved state comes back when its tag verifies
         and it is this pump's, not older than ``min_next_seq`` (kept apart, e.g. by the event outbox);
-        otherwise the pump starts with no programs, logs ``pump.state_rejected`` and raises the HIGH
-        ``state.integrity_failed`` alarm, which blocks starts until the operator resets it."""
+        otherwise the pump starts with no programs on its factory default configuration, logs
+        ``pump.state_rejected`` and raises the HIGH ``state.integrity_failed`` alarm, which blocks starts
+        until the operator resets it."""
         check_key(key)
         refused: SmartpumpError | None = None
         if stored is not None:
@@ -1715,8 +1822,10 @@ class Pump:
         *,
         hardware: HardwarePort | None = None,
     ) -> Pump:
-        """Power on from a persisted state: totals and history come back, delivery does not (every
-        channel with a therapy is paused and needs ``resume``, the clinician's confirmation)."""
+        """Power on from a persisted state: totals, history and the configuration come back, delivery
+        does not (every channel with a therapy is paused and needs ``resume``, the clinician's
+        confirmation). A state without configuration keys was written before configurations existed:
+        the pump keeps its factory default."""
         try:
             if state.get("format") != STATE_FORMAT:
                 raise PumpError(f"not a {STATE_FORMAT} document", code="pump.state_invalid")
@@ -1737,7 +1846,9 @@ class Pump:
                 battery_charge_min=required(state["battery_charge_min"]),
                 require_verification=bool(state["require_verification"]),
                 hardware=hardware,
+                configuration=_configuration(state.get("configuration")),
             )
+            pump.pending_configuration = _configuration(state.get("pending_configuration"))
             pump._restore(state)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise PumpError(
@@ -1841,13 +1952,17 @@ class Pump:
     # ----------------------------------------------------------------- status
 
     def status(self) -> dict[str, object]:
-        """What a display shows: library version, care area, channels, alarms, battery."""
+        """What a display shows: library and configuration versions, care area, channels, alarms, battery."""
         self.sync()
         return {
             "pump": self.id,
             "model": self.caps.model.value,
             "library_version": self.library.version if self.library else None,
             "library_pending": self.pending_library.version if self.pending_library else None,
+            "configuration_version": self.configuration_version,
+            "configuration_pending": self.pending_configuration.version
+            if self.pending_configuration
+            else None,
             "care_area": self.care_area.id if self.care_area else None,
             "on_ac": self.battery.on_ac,
             "battery_remaining_min": self.battery.remaining_min(self._t),
@@ -1868,6 +1983,11 @@ class Pump:
                 for c in self.channels.values()
             },
         }
+
+
+def _configuration(raw: object) -> PumpConfiguration | None:
+    """A persisted configuration document (None stays None); raises ConfigurationError when invalid."""
+    return None if raw is None else PumpConfiguration.from_dict(raw)
 
 
 def time_to_alarm_s(caps: Capabilities, rate_ml_per_h: Decimal, threshold_mmhg: Decimal) -> Decimal:

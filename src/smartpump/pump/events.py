@@ -79,6 +79,9 @@ class EventType(StrEnum):
     LIBRARY_INSTALLED = "library.installed"
     LIBRARY_REJECTED = "library.rejected"
     LIBRARY_ACTIVATED = "library.activated"
+    CONFIGURATION_INSTALLED = "configuration.installed"
+    CONFIGURATION_REJECTED = "configuration.rejected"
+    CONFIGURATION_ACTIVATED = "configuration.activated"
     COMMAND_REFUSED = "command.refused"
     EVENTS_SHED = "events.shed"
 
@@ -181,6 +184,9 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.LIBRARY_INSTALLED: ("version", "name", "pending"),
     EventType.LIBRARY_REJECTED: ("code", "reason"),
     EventType.LIBRARY_ACTIVATED: ("version", "previous_version"),
+    EventType.CONFIGURATION_INSTALLED: ("version", "pending"),
+    EventType.CONFIGURATION_REJECTED: ("code", "reason"),
+    EventType.CONFIGURATION_ACTIVATED: ("version", "previous_version", "sha256"),
     EventType.COMMAND_REFUSED: ("command", "nonce", "code", "reason"),
     EventType.EVENTS_SHED: ("count", "first_seq", "last_seq", "seqs", "types"),
 }

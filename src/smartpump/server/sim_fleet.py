@@ -3,9 +3,10 @@
 The hospital workload (``sim.workload``) drives real ``Pump`` objects in virtual time paced to the wall
 clock (``sim.environment`` wall mode, ``speed`` virtual seconds per wall second). Every pump event goes
 into the pump's durable outbox and out through its ``Uplink``; verified commands are routed to the pump:
-a library is installed (it activates when every channel is idle), an offered program waits on the channel
-for the nurse's confirmation, a software package is verified and a downgrade refused. Refusals are logged
-by the pump (``command.refused``). Command validity is checked against the wall clock, because the
+a library or a configuration is installed (each activates when every channel is idle), an offered program
+waits on the channel for the nurse's confirmation, a software package is verified and a downgrade refused.
+Refusals are logged by the pump (``command.refused``; ``library.rejected`` and ``configuration.rejected``
+for the documents it verifies itself). Command validity is checked against the wall clock, because the
 virtual clock runs ``speed`` times faster.
 """
 
@@ -34,7 +35,13 @@ from smartpump.sim.environment import Environment, WallPacing
 from smartpump.sim.fleet import Fleet
 from smartpump.sim.workload import HospitalWorkload
 from smartpump.transport.base import Transport
-from smartpump.transport.commands import INSTALL_LIBRARY, Command, signed_library_of
+from smartpump.transport.commands import (
+    INSTALL_CONFIGURATION,
+    INSTALL_LIBRARY,
+    Command,
+    signed_configuration_of,
+    signed_library_of,
+)
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
 from smartpump.units import Concentration, DoseUnit
@@ -191,6 +198,14 @@ class SimFleet:
                     serial,
                     lambda p: p.install_library(signed, self.public_key_pem, hospital_id=self.hospital_id),
                 )
+            elif command.command == INSTALL_CONFIGURATION:
+                configuration = signed_configuration_of(command)
+                self.act(
+                    serial,
+                    lambda p: p.install_configuration(
+                        configuration, self.public_key_pem, hospital_id=self.hospital_id
+                    ),
+                )
             elif command.command == OFFER_PROGRAM:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:
@@ -204,7 +219,7 @@ class SimFleet:
             else:
                 raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
         except SmartpumpError as error:
-            if command.command != INSTALL_LIBRARY:
+            if command.command not in (INSTALL_LIBRARY, INSTALL_CONFIGURATION):
                 self._on_refused(
                     serial,
                     CommandRefusal(

@@ -69,3 +69,10 @@ class ChangeRequestStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     DONE = "done"
+
+
+class ConfigurationStatus(StrEnum):
+    """Lifecycle of a pump configuration version: a draft until a second biomed releases (signs) it."""
+
+    DRAFT = "draft"
+    RELEASED = "released"

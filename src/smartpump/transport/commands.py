@@ -3,8 +3,9 @@
 ``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a signature
 that does not verify (``command.forged``), another pump's command (``command.foreign``), one outside
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
-counter not above the last accepted one). A library install carries a ``SignedLibrary`` whose own
-verification (signature, hospital, anti-rollback) runs when the pump installs it.
+counter not above the last accepted one). A library install carries a ``SignedLibrary`` and a
+configuration install a ``SignedConfiguration``; their own verification (signature, hospital, model,
+anti-rollback) runs when the pump installs them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from smartpump.errors import SignatureError
 from smartpump.library.signing import SignedLibrary
+from smartpump.pump.configuration import SignedConfiguration
 from smartpump.transport.messages import MessageError, pump_id
 
 ALGORITHM: Final = "Ed25519"
 COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
+INSTALL_CONFIGURATION: Final = "configuration.install"
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
@@ -237,6 +240,27 @@ def signed_library_of(command: Command) -> SignedLibrary:
     if command.command != INSTALL_LIBRARY or not isinstance(text, str):
         raise SignatureError(f"{command.command!r} does not carry a signed library", code="command.malformed")
     return SignedLibrary.from_json(text)
+
+
+def install_configuration_args(signed: SignedConfiguration) -> dict[str, Any]:
+    """The args of a ``configuration.install`` command: the signed configuration document, byte for byte."""
+    return {"signed_configuration": signed.to_json()}
+
+
+def signed_configuration_of(command: Command) -> SignedConfiguration:
+    """The SignedConfiguration a ``configuration.install`` command carries (``Pump.install_configuration``
+    verifies it).
+
+    Raises:
+        SignatureError: ``command.malformed`` for another command or args without the document;
+            ``signature.malformed`` for a document that is not a signed configuration.
+    """
+    text = command.args.get("signed_configuration")
+    if command.command != INSTALL_CONFIGURATION or not isinstance(text, str):
+        raise SignatureError(
+            f"{command.command!r} does not carry a signed configuration", code="command.malformed"
+        )
+    return SignedConfiguration.from_json(text)
 
 
 def _text(value: Any, where: str) -> str:

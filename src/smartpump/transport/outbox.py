@@ -20,7 +20,16 @@ from smartpump.pump.events import PumpEvent
 from smartpump.transport.messages import SCHEMA_VERSION, EventRecord, pump_id
 
 SHED_EVENT_TYPE: Final = "events.shed"
-PROTECTED_PREFIXES: Final = ("alarm.", "library.", "command.", "security.", "events.", "pump.", "occlusion.")
+PROTECTED_PREFIXES: Final = (
+    "alarm.",
+    "library.",
+    "configuration.",
+    "command.",
+    "security.",
+    "events.",
+    "pump.",
+    "occlusion.",
+)
 PROTECTED_TYPES: Final = frozenset(
     {
         "alert.overridden",

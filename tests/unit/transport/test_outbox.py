@@ -105,6 +105,8 @@ def test_counters_persist(tmp_path: Path) -> None:
         ("alarm.raised", None),
         ("alert.overridden", None),
         ("library.rejected", None),
+        ("configuration.rejected", None),
+        ("configuration.activated", None),
         ("command.refused", None),
         ("events.shed", None),
         ("verification.failed", None),

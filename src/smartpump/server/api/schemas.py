@@ -16,6 +16,7 @@ from smartpump.library.model import LibraryStatus
 from smartpump.server.auth import Role
 from smartpump.server.vocabulary import (
     ChangeRequestStatus,
+    ConfigurationStatus,
     FaultCategory,
     FaultStatus,
     MaintenanceKind,
@@ -199,6 +200,7 @@ class PumpOut(Response):
     model: str
     firmware: str
     installed_library_version: int | None
+    configuration_version: int | None
     care_area: str | None
     location: str | None
     last_seen: datetime | None
@@ -496,3 +498,51 @@ class ChangeRequestOut(Response):
     decided_by: int | None
     decided_at: datetime | None
     decision_note: str | None
+
+
+class ConfigurationCreate(Request):
+    """A configuration draft for one pump model of a facility; settings left out take the model's factory
+    values (decimals such as ``max_rate_ml_per_h`` are read exactly; text like ``"500"`` is accepted)."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    model: Code
+    name: Name
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConfigurationDefaults(Request):
+    """Restore the trusted default: a new draft holding the model's factory settings."""
+
+    facility_id: int = Field(ge=1, le=2**31 - 1)
+    model: Code
+    name: Name | None = None
+
+
+class ConfigurationOut(Response):
+    """A configuration version: its settings, lifecycle and who created and released it."""
+
+    id: int
+    facility_id: int
+    model: str
+    version: int
+    name: str
+    status: ConfigurationStatus
+    settings: dict[str, Any]
+    content_sha256: str
+    created_by: int
+    created_at: datetime
+    released_by: int | None
+    released_at: datetime | None
+    key_id: str | None
+
+
+class ConfigurationCurrencyOut(Response):
+    """Per facility and model: the newest released configuration, pumps per active version (0: factory
+    default), pumps not on it."""
+
+    facility_id: int
+    model: str
+    released_version: int | None
+    pumps_by_version: dict[str, int]
+    current: int
+    outdated_serials: list[str]

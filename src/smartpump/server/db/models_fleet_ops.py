@@ -1,4 +1,5 @@
-"""Rows of the connected fleet: link state and seq gaps per pump, signed commands, deployments, packages."""
+"""Rows of the connected fleet: link state and seq gaps per pump, signed commands, deployments, packages,
+pump configurations."""
 
 from __future__ import annotations
 
@@ -79,8 +80,31 @@ class SoftwarePackage(Base):
     created_at: Mapped[datetime]
 
 
+class ConfigurationVersion(Base):
+    """One version of a facility's service configuration for one pump model (draft, then released: signed
+    and immutable); ``settings`` is the canonical settings JSON, ``content_sha256`` covers the document."""
+
+    __tablename__ = "configuration_versions"
+    __table_args__ = (UniqueConstraint("facility_id", "model", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    settings: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    released_at: Mapped[datetime | None]
+    signed_document: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class Deployment(Base):
-    """An offer of a released library or a software package to a group of pumps, in waves."""
+    """An offer of a released library, software package or configuration to a group of pumps, in waves."""
 
     __tablename__ = "deployments"
 
@@ -89,6 +113,7 @@ class Deployment(Base):
     kind: Mapped[str] = mapped_column(String(16))
     library_version_id: Mapped[int | None] = mapped_column(ForeignKey("library_versions.id"))
     package_id: Mapped[int | None] = mapped_column(ForeignKey("software_packages.id"))
+    configuration_id: Mapped[int | None] = mapped_column(ForeignKey("configuration_versions.id"))
     target_kind: Mapped[str] = mapped_column(String(16))
     target_value: Mapped[str | None] = mapped_column(String(64))
     waves: Mapped[str] = mapped_column(Text)

@@ -1,10 +1,12 @@
-"""Staged rollout of released libraries and signed software packages to a pump or a group of pumps.
+"""Staged rollout of released libraries, signed software packages and released pump configurations to a
+pump or a group of pumps.
 
 A deployment splits its target pumps into waves (cumulative percentages, the last one 100); each wave
 is offered as signed commands; the next starts once every pump offered so far has answered and
 ``pause_s`` has passed, and a refusal halts the rollout. Each pump's progress: pending -> offered ->
 accepted -> activated, or refused (with the code).
-Software packages are Ed25519-signed over (model, version, sha256); pumps refuse a downgrade.
+Software packages are Ed25519-signed over (model, version, sha256); pumps refuse a downgrade. A
+configuration goes only to pumps of its model, and only biomedical engineering deploys one.
 """
 
 from __future__ import annotations
@@ -30,16 +32,28 @@ from sqlalchemy.orm import Session
 from smartpump.errors import SignatureError
 from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
+from smartpump.pump.configuration import SignedConfiguration
 from smartpump.server import audit
-from smartpump.server.auth import Access
+from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import LibraryVersion, Pump
-from smartpump.server.db.models_fleet_ops import Deployment, DeploymentTarget, PumpCommand, SoftwarePackage
+from smartpump.server.db.models_fleet_ops import (
+    ConfigurationVersion,
+    Deployment,
+    DeploymentTarget,
+    PumpCommand,
+    SoftwarePackage,
+)
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands
 from smartpump.server.services.fleet import record_status
 from smartpump.server.state import ServerState
-from smartpump.transport.commands import install_library_args
+from smartpump.server.vocabulary import ConfigurationStatus
+from smartpump.transport.commands import (
+    INSTALL_CONFIGURATION,
+    install_configuration_args,
+    install_library_args,
+)
 from smartpump.transport.messages import EventRecord
 
 PACKAGE_FORMAT: Final = "smartpump.software/1"
@@ -52,6 +66,7 @@ class DeploymentKind(StrEnum):
 
     LIBRARY = "library"
     SOFTWARE = "software"
+    CONFIGURATION = "configuration"
 
 
 class TargetKind(StrEnum):
@@ -95,6 +110,7 @@ class DeploymentView:
     kind: str
     library_version: int | None
     software_version: str | None
+    configuration_version: int | None
     target_kind: str
     target_value: str | None
     waves: tuple[int, ...]
@@ -215,6 +231,7 @@ def create_deployment(
     target_value: str | None,
     waves: Sequence[int],
     pause_s: int,
+    configuration_id: int | None = None,
 ) -> DeploymentView:
     """Plan a deployment: pick the target pumps, split them into waves, launch the first wave now."""
     if not access.allows(facility_id):
@@ -222,19 +239,25 @@ def create_deployment(
     _check_waves(waves)
     library: LibraryVersion | None = None
     package: SoftwarePackage | None = None
+    configuration: ConfigurationVersion | None = None
     if kind is DeploymentKind.LIBRARY:
         library = session.get(LibraryVersion, library_id) if library_id is not None else None
         if library is None or library.facility_id != facility_id:
             raise NotFoundError(f"no library {library_id} in this facility", code="library.not_found")
         if library.status != LibraryStatus.RELEASED.value or library.signed_document is None:
             raise ConflictError("only the released library can be deployed", code="library.not_released")
+    elif kind is DeploymentKind.CONFIGURATION:
+        configuration = _deployable_configuration(session, state, access, facility_id, configuration_id)
     else:
         package = session.get(SoftwarePackage, package_id) if package_id is not None else None
         if package is None:
             raise NotFoundError(f"no software package {package_id}", code="software.not_found")
     if (target_value is None) != (target_kind is TargetKind.ALL):
         raise InvalidInputError("target_value is required unless the target is all", code="deployment.target")
-    pumps = _targets(session, facility_id, target_kind, target_value, package)
+    model = (
+        package.model if package is not None else configuration.model if configuration is not None else None
+    )
+    pumps = _targets(session, facility_id, target_kind, target_value, model)
     if not pumps:
         raise InvalidInputError("no pump matches the target", code="deployment.no_pumps")
     now = state.clock.now()
@@ -243,6 +266,7 @@ def create_deployment(
         kind=kind.value,
         library_version_id=None if library is None else library.id,
         package_id=None if package is None else package.id,
+        configuration_id=None if configuration is None else configuration.id,
         target_kind=target_kind.value,
         target_value=target_value,
         waves=json.dumps(list(waves)),
@@ -274,6 +298,9 @@ def create_deployment(
             "kind": kind.value,
             "library_version": None if library is None else library.version,
             "software": None if package is None else f"{package.model}:{package.version}",
+            "configuration": None
+            if configuration is None
+            else f"{configuration.model}:{configuration.version}",
             "target": f"{target_kind.value}:{target_value}",
             "pumps": len(pumps),
             "waves": list(waves),
@@ -284,6 +311,37 @@ def create_deployment(
     return view(session, access, row.id)
 
 
+def _deployable_configuration(
+    session: Session, state: ServerState, access: Access, facility_id: int, configuration_id: int | None
+) -> ConfigurationVersion:
+    """A released configuration of the facility, deployed by biomedical engineering only (audited)."""
+    if Role.BIOMED not in access.principal.roles_in(facility_id):
+        audit.append(
+            session,
+            state.clock,
+            actor=access.principal.username,
+            action="deployment.created",
+            object_type="deployment",
+            facility_id=facility_id,
+            outcome="denied",
+            details={"kind": DeploymentKind.CONFIGURATION.value, "reason": "biomed role required"},
+        )
+        session.commit()
+        raise AccessDeniedError(
+            "only biomedical engineering deploys pump configurations", code="deployment.configuration_role"
+        )
+    row = session.get(ConfigurationVersion, configuration_id) if configuration_id is not None else None
+    if row is None or row.facility_id != facility_id:
+        raise NotFoundError(
+            f"no configuration {configuration_id} in this facility", code="configuration.not_found"
+        )
+    if row.status != ConfigurationStatus.RELEASED.value or row.signed_document is None:
+        raise ConflictError(
+            "only a released configuration can be deployed", code="configuration.not_released"
+        )
+    return row
+
+
 def _check_waves(waves: Sequence[int]) -> None:
     if not waves or waves[-1] != 100 or any(not 0 < w <= 100 for w in waves):
         raise InvalidInputError("waves are percentages in (0, 100] ending with 100", code="deployment.waves")
@@ -292,11 +350,7 @@ def _check_waves(waves: Sequence[int]) -> None:
 
 
 def _targets(
-    session: Session,
-    facility_id: int,
-    kind: TargetKind,
-    value: str | None,
-    package: SoftwarePackage | None,
+    session: Session, facility_id: int, kind: TargetKind, value: str | None, model: str | None
 ) -> list[Pump]:
     pumps = list(fleet_repo.all_pumps(session, facility_ids=frozenset({facility_id})))
     if kind is TargetKind.PUMP:
@@ -305,8 +359,8 @@ def _targets(
         pumps = [p for p in pumps if p.care_area == value]
     elif kind is TargetKind.MODEL:
         pumps = [p for p in pumps if p.model == value]
-    if package is not None:
-        pumps = [p for p in pumps if p.model == package.model]
+    if model is not None:
+        pumps = [p for p in pumps if p.model == model]
     return sorted(pumps, key=lambda p: p.serial)
 
 
@@ -376,6 +430,11 @@ def _offer(session: Session, row: Deployment) -> tuple[dict[str, object], str]:
         library = session.get(LibraryVersion, row.library_version_id)
         assert library is not None and library.signed_document is not None
         return dict(install_library_args(SignedLibrary.from_json(library.signed_document))), "library.install"
+    if row.kind == DeploymentKind.CONFIGURATION.value:
+        configuration = session.get(ConfigurationVersion, row.configuration_id)
+        assert configuration is not None and configuration.signed_document is not None
+        signed = SignedConfiguration.from_json(configuration.signed_document)
+        return dict(install_configuration_args(signed)), INSTALL_CONFIGURATION
     package = session.get(SoftwarePackage, row.package_id)
     assert package is not None
     return {"package": json.loads(package.signed)}, commands.INSTALL_SOFTWARE
@@ -398,6 +457,15 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
                 target.state = Progress.ACTIVATED.value
                 session.commit()
                 record_status(session, state.clock, pump.serial, seen_at=now, firmware=package.version)
+        elif row.kind == DeploymentKind.CONFIGURATION.value:
+            pump = fleet_repo.pump_by_id(session, target.pump_id)
+            configuration = session.get(ConfigurationVersion, row.configuration_id)
+            if (
+                pump is not None
+                and configuration is not None
+                and pump.configuration_version == configuration.version
+            ):
+                target.state = Progress.ACTIVATED.value
         else:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             library = session.get(LibraryVersion, row.library_version_id)
@@ -411,26 +479,41 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
 
 
 def on_events(session: Session, state: ServerState, pump_id: int, records: Sequence[EventRecord]) -> None:
-    """A pump activated a library: mark it activated in the deployments of that version."""
-    versions = {
-        int(r.data["version"])
-        for r in records
-        if r.type == "library.activated" and isinstance(r.data.get("version"), int)
-    }
-    if not versions:
+    """A pump activated a library or a configuration: mark it activated in the deployments of that version."""
+    query = select(DeploymentTarget, Deployment).join(
+        Deployment, Deployment.id == DeploymentTarget.deployment_id
+    )
+    rows: list[tuple[DeploymentTarget, Deployment]] = []
+    libraries = _activated(records, "library.activated")
+    if libraries:
+        rows += session.execute(
+            query.join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id).where(
+                DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(libraries)
+            )
+        ).all()
+    configurations = _activated(records, "configuration.activated")
+    if configurations:
+        rows += session.execute(
+            query.join(ConfigurationVersion, ConfigurationVersion.id == Deployment.configuration_id).where(
+                DeploymentTarget.pump_id == pump_id, ConfigurationVersion.version.in_(configurations)
+            )
+        ).all()
+    if not rows:
         return
-    rows = session.execute(
-        select(DeploymentTarget, Deployment)
-        .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
-        .join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id)
-        .where(DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(versions))
-    ).all()
     for target, row in rows:
         if target.state not in TERMINAL:
             target.state = Progress.ACTIVATED.value
             target.updated_at = state.clock.now()
             _finish_if_done(session, state, row)
     session.commit()
+
+
+def _activated(records: Sequence[EventRecord], event_type: str) -> set[int]:
+    return {
+        int(r.data["version"])
+        for r in records
+        if r.type == event_type and isinstance(r.data.get("version"), int)
+    }
 
 
 def _finish_if_done(session: Session, state: ServerState, row: Deployment) -> None:
@@ -465,6 +548,7 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
     ).all()
     library = session.get(LibraryVersion, row.library_version_id) if row.library_version_id else None
     package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
+    configuration = session.get(ConfigurationVersion, row.configuration_id) if row.configuration_id else None
     counts = Counter(target.state for target, _ in rows)
     return DeploymentView(
         id=row.id,
@@ -472,6 +556,7 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
         kind=row.kind,
         library_version=None if library is None else library.version,
         software_version=None if package is None else package.version,
+        configuration_version=None if configuration is None else configuration.version,
         target_kind=row.target_kind,
         target_value=row.target_value,
         waves=tuple(json.loads(row.waves)),

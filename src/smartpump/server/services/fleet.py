@@ -1,4 +1,5 @@
-"""Fleet registry: pumps, their channels' latest state, status reports and library currency."""
+"""Fleet registry: pumps, their channels' latest state, status reports (library and configuration
+versions) and library currency."""
 
 from __future__ import annotations
 
@@ -165,10 +166,12 @@ def record_status(
     battery_percent: int | None = None,
     firmware: str | None = None,
     installed_library_version: int | None = None,
+    configuration_version: int | None = None,
     care_area: str | None = None,
     channels: Sequence[ChannelReport] = (),
 ) -> Pump:
-    """Apply a pump's status report (for the connectivity layer); firmware/library changes go to history."""
+    """Apply a pump's status report (for the connectivity layer); firmware/library changes go to history,
+    a configuration change to the audit log."""
     pump = repo.pump_by_serial(session, serial)
     if pump is None:
         raise NotFoundError(f"no pump {serial!r}", code="pump.unknown")
@@ -216,6 +219,18 @@ def record_status(
             details={"from": previous, "to": installed_library_version},
         )
         pump.installed_library_version = installed_library_version
+    if configuration_version is not None and configuration_version != pump.configuration_version:
+        audit.append(
+            session,
+            clock,
+            actor=None,
+            action="configuration.activated",
+            object_type="pump",
+            object_id=serial,
+            facility_id=pump.facility_id,
+            details={"from": pump.configuration_version, "to": configuration_version},
+        )
+        pump.configuration_version = configuration_version
     for report in channels:
         row = repo.channel(session, pump.id, report.channel)
         if row is None:

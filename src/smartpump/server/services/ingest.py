@@ -50,7 +50,7 @@ RUNNING_TYPES: Final = {
     "infusion.scheduled": "delayed",
 }
 
-STATUS_TYPES: Final = frozenset({"library.activated", "care_area.selected"})
+STATUS_TYPES: Final = frozenset({"library.activated", "configuration.activated", "care_area.selected"})
 CHANNEL_TYPES: Final = frozenset({*RUNNING_TYPES, "rate.changed", "alarm.raised"})
 
 Batch = tuple[str, tuple[EventRecord, ...]]
@@ -257,18 +257,21 @@ class Ingestor:
     def _apply_status(self, session: Session, ref: PumpRef, records: list[EventRecord]) -> None:
         channels: dict[str, ChannelReport] = {}
         library_version: int | None = None
+        configuration_version: int | None = None
         care_area: str | None = None
         for record in records:
             data = record.data
             if record.type == "library.activated" and isinstance(data.get("version"), int):
                 library_version = int(data["version"])
+            elif record.type == "configuration.activated" and isinstance(data.get("version"), int):
+                configuration_version = int(data["version"])
             elif record.type == "care_area.selected" and isinstance(data.get("care_area"), str):
                 care_area = str(data["care_area"])
             elif record.channel is not None:
                 report = _channel_report(record, channels.get(record.channel))
                 if report is not None:
                     channels[record.channel] = report
-        if not channels and library_version is None and care_area is None:
+        if not channels and library_version is None and configuration_version is None and care_area is None:
             return
         record_status(
             session,
@@ -276,6 +279,7 @@ class Ingestor:
             ref.serial,
             seen_at=self._state.clock.now(),
             installed_library_version=library_version,
+            configuration_version=configuration_version,
             care_area=care_area,
             channels=tuple(channels.values()),
         )

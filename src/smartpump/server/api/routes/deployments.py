@@ -1,4 +1,5 @@
-"""Connected fleet: deployments (staged rollout), software packages, signed commands, link state and gaps."""
+"""Connected fleet: deployments (staged rollout of libraries, software and configurations), software packages,
+signed commands, link state and gaps."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from smartpump.server.api.schemas import Request, Response
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
+from smartpump.server.errors import AccessDeniedError
 from smartpump.server.services import commands, deployment, fleet
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
+from smartpump.transport.commands import INSTALL_CONFIGURATION
 
 router = APIRouter(tags=["fleet"])
 Reader = Annotated[Access, require_roles(*ALL_ROLES)]
@@ -27,12 +30,13 @@ DeploymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class DeploymentCreate(Request):
-    """What to offer to which pumps, and how to stage it."""
+    """What to offer to which pumps, and how to stage it (a configuration: biomed only)."""
 
     facility_id: int = Field(ge=1, le=MAX_ID)
     kind: DeploymentKind = DeploymentKind.LIBRARY
     library_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     package_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    configuration_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     target_kind: TargetKind
     target_value: str | None = Field(default=None, max_length=64)
     waves: list[int] = Field(default=[100], min_length=1, max_length=10)
@@ -56,6 +60,7 @@ class DeploymentOut(Response):
     kind: str
     library_version: int | None
     software_version: str | None
+    configuration_version: int | None
     target_kind: str
     target_value: str | None
     waves: list[int]
@@ -149,6 +154,7 @@ def _out(view: deployment.DeploymentView) -> DeploymentOut:
         kind=view.kind,
         library_version=view.library_version,
         software_version=view.software_version,
+        configuration_version=view.configuration_version,
         target_kind=view.target_kind,
         target_value=view.target_value,
         waves=list(view.waves),
@@ -164,7 +170,8 @@ def _out(view: deployment.DeploymentView) -> DeploymentOut:
 def create_deployment(
     body: DeploymentCreate, access: Deployer, session: SessionDep, state: StateDep
 ) -> DeploymentOut:
-    """Offer a released library (or a software package) to a pump or a group, in waves."""
+    """Offer a released library, a software package or a released configuration to a pump or a group, in
+    waves; a configuration only by biomedical engineering (403 ``deployment.configuration_role``)."""
     return _out(
         deployment.create_deployment(
             session,
@@ -178,6 +185,7 @@ def create_deployment(
             target_value=body.target_value,
             waves=body.waves,
             pause_s=body.pause_s,
+            configuration_id=body.configuration_id,
         )
     )
 
@@ -221,8 +229,14 @@ def software_currency(access: Reader, session: SessionDep) -> list[SoftwareCurre
 def issue_command(
     serial: Serial, body: CommandCreate, access: Commander, session: SessionDep, state: StateDep
 ) -> CommandOut:
-    """Sign and queue a command for one pump (it verifies it and answers; delivery still needs the nurse)."""
-    fleet.get_pump(session, access, serial)
+    """Sign and queue a command for one pump (it verifies it and answers; delivery still needs the nurse);
+    ``configuration.install`` is for biomedical engineering only."""
+    pump = fleet.get_pump(session, access, serial)
+    configuring = commands.ALIASES.get(body.command, body.command) == INSTALL_CONFIGURATION
+    if configuring and Role.BIOMED not in access.principal.roles_in(pump.facility_id):
+        raise AccessDeniedError(
+            "only biomedical engineering installs pump configurations", code="command.configuration_role"
+        )
     record = commands.issue_command(
         session,
         state,
