@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,12 +13,11 @@ from sqlalchemy import Engine, select
 
 from smartpump.clock import ManualClock
 from smartpump.pump.events import EventLog, EventType
-from smartpump.server.db.models import AuditRecord, ChannelState, Pump
+from smartpump.server.db.models import AuditRecord, ChannelState, Event, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.settings import Settings
-from smartpump.server.workers import validated_records
 from smartpump.transport.inprocess import Faults, InProcessBroker
-from smartpump.transport.messages import EventRecord, decode, events_message, events_of
+from smartpump.transport.messages import EventRecord
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
 from tests.server.conftest import START, _wipe
@@ -196,23 +195,6 @@ def test_an_event_from_a_clock_years_off_is_stored_and_flagged(harness: Harness,
         assert session.scalars(select(PumpLink.skewed_events)).one() == 1
 
 
-def test_validated_records_equal_the_transports_strict_decoding() -> None:
-    records = tuple(
-        EventRecord(
-            v=1,
-            pump="p-9",
-            seq=seq,
-            ts=START + timedelta(minutes=seq),
-            channel="A" if seq % 2 else None,
-            type="vitals.recorded",
-            data={"spo2_percent": "97.5", "nested": {"list": [1, "2"]}},
-        )
-        for seq in (3, 4, 9)
-    )
-    envelope = decode(events_message("p-9", records).encode())
-    assert validated_records(envelope) == events_of(envelope) == records
-
-
 def test_unknown_pumps_of_one_group_are_registered_together_with_one_audit_record(
     settings: Settings, engine: Engine, clock: ManualClock
 ) -> None:
@@ -234,3 +216,29 @@ def test_unknown_pumps_of_one_group_are_registered_together_with_one_audit_recor
     finally:
         harness.close()
         _wipe(engine)
+
+
+def test_awkward_text_and_offsets_are_stored_as_sent(
+    harness: Harness, tmp_path: Path, clock: ManualClock
+) -> None:
+    harness.register("p-txt")
+    log, uplink = _pump(harness, tmp_path, "p-txt", clock)
+    india = timezone(timedelta(hours=5, minutes=30))
+    notes = ['back\\slash "quoted"', "new\nline\ttab\r", "nul \u0000 end", "Héparine µg — \\N 😀", "\\."]
+    for i, note in enumerate(notes):
+        log.append(
+            EventType.VITALS_RECORDED,
+            (START + timedelta(minutes=i)).astimezone(india),
+            "A",
+            {"note": note, "patient_id": "MRN\\42" if i == 0 else "x" * 65, "order_id": f"ord\t{i}"},
+        )
+    uplink.take(log.since(0))
+    uplink.step()
+
+    harness.pump_messages()
+
+    assert harness.stored() == wire(log.since(0))
+    with harness.session() as session:
+        keys = session.execute(select(Event.seq, Event.patient_id, Event.order_id).order_by(Event.seq)).all()
+    assert keys[0] == (1, "MRN\\42", None)
+    assert all(patient is None and order is None for _, patient, order in keys[1:])

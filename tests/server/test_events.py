@@ -8,7 +8,7 @@ import pytest
 
 from smartpump.server.auth import Role
 from smartpump.server.errors import NotFoundError
-from smartpump.server.services.events import IncomingEvent, store_events
+from smartpump.server.services.events import IncomingEvent, index_key, store_events
 from tests.server.conftest import World
 
 
@@ -116,3 +116,21 @@ def test_events_of_another_facility_are_invisible(world: World, north: int) -> N
     nurse = world.as_role(Role.NURSE, south)
     assert world.client.get("/api/v1/events", headers=nurse).json() == []
     assert world.client.get("/api/v1/events", headers=nurse, params={"pump": "P-1"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("MRN-1", "MRN-1"),
+        (12345, "12345"),
+        ("x" * 64, "x" * 64),
+        ("x" * 65, None),
+        ("tab\there", None),
+        ("nul\u0000", None),
+        (True, None),
+        ({"id": 1}, None),
+        (None, None),
+    ],
+)
+def test_index_key_is_the_identifier_or_nothing(value: object, key: str | None) -> None:
+    assert index_key(value) == key

@@ -19,7 +19,6 @@ KINDS: Final = frozenset(
         "channel.state",
         "alarm.raised",
         "alarm.cleared",
-        "event",
         "pump.offline",
         "pump.online",
         "deployment.progress",

@@ -12,14 +12,13 @@ import queue
 import threading
 import time
 import uuid
-from datetime import datetime
 from typing import TYPE_CHECKING, Final, Protocol
 
 from smartpump.server.services import commands, deployment
 from smartpump.server.services.ingest import Batch, Ingestor
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
-from smartpump.transport.messages import Envelope, EventRecord, Kind, MessageError, Topics, ack_message
+from smartpump.transport.messages import Envelope, Kind, MessageError, Topics, ack_message, events_of
 from smartpump.transport.mqtt import MqttSettings, MqttTransport
 
 if TYPE_CHECKING:
@@ -33,26 +32,6 @@ MAX_GROUP_EVENTS: Final = 20_000
 TICK_S: Final = 0.5
 INBOX_LIMIT: Final = 500  # MQTT messages awaiting commit; beyond it paho waits (back-pressure on the broker)
 RETRY_PAUSE_S: Final = 1.0
-
-
-def validated_records(envelope: Envelope) -> tuple[EventRecord, ...]:
-    """The records of an ``events`` envelope a transport has already decoded and validated (the
-    ``Transport`` contract), built without validating every field a second time as ``events_of`` does."""
-    if envelope.kind is not Kind.EVENTS:
-        raise MessageError(f"expected an events message, got {envelope.kind.value}", code="message.kind")
-    parse = datetime.fromisoformat
-    return tuple(
-        EventRecord(
-            v=e["v"],
-            pump=e["pump"],
-            seq=e["seq"],
-            ts=parse(e["ts"]),
-            channel=e["channel"],
-            type=e["type"],
-            data=e["data"],
-        )
-        for e in envelope.body["events"]
-    )
 
 
 class BackgroundService(Protocol):
@@ -239,7 +218,7 @@ class IngestWorker:
         for envelope in envelopes:
             try:
                 if envelope.kind is Kind.EVENTS:
-                    batches.append((envelope.pump, validated_records(envelope)))
+                    batches.append((envelope.pump, events_of(envelope)))
                 elif envelope.kind is Kind.STATUS:
                     ingestor.link_changed(envelope.pump, envelope.body["state"] == "online")
                 elif envelope.kind is Kind.HELLO:

@@ -26,6 +26,7 @@ from smartpump.transport.messages import (
     ack_of,
     command_result_message,
     decode,
+    decode_strictly,
     events_message,
     events_of,
     hello_message,
@@ -118,6 +119,56 @@ def test_any_event_data_round_trips(data: dict[str, Any], seq: int, offset_min: 
     assert [r.to_dict() for r in decoded] == [event.to_dict()]
 
 
+@given(
+    events=st.lists(
+        st.fixed_dictionaries(
+            {
+                "channel": st.none() | st.sampled_from(["A", "B", "ch-1"]),
+                "type": st.sampled_from(["vitals.recorded", "alarm.raised", "x.y_z.w2"]),
+                "data": st.dictionaries(
+                    st.text(max_size=5),
+                    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.lists(st.integers()),
+                    max_size=4,
+                ),
+                "offset_min": st.integers(min_value=-720, max_value=840),
+            }
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    first_seq=st.integers(min_value=1, max_value=2**40),
+)
+def test_decoded_records_equal_the_strict_reading_of_the_body(
+    events: list[dict[str, Any]], first_seq: int
+) -> None:
+    start = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
+    body = [
+        {
+            "v": 1,
+            "pump": PUMP,
+            "seq": first_seq + i,
+            "ts": start.astimezone(timezone(timedelta(minutes=e["offset_min"]))).isoformat(),
+            "channel": e["channel"],
+            "type": e["type"],
+            "data": e["data"],
+        }
+        for i, e in enumerate(events)
+    ]
+
+    envelope = decode(_raw(_message(body={"events": body})))
+
+    strict = tuple(EventRecord.from_dict(e) for e in body)
+    assert envelope.records == strict
+    assert [r.to_dict() for r in envelope.records] == [{**e, "data": e["data"]} for e in body]
+
+
+def test_a_fraction_anywhere_sends_the_batch_through_the_strict_reader_with_its_path() -> None:
+    raw = _raw(_message(body={"events": [_event(1), _event(2, data={"a": [1, {"b": 0.5}]})]}))
+
+    with pytest.raises(MessageError, match=r"body\.events\[1\]\.data\.a\[1\]\.b"):
+        decode(raw)
+
+
 @pytest.mark.parametrize(
     "envelope",
     [
@@ -162,6 +213,12 @@ def test_unicode_text_travels_as_utf8() -> None:
 MALFORMED: list[tuple[str, bytes, str]] = [
     ("not utf-8", b'{"v":1,"kind":"ack","pump":"p\xff","body":{"upto_seq":1}}', "message.encoding"),
     ("not json", b"{v:1}", "message.json"),
+    (
+        "lone surrogate",
+        b'{"v":1,"kind":"events","pump":"pump-007","body":{"events":[{"v":1,"pump":"pump-007","seq":1,'
+        b'"ts":"2026-01-01T00:00:00+00:00","channel":"A","type":"a.b","data":{"note":"x\\ud800"}}]}}',
+        "message.encoding",
+    ),
     ("NaN", b'{"v":1,"kind":"ack","pump":"p","body":{"upto_seq":NaN}}', "message.json"),
     ("duplicate key", b'{"v":1,"v":1,"kind":"ack","pump":"p","body":{"upto_seq":1}}', "message.json"),
     ("array", _raw([1, 2]), "message.wrong_type"),
@@ -196,6 +253,31 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("type not dotted", _raw(_message(body={"events": [_event(type="Vitals")]})), "message.wrong_type"),
     ("event version 9", _raw(_message(body={"events": [_event(v=9)]})), "message.version"),
     ("data not object", _raw(_message(body={"events": [_event(data=[1])]})), "message.wrong_type"),
+    (
+        "float deep in data",
+        _raw(_message(body={"events": [_event(data={"a": {"b": [1, 1.5]}})]})),
+        "message.wrong_type",
+    ),
+    ("channel empty", _raw(_message(body={"events": [_event(channel="")]})), "message.wrong_type"),
+    ("channel number", _raw(_message(body={"events": [_event(channel=1)]})), "message.wrong_type"),
+    (
+        "channel too long",
+        _raw(_message(body={"events": [_event(channel="ABCDEFGHI")]})),
+        "message.wrong_type",
+    ),
+    ("channel with tab", _raw(_message(body={"events": [_event(channel="A\tB")]})), "message.wrong_type"),
+    ("type too long", _raw(_message(body={"events": [_event(type="a." + "b" * 63)]})), "message.wrong_type"),
+    ("type list", _raw(_message(body={"events": [_event(type=["a.b"])]})), "message.wrong_type"),
+    ("ts number", _raw(_message(body={"events": [_event(ts=1700000000)]})), "message.wrong_type"),
+    ("event pump number", _raw(_message(body={"events": [_event(pump=7)]})), "message.wrong_type"),
+    ("event extra field", _raw(_message(body={"events": [_event(extra=1)]})), "message.unknown_field"),
+    ("event not object", _raw(_message(body={"events": [[1]]})), "message.wrong_type"),
+    (
+        "duplicate key in data",
+        b'{"v":1,"kind":"events","pump":"pump-007","body":{"events":[{"v":1,"pump":"pump-007","seq":1,'
+        b'"ts":"2026-01-01T00:00:00+00:00","channel":"A","type":"a.b","data":{"x":"1","x":"2"}}]}}',
+        "message.json",
+    ),
     (
         "ack negative",
         _raw({"v": 1, "kind": "ack", "pump": PUMP, "body": {"upto_seq": -1}}),
@@ -314,3 +396,92 @@ def test_events_message_refuses_an_unordered_batch() -> None:
     with pytest.raises(MessageError) as caught:
         events_message(PUMP, [first, second])
     assert caught.value.code == "message.seq_order"
+
+
+_KEY = st.text(alphabet=st.characters(codec="utf-8", exclude_characters='"\\'), max_size=4)
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEY, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def _wire_batches(draw: st.DrawFn) -> bytes:
+    """Events messages as a pump writes them, some bent the ways a sender could bend them: a key written
+    twice (anywhere), blanks around a colon, a number with a fraction, a string holding '\":'."""
+    events = [
+        {
+            "v": 1,
+            "pump": PUMP,
+            "seq": seq,
+            "ts": "2026-01-01T00:00:00+00:00",
+            "channel": draw(st.sampled_from([None, "A", "B"])),
+            "type": "vitals.recorded",
+            "data": draw(st.dictionaries(_KEY, _PLAIN, max_size=4)),
+        }
+        for seq in range(1, draw(st.integers(min_value=1, max_value=4)) + 1)
+    ]
+    text = json.dumps(_message(body={"events": events}), separators=(",", ":"), ensure_ascii=False)
+    bend = draw(st.sampled_from(["none", "duplicate", "blank", "fraction", "quote_colon"]))
+    if bend == "duplicate":
+        keys = [i for i in range(len(text)) if text.startswith('":', i)]
+        at = draw(st.sampled_from(keys))
+        start = text.rindex('"', 0, at) + 1
+        while text[start - 2] == "\\":
+            start = text.rindex('"', 0, start - 1) + 1
+        opener = text.rindex("{", 0, start)
+        name = text[start - 1 : at + 1]
+        text = text[: opener + 1] + name + ':"dup",' + text[opener + 1 :]
+    elif bend == "blank":
+        text = text.replace('":', draw(st.sampled_from(['" :', '"\n:', '"\t :'])), 1)
+    elif bend == "fraction":
+        text = text.replace('"seq":1', '"seq":1,"x":0.5', 1)
+    elif bend == "quote_colon":
+        text = text.replace('"type":"vitals.recorded"', '"type":"vitals.recorded","data2":"a\\":b"', 1)
+    return text.encode("utf-8")
+
+
+@given(_wire_batches())
+def test_the_fast_reader_agrees_with_the_strict_reader(raw: bytes) -> None:
+    try:
+        strict: Envelope | MessageError = decode_strictly(raw)
+    except MessageError as error:
+        strict = error
+    try:
+        fast: Envelope | MessageError = decode(raw)
+    except MessageError as error:
+        fast = error
+    if isinstance(strict, MessageError):
+        assert isinstance(fast, MessageError) and (fast.code, fast.message) == (strict.code, strict.message)
+    else:
+        assert isinstance(fast, Envelope)
+        assert (fast.kind, fast.pump, fast.body, fast.records) == (
+            strict.kind,
+            strict.pump,
+            strict.body,
+            strict.records,
+        )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"v":1,"kind":"events","pump":"pump-007","pump":"pump-007","body":{"events":['
+        + _raw(_event())[:-1]
+        + b"}]}}",
+        b'{"v":1,"kind":"events","pump":"pump-007","body":{"events":['
+        + _raw(_event(data={"a": "1", "b": "2"})).replace(b'"b": "2"', b'"a": "2"')
+        + b"]}}",
+        b'{"v":1,"kind":"events","pump":"pump-007","body":{"events":['
+        + _raw(_event()).replace(b'"seq": 1', b'"seq": 1, "seq": 2')
+        + b"]}}",
+        b'{"v":1,"kind":"events","pump":"pump-007","body":{"events":[{"v":1,"pump":"pump-007","seq":1,'
+        b'"seq" :2,"ts":"2026-01-01T00:00:00+00:00","channel":"A","type":"a.b","data":{}}]}}',
+    ],
+    ids=["envelope key", "data key", "event key", "second written with a blank before its colon"],
+)
+def test_a_key_written_twice_is_refused_wherever_it_is(raw: bytes) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode(raw)
+    assert caught.value.code == "message.json"

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -177,6 +178,18 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("pump_id", "seq"),
         Index("ix_events_pump_ts", "pump_id", "ts"),
+        Index(
+            "ix_events_patient_id",
+            "patient_id",
+            postgresql_where=text("patient_id IS NOT NULL"),
+            sqlite_where=text("patient_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_events_order_id",
+            "order_id",
+            postgresql_where=text("order_id IS NOT NULL"),
+            sqlite_where=text("order_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -187,8 +200,8 @@ class Event(Base):
     schema_version: Mapped[int]
     channel: Mapped[str | None] = mapped_column(String(8))
     type: Mapped[str] = mapped_column(String(64), index=True)
-    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[str] = mapped_column(Text)
 
 

@@ -25,6 +25,7 @@ from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFou
 PHI_ROLES: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 REDACTED: Final = "[redacted]"
 PHI_KEYS: Final = ("patient_id", "order_id")
+MAX_INDEX_KEY: Final = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,8 +79,8 @@ def store_events(session: Session, clock: Clock, events: Sequence[IncomingEvent]
                 "schema_version": event.v,
                 "channel": event.channel,
                 "type": event.type,
-                "patient_id": _text(event.data.get("patient_id")),
-                "order_id": _text(event.data.get("order_id")),
+                "patient_id": index_key(event.data.get("patient_id")),
+                "order_id": index_key(event.data.get("order_id")),
                 "data": json.dumps(dict(event.data), sort_keys=True, separators=(",", ":"), default=str),
             }
         )
@@ -92,8 +93,14 @@ def store_events(session: Session, clock: Clock, events: Sequence[IncomingEvent]
     return StoreResult(stored=stored, duplicates=len(rows) - stored)
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)[:64]
+def index_key(value: object) -> str | None:
+    """What an event's ``patient_id``/``order_id`` puts in its indexed column: the identifier as text, or
+    None when it cannot be one (longer than 64 characters, or holding control characters); the event's
+    data keeps the value as sent either way."""
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_INDEX_KEY and text.isprintable() else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,21 +3,22 @@
 ``Ingestor.commit`` stores many batches in one transaction through ``store_events`` and says which
 batches may be acknowledged (only those of known pumps, only after the commit). State derived from the
 events (gaps, channel state, library version, live messages) is applied afterwards, from the events
-above the highest seq seen, so a redelivered batch never applies it twice and a crash between the two
-steps is repaired by the pump's resend.
+above the highest seq seen, in one transaction that moves that seq last: a redelivered batch never
+applies it twice and a crash between the two steps is repaired by the pump's resend.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import func, select
+import msgspec
+from psycopg.errors import UniqueViolation
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
@@ -27,7 +28,7 @@ from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import commands, deployment
-from smartpump.server.services.events import IncomingEvent, StoreResult, store_events
+from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import PumpStatus
@@ -102,15 +103,17 @@ class Ingestor:
         """``pump`` for many serials: one query for those not cached, one transaction to register the new."""
         missing = sorted({s for s in serials if s not in self._pumps})
         if missing:
-            rows = {p.serial: p for p in session.scalars(select(Pump).where(Pump.serial.in_(missing)))}
-            unknown = [s for s in missing if s not in rows]
+            rows = session.execute(
+                select(Pump.id, Pump.serial, Pump.facility_id).where(Pump.serial.in_(missing))
+            ).all()
+            found = {serial: PumpRef(id=id_, serial=serial, facility_id=fac) for id_, serial, fac in rows}
+            unknown = [s for s in missing if s not in found]
             if unknown:
-                rows.update(self._register(session, unknown))
-            for row in rows.values():
-                self._pumps[row.serial] = PumpRef(id=row.id, serial=row.serial, facility_id=row.facility_id)
+                found.update(self._register(session, unknown))
+            self._pumps.update(found)
         return {s: self._pumps.get(s) for s in serials}
 
-    def _register(self, session: Session, serials: Sequence[str]) -> dict[str, Pump]:
+    def _register(self, session: Session, serials: Sequence[str]) -> dict[str, PumpRef]:
         code = self._state.settings.ingest_register_facility
         if code is None:
             return {}
@@ -120,18 +123,21 @@ class Ingestor:
             facility = Facility(code=code, name=code, created_at=now)
             session.add(facility)
             session.flush()
-        pumps = {
-            serial: Pump(
-                facility_id=facility.id,
-                serial=serial,
-                model="unknown",
-                firmware="unknown",
-                status=PumpStatus.IN_SERVICE.value,
-                created_at=now,
-            )
-            for serial in serials
-        }
-        session.add_all(pumps.values())
+        facility_id = facility.id
+        rows = session.connection().execute(
+            insert(Pump).returning(Pump.id, Pump.serial),
+            [
+                {
+                    "facility_id": facility_id,
+                    "serial": serial,
+                    "model": "unknown",
+                    "firmware": "unknown",
+                    "status": PumpStatus.IN_SERVICE.value,
+                    "created_at": now,
+                }
+                for serial in serials
+            ],
+        ).all()
         audit.append(
             session,
             self._state.clock,
@@ -139,11 +145,11 @@ class Ingestor:
             action="pump.registered",
             object_type="pump",
             object_id=serials[0] if len(serials) == 1 else None,
-            facility_id=facility.id,
+            facility_id=facility_id,
             details={"by": "ingest", "serials": list(serials)},
         )
         session.commit()
-        return pumps
+        return {serial: PumpRef(id=id_, serial=serial, facility_id=facility_id) for id_, serial in rows}
 
     def commit(self, batches: Sequence[Batch]) -> CommitResult:
         """Store every batch of a known pump in one transaction; derived state is applied after."""
@@ -166,39 +172,42 @@ class Ingestor:
         self.stats.unknown_pump_batches += len(committed) - sum(committed)
         self.stats.events_stored += result.stored
         self.stats.duplicates += result.duplicates
-        by_pump: dict[str, list[EventRecord]] = {}
-        for ref, (serial, records) in zip(refs, batches, strict=True):
+        by_pump: dict[PumpRef, list[EventRecord]] = {}
+        for ref, (_, records) in zip(refs, batches, strict=True):
             if ref is not None:
-                by_pump.setdefault(serial, []).extend(records)
+                by_pump.setdefault(ref, []).extend(records)
         try:
-            self._derive(
-                {self._pumps[serial]: sorted(rs, key=lambda r: r.seq) for serial, rs in by_pump.items()}
-            )
+            self._derive({ref: sorted(rs, key=lambda r: r.seq) for ref, rs in by_pump.items()})
         except Exception:
             logger.exception("deriving pump state failed; the events are stored and acknowledged")
         return CommitResult(committed=committed, stored=result.stored, duplicates=result.duplicates)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
-        """Gaps, highest seq and skew for every pump of a group in one transaction; then status and live."""
+        """Gaps, channel state, library, care area and deployment progress of the events above each pump's
+        highest stored seq, then that seq: a crash before the last step re-derives them (idempotently) from
+        the pump's resend; then live messages."""
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
         with state.sessions() as session:
             ids = [ref.id for ref in by_pump]
-            links = {
-                link.pump_id: link
-                for link in session.scalars(select(PumpLink).where(PumpLink.pump_id.in_(ids)))
+            known = {
+                pump_id: (max_seq, skewed)
+                for pump_id, max_seq, skewed in session.execute(
+                    select(PumpLink.pump_id, PumpLink.max_seq, PumpLink.skewed_events).where(
+                        PumpLink.pump_id.in_(ids)
+                    )
+                )
             }
+            created: list[dict[str, object]] = []
+            changed: list[dict[str, object]] = []
             for ref, records in by_pump.items():
-                link = links.get(ref.id)
-                if link is None:
-                    link = PumpLink(pump_id=ref.id, online=False, max_seq=0, skewed_events=0)
-                    session.add(link)
-                old = [r for r in records if r.seq <= link.max_seq]
-                fresh = [r for r in records if r.seq > link.max_seq]
+                max_seq, skewed = known.get(ref.id, (0, 0))
+                old = [r for r in records if r.seq <= max_seq]
+                fresh = [r for r in records if r.seq > max_seq]
                 if old:
                     _refill_gaps(session, ref.id, old[0].seq, old[-1].seq)
-                expected = link.max_seq + 1
+                expected = max_seq + 1
                 for record in fresh:
                     if record.seq > expected:
                         self._open_gap(session, ref, expected, record.seq - 1, now)
@@ -206,11 +215,15 @@ class Ingestor:
                     if record.type == SHED_TYPE:
                         _explain(session, ref.id, record.data)
                     if abs(record.ts - now) > SKEW_LIMIT:
-                        link.skewed_events += 1
+                        skewed += 1
+                if ref.id not in known:
+                    created.append(
+                        {"pump_id": ref.id, "online": False, "max_seq": expected - 1, "skewed_events": skewed}
+                    )
+                elif fresh:
+                    changed.append({"link": ref.id, "max_seq_now": expected - 1, "skewed_now": skewed})
                 if fresh:
-                    link.max_seq = fresh[-1].seq
                     fresh_of[ref] = fresh
-            session.commit()
             for ref, fresh in fresh_of.items():
                 if any(
                     r.type in STATUS_TYPES or (r.channel is not None and r.type in CHANNEL_TYPES)
@@ -218,20 +231,22 @@ class Ingestor:
                 ):
                     self._apply_status(session, ref, fresh)
                     deployment.on_events(session, state, ref.id, fresh)
+            if created:
+                session.connection().execute(insert(PumpLink), created)
+            if changed:
+                session.connection().execute(
+                    update(PumpLink)
+                    .where(PumpLink.pump_id == bindparam("link"))
+                    .values(max_seq=bindparam("max_seq_now"), skewed_events=bindparam("skewed_now")),
+                    changed,
+                )
+            session.commit()
         for ref, fresh in fresh_of.items():
             self._publish(ref, fresh)
 
     def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
         live = self._state.live
         for record in fresh:
-            summary: dict[str, object] = {
-                "pump": ref.serial,
-                "seq": record.seq,
-                "type": record.type,
-                "channel": record.channel,
-                "ts": record.ts.isoformat(),
-            }
-            live.publish(ref.facility_id, "event", summary)
             if record.type in ("alarm.raised", "alarm.cleared"):
                 alarm = {k: _plain(record.data.get(k)) for k in ("alarm", "priority", "by")}
                 live.publish(
@@ -346,12 +361,9 @@ class Ingestor:
             )
 
 
-_STAGE_COLUMNS: Final = (
-    "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
-)
-
-
-_DATA_JSON: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_COLUMNS: Final = "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
+_NULL: Final = "\\N"
+_SORTED_JSON: Final = msgspec.json.Encoder(order="sorted")
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -361,52 +373,88 @@ def _naive_utc(moment: datetime) -> datetime:
 def _copy_store(
     session: Session, clock: Clock, refs: Sequence[PumpRef | None], batches: Sequence[Batch]
 ) -> StoreResult:
-    """PostgreSQL fast path with ``store_events``' semantics: COPY into a staging table, then one
-    ``INSERT ... ON CONFLICT (pump_id, seq) DO NOTHING``, the pumps' last-seen time, one commit."""
-    received_at = _naive_utc(clock.now())
+    """PostgreSQL fast path with ``store_events``' semantics: the group's rows (each (pump, seq) once) are
+    streamed by COPY straight into ``events`` under a savepoint, batch by batch, so the database stores
+    one batch while the next is formatted; if any row was stored already (a redelivery), the savepoint is
+    rolled back and the rows go through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Then
+    the pumps' last-seen time and one commit."""
+    received = _naive_utc(clock.now())
+    seen: set[tuple[int, int]] = set()
+    chunks = _copy_chunks(refs, batches, received.isoformat(), seen)
+    sent: list[str] = []
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS ingest_stage AS SELECT {_STAGE_COLUMNS} FROM events WITH NO DATA"
-    )
-    cursor.execute("TRUNCATE ingest_stage")
-    rows = 0
-    with cursor.copy(f"COPY ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
-        for ref, (_, records) in zip(refs, batches, strict=True):
-            if ref is None:
-                continue
-            for record in records:
-                data = record.data
-                copy.write_row(
-                    (
-                        ref.id,
-                        record.seq,
-                        _naive_utc(record.ts),
-                        received_at,
-                        record.v,
-                        record.channel,
-                        record.type,
-                        _text(data.get("patient_id")),
-                        _text(data.get("order_id")),
-                        _DATA_JSON.encode(data if isinstance(data, dict) else dict(data)),
-                    )
-                )
-                rows += 1
-    cursor.execute(
-        f"INSERT INTO events ({_STAGE_COLUMNS}) SELECT DISTINCT ON (pump_id, seq) {_STAGE_COLUMNS} "
-        "FROM ingest_stage ON CONFLICT (pump_id, seq) DO NOTHING"
-    )
-    stored = max(cursor.rowcount, 0)
+    cursor.execute("SAVEPOINT ingest_copy")
+    try:
+        with cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
+            for chunk in chunks:
+                sent.append(chunk)
+                copy.write(chunk)
+        cursor.execute("RELEASE SAVEPOINT ingest_copy")
+        stored = len(seen)
+    except UniqueViolation:
+        sent.extend(chunks)
+        cursor.execute("ROLLBACK TO SAVEPOINT ingest_copy")
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS ingest_stage AS SELECT {_COLUMNS} FROM events WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE ingest_stage")
+        with cursor.copy(f"COPY ingest_stage ({_COLUMNS}) FROM STDIN") as copy:
+            for chunk in sent:
+                copy.write(chunk)
+        cursor.execute(
+            f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM ingest_stage "
+            "ON CONFLICT (pump_id, seq) DO NOTHING"
+        )
+        stored = max(cursor.rowcount, 0)
     ids = sorted({ref.id for ref in refs if ref is not None})
     cursor.execute(
         "UPDATE pumps SET last_seen = %s WHERE id = ANY(%s) AND (last_seen IS NULL OR last_seen < %s)",
-        (received_at, ids, received_at),
+        (received, ids, received),
     )
     session.commit()
+    rows = sum(len(records) for ref, (_, records) in zip(refs, batches, strict=True) if ref is not None)
     return StoreResult(stored=stored, duplicates=rows - stored)
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)[:64]
+def _copy_chunks(
+    refs: Sequence[PumpRef | None], batches: Sequence[Batch], received_text: str, seen: set[tuple[int, int]]
+) -> Iterator[str]:
+    """The COPY text of every batch of a known pump, one chunk per batch, each (pump, seq) once (added to
+    ``seen``)."""
+    for ref, (_, records) in zip(refs, batches, strict=True):
+        if ref is None:
+            continue
+        lines = []
+        for record in records:
+            key = (ref.id, record.seq)
+            if key not in seen:
+                seen.add(key)
+                lines.append(copy_row(ref.id, record, received_text))
+        if lines:
+            yield "".join(lines)
+
+
+def copy_row(pump_id: int, record: EventRecord, received_text: str) -> str:
+    """One event as a row of ``COPY events`` text. ``channel`` and ``type`` are safe as they are (the wire
+    schema restricts them); JSON escapes every control character, so only the data's backslashes need
+    doubling; the time is UTC (the column holds UTC without a zone, and PostgreSQL ignores the ``Z``)."""
+    ts = record.ts
+    if ts.utcoffset():
+        ts = ts.astimezone(UTC)
+    data = record.data
+    channel = _NULL if record.channel is None else record.channel
+    patient = _copy_field(index_key(data.get("patient_id")))
+    order = _copy_field(index_key(data.get("order_id")))
+    payload = _SORTED_JSON.encode(data).decode().replace("\\", "\\\\")
+    stamp = _SORTED_JSON.encode(ts)[1:-1].decode()
+    return (
+        f"{pump_id}\t{record.seq}\t{stamp}\t{received_text}\t{record.v}\t"
+        f"{channel}\t{record.type}\t{patient}\t{order}\t{payload}\n"
+    )
+
+
+def _copy_field(value: str | None) -> str:
+    return _NULL if value is None else value.replace("\\", "\\\\")
 
 
 def _incoming(record: EventRecord) -> IncomingEvent:
