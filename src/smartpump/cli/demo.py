@@ -55,6 +55,7 @@ def demo(
     from smartpump.server.db import migrate
     from smartpump.server.db.engine import make_engine, make_session_factory
     from smartpump.server.logs import configure_logging
+    from smartpump.server.process import tune_garbage_collector
     from smartpump.server.settings import Settings
     from smartpump.server.sim_fleet import SimFleet
     from smartpump.server.workers import InProcessLink
@@ -118,6 +119,7 @@ def demo(
     say(
         "  The pumps run it as their factory library; release a fixed version, then POST /api/v1/deployments."
     )
+    tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_config=None)
 
 

@@ -38,6 +38,7 @@ def serve(
     from smartpump.server.db import migrate
     from smartpump.server.db.engine import make_engine
     from smartpump.server.logs import configure_logging
+    from smartpump.server.process import tune_garbage_collector
     from smartpump.server.services.users import ensure_first_admin
 
     settings = _settings()
@@ -69,6 +70,7 @@ def serve(
                 f"Created user '{first.username}' with the password from SMARTPUMP_ADMIN_PASSWORD.",
                 markup=False,
             )
+    tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_config=None)
 
 

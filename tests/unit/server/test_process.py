@@ -1,0 +1,28 @@
+"""The server process's collector tuning: startup objects frozen, young collections rarer."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from smartpump.server.process import GC_GEN0_THRESHOLD, tune_garbage_collector
+
+
+@pytest.fixture
+def restored_collector() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+@pytest.mark.usefixtures("restored_collector")
+def test_tuning_freezes_what_lives_and_raises_the_young_threshold() -> None:
+    survivor = [object() for _ in range(100)]
+
+    tune_garbage_collector()
+
+    assert gc.get_freeze_count() >= len(survivor)
+    assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD > 700
