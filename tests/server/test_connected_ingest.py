@@ -242,3 +242,44 @@ def test_awkward_text_and_offsets_are_stored_as_sent(
         keys = session.execute(select(Event.seq, Event.patient_id, Event.order_id).order_by(Event.seq)).all()
     assert keys[0] == (1, "MRN\\42", None)
     assert all(patient is None and order is None for _, patient, order in keys[1:])
+
+
+def test_channel_state_follows_events_across_batches_with_the_dose(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.register("p-1")
+    log = EventLog("p-1")
+    ingestor = harness.worker.ingestor
+    mcg = "mcg/kg/min"
+    steps: list[tuple[EventType, dict[str, object]]] = [
+        (
+            EventType.INFUSION_STARTED,
+            {"drug": "dopamine", "dose": "5", "dose_unit": mcg, "rate_ml_per_h": "13.1", "vtbi_ml": "250"},
+        ),
+        (
+            EventType.RATE_CHANGED,
+            {"old_rate_ml_per_h": "13.1", "new_rate_ml_per_h": "15.8", "dose": "6", "dose_unit": mcg},
+        ),
+        (EventType.INFUSION_PAUSED, {"infused_ml": "10", "reason": "user"}),
+        (EventType.INFUSION_RESUMED, {"rate_ml_per_h": "15.8"}),
+        (EventType.RATE_CHANGED, {"old_rate_ml_per_h": "15.8", "new_rate_ml_per_h": "20"}),
+        (EventType.INFUSION_STOPPED, {"infused_ml": "40"}),
+    ]
+    seen = []
+    for event_type, data in steps:
+        event = log.append(event_type, clock.now(), "A", data)
+        ingestor.commit([("p-1", (EventRecord.from_event(event),))])
+        with harness.session() as session:
+            row = session.scalars(select(ChannelState)).one()
+            seen.append((row.state, row.drug, row.dose, row.dose_unit, row.rate_ml_per_h, row.vtbi_ml))
+
+    assert seen == [
+        ("running", "dopamine", "5", mcg, Decimal("13.1"), Decimal("250")),
+        ("running", "dopamine", "6", mcg, Decimal("15.8"), Decimal("250")),
+        ("paused", "dopamine", "6", mcg, Decimal(0), Decimal("250")),
+        ("running", "dopamine", "6", mcg, Decimal("15.8"), Decimal("250")),
+        ("running", "dopamine", None, None, Decimal("20"), Decimal("250")),
+        ("idle", None, None, None, Decimal(0), None),
+    ]
+    live = [(m.payload["dose"], m.payload["dose_unit"]) for m in harness.state.live.recent("channel.state")]
+    assert live == [("5", mcg), ("6", mcg), ("6", mcg), ("6", mcg), (None, None), (None, None)]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from smartpump.server.auth import Role
 from smartpump.server.live import LiveMessage
+from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.web.insight_pages import sse_frame
 from smartpump.server.web.session import SESSION_COOKIE
 from tests.factories import make_drug
@@ -321,3 +323,32 @@ def test_sse_frame_names_the_event_and_carries_the_payload() -> None:
     assert frame.startswith("event: alarm.raised\ndata: {")
     assert frame.endswith("\n\n")
     assert '"priority": "high"' in frame and '"facility_id": 3' in frame
+
+
+def test_a_running_channel_shows_its_dose_with_its_unit_on_the_dashboard(
+    world: World, browsers: list[TestClient]
+) -> None:
+    facility = world.facility()
+    biomed = world.as_role(Role.BIOMED, facility, username="bea")
+    world.pump(biomed, facility, "P-1")
+    with world.app.state.smartpump.sessions() as session:
+        record_status(
+            session,
+            world.app.state.smartpump.clock,
+            "P-1",
+            seen_at=world.app.state.smartpump.clock.now(),
+            channels=(
+                ChannelReport(
+                    channel="A",
+                    state="running",
+                    drug="dopamine",
+                    dose=Decimal("0.00125"),
+                    dose_unit="mcg/kg/min",
+                    rate_ml_per_h=Decimal("13.1"),
+                ),
+            ),
+        )
+        session.commit()
+    page = login(world.app, browsers, "bea").get("/ui/").text
+    cell = re.search(r'<td data-field="dose">([^<]*)</td>', page)
+    assert cell is not None and cell.group(1) == "0.00125 mcg/kg/min"

@@ -216,6 +216,8 @@ class ChannelOut(Response):
     channel: str
     state: str
     drug: str | None
+    dose: Decimal | None
+    dose_unit: str | None
     rate_ml_per_h: Decimal | None
     volume_infused_ml: Decimal | None
     vtbi_ml: Decimal | None

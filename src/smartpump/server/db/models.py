@@ -165,6 +165,8 @@ class ChannelState(Base):
     channel: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(32))
     drug: Mapped[str | None] = mapped_column(String(128))
+    dose: Mapped[str | None] = mapped_column(String(40))
+    dose_unit: Mapped[str | None] = mapped_column(String(32))
     rate_ml_per_h: Mapped[Decimal | None]
     volume_infused_ml: Mapped[Decimal | None]
     vtbi_ml: Mapped[Decimal | None]

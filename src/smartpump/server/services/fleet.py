@@ -18,6 +18,7 @@ from smartpump.server.db.models import ChannelState, MaintenanceRecord, Pump
 from smartpump.server.db.repositories import fleet as repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from smartpump.server.event_data import decimal_or_none
 from smartpump.server.vocabulary import MaintenanceKind, MaintenanceResult, PumpStatus
 
 
@@ -152,9 +153,25 @@ class ChannelReport:
     channel: str
     state: str
     drug: str | None = None
+    dose: Decimal | None = None
+    dose_unit: str | None = None
     rate_ml_per_h: Decimal | None = None
     volume_infused_ml: Decimal | None = None
     vtbi_ml: Decimal | None = None
+
+    @classmethod
+    def of_row(cls, row: ChannelState) -> ChannelReport:
+        """The stored state of a channel as a report (what the next event changes)."""
+        return cls(
+            channel=row.channel,
+            state=row.state,
+            drug=row.drug,
+            dose=decimal_or_none(row.dose),
+            dose_unit=row.dose_unit,
+            rate_ml_per_h=row.rate_ml_per_h,
+            volume_infused_ml=row.volume_infused_ml,
+            vtbi_ml=row.vtbi_ml,
+        )
 
 
 def record_status(
@@ -238,6 +255,8 @@ def record_status(
             session.add(row)
         row.state = report.state
         row.drug = report.drug
+        row.dose = None if report.dose is None else str(report.dose)
+        row.dose_unit = report.dose_unit
         row.rate_ml_per_h = report.rate_ml_per_h
         row.volume_infused_ml = report.volume_infused_ml
         row.vtbi_ml = report.vtbi_ml

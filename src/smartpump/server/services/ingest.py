@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.server import audit
-from smartpump.server.db.models import Event, Facility, Pump
+from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
@@ -51,6 +51,9 @@ RUNNING_TYPES: Final = {
     "infusion.scheduled": "delayed",
 }
 
+SHOWS_DOSE: Final = frozenset({"running", "paused"})
+MAX_DOSE_UNIT: Final = 32
+MAX_DOSE_TEXT: Final = 40
 STATUS_TYPES: Final = frozenset({"library.activated", "configuration.activated", "care_area.selected"})
 CHANNEL_TYPES: Final = frozenset({*RUNNING_TYPES, "rate.changed", "alarm.raised"})
 
@@ -124,20 +127,24 @@ class Ingestor:
             session.add(facility)
             session.flush()
         facility_id = facility.id
-        rows = session.connection().execute(
-            insert(Pump).returning(Pump.id, Pump.serial),
-            [
-                {
-                    "facility_id": facility_id,
-                    "serial": serial,
-                    "model": "unknown",
-                    "firmware": "unknown",
-                    "status": PumpStatus.IN_SERVICE.value,
-                    "created_at": now,
-                }
-                for serial in serials
-            ],
-        ).all()
+        rows = (
+            session.connection()
+            .execute(
+                insert(Pump).returning(Pump.id, Pump.serial),
+                [
+                    {
+                        "facility_id": facility_id,
+                        "serial": serial,
+                        "model": "unknown",
+                        "firmware": "unknown",
+                        "status": PumpStatus.IN_SERVICE.value,
+                        "created_at": now,
+                    }
+                    for serial in serials
+                ],
+            )
+            .all()
+        )
         audit.append(
             session,
             self._state.clock,
@@ -271,6 +278,7 @@ class Ingestor:
 
     def _apply_status(self, session: Session, ref: PumpRef, records: list[EventRecord]) -> None:
         channels: dict[str, ChannelReport] = {}
+        stored: dict[str, ChannelReport] | None = None
         library_version: int | None = None
         configuration_version: int | None = None
         care_area: str | None = None
@@ -283,7 +291,17 @@ class Ingestor:
             elif record.type == "care_area.selected" and isinstance(data.get("care_area"), str):
                 care_area = str(data["care_area"])
             elif record.channel is not None:
-                report = _channel_report(record, channels.get(record.channel))
+                previous = channels.get(record.channel)
+                if previous is None:
+                    if stored is None:
+                        stored = {
+                            row.channel: ChannelReport.of_row(row)
+                            for row in session.scalars(
+                                select(ChannelState).where(ChannelState.pump_id == ref.id)
+                            )
+                        }
+                    previous = stored.get(record.channel)
+                report = _channel_report(record, previous)
                 if report is not None:
                     channels[record.channel] = report
         if not channels and library_version is None and configuration_version is None and care_area is None:
@@ -307,6 +325,8 @@ class Ingestor:
                     "channel": report.channel,
                     "state": report.state,
                     "drug": report.drug,
+                    "dose": None if report.dose is None else str(report.dose),
+                    "dose_unit": report.dose_unit,
                     "rate_ml_per_h": None if report.rate_ml_per_h is None else str(report.rate_ml_per_h),
                 },
             )
@@ -516,16 +536,15 @@ def _plain(value: object) -> object:
 
 
 def _channel_report(record: EventRecord, previous: ChannelReport | None) -> ChannelReport | None:
-    """The channel's state after this event, or None when the event does not change it."""
+    """The channel's state after this event (``previous``: its state before, stored or from the same
+    batch), or None when the event does not change it. A dose is shown only with its unit, while the
+    channel runs or is paused, and only as an event stated it: a rate change without one clears it."""
     assert record.channel is not None
     data = record.data
     if record.type == "rate.changed" and previous is not None:
-        return ChannelReport(
-            channel=record.channel,
-            state=previous.state,
-            drug=previous.drug,
-            rate_ml_per_h=decimal_or_none(data.get("new_rate_ml_per_h")),
-            vtbi_ml=previous.vtbi_ml,
+        dose, unit = _dose_of(data)
+        return replace(
+            previous, dose=dose, dose_unit=unit, rate_ml_per_h=decimal_or_none(data.get("new_rate_ml_per_h"))
         )
     if record.type == "alarm.raised" and data.get("stops_delivery") is True:
         return ChannelReport(
@@ -533,18 +552,38 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
             state="alarm",
             drug=previous.drug if previous else None,
             rate_ml_per_h=Decimal(0),
+            volume_infused_ml=previous.volume_infused_ml if previous else None,
+            vtbi_ml=previous.vtbi_ml if previous else None,
         )
     state = RUNNING_TYPES.get(record.type)
     if state is None:
         return None
+    kept = previous if previous is not None and state != "idle" else None
     drug = data.get("drug")
+    dose, unit = _dose_of(data)
+    if dose is None and kept is not None and kept.state in SHOWS_DOSE:
+        dose, unit = kept.dose, kept.dose_unit
+    infused = decimal_or_none(data.get("infused_ml"))
+    vtbi = decimal_or_none(data.get("vtbi_ml"))
     return ChannelReport(
         channel=record.channel,
         state=state,
-        drug=str(drug) if drug is not None else (previous.drug if previous and state != "idle" else None),
+        drug=str(drug) if drug is not None else (kept.drug if kept else None),
+        dose=dose if state in SHOWS_DOSE else None,
+        dose_unit=unit if state in SHOWS_DOSE else None,
         rate_ml_per_h=Decimal(0)
         if state in ("idle", "paused")
         else decimal_or_none(data.get("rate_ml_per_h")),
-        volume_infused_ml=decimal_or_none(data.get("infused_ml")),
-        vtbi_ml=decimal_or_none(data.get("vtbi_ml")),
+        volume_infused_ml=infused if infused is not None or kept is None else kept.volume_infused_ml,
+        vtbi_ml=vtbi if vtbi is not None or kept is None else kept.vtbi_ml,
     )
+
+
+def _dose_of(data: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
+    """An event's dose and unit, both or neither (one longer than its column is not shown, never cut)."""
+    dose, unit = decimal_or_none(data.get("dose")), data.get("dose_unit")
+    if dose is None or len(str(dose)) > MAX_DOSE_TEXT:
+        return None, None
+    if not isinstance(unit, str) or not 0 < len(unit) <= MAX_DOSE_UNIT:
+        return None, None
+    return dose, unit

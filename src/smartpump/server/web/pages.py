@@ -19,6 +19,7 @@ from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import audit as audit_repo
 from smartpump.server.errors import AuthenticationError, InvalidInputError, NotFoundError, ThrottledError
+from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, maintenance
 from smartpump.server.state import ServerState
@@ -135,6 +136,8 @@ class ChannelView:
     channel: str
     state: str
     drug: str | None
+    dose: Decimal | None
+    dose_unit: str | None
     rate_ml_per_h: Decimal | None
     vtbi_ml: Decimal | None
     remaining_ml: Decimal | None
@@ -174,6 +177,8 @@ def _channel_view(row: Any) -> ChannelView:
         channel=row.channel,
         state=row.state,
         drug=row.drug,
+        dose=decimal_or_none(row.dose),
+        dose_unit=row.dose_unit,
         rate_ml_per_h=row.rate_ml_per_h,
         vtbi_ml=row.vtbi_ml,
         remaining_ml=remaining,
