@@ -179,7 +179,10 @@ def test_pages_open_only_for_their_roles(
     facility = world.facility()
     world.user((allowed, facility), username="yes")
     world.user((denied, facility), username="no")
-    assert login(world.app, browsers, "yes").get(path).status_code == 200
+    page = login(world.app, browsers, "yes").get(path)
+    assert page.status_code == 200
+    assert page.text.count('id="') == len(set(re.findall(r'id="([^"]+)"', page.text)))
+    assert re.search(r"<title>[^<]+</title>", page.text)
     refused = login(world.app, browsers, "no").get(path)
     assert refused.status_code == 403
     assert "access.role" in refused.text
