@@ -21,7 +21,7 @@ def test_login_shows_the_fleet_with_role_aware_navigation(new_page: Any, live_se
     shot(page, "login")
     login(page, "nina")
     expect(page.locator("nav[aria-label=main] a")).to_have_text(
-        ["Fleet", "Front panel", "Drug library", "CQI"]
+        ["Fleet", "Front panel", "Drug library", "Configurations", "CQI"]
     )
     for serial in live_server.serials:
         expect(page.locator(f'[data-pump="{serial}"]')).to_be_visible()

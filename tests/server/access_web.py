@@ -45,4 +45,10 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/ui/libraries/{library_id}/submit"): frozenset({PH}),
     ("POST", "/ui/libraries/{library_id}/approve"): frozenset({AP}),
     ("POST", "/ui/libraries/{library_id}/release"): frozenset({AP}),
+    ("GET", "/ui/configurations"): ALL_ROLES,
+    ("POST", "/ui/configurations"): frozenset({B}),
+    ("POST", "/ui/configurations/restore-defaults"): frozenset({B}),
+    ("GET", "/ui/configurations/{configuration_id}"): ALL_ROLES,
+    ("POST", "/ui/configurations/{configuration_id}/release"): frozenset({B}),
+    ("POST", "/ui/configurations/{configuration_id}/deploy"): frozenset({B}),
 }

@@ -8,6 +8,7 @@ import typer
 
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
+    config,
     cqi,
     demo,
     fleet,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 calc.register(app)
 library.register(app)
+config.register(app)
 scenario.register(app)
 hl7.register(app)
 cqi.register(app)

@@ -568,11 +568,15 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
     )
 
 
-def list_deployments(session: Session, access: Access, *, limit: int = 100) -> list[DeploymentView]:
-    """Recent deployments in the caller's facilities, newest first."""
+def list_deployments(
+    session: Session, access: Access, *, limit: int = 100, configuration_id: int | None = None
+) -> list[DeploymentView]:
+    """Recent deployments in the caller's facilities (optionally those of one configuration), newest first."""
     query = select(Deployment.id).order_by(Deployment.id.desc()).limit(limit)
     if access.scope is not None:
         query = query.where(Deployment.facility_id.in_(access.scope))
+    if configuration_id is not None:
+        query = query.where(Deployment.configuration_id == configuration_id)
     return [view(session, access, i) for i in session.scalars(query)]
 
 

@@ -26,6 +26,7 @@ DASHBOARD_ROLES: Final = ALL_ROLES
 PANEL_ROLES: Final = frozenset({N, B})
 LIBRARY_READERS: Final = frozenset({PH, AP, N, B, AU, V})
 LIBRARY_REVIEWERS: Final = frozenset({PH, AP, AU})
+CONFIGURATION_READERS: Final = ALL_ROLES
 EVENT_READERS: Final = frozenset({N, PH, AP, B, AU})
 MAINTENANCE_ROLES: Final = frozenset({B, AU})
 CQI_ROLES: Final = frozenset({PH, AP, N, B, AU})
@@ -51,6 +52,9 @@ NAV: Final = (
     NavItem(key="dashboard", label="Fleet", href="/ui/", roles=DASHBOARD_ROLES),
     NavItem(key="panel", label="Front panel", href="/ui/panel", roles=PANEL_ROLES),
     NavItem(key="libraries", label="Drug library", href="/ui/libraries", roles=LIBRARY_READERS),
+    NavItem(
+        key="configurations", label="Configurations", href="/ui/configurations", roles=CONFIGURATION_READERS
+    ),
     NavItem(key="maintenance", label="Maintenance", href="/ui/maintenance", roles=MAINTENANCE_ROLES),
     NavItem(key="cqi", label="CQI", href="/ui/cqi", roles=CQI_ROLES),
     NavItem(key="audit", label="Audit log", href="/ui/audit", roles=AUDIT_ROLES),
