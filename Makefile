@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Test processes: the CI machine has 2 cores, and much of the suite waits on PostgreSQL and Chromium.
+TEST_WORKERS ?= 2
 CORE := src/smartpump/errors.py,src/smartpump/clock.py,src/smartpump/units.py,src/smartpump/library/*,src/smartpump/ders/*,src/smartpump/pump/*
 
 .PHONY: demo test lint typecheck unit slow bench clean browser
@@ -32,7 +34,7 @@ browser:
 	fi
 
 unit: $(STAMP) browser
-	$(BIN)/pytest -m "not slow" --cov=smartpump --cov-report=term:skip-covered --cov-report=xml
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow" --cov=smartpump --cov-report=term:skip-covered --cov-report=xml
 	$(BIN)/coverage report --include='$(CORE)' --fail-under=95
 
 test: lint typecheck unit

@@ -6,7 +6,6 @@ Screenshots of every page go to ``artifacts/screenshots/`` (gitignored).
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -243,10 +242,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session", autouse=True)
 def screenshot_folder() -> Path:
-    """A fresh folder for this run's screenshots."""
-    if SCREENSHOTS.exists():
-        shutil.rmtree(SCREENSHOTS)
-    SCREENSHOTS.mkdir(parents=True)
+    """The folder for this run's screenshots (each test overwrites its own by name; parallel workers share
+    it, so it is never emptied under them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 
 

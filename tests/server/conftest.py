@@ -1,6 +1,7 @@
 """Server test fixtures: a migrated database per backend (SQLite always; PostgreSQL from
-SMARTPUMP_TEST_POSTGRES_URL, created fresh for the run and dropped after it; under CI=true a missing or
-unreachable PostgreSQL fails the run), an app on a ManualClock, and a ``world`` to populate it.
+SMARTPUMP_TEST_POSTGRES_URL, suffixed with the pytest-xdist worker id, created fresh for the run and
+dropped after it; under CI=true a missing or unreachable PostgreSQL fails the run), an app on a
+ManualClock, and a ``world`` to populate it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if not POSTGRES_URL:
         pytest.fail("CI=true but SMARTPUMP_TEST_POSTGRES_URL is not set: the server suite needs PostgreSQL")
     url = normalize_url(POSTGRES_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        url = (
+            make_url(url)
+            .set(database=f"{make_url(url).database}_{worker}")
+            .render_as_string(hide_password=False)
+        )
     name = make_url(url).database
     admin = _admin_engine()
     try:
