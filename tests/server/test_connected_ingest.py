@@ -262,6 +262,11 @@ def test_channel_state_follows_events_across_batches_with_the_dose(
         ),
         (EventType.INFUSION_PAUSED, {"infused_ml": "10", "reason": "user"}),
         (EventType.INFUSION_RESUMED, {"rate_ml_per_h": "15.8"}),
+        (
+            EventType.ALARM_RAISED,
+            {"alarm": "occlusion_downstream", "priority": "high", "stops_delivery": True},
+        ),
+        (EventType.INFUSION_RESUMED, {"rate_ml_per_h": "15.8"}),
         (EventType.RATE_CHANGED, {"old_rate_ml_per_h": "15.8", "new_rate_ml_per_h": "20"}),
         (EventType.INFUSION_STOPPED, {"infused_ml": "40"}),
     ]
@@ -278,8 +283,49 @@ def test_channel_state_follows_events_across_batches_with_the_dose(
         ("running", "dopamine", "6", mcg, Decimal("15.8"), Decimal("250")),
         ("paused", "dopamine", "6", mcg, Decimal(0), Decimal("250")),
         ("running", "dopamine", "6", mcg, Decimal("15.8"), Decimal("250")),
+        ("alarm", "dopamine", "6", mcg, Decimal(0), Decimal("250")),
+        ("running", "dopamine", "6", mcg, Decimal("15.8"), Decimal("250")),
         ("running", "dopamine", None, None, Decimal("20"), Decimal("250")),
         ("idle", None, None, None, Decimal(0), None),
     ]
     live = [(m.payload["dose"], m.payload["dose_unit"]) for m in harness.state.live.recent("channel.state")]
-    assert live == [("5", mcg), ("6", mcg), ("6", mcg), ("6", mcg), (None, None), (None, None)]
+    shown = [
+        ("5", mcg),
+        ("6", mcg),
+        ("6", mcg),
+        ("6", mcg),
+        (None, None),
+        ("6", mcg),
+        (None, None),
+        (None, None),
+    ]
+    assert live == shown
+
+
+def test_a_pump_whose_state_cannot_be_applied_leaves_no_false_gap(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.register("p-1")
+    harness.register("p-2")
+    ingestor = harness.worker.ingestor
+    logs = {serial: EventLog(serial) for serial in ("p-1", "p-2")}
+    too_long = "x" * 300
+    for log in logs.values():
+        log.append(EventType.INFUSION_STARTED, clock.now(), "A", {"drug": too_long, "rate_ml_per_h": "5"})
+        log.append(EventType.VITALS_RECORDED, clock.now(), None, {"spo2_percent": "97"})
+    ingestor.commit([(s, tuple(EventRecord.from_event(e) for e in log.since(0))) for s, log in logs.items()])
+    for log in logs.values():
+        log.append(EventType.VITALS_RECORDED, clock.now(), None, {"spo2_percent": "96"})
+    ingestor.commit([(s, (EventRecord.from_event(log.since(2)[0]),)) for s, log in logs.items()])
+
+    assert _gaps(harness) == []
+    assert sorted(harness.stored()) == [
+        ("p-1", 1),
+        ("p-1", 2),
+        ("p-1", 3),
+        ("p-2", 1),
+        ("p-2", 2),
+        ("p-2", 3),
+    ]
+    with harness.session() as session:
+        assert sorted(session.scalars(select(PumpLink.max_seq))) == [3, 3]

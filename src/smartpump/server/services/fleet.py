@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -146,6 +147,9 @@ def channels(session: Session, access: Access, serial: str) -> Sequence[ChannelS
     return repo.channels_of(session, get_pump(session, access, serial).id)
 
 
+SHOWS_DOSE: Final = frozenset({"running", "paused"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelReport:
     """One channel's state as a pump reports it."""
@@ -158,6 +162,11 @@ class ChannelReport:
     rate_ml_per_h: Decimal | None = None
     volume_infused_ml: Decimal | None = None
     vtbi_ml: Decimal | None = None
+
+    @property
+    def shown_dose(self) -> Decimal | None:
+        """The dose a display shows: only while the channel runs or is paused."""
+        return self.dose if self.state in SHOWS_DOSE else None
 
     @classmethod
     def of_row(cls, row: ChannelState) -> ChannelReport:

@@ -3,8 +3,8 @@
 ``Ingestor.commit`` stores many batches in one transaction through ``store_events`` and says which
 batches may be acknowledged (only those of known pumps, only after the commit). State derived from the
 events (gaps, channel state, library version, live messages) is applied afterwards, from the events
-above the highest seq seen, in one transaction that moves that seq last: a redelivered batch never
-applies it twice and a crash between the two steps is repaired by the pump's resend.
+above the highest seq seen, so a redelivered batch never applies it twice; the ack follows both steps,
+so a crash between them is repaired by the pump's resend.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ RUNNING_TYPES: Final = {
     "infusion.scheduled": "delayed",
 }
 
-SHOWS_DOSE: Final = frozenset({"running", "paused"})
 MAX_DOSE_UNIT: Final = 32
 MAX_DOSE_TEXT: Final = 40
 STATUS_TYPES: Final = frozenset({"library.activated", "configuration.activated", "care_area.selected"})
@@ -190,9 +189,10 @@ class Ingestor:
         return CommitResult(committed=committed, stored=result.stored, duplicates=result.duplicates)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
-        """Gaps, channel state, library, care area and deployment progress of the events above each pump's
-        highest stored seq, then that seq: a crash before the last step re-derives them (idempotently) from
-        the pump's resend; then live messages."""
+        """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction; then,
+        pump by pump, the channel state, library, care area and deployment progress of the events above
+        the previous highest seq (a pump whose state cannot be applied is logged and the others go on);
+        then live messages."""
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
@@ -231,13 +231,6 @@ class Ingestor:
                     changed.append({"link": ref.id, "max_seq_now": expected - 1, "skewed_now": skewed})
                 if fresh:
                     fresh_of[ref] = fresh
-            for ref, fresh in fresh_of.items():
-                if any(
-                    r.type in STATUS_TYPES or (r.channel is not None and r.type in CHANNEL_TYPES)
-                    for r in fresh
-                ):
-                    self._apply_status(session, ref, fresh)
-                    deployment.on_events(session, state, ref.id, fresh)
             if created:
                 session.connection().execute(insert(PumpLink), created)
             if changed:
@@ -248,6 +241,19 @@ class Ingestor:
                     changed,
                 )
             session.commit()
+            for ref, fresh in fresh_of.items():
+                if any(
+                    r.type in STATUS_TYPES or (r.channel is not None and r.type in CHANNEL_TYPES)
+                    for r in fresh
+                ):
+                    try:
+                        self._apply_status(session, ref, fresh)
+                        deployment.on_events(session, state, ref.id, fresh)
+                    except Exception:
+                        session.rollback()
+                        logger.exception(
+                            "applying the state of pump %s failed; its events are stored", ref.serial
+                        )
         for ref, fresh in fresh_of.items():
             self._publish(ref, fresh)
 
@@ -325,8 +331,8 @@ class Ingestor:
                     "channel": report.channel,
                     "state": report.state,
                     "drug": report.drug,
-                    "dose": None if report.dose is None else str(report.dose),
-                    "dose_unit": report.dose_unit,
+                    "dose": None if report.shown_dose is None else str(report.shown_dose),
+                    "dose_unit": report.dose_unit if report.shown_dose is not None else None,
                     "rate_ml_per_h": None if report.rate_ml_per_h is None else str(report.rate_ml_per_h),
                 },
             )
@@ -537,8 +543,9 @@ def _plain(value: object) -> object:
 
 def _channel_report(record: EventRecord, previous: ChannelReport | None) -> ChannelReport | None:
     """The channel's state after this event (``previous``: its state before, stored or from the same
-    batch), or None when the event does not change it. A dose is shown only with its unit, while the
-    channel runs or is paused, and only as an event stated it: a rate change without one clears it."""
+    batch), or None when the event does not change it. The dose is the program's, as an event stated it,
+    kept through pause, alarm and resume, cleared when the channel stops or by a rate change that states
+    none (never left stale); it is shown only while the channel runs or is paused (``shown_dose``)."""
     assert record.channel is not None
     data = record.data
     if record.type == "rate.changed" and previous is not None:
@@ -547,21 +554,16 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
             previous, dose=dose, dose_unit=unit, rate_ml_per_h=decimal_or_none(data.get("new_rate_ml_per_h"))
         )
     if record.type == "alarm.raised" and data.get("stops_delivery") is True:
-        return ChannelReport(
-            channel=record.channel,
-            state="alarm",
-            drug=previous.drug if previous else None,
-            rate_ml_per_h=Decimal(0),
-            volume_infused_ml=previous.volume_infused_ml if previous else None,
-            vtbi_ml=previous.vtbi_ml if previous else None,
-        )
+        if previous is None:
+            return ChannelReport(channel=record.channel, state="alarm", rate_ml_per_h=Decimal(0))
+        return replace(previous, state="alarm", rate_ml_per_h=Decimal(0))
     state = RUNNING_TYPES.get(record.type)
     if state is None:
         return None
     kept = previous if previous is not None and state != "idle" else None
     drug = data.get("drug")
     dose, unit = _dose_of(data)
-    if dose is None and kept is not None and kept.state in SHOWS_DOSE:
+    if dose is None and kept is not None:
         dose, unit = kept.dose, kept.dose_unit
     infused = decimal_or_none(data.get("infused_ml"))
     vtbi = decimal_or_none(data.get("vtbi_ml"))
@@ -569,8 +571,8 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
         channel=record.channel,
         state=state,
         drug=str(drug) if drug is not None else (kept.drug if kept else None),
-        dose=dose if state in SHOWS_DOSE else None,
-        dose_unit=unit if state in SHOWS_DOSE else None,
+        dose=dose if state != "idle" else None,
+        dose_unit=unit if state != "idle" else None,
         rate_ml_per_h=Decimal(0)
         if state in ("idle", "paused")
         else decimal_or_none(data.get("rate_ml_per_h")),

@@ -177,7 +177,7 @@ def _channel_view(row: Any) -> ChannelView:
         channel=row.channel,
         state=row.state,
         drug=row.drug,
-        dose=decimal_or_none(row.dose),
+        dose=decimal_or_none(row.dose) if row.state in fleet.SHOWS_DOSE else None,
         dose_unit=row.dose_unit,
         rate_ml_per_h=row.rate_ml_per_h,
         vtbi_ml=row.vtbi_ml,
