@@ -28,7 +28,7 @@ DEFAULT_PREFIX: Final = "smartpump/v1"
 
 _EVENT_FIELDS: Final = ("v", "pump", "seq", "ts", "channel", "type", "data")
 _EVENT_KEYS: Final = frozenset(_EVENT_FIELDS)
-_KNOWN_TYPES_LIMIT: Final = 4096
+_CHECK_CACHE_SIZE: Final = 4096
 _SCALARS: Final = frozenset({str, int, bool, type(None)})
 _PUMP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _EVENT_TYPE = re.compile(r"(?=.{3,64}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
@@ -194,15 +194,9 @@ def decode_strictly(raw: bytes) -> Envelope:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise MessageError(f"message is not UTF-8: {error.reason}", code="message.encoding") from None
-    fractions: list[str] = []
-
-    def number(literal: str) -> Decimal:
-        fractions.append(literal)
-        return Decimal(literal)
-
     try:
         doc = json.loads(
-            text, parse_float=number, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
+            text, parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates
         )
     except ValueError as error:
         raise MessageError(f"message is not JSON: {error}", code="message.json") from None
@@ -224,7 +218,7 @@ def decode_strictly(raw: bytes) -> Envelope:
         raise MessageError(f"unknown message kind {kind_text!r}", code="message.kind") from None
     pump = pump_id(obj["pump"])
     if kind is Kind.EVENTS:
-        body, records = _events_body(obj["body"], pump, plain_values=not fractions)
+        body, records = _events_body(obj["body"], pump)
         return Envelope(kind=kind, pump=pump, body=body, v=v, records=records)
     body = _BODY_CHECKS[kind](obj["body"], pump)
     return Envelope(kind=kind, pump=pump, body=body, v=v)
@@ -232,9 +226,7 @@ def decode_strictly(raw: bytes) -> Envelope:
 
 def events_message(pump: str, records: Sequence[EventRecord]) -> Envelope:
     """An ``events`` envelope for a batch of one pump's events, in strictly increasing seq."""
-    body, checked = _events_body(
-        {"events": [r.to_dict() for r in records]}, pump_id(pump), plain_values=False
-    )
+    body, checked = _events_body({"events": [r.to_dict() for r in records]}, pump_id(pump))
     return Envelope(kind=Kind.EVENTS, pump=pump, body=body, records=checked)
 
 
@@ -437,11 +429,8 @@ def _json_values(value: Any, where: str) -> None:
     )
 
 
-def _events_body(
-    body: Any, pump: str, *, plain_values: bool
-) -> tuple[dict[str, Any], tuple[EventRecord, ...]]:
-    """The checked body of an ``events`` message and its records. ``plain_values``: the JSON held no
-    number with a fraction, so the records' data cannot hold a value ``_json_values`` refuses."""
+def _events_body(body: Any, pump: str) -> tuple[dict[str, Any], tuple[EventRecord, ...]]:
+    """The checked body of an ``events`` message and its records, each read by ``EventRecord.from_dict``."""
     obj = _object(body, "body", required=("events",))
     events = obj["events"]
     if not isinstance(events, list):
@@ -455,9 +444,7 @@ def _events_body(
     records: list[EventRecord] = []
     last = 0
     for i, raw in enumerate(events):
-        record = (_plain_record(raw, pump) if plain_values else None) or EventRecord.from_dict(
-            raw, where=f"body.events[{i}]"
-        )
+        record = EventRecord.from_dict(raw, where=f"body.events[{i}]")
         if record.pump != pump:
             raise MessageError(
                 f"body.events[{i}]: event of pump {record.pump!r} in a message of {pump!r}",
@@ -505,14 +492,10 @@ def _decode_plain_events(raw: bytes) -> Envelope | None:
         record = _plain_record(raw_event, pump)
         if record is None or record.seq <= last:
             return None
-        data = raw_event["data"]
-        if _SCALARS.issuperset(map(type, data.values())):
-            keys += len(data)
-        else:
-            size = _plain_size(data)
-            if size < 0:
-                return None
-            keys += size
+        size = _plain_size(raw_event["data"])
+        if size < 0:
+            return None
+        keys += size
         last = record.seq
         records.append(record)
     if raw.count(b'":') != keys:
@@ -576,17 +559,17 @@ def _plain_record(raw: Any, pump: str) -> EventRecord | None:
     return EventRecord(v=v, pump=pump, seq=seq, ts=ts, channel=channel, type=type_, data=raw["data"])
 
 
-@lru_cache(maxsize=_KNOWN_TYPES_LIMIT)
+@lru_cache(maxsize=_CHECK_CACHE_SIZE)
 def _is_event_type(text: str) -> bool:
     return _EVENT_TYPE.fullmatch(text) is not None
 
 
-@lru_cache(maxsize=_KNOWN_TYPES_LIMIT)
+@lru_cache(maxsize=_CHECK_CACHE_SIZE)
 def _is_channel(text: str) -> bool:
     return _CHANNEL.fullmatch(text) is not None
 
 
-@lru_cache(maxsize=_KNOWN_TYPES_LIMIT)
+@lru_cache(maxsize=_CHECK_CACHE_SIZE)
 def _is_pump_id(text: str) -> bool:
     return _PUMP_ID.fullmatch(text) is not None
 

@@ -22,6 +22,7 @@ from smartpump.transport.messages import (
     MessageError,
     PumpState,
     Topics,
+    _decode_plain_events,
     ack_message,
     ack_of,
     command_result_message,
@@ -159,7 +160,19 @@ def test_decoded_records_equal_the_strict_reading_of_the_body(
 
     strict = tuple(EventRecord.from_dict(e) for e in body)
     assert envelope.records == strict
-    assert [r.to_dict() for r in envelope.records] == [{**e, "data": e["data"]} for e in body]
+    assert [r.to_dict() for r in envelope.records] == body
+
+
+def test_a_pumps_batch_is_read_in_the_native_pass() -> None:
+    log = EventLog(PUMP)
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    vitals_every_minute(log, clock, 50, alarm_every=7)
+    raw = events_message(PUMP, [EventRecord.from_event(e) for e in log.since(0)]).encode()
+
+    fast = _decode_plain_events(raw)
+
+    assert fast is not None
+    assert fast.records == decode_strictly(raw).records
 
 
 def test_a_fraction_anywhere_sends_the_batch_through_the_strict_reader_with_its_path() -> None:
