@@ -288,6 +288,11 @@ def test_only_biomedical_engineering_authors_and_deploys_configurations(site: Si
     )
     assert by_nurse.status_code == 403 and by_nurse.json()["error"]["code"] == "command.configuration_role"
     assert site.pump(serial).configuration_version == 0
+    with site.harness.session() as session:
+        refused = session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "command.issued", AuditRecord.outcome == "denied")
+        ).all()
+    assert [(r.actor, r.object_id) for r in refused] == [("nina", serial)]
 
 
 def test_bad_settings_are_a_422_that_names_each_field_and_use_no_version(site: Site) -> None:

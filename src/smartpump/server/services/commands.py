@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from smartpump.errors import SignatureError
 from smartpump.server import audit
+from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
-from smartpump.server.errors import InvalidInputError, NotFoundError
+from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from smartpump.server.state import ServerState
 from smartpump.transport.commands import INSTALL_CONFIGURATION, INSTALL_LIBRARY, sign_command
 from smartpump.transport.messages import Envelope, command_message
@@ -117,6 +118,40 @@ def record_of(row: PumpCommand, serial: str) -> CommandRecord:
         result_code=row.result_code,
         result_reason=row.result_reason,
     )
+
+
+def require_configuration_role(
+    session: Session,
+    state: ServerState,
+    access: Access,
+    facility_id: int,
+    *,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    code: str,
+) -> None:
+    """Pump configurations are biomedical engineering's to install or deploy: anyone else is refused, and
+    the refusal is audited.
+
+    Raises:
+        AccessDeniedError: with ``code`` when the caller holds no biomed role in the facility.
+    """
+    if Role.BIOMED in access.principal.roles_in(facility_id):
+        return
+    audit.append(
+        session,
+        state.clock,
+        actor=access.principal.username,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        facility_id=facility_id,
+        outcome="denied",
+        details={"kind": "configuration", "reason": "biomed role required"},
+    )
+    session.commit()
+    raise AccessDeniedError("only biomedical engineering installs or deploys pump configurations", code=code)
 
 
 def issue_command(

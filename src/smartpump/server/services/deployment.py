@@ -34,7 +34,7 @@ from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.server import audit
-from smartpump.server.auth import Access, Role
+from smartpump.server.auth import Access
 from smartpump.server.db.models import LibraryVersion, Pump
 from smartpump.server.db.models_fleet_ops import (
     ConfigurationVersion,
@@ -315,21 +315,16 @@ def _deployable_configuration(
     session: Session, state: ServerState, access: Access, facility_id: int, configuration_id: int | None
 ) -> ConfigurationVersion:
     """A released configuration of the facility, deployed by biomedical engineering only (audited)."""
-    if Role.BIOMED not in access.principal.roles_in(facility_id):
-        audit.append(
-            session,
-            state.clock,
-            actor=access.principal.username,
-            action="deployment.created",
-            object_type="deployment",
-            facility_id=facility_id,
-            outcome="denied",
-            details={"kind": DeploymentKind.CONFIGURATION.value, "reason": "biomed role required"},
-        )
-        session.commit()
-        raise AccessDeniedError(
-            "only biomedical engineering deploys pump configurations", code="deployment.configuration_role"
-        )
+    commands.require_configuration_role(
+        session,
+        state,
+        access,
+        facility_id,
+        action="deployment.created",
+        object_type="deployment",
+        object_id=None,
+        code="deployment.configuration_role",
+    )
     row = session.get(ConfigurationVersion, configuration_id) if configuration_id is not None else None
     if row is None or row.facility_id != facility_id:
         raise NotFoundError(

@@ -15,7 +15,6 @@ from smartpump.server.api.schemas import Request, Response
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
-from smartpump.server.errors import AccessDeniedError
 from smartpump.server.services import commands, deployment, fleet
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
 from smartpump.transport.commands import INSTALL_CONFIGURATION
@@ -232,10 +231,16 @@ def issue_command(
     """Sign and queue a command for one pump (it verifies it and answers; delivery still needs the nurse);
     ``configuration.install`` is for biomedical engineering only."""
     pump = fleet.get_pump(session, access, serial)
-    configuring = commands.ALIASES.get(body.command, body.command) == INSTALL_CONFIGURATION
-    if configuring and Role.BIOMED not in access.principal.roles_in(pump.facility_id):
-        raise AccessDeniedError(
-            "only biomedical engineering installs pump configurations", code="command.configuration_role"
+    if commands.ALIASES.get(body.command, body.command) == INSTALL_CONFIGURATION:
+        commands.require_configuration_role(
+            session,
+            state,
+            access,
+            pump.facility_id,
+            action="command.issued",
+            object_type="pump",
+            object_id=serial,
+            code="command.configuration_role",
         )
     record = commands.issue_command(
         session,
