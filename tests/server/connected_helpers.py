@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,16 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from smartpump.clock import Clock
+from smartpump.clock import Clock, WallClock
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Facility, Pump
+from smartpump.server.keys import load_or_create
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.workers import IngestWorker, InProcessLink
+from tests.factories import make_library
+from tests.server.conftest import _wipe
 
 
 class Harness:
@@ -116,3 +120,32 @@ def wire(events: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
 def outbox_path(tmp_path: Path, serial: str) -> Path:
     """Where a test pump keeps its outbox."""
     return tmp_path / f"{serial}.outbox.sqlite"
+
+
+@contextmanager
+def linked_fleet(
+    settings: Settings, engine: Engine, tmp_path: Path, *, hospital: str
+) -> Iterator[tuple[Harness, SimFleet]]:
+    """Three simulated pumps (the factory library v1 of ``hospital``) linked to an app on a wall clock and
+    registered in care area ``icu``; the database is wiped afterwards."""
+    keys = load_or_create(settings.signing_key_path)
+    link = InProcessLink()
+    fleet = SimFleet(
+        library=make_library(hospital_id=hospital),
+        pumps=3,
+        seed=3,
+        speed=1.0,
+        public_key_pem=keys.public_pem,
+        transport_for=link.pump_transport,
+        link=link,
+        outbox_dir=tmp_path / "outbox",
+    )
+    harness = Harness(settings, engine, WallClock(), sim_fleet=fleet)
+    for serial in fleet.serials():
+        harness.register(serial, care_area="icu", model=fleet.pump(serial).caps.model.value, library=1)
+    harness.pump_messages(step=fleet.advance)
+    try:
+        yield harness, fleet
+    finally:
+        harness.close()
+        _wipe(engine)

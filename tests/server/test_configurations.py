@@ -22,14 +22,11 @@ from smartpump.pump.configuration import factory_settings
 from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord
 from smartpump.server.db.models_fleet_ops import ConfigurationVersion
-from smartpump.server.keys import load_or_create
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
-from smartpump.server.workers import InProcessLink
 from smartpump.units import Concentration
-from tests.factories import make_library
-from tests.server.conftest import World, _wipe
-from tests.server.connected_helpers import Harness
+from tests.server.conftest import World
+from tests.server.connected_helpers import Harness, linked_fleet
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -151,25 +148,8 @@ class Site:
 @pytest.fixture
 def site(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Site]:
     """Three simulated LVP pumps of facility ``north`` linked to an app on a wall clock."""
-    keys = load_or_create(settings.signing_key_path)
-    link = InProcessLink()
-    fleet = SimFleet(
-        library=make_library(hospital_id=HOSPITAL),
-        pumps=3,
-        seed=3,
-        speed=1.0,
-        public_key_pem=keys.public_pem,
-        transport_for=link.pump_transport,
-        link=link,
-        outbox_dir=tmp_path / "outbox",
-    )
-    harness = Harness(settings, engine, WallClock(), sim_fleet=fleet)
-    for serial in fleet.serials():
-        harness.register(serial, care_area="icu", model=fleet.pump(serial).caps.model.value, library=1)
-    harness.pump_messages(step=fleet.advance)
-    yield Site(harness, fleet)
-    harness.close()
-    _wipe(engine)
+    with linked_fleet(settings, engine, tmp_path, hospital=HOSPITAL) as (harness, fleet):
+        yield Site(harness, fleet)
 
 
 def test_a_configuration_is_drafted_released_by_a_second_biomed_and_reaches_every_pump_in_waves(

@@ -12,21 +12,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from smartpump.clock import WallClock
 from smartpump.library import signing
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
-from smartpump.server.keys import SigningKeys, load_or_create
+from smartpump.server.keys import SigningKeys
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
-from smartpump.server.workers import InProcessLink
 from smartpump.transport.commands import sign_command
 from smartpump.transport.messages import command_message
 from tests.factories import make_library
-from tests.server.conftest import _wipe
-from tests.server.connected_helpers import Harness
+from tests.server.connected_helpers import Harness, linked_fleet
 
 HOSPITAL = "north"
 
@@ -34,25 +31,8 @@ HOSPITAL = "north"
 @pytest.fixture
 def connected(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[Harness, SimFleet]]:
     """Three simulated pumps (factory library v1) linked to an app on a wall clock."""
-    keys = load_or_create(settings.signing_key_path)
-    link = InProcessLink()
-    fleet = SimFleet(
-        library=make_library(hospital_id=HOSPITAL),
-        pumps=3,
-        seed=3,
-        speed=1.0,
-        public_key_pem=keys.public_pem,
-        transport_for=link.pump_transport,
-        link=link,
-        outbox_dir=tmp_path / "outbox",
-    )
-    harness = Harness(settings, engine, WallClock(), sim_fleet=fleet)
-    for serial in fleet.serials():
-        harness.register(serial, care_area="icu", model=fleet.pump(serial).caps.model.value, library=1)
-    harness.pump_messages(step=fleet.advance)
-    yield harness, fleet
-    harness.close()
-    _wipe(engine)
+    with linked_fleet(settings, engine, tmp_path, hospital=HOSPITAL) as linked:
+        yield linked
 
 
 def _refusals(fleet: SimFleet, harness: Harness) -> list[tuple[str, str]]:
