@@ -3,17 +3,22 @@
 States: idle -> programmed -> (delayed | standby) -> running <-> paused; running -> alarm (a
 stopping alarm) -> running on resume; running -> kvo when the VTBI is delivered; running or kvo ->
 occlusion_hold (downstream pressure reached with auto-restart configured) -> back on release, or
-alarm when the re-check window ends. The channel only
-holds state and exact accounting; the Pump drives transitions and emits the events.
+alarm when the re-check window ends; a restored therapy comes back paused. ``TRANSITIONS`` is the one
+table of legal moves and ``Channel.move_to`` the only way to change state. The channel only holds
+state and exact accounting; the Pump drives transitions and emits the events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
 
 from smartpump.ders.program import InfusionProgram, Verdict, VerdictLevel
+from smartpump.errors import PumpError
 from smartpump.pump.administration_set import AdministrationSet
 from smartpump.pump.alarms import ESCALATE_AFTER_S, PAUSED_REMINDER_S
 from smartpump.pump.delivery import ZERO, Overlay, Step, time_to_deliver, volume_over
@@ -33,6 +38,32 @@ class ChannelState(StrEnum):
     ALARM = "alarm"
     KVO = "kvo"
     OCCLUSION_HOLD = "occlusion_hold"
+
+
+_S = ChannelState
+
+TRANSITIONS: Final[Mapping[ChannelState, frozenset[ChannelState]]] = MappingProxyType(
+    {
+        # program; a persisted therapy restored after a power cycle comes back paused
+        _S.IDLE: frozenset({_S.PROGRAMMED, _S.PAUSED}),
+        # cancel or reprogram; delayed start; standby; start
+        _S.PROGRAMMED: frozenset({_S.IDLE, _S.DELAYED, _S.STANDBY, _S.RUNNING}),
+        # stop or reprogram; a new delay; the delay ends (or start now)
+        _S.DELAYED: frozenset({_S.IDLE, _S.DELAYED, _S.RUNNING}),
+        # stop, cancel or reprogram; delayed start; start
+        _S.STANDBY: frozenset({_S.IDLE, _S.DELAYED, _S.RUNNING}),
+        # pause; stopping alarm; VTBI delivered; occlusion held for a re-check; stop
+        _S.RUNNING: frozenset({_S.PAUSED, _S.ALARM, _S.KVO, _S.OCCLUSION_HOLD, _S.IDLE}),
+        # resume (to kvo when the VTBI is already delivered); stopping alarm; stop
+        _S.PAUSED: frozenset({_S.RUNNING, _S.KVO, _S.ALARM, _S.IDLE}),
+        # resume once the alarm is cleared; stop
+        _S.ALARM: frozenset({_S.RUNNING, _S.KVO, _S.IDLE}),
+        # pause; stopping alarm; occlusion held for a re-check; stop
+        _S.KVO: frozenset({_S.PAUSED, _S.ALARM, _S.OCCLUSION_HOLD, _S.IDLE}),
+        # released within the re-check window (back where it was); re-check ends in an alarm; stop
+        _S.OCCLUSION_HOLD: frozenset({_S.RUNNING, _S.KVO, _S.ALARM, _S.IDLE}),
+    }
+)
 
 
 class Due(StrEnum):
@@ -133,6 +164,16 @@ class Channel:
     hold_from: ChannelState | None = None
     auto_restarts_s: list[Decimal] = field(default_factory=list)
     motor_fault: bool = False
+
+    def move_to(self, state: ChannelState) -> None:
+        """Change state along ``TRANSITIONS``; a move not in the table raises ``pump.illegal_transition``."""
+        if state not in TRANSITIONS[self.state]:
+            allowed = ", ".join(sorted(s.value for s in TRANSITIONS[self.state]))
+            raise PumpError(
+                f"channel {self.id} cannot move from {self.state} to {state} (from {self.state}: {allowed})",
+                code="pump.illegal_transition",
+            )
+        self.state = state
 
     @property
     def is_delivering_state(self) -> bool:

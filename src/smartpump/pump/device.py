@@ -461,7 +461,7 @@ class Pump:
             return
         channel.hold_from = channel.state
         channel.hold_until_s = self._t + OCCLUSION_RECHECK_S
-        channel.state = ChannelState.OCCLUSION_HOLD
+        channel.move_to(ChannelState.OCCLUSION_HOLD)
 
     def _occlusion_alarm(self, channel: Channel) -> None:
         channel.hold_until_s = None
@@ -507,7 +507,7 @@ class Pump:
         self._emit(
             EventType.INFUSION_COMPLETED, channel.id, infused_ml=therapy.infused_ml, vtbi_ml=therapy.vtbi_ml
         )
-        channel.state = ChannelState.KVO
+        channel.move_to(ChannelState.KVO)
         self._raise(AlarmId.INFUSION_COMPLETE, channel.id, value=therapy.infused_ml, limit=therapy.vtbi_ml)
         self._emit(EventType.KVO_STARTED, channel.id, rate_ml_per_h=therapy.kvo_rate_ml_per_h)
 
@@ -562,7 +562,7 @@ class Pump:
             )
             therapy.overlay = None
         self._clear_paused(channel)
-        channel.state = ChannelState.ALARM
+        channel.move_to(ChannelState.ALARM)
 
     def _condition_ended(self, alarm: AlarmId, cid: str | None) -> None:
         if self.alarms.condition_ended(alarm, cid, self._t):
@@ -661,7 +661,7 @@ class Pump:
         )
         channel.pending = None
         if channel.therapy is None:
-            channel.state = ChannelState.IDLE
+            channel.move_to(ChannelState.IDLE)
         return self._check_and_hold(channel, program, steps, auto_programmed)
 
     def cancel(self, cid: str) -> None:
@@ -678,7 +678,7 @@ class Pump:
         )
         channel.pending = None
         if channel.state in (ChannelState.PROGRAMMED, ChannelState.STANDBY):
-            channel.state = ChannelState.IDLE
+            channel.move_to(ChannelState.IDLE)
         self._after_change()
 
     def override(self, cid: str, reason: OverrideReason | str) -> None:
@@ -748,7 +748,7 @@ class Pump:
         if delay_s is not None:
             if delay_s <= 0:
                 raise PumpError("a delayed start needs a positive delay", code="pump.delay_invalid")
-            channel.state = ChannelState.DELAYED
+            channel.move_to(ChannelState.DELAYED)
             channel.delayed_until_s = self._t + delay_s
             self._emit(EventType.INFUSION_SCHEDULED, cid, start_in_s=delay_s)
             return
@@ -764,7 +764,7 @@ class Pump:
             raise PumpError(
                 "only a confirmed program that has not started can go to standby", code="pump.standby"
             )
-        channel.state = ChannelState.STANDBY
+        channel.move_to(ChannelState.STANDBY)
         self._emit(EventType.INFUSION_STANDBY, cid, until_s=None)
 
     def _refuse_if_unsafe(self, channel: Channel) -> None:
@@ -844,7 +844,7 @@ class Pump:
             auto_programmed=auto_programmed,
         )
         if not is_titration:
-            channel.state = ChannelState.PROGRAMMED
+            channel.move_to(ChannelState.PROGRAMMED)
         self._emit(
             EventType.PROGRAM_CHECKED,
             channel.id,
@@ -964,7 +964,7 @@ class Pump:
             self._setup_pca(therapy)
         channel.pending = None
         channel.therapy = therapy
-        channel.state = ChannelState.RUNNING
+        channel.move_to(ChannelState.RUNNING)
         channel.settled_at_s = self._t
         self._emit(
             EventType.INFUSION_STARTED,
@@ -1007,7 +1007,7 @@ class Pump:
         channel = self.channel(cid)
         if channel.state not in (ChannelState.RUNNING, ChannelState.KVO):
             raise PumpError(f"channel {cid} is {channel.state}, not running", code="pump.not_running")
-        channel.state = ChannelState.PAUSED
+        channel.move_to(ChannelState.PAUSED)
         channel.paused_since_s = self._t
         self._emit(EventType.INFUSION_PAUSED, cid, infused_ml=self._infused(channel), reason=reason)
         self._after_change()
@@ -1023,7 +1023,7 @@ class Pump:
         assert therapy is not None
         self._clear_paused(channel)
         done = therapy.remaining_ml is not None and therapy.remaining_ml <= 0
-        channel.state = ChannelState.KVO if done else ChannelState.RUNNING
+        channel.move_to(ChannelState.KVO if done else ChannelState.RUNNING)
         self._emit(EventType.INFUSION_RESUMED, cid, rate_ml_per_h=channel.flow_ml_per_h)
         self._after_change()
 
@@ -1054,7 +1054,7 @@ class Pump:
         channel.therapy = None
         channel.pending = None
         channel.delayed_until_s = None
-        channel.state = ChannelState.IDLE
+        channel.move_to(ChannelState.IDLE)
         self._after_change()
 
     def _infused(self, channel: Channel) -> Decimal:
@@ -1364,7 +1364,7 @@ class Pump:
         if held:
             assert channel.hold_from is not None
             channel.auto_restarts_s.append(self._t)
-            channel.state = channel.hold_from
+            channel.move_to(channel.hold_from)
             channel.hold_until_s = None
             allowed = self.care_area.device.auto_restart_attempts if self.care_area else None
             self._emit(
@@ -1907,7 +1907,7 @@ class Pump:
         channel.auto_restarts_s = [off_at - required(a) for a in raw["auto_restart_ages_s"]]
         if raw["therapy"] is not None:
             channel.therapy = self._restore_therapy(raw["therapy"], off_at)
-            channel.state = ChannelState.PAUSED
+            channel.move_to(ChannelState.PAUSED)
             channel.paused_since_s = self._t
             channel.settled_at_s = self._t
 
