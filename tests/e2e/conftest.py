@@ -132,9 +132,9 @@ def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
             json={
                 "facility_id": facility_id,
                 "serial": serial,
-                "model": str(status["model"]),
+                "model": status.model,
                 "firmware": "1.0.0",
-                "care_area": status["care_area"],
+                "care_area": status.care_area,
                 "location": f"Bed {serial[-2:]}",
             },
         )

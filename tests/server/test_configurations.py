@@ -342,7 +342,7 @@ def test_a_pump_running_an_infusion_keeps_its_configuration_until_it_is_idle(sit
     assert progress == {busy: "accepted", **dict.fromkeys(idle, "activated")}
     assert site.deployment(deployment_id)["status"] == "active"
     assert site.pump(busy).configuration_version == 0
-    assert site.pump(busy).status()["configuration_pending"] == 1
+    assert site.pump(busy).status().configuration_pending == 1
     assert site.pump(busy).channel("A").flow_ml_per_h > 0
     [row] = [c for c in site.currency() if c["model"] == MODEL]
     assert row["outdated_serials"] == [busy]

@@ -6,6 +6,7 @@ from smartpump.pump.channel import ChannelState
 from smartpump.pump.delivery import Step
 from smartpump.pump.device import OverrideReason, Pump
 from smartpump.pump.events import EVENT_FIELDS, SCHEMA_VERSION, EventType, PumpEvent
+from smartpump.pump.status import AlarmStatus, ChannelStatus, PumpStatus
 from smartpump.pump.verification import BedsideScan
 
 __all__ = [
@@ -14,15 +15,18 @@ __all__ = [
     "EVENT_FIELDS",
     "SCHEMA_VERSION",
     "AlarmId",
+    "AlarmStatus",
     "BedsideScan",
     "Capabilities",
     "ChannelState",
+    "ChannelStatus",
     "EventType",
     "OverrideReason",
     "Priority",
     "Pump",
     "PumpEvent",
     "PumpModel",
+    "PumpStatus",
     "Step",
     "capabilities",
 ]

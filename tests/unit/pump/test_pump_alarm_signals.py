@@ -102,9 +102,9 @@ def test_a_100_ms_medium_condition_on_the_pump_completes_one_burst() -> None:
     assert pump.alarms.sounding(raised_at + burst - D("0.001")) is M
     assert not pump.alarms.audible(raised_at + burst)
     clock.advance(0.5)
-    assert pump.status()["audible"] is True
+    assert pump.status().audible is True
     clock.advance(0.5)
-    assert pump.status()["audible"] is False
+    assert pump.status().audible is False
     record = next(r for r in pump.alarm_log() if r.id is AlarmId.BATTERY_LOW)
     assert record.cleared_at_s == raised_at + D("0.1")
 
@@ -116,9 +116,9 @@ def test_a_100_ms_latching_high_condition_sounds_until_the_operator_resets_it() 
     clock.advance(0.1)
     pump.close_door("A")
     clock.advance(600)
-    assert pump.status()["audible"] is True
+    assert pump.status().audible is True
     pump.clear_alarm(AlarmId.DOOR_OPEN, "A")
-    assert pump.status()["audible"] is False
+    assert pump.status().audible is False
 
 
 FLOOD = [
@@ -179,6 +179,6 @@ def test_the_pump_status_presents_a_flood_highest_first() -> None:
         pump.open_door(cid)
         pump.occlude_upstream(cid)
     pump.ac_power(False)
-    shown = pump.status()["alarms"]
-    assert isinstance(shown, list) and len(shown) == len(pump.alarms.active) == 9
-    assert [a["priority"] for a in shown[:8]] == ["high"] * 8 and shown[8]["alarm"] == "power.ac_lost"
+    shown = pump.status().alarms
+    assert len(shown) == len(pump.alarms.active) == 9
+    assert [a.priority for a in shown[:8]] == ["high"] * 8 and shown[8].alarm == "power.ac_lost"

@@ -230,7 +230,7 @@ def test_a_signed_configuration_verifies_and_activates_at_once_on_an_idle_pump()
         "previous_version": 0,
         "sha256": content_sha256(configuration(version=3, max_rate_ml_per_h="500")),
     }
-    assert pump.status()["configuration_version"] == 3
+    assert pump.status().configuration_version == 3
     assert pump.settings.max_rate_ml_per_h == D(500)
 
 
@@ -337,8 +337,8 @@ def test_a_configuration_never_changes_while_a_channel_delivers() -> None:
     pump.install_configuration(signed(version=1, max_rate_ml_per_h="300"), PUBLIC, hospital_id=HOSPITAL_ID)
     [installed] = pump.events.of_type(EventType.CONFIGURATION_INSTALLED)
     assert installed.data["pending"] is True
-    assert pump.status()["configuration_version"] == 0
-    assert pump.status()["configuration_pending"] == 1
+    assert pump.status().configuration_version == 0
+    assert pump.status().configuration_pending == 1
     pump.program("A", basic("450", vtbi="50"))
     pump.confirm("A")
     assert pump.channel("A").flow_ml_per_h == D(450)

@@ -28,7 +28,7 @@ def test_restart_restores_program_totals_and_seq_but_not_delivery() -> None:
     pump.set_occlusion_threshold("A", D(300))
     start(pump, "A", dopamine("5"))
     clock.advance(1800)
-    infused = pump.status()["channels"]["A"]["infused_ml"]  # type: ignore[index]
+    infused = pump.status().channels["A"].infused_ml
     last_seq = pump.next_seq - 1
     restarted, new_clock = _power_cycle(pump, clock)
     channel = restarted.channel("A")

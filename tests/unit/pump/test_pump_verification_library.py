@@ -107,7 +107,7 @@ def test_a_verified_newer_library_installs_and_activates_on_an_idle_pump() -> No
     pump, _ = make_pump()
     pump.install_library(_signed(pump_library(version=2)), KEYS[1], hospital_id="hospital-example")
     assert pump.library is not None and pump.library.version == 2
-    assert pump.status()["library_version"] == 2
+    assert pump.status().library_version == 2
     activated = pump.events.of_type(EventType.LIBRARY_ACTIVATED)[0]
     assert (activated.data["version"], activated.data["previous_version"]) == (2, 1)
 
@@ -118,9 +118,9 @@ def test_activation_waits_until_every_channel_is_idle() -> None:
     pump.install_library(_signed(pump_library(version=2)), KEYS[1])
     assert pump.events.of_type(EventType.LIBRARY_INSTALLED)[0].data["pending"] is True
     status = pump.status()
-    assert (status["library_version"], status["library_pending"]) == (1, 2)
+    assert (status.library_version, status.library_pending) == (1, 2)
     pump.stop("A")
-    assert pump.status()["library_version"] == 2
+    assert pump.status().library_version == 2
     assert pump.care_area is not None and pump.library is not None
     assert pump.care_area == pump.library.care_area("icu")
 

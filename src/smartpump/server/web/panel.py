@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
 from smartpump.errors import SmartpumpError
 from smartpump.library.model import DeliveryMode
-from smartpump.pump import OverrideReason, Pump
+from smartpump.pump import OverrideReason, Pump, PumpStatus
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
 from smartpump.server.errors import InvalidInputError, NotFoundError
@@ -62,7 +62,7 @@ def _pump(state: ServerState, serial: str) -> tuple[SimFleet, Pump]:
 def panel_index(request: Request, access: PanelUser, state: StateDep) -> Response:
     """The simulated pumps a front panel can drive."""
     fleet = _fleet(state)
-    pumps: list[dict[str, object]] = []
+    pumps: list[PumpStatus] = []
     if fleet is not None:
         with fleet.lock:
             pumps = [fleet.pump(serial).status() for serial in fleet.serials()]

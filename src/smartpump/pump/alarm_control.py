@@ -1,0 +1,154 @@
+"""The pump's alarm actions: raise (a stopping alarm stops delivery), condition ended, operator clear,
+audio pause and its expiry, and the paused-channel reminder and its escalation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from smartpump.errors import PumpError
+from smartpump.pump.alarms import ALARMS, AUDIO_PAUSE_S, AlarmId, AlarmRecord, Priority
+from smartpump.pump.channel import Channel, ChannelState
+from smartpump.pump.core import Action, PumpCore
+from smartpump.pump.delivery import OverlayKind
+from smartpump.pump.events import EventType
+
+_STOPPABLE = (ChannelState.RUNNING, ChannelState.KVO, ChannelState.PAUSED, ChannelState.OCCLUSION_HOLD)
+
+
+class AlarmControl:
+    """Raises, ends and clears alarms on a pump's board, each an event."""
+
+    def __init__(self, core: PumpCore) -> None:
+        self.core = core
+
+    def raise_(
+        self, alarm: AlarmId, cid: str | None, *, value: Decimal | None, limit: Decimal | None
+    ) -> None:
+        """Raise an alarm (once while active); a new alarm breaks an audio pause, a stopping one stops
+        delivery on its channel (or every channel)."""
+        core = self.core
+        if not core.alarms.raise_(alarm, cid, core.t, value, limit):
+            return
+        spec = ALARMS[alarm]
+        core.emit(
+            EventType.ALARM_RAISED,
+            cid,
+            alarm=alarm.value,
+            priority=spec.priority.value,
+            latching=spec.latching,
+            stops_delivery=spec.stops_delivery,
+            value=value,
+            limit=limit,
+            message=spec.message_key,
+        )
+        if core.alarms.audio_paused_until_s is not None and core.t < core.alarms.audio_paused_until_s:
+            core.alarms.audio_paused_until_s = None
+            core.emit(EventType.ALARM_AUDIO_RESUMED, cid, reason="new_alarm")
+        if spec.stops_delivery:
+            targets = core.channels.values() if cid is None else [core.channels[cid]]
+            for channel in targets:
+                self._stop_for_alarm(channel)
+
+    def _stop_for_alarm(self, channel: Channel) -> None:
+        if channel.state not in _STOPPABLE:
+            return
+        channel.hold_until_s = None
+        therapy = channel.therapy
+        if (
+            therapy is not None
+            and therapy.overlay is not None
+            and therapy.overlay.kind is not OverlayKind.SECONDARY
+        ):
+            self.core.emit(
+                EventType.BOLUS_CANCELLED,
+                channel.id,
+                kind=therapy.overlay.kind.value,
+                delivered_ml=therapy.overlay.delivered_ml,
+                reason="alarm",
+            )
+            therapy.overlay = None
+        self.clear_paused(channel)
+        channel.move_to(ChannelState.ALARM)
+
+    def clear_paused(self, channel: Channel) -> None:
+        """Forget the channel's pause clock and drop its paused reminder."""
+        channel.paused_since_s = None
+        channel.paused_reminded = False
+        channel.paused_escalated = False
+        if self.core.alarms.drop(AlarmId.CHANNEL_PAUSED, channel.id, self.core.t):
+            self.core.emit(
+                EventType.ALARM_CLEARED,
+                channel.id,
+                alarm=AlarmId.CHANNEL_PAUSED.value,
+                by="resumed",
+                duration_s=None,
+            )
+
+    def condition_ended(self, alarm: AlarmId, cid: str | None) -> None:
+        """The alarm's condition is gone: a non-latching alarm clears (event), a latching one waits."""
+        if self.core.alarms.condition_ended(alarm, cid, self.core.t):
+            self.core.emit(
+                EventType.ALARM_CLEARED, cid, alarm=alarm.value, by="condition_ended", duration_s=None
+            )
+
+    def silence(self) -> None:
+        """Audio pause (2 min) of the alarms now sounding; a new alarm breaks through."""
+        core = self.core
+        core.sync()
+        if not core.alarms.active and not core.alarms.audible(core.t):
+            raise PumpError("no alarm is sounding", code="pump.no_alarm")
+        core.alarms.pause_audio(core.t + AUDIO_PAUSE_S)
+        core.emit(
+            EventType.ALARM_SILENCED,
+            None,
+            alarms=sorted(a.id.value for a in core.alarms.active.values()),
+            pause_s=AUDIO_PAUSE_S,
+        )
+
+    def clear_alarm(self, alarm: AlarmId | str, cid: str | None) -> None:
+        """The operator resets an alarm whose condition has ended (latching alarms need this)."""
+        core = self.core
+        core.sync()
+        alarm_id = AlarmId(alarm)
+        removed = core.alarms.clear(alarm_id, cid, core.t)
+        core.emit(
+            EventType.ALARM_CLEARED,
+            cid,
+            alarm=alarm_id.value,
+            by="operator",
+            duration_s=core.t - removed.raised_at_s,
+        )
+        if alarm_id is AlarmId.INFUSION_COMPLETE and cid is not None:
+            core.alarms.condition_ended(AlarmId.INFUSION_COMPLETE, cid, core.t)
+        core.after_change()
+
+    def alarm_log(self) -> list[AlarmRecord]:
+        """Every alarm raised, with times, priority, the triggering value and the limit in force."""
+        return list(self.core.alarms.log)
+
+    def dues(self) -> Iterator[tuple[Decimal, Action]]:
+        """The end of an audio pause."""
+        if self.core.alarms.audio_paused_until_s is not None:
+            yield self.core.alarms.audio_paused_until_s, self._audio_resumed
+
+    def _audio_resumed(self) -> None:
+        self.core.alarms.audio_paused_until_s = None
+        self.core.emit(EventType.ALARM_AUDIO_RESUMED, None, reason="pause_expired")
+
+    def paused_reminder(self, channel: Channel) -> None:
+        """A channel left paused: the reminder alarm."""
+        channel.paused_reminded = True
+        self.raise_(AlarmId.CHANNEL_PAUSED, channel.id, value=None, limit=None)
+
+    def paused_escalation(self, channel: Channel) -> None:
+        """Still paused after the reminder: escalate it to MEDIUM."""
+        channel.paused_escalated = True
+        previous = self.core.alarms.escalate(AlarmId.CHANNEL_PAUSED, channel.id, Priority.MEDIUM)
+        self.core.emit(
+            EventType.ALARM_ESCALATED,
+            channel.id,
+            alarm=AlarmId.CHANNEL_PAUSED.value,
+            from_priority=previous.value,
+            to_priority=Priority.MEDIUM.value,
+        )

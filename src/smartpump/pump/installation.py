@@ -1,0 +1,120 @@
+"""Signed packages a server sends the pump: drug library and configuration, verified on install and
+activated only once every channel is idle; refused server commands are logged."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from smartpump.errors import LibraryError, SignatureError
+from smartpump.library.signing import SignedLibrary, verify
+from smartpump.pump.configuration import SignedConfiguration, content_sha256, verify_configuration
+from smartpump.pump.core import PumpCore
+from smartpump.pump.events import EventType
+
+
+class Installation:
+    """Library and configuration install and activation on one pump."""
+
+    def __init__(self, core: PumpCore) -> None:
+        self.core = core
+
+    def install_library(
+        self, signed: SignedLibrary, public_key_pem: bytes, *, hospital_id: str | None
+    ) -> None:
+        """Install a signed library after verifying it; it becomes active when every channel is idle."""
+        core = self.core
+        core.sync()
+        try:
+            library = verify(
+                signed,
+                public_key_pem,
+                installed_version=core.library.version if core.library else None,
+                hospital_id=hospital_id,
+            )
+        except SignatureError as error:
+            core.emit(EventType.LIBRARY_REJECTED, None, code=error.code, reason=error.message)
+            raise
+        core.pending_library = library
+        core.emit(
+            EventType.LIBRARY_INSTALLED,
+            None,
+            version=library.version,
+            name=library.name,
+            pending=not core.all_idle(),
+        )
+        core.after_change()
+
+    def install_configuration(
+        self, signed: SignedConfiguration, public_key_pem: bytes, *, hospital_id: str | None
+    ) -> None:
+        """Install a signed configuration after verifying it (signature, hospital, model, a version above
+        the one held); it becomes active when every channel is idle, never while delivering."""
+        core = self.core
+        core.sync()
+        held = core.pending_configuration or core.configuration
+        try:
+            configuration = verify_configuration(
+                signed,
+                public_key_pem,
+                model=core.caps.model,
+                held_version=held.version if held is not None else 0,
+                hospital_id=hospital_id,
+            )
+        except SignatureError as error:
+            core.emit(EventType.CONFIGURATION_REJECTED, None, code=error.code, reason=error.message)
+            raise
+        core.pending_configuration = configuration
+        core.emit(
+            EventType.CONFIGURATION_INSTALLED,
+            None,
+            version=configuration.version,
+            pending=not core.all_idle(),
+        )
+        core.after_change()
+
+    def record_command_refused(self, *, command: str, nonce: str, code: str, reason: str) -> None:
+        """Log a server command that failed verification (forged, replayed, expired, foreign)."""
+        self.core.emit(
+            EventType.COMMAND_REFUSED, None, command=command, nonce=nonce, code=code, reason=reason
+        )
+
+    def after_change(self) -> None:
+        """Activate a pending library, then a pending configuration, once every channel is idle."""
+        core = self.core
+        if core.pending_library is not None and core.all_idle():
+            self._activate_library()
+        if core.pending_configuration is not None and core.all_idle():
+            self._activate_configuration()
+
+    def _activate_library(self) -> None:
+        core = self.core
+        new = core.pending_library
+        assert new is not None
+        previous = core.library.version if core.library else None
+        core.library = new
+        core.pending_library = None
+        if core.care_area is not None:
+            try:
+                core.care_area = new.care_area(core.care_area.id)
+            except LibraryError:
+                core.care_area = None
+        core.emit(EventType.LIBRARY_ACTIVATED, None, version=new.version, previous_version=previous)
+
+    def _activate_configuration(self) -> None:
+        core = self.core
+        new = core.pending_configuration
+        assert new is not None
+        previous = core.configuration_version
+        core.configuration = new
+        core.pending_configuration = None
+        core.settings = new.settings
+        core.require_verification = new.settings.require_verification
+        for channel in core.channels.values():
+            channel.near_end_s = Decimal(new.settings.near_end_alert_min) * 60
+        core.emit(
+            EventType.CONFIGURATION_ACTIVATED,
+            None,
+            version=new.version,
+            previous_version=previous,
+            sha256=content_sha256(new),
+        )
