@@ -3,7 +3,6 @@ audio pause and its expiry, and the paused-channel reminder and its escalation."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 from smartpump.errors import PumpError
@@ -127,10 +126,12 @@ class AlarmControl:
         """Every alarm raised, with times, priority, the triggering value and the limit in force."""
         return list(self.core.alarms.log)
 
-    def dues(self) -> Iterator[tuple[Decimal, Action]]:
+    def first_due(self, until: Decimal | None) -> tuple[Decimal, Action] | None:
         """The end of an audio pause."""
-        if self.core.alarms.audio_paused_until_s is not None:
-            yield self.core.alarms.audio_paused_until_s, self._audio_resumed
+        t = self.core.alarms.audio_paused_until_s
+        if t is not None and (until is None or t <= until):
+            return t, self._audio_resumed
+        return None
 
     def _audio_resumed(self) -> None:
         self.core.alarms.audio_paused_until_s = None

@@ -9,10 +9,10 @@ monotonic reading only; the wall clock stamps events, and a jump of it is logged
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Final, NoReturn
+from typing import Final, NoReturn, Protocol
 
 from smartpump.clock import Clock
 from smartpump.errors import PumpError
@@ -30,7 +30,14 @@ CHANNEL_IDS: Final = ("A", "B", "C", "D")
 CLOCK_JUMP_THRESHOLD: Final = timedelta(seconds=1)
 
 Action = Callable[[], None]
-DueSource = Callable[[], Iterable[tuple[Decimal, Action]]]
+
+
+class DueSource(Protocol):
+    """A part that has computed occurrences (a channel's VTBI end, the battery running low...)."""
+
+    def first_due(self, until: Decimal | None) -> tuple[Decimal, Action] | None:
+        """Its earliest occurrence at or before ``until`` (any when None) with the action playing it;
+        on a tie, the first in its own order."""
 
 
 def _exact_s(delta: timedelta) -> Decimal:
@@ -136,9 +143,9 @@ class PumpCore:
     def _first_due(self, until: Decimal | None) -> tuple[Decimal, Action] | None:
         first: tuple[Decimal, Action] | None = None
         for source in self._due_sources:
-            for t, action in source():
-                if (until is None or t <= until) and (first is None or t < first[0]):
-                    first = (t, action)
+            due = source.first_due(until)
+            if due is not None and (first is None or due[0] < first[0]):
+                first = due
         return first
 
     def next_due_s(self) -> Decimal | None:

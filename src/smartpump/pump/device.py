@@ -11,7 +11,7 @@ pause), ``sensors`` (occlusion, air, door, container), ``health`` (power, faults
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -37,21 +37,34 @@ from smartpump.pump.infusion import Infusion
 from smartpump.pump.installation import Installation
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import check_key, open_state, required, seal_state
-from smartpump.pump.programming import OverrideReason, Programming, alert_data
+from smartpump.pump.programming import OverrideReason, Programming
 from smartpump.pump.restart import Restart, check_document, check_owner, configuration_from
-from smartpump.pump.sensor_control import AUTO_RESTART_WINDOW_S, OCCLUSION_RECHECK_S, SensorControl
+from smartpump.pump.sensor_control import OCCLUSION_RECHECK_S, SensorControl
 from smartpump.pump.sensors import Battery, LineModel
 from smartpump.pump.status import PumpStatus, status_of
 from smartpump.pump.verification import BedsideScan
 
-__all__ = [
-    "AUTO_RESTART_WINDOW_S",
-    "OCCLUSION_RECHECK_S",
-    "OverrideReason",
-    "Pump",
-    "alert_data",
-    "time_to_alarm_s",
-]
+__all__ = ["OCCLUSION_RECHECK_S", "OverrideReason", "Pump", "time_to_alarm_s"]
+
+
+class _ChannelDues:
+    """The channels' computed occurrences, each played by the part that owns it."""
+
+    def __init__(self, core: PumpCore, on_due: dict[Due, Callable[[Channel], None]]) -> None:
+        self._core = core
+        self._on_due = on_due
+
+    def first_due(self, until: Decimal | None) -> tuple[Decimal, Action] | None:
+        """The first (channel order, then each channel's own order) at or before ``until``."""
+        first: tuple[Decimal, Channel, Due] | None = None
+        for channel in self._core.channels.values():
+            for t, due in channel.dues(self._core.t):
+                if (until is None or t <= until) and (first is None or t < first[0]):
+                    first = (t, channel, due)
+        if first is None:
+            return None
+        t, channel, due = first
+        return t, partial(self._on_due[due], channel)
 
 
 class Pump:
@@ -109,7 +122,7 @@ class Pump:
         self._bedside = Bedside(core, self._alarming)
         self._installation = Installation(core)
         self._restart = Restart(core, self._bedside, self._programming, self._pca)
-        self._on_due: dict[Due, Callable[[Channel], None]] = {
+        on_due: dict[Due, Callable[[Channel], None]] = {
             Due.DELAYED_START: self._infusion.delayed_start,
             Due.PAUSED_REMINDER: self._alarming.paused_reminder,
             Due.PAUSED_ESCALATION: self._alarming.paused_escalation,
@@ -123,9 +136,9 @@ class Pump:
             Due.OVERLAY_DONE: self._infusion.overlay_done,
             Due.VTBI_DONE: self._infusion.complete,
         }
-        core.add_due_source(self._channel_dues)
-        core.add_due_source(self._alarming.dues)
-        core.add_due_source(self._health.dues)
+        core.add_due_source(_ChannelDues(core, on_due))
+        core.add_due_source(self._alarming)
+        core.add_due_source(self._health)
         core.add_change_hook(self._health.after_change)
         core.add_change_hook(self._pca.after_change)
         core.add_change_hook(self._installation.after_change)
@@ -138,12 +151,6 @@ class Pump:
             resumed_from_seq=next_seq - 1,
         )
         self._health.check_rates("power_on")
-
-    def _channel_dues(self) -> Iterator[tuple[Decimal, Action]]:
-        core = self._core
-        for channel in core.channels.values():
-            for t, due in channel.dues(core.t):
-                yield t, partial(self._on_due[due], channel)
 
     # ----------------------------------------------------------------- state (read-only views)
 

@@ -3,7 +3,6 @@ motor rate cross-check against the hardware (SAF-DISP-01)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 from smartpump.pump.alarm_control import AlarmControl
@@ -87,19 +86,25 @@ class DeviceHealth:
             core.battery.settle(core.t)
             core.battery.delivering_channels = delivering
 
-    def dues(self) -> Iterator[tuple[Decimal, Action]]:
-        """Battery low, battery depleted, the periodic rate check."""
+    def first_due(self, until: Decimal | None) -> tuple[Decimal, Action] | None:
+        """The first of: battery low, battery depleted, the periodic rate check."""
         core = self.core
+        dues: list[tuple[Decimal, Action]] = []
         if not core.alarms.is_active(AlarmId.BATTERY_LOW, None):
             low = core.battery.time_until_remaining_s(core.t, BATTERY_LOW_MIN)
             if low is not None:
-                yield low, self._battery_low
+                dues.append((low, self._battery_low))
         if not core.alarms.is_active(AlarmId.BATTERY_DEPLETED, None):
             depleted = core.battery.time_until_remaining_s(core.t, BATTERY_DEPLETED_MIN)
             if depleted is not None:
-                yield depleted, self._battery_depleted
+                dues.append((depleted, self._battery_depleted))
         if core.hardware is not None:
-            yield self._rate_checked_at_s + RATE_CHECK_PERIOD_S, self._periodic_check
+            dues.append((self._rate_checked_at_s + RATE_CHECK_PERIOD_S, self._periodic_check))
+        first: tuple[Decimal, Action] | None = None
+        for due in dues:
+            if (until is None or due[0] <= until) and (first is None or due[0] < first[0]):
+                first = due
+        return first
 
     def _periodic_check(self) -> None:
         self.check_rates("periodic")
