@@ -354,7 +354,7 @@ def _deliverable(ctx: CheckContext) -> tuple[Deliverable, ...]:
         low = _floor_to(ctx.rate_ml_per_h_exact, step)
         for rate in (low, low + step):
             if rate > _ZERO:
-                dose = _dose_at_rate(ctx, unit, rate)
+                dose = _delivered(ctx.dose_programmed, rate, ctx.rate_ml_per_h_exact)
                 if _severity(limits.classify(dose)) <= allowed:
                     found.append(Deliverable(rate_ml_per_h=rate, vtbi_ml=ctx.vtbi_ml, dose=dose))
         return tuple(found)
