@@ -182,7 +182,7 @@ def _device_vtbi(ctx: CheckContext) -> Measure | None:
     if vtbi is None or (device is None and vtbi >= ctx.program.vtbi_resolution_ml):
         return None
     high = device.max_vtbi_ml if device is not None else None
-    return (ctx.vtbi_ml, _device_bounds(ctx.program.vtbi_resolution_ml, high), "mL")
+    return (vtbi, _device_bounds(ctx.program.vtbi_resolution_ml, high), "mL")
 
 
 def _device_container(ctx: CheckContext) -> Measure | None:
