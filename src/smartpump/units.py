@@ -610,6 +610,67 @@ def rate_to_dose(
     return _CTX.divide(amount_per_dose_unit, _CTX.multiply(basis, per_hour))
 
 
+def dose_to_volume_ml(
+    dose: Decimal,
+    unit: DoseUnit,
+    concentration: Concentration | None,
+    *,
+    weight_kg: Decimal | None = None,
+    bsa_m2: Decimal | None = None,
+) -> Decimal:
+    """The exact volume in mL that holds a total ``dose`` in ``unit`` (no time base).
+
+    volume = dose x basis x amount conversion / concentration; mL-based units need no concentration.
+
+    >>> dose_to_volume_ml(Decimal(10), DoseUnit.parse("mEq"), Concentration.parse("10 mEq/100 mL"))
+    Decimal('100')
+
+    Raises:
+        UnitError: a dose rate (use ``dose_to_rate_ml_per_h``), a missing weight/BSA/concentration,
+            or amount dimensions that differ.
+    """
+    if unit.time is not None:
+        raise UnitError(f"{unit} is a dose rate, not a total dose", code="unit.not_total")
+    amount = _CTX.multiply(to_decimal(dose, what="dose"), _basis_factor(unit, weight_kg, bsa_m2))
+    if unit.is_volume:
+        return amount
+    if concentration is None:
+        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
+    in_conc_unit = convert_amount(amount, unit.amount, concentration.unit)
+    return _CTX.divide(_CTX.multiply(in_conc_unit, concentration.volume_ml), concentration.amount)
+
+
+def volume_to_dose(
+    volume_ml: Decimal,
+    unit: DoseUnit,
+    concentration: Concentration | None,
+    *,
+    weight_kg: Decimal | None = None,
+    bsa_m2: Decimal | None = None,
+) -> Decimal:
+    """The exact total dose in ``unit`` that ``volume_ml`` holds (inverse of ``dose_to_volume_ml``).
+
+    >>> volume_to_dose(Decimal(1000), DoseUnit.parse("mEq"), Concentration.parse("10 mEq/100 mL"))
+    Decimal('100')
+
+    Raises:
+        UnitError: a dose rate, a missing weight/BSA/concentration, or amount dimensions that differ.
+    """
+    if unit.time is not None:
+        raise UnitError(f"{unit} is a dose rate, not a total dose", code="unit.not_total")
+    volume = to_decimal(volume_ml, what="volume")
+    if unit.is_volume:
+        amount = volume
+    else:
+        if concentration is None:
+            raise UnitError(
+                f"a concentration is needed to dose in {unit}", code="unit.concentration_required"
+            )
+        in_conc_unit = _CTX.divide(_CTX.multiply(volume, concentration.amount), concentration.volume_ml)
+        amount = convert_amount(in_conc_unit, concentration.unit, unit.amount)
+    return _CTX.divide(amount, _basis_factor(unit, weight_kg, bsa_m2))
+
+
 def dose_units_convertible(given: DoseUnit, target: DoseUnit) -> bool:
     """True when a dose in ``given`` converts exactly to ``target``: same basis, both rates or
     both totals, amounts of one dimension (mg <-> mcg, /min <-> /h)."""

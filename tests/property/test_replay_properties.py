@@ -106,9 +106,14 @@ def _event(seq: int, verdict: Verdict, program: InfusionProgram, library: DrugLi
             "care_area": verdict.care_area_id,
             "kind": program.kind.value,
             "dose": None if verdict.dose is None else str(verdict.dose),
+            "dose_programmed": None if verdict.dose_programmed is None else str(verdict.dose_programmed),
             "dose_unit": verdict.dose_unit,
             "rate_ml_per_h": str(verdict.rate_ml_per_h),
-            "vtbi_ml": None if program.vtbi_ml is None else str(program.vtbi_ml),
+            "vtbi_ml": None if verdict.vtbi_ml is None else str(verdict.vtbi_ml),
+            "alerts": [
+                {"rule": a.rule, "level": a.level.value, "limit": str(a.limit), "value": str(a.value)}
+                for a in verdict.alerts
+            ],
             "weight_kg": None if program.patient.weight_kg is None else str(program.patient.weight_kg),
             "verdict": verdict.level.value,
             "library_version": library.version,

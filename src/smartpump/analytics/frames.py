@@ -24,7 +24,15 @@ _MAX_ABS: Final = Decimal(4) * 10**9
 SYNTHETIC_KEY: Final = "smartpump.synthetic"
 
 #: Quantities carried both as exact text and as an encoded Int64 column named ``<name>_x``.
-QUANTITIES: Final = ("dose", "rate_ml_per_h", "vtbi_ml", "weight_kg", "bsa_m2", "duration_min")
+QUANTITIES: Final = (
+    "dose",
+    "dose_programmed",
+    "rate_ml_per_h",
+    "vtbi_ml",
+    "weight_kg",
+    "bsa_m2",
+    "duration_min",
+)
 
 _TEXT_FIELDS: Final = (
     "entry_id",

@@ -152,7 +152,17 @@ def overrides(events: pl.DataFrame, by: Dimension) -> pl.DataFrame:
 def program_flow(events: pl.DataFrame) -> pl.DataFrame:
     """Program-flow events per pump and channel, each with the event just before it."""
     flow = events.filter(pl.col("type").is_in(_FLOW)).sort("pump", "channel", "seq")
-    previous = ["type", "seq", "verdict", "max_factor", "ts", "dose", "alert_rules", *_ATTRIBUTES]
+    previous = [
+        "type",
+        "seq",
+        "verdict",
+        "max_factor",
+        "ts",
+        "dose",
+        "dose_programmed",
+        "alert_rules",
+        *_ATTRIBUTES,
+    ]
     return flow.with_columns(pl.col(previous).shift(1).over("pump", "channel").name.prefix("prev_"))
 
 
@@ -175,6 +185,7 @@ def catch_events(events: pl.DataFrame) -> pl.DataFrame:
         pl.col("prev_verdict").alias("verdict"),
         pl.col("prev_max_factor").alias("averted_factor"),
         pl.col("prev_dose").alias("dose"),
+        pl.col("prev_dose_programmed").alias("dose_programmed"),
         pl.col("prev_alert_rules").alias("alert_rules"),
         *[pl.col(f"prev_{a}").alias(a) for a in _ATTRIBUTES],
     )

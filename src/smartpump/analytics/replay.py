@@ -3,7 +3,8 @@
 Each library becomes two small limit tables (entries, care areas) of encoded limits (``frames.encode``);
 the programs are joined to them and every rule of ``smartpump.ders.rules`` that a limit change can move
 is classified with Polars expressions, with ``ders.check``'s semantics: a value on a limit is inside,
-hard bounds before soft, rate limits hold the delivered (rounded) rate that the pump recorded.
+hard bounds before soft, rate limits hold the delivered (rounded) rate that the pump recorded, and dose
+limits hold both the delivered and the programmed dose (the worse breach counts).
 """
 
 from __future__ import annotations
@@ -39,12 +40,17 @@ PROGRAM_COLUMNS: Final = (
     "kind",
     "dose_unit",
     "dose_x",
+    "dose_programmed_x",
     "rate_ml_per_h_x",
     "vtbi_ml_x",
     "weight_kg_x",
     "bsa_m2_x",
     "duration_min_x",
+    "alert_rules",
 )
+#: Device limits (``ders.device.*``) do not depend on the library: a program the pump's device refused
+#: stays refused before and after.
+DEVICE_RULE_PREFIX: Final = "ders.device."
 #: Breach codes of one rule: 0 within, 1 soft_min, 2 soft_max, 3 hard_min, 4 hard_max.
 BREACH_KINDS: Final = (None, LimitKind.SOFT_MIN, LimitKind.SOFT_MAX, LimitKind.HARD_MIN, LimitKind.HARD_MAX)
 VERDICTS: Final = ("ok", "hard")
@@ -238,10 +244,20 @@ def evaluate(programs: pl.LazyFrame, library: DrugLibrary, prefix: str) -> pl.La
         if applies is not None:
             condition = condition & applies
         breach = _breach(pl.col(value), index, rule_lookups)
+        if parameter == "dose":
+            programmed = pl.col("dose_programmed_x").fill_null(pl.col(value))
+            breach = pl.max_horizontal(breach, _breach(programmed, index, rule_lookups))
         codes.append(pl.when(condition).then(breach).otherwise(pl.lit(0, pl.Int8)).alias(name))
     frame = frame.with_columns(codes)
     soft = pl.sum_horizontal([pl.col(n).is_between(1, 2).cast(pl.Int8) for n in names])
-    hard = pl.sum_horizontal([(pl.col(n) >= 3).cast(pl.Int8) for n in names])
+    device = (
+        pl.col("alert_rules")
+        .list.eval(pl.element().str.starts_with(DEVICE_RULE_PREFIX))
+        .list.sum()
+        .fill_null(0)
+        .cast(pl.Int8)
+    )
+    hard = pl.sum_horizontal([*[(pl.col(n) >= 3).cast(pl.Int8) for n in names], device])
     frame = frame.with_columns(soft.alias(f"{prefix}_soft"), hard.alias(f"{prefix}_hard"))
     verdict = (
         pl.when(~evaluated)
@@ -344,4 +360,7 @@ def alert_rules(row: dict[str, object], prefix: str) -> list[str]:
         kind = BREACH_KINDS[code]
         if kind is not None:
             rules.append(f"ders.{parameter}.{kind.value}")
+    carried = row.get("alert_rules") or []
+    assert isinstance(carried, list)
+    rules.extend(str(r) for r in carried if str(r).startswith(DEVICE_RULE_PREFIX))
     return rules

@@ -75,7 +75,8 @@ def propose(
         limits = entry.dose.limits if entry else None
         if entry is None or limits is None or limits.soft_max is None:
             continue
-        caught = [Decimal(d) for d in catches.filter(pl.col("entry_id") == entry_id)["dose"].to_list()]
+        rows = catches.filter(pl.col("entry_id") == entry_id).select("dose", "dose_programmed").iter_rows()
+        caught = [max(Decimal(d) for d in row if d is not None) for row in rows]
         lowest = min((d for d in caught if d > limits.soft_max), default=None)
         proposed = _two_digits(_quantile([Decimal(d) for d in doses], quantile), ROUND_CEILING)
         ceilings = [c for c in (lowest, limits.hard_max) if c is not None]

@@ -4,17 +4,32 @@ The program is resolved first (entry, dose unit, concentration, patient, rate); 
 makes it impossible to evaluate raises ProgramError with a stable code, so nothing is guessed.
 Then every rule in ``rules.RULES`` runs and the most severe alert decides: ok, soft or hard.
 
-Stated rules: dose limits hold the dose as programmed (exact); rate limits and the care area's
-maximum hold the rate the pump delivers, i.e. rounded half-up once to the program's resolution.
+Stated rules (docs/dosing.md, "Delivered equals checked"):
+- the pump runs the rate rounded half-up once to the program's resolution; a total dose
+  (intermittent, bolus, loading) is the volume that holds it, rounded half-up once to the VTBI
+  resolution, unless a VTBI was programmed;
+- the verdict's dose is the dose the pump really delivers at that rate or in that volume, and
+  dose limits hold both it and the dose as programmed (the worse of the two is reported);
+- rate limits, the care area's maxima and the device's limits hold the rate and volume the pump runs.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Context, Decimal
 
-from smartpump.ders.program import NO_PATIENT, Alert, InfusionProgram, ProgramKind, Verdict, VerdictLevel
+from smartpump.ders.program import (
+    NO_PATIENT,
+    Alert,
+    Deliverable,
+    DeviceLimits,
+    InfusionProgram,
+    ProgramKind,
+    Verdict,
+    VerdictLevel,
+)
 from smartpump.ders.rules import CheckContext, evaluate
 from smartpump.errors import ProgramError, UnitError
+from smartpump.library.limits import Breach, LimitSet
 from smartpump.library.model import CareArea, DeliveryMode, DoseLimits, DrugLibrary, Entry
 from smartpump.units import (
     Concentration,
@@ -22,28 +37,35 @@ from smartpump.units import (
     bsa_mosteller_m2,
     convert_dose,
     dose_to_rate_ml_per_h,
+    dose_to_volume_ml,
     dose_units_convertible,
     rate_to_dose,
     round_half_up,
     to_decimal,
+    volume_to_dose,
 )
 
 _ZERO = Decimal(0)
+_CTX = Context(prec=40)
+_SIXTY = Decimal(60)
 _BASIC = ProgramKind.BASIC
 _PCA = ProgramKind.PCA
 _OK = VerdictLevel.OK
+_OVER_A_DURATION = frozenset({ProgramKind.INTERMITTENT, ProgramKind.BOLUS, ProgramKind.LOADING})
 
 
-def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -> Verdict:
-    """Check a program against the library in one care area.
+def check(
+    library: DrugLibrary, care_area: CareArea, program: InfusionProgram, device: DeviceLimits | None = None
+) -> Verdict:
+    """Check a program against the library in one care area (and the pump's ``device`` limits).
 
     Returns:
         The Verdict: ``ok`` may start, ``soft`` needs an override with a reason, ``hard`` must be
         reprogrammed; one Alert per crossed limit.
 
     Raises:
-        ProgramError: the program cannot be evaluated (missing weight, BSA, duration or rate;
-            route, unit or concentration that does not belong to the entry; basic infusion
+        ProgramError: the program cannot be evaluated (missing weight, BSA, duration, VTBI or
+            rate; route, unit or concentration that does not belong to the entry; basic infusion
             refused by the care area; entry from another care area).
     """
     if (program.kind is _BASIC) != (program.entry_id is None):
@@ -53,7 +75,7 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
         )
     _validate_numbers(program)
     if program.entry_id is None:
-        return _check_basic(care_area, program)
+        return _check_basic(care_area, program, device)
     entry = library.entry(program.entry_id)
     if entry.care_area_id != care_area.id:
         raise ProgramError(
@@ -65,7 +87,7 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
             f"route {program.route} does not match the entry's route {entry.route}",
             code="program.route_mismatch",
         )
-    ctx = _resolve(entry, care_area, program)
+    ctx = _resolve(entry, care_area, program, device)
     alerts = evaluate(ctx)
     level = _level(alerts)
     return Verdict(
@@ -74,12 +96,14 @@ def check(library: DrugLibrary, care_area: CareArea, program: InfusionProgram) -
         rate_ml_per_h=ctx.rate_ml_per_h,
         rate_ml_per_h_exact=ctx.rate_ml_per_h_exact,
         dose=ctx.dose,
-        dose_exact=ctx.dose,
         dose_unit=str(ctx.dose_limits.unit) if ctx.dose_limits is not None else "mL/h",
         entry_id=entry.id,
         care_area_id=care_area.id,
         bsa_m2=ctx.bsa_m2,
         is_unprotected=entry.is_unprotected,
+        dose_programmed=ctx.dose_programmed,
+        vtbi_ml=ctx.vtbi_ml,
+        deliverable=() if level is _OK or ctx.dose == ctx.dose_programmed else _deliverable(ctx),
     )
 
 
@@ -113,7 +137,7 @@ def _non_negative(value: Decimal, what: str) -> Decimal:
     return checked
 
 
-def _check_basic(care_area: CareArea, program: InfusionProgram) -> Verdict:
+def _check_basic(care_area: CareArea, program: InfusionProgram, device: DeviceLimits | None) -> Verdict:
     policy = care_area.basic_infusion
     if not policy.allowed:
         raise ProgramError(
@@ -138,6 +162,8 @@ def _check_basic(care_area: CareArea, program: InfusionProgram) -> Verdict:
         weight_kg=weight,
         bsa_m2=bsa,
         duration_min=program.duration_min,
+        vtbi_ml=program.vtbi_ml,
+        device=device,
     )
     alerts = evaluate(ctx)
     level = _level(alerts)
@@ -147,16 +173,18 @@ def _check_basic(care_area: CareArea, program: InfusionProgram) -> Verdict:
         rate_ml_per_h=rate,
         rate_ml_per_h_exact=exact,
         dose=None,
-        dose_exact=None,
         dose_unit="mL/h",
         entry_id=None,
         care_area_id=care_area.id,
         bsa_m2=bsa,
         is_unprotected=True,
+        vtbi_ml=program.vtbi_ml,
     )
 
 
-def _resolve(entry: Entry, care_area: CareArea, program: InfusionProgram) -> CheckContext:
+def _resolve(
+    entry: Entry, care_area: CareArea, program: InfusionProgram, device: DeviceLimits | None
+) -> CheckContext:
     limits = _dose_limits_for(entry, program.kind)
     unit = limits.unit
     weight, bsa = _patient(program, care_area, needs_bsa=unit.needs_bsa)
@@ -165,27 +193,184 @@ def _resolve(entry: Entry, care_area: CareArea, program: InfusionProgram) -> Che
             f"{entry.id}: a patient weight is needed for {unit}", code="program.weight_required"
         )
     concentration, is_custom = _concentration(entry, program, unit)
-    duration: Decimal | None = None
-    dose: Decimal | None
-    if program.kind is _PCA:
-        dose, exact_rate = _pca_dose_and_rate(entry, program, concentration, weight, bsa)
-    else:
-        duration = _duration(program, unit)
-        dose, exact_rate = _dose_and_rate(program, unit, concentration, weight, bsa, duration)
-    return CheckContext(
+    ctx = CheckContext(
         program=program,
         care_area=care_area,
         entry=entry,
-        dose=dose,
+        dose=None,
         dose_limits=limits,
-        rate_ml_per_h=_rounded(exact_rate, program),
-        rate_ml_per_h_exact=exact_rate,
+        rate_ml_per_h=_ZERO,
+        rate_ml_per_h_exact=_ZERO,
         concentration=concentration,
         is_custom_concentration=is_custom,
         weight_kg=weight,
         bsa_m2=bsa,
-        duration_min=duration,
+        duration_min=None,
+        vtbi_ml=program.vtbi_ml,
+        device=device,
     )
+    if program.kind is _PCA:
+        _resolve_pca(ctx, entry)
+    elif unit.is_rate:
+        ctx.duration_min = _duration(program, unit)
+        _resolve_dose_rate(ctx, unit)
+    else:
+        ctx.duration_min = _duration(program, unit)
+        _resolve_total_dose(ctx, unit)
+    return ctx
+
+
+def _resolve_pca(ctx: CheckContext, entry: Entry) -> None:
+    """A PCA's demand dose, its basal rate as the pump runs it and the basal dose that delivers."""
+    demand, exact_rate = _pca_dose_and_rate(entry, ctx.program, ctx.concentration, ctx.weight_kg, ctx.bsa_m2)
+    ctx.dose = ctx.dose_programmed = demand
+    ctx.rate_ml_per_h_exact = exact_rate
+    ctx.rate_ml_per_h = _rounded(exact_rate, ctx.program)
+    if exact_rate > _ZERO and entry.pca is not None and entry.pca.basal is not None:
+        ctx.pca_basal_delivered = _dose_at_rate(ctx, entry.pca.basal.unit, ctx.rate_ml_per_h)
+
+
+def _resolve_dose_rate(ctx: CheckContext, unit: DoseUnit) -> None:
+    """A dose rate (continuous, or intermittent over a duration): the rate the pump runs and the
+    dose that rate delivers; an intermittent's volume is the rate over its duration."""
+    program = ctx.program
+    programmed, exact_rate = _dose_and_rate(
+        program, unit, ctx.concentration, ctx.weight_kg, ctx.bsa_m2, ctx.duration_min
+    )
+    rate = _rounded(exact_rate, program)
+    ctx.dose_programmed = programmed
+    ctx.rate_ml_per_h_exact = exact_rate
+    ctx.rate_ml_per_h = rate
+    ctx.dose = _delivered(programmed, rate, exact_rate) if programmed is not None else None
+    if program.kind in _OVER_A_DURATION and ctx.vtbi_ml is None:
+        if ctx.duration_min is None:
+            raise ProgramError(
+                f"an infusion of kind {program.kind} needs a VTBI or a duration to end",
+                code="program.vtbi_required",
+            )
+        ctx.vtbi_ml = round_half_up(rate * ctx.duration_min / _SIXTY, program.vtbi_resolution_ml)
+
+
+def _resolve_total_dose(ctx: CheckContext, unit: DoseUnit) -> None:
+    """A total dose over a duration: the volume that holds it (or the VTBI programmed), the rate
+    that gives that volume over the duration, and the dose that volume really holds."""
+    program = ctx.program
+    needed = _needed_volume_ml(ctx, unit)
+    if ctx.vtbi_ml is None:
+        if needed is None:
+            raise ProgramError(
+                f"an infusion programmed as a rate in a {unit} entry needs a VTBI or a duration to end",
+                code="program.vtbi_required",
+            )
+        ctx.vtbi_ml = round_half_up(needed, program.vtbi_resolution_ml)
+    if program.dose is None:
+        assert program.rate_ml_per_h is not None
+        exact_rate = _positive(program.rate_ml_per_h, "rate")
+    else:
+        assert ctx.duration_min is not None
+        exact_rate = ctx.vtbi_ml * _SIXTY / ctx.duration_min
+    ctx.rate_ml_per_h_exact = exact_rate
+    ctx.rate_ml_per_h = _rounded(exact_rate, program)
+    ctx.dose = _dose_in_volume(ctx, unit, ctx.vtbi_ml)
+
+
+def _needed_volume_ml(ctx: CheckContext, unit: DoseUnit) -> Decimal | None:
+    """The volume that holds the programmed total dose (sets ``dose_programmed``), or the volume a
+    programmed rate gives over the duration; None for a rate without a duration."""
+    program = ctx.program
+    try:
+        if program.dose is not None:
+            dose = _convert_dose(program.dose, program.dose_unit, unit)
+            ctx.dose_programmed = dose
+            return dose_to_volume_ml(
+                dose, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2
+            )
+    except UnitError as error:
+        raise ProgramError(error.message, code=f"program.{error.code.removeprefix('unit.')}") from None
+    if program.rate_ml_per_h is None:
+        raise ProgramError("program needs a dose or a rate", code="program.dose_required")
+    rate = _positive(program.rate_ml_per_h, "rate")
+    return None if ctx.duration_min is None else rate * ctx.duration_min / _SIXTY
+
+
+def _delivered(programmed: Decimal, rate_ml_per_h: Decimal, exact_rate_ml_per_h: Decimal) -> Decimal:
+    """The dose rate the rounded rate delivers: the programmed dose scaled by rounded / exact rate
+    (dose and rate are proportional; exact to the 40 significant digits of the unit arithmetic)."""
+    if rate_ml_per_h == exact_rate_ml_per_h:
+        return programmed
+    if exact_rate_ml_per_h == _ZERO:
+        return _ZERO
+    return _CTX.divide(_CTX.multiply(programmed, rate_ml_per_h), exact_rate_ml_per_h)
+
+
+def _dose_at_rate(ctx: CheckContext, unit: DoseUnit, rate_ml_per_h: Decimal) -> Decimal:
+    """The dose rate in ``unit`` that a flow of ``rate_ml_per_h`` delivers to this patient."""
+    try:
+        return rate_to_dose(
+            rate_ml_per_h, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2
+        )
+    except UnitError as error:
+        raise ProgramError(error.message, code=f"program.{error.code.removeprefix('unit.')}") from None
+
+
+def _dose_in_volume(ctx: CheckContext, unit: DoseUnit, volume_ml: Decimal) -> Decimal:
+    """The total dose in ``unit`` that ``volume_ml`` of the container holds for this patient."""
+    try:
+        return volume_to_dose(volume_ml, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2)
+    except UnitError as error:
+        raise ProgramError(error.message, code=f"program.{error.code.removeprefix('unit.')}") from None
+
+
+_SEVERITY_OF_NONE = 0
+
+
+def _severity(breach: Breach | None) -> int:
+    """0 inside the limits, 1 beyond a soft bound, 2 beyond a hard bound."""
+    if breach is None:
+        return _SEVERITY_OF_NONE
+    return 2 if breach.kind.is_hard else 1
+
+
+def _floor_to(value: Decimal, step: Decimal) -> Decimal:
+    """The largest multiple of ``step`` not above ``value``."""
+    return (value / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def _deliverable(ctx: CheckContext) -> tuple[Deliverable, ...]:
+    """When rounding alone makes the delivered dose worse than the dose programmed: the
+    neighbouring rates (dose rates) or volumes (total doses) whose delivered dose is no worse."""
+    limits_holder = ctx.dose_limits
+    if limits_holder is None or ctx.dose is None or ctx.dose_programmed is None:
+        return ()
+    limits: LimitSet = limits_holder.limits
+    allowed = _severity(limits.classify(ctx.dose_programmed))
+    if _severity(limits.classify(ctx.dose)) <= allowed:
+        return ()
+    unit = limits_holder.unit
+    program = ctx.program
+    found: list[Deliverable] = []
+    if unit.is_rate:
+        step = program.rate_resolution_ml_per_h
+        low = _floor_to(ctx.rate_ml_per_h_exact, step)
+        for rate in (low, low + step):
+            if rate > _ZERO:
+                dose = _delivered(ctx.dose_programmed, rate, ctx.rate_ml_per_h_exact)
+                if _severity(limits.classify(dose)) <= allowed:
+                    found.append(Deliverable(rate_ml_per_h=rate, vtbi_ml=ctx.vtbi_ml, dose=dose))
+        return tuple(found)
+    needed = _needed_volume_ml(ctx, unit)
+    duration = ctx.duration_min
+    if needed is None or duration is None:
+        return ()
+    step = program.vtbi_resolution_ml
+    low = _floor_to(needed, step)
+    for volume in (low, low + step):
+        if volume > _ZERO:
+            dose = _dose_in_volume(ctx, unit, volume)
+            rate = round_half_up(volume * _SIXTY / duration, program.rate_resolution_ml_per_h)
+            if rate > _ZERO and _severity(limits.classify(dose)) <= allowed:
+                found.append(Deliverable(rate_ml_per_h=rate, vtbi_ml=volume, dose=dose))
+    return tuple(found)
 
 
 def _pca_dose_and_rate(
@@ -343,13 +528,9 @@ def _convert_dose(value: Decimal, given: DoseUnit | None, target: DoseUnit) -> D
 
 
 def _rounded(exact: Decimal, program: InfusionProgram) -> Decimal:
-    rate = round_half_up(exact, program.rate_resolution_ml_per_h)
-    if rate == _ZERO and exact > _ZERO:
-        raise ProgramError(
-            f"rate {exact} mL/h is below the pump's resolution {program.rate_resolution_ml_per_h} mL/h",
-            code="program.rate_below_resolution",
-        )
-    return rate
+    """The rate the pump runs: rounded half-up once to its resolution (0 below half a step, which
+    the device rate rule then holds as a hard alert)."""
+    return round_half_up(exact, program.rate_resolution_ml_per_h)
 
 
 def _positive(value: Decimal, what: str) -> Decimal:

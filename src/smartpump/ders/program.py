@@ -16,6 +16,7 @@ from smartpump.library.model import Route
 from smartpump.units import Concentration, DoseUnit
 
 DEFAULT_RATE_RESOLUTION_ML_PER_H: Final = Decimal("0.1")
+DEFAULT_VTBI_RESOLUTION_ML: Final = Decimal("0.1")
 
 
 class ProgramKind(StrEnum):
@@ -91,6 +92,29 @@ class InfusionProgram:
     duration_min: Decimal | None = None
     pca: PCAProgram | None = None
     rate_resolution_ml_per_h: Decimal = DEFAULT_RATE_RESOLUTION_ML_PER_H
+    vtbi_resolution_ml: Decimal = DEFAULT_VTBI_RESOLUTION_ML
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceLimits:
+    """What the pump that will run the program can deliver: its rate range, largest VTBI, the
+    configuration's rate cap and the volume left in the container on the channel (None: no bound).
+    Each is a hard limit in the verdict (``ders.device.*``), next to the library's."""
+
+    min_rate_ml_per_h: Decimal
+    max_rate_ml_per_h: Decimal
+    max_vtbi_ml: Decimal | None = None
+    rate_cap_ml_per_h: Decimal | None = None
+    container_left_ml: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliverable:
+    """A rate and volume the pump can really run, and the dose it then delivers (entry's unit)."""
+
+    rate_ml_per_h: Decimal
+    vtbi_ml: Decimal | None
+    dose: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,7 +137,12 @@ class Verdict:
     """The DERS answer: level, alerts, and the numbers the pump would run.
 
     ``rate_ml_per_h`` is rounded half-up to the program's resolution (what the pump delivers);
-    ``rate_ml_per_h_exact`` is unrounded. ``dose`` is in ``dose_unit`` (the entry's unit).
+    ``rate_ml_per_h_exact`` is unrounded. ``dose`` is the dose the pump really delivers, in
+    ``dose_unit`` (the entry's unit): at the rounded rate for a dose rate, and for a total dose
+    the amount held by ``vtbi_ml``, the volume the pump will run. ``dose_programmed`` is the dose
+    as asked (None when programmed as a rate). Dose limits hold both. ``deliverable`` lists the
+    neighbouring rates or volumes inside the limits when rounding alone pushes the delivered dose
+    across one (never clamped silently: the clinician chooses).
     """
 
     level: VerdictLevel
@@ -121,12 +150,14 @@ class Verdict:
     rate_ml_per_h: Decimal
     rate_ml_per_h_exact: Decimal
     dose: Decimal | None
-    dose_exact: Decimal | None
     dose_unit: str
     entry_id: str | None
     care_area_id: str
     bsa_m2: Decimal | None = None
     is_unprotected: bool = False
+    dose_programmed: Decimal | None = None
+    vtbi_ml: Decimal | None = None
+    deliverable: tuple[Deliverable, ...] = ()
 
     @property
     def may_start(self) -> bool:

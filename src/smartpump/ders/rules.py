@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final
 
-from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, VerdictLevel
+from smartpump.ders.program import Alert, DeviceLimits, InfusionProgram, ProgramKind, VerdictLevel
 from smartpump.library.limits import LIMIT_ORDER, LimitSet
 from smartpump.library.model import CareArea, DoseLimits, Entry
 from smartpump.units import Concentration, rate_to_dose
@@ -22,7 +23,11 @@ from smartpump.units import Concentration, rate_to_dose
 @dataclass(slots=True, kw_only=True)
 class CheckContext:
     """Everything a rule may look at, already resolved and converted to the entry's units
-    (built once per check and never changed; not frozen only because frozen init is slow)."""
+    (built once per check and not changed once rules run; not frozen because frozen init is slow).
+
+    ``dose`` is the dose the pump really delivers, ``dose_programmed`` the dose as asked;
+    ``vtbi_ml`` the volume the pump will run; ``pca_basal_delivered`` the basal dose at the rate
+    the pump runs."""
 
     program: InfusionProgram
     care_area: CareArea
@@ -36,6 +41,10 @@ class CheckContext:
     weight_kg: Decimal | None
     bsa_m2: Decimal | None
     duration_min: Decimal | None
+    dose_programmed: Decimal | None = None
+    vtbi_ml: Decimal | None = None
+    pca_basal_delivered: Decimal | None = None
+    device: DeviceLimits | None = None
 
 
 Measure = tuple[Decimal, LimitSet, str]
@@ -44,11 +53,13 @@ Measure = tuple[Decimal, LimitSet, str]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A limited parameter: which program kinds it applies to and how to measure it."""
+    """A limited parameter: which program kinds it applies to, how to measure it, and whether it
+    can only fire when the pump's device limits are known."""
 
     parameter: str
     applies_to: frozenset[ProgramKind]
     measure: Callable[[CheckContext], Measure | None]
+    needs_device: bool = False
 
 
 ALL_KINDS: Final = frozenset(ProgramKind)
@@ -72,11 +83,23 @@ def _patient_bsa(ctx: CheckContext) -> Measure | None:
     return (ctx.bsa_m2, limits, "m2")
 
 
+def worse_of(limits: LimitSet, delivered: Decimal, programmed: Decimal | None) -> Decimal:
+    """Of the dose delivered and the dose programmed, the one to hold against ``limits``: the
+    larger when either is above the lowest upper bound, else the smaller (a value on a bound is
+    inside it, so this reports whichever of the two crosses the most severe bound)."""
+    if programmed is None or programmed == delivered:
+        return delivered
+    high, low = (delivered, programmed) if delivered > programmed else (programmed, delivered)
+    upper = limits.soft_max if limits.soft_max is not None else limits.hard_max
+    return high if upper is not None and high > upper else low
+
+
 def _dose(ctx: CheckContext) -> Measure | None:
-    """The programmed dose (or bolus/loading dose) against the limits of its kind."""
+    """The delivered and the programmed dose (or bolus/loading dose) against the limits of its kind."""
     if ctx.dose is None or ctx.dose_limits is None:
         return None
-    return (ctx.dose, ctx.dose_limits.limits, str(ctx.dose_limits.unit))
+    limits = ctx.dose_limits.limits
+    return (worse_of(limits, ctx.dose, ctx.dose_programmed), limits, str(ctx.dose_limits.unit))
 
 
 def _rate(ctx: CheckContext) -> Measure | None:
@@ -112,18 +135,62 @@ def _care_area_max_rate(ctx: CheckContext) -> Measure | None:
 
 
 def _vtbi(ctx: CheckContext) -> Measure | None:
-    """The volume to be infused against the entry's VTBI limits."""
-    if ctx.entry is None or ctx.program.vtbi_ml is None or ctx.entry.vtbi_ml.limits.is_empty:
+    """The volume the pump will run against the entry's VTBI limits."""
+    if ctx.entry is None or ctx.vtbi_ml is None or ctx.entry.vtbi_ml.limits.is_empty:
         return None
-    return (ctx.program.vtbi_ml, ctx.entry.vtbi_ml.limits, "mL")
+    return (ctx.vtbi_ml, ctx.entry.vtbi_ml.limits, "mL")
 
 
 def _care_area_max_vtbi(ctx: CheckContext) -> Measure | None:
-    """The volume to be infused against the care area's maximum VTBI (a hard limit)."""
+    """The volume the pump will run against the care area's maximum VTBI (a hard limit)."""
     cap = ctx.care_area.vtbi_cap
-    if ctx.program.vtbi_ml is None or cap.is_empty:
+    if ctx.vtbi_ml is None or cap.is_empty:
         return None
-    return (ctx.program.vtbi_ml, cap, "mL")
+    return (ctx.vtbi_ml, cap, "mL")
+
+
+@lru_cache(maxsize=256)
+def _device_bounds(hard_min: Decimal | None, hard_max: Decimal | None) -> LimitSet:
+    """A device's hard bounds as a LimitSet (few distinct values: built once each)."""
+    return LimitSet(hard_min=hard_min, hard_max=hard_max)
+
+
+def _device_rate(ctx: CheckContext) -> Measure | None:
+    """The rate the pump runs against the device's range (the resolution is the least rate without
+    a device); a rate below half a step is shown as the rate asked for."""
+    device = ctx.device
+    if ctx.rate_ml_per_h_exact == 0 or (device is None and ctx.rate_ml_per_h > 0):
+        return None
+    low = device.min_rate_ml_per_h if device is not None else ctx.program.rate_resolution_ml_per_h
+    high = device.max_rate_ml_per_h if device is not None else None
+    rate = ctx.rate_ml_per_h if ctx.rate_ml_per_h > 0 else ctx.rate_ml_per_h_exact
+    return (rate, _device_bounds(low, high), "mL/h")
+
+
+def _device_rate_cap(ctx: CheckContext) -> Measure | None:
+    """The rate the pump runs against the configuration's rate cap (set by biomedical engineering)."""
+    device = ctx.device
+    if device is None or device.rate_cap_ml_per_h is None or ctx.rate_ml_per_h_exact == 0:
+        return None
+    return (ctx.rate_ml_per_h, _device_bounds(None, device.rate_cap_ml_per_h), "mL/h")
+
+
+def _device_vtbi(ctx: CheckContext) -> Measure | None:
+    """The volume the pump will run against its VTBI resolution and the device's largest VTBI."""
+    device = ctx.device
+    vtbi = ctx.vtbi_ml
+    if vtbi is None or (device is None and vtbi >= ctx.program.vtbi_resolution_ml):
+        return None
+    high = device.max_vtbi_ml if device is not None else None
+    return (vtbi, _device_bounds(ctx.program.vtbi_resolution_ml, high), "mL")
+
+
+def _device_container(ctx: CheckContext) -> Measure | None:
+    """The volume the pump will run against what is left in the container on the channel."""
+    device = ctx.device
+    if device is None or device.container_left_ml is None or ctx.vtbi_ml is None:
+        return None
+    return (ctx.vtbi_ml, _device_bounds(None, device.container_left_ml), "mL")
 
 
 def _duration(ctx: CheckContext) -> Measure | None:
@@ -162,6 +229,8 @@ def _pca_measure(
         limit_holder = getattr(pca_limits, field)
         if value is None or limit_holder is None:
             return None
+        if field == "basal" and ctx.pca_basal_delivered is not None:
+            value = worse_of(limit_holder.limits, ctx.pca_basal_delivered, value)
         return (value, limit_holder.limits, unit_of(ctx))
 
     measure.__doc__ = f"The programmed PCA {field.replace('_', ' ')} against the entry's PCA limits."
@@ -203,11 +272,18 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("basic.rate", frozenset({ProgramKind.BASIC}), _basic_rate),
     Rule("care_area.max_rate", ALL_KINDS, _care_area_max_rate),
     Rule("care_area.max_vtbi", ALL_KINDS, _care_area_max_vtbi),
+    Rule("device.rate", ALL_KINDS, _device_rate),
+    Rule("device.rate_cap", ALL_KINDS, _device_rate_cap, needs_device=True),
+    Rule("device.vtbi", ALL_KINDS, _device_vtbi),
+    Rule("device.container", ALL_KINDS, _device_container, needs_device=True),
 )
 
 
 _RULES_BY_KIND: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
     kind: tuple(r for r in RULES if kind in r.applies_to) for kind in ProgramKind
+}
+_RULES_WITHOUT_DEVICE: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
+    kind: tuple(r for r in rules if not r.needs_device) for kind, rules in _RULES_BY_KIND.items()
 }
 
 
@@ -217,7 +293,10 @@ def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[
     for the most severe bound crossed (a dose above the hard max yields the hard_max alert only)."""
     alerts: list[Alert] = []
     kind = ctx.program.kind
-    selected = _RULES_BY_KIND[kind] if rules is None else tuple(r for r in rules if kind in r.applies_to)
+    if rules is not None:
+        selected = tuple(r for r in rules if kind in r.applies_to)
+    else:
+        selected = (_RULES_BY_KIND if ctx.device is not None else _RULES_WITHOUT_DEVICE)[kind]
     for rule in selected:
         measured = rule.measure(ctx)
         if measured is None:

@@ -52,6 +52,13 @@ def alert_data(alerts: tuple[Alert, ...]) -> list[dict[str, EventValue]]:
     ]
 
 
+def deliverable_data(verdict: Verdict) -> list[dict[str, EventValue]]:
+    """Deliverable alternatives as event data: rate, VTBI and the dose each delivers."""
+    return [
+        {"rate_ml_per_h": d.rate_ml_per_h, "vtbi_ml": d.vtbi_ml, "dose": d.dose} for d in verdict.deliverable
+    ]
+
+
 class Programming:
     """DERS-checked programs, titrations, boluses and secondaries on one pump's channels."""
 
@@ -223,10 +230,11 @@ class Programming:
             kind=program.kind.value,
             dose=verdict.dose,
             dose_unit=verdict.dose_unit,
+            dose_programmed=verdict.dose_programmed,
             rate_ml_per_h=verdict.rate_ml_per_h,
             rate_ml_per_h_exact=verdict.rate_ml_per_h_exact,
             rate_resolution_ml_per_h=program.rate_resolution_ml_per_h,
-            vtbi_ml=program.vtbi_ml,
+            vtbi_ml=verdict.vtbi_ml,
             duration_min=program.duration_min,
             concentration=str(program.concentration) if program.concentration is not None else None,
             route=program.route.value,
@@ -235,6 +243,7 @@ class Programming:
             bsa_m2=verdict.bsa_m2,
             verdict=verdict.level.value,
             alerts=alert_data(verdict.alerts),
+            deliverable=deliverable_data(verdict),
             library_version=library.version,
             is_basic=verdict.entry_id is None,
             auto_programmed=auto_programmed,

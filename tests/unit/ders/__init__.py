@@ -180,7 +180,7 @@ ENTRIES = (
         care_area_id=ICU,
         drug_id="amiodarone",
         dose=dose("mg/min", soft_max=1, hard_max=2),
-        concentrations=(conc("450 mg/250 mL"),),
+        concentrations=(conc("150 mg/100 mL"),),
         loading=dose("mg", soft_min=100, soft_max=150, hard_max=300),
         loading_duration_min=bounds(hard_min=10, soft_min=15, soft_max=30, hard_max=60),
     ),

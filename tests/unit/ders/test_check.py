@@ -36,8 +36,17 @@ STEP = D("0.0001")
 RATE_STEP = D("0.1")
 
 
+FINE = D("0.000001")
+
+
 def run(prog: InfusionProgram, area: Any = ICU_AREA) -> Verdict:
     return check(LIBRARY, area, prog)
+
+
+def run_fine(prog: InfusionProgram) -> Verdict:
+    """Check on a pump fine enough (1e-6 mL/h and mL) that rounding does not move the delivered dose
+    across a limit: the limit-edge semantics of DERS itself."""
+    return run(dataclasses.replace(prog, rate_resolution_ml_per_h=FINE, vtbi_resolution_ml=FINE))
 
 
 def rules_of(verdict: Verdict) -> set[str]:
@@ -51,6 +60,11 @@ def alerts_for(verdict: Verdict, parameter: str) -> list[Any]:
 def close(value: Decimal, expected: Decimal) -> bool:
     """Equal to 25 significant digits (the expectation is computed in the default 28-digit context)."""
     return abs(value - expected) <= D("1e-25") * max(D(1), abs(expected))
+
+
+def near(value: Decimal, expected: Decimal) -> bool:
+    """Equal within the 1e-6 mL/h and mL steps of ``run_fine`` (relative 1e-8)."""
+    return abs(value - expected) <= D("1e-8") * max(D(1), abs(expected))
 
 
 def refused(prog: InfusionProgram, area: Any = ICU_AREA) -> str:
@@ -198,7 +212,7 @@ EDGE_IDS = [e[0] for e in EDGES]
 def test_value_exactly_on_a_limit_raises_no_alert_for_that_limit(
     name: str, build: Builder, parameter: str, kind: LimitKind, limit: str, step: Decimal
 ) -> None:
-    verdict = run(build(D(limit)))
+    verdict = run_fine(build(D(limit)))
     assert f"ders.{parameter}.{kind.value}" not in rules_of(verdict)
     assert all(a.level is VerdictLevel.SOFT for a in alerts_for(verdict, parameter))
 
@@ -208,7 +222,7 @@ def test_one_step_beyond_a_limit_raises_that_limits_alert(
     name: str, build: Builder, parameter: str, kind: LimitKind, limit: str, step: Decimal
 ) -> None:
     beyond = D(limit) + step if kind.is_max else D(limit) - step
-    verdict = run(build(beyond))
+    verdict = run_fine(build(beyond))
     found = alerts_for(verdict, parameter)
     assert [a.rule for a in found] == [f"ders.{parameter}.{kind.value}"]
     alert = found[0]
@@ -216,9 +230,9 @@ def test_one_step_beyond_a_limit_raises_that_limits_alert(
     assert alert.level is expected_level
     assert alert.limit_kind is kind
     assert alert.limit == D(limit)
-    assert alert.value == beyond
+    assert near(alert.value, beyond)
     assert alert.factor is not None
-    assert close(alert.factor, beyond / D(limit) if kind.is_max else D(limit) / beyond)
+    assert near(alert.factor, beyond / D(limit) if kind.is_max else D(limit) / beyond)
     assert verdict.level.rank >= expected_level.rank
 
 
@@ -248,10 +262,20 @@ def test_dose_beyond_hard_max_gives_one_alert_with_unit_and_factor() -> None:
 
 
 def test_dose_below_min_factor_is_limit_over_value() -> None:
-    verdict = run(program("icu-dopamine", dose=D("0.5")))
+    verdict = run_fine(program("icu-dopamine", dose=D("0.5")))
     (alert,) = verdict.alerts
     assert alert.rule == "ders.dose.soft_min"
     assert alert.factor == D(4)
+
+
+def test_dose_below_min_holds_the_delivered_dose_when_rounding_lowers_it() -> None:
+    # 0.5 mcg/kg/min x 70 kg at 1.6 mg/mL = 1.3125 mL/h -> runs 1.3 mL/h = 0.4952... mcg/kg/min
+    verdict = run(program("icu-dopamine", dose=D("0.5")))
+    (alert,) = verdict.alerts
+    assert alert.rule == "ders.dose.soft_min"
+    assert alert.value == verdict.dose
+    assert verdict.dose is not None
+    assert close(verdict.dose, D("1.3") * D(1600) / D(60) / D(70))
 
 
 def test_hard_alert_dominates_a_soft_alert_in_the_verdict() -> None:
@@ -308,7 +332,8 @@ def test_dose_gives_exact_and_rounded_rate_readme_case() -> None:
     verdict = run(program("icu-dopamine", dose=D(5), concentration=Concentration.parse("400 mg/250 mL")))
     assert verdict.rate_ml_per_h_exact == D("13.125")
     assert verdict.rate_ml_per_h == D("13.1")
-    assert verdict.dose == D(5)
+    assert verdict.dose_programmed == D(5)
+    assert close(verdict.dose, D("13.1") * D(1600) / D(60) / D(70))
     assert verdict.dose_unit == "mcg/kg/min"
 
 
@@ -351,10 +376,19 @@ def test_rate_given_for_a_total_dose_entry_with_duration_computes_the_dose() -> 
     assert verdict.dose == D(1)
 
 
-def test_rate_given_for_a_total_dose_entry_without_duration_has_no_dose() -> None:
+def test_rate_given_for_a_total_dose_entry_without_duration_needs_a_vtbi_to_end() -> None:
     prog = dataclasses.replace(program("icu-vancomycin", rate_ml_per_h=D(250)), duration_min=None)
+    assert refused(prog) == "program.vtbi_required"
+
+
+def test_rate_and_vtbi_for_a_total_dose_entry_checks_the_dose_the_volume_holds() -> None:
+    # 250 mL of 4 mg/mL = 1 g, whatever the rate
+    prog = dataclasses.replace(
+        program("icu-vancomycin", rate_ml_per_h=D(250), vtbi_ml=D(250)), duration_min=None
+    )
     verdict = run(prog)
-    assert verdict.dose is None
+    assert verdict.dose == D(1)
+    assert verdict.vtbi_ml == D(250)
     assert verdict.rate_ml_per_h == D(250)
 
 
@@ -376,7 +410,7 @@ def test_intermittent_dose_over_duration_gives_the_rate() -> None:
 )
 def test_exactly_convertible_dose_units_are_accepted(given: str, value: str, expected: str) -> None:
     verdict = run(program("icu-dopamine", dose=D(value), dose_unit=DoseUnit.parse(given)))
-    assert verdict.dose == D(expected)
+    assert verdict.dose_programmed == D(expected)
     assert verdict.dose_unit == "mcg/kg/min"
     assert verdict.rate_ml_per_h_exact == D("13.125")
 
@@ -603,10 +637,15 @@ def test_program_without_dose_or_rate_is_refused() -> None:
     assert refused(program("icu-heparin")) == "program.dose_required"
 
 
-def test_rate_that_rounds_to_zero_is_refused() -> None:
+def test_rate_that_rounds_to_zero_is_a_hard_device_alert() -> None:
     prog = program("icu-heparin", dose=D(5), patient=PatientParameters(weight_kg=D("0.5")))
-    # 5 units/kg/h x 0.5 kg = 2.5 units/h = 0.025 mL/h -> 0.0 at 0.1 mL/h
-    assert refused(prog) == "program.rate_below_resolution"
+    # 5 units/kg/h x 0.5 kg = 2.5 units/h = 0.025 mL/h -> 0.0 at 0.1 mL/h: the pump cannot run it
+    verdict = run(prog)
+    assert verdict.level is VerdictLevel.HARD
+    (alert,) = alerts_for(verdict, "device.rate")
+    assert alert.rule == "ders.device.rate.hard_min"
+    assert alert.value == D("0.025")
+    assert alert.limit == D("0.1")
 
 
 @pytest.mark.parametrize(
