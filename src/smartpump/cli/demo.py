@@ -201,7 +201,7 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
                 facility_id=facility.id,
                 serial=serial,
                 model=pump.caps.model.value,
-                firmware=fleet.firmware.get(serial, "1.0.0"),
+                firmware=fleet.software(serial).installed_version,
                 installed_library_version=fleet.library.version,
                 care_area=area,
                 location=f"{area or 'ward'} bay {serial[-3:]}",

@@ -82,6 +82,9 @@ class EventType(StrEnum):
     CONFIGURATION_INSTALLED = "configuration.installed"
     CONFIGURATION_REJECTED = "configuration.rejected"
     CONFIGURATION_ACTIVATED = "configuration.activated"
+    SOFTWARE_INSTALLED = "software.installed"
+    SOFTWARE_REJECTED = "software.rejected"
+    SOFTWARE_ACTIVATED = "software.activated"
     COMMAND_REFUSED = "command.refused"
     EVENTS_SHED = "events.shed"
 
@@ -189,6 +192,9 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.CONFIGURATION_INSTALLED: ("version", "pending"),
     EventType.CONFIGURATION_REJECTED: ("code", "reason"),
     EventType.CONFIGURATION_ACTIVATED: ("version", "previous_version", "sha256"),
+    EventType.SOFTWARE_INSTALLED: ("version", "pending"),
+    EventType.SOFTWARE_REJECTED: ("code", "reason"),
+    EventType.SOFTWARE_ACTIVATED: ("version", "previous_version"),
     EventType.COMMAND_REFUSED: ("command", "nonce", "code", "reason"),
     EventType.EVENTS_SHED: ("count", "first_seq", "last_seq", "seqs", "types"),
 }

@@ -4,9 +4,10 @@ The hospital workload (``sim.workload``) drives real ``Pump`` objects in virtual
 clock (``sim.environment`` wall mode, ``speed`` virtual seconds per wall second). Every pump event goes
 into the pump's durable outbox and out through its ``Uplink``; verified commands are routed to the pump:
 a library or a configuration is installed (each activates when every channel is idle), an offered program
-waits on the channel for the nurse's confirmation, a software package is verified and a downgrade refused.
-Refusals are logged by the pump (``command.refused``; ``library.rejected`` and ``configuration.rejected``
-for the documents it verifies itself). Command validity is checked against the wall clock, because the
+waits on the channel for the nurse's confirmation, a software package is verified (a downgrade refused)
+and activates, like a library, only when every channel is idle. Refusals are logged by the pump
+(``command.refused``; ``library.rejected``, ``configuration.rejected`` and ``software.rejected`` for the
+documents it verifies itself). Command validity is checked against the wall clock, because the
 virtual clock runs ``speed`` times faster.
 """
 
@@ -23,14 +24,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from smartpump.clock import ManualClock, WallClock
+from smartpump.clock import Clock, ManualClock, WallClock
 from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
-from smartpump.errors import PumpError, SmartpumpError
+from smartpump.errors import PumpError, SignatureError, SmartpumpError
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
 from smartpump.pump.device import OverrideReason, Pump
-from smartpump.pump.events import PumpEvent
-from smartpump.server.services.deployment import verify_package
+from smartpump.pump.events import EventType, PumpEvent
+from smartpump.pump.software import SoftwareSlot
 from smartpump.sim.environment import Environment, WallPacing
 from smartpump.sim.fleet import Fleet
 from smartpump.sim.workload import HospitalWorkload
@@ -38,7 +39,9 @@ from smartpump.transport.base import Transport
 from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
+    INSTALL_SOFTWARE,
     Command,
+    package_document_of,
     signed_configuration_of,
     signed_library_of,
 )
@@ -53,8 +56,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("smartpump.server.sim_fleet")
 
 OFFER_PROGRAM: Final = "program.offer"
-INSTALL_SOFTWARE: Final = "software.install"
-DEFAULT_FIRMWARE: Final = "1.0.0"
+SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE})
+"""Commands whose refusal the pump logs itself (``*.rejected``), so no ``command.refused`` is added."""
 
 
 class SimFleet:
@@ -82,7 +85,7 @@ class SimFleet:
         self.library = library
         self.public_key_pem = public_key_pem
         self.hospital_id = hospital_id if hospital_id is not None else library.hospital_id
-        self.firmware: dict[str, str] = {}
+        self._software: dict[str, SoftwareSlot] = {}
         self._transport_for = transport_for
         self._outbox_dir = outbox_dir
         self._batch_size = batch_size
@@ -123,6 +126,10 @@ class SimFleet:
         with self.lock:
             return self.fleet.act(serial, action)
 
+    def software(self, serial: str) -> SoftwareSlot:
+        """The software a simulated pump runs and the version waiting to activate (hold ``lock``)."""
+        return self._software.setdefault(serial, SoftwareSlot())
+
     # ----------------------------------------------------------------- running
 
     def advance(self) -> int:
@@ -133,7 +140,7 @@ class SimFleet:
             before = self.env.actions_run
             self.env.run(until_s=max(target, self.env.now_s))
             for serial in self.fleet.pumps:
-                self.fleet.act(serial, _nothing)
+                self.fleet.act(serial, lambda p: _activate_software(p, self.software(p.id), self.env.clock))
             for uplink in self._uplinks.values():
                 uplink.step()
             if self.link is not None:
@@ -161,7 +168,6 @@ class SimFleet:
             if self._outbox_dir is not None:
                 self._outbox_dir.mkdir(parents=True, exist_ok=True)
                 path = self._outbox_dir / f"{serial}.outbox.sqlite"
-            self.firmware.setdefault(serial, DEFAULT_FIRMWARE)
             transport = self._transports[serial] = self._transport_for(serial)
             uplink = Uplink(
                 outbox=Outbox(path, pump=serial),
@@ -209,17 +215,17 @@ class SimFleet:
             elif command.command == OFFER_PROGRAM:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:
-                package = command.args.get("package")
-                if not isinstance(package, dict):
-                    raise PumpError("software.install needs a package", code="software.malformed")
-                model = self.pump(serial).caps.model.value
-                self.firmware[serial] = verify_package(
-                    package, self.public_key_pem, model=model, installed=self.firmware[serial]
+                document = package_document_of(command)
+                self.act(
+                    serial,
+                    lambda p: _install_software(
+                        p, self.software(serial), document, self.public_key_pem, self.env.clock
+                    ),
                 )
             else:
                 raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
         except SmartpumpError as error:
-            if command.command not in (INSTALL_LIBRARY, INSTALL_CONFIGURATION):
+            if command.command not in SELF_LOGGED:
                 self._on_refused(
                     serial,
                     CommandRefusal(
@@ -371,8 +377,50 @@ def _decimal(value: object) -> Decimal | None:
         raise PumpError(f"not a decimal: {value!r}", code="command.args") from None
 
 
-def _nothing(pump: Pump) -> None:
-    """An action that does nothing: lets the fleet dispatch events produced outside its own actions."""
+def _install_software(
+    pump: Pump, slot: SoftwareSlot, document: Mapping[str, object], public_key_pem: bytes, clock: Clock
+) -> None:
+    """Verify a package into the pump's slot and log it as the pump does a library: ``software.rejected``
+    or ``software.installed`` (pending while a channel is busy), then activate it if every channel is idle.
+
+    Raises:
+        SignatureError: the slot's refusal (the slot is unchanged).
+    """
+    pump.sync()
+    try:
+        version = slot.install(document, public_key_pem, pump.caps.model.value)
+    except SignatureError as error:
+        _log(pump, clock, EventType.SOFTWARE_REJECTED, code=error.code, reason=error.message)
+        raise
+    _log(pump, clock, EventType.SOFTWARE_INSTALLED, version=version, pending=not _all_idle(pump))
+    _activate_software(pump, slot, clock)
+
+
+def _activate_software(pump: Pump, slot: SoftwareSlot, clock: Clock) -> None:
+    """Promote the pending software once every channel of the pump is idle (``software.activated``); also
+    lets the fleet dispatch events produced outside its own actions."""
+    if slot.pending_version is None:
+        return
+    pump.sync()
+    if not _all_idle(pump):
+        return
+    activation = slot.activate()
+    _log(
+        pump,
+        clock,
+        EventType.SOFTWARE_ACTIVATED,
+        version=activation.version,
+        previous_version=activation.previous_version,
+    )
+
+
+def _all_idle(pump: Pump) -> bool:
+    return all(c.therapy is None and c.pending is None for c in pump.channels.values())
+
+
+def _log(pump: Pump, clock: Clock, type_: EventType, **data: str | bool) -> None:
+    """Append a pump-level event at the shared clock's time (the pump was synced to it)."""
+    pump.events.append(type_, clock.now(), None, data)
 
 
 class SimFleetRunner:

@@ -3,9 +3,9 @@
 ``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a signature
 that does not verify (``command.forged``), another pump's command (``command.foreign``), one outside
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
-counter not above the last accepted one). A library install carries a ``SignedLibrary`` and a
-configuration install a ``SignedConfiguration``; their own verification (signature, hospital, model,
-anti-rollback) runs when the pump installs them.
+counter not above the last accepted one). A library install carries a ``SignedLibrary``, a
+configuration install a ``SignedConfiguration`` and a software install a ``SignedPackage`` document;
+their own verification (signature, hospital, model, anti-rollback) runs when the pump installs them.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from smartpump.errors import SignatureError
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
+from smartpump.pump.software import SignedPackage
 from smartpump.transport.messages import MessageError, pump_id
 
 ALGORITHM: Final = "Ed25519"
 COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
 INSTALL_CONFIGURATION: Final = "configuration.install"
+INSTALL_SOFTWARE: Final = "software.install"
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
@@ -261,6 +263,25 @@ def signed_configuration_of(command: Command) -> SignedConfiguration:
             f"{command.command!r} does not carry a signed configuration", code="command.malformed"
         )
     return SignedConfiguration.from_json(text)
+
+
+def install_software_args(package: SignedPackage) -> dict[str, Any]:
+    """The args of a ``software.install`` command: the signed package document."""
+    return {"package": package.to_document()}
+
+
+def package_document_of(command: Command) -> Mapping[str, object]:
+    """The package document a ``software.install`` command carries (the pump's software slot verifies it).
+
+    Raises:
+        SignatureError: ``command.malformed`` for another command or args without a package object.
+    """
+    document = command.args.get("package")
+    if command.command != INSTALL_SOFTWARE or not isinstance(document, dict):
+        raise SignatureError(
+            f"{command.command!r} does not carry a software package", code="command.malformed"
+        )
+    return document
 
 
 def _text(value: Any, where: str) -> str:

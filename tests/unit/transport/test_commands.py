@@ -11,11 +11,15 @@ import pytest
 from smartpump.clock import EPOCH
 from smartpump.errors import RollbackError, SignatureError
 from smartpump.library import signing
+from smartpump.pump.software import sign_package, verify_package
 from smartpump.transport.commands import (
     INSTALL_LIBRARY,
+    INSTALL_SOFTWARE,
     CommandLedger,
     SignedCommand,
     install_library_args,
+    install_software_args,
+    package_document_of,
     sign_command,
     signed_library_of,
     verify_command,
@@ -206,4 +210,23 @@ def test_other_command_carries_no_library() -> None:
     command = verify_command(_signed(), PUBLIC, PUMP, NOW, CommandLedger())
     with pytest.raises(SignatureError) as caught:
         signed_library_of(command)
+    assert caught.value.code == "command.malformed"
+
+
+def test_software_install_carries_a_package_the_pump_verifies_after_the_wire() -> None:
+    package = sign_package("lvp", "1.4.0", "ab" * 32, PRIVATE, "biomed-1")
+    cmd = _signed(command=INSTALL_SOFTWARE, args=install_software_args(package))
+    received = SignedCommand.from_dict(decode(command_message(PUMP, cmd.to_dict()).encode()).body["signed"])
+    command = verify_command(received, PUBLIC, PUMP, NOW, CommandLedger())
+    assert verify_package(package_document_of(command), PUBLIC, model="lvp", installed="1.3.9") == "1.4.0"
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [("config.set", {"package": {}}), (INSTALL_SOFTWARE, {}), (INSTALL_SOFTWARE, {"package": "x"})],
+)
+def test_a_command_without_a_package_object_carries_no_package(name: str, args: dict[str, Any]) -> None:
+    command = verify_command(_signed(command=name, args=args), PUBLIC, PUMP, NOW, CommandLedger())
+    with pytest.raises(SignatureError) as caught:
+        package_document_of(command)
     assert caught.value.code == "command.malformed"

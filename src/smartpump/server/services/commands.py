@@ -25,11 +25,15 @@ from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from smartpump.server.state import ServerState
-from smartpump.transport.commands import INSTALL_CONFIGURATION, INSTALL_LIBRARY, sign_command
+from smartpump.transport.commands import (
+    INSTALL_CONFIGURATION,
+    INSTALL_LIBRARY,
+    INSTALL_SOFTWARE,
+    sign_command,
+)
 from smartpump.transport.messages import Envelope, command_message
 
 OFFER_PROGRAM: Final = "program.offer"
-INSTALL_SOFTWARE: Final = "software.install"
 ALIASES: Final = {
     "install_library": INSTALL_LIBRARY,
     "install_configuration": INSTALL_CONFIGURATION,

@@ -4,38 +4,38 @@ pump or a group of pumps.
 A deployment splits its target pumps into waves (cumulative percentages, the last one 100); each wave
 is offered as signed commands; the next starts once every pump offered so far has answered and
 ``pause_s`` has passed, and a refusal halts the rollout. Each pump's progress: pending -> offered ->
-accepted -> activated, or refused (with the code).
-Software packages are Ed25519-signed over (model, version, sha256); pumps refuse a downgrade. A
-configuration goes only to pumps of its model, and only biomedical engineering deploys one.
+accepted -> activated, or refused (with the code). An accepted target is activated only by its pump's
+activation event (``library.activated``, ``configuration.activated``, ``software.activated``), which the
+pump emits once every channel is idle; until then the view says how many channels the server sees busy.
+Software packages are Ed25519-signed over (model, version, sha256) in the pump's own format
+(``smartpump.pump.software``); pumps refuse a downgrade. A configuration goes only to pumps of its model,
+and only biomedical engineering deploys one.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartpump.errors import SignatureError
 from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
+from smartpump.pump.events import EventType
+from smartpump.pump.software import SignedPackage, is_version, sign_package, version_key
 from smartpump.server import audit
 from smartpump.server.auth import Access
-from smartpump.server.db.models import LibraryVersion, Pump
+from smartpump.server.db.models import ChannelState, LibraryVersion, Pump
 from smartpump.server.db.models_fleet_ops import (
     ConfigurationVersion,
     Deployment,
@@ -46,18 +46,17 @@ from smartpump.server.db.models_fleet_ops import (
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands
-from smartpump.server.services.fleet import record_status
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import ConfigurationStatus
 from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
+    INSTALL_SOFTWARE,
     install_configuration_args,
     install_library_args,
+    install_software_args,
 )
 from smartpump.transport.messages import EventRecord
 
-PACKAGE_FORMAT: Final = "smartpump.software/1"
-_VERSION = re.compile(r"\d{1,6}(\.\d{1,6}){0,3}")
 COMMAND_EXPIRY_S: Final = 24 * 3600
 
 
@@ -93,12 +92,13 @@ TERMINAL: Final = frozenset({Progress.ACTIVATED.value, Progress.REFUSED.value})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetView:
-    """One pump's progress."""
+    """One pump's progress; ``reason`` says why an accepted target is not activated yet."""
 
     pump: str
     wave: int
     state: str
     code: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,70 +121,11 @@ class DeploymentView:
     targets: tuple[TargetView, ...]
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """A software version as comparable integers ("1.10.0" > "1.9.3")."""
-    return tuple(int(part) for part in version.split("."))
-
-
-def package_payload(model: str, version: str, sha256: str) -> bytes:
-    """The exact bytes a software package signature covers."""
-    body = {"format": PACKAGE_FORMAT, "model": model, "version": version, "sha256": sha256}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def sign_package(
-    model: str, version: str, sha256: str, private_key_pem: bytes, key_id: str
-) -> dict[str, str]:
-    """The signed package document a ``software.install`` command carries."""
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
-    signature = key.sign(package_payload(model, version, sha256))
-    return {
-        "format": PACKAGE_FORMAT,
-        "model": model,
-        "version": version,
-        "sha256": sha256,
-        "key_id": key_id,
-        "signature": base64.b64encode(signature).decode("ascii"),
-    }
-
-
-def verify_package(document: Mapping[str, Any], public_key_pem: bytes, *, model: str, installed: str) -> str:
-    """The version of a package once it verifies for this model and is newer than ``installed``.
-
-    Raises:
-        SignatureError: ``software.malformed``, ``software.forged``, ``software.wrong_model``,
-            ``software.downgrade`` (same or older version).
-    """
-    try:
-        fields = [str(document[k]) for k in ("model", "version", "sha256", "signature")]
-        signature = base64.b64decode(fields[3], validate=True)
-        if not _VERSION.fullmatch(fields[1]):
-            raise ValueError("bad version")
-    except (KeyError, ValueError, TypeError) as error:
-        raise SignatureError(f"not a software package: {error}", code="software.malformed") from None
-    key = serialization.load_pem_public_key(public_key_pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
-    try:
-        key.verify(signature, package_payload(fields[0], fields[1], fields[2]))
-    except InvalidSignature:
-        raise SignatureError("software package signature does not verify", code="software.forged") from None
-    if fields[0] != model:
-        raise SignatureError(f"package for {fields[0]}, this pump is {model}", code="software.wrong_model")
-    if _VERSION.fullmatch(installed) and version_key(fields[1]) <= version_key(installed):
-        raise SignatureError(
-            f"software {fields[1]} is not newer than the installed {installed}", code="software.downgrade"
-        )
-    return fields[1]
-
-
 def create_package(
     session: Session, state: ServerState, access: Access, *, model: str, version: str, sha256: str
 ) -> SoftwarePackage:
     """Register and sign a software package for a model (refused: a version not above the latest)."""
-    if not _VERSION.fullmatch(version) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+    if not is_version(version) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise InvalidInputError(
             "version must be dotted digits and sha256 64 hex digits", code="software.invalid"
         )
@@ -195,7 +136,7 @@ def create_package(
         raise ConflictError(
             f"software {version} is not above the latest for {model}", code="software.downgrade"
         )
-    signed = sign_package(model, version, sha256, state.keys.private_pem, state.keys.key_id)
+    signed = sign_package(model, version, sha256, state.keys.private_pem, state.keys.key_id).to_document()
     row = SoftwarePackage(
         model=model,
         version=version,
@@ -432,7 +373,7 @@ def _offer(session: Session, row: Deployment) -> tuple[dict[str, object], str]:
         return dict(install_configuration_args(signed)), INSTALL_CONFIGURATION
     package = session.get(SoftwarePackage, row.package_id)
     assert package is not None
-    return {"package": json.loads(package.signed)}, commands.INSTALL_SOFTWARE
+    return install_software_args(SignedPackage.from_document(json.loads(package.signed))), INSTALL_SOFTWARE
 
 
 def on_command_result(session: Session, state: ServerState, command: PumpCommand) -> None:
@@ -445,14 +386,7 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
     now = state.clock.now()
     if command.status == "accepted":
         target.state = Progress.ACCEPTED.value
-        if row.kind == DeploymentKind.SOFTWARE.value:
-            package = session.get(SoftwarePackage, row.package_id)
-            pump = fleet_repo.pump_by_id(session, target.pump_id)
-            if package is not None and pump is not None:
-                target.state = Progress.ACTIVATED.value
-                session.commit()
-                record_status(session, state.clock, pump.serial, seen_at=now, firmware=package.version)
-        elif row.kind == DeploymentKind.CONFIGURATION.value:
+        if row.kind == DeploymentKind.CONFIGURATION.value:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             configuration = session.get(ConfigurationVersion, row.configuration_id)
             if (
@@ -461,10 +395,15 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
                 and pump.configuration_version == configuration.version
             ):
                 target.state = Progress.ACTIVATED.value
-        else:
+        elif row.kind == DeploymentKind.LIBRARY.value:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             library = session.get(LibraryVersion, row.library_version_id)
             if pump is not None and library is not None and pump.installed_library_version == library.version:
+                target.state = Progress.ACTIVATED.value
+        else:
+            pump = fleet_repo.pump_by_id(session, target.pump_id)
+            package = session.get(SoftwarePackage, row.package_id)
+            if pump is not None and package is not None and pump.firmware == package.version:
                 target.state = Progress.ACTIVATED.value
     else:
         target.state = Progress.REFUSED.value
@@ -474,23 +413,35 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
 
 
 def on_events(session: Session, state: ServerState, pump_id: int, records: Sequence[EventRecord]) -> None:
-    """A pump activated a library or a configuration: mark it activated in the deployments of that version."""
+    """A pump activated a library, a configuration or a software version: mark it activated in the
+    deployments of that version (a software package is never activated by the command's acceptance)."""
     query = select(DeploymentTarget, Deployment).join(
         Deployment, Deployment.id == DeploymentTarget.deployment_id
     )
     rows: list[tuple[DeploymentTarget, Deployment]] = []
-    libraries = _activated(records, "library.activated")
+    libraries = _activated(records, EventType.LIBRARY_ACTIVATED)
     if libraries:
         rows += session.execute(
             query.join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id).where(
                 DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(libraries)
             )
         ).all()
-    configurations = _activated(records, "configuration.activated")
+    configurations = _activated(records, EventType.CONFIGURATION_ACTIVATED)
     if configurations:
         rows += session.execute(
             query.join(ConfigurationVersion, ConfigurationVersion.id == Deployment.configuration_id).where(
                 DeploymentTarget.pump_id == pump_id, ConfigurationVersion.version.in_(configurations)
+            )
+        ).all()
+    software = software_activated(records)
+    if software:
+        rows += session.execute(
+            query.join(SoftwarePackage, SoftwarePackage.id == Deployment.package_id)
+            .join(Pump, Pump.id == DeploymentTarget.pump_id)
+            .where(
+                DeploymentTarget.pump_id == pump_id,
+                SoftwarePackage.model == Pump.model,
+                SoftwarePackage.version.in_(software),
             )
         ).all()
     if not rows:
@@ -503,12 +454,23 @@ def on_events(session: Session, state: ServerState, pump_id: int, records: Seque
     session.commit()
 
 
-def _activated(records: Sequence[EventRecord], event_type: str) -> set[int]:
+def _activated(records: Sequence[EventRecord], event_type: EventType) -> set[int]:
     return {
         int(r.data["version"])
         for r in records
-        if r.type == event_type and isinstance(r.data.get("version"), int)
+        if r.type == event_type.value and isinstance(r.data.get("version"), int)
     }
+
+
+def software_activated(records: Sequence[EventRecord]) -> list[str]:
+    """The software versions a pump reports activated in these events, in order."""
+    return [
+        str(r.data["version"])
+        for r in records
+        if r.type == EventType.SOFTWARE_ACTIVATED.value
+        and isinstance(r.data.get("version"), str)
+        and is_version(str(r.data["version"]))
+    ]
 
 
 def _finish_if_done(session: Session, state: ServerState, row: Deployment) -> None:
@@ -545,6 +507,7 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
     package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
     configuration = session.get(ConfigurationVersion, row.configuration_id) if row.configuration_id else None
     counts = Counter(target.state for target, _ in rows)
+    busy = _busy_channels(session, [t.pump_id for t, _ in rows if t.state == Progress.ACCEPTED.value])
     return DeploymentView(
         id=row.id,
         facility_id=row.facility_id,
@@ -559,8 +522,37 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
         status=row.status,
         current_wave=row.current_wave,
         counts={p.value: counts.get(p.value, 0) for p in Progress},
-        targets=tuple(TargetView(pump=serial, wave=t.wave, state=t.state, code=t.code) for t, serial in rows),
+        targets=tuple(
+            TargetView(
+                pump=serial,
+                wave=t.wave,
+                state=t.state,
+                code=t.code,
+                reason=waiting_reason(busy.get(t.pump_id, 0)) if t.state == Progress.ACCEPTED.value else None,
+            )
+            for t, serial in rows
+        ),
     )
+
+
+def waiting_reason(busy_channels: int) -> str:
+    """Why a pump holds an installed version without activating it: it activates once every channel is
+    idle; ``busy_channels`` is how many the server last saw in a state other than idle."""
+    if busy_channels <= 0:
+        return "waiting for idle channels"
+    return f"waiting for {busy_channels} infusing channel{'s' if busy_channels != 1 else ''}"
+
+
+def _busy_channels(session: Session, pump_ids: Sequence[int]) -> dict[int, int]:
+    """Per pump, its channels the server last saw holding a therapy (any state but idle)."""
+    if not pump_ids:
+        return {}
+    rows = session.execute(
+        select(ChannelState.pump_id, func.count())
+        .where(ChannelState.pump_id.in_(pump_ids), ChannelState.state != "idle")
+        .group_by(ChannelState.pump_id)
+    ).all()
+    return {pump_id: int(count) for pump_id, count in rows}
 
 
 def list_deployments(

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
+from smartpump.pump.events import EventType
 from smartpump.server import audit
 from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
@@ -53,7 +54,9 @@ RUNNING_TYPES: Final = {
 
 MAX_DOSE_UNIT: Final = 32
 MAX_DOSE_TEXT: Final = 40
-STATUS_TYPES: Final = frozenset({"library.activated", "configuration.activated", "care_area.selected"})
+STATUS_TYPES: Final = frozenset(
+    {"library.activated", "configuration.activated", EventType.SOFTWARE_ACTIVATED.value, "care_area.selected"}
+)
 CHANNEL_TYPES: Final = frozenset({*RUNNING_TYPES, "rate.changed", "alarm.raised"})
 
 Batch = tuple[str, tuple[EventRecord, ...]]
@@ -288,6 +291,8 @@ class Ingestor:
         library_version: int | None = None
         configuration_version: int | None = None
         care_area: str | None = None
+        software = deployment.software_activated(records)
+        firmware = software[-1] if software else None
         for record in records:
             data = record.data
             if record.type == "library.activated" and isinstance(data.get("version"), int):
@@ -310,13 +315,20 @@ class Ingestor:
                 report = _channel_report(record, previous)
                 if report is not None:
                     channels[record.channel] = report
-        if not channels and library_version is None and configuration_version is None and care_area is None:
+        if (
+            not channels
+            and library_version is None
+            and configuration_version is None
+            and care_area is None
+            and firmware is None
+        ):
             return
         record_status(
             session,
             self._state.clock,
             ref.serial,
             seen_at=self._state.clock.now(),
+            firmware=firmware,
             installed_library_version=library_version,
             configuration_version=configuration_version,
             care_area=care_area,

@@ -43,12 +43,13 @@ class DeploymentCreate(Request):
 
 
 class TargetOut(Response):
-    """One pump's progress in a deployment."""
+    """One pump's progress in a deployment (``reason``: why an accepted pump has not activated yet)."""
 
     pump: str
     wave: int
     state: str
     code: str | None
+    reason: str | None
 
 
 class DeploymentOut(Response):
@@ -161,7 +162,10 @@ def _out(view: deployment.DeploymentView) -> DeploymentOut:
         status=view.status,
         current_wave=view.current_wave,
         counts=view.counts,
-        targets=[TargetOut(pump=t.pump, wave=t.wave, state=t.state, code=t.code) for t in view.targets],
+        targets=[
+            TargetOut(pump=t.pump, wave=t.wave, state=t.state, code=t.code, reason=t.reason)
+            for t in view.targets
+        ],
     )
 
 
