@@ -77,7 +77,7 @@ def test_front_panel_soft_alert_override_and_hard_stop(new_page: Any, live_serve
     _program(page, "C", "25")
     verdict = page.locator("#verdict")
     expect(verdict).to_contain_text("Verdict: SOFT")
-    expect(page.locator("#computed-rate")).to_have_text("75 mL/h")
+    expect(page.locator("#computed-rate")).to_have_text("75.0 mL/h")
     expect(verdict.locator("li.alert-soft")).to_contain_text("soft max 20 mcg/kg/min")
     expect(verdict.locator("li.alert-soft")).to_contain_text("× 1.25")
     shot(page, "panel-soft-alert")

@@ -1,27 +1,52 @@
 """The pump front panel: a nurse programs a simulated pump step by step (also a training tool).
 
 Each action runs on the real ``Pump`` of the server's simulated fleet through ``SimFleet.act`` (under its
-lock, so the pump's events go to the server like any other).
+lock, so the pump's events go to the server like any other). The panel offers only what is legal on the
+channel (``panel_view``) and refuses a forged request for anything else before it reaches the pump; the
+pump's own refusals are shown with their message, code and the limits its check crossed, and the form
+keeps what the nurse typed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
+from smartpump.ders.program import (
+    InfusionProgram,
+    PatientParameters,
+    PCAProgram,
+    ProgramKind,
+    Verdict,
+    VerdictLevel,
+)
 from smartpump.errors import SmartpumpError
-from smartpump.library.model import DeliveryMode
+from smartpump.library.model import DeliveryMode, Entry
 from smartpump.pump import OverrideReason, Pump, PumpStatus
+from smartpump.pump.channel import Therapy
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
+from smartpump.server.web.display import at_resolution
+from smartpump.server.web.panel_view import (
+    FORM_FIELDS,
+    Refusal,
+    checked_alerts,
+    dose_offers,
+    entry_options,
+    form_values,
+    override_reasons,
+    refusal,
+    secondary_entries,
+    titration_view,
+    verdict_view,
+)
 from smartpump.server.web.render import PANEL_ROLES, render
 from smartpump.server.web.session import CsrfChecked
 from smartpump.units import Concentration
@@ -29,10 +54,12 @@ from smartpump.units import Concentration
 router = APIRouter(include_in_schema=False)
 PanelUser = Annotated[Access, require_roles(*PANEL_ROLES)]
 Serial = Annotated[str, Path(max_length=64)]
+Field = Annotated[str, Form(max_length=32)]
 ACTIONS: Final = frozenset(
     {
         "care_area",
         "program",
+        "titrate",
         "override",
         "confirm",
         "start",
@@ -41,10 +68,27 @@ ACTIONS: Final = frozenset(
         "stop",
         "cancel",
         "bolus",
+        "loading",
+        "secondary",
         "pca_demand",
         "silence",
     }
 )
+
+SIMPLE_MESSAGES: Final = {
+    "pause": "Paused",
+    "resume": "Resumed",
+    "stop": "Stopped",
+    "cancel": "Program cancelled",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What the panel's display says after an action, and its tone (ok, soft or hard)."""
+
+    text: str
+    tone: str = "ok"
 
 
 def _fleet(state: ServerState) -> SimFleet | None:
@@ -84,127 +128,224 @@ def _decimal(value: str, what: str, *, required: bool = False) -> Decimal | None
     return number
 
 
+def _required(value: str, what: str) -> Decimal:
+    number = _decimal(value, what, required=True)
+    assert number is not None
+    return number
+
+
+def _concentration(text: str) -> Concentration | None:
+    try:
+        return Concentration.parse(text) if text.strip() else None
+    except (SmartpumpError, ValueError, ArithmeticError):
+        raise InvalidInputError(f"concentration {text!r} is not valid", code="panel.value_invalid") from None
+
+
+def _pca(fields: dict[str, str], window_h: int | None) -> PCAProgram:
+    return PCAProgram(
+        demand_dose=_required(fields["dose"], "demand dose"),
+        lockout_min=_required(fields["lockout_min"], "lockout"),
+        basal=_decimal(fields["basal"], "basal"),
+        max_dose=_decimal(fields["max_dose"], "max dose"),
+        max_dose_window_h=window_h,
+    )
+
+
 def _program(pump: Pump, fields: dict[str, str]) -> InfusionProgram:
-    entry_id, concentration = fields["entry_id"], fields["concentration"]
+    entry_id = fields["entry_id"]
     if not entry_id:
         raise InvalidInputError("choose a drug", code="panel.drug_required")
-    try:
-        parsed = Concentration.parse(concentration) if concentration.strip() else None
-    except (SmartpumpError, ValueError, ArithmeticError):
-        raise InvalidInputError(
-            f"concentration {concentration!r} is not valid", code="panel.value_invalid"
-        ) from None
+    concentration = _concentration(fields["concentration"])
     patient = PatientParameters(weight_kg=_decimal(fields["weight_kg"], "weight"))
     vtbi = _decimal(fields["vtbi_ml"], "VTBI")
     library = pump.library
     entry = None if library is None else next((e for e in library.entries if e.id == entry_id), None)
     if entry is not None and entry.mode is DeliveryMode.PCA:
-        demand = _decimal(fields["dose"], "demand dose", required=True)
-        lockout = _decimal(fields["lockout_min"], "lockout", required=True)
-        assert demand is not None and lockout is not None
+        window_h = None if entry.pca is None else entry.pca.max_dose_window_h
         return InfusionProgram(
             entry_id=entry_id,
             kind=ProgramKind.PCA,
-            concentration=parsed,
+            concentration=concentration,
             patient=patient,
             vtbi_ml=vtbi,
-            pca=PCAProgram(
-                demand_dose=demand,
-                lockout_min=lockout,
-                basal=_decimal(fields["basal"], "basal"),
-                max_dose=_decimal(fields["max_dose"], "max dose"),
-                max_dose_window_h=None if entry.pca is None else entry.pca.max_dose_window_h,
-            ),
+            pca=_pca(fields, window_h),
         )
     return InfusionProgram(
         entry_id=entry_id,
-        dose=_decimal(fields["dose"], "dose", required=True),
-        concentration=parsed,
+        dose=_required(fields["dose"], "dose"),
+        concentration=concentration,
         patient=patient,
         vtbi_ml=vtbi,
     )
 
 
-def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> str:
+def _running(pump: Pump, channel: str) -> Therapy:
+    therapy = pump.channel(channel).therapy
+    if therapy is None:
+        raise InvalidInputError(f"channel {channel} has no running infusion", code="panel.not_running")
+    return therapy
+
+
+def _titration(therapy: Therapy, fields: dict[str, str]) -> InfusionProgram:
+    """The running program with only its dose (or rate) and VTBI changed: same entry, concentration,
+    kind and patient, whatever else the request carries."""
+    program = therapy.program
+    vtbi = _decimal(fields["vtbi_ml"], "VTBI")
+    if program.pca is not None:
+        return replace(program, vtbi_ml=vtbi, pca=_pca(fields, program.pca.max_dose_window_h))
+    if program.dose is None:
+        return replace(program, rate_ml_per_h=_required(fields["rate_ml_per_h"], "rate"), vtbi_ml=vtbi)
+    return replace(program, dose=_required(fields["dose"], "dose"), vtbi_ml=vtbi)
+
+
+def _dose_over_time(pump: Pump, channel: str, action: str, fields: dict[str, str]) -> InfusionProgram:
+    """A bolus or loading dose on the running program's entry, concentration and patient; refused unless
+    the panel offers it (running, nothing on top, the entry has limits for it)."""
+    if not any(offer.action == action for offer in dose_offers(pump, channel)):
+        raise InvalidInputError(
+            f"no {'bolus' if action == 'bolus' else 'loading dose'} is offered on channel {channel}: the "
+            "infusion must be running with nothing on top, and its drug-library entry must allow it",
+            code=f"panel.{action}_not_offered",
+        )
+    therapy = _running(pump, channel)
+    return replace(
+        therapy.program,
+        kind=ProgramKind.BOLUS if action == "bolus" else ProgramKind.LOADING,
+        dose=_required(fields[f"{action}_dose"], f"{action} dose"),
+        dose_unit=None,
+        rate_ml_per_h=None,
+        vtbi_ml=None,
+        duration_min=_required(fields[f"{action}_min"], f"{action} duration"),
+        pca=None,
+    )
+
+
+def _secondary(pump: Pump, channel: str, fields: dict[str, str]) -> InfusionProgram:
+    """A piggyback on an entry that allows secondaries, for the running program's patient."""
+    entry_id = fields["secondary_entry_id"]
+    if not entry_id:
+        raise InvalidInputError("choose the piggyback drug", code="panel.drug_required")
+    entry: Entry | None = next((e for e in secondary_entries(pump, channel) if e.id == entry_id), None)
+    if entry is None:
+        raise InvalidInputError(
+            f"{entry_id} is not offered as a piggyback on channel {channel}: the primary must be running "
+            "with nothing on top, the care area must allow secondaries and the entry must allow one",
+            code="panel.secondary_not_offered",
+        )
+    therapy = _running(pump, channel)
+    return InfusionProgram(
+        entry_id=entry.id,
+        kind=ProgramKind.INTERMITTENT if entry.mode is DeliveryMode.INTERMITTENT else ProgramKind.CONTINUOUS,
+        dose=_required(fields["secondary_dose"], "piggyback dose"),
+        concentration=_concentration(fields["secondary_concentration"]),
+        patient=therapy.program.patient,
+        vtbi_ml=_required(fields["secondary_vtbi_ml"], "piggyback VTBI"),
+        duration_min=_decimal(fields["secondary_min"], "piggyback duration"),
+    )
+
+
+def _checked(verdict: Verdict) -> Outcome:
+    level = verdict.level
+    if level is VerdictLevel.HARD:
+        return Outcome(text="Checked: HARD limit crossed, this program cannot start", tone="hard")
+    if level is VerdictLevel.SOFT:
+        return Outcome(text="Checked: SOFT limit crossed, override with a reason or reprogram", tone="soft")
+    return Outcome(text="Checked: OK")
+
+
+def _hold(pump: Pump, channel: str, program: InfusionProgram) -> Outcome:
+    pending = pump.channel(channel).pending
+    verdict = pump.reprogram(channel, program) if pending is not None else pump.program(channel, program)
+    return _checked(verdict)
+
+
+def _running_at(label: str, verdict: Verdict, program: InfusionProgram) -> Outcome:
+    rate = at_resolution(verdict.rate_ml_per_h, program.rate_resolution_ml_per_h)
+    return Outcome(text=f"{label} running at {rate} mL/h")
+
+
+def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outcome:
     """Run one front-panel action on the pump; returns what the display says."""
+    reason = OverrideReason(fields["reason"]) if fields["reason"] else None
     if action == "care_area":
         area = pump.select_care_area(fields["care_area"])
-        return f"Care area {area.name} selected"
+        return Outcome(text=f"Care area {area.name} selected")
     if action == "program":
-        program = _program(pump, fields)
-        pending = pump.channel(channel).pending
-        verdict = pump.reprogram(channel, program) if pending is not None else pump.program(channel, program)
-        return f"Checked: {verdict.level.value}"
+        therapy = pump.channel(channel).therapy
+        if therapy is not None:
+            raise InvalidInputError(
+                f"channel {channel} is running {therapy.drug or 'a basic infusion'}: titrate it, or stop it "
+                "to program another drug",
+                code="panel.channel_running",
+            )
+        return _hold(pump, channel, _program(pump, fields))
+    if action == "titrate":
+        return _hold(pump, channel, _titration(_running(pump, channel), fields))
     if action == "override":
-        if not fields["reason"]:
+        if reason is None:
             raise InvalidInputError("an override needs a reason", code="panel.reason_required")
-        pump.override(channel, OverrideReason(fields["reason"]))
-        return "Soft alert overridden"
+        pump.override(channel, reason)
+        return Outcome(text="Soft alert overridden")
     if action == "confirm":
         pump.confirm(channel)
-        return "Confirmed"
+        return Outcome(text="Confirmed")
     if action == "start":
         pending = pump.channel(channel).pending
         if pending is not None and not pending.confirmed:
             pump.confirm(channel)
         pump.start(channel)
-        return "Infusing"
-    if action == "bolus":
-        therapy = pump.channel(channel).therapy
-        if therapy is None:
-            raise InvalidInputError("a bolus needs a running infusion", code="panel.not_running")
-        bolus = replace(
-            therapy.program,
-            kind=ProgramKind.BOLUS,
-            dose=_decimal(fields["bolus_dose"], "bolus dose", required=True),
-            dose_unit=None,
-            rate_ml_per_h=None,
-            vtbi_ml=None,
-            duration_min=_decimal(fields["bolus_min"], "bolus duration", required=True),
-        )
-        reason = OverrideReason(fields["reason"]) if fields["reason"] else None
-        verdict = pump.bolus(channel, bolus, override=reason)
-        return f"Bolus running at {verdict.rate_ml_per_h} mL/h"
+        return Outcome(text="Infusing")
+    if action in ("bolus", "loading"):
+        program = _dose_over_time(pump, channel, action, fields)
+        verdict = pump.bolus(channel, program, override=reason)
+        return _running_at("Bolus" if action == "bolus" else "Loading dose", verdict, program)
+    if action == "secondary":
+        program = _secondary(pump, channel, fields)
+        verdict = pump.secondary(channel, program, override=reason)
+        return _running_at("Piggyback", verdict, program)
     if action == "pca_demand":
-        return "Demand dose granted" if pump.pca_demand(channel) else "Demand dose denied (lockout or limit)"
+        if pump.pca_demand(channel):
+            return Outcome(text="Demand dose granted")
+        return Outcome(text="Demand dose denied (lockout or limit)", tone="soft")
     if action == "silence":
         pump.silence()
-        return "Alarms silenced for 2 minutes"
+        return Outcome(text="Alarms silenced for 2 minutes")
     simple = {"pause": pump.pause, "resume": pump.resume, "stop": pump.stop, "cancel": pump.cancel}
     simple[action](channel)
-    return {"pause": "Paused", "resume": "Resumed", "stop": "Stopped", "cancel": "Program cancelled"}[action]
+    return Outcome(text=SIMPLE_MESSAGES[action])
+
+
+def _attempt(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outcome | Refusal:
+    """Run an action; a refusal comes back with the limits the pump's check crossed on this channel (read
+    from the events it logged meanwhile, before the fleet hands them on)."""
+    first = pump.events.next_seq
+    try:
+        return _act(pump, action, channel, fields)
+    except SmartpumpError as error:
+        return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
 
 
 def _view(pump: Pump, channel: str) -> dict[str, Any]:
-    """Everything the panel displays for one pump and its selected channel."""
-    status = pump.status()
-    library = pump.library
-    area = pump.care_area
-    entries: list[dict[str, Any]] = []
-    if library is not None and area is not None:
-        for entry in library.entries_in(area.id):
-            entries.append(
-                {
-                    "id": entry.id,
-                    "name": library.drug(entry.drug_id).shown_name,
-                    "therapy": entry.therapy,
-                    "unit": str(entry.dosing_unit),
-                    "concentrations": [str(c) for c in entry.concentrations],
-                    "needs_weight": entry.needs_weight,
-                    "is_pca": entry.mode is DeliveryMode.PCA,
-                }
-            )
+    """Everything the panel displays for one pump and its selected channel (legal actions only)."""
+    library, area = pump.library, pump.care_area
     current = pump.channel(channel)
+    therapy = current.therapy
+    entries = [] if library is None or area is None else entry_options(library, library.entries_in(area.id))
+    secondaries = secondary_entries(pump, channel)
     return {
-        "status": status,
+        "status": pump.status(),
         "areas": [] if library is None else [(a.id, a.name) for a in library.care_areas],
         "area": area,
-        "entries": sorted(entries, key=lambda e: str(e["name"]).lower()),
+        "entries": entries,
         "channel": channel,
         "state": current.state.value,
-        "pending": current.pending,
-        "therapy": current.therapy,
-        "reasons": [r.value for r in OverrideReason],
+        "verdict": None if current.pending is None else verdict_view(current.pending),
+        "therapy": therapy,
+        "titration": None if therapy is None else titration_view(pump, therapy),
+        "dose_offers": dose_offers(pump, channel),
+        "secondary_entries": [] if library is None else entry_options(library, secondaries),
+        "reasons": override_reasons(),
+        "volume_resolution_ml": pump.caps.vtbi_resolution_ml,
     }
 
 
@@ -214,10 +355,14 @@ def _render(
     pump: Pump,
     channel: str,
     *,
-    message: str | None,
-    error: str | None,
-    status: int,
+    outcome: Outcome | Refusal | None,
+    submitted: tuple[str, dict[str, str]] | None = None,
 ) -> Response:
+    form = form_values(pump.channel(channel))
+    action = ""
+    if submitted is not None and isinstance(outcome, Refusal):
+        action, fields = submitted
+        form.update({name: fields[name] for name in FORM_FIELDS.get(action, ())})
     return render(
         request,
         "panel.html",
@@ -225,9 +370,11 @@ def _render(
         active="panel",
         serial=pump.id,
         view=_view(pump, channel),
-        message=message,
-        error=error,
-        status_code=status,
+        message=outcome if isinstance(outcome, Outcome) else None,
+        refusal=outcome if isinstance(outcome, Refusal) else None,
+        form=form,
+        form_action=action,
+        status_code=409 if isinstance(outcome, Refusal) else 200,
     )
 
 
@@ -244,7 +391,7 @@ def panel(
     with fleet.lock:
         if channel not in pump.channels:
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
-        return _render(request, access, pump, channel, message=None, error=None, status=200)
+        return _render(request, access, pump, channel, outcome=None)
 
 
 @router.post("/ui/panel/{serial}")
@@ -259,17 +406,25 @@ def panel_action(
     care_area: Annotated[str, Form(max_length=64)] = "",
     entry_id: Annotated[str, Form(max_length=128)] = "",
     concentration: Annotated[str, Form(max_length=64)] = "",
-    weight_kg: Annotated[str, Form(max_length=32)] = "",
-    dose: Annotated[str, Form(max_length=32)] = "",
-    vtbi_ml: Annotated[str, Form(max_length=32)] = "",
+    weight_kg: Field = "",
+    dose: Field = "",
+    rate_ml_per_h: Field = "",
+    vtbi_ml: Field = "",
     reason: Annotated[str, Form(max_length=64)] = "",
-    bolus_dose: Annotated[str, Form(max_length=32)] = "",
-    bolus_min: Annotated[str, Form(max_length=32)] = "",
-    lockout_min: Annotated[str, Form(max_length=32)] = "",
-    basal: Annotated[str, Form(max_length=32)] = "",
-    max_dose: Annotated[str, Form(max_length=32)] = "",
+    bolus_dose: Field = "",
+    bolus_min: Field = "",
+    loading_dose: Field = "",
+    loading_min: Field = "",
+    secondary_entry_id: Annotated[str, Form(max_length=128)] = "",
+    secondary_concentration: Annotated[str, Form(max_length=64)] = "",
+    secondary_dose: Field = "",
+    secondary_min: Field = "",
+    secondary_vtbi_ml: Field = "",
+    lockout_min: Field = "",
+    basal: Field = "",
+    max_dose: Field = "",
 ) -> Response:
-    """Press a front-panel button; the pump's answer (or refusal) is shown on the panel."""
+    """Press a front-panel button; the pump's answer (or refusal, with the values kept) is shown."""
     if action not in ACTIONS:
         raise InvalidInputError(f"unknown action {action!r}", code="panel.action")
     if reason and reason not in {r.value for r in OverrideReason}:
@@ -281,10 +436,18 @@ def panel_action(
         "concentration": concentration,
         "weight_kg": weight_kg,
         "dose": dose,
+        "rate_ml_per_h": rate_ml_per_h,
         "vtbi_ml": vtbi_ml,
         "reason": reason,
         "bolus_dose": bolus_dose,
         "bolus_min": bolus_min,
+        "loading_dose": loading_dose,
+        "loading_min": loading_min,
+        "secondary_entry_id": secondary_entry_id,
+        "secondary_concentration": secondary_concentration,
+        "secondary_dose": secondary_dose,
+        "secondary_min": secondary_min,
+        "secondary_vtbi_ml": secondary_vtbi_ml,
         "lockout_min": lockout_min,
         "basal": basal,
         "max_dose": max_dose,
@@ -292,16 +455,6 @@ def panel_action(
     with fleet.lock:
         if channel not in pump.channels:
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
-        try:
-            message = str(fleet.act(serial, lambda acting: _act(acting, action, channel, fields)))
-        except SmartpumpError as error:
-            return _render(
-                request,
-                access,
-                pump,
-                channel,
-                message=None,
-                error=f"{error.message} ({error.code})",
-                status=409,
-            )
-        return _render(request, access, pump, channel, message=message, error=None, status=200)
+        result = fleet.act(serial, lambda acting: _attempt(acting, action, channel, fields))
+        assert isinstance(result, Outcome | Refusal)
+        return _render(request, access, pump, channel, outcome=result, submitted=(action, fields))

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
 
 from smartpump.server.auth import ALL_ROLES, Principal, Role
+from smartpump.server.web.display import NOTHING, at_resolution, exact, significant
 from smartpump.server.web.session import csrf_token, new_presession, set_presession
 
 A, PH, AP, N, B, AU, V = (
@@ -70,10 +71,9 @@ def nav_for(principal: Principal | None) -> list[NavItem]:
 
 def _number(value: Any) -> str:
     if value is None:
-        return "—"
+        return NOTHING
     if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text
+        return exact(value)
     return str(value)
 
 
@@ -84,6 +84,8 @@ _ENV: Final = Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["num"] = _number
+_ENV.filters["sig"] = significant
+_ENV.filters["res"] = at_resolution
 
 
 def render(

@@ -206,23 +206,25 @@ function maintenanceHelpers() {
 }
 
 function panelHelpers() {
-  var select = document.querySelector("select[data-entries]");
-  if (!select) { return; }
-  var list = document.getElementById("conc-list");
-  var unit = document.querySelector("[data-unit-label]");
-  var conc = select.form.elements.concentration;
-  function update() {
-    var option = select.options[select.selectedIndex];
-    var values = (option && option.getAttribute("data-concentrations") || "").split("|").filter(Boolean);
-    list.textContent = "";
-    values.forEach(function (v) { var o = document.createElement("option"); o.value = v; list.appendChild(o); });
-    if (values.length === 1 && !conc.value) { conc.value = values[0]; }
-    text(unit, option ? option.getAttribute("data-unit") : "");
-    var pca = document.querySelector("[data-pca-fields]");
-    if (pca) { pca.hidden = !(option && option.getAttribute("data-pca") === "yes"); }
-  }
-  select.addEventListener("change", update);
-  update();
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-entries]"), function (select) {
+    var form = select.form;
+    var list = document.getElementById(select.getAttribute("data-entries"));
+    var unit = form.querySelector("[data-unit-label]");
+    var conc = form.querySelector("[data-concentration]");
+    var pca = form.querySelector("[data-pca-fields]");
+    function update(changed) {
+      var option = select.options[select.selectedIndex];
+      var values = (option && option.getAttribute("data-concentrations") || "").split("|").filter(Boolean);
+      list.textContent = "";
+      values.forEach(function (v) { var o = document.createElement("option"); o.value = v; list.appendChild(o); });
+      if (changed && values.indexOf(conc.value) < 0) { conc.value = ""; }
+      if (values.length === 1 && !conc.value) { conc.value = values[0]; }
+      if (unit) { text(unit, option ? option.getAttribute("data-unit") : ""); }
+      if (pca) { pca.hidden = !(option && option.getAttribute("data-pca") === "yes"); }
+    }
+    select.addEventListener("change", function () { update(true); });
+    update(false);
+  });
 }
 
 document.addEventListener("DOMContentLoaded", function () {
