@@ -247,3 +247,10 @@ def test_a_dose_that_is_not_positive_is_refused(amount: Decimal) -> None:
     with pytest.raises(PumpError) as refused:
         ledger.evaluate(D(0), amount, DoseKind.CLINICIAN)
     assert refused.value.code == "pump.pca_amount_not_positive"
+
+
+def test_a_time_too_precise_to_total_exactly_is_refused() -> None:
+    ledger = PcaLedger(demand_dose=D(1), lockout_s=D(0), ceilings=(LIBRARY_4H,))
+    with pytest.raises(PumpError) as refused:
+        ledger.evaluate(D("1E-70"), D(1), DoseKind.CLINICIAN)
+    assert refused.value.code == "pump.pca_not_exact"
