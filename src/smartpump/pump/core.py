@@ -1,5 +1,5 @@
-"""The pump's shared kernel: identity, time, event log, channels, alarm board, library and
-configuration state, and the two hooks every part uses (play what is due; keep derived state).
+"""The pump's shared kernel: identity, time, event log, channels, alarm board, library, configuration
+and software state, and the two hooks every part uses (play what is due; keep derived state).
 
 Time comes only from the injected Clock. Before each action the pump plays, in order, everything
 that was due since the last call (VTBI reached, occlusion alarm, battery low...) at its exact
@@ -25,6 +25,7 @@ from smartpump.pump.delivery import seconds
 from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
 from smartpump.pump.hardware import HardwarePort
 from smartpump.pump.sensors import AirMonitor, Battery, LineModel
+from smartpump.pump.software import SoftwareSlot
 
 CHANNEL_IDS: Final = ("A", "B", "C", "D")
 CLOCK_JUMP_THRESHOLD: Final = timedelta(seconds=1)
@@ -76,6 +77,7 @@ class PumpCore:
         self.patient_id: str | None = None
         self.configuration: PumpConfiguration | None = configuration
         self.pending_configuration: PumpConfiguration | None = None
+        self.software = SoftwareSlot()
         self.settings: ConfigurationSettings = (
             configuration.settings if configuration is not None else factory_settings(caps.model)
         )

@@ -5,13 +5,14 @@ event.
 Parts: ``bedside`` (care area, patient, set, verification), ``programming`` (DERS-checked programs,
 titration, bolus, secondary), ``infusion`` (start to stop, completion), ``pca`` (PCA doses and
 pause), ``sensors`` (occlusion, air, door, container), ``health`` (power, faults, motor check),
-``alarming`` (alarm lifecycle), ``installation`` (library and configuration), ``restart``
+``alarming`` (alarm lifecycle), ``installation`` (library, configuration, software), ``restart``
 (persisted state). Time comes only from the injected Clock (see ``smartpump.pump.core``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -38,9 +39,10 @@ from smartpump.pump.installation import Installation
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import check_key, open_state, required, seal_state
 from smartpump.pump.programming import OverrideReason, Programming
-from smartpump.pump.restart import Restart, check_document, check_owner, configuration_from
+from smartpump.pump.restart import Restart, check_document, check_owner, configuration_from, software_from
 from smartpump.pump.sensor_control import OCCLUSION_RECHECK_S, SensorControl
 from smartpump.pump.sensors import Battery, LineModel
+from smartpump.pump.software import SoftwareSlot
 from smartpump.pump.status import PumpStatus, status_of
 from smartpump.pump.verification import BedsideScan
 
@@ -193,6 +195,12 @@ class Pump:
     def pending_library(self) -> DrugLibrary | None:
         """An installed library waiting for every channel to be idle."""
         return self._core.pending_library
+
+    @property
+    def software(self) -> SoftwareSlot:
+        """A copy of the software slot: the version the pump runs and the verified one waiting for every
+        channel to be idle (a copy, so activation stays behind the idle gate of ``install_software``)."""
+        return replace(self._core.software)
 
     @property
     def care_area(self) -> CareArea | None:
@@ -455,10 +463,16 @@ class Pump:
         the one held); it becomes active when every channel is idle, never while delivering."""
         self._installation.install_configuration(signed, public_key_pem, hospital_id=hospital_id)
 
+    def install_software(self, document: Mapping[str, object], public_key_pem: bytes) -> None:
+        """Install a signed software package after verifying it for this model (``software.rejected`` and
+        the SignatureError when refused); it runs once every channel is idle, never while delivering."""
+        self._installation.install_software(document, public_key_pem)
+
     # ----------------------------------------------------------------- status
 
     def status(self) -> PumpStatus:
-        """What a display shows: library and configuration versions, care area, channels, alarms, battery."""
+        """What a display shows: library, configuration and software versions, care area, channels, alarms,
+        battery."""
         self._core.sync()
         return status_of(self._core)
 
@@ -466,8 +480,8 @@ class Pump:
 
     def to_state(self) -> dict[str, Any]:
         """What the pump persists to survive a power cycle: running programs, volume totals, PCA
-        history, alarm settings, the active and pending configuration and ``next_seq`` (JSON-ready;
-        times as ages before ``saved_at``)."""
+        history, alarm settings, the active and pending configuration and software versions and
+        ``next_seq`` (JSON-ready; times as ages before ``saved_at``)."""
         return self._restart.to_state()
 
     def to_sealed_state(self, key: bytes) -> bytes:
@@ -530,8 +544,8 @@ class Pump:
     ) -> Pump:
         """Power on from a persisted state: totals, history and the configuration come back, delivery
         does not (every channel with a therapy is paused and needs ``resume``, the clinician's
-        confirmation). A state without configuration keys was written before configurations existed:
-        the pump keeps its factory default."""
+        confirmation). A state without configuration or software keys was written before they existed:
+        the pump keeps its factory default configuration and software version."""
         try:
             check_document(state, library)
             pump = cls(
@@ -547,6 +561,7 @@ class Pump:
                 configuration=configuration_from(state.get("configuration")),
             )
             pump._core.pending_configuration = configuration_from(state.get("pending_configuration"))
+            pump._core.software = software_from(state)
             pump._restart.restore(state)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise PumpError(

@@ -1,8 +1,9 @@
-"""Signed packages a server sends the pump: drug library and configuration, verified on install and
-activated only once every channel is idle; refused server commands are logged."""
+"""Signed packages a server sends the pump: drug library, configuration and software, verified on
+install and activated only once every channel is idle; refused server commands are logged."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from smartpump.errors import LibraryError, SignatureError
@@ -13,7 +14,7 @@ from smartpump.pump.events import EventType
 
 
 class Installation:
-    """Library and configuration install and activation on one pump."""
+    """Library, configuration and software install and activation on one pump."""
 
     def __init__(self, core: PumpCore) -> None:
         self.core = core
@@ -72,6 +73,19 @@ class Installation:
         )
         core.after_change()
 
+    def install_software(self, document: Mapping[str, object], public_key_pem: bytes) -> None:
+        """Install a signed software package after verifying it (signature, model, a version above the one
+        held); it becomes the running version when every channel is idle, never while delivering."""
+        core = self.core
+        core.sync()
+        try:
+            version = core.software.install(document, public_key_pem, core.caps.model.value)
+        except SignatureError as error:
+            core.emit(EventType.SOFTWARE_REJECTED, None, code=error.code, reason=error.message)
+            raise
+        core.emit(EventType.SOFTWARE_INSTALLED, None, version=version, pending=not core.all_idle())
+        core.after_change()
+
     def record_command_refused(self, *, command: str, nonce: str, code: str, reason: str) -> None:
         """Log a server command that failed verification (forged, replayed, expired, foreign)."""
         self.core.emit(
@@ -79,12 +93,21 @@ class Installation:
         )
 
     def after_change(self) -> None:
-        """Activate a pending library, then a pending configuration, once every channel is idle."""
+        """Activate a pending library, then a pending configuration, then pending software, once every
+        channel is idle."""
         core = self.core
         if core.pending_library is not None and core.all_idle():
             self._activate_library()
         if core.pending_configuration is not None and core.all_idle():
             self._activate_configuration()
+        if core.software.pending_version is not None and core.all_idle():
+            activation = core.software.activate()
+            core.emit(
+                EventType.SOFTWARE_ACTIVATED,
+                None,
+                version=activation.version,
+                previous_version=activation.previous_version,
+            )
 
     def _activate_library(self) -> None:
         core = self.core

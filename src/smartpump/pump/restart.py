@@ -1,6 +1,6 @@
 """Surviving a power cycle (SAF-PWR-02): the state a pump persists (programs, volume totals, PCA
-history, configuration, ``next_seq``; times as ages before ``saved_at``) and how it comes back
-(every therapy paused, waiting for the clinician's ``resume``)."""
+history, configuration, software versions, ``next_seq``; times as ages before ``saved_at``) and how it
+comes back (every therapy paused, waiting for the clinician's ``resume``)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,28 @@ from smartpump.pump.persistence import (
     text,
 )
 from smartpump.pump.programming import Programming
+from smartpump.pump.software import FACTORY_VERSION, SoftwareSlot
 
 
 def configuration_from(raw: object) -> PumpConfiguration | None:
     """A persisted configuration document (None stays None); raises ConfigurationError when invalid."""
     return None if raw is None else PumpConfiguration.from_dict(raw)
+
+
+def software_from(state: dict[str, Any]) -> SoftwareSlot:
+    """The persisted installed and pending software versions; a state without them (saved before pumps
+    held software) keeps the factory version. Raises PumpError ``pump.state_invalid`` when they are not
+    versions or the pending one is not above the installed one."""
+    installed = state.get("software_version", FACTORY_VERSION)
+    pending = state.get("software_pending")
+    if not isinstance(installed, str) or not (pending is None or isinstance(pending, str)):
+        raise PumpError("persisted software versions are not text", code="pump.state_invalid")
+    try:
+        return SoftwareSlot(installed_version=installed, pending_version=pending)
+    except PumpError as error:
+        raise PumpError(
+            f"persisted software is not valid: {error.message}", code="pump.state_invalid"
+        ) from None
 
 
 def check_document(state: dict[str, Any], library: DrugLibrary | None) -> None:
@@ -103,6 +120,8 @@ class Restart:
             "pending_configuration": None
             if core.pending_configuration is None
             else core.pending_configuration.to_dict(),
+            "software_version": core.software.installed_version,
+            "software_pending": core.software.pending_version,
             "on_ac": core.battery.on_ac,
             "battery_charge_min": str(core.battery.charge_at(now)),
             "channel_state": {c.id: _channel_state(c, now) for c in core.channels.values()},

@@ -1,5 +1,5 @@
-"""The typed status snapshot a display (and the heartbeat) shows: versions, care area, power, the
-alarms in presentation order and each channel's state and volumes."""
+"""The typed status snapshot a display (and the heartbeat) shows: library, configuration and software
+versions, care area, power, the alarms in presentation order and each channel's state and volumes."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class ChannelStatus:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PumpStatus:
-    """What a display shows: library and configuration versions, care area, channels, alarms, battery."""
+    """What a display shows: library, configuration and software versions (each with the one pending),
+    care area, channels, alarms, battery."""
 
     pump: str
     model: str
@@ -58,6 +59,8 @@ class PumpStatus:
     library_pending: int | None
     configuration_version: int
     configuration_pending: int | None
+    software_version: str
+    software_pending: str | None
     care_area: str | None
     on_ac: bool
     battery_remaining_min: Decimal
@@ -66,7 +69,7 @@ class PumpStatus:
     channels: Mapping[str, ChannelStatus]
 
     def to_dict(self) -> dict[str, object]:
-        """The snapshot as the mapping ``Pump.status()`` returned before it was typed (same keys)."""
+        """The snapshot as a mapping with the field names as keys (Decimals kept exact)."""
         return {
             "pump": self.pump,
             "model": self.model,
@@ -74,6 +77,8 @@ class PumpStatus:
             "library_pending": self.library_pending,
             "configuration_version": self.configuration_version,
             "configuration_pending": self.configuration_pending,
+            "software_version": self.software_version,
+            "software_pending": self.software_pending,
             "care_area": self.care_area,
             "on_ac": self.on_ac,
             "battery_remaining_min": self.battery_remaining_min,
@@ -92,6 +97,8 @@ def status_of(core: PumpCore) -> PumpStatus:
         library_pending=core.pending_library.version if core.pending_library else None,
         configuration_version=core.configuration_version,
         configuration_pending=core.pending_configuration.version if core.pending_configuration else None,
+        software_version=core.software.installed_version,
+        software_pending=core.software.pending_version,
         care_area=core.care_area.id if core.care_area else None,
         on_ac=core.battery.on_ac,
         battery_remaining_min=core.battery.remaining_min(core.t),

@@ -24,13 +24,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from smartpump.clock import Clock, ManualClock, WallClock
+from smartpump.clock import ManualClock, WallClock
 from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
-from smartpump.errors import PumpError, SignatureError, SmartpumpError
+from smartpump.errors import PumpError, SmartpumpError
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
 from smartpump.pump.device import OverrideReason, Pump
-from smartpump.pump.events import EventType, PumpEvent
+from smartpump.pump.events import PumpEvent
 from smartpump.pump.software import SoftwareSlot
 from smartpump.sim.environment import Environment, WallPacing
 from smartpump.sim.fleet import Fleet
@@ -85,7 +85,6 @@ class SimFleet:
         self.library = library
         self.public_key_pem = public_key_pem
         self.hospital_id = hospital_id if hospital_id is not None else library.hospital_id
-        self._software: dict[str, SoftwareSlot] = {}
         self._transport_for = transport_for
         self._outbox_dir = outbox_dir
         self._batch_size = batch_size
@@ -128,7 +127,7 @@ class SimFleet:
 
     def software(self, serial: str) -> SoftwareSlot:
         """The software a simulated pump runs and the version waiting to activate (hold ``lock``)."""
-        return self._software.setdefault(serial, SoftwareSlot())
+        return self.pump(serial).software
 
     # ----------------------------------------------------------------- running
 
@@ -140,7 +139,7 @@ class SimFleet:
             before = self.env.actions_run
             self.env.run(until_s=max(target, self.env.now_s))
             for serial in self.fleet.pumps:
-                self.fleet.act(serial, lambda p: _activate_software(p, self.software(p.id), self.env.clock))
+                self.fleet.act(serial, _nothing)
             for uplink in self._uplinks.values():
                 uplink.step()
             if self.link is not None:
@@ -216,12 +215,7 @@ class SimFleet:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:
                 document = package_document_of(command)
-                self.act(
-                    serial,
-                    lambda p: _install_software(
-                        p, self.software(serial), document, self.public_key_pem, self.env.clock
-                    ),
-                )
+                self.act(serial, lambda p: p.install_software(document, self.public_key_pem))
             else:
                 raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
         except SmartpumpError as error:
@@ -377,50 +371,8 @@ def _decimal(value: object) -> Decimal | None:
         raise PumpError(f"not a decimal: {value!r}", code="command.args") from None
 
 
-def _install_software(
-    pump: Pump, slot: SoftwareSlot, document: Mapping[str, object], public_key_pem: bytes, clock: Clock
-) -> None:
-    """Verify a package into the pump's slot and log it as the pump does a library: ``software.rejected``
-    or ``software.installed`` (pending while a channel is busy), then activate it if every channel is idle.
-
-    Raises:
-        SignatureError: the slot's refusal (the slot is unchanged).
-    """
-    pump.sync()
-    try:
-        version = slot.install(document, public_key_pem, pump.caps.model.value)
-    except SignatureError as error:
-        _log(pump, clock, EventType.SOFTWARE_REJECTED, code=error.code, reason=error.message)
-        raise
-    _log(pump, clock, EventType.SOFTWARE_INSTALLED, version=version, pending=not _all_idle(pump))
-    _activate_software(pump, slot, clock)
-
-
-def _activate_software(pump: Pump, slot: SoftwareSlot, clock: Clock) -> None:
-    """Promote the pending software once every channel of the pump is idle (``software.activated``); also
-    lets the fleet dispatch events produced outside its own actions."""
-    if slot.pending_version is None:
-        return
-    pump.sync()
-    if not _all_idle(pump):
-        return
-    activation = slot.activate()
-    _log(
-        pump,
-        clock,
-        EventType.SOFTWARE_ACTIVATED,
-        version=activation.version,
-        previous_version=activation.previous_version,
-    )
-
-
-def _all_idle(pump: Pump) -> bool:
-    return all(c.therapy is None and c.pending is None for c in pump.channels.values())
-
-
-def _log(pump: Pump, clock: Clock, type_: EventType, **data: str | bool) -> None:
-    """Append a pump-level event at the shared clock's time (the pump was synced to it)."""
-    pump.events.append(type_, clock.now(), None, data)
+def _nothing(pump: Pump) -> None:
+    """An action that does nothing: lets the fleet dispatch events produced outside its own actions."""
 
 
 class SimFleetRunner:

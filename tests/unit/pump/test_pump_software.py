@@ -1,17 +1,23 @@
 """Signed software packages on the pump: format, verification (forged, wrong model, downgrade against the
-running and the pending version, malformed) and the slot that activates a verified version."""
+running and the pending version, malformed), the slot that activates a verified version, and the pump's
+install: activation only when every channel is idle, pump events, and the versions across a restart."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smartpump.clock import ManualClock
 from smartpump.errors import PumpError, SignatureError
 from smartpump.library.signing import generate_keypair
+from smartpump.pump import EventType, Pump, PumpModel
 from smartpump.pump.software import (
     FACTORY_VERSION,
     SignedPackage,
@@ -21,6 +27,7 @@ from smartpump.pump.software import (
     verify_package,
     version_key,
 )
+from tests.unit.pump.library import basic, make_pump, pump_library, start
 
 PRIVATE, PUBLIC = generate_keypair()
 MODEL = "lvp"
@@ -173,3 +180,164 @@ def test_a_slot_cannot_hold_an_invalid_or_backwards_state(installed: str, pendin
     with pytest.raises(PumpError) as caught:
         SoftwareSlot(installed_version=installed, pending_version=pending)
     assert caught.value.code == "software.version_invalid"
+
+
+# --- software on the pump: install, activation only at idle, refusals, restart -------------------------
+
+LVP_MODEL = PumpModel.LVP.value
+STATE_KEY = b"k" * 32
+
+
+def _lvp_package(version: str, *, model: str = LVP_MODEL, private: bytes = PRIVATE) -> dict[str, str]:
+    return _package(version, model=model, private=private)
+
+
+def _software_events(pump: Pump) -> list[tuple[str, dict[str, object]]]:
+    kinds = (EventType.SOFTWARE_INSTALLED, EventType.SOFTWARE_ACTIVATED, EventType.SOFTWARE_REJECTED)
+    return [(e.type.value, dict(e.data)) for e in pump.events.since(0) if e.type in kinds]
+
+
+def test_a_package_installed_on_an_idle_pump_runs_at_once_with_both_events() -> None:
+    pump, _ = make_pump()
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    assert _software_events(pump) == [
+        ("software.installed", {"version": "1.1.0", "pending": False}),
+        ("software.activated", {"version": "1.1.0", "previous_version": FACTORY_VERSION}),
+    ]
+    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+    status = pump.status()
+    assert (status.software_version, status.software_pending) == ("1.1.0", None)
+
+
+def test_a_package_waits_while_a_channel_delivers_and_runs_when_the_last_channel_stops() -> None:
+    pump, clock = make_pump()
+    start(pump, "A", basic("100", vtbi="50"))
+    start(pump, "B", basic("200"))
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    assert _software_events(pump) == [("software.installed", {"version": "1.1.0", "pending": True})]
+    status = pump.status()
+    assert (status.software_version, status.software_pending) == (FACTORY_VERSION, "1.1.0")
+    clock.advance(3600)
+    pump.sync()
+    assert pump.channel("A").state.value == "kvo"
+    pump.stop("A")
+    assert pump.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
+    assert pump.software.installed_version == FACTORY_VERSION
+    pump.stop("B")
+    [activated] = pump.events.of_type(EventType.SOFTWARE_ACTIVATED)
+    last_stop = pump.events.of_type(EventType.INFUSION_STOPPED)[-1]
+    assert last_stop.channel == "B" and activated.seq > last_stop.seq
+    assert dict(activated.data) == {"version": "1.1.0", "previous_version": FACTORY_VERSION}
+    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+
+
+def test_a_program_not_yet_started_also_holds_the_software_back() -> None:
+    pump, _ = make_pump()
+    pump.program("C", basic("100"))
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    assert pump.software.pending_version == "1.1.0"
+    pump.cancel("C")
+    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+
+
+def _other_key_package() -> dict[str, str]:
+    other_private, _ = generate_keypair()
+    return _lvp_package("2.0.0", private=other_private)
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (_other_key_package, "software.forged"),
+        (lambda: _lvp_package("2.0.0") | {"version": "3.0.0"}, "software.forged"),
+        (lambda: _lvp_package("2.0.0", model=PumpModel.SYRINGE.value), "software.wrong_model"),
+        (lambda: _lvp_package("1.2.0"), "software.downgrade"),
+        (lambda: _lvp_package("1.1.5"), "software.downgrade"),
+        (lambda: _lvp_package("1.0.0"), "software.downgrade"),
+        (lambda: {"format": "smartpump.software/1"}, "software.malformed"),
+    ],
+    ids=[
+        "other-key",
+        "altered",
+        "other-model",
+        "same-as-pending",
+        "below-pending",
+        "below-running",
+        "malformed",
+    ],
+)
+def test_a_refused_package_is_logged_and_changes_nothing(
+    make: Callable[[], dict[str, str]], code: str
+) -> None:
+    pump, _ = make_pump()
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    start(pump, "A", basic("100"))
+    pump.install_software(_lvp_package("1.2.0"), PUBLIC)
+    before = _software_events(pump)
+    with pytest.raises(SignatureError) as refused:
+        pump.install_software(make(), PUBLIC)
+    assert refused.value.code == code
+    assert _software_events(pump) == [
+        *before,
+        ("software.rejected", {"code": code, "reason": refused.value.message}),
+    ]
+    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", "1.2.0")
+    pump.stop("A")
+    [_, activated] = pump.events.of_type(EventType.SOFTWARE_ACTIVATED)
+    assert dict(activated.data) == {"version": "1.2.0", "previous_version": "1.1.0"}
+
+
+def test_the_software_a_caller_reads_is_a_copy_that_cannot_bypass_the_idle_gate() -> None:
+    pump, _ = make_pump()
+    start(pump, "A", basic("100"))
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.software.activate()
+    assert (pump.software.installed_version, pump.software.pending_version) == (FACTORY_VERSION, "1.1.0")
+    assert pump.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
+
+
+def test_the_running_and_pending_software_survive_a_sealed_restart() -> None:
+    pump, clock = make_pump()
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    start(pump, "A", basic("100"))
+    pump.install_software(_lvp_package("1.2.0"), PUBLIC)
+    stored = pump.to_sealed_state(STATE_KEY)
+    later = ManualClock(start=clock.now() + timedelta(seconds=60))
+    restarted = Pump.power_on(
+        stored, STATE_KEY, pump_id="pump-1", model=PumpModel.LVP, clock=later, library=pump_library()
+    )
+    assert restarted.events.of_type(EventType.PUMP_STATE_RESTORED)
+    status = restarted.status()
+    assert (status.software_version, status.software_pending) == ("1.1.0", "1.2.0")
+    with pytest.raises(SignatureError) as refused:
+        restarted.install_software(_lvp_package("1.2.0"), PUBLIC)
+    assert refused.value.code == "software.downgrade"
+    restarted.resume("A")
+    assert restarted.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
+    restarted.stop("A")
+    [activated] = restarted.events.of_type(EventType.SOFTWARE_ACTIVATED)
+    assert dict(activated.data) == {"version": "1.2.0", "previous_version": "1.1.0"}
+
+
+def test_a_state_saved_before_pumps_held_software_restarts_on_the_factory_version() -> None:
+    pump, clock = make_pump()
+    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    state = json.loads(json.dumps(pump.to_state()))
+    del state["software_version"], state["software_pending"]
+    restarted = Pump.from_state(state, clock, pump_library())
+    assert (restarted.software.installed_version, restarted.software.pending_version) == (
+        FACTORY_VERSION,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("installed", "pending"), [("latest", None), ("1.1.0", "1.0.0"), ("1.1.0", "1.1.0"), (110, None)]
+)
+def test_persisted_software_that_is_not_a_valid_slot_is_refused(installed: object, pending: object) -> None:
+    pump, clock = make_pump()
+    state = json.loads(json.dumps(pump.to_state()))
+    state["software_version"], state["software_pending"] = installed, pending
+    with pytest.raises(PumpError) as refused:
+        Pump.from_state(state, clock, pump_library())
+    assert refused.value.code == "pump.state_invalid"

@@ -52,6 +52,8 @@ def test_to_dict_keeps_the_keys_and_values_of_the_untyped_status() -> None:
         "library_pending",
         "configuration_version",
         "configuration_pending",
+        "software_version",
+        "software_pending",
         "care_area",
         "on_ac",
         "battery_remaining_min",
