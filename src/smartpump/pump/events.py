@@ -143,6 +143,7 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "rate_ml_per_h",
         "vtbi_ml",
         "dose",
+        "dose_programmed",
         "dose_unit",
         "library_version",
         "is_basic",
