@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from smartpump.clock import Clock
-from smartpump.ders.program import InfusionProgram, Verdict
+from smartpump.ders.program import InfusionProgram, PatientParameters, Verdict
 from smartpump.errors import PumpError, SmartpumpError
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary
@@ -119,7 +119,7 @@ class Pump:
         self._infusion = Infusion(core, self._alarming, self._pca)
         self._programming = Programming(core)
         self._sensors = SensorControl(core, self._alarming)
-        self._bedside = Bedside(core, self._alarming)
+        self._bedside = Bedside(core, self._alarming, self._programming)
         self._installation = Installation(core)
         self._restart = Restart(core, self._bedside, self._programming, self._pca)
         on_due: dict[Due, Callable[[Channel], None]] = {
@@ -205,6 +205,11 @@ class Pump:
         return self._core.patient_id
 
     @property
+    def patient_parameters(self) -> PatientParameters:
+        """The patient's weight, height and BSA as set on the pump (NO_PATIENT until set)."""
+        return self._core.patient_parameters
+
+    @property
     def configuration(self) -> PumpConfiguration | None:
         """The active configuration (None: the factory default)."""
         return self._core.configuration
@@ -281,6 +286,18 @@ class Pump:
     def set_patient(self, patient_id: str) -> None:
         """Associate the pump with a patient (wristband scanned at power-on)."""
         self._bedside.set_patient(patient_id)
+
+    def set_patient_parameters(
+        self,
+        weight_kg: Decimal | None = None,
+        height_cm: Decimal | None = None,
+        bsa_m2: Decimal | None = None,
+        *,
+        override: OverrideReason | str | None = None,
+    ) -> PatientParameters:
+        """Set the patient's weight, height and BSA (programs without a patient take them); every
+        therapy is re-checked with its dose first: hard refuses the change, soft needs ``override``."""
+        return self._bedside.set_patient_parameters(weight_kg, height_cm, bsa_m2, override=override)
 
     def install_set(
         self, cid: str, *, set_type: str, lot: str, line_label: str | None = None

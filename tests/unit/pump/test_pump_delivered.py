@@ -5,13 +5,15 @@ piggyback is bound to what the channel runs. Each test names the defect it preve
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from smartpump.clock import ManualClock
-from smartpump.ders.program import InfusionProgram, PatientParameters, VerdictLevel
+from smartpump.ders.program import NO_PATIENT, InfusionProgram, PatientParameters, VerdictLevel
 from smartpump.errors import PumpError
 from smartpump.pump import ChannelState, EventType, OverrideReason, Pump, PumpModel, Step
 from smartpump.units import Concentration, DoseUnit, rate_to_dose, volume_to_dose
@@ -20,6 +22,7 @@ from tests.unit.pump.delivered import (
     bolus,
     delivered_library,
     delivered_pump,
+    gentamicin,
     heparin,
     kcl,
     labetalol,
@@ -242,6 +245,107 @@ def test_a_titration_for_another_weight_is_refused() -> None:
     assert error.code == "pump.titration_weight" and "change the patient's weight first" in error.message
 
 
+# --- the patient's parameters belong to the pump ---------------------------------------------------------
+
+
+def test_programs_without_a_patient_take_the_pumps_parameters() -> None:
+    pump, _ = delivered_pump()
+    assert pump.set_patient_parameters(weight_kg=D(70)) == PatientParameters(weight_kg=D(70))
+    changed = pump.events.of_type(EventType.PATIENT_PARAMETERS_CHANGED)[-1].data
+    assert (changed["weight_kg"], changed["previous_weight_kg"], changed["rechecked"]) == (D(70), None, [])
+    verdict = pump.program("A", replace(dopamine("5"), patient=NO_PATIENT))
+    assert verdict.rate_ml_per_h == D("13.1")
+    assert pump.events.of_type(EventType.PROGRAM_CHECKED)[-1].data["weight_kg"] == D(70)
+
+
+def test_a_weight_change_rechecks_the_running_dose_and_runs_the_rate_that_holds_it() -> None:
+    # defect: weight belonged to each program, so a corrected weight never reached the running dose
+    pump, _ = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70))
+    start(pump, "A", replace(dopamine("5"), patient=NO_PATIENT))
+    pump.set_patient_parameters(weight_kg=D(80))
+    changed = pump.events.of_type(EventType.RATE_CHANGED)[-1].data
+    assert (changed["old_rate_ml_per_h"], changed["new_rate_ml_per_h"]) == (D("13.1"), D(15))
+    assert (changed["cause"], changed["dose"]) == ("patient_parameters", D(5))
+    [rechecked] = pump.events.of_type(EventType.PATIENT_PARAMETERS_CHANGED)[-1].data["rechecked"]  # type: ignore[misc]
+    assert (rechecked["channel"], rechecked["verdict"], rechecked["rate_ml_per_h"]) == ("A", "ok", D(15))
+    assert pump.channel("A").flow_ml_per_h == D(15)
+    assert pump.program("A", replace(dopamine("6"), patient=NO_PATIENT)).rate_ml_per_h == D(18)
+
+
+def test_a_weight_change_that_crosses_a_hard_limit_is_refused_and_changes_nothing() -> None:
+    # defect: halving the weight of a rate-programmed dopamine doubled its dose past the hard max
+    pump, _ = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70))
+    start(pump, "A", _dopamine_by_rate("52.5"))  # 20 mcg/kg/min for 70 kg
+    with pytest.raises(PumpError) as refused:
+        pump.set_patient_parameters(weight_kg=D(35))  # 40 mcg/kg/min
+    assert refused.value.code == "pump.patient_change_refused"
+    assert "ders.dose.hard_max" in refused.value.message and "channel A" in refused.value.message
+    assert pump.patient_parameters == PatientParameters(weight_kg=D(70))
+    assert len(pump.events.of_type(EventType.PATIENT_PARAMETERS_CHANGED)) == 1
+    therapy = pump.channel("A").therapy
+    assert therapy is not None and therapy.program.patient == PatientParameters(weight_kg=D(70))
+    assert pump.channel("A").flow_ml_per_h == D("52.5")
+
+
+def test_a_weight_change_with_soft_alerts_needs_an_override_with_a_reason() -> None:
+    pump, _ = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70))
+    start(pump, "A", _dopamine_by_rate("52.5"))
+    with pytest.raises(PumpError) as refused:
+        pump.set_patient_parameters(weight_kg=D(60))  # 23.3 mcg/kg/min: above the soft max 20
+    assert refused.value.code == "pump.override_required"
+    assert pump.patient_parameters.weight_kg == D(70)
+    pump.set_patient_parameters(weight_kg=D(60), override=OverrideReason.PATIENT_CONDITION)
+    overridden = pump.events.of_type(EventType.ALERT_OVERRIDDEN)[-1]
+    assert (overridden.channel, overridden.data["reason"]) == ("A", "patient_condition")
+    therapy = pump.channel("A").therapy
+    assert therapy is not None and therapy.verdict.level is VerdictLevel.SOFT
+    assert pump.channel("A").flow_ml_per_h == D("52.5")  # programmed as a rate: the rate stays
+    assert pump.events.of_type(EventType.RATE_CHANGED) == []
+
+
+def test_a_weight_based_intermittent_runs_the_volume_that_holds_its_dose_for_the_new_weight() -> None:
+    pump, _ = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70))
+    start(pump, "A", gentamicin("5", patient=NO_PATIENT))  # 350 mg = 87.5 mL over 30 min
+    therapy = pump.channel("A").therapy
+    assert therapy is not None and (therapy.vtbi_ml, therapy.rate_ml_per_h) == (D("87.5"), D(175))
+    pump.set_patient_parameters(weight_kg=D(80))  # 400 mg = 100 mL
+    assert (therapy.vtbi_ml, therapy.rate_ml_per_h) == (D(100), D(200))
+
+
+def test_the_patient_cannot_change_under_a_pending_program_and_bad_values_are_refused() -> None:
+    pump, _ = delivered_pump()
+    pump.program("A", dopamine("5"))
+    with pytest.raises(PumpError) as pending:
+        pump.set_patient_parameters(weight_kg=D(70))
+    assert pending.value.code == "pump.patient_change_refused"
+    pump.cancel("A")
+    for bad in (D(-1), D(0), D("NaN")):
+        with pytest.raises(PumpError) as invalid:
+            pump.set_patient_parameters(weight_kg=bad)
+        assert invalid.value.code == "pump.patient_invalid"
+    with pytest.raises(PumpError) as reason:
+        pump.set_patient_parameters(weight_kg=D(70), override="because")
+    assert reason.value.code == "pump.override_reason"
+    assert pump.patient_parameters == NO_PATIENT
+
+
+def test_the_patients_parameters_survive_a_restart() -> None:
+    # defect: after a power cycle a titration without a patient no longer matched the running one
+    pump, clock = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70), height_cm=D(170))
+    start(pump, "A", replace(dopamine("5"), patient=NO_PATIENT))
+    state = json.loads(json.dumps(pump.to_state()))
+    later = ManualClock(start=clock.now() + timedelta(seconds=60))
+    restarted = Pump.from_state(state, later, delivered_library())
+    assert restarted.patient_parameters == PatientParameters(weight_kg=D(70), height_cm=D(170))
+    restarted.resume("A")
+    assert restarted.program("A", replace(dopamine("6"), patient=NO_PATIENT)).rate_ml_per_h == D("15.8")
+
+
 # --- bolus, loading and piggyback are bound to what the channel runs ------------------------------------
 
 
@@ -269,6 +373,17 @@ def test_a_bolus_from_another_container_or_for_another_weight_is_refused(fields:
     with pytest.raises(PumpError) as refused:
         pump.bolus("A", bolus("icu-heparin", "80", **fields))
     assert refused.value.code == "pump.bolus_entry"
+
+
+def test_a_bolus_runs_the_volume_and_rate_of_its_verdict() -> None:
+    pump, _ = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(70))
+    start(pump, "A", heparin(patient=NO_PATIENT))
+    verdict = pump.bolus("A", bolus("icu-heparin", "80"))  # 5600 units = 56 mL over 5 min
+    started = pump.events.of_type(EventType.BOLUS_STARTED)[-1].data
+    assert (started["volume_ml"], started["rate_ml_per_h"]) == (verdict.vtbi_ml, verdict.rate_ml_per_h)
+    assert (verdict.vtbi_ml, verdict.rate_ml_per_h) == (D(56), D(672))
+    assert pump.events.of_type(EventType.PROGRAM_CHECKED)[-1].data["is_titration"] is False
 
 
 def test_a_piggyback_needs_an_entry_that_allows_it() -> None:
