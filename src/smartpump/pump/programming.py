@@ -23,7 +23,8 @@ from smartpump.ders.program import (
     VerdictLevel,
 )
 from smartpump.errors import LibraryError, ProgramError, PumpError
-from smartpump.library.model import Drug
+from smartpump.library.model import CareArea, Drug, DrugLibrary
+from smartpump.pump.capabilities import Capabilities
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
 from smartpump.pump.core import PumpCore
 from smartpump.pump.delivery import Overlay, OverlayKind, Step, steps_total_ml
@@ -195,39 +196,18 @@ class Programming:
             return program
         return replace(program, patient=patient)
 
-    def device_limits(self, container_left_ml: Decimal | None) -> DeviceLimits:
-        """What this pump can run: the model's rate range and largest VTBI, the configuration's rate
-        cap and what is left in the container (each a hard limit in the verdict)."""
-        core = self.core
-        return DeviceLimits(
-            min_rate_ml_per_h=core.caps.min_rate_ml_per_h,
-            max_rate_ml_per_h=core.caps.max_rate_ml_per_h,
-            max_vtbi_ml=core.caps.max_vtbi_ml,
-            rate_cap_ml_per_h=core.settings.max_rate_ml_per_h,
-            container_left_ml=container_left_ml,
-        )
-
     def _resolved(
         self, program: InfusionProgram, container_left_ml: Decimal | None
     ) -> tuple[InfusionProgram, Verdict]:
-        """The program at the resolutions the pump runs it (the rate band its exact rate falls in, the
-        model's VTBI step) and its verdict under the device limits: first at the finest rate step,
-        then again at the step of the band the exact rate lies in when that is coarser."""
+        """The program at this pump's resolutions and its verdict under this pump's device limits
+        (the configuration's rate cap and ``container_left_ml`` included)."""
         core = self.core
-        caps = core.caps
-        library, area = core.active_library(), core.area()
-        device = self.device_limits(container_left_ml)
-        program = replace(
-            program,
-            rate_resolution_ml_per_h=caps.finest_resolution_ml_per_h,
-            vtbi_resolution_ml=caps.vtbi_resolution_ml,
+        device = model_device_limits(
+            core.caps,
+            rate_cap_ml_per_h=core.settings.max_rate_ml_per_h,
+            container_left_ml=container_left_ml,
         )
-        verdict = check(library, area, program, device)
-        resolution = caps.resolution_at(verdict.rate_ml_per_h_exact)
-        if resolution != program.rate_resolution_ml_per_h:
-            program = replace(program, rate_resolution_ml_per_h=resolution)
-            verdict = check(library, area, program, device)
-        return program, verdict
+        return check_on_model(core.active_library(), core.area(), program, core.caps, device)
 
     def recheck(self, channel: Channel, program: InfusionProgram) -> tuple[InfusionProgram, Verdict]:
         """A new version of the channel's running program (same dose, another patient), checked as a
@@ -571,6 +551,46 @@ class Programming:
                 library_version=core.active_library().version,
             )
         return verdict
+
+
+def model_device_limits(
+    caps: Capabilities,
+    *,
+    rate_cap_ml_per_h: Decimal | None = None,
+    container_left_ml: Decimal | None = None,
+) -> DeviceLimits:
+    """What a pump of this model can run: its rate range and largest VTBI, a configuration's rate cap
+    and what is left in the container (each a hard limit in the verdict, ``ders.device.*``)."""
+    return DeviceLimits(
+        min_rate_ml_per_h=caps.min_rate_ml_per_h,
+        max_rate_ml_per_h=caps.max_rate_ml_per_h,
+        max_vtbi_ml=caps.max_vtbi_ml,
+        rate_cap_ml_per_h=rate_cap_ml_per_h,
+        container_left_ml=container_left_ml,
+    )
+
+
+def check_on_model(
+    library: DrugLibrary,
+    care_area: CareArea,
+    program: InfusionProgram,
+    caps: Capabilities,
+    device: DeviceLimits,
+) -> tuple[InfusionProgram, Verdict]:
+    """The program at the resolutions a pump of this model runs it (the step of the rate band its
+    exact rate falls in, the model's VTBI step) and its DERS verdict under ``device``: checked first
+    at the finest rate step, then again at its band's step when that is coarser."""
+    program = replace(
+        program,
+        rate_resolution_ml_per_h=caps.finest_resolution_ml_per_h,
+        vtbi_resolution_ml=caps.vtbi_resolution_ml,
+    )
+    verdict = check(library, care_area, program, device)
+    resolution = caps.resolution_at(verdict.rate_ml_per_h_exact)
+    if resolution != program.rate_resolution_ml_per_h:
+        program = replace(program, rate_resolution_ml_per_h=resolution)
+        verdict = check(library, care_area, program, device)
+    return program, verdict
 
 
 def hard_limits_text(verdict: Verdict) -> str:
