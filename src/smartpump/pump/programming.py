@@ -184,10 +184,10 @@ class Programming:
 
     # ----------------------------------------------------------------- checks
 
-    def check(self, program: InfusionProgram, *, container_left_ml: Decimal | None = None) -> Verdict:
-        """DERS verdict at the model's resolutions and device limits (a program without a patient
-        takes the pump's patient parameters)."""
-        return self._resolved(self.with_patient(program), container_left_ml)[1]
+    def check(self, program: InfusionProgram) -> Verdict:
+        """DERS verdict at the model's resolutions and device limits, no container (a program without
+        a patient takes the pump's patient parameters)."""
+        return self._resolved(self.with_patient(program), None)[1]
 
     def with_patient(self, program: InfusionProgram) -> InfusionProgram:
         """The program for the patient on the pump when it names none (NO_PATIENT)."""
