@@ -16,7 +16,13 @@ from smartpump.pump.alarms import AlarmId
 from smartpump.pump.channel import Channel, ChannelState
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType, EventValue
-from smartpump.pump.programming import OverrideReason, Programming, alert_data, hard_limits_text
+from smartpump.pump.programming import (
+    OverrideReason,
+    Programming,
+    alert_data,
+    coded_reason,
+    hard_limits_text,
+)
 from smartpump.pump.rates import kvo_rate, rate_changed
 from smartpump.pump.verification import BedsideScan, Expected, mismatches
 from smartpump.units import to_decimal
@@ -80,7 +86,7 @@ class Bedside:
             height_cm=_positive(height_cm, "height"),
             bsa_m2=_positive(bsa_m2, "BSA"),
         )
-        reason = _override_reason(override)
+        reason = None if override is None else coded_reason(override)
         rechecks = self._rechecks(patient)
         hard = [r for r in rechecks if r.verdict.level is VerdictLevel.HARD]
         if hard:
@@ -283,19 +289,6 @@ def _positive(value: Decimal | None, what: str) -> Decimal | None:
     if number <= 0:
         raise PumpError(f"{what} must be greater than zero, got {number}", code="pump.patient_invalid")
     return number
-
-
-def _override_reason(reason: OverrideReason | str | None) -> OverrideReason | None:
-    """A coded override reason (None: none given); refused when not one of the codes."""
-    if reason is None:
-        return None
-    try:
-        return OverrideReason(reason)
-    except ValueError:
-        raise PumpError(
-            f"override reason {reason!r} is not one of {', '.join(r.value for r in OverrideReason)}",
-            code="pump.override_reason",
-        ) from None
 
 
 def _recheck_data(recheck: _Recheck) -> dict[str, EventValue]:

@@ -345,14 +345,18 @@ class Pump:
         """Confirm the pending program (applies a titration at once); refused after a hard stop."""
         self._programming.confirm(cid)
 
-    def bolus(self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None) -> Verdict:
-        """A bolus or loading dose from the running infusion, DERS-checked (dose over a duration)."""
+    def bolus(
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None = None
+    ) -> Verdict:
+        """A bolus or loading dose from the running therapy's container, entry and patient, DERS-checked;
+        it runs the volume that holds the dose."""
         return self._programming.bolus(cid, program, override=override)
 
     def secondary(
-        self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None = None
     ) -> Verdict:
-        """A secondary (piggyback) infusion; the primary resumes when its VTBI is delivered."""
+        """A secondary (piggyback) infusion for an entry and care area that allow it; the primary
+        resumes when its volume is delivered."""
         return self._programming.secondary(cid, program, override=override)
 
     # ----------------------------------------------------------------- infusion

@@ -46,6 +46,17 @@ class OverrideReason(StrEnum):
     OTHER = "other"
 
 
+def coded_reason(reason: OverrideReason | str) -> OverrideReason:
+    """The override reason as one of the codes; anything else is refused (``pump.override_reason``)."""
+    try:
+        return OverrideReason(reason)
+    except ValueError:
+        raise PumpError(
+            f"override reason {reason!r} is not one of {', '.join(r.value for r in OverrideReason)}",
+            code="pump.override_reason",
+        ) from None
+
+
 def alert_data(alerts: tuple[Alert, ...]) -> list[dict[str, EventValue]]:
     """Alerts as event data: rule, parameter, limit kind, limit, value, unit, factor, level."""
     return [
@@ -135,13 +146,7 @@ class Programming:
         core.sync()
         channel = core.channel(cid)
         pending = core.pending(channel)
-        try:
-            code = OverrideReason(reason)
-        except ValueError:
-            raise PumpError(
-                f"override reason {reason!r} is not one of {', '.join(r.value for r in OverrideReason)}",
-                code="pump.override_reason",
-            ) from None
+        code = coded_reason(reason)
         if pending.verdict.level is not VerdictLevel.SOFT:
             raise PumpError(
                 f"a {pending.verdict.level} verdict cannot be overridden", code="pump.override_not_allowed"
@@ -448,7 +453,7 @@ class Programming:
 
     # ----------------------------------------------------------------- bolus and secondary
 
-    def bolus(self, cid: str, program: InfusionProgram, *, override: OverrideReason | None) -> Verdict:
+    def bolus(self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None) -> Verdict:
         """A bolus or loading dose from the running therapy's container, entry and patient, DERS-checked;
         it runs the volume that holds the dose (``Verdict.vtbi_ml``) at the verdict's rate."""
         core = self.core
@@ -481,7 +486,9 @@ class Programming:
         start_overlay(core, channel, kind, verdict.rate_ml_per_h, volume, verdict.dose, verdict.dose_unit)
         return verdict
 
-    def secondary(self, cid: str, program: InfusionProgram, *, override: OverrideReason | None) -> Verdict:
+    def secondary(
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None
+    ) -> Verdict:
         """A secondary (piggyback) infusion from its own container, for an entry that allows it in a
         care area that allows it; runs ``Verdict.vtbi_ml``, then the primary resumes."""
         core = self.core
@@ -520,11 +527,12 @@ class Programming:
         program: InfusionProgram,
         binding: Binding,
         container_left_ml: Decimal | None,
-        override: OverrideReason | None,
+        override: OverrideReason | str | None,
     ) -> Verdict:
         """Check a bolus or secondary (program.checked, not held as pending); a hard verdict, or a soft
         one without an override, is refused with start.refused; an override logs alert.overridden."""
         core = self.core
+        reason = None if override is None else coded_reason(override)
         _, verdict, drug = self._checked(
             channel,
             program,
@@ -537,14 +545,14 @@ class Programming:
         if verdict.level is VerdictLevel.HARD:
             core.refuse_start(channel.id, "pump.hard_stop", f"{hard_limits_text(verdict)}: reprogram")
         if verdict.level is VerdictLevel.SOFT:
-            if override is None:
+            if reason is None:
                 core.refuse_start(
                     channel.id, "pump.override_required", "soft alerts need an override with a reason"
                 )
             core.emit(
                 EventType.ALERT_OVERRIDDEN,
                 channel.id,
-                reason=OverrideReason(override).value,
+                reason=reason.value,
                 entry_id=verdict.entry_id,
                 drug=drug.shown_name if drug else None,
                 alerts=alert_data(verdict.alerts),
