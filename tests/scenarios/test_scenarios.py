@@ -117,3 +117,25 @@ def test_human_output_renders_decimals_and_nested_data_plainly() -> None:
     )
     assert result.exit_code == 0
     assert "Decimal(" not in result.output
+
+
+def test_a_scenario_sets_the_patients_parameters_and_the_running_dose_follows(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "name: weight corrected while dopamine runs\n"
+        "model: lvp-4\n"
+        "care_area: icu\n"
+        "steps:\n"
+        "  - {action: patient, weight_kg: 70}\n"
+        '  - {action: program, entry: icu-dopamine, dose: 5, concentration: "400 mg/250 mL"}\n'
+        "  - {action: confirm}\n"
+        "  - {action: start}\n"
+        "  - {action: patient, weight_kg: 25, expect_error: pump.override_required}\n"
+        "  - {action: patient, weight_kg: 80}\n"
+        "expect_events:\n"
+        "  patient.parameters_changed: 2\n"
+        "  rate.changed: 1\n"
+    )
+    result = run_scenario(load_scenario(tmp_path / "s.yaml"), json_format.read(HERE / "library.json"))
+    assert result.failures == ()
+    [changed] = [e for e in result.events if e.type.value == "rate.changed"]
+    assert (changed.data["new_rate_ml_per_h"], changed.data["cause"]) == (Decimal(15), "patient_parameters")

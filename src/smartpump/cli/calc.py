@@ -1,7 +1,9 @@
-"""`smartpump calc` (dose <-> rate) and `smartpump check` (a program against a library)."""
+"""`smartpump calc` (dose <-> rate) and `smartpump check` (a program against a library, optionally on a
+pump model whose resolutions and device limits then count, as on the pump)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -22,7 +24,9 @@ from smartpump.ders.program import (
 from smartpump.ders.select import find_entry
 from smartpump.errors import LibraryFormatError, LookupFailedError, SmartpumpError
 from smartpump.library.formats import json_format
-from smartpump.library.model import DeliveryMode, Entry, Route
+from smartpump.library.model import CareArea, DeliveryMode, DrugLibrary, Entry, Route
+from smartpump.pump.capabilities import PumpModel, capabilities
+from smartpump.pump.programming import check_on_model, model_device_limits
 from smartpump.units import (
     Concentration,
     DoseUnit,
@@ -51,6 +55,30 @@ ResolutionOpt = Annotated[
     str, typer.Option("--resolution", help="Pump rate resolution in mL/h (rounding is half-up).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document for scripts.")]
+CheckResolutionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resolution",
+        "--rate-resolution",
+        help="Pump rate resolution in mL/h (rounding is half-up); default: the model's, else 0.1.",
+    ),
+]
+VtbiResolutionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vtbi-resolution",
+        help="Pump VTBI resolution in mL for a volume that holds a dose; default: the model's, else 0.1.",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Pump model whose rate range, VTBI maximum and resolutions hold as hard device limits: "
+        "lvp, syringe or pca (default: none, the library's limits only).",
+    ),
+]
+MODELS = {"lvp": PumpModel.LVP, "syringe": PumpModel.SYRINGE, "pca": PumpModel.PCA}
 
 
 def register(app: typer.Typer) -> None:
@@ -143,10 +171,14 @@ def check(
     ] = None,
     lockout_min: Annotated[str | None, typer.Option("--lockout-min", help="PCA lockout (min).")] = None,
     route: Annotated[str, typer.Option("--route", help="Route of administration.")] = Route.IV.value,
-    resolution: ResolutionOpt = "0.1",
+    resolution: CheckResolutionOpt = None,
+    vtbi_resolution: VtbiResolutionOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a dose against a drug library; exit 0 whatever the verdict, 2 if the request is invalid."""
+    """Check a dose against a drug library (and a pump model's limits); exit 0 whatever the verdict,
+    2 if the request is invalid. Prints the dose the pump delivers at the rate (or in the volume) it
+    runs, the dose as programmed, and the deliverable alternatives when rounding crosses a limit."""
     try:
         lib = json_format.read(library)
         area = lib.care_area(care_area)
@@ -173,9 +205,8 @@ def check(
             vtbi_ml=to_decimal(vtbi_ml, what="VTBI") if vtbi_ml is not None else None,
             duration_min=parse_duration_min(duration) if duration is not None else None,
             pca=pca,
-            rate_resolution_ml_per_h=to_decimal(resolution, what="resolution"),
         )
-        verdict = ders_check(lib, area, program)
+        program, verdict = _checked(lib, area, program, model, resolution, vtbi_resolution)
     except LookupFailedError as error:
         _fail_with_candidates(error, as_json)
     except LibraryFormatError as error:
@@ -186,7 +217,39 @@ def check(
         fail(error.message, code=error.code)
     except ValueError as error:
         fail(str(error), code="cli.invalid_value")
-    _print_verdict(verdict, entry, as_json)
+    _print_verdict(verdict, program, entry, model, as_json)
+
+
+def _checked(
+    library: DrugLibrary,
+    area: CareArea,
+    program: InfusionProgram,
+    model: str | None,
+    resolution: str | None,
+    vtbi_resolution: str | None,
+) -> tuple[InfusionProgram, Verdict]:
+    """The verdict as the pump would give it: on a model, at its resolutions (unless given) and with its
+    device limits as hard alerts; without one, at the given (else 0.1) resolutions, library limits only."""
+    if resolution is not None:
+        program = replace(program, rate_resolution_ml_per_h=to_decimal(resolution, what="resolution"))
+    if vtbi_resolution is not None:
+        program = replace(program, vtbi_resolution_ml=to_decimal(vtbi_resolution, what="VTBI resolution"))
+    if model is None:
+        return program, ders_check(library, area, program)
+    if model not in MODELS:
+        fail(f"--model must be one of {', '.join(MODELS)}, got {model!r}", code="cli.model")
+    caps = capabilities(MODELS[model])
+    entry = library.entry(program.entry_id) if program.entry_id is not None else None
+    if entry is not None and entry.devices and caps.device_type not in entry.devices:
+        fail(f"entry {entry.id} is not for a {caps.device_type} pump", code="pump.device_not_allowed")
+    device = model_device_limits(caps)
+    if resolution is None and vtbi_resolution is None:
+        return check_on_model(library, area, program, caps, device)
+    if resolution is None:
+        program = replace(program, rate_resolution_ml_per_h=caps.finest_resolution_ml_per_h)
+    if vtbi_resolution is None:
+        program = replace(program, vtbi_resolution_ml=caps.vtbi_resolution_ml)
+    return program, ders_check(library, area, program, device)
 
 
 def _kind_of(entry: Entry) -> ProgramKind:
@@ -218,7 +281,9 @@ def _fail_with_candidates(error: LookupFailedError, as_json: bool) -> NoReturn:
 _STYLE = {VerdictLevel.OK: "bold green", VerdictLevel.SOFT: "bold yellow", VerdictLevel.HARD: "bold red"}
 
 
-def _print_verdict(verdict: Verdict, entry: Entry, as_json: bool) -> None:
+def _print_verdict(
+    verdict: Verdict, program: InfusionProgram, entry: Entry, model: str | None, as_json: bool
+) -> None:
     if as_json:
         emit_json(
             {
@@ -226,11 +291,16 @@ def _print_verdict(verdict: Verdict, entry: Entry, as_json: bool) -> None:
                 "rate_ml_per_h": verdict.rate_ml_per_h,
                 "rate_ml_per_h_exact": verdict.rate_ml_per_h_exact,
                 "dose": verdict.dose,
+                "dose_programmed": verdict.dose_programmed,
                 "dose_unit": verdict.dose_unit,
+                "vtbi_ml": verdict.vtbi_ml,
                 "entry_id": verdict.entry_id,
                 "care_area_id": verdict.care_area_id,
                 "bsa_m2": verdict.bsa_m2,
                 "is_unprotected": verdict.is_unprotected,
+                "model": MODELS[model].value if model is not None else None,
+                "rate_resolution_ml_per_h": program.rate_resolution_ml_per_h,
+                "vtbi_resolution_ml": program.vtbi_resolution_ml,
                 "alerts": [
                     {
                         "rule": a.rule,
@@ -244,27 +314,56 @@ def _print_verdict(verdict: Verdict, entry: Entry, as_json: bool) -> None:
                     }
                     for a in verdict.alerts
                 ],
+                "deliverable": [
+                    {"rate_ml_per_h": d.rate_ml_per_h, "vtbi_ml": d.vtbi_ml, "dose": d.dose}
+                    for d in verdict.deliverable
+                ],
             }
         )
         return
-    console.print(f"[{_STYLE[verdict.level]}]{verdict.level.value.upper()}[/] {entry.id}")
+    on = f" on {MODELS[model].value}" if model is not None else ""
+    console.print(f"[{_STYLE[verdict.level]}]{verdict.level.value.upper()}[/] {entry.id}{on}")
+    volume = f"; VTBI {format_decimal(verdict.vtbi_ml)} mL" if verdict.vtbi_ml is not None else ""
     console.print(
         f"rate {format_decimal(verdict.rate_ml_per_h)} mL/h "
-        f"(exact {format_decimal(verdict.rate_ml_per_h_exact)}); dose "
-        f"{format_decimal(verdict.dose) if verdict.dose is not None else '-'} {verdict.dose_unit}"
+        f"(exact {format_decimal(verdict.rate_ml_per_h_exact)}, resolution "
+        f"{format_decimal(program.rate_resolution_ml_per_h)}){volume}"
     )
+    if verdict.dose is not None:
+        programmed = (
+            f" (programmed {_shown(verdict.dose_programmed)} {verdict.dose_unit})"
+            if verdict.dose_programmed is not None
+            else ""
+        )
+        console.print(f"dose delivered {_shown(verdict.dose)} {verdict.dose_unit}{programmed}")
+    else:
+        console.print(f"dose - {verdict.dose_unit}")
     if verdict.is_unprotected:
         console.print("[yellow]this entry has no dose or rate limits (unprotected)[/]")
     if verdict.alerts:
         table = Table("rule", "limit", "value", "beyond")
         for alert in verdict.alerts:
-            factor = (
-                f"{format_decimal(round_half_up(alert.factor, Decimal('0.01')))}x" if alert.factor else "-"
-            )
+            factor = f"{_shown(alert.factor)}x" if alert.factor else "-"
             table.add_row(
                 alert.rule,
                 f"{format_decimal(alert.limit)} {alert.unit}",
-                f"{format_decimal(alert.value)} {alert.unit}",
+                f"{_shown(alert.value)} {alert.unit}",
                 factor,
             )
         console.print(table)
+    for option in verdict.deliverable:
+        volume = f"{format_decimal(option.vtbi_ml)} mL at " if option.vtbi_ml is not None else ""
+        console.print(
+            f"deliverable: {volume}{format_decimal(option.rate_ml_per_h)} mL/h = "
+            f"{_shown(option.dose)} {verdict.dose_unit}"
+        )
+
+
+def _shown(value: Decimal | None) -> str:
+    """A computed dose for people: 6 significant digits (exact values in --json)."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    digits = Decimal(1).scaleb(value.adjusted() - 5)
+    return format_decimal(round_half_up(value, digits))

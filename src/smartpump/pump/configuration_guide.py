@@ -31,8 +31,9 @@ SETTING_GUIDE: Final = (
         key="max_rate_ml_per_h",
         label="Rate cap",
         unit="mL/h",
-        meaning="Pump-level rate cap at or below the model's maximum: a program, titration, step, bolus, "
-        "piggyback or PCA dose rate above it is refused (pump.rate_cap). None: the model's own range.",
+        meaning="Pump-level rate cap at or below the model's maximum: a program, titration, step, bolus or "
+        "piggyback above it is a hard limit in the verdict (ders.device.rate_cap.hard_max), a PCA dose "
+        "rate above it is refused (pump.rate_cap). None: the model's own range.",
     ),
     SettingGuide(
         key="require_verification",

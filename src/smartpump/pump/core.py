@@ -1,5 +1,6 @@
 """The pump's shared kernel: identity, time, event log, channels, alarm board, library, configuration
-and software state, and the two hooks every part uses (play what is due; keep derived state).
+and software state, the patient's parameters, and the two hooks every part uses (play what is due;
+keep derived state).
 
 Time comes only from the injected Clock. Before each action the pump plays, in order, everything
 that was due since the last call (VTBI reached, occlusion alarm, battery low...) at its exact
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Final, NoReturn, Protocol
 
 from smartpump.clock import Clock
+from smartpump.ders.program import NO_PATIENT, PatientParameters
 from smartpump.errors import PumpError
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.pump.alarms import AlarmBoard
@@ -75,6 +77,7 @@ class PumpCore:
         self.pending_library: DrugLibrary | None = None
         self.care_area: CareArea | None = None
         self.patient_id: str | None = None
+        self.patient_parameters: PatientParameters = NO_PATIENT
         self.configuration: PumpConfiguration | None = configuration
         self.pending_configuration: PumpConfiguration | None = None
         self.software = SoftwareSlot()

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from smartpump.clock import Clock
-from smartpump.ders.program import InfusionProgram, Verdict
+from smartpump.ders.program import InfusionProgram, PatientParameters, Verdict
 from smartpump.errors import PumpError, SmartpumpError
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary
@@ -121,7 +121,7 @@ class Pump:
         self._infusion = Infusion(core, self._alarming, self._pca)
         self._programming = Programming(core)
         self._sensors = SensorControl(core, self._alarming)
-        self._bedside = Bedside(core, self._alarming)
+        self._bedside = Bedside(core, self._alarming, self._programming)
         self._installation = Installation(core)
         self._restart = Restart(core, self._bedside, self._programming, self._pca)
         on_due: dict[Due, Callable[[Channel], None]] = {
@@ -213,6 +213,11 @@ class Pump:
         return self._core.patient_id
 
     @property
+    def patient_parameters(self) -> PatientParameters:
+        """The patient's weight, height and BSA as set on the pump (NO_PATIENT until set)."""
+        return self._core.patient_parameters
+
+    @property
     def configuration(self) -> PumpConfiguration | None:
         """The active configuration (None: the factory default)."""
         return self._core.configuration
@@ -290,6 +295,18 @@ class Pump:
         """Associate the pump with a patient (wristband scanned at power-on)."""
         self._bedside.set_patient(patient_id)
 
+    def set_patient_parameters(
+        self,
+        weight_kg: Decimal | None = None,
+        height_cm: Decimal | None = None,
+        bsa_m2: Decimal | None = None,
+        *,
+        override: OverrideReason | str | None = None,
+    ) -> PatientParameters:
+        """Set the patient's weight, height and BSA (programs without a patient take them); every
+        therapy is re-checked with its dose first: hard refuses the change, soft needs ``override``."""
+        return self._bedside.set_patient_parameters(weight_kg, height_cm, bsa_m2, override=override)
+
     def install_set(
         self, cid: str, *, set_type: str, lot: str, line_label: str | None = None
     ) -> AdministrationSet:
@@ -336,14 +353,18 @@ class Pump:
         """Confirm the pending program (applies a titration at once); refused after a hard stop."""
         self._programming.confirm(cid)
 
-    def bolus(self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None) -> Verdict:
-        """A bolus or loading dose from the running infusion, DERS-checked (dose over a duration)."""
+    def bolus(
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None = None
+    ) -> Verdict:
+        """A bolus or loading dose from the running therapy's container, entry and patient, DERS-checked;
+        it runs the volume that holds the dose."""
         return self._programming.bolus(cid, program, override=override)
 
     def secondary(
-        self, cid: str, program: InfusionProgram, *, override: OverrideReason | None = None
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None = None
     ) -> Verdict:
-        """A secondary (piggyback) infusion; the primary resumes when its VTBI is delivered."""
+        """A secondary (piggyback) infusion for an entry and care area that allow it; the primary
+        resumes when its volume is delivered."""
         return self._programming.secondary(cid, program, override=override)
 
     # ----------------------------------------------------------------- infusion

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     CLOCK_CHANGED = "clock.changed"
     MOTOR_RATE_MISMATCH = "motor.rate_mismatch"
     CARE_AREA_SELECTED = "care_area.selected"
+    PATIENT_PARAMETERS_CHANGED = "patient.parameters_changed"
     PROGRAM_CHECKED = "program.checked"
     PROGRAM_REFUSED = "program.refused"
     ALERT_OVERRIDDEN = "alert.overridden"
@@ -103,6 +104,16 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "trigger",
     ),
     EventType.CARE_AREA_SELECTED: ("care_area", "library_version"),
+    EventType.PATIENT_PARAMETERS_CHANGED: (
+        "weight_kg",
+        "height_cm",
+        "bsa_m2",
+        "previous_weight_kg",
+        "previous_height_cm",
+        "previous_bsa_m2",
+        "rechecked",
+        "override_reason",
+    ),
     EventType.PROGRAM_CHECKED: (
         "entry_id",
         "drug",
@@ -143,6 +154,7 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "rate_ml_per_h",
         "vtbi_ml",
         "dose",
+        "dose_programmed",
         "dose_unit",
         "library_version",
         "is_basic",

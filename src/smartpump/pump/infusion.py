@@ -1,5 +1,8 @@
 """A channel's therapy from start to stop: start (now, delayed or from standby), pause, resume,
-stop, multistep steps, near end, the end of an overlay and the VTBI reached (complete -> KVO)."""
+stop, multistep steps, near end, the end of an overlay and the VTBI reached (complete -> KVO).
+
+A therapy runs what DERS checked: the verdict's rate and the verdict's VTBI (the volume that holds an
+intermittent's dose, a multistep program's steps total), never the program's own numbers."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from smartpump.pump.delivery import ZERO, OverlayKind
 from smartpump.pump.events import EventType
 from smartpump.pump.pca import DoseKind
 from smartpump.pump.pca_control import PcaControl
+from smartpump.pump.programming import hard_limits_text
 from smartpump.pump.rates import kvo_rate, rate_changed
 
 
@@ -37,7 +41,9 @@ class Infusion:
         if pending is None or pending.is_titration:
             core.refuse_start(cid, "pump.nothing_to_start", "no confirmed program on this channel")
         if pending.is_hard:
-            core.refuse_start(cid, "pump.hard_stop", "a hard limit was crossed: reprogram or cancel")
+            core.refuse_start(
+                cid, "pump.hard_stop", f"{hard_limits_text(pending.verdict)}: reprogram or cancel"
+            )
         if not pending.confirmed:
             core.refuse_start(cid, "pump.not_confirmed", "confirm the program before starting")
         if core.require_verification and not pending.verified:
@@ -96,7 +102,7 @@ class Infusion:
             drug=pending.drug,
             drug_id=pending.drug_id,
             rate_ml_per_h=rate,
-            vtbi_ml=program.vtbi_ml,
+            vtbi_ml=verdict.vtbi_ml,
             kvo_rate_ml_per_h=kvo_rate(core, rate),
             steps=list(pending.steps),
         )
@@ -115,6 +121,7 @@ class Infusion:
             rate_ml_per_h=therapy.rate_ml_per_h,
             vtbi_ml=therapy.vtbi_ml,
             dose=verdict.dose,
+            dose_programmed=verdict.dose_programmed,
             dose_unit=verdict.dose_unit,
             library_version=core.active_library().version,
             is_basic=verdict.entry_id is None,

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from smartpump.ders.program import ProgramKind, VerdictLevel
+from smartpump.ders.program import PatientParameters, ProgramKind, VerdictLevel
 from smartpump.errors import PumpError
 from smartpump.library.model import DrugLibrary
 from smartpump.pump.administration_set import AdministrationSet
@@ -115,6 +115,11 @@ class Restart:
             "library_version": core.library.version if core.library else None,
             "care_area": core.care_area.id if core.care_area else None,
             "patient_id": core.patient_id,
+            "patient_parameters": {
+                "weight_kg": text(core.patient_parameters.weight_kg),
+                "height_cm": text(core.patient_parameters.height_cm),
+                "bsa_m2": text(core.patient_parameters.bsa_m2),
+            },
             "require_verification": core.require_verification,
             "configuration": None if core.configuration is None else core.configuration.to_dict(),
             "pending_configuration": None
@@ -140,6 +145,13 @@ class Restart:
             self.bedside.select_care_area(str(state["care_area"]))
         if state["patient_id"] is not None:
             self.bedside.set_patient(str(state["patient_id"]))
+        parameters = state.get("patient_parameters")
+        if parameters is not None:
+            core.patient_parameters = PatientParameters(
+                weight_kg=number(parameters["weight_kg"]),
+                height_cm=number(parameters["height_cm"]),
+                bsa_m2=number(parameters["bsa_m2"]),
+            )
         channel_state = state["channel_state"]
         if set(channel_state) != set(core.channels):
             raise PumpError("persisted channels do not match the pump", code="pump.state_invalid")

@@ -7,11 +7,13 @@ The expected verdict is computed from the limits by this rule, independent of th
    for the care area's usual patient (middle of its soft weight range, else 70 kg; 170 cm tall when
    the dose is per m2). The programmed dose is ``factor x usual`` (4 significant digits).
 2. The rate is ``units.dose_to_rate_ml_per_h`` of that dose with the entry's first concentration.
-3. ``hard`` when the dose is above the dose hard max, or the rate above the entry's rate hard max
-   or the care area's maximum rate; else ``soft`` when the dose is above the dose soft max or the
-   rate above the entry's rate soft max; else ``ok``. A value exactly on a limit is inside it.
-4. When the verdict is not ``hard`` and the rate is beyond the pump model's range, the pump refuses
-   the program (``pump.rate_out_of_range``) instead of giving a verdict.
+   The pump runs it rounded half-up once to the model's resolution in the band the exact rate falls
+   in, and delivers the dose that rounded rate gives (``units.rate_to_dose``).
+3. ``hard`` when the programmed or the delivered dose is beyond a dose hard limit, or the rate the
+   pump runs is beyond the entry's rate hard limits, above the care area's maximum rate or outside
+   the model's range (a rate that rounds to zero included); else ``soft`` when either dose is beyond
+   a dose soft limit or the rate beyond the entry's rate soft limits; else ``ok``. A value exactly
+   on a limit is inside it. Without a model, only the library's limits and the exact rate count.
 
 PCA entries and entries without a fixed concentration are skipped (listed in ``skipped``).
 """
@@ -25,9 +27,15 @@ from typing import Any, Final
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import CareArea, DeliveryMode, DrugLibrary, Entry
-from smartpump.pump.capabilities import capabilities
+from smartpump.pump.capabilities import Capabilities, capabilities
 from smartpump.sim.workload import profile_for, typical
-from smartpump.units import bsa_mosteller_m2, dose_to_rate_ml_per_h, format_decimal
+from smartpump.units import (
+    bsa_mosteller_m2,
+    dose_to_rate_ml_per_h,
+    format_decimal,
+    rate_to_dose,
+    round_half_up,
+)
 
 FACTORS: Final = (2, 5, 10)
 USUAL_HEIGHT_CM: Final = Decimal(170)
@@ -52,18 +60,38 @@ def usual_weight_kg(area: CareArea) -> Decimal:
     return Decimal(70) if limits == LimitSet() else typical(limits, None)
 
 
-def expected_verdict(entry: Entry, area: CareArea, dose: Decimal, rate_ml_per_h: Decimal) -> str:
-    """Rule 3 of the module docstring: ok, soft or hard from the dose and rate limits alone."""
-    dose_limits, rate_limits = entry.dose.limits, entry.rate_ml_per_h.limits
-    if (
-        _above(dose, dose_limits.hard_max)
-        or _above(rate_ml_per_h, rate_limits.hard_max)
-        or _above(rate_ml_per_h, area.max_rate_ml_per_h)
-    ):
+def _level(limits: LimitSet, *values: Decimal) -> str:
+    """hard or soft when any value is beyond a bound of that kind (the most severe wins), else ok."""
+    breaches = [b for b in (limits.classify(v) for v in values) if b is not None]
+    if any(b.kind.is_hard for b in breaches):
         return "hard"
-    if _above(dose, dose_limits.soft_max) or _above(rate_ml_per_h, rate_limits.soft_max):
-        return "soft"
-    return "ok"
+    return "soft" if breaches else "ok"
+
+
+def pump_rate_ml_per_h(caps: Capabilities, rate_ml_per_h: Decimal) -> Decimal:
+    """Rule 2: the exact rate rounded half-up once to the model's resolution at that rate."""
+    return round_half_up(rate_ml_per_h, caps.resolution_at(rate_ml_per_h))
+
+
+def expected_verdict(
+    entry: Entry,
+    area: CareArea,
+    dose: Decimal,
+    rate_ml_per_h: Decimal,
+    *,
+    caps: Capabilities | None = None,
+    delivered: Decimal | None = None,
+) -> str:
+    """Rule 3 of the module docstring: ok, soft or hard from the limits alone, for the programmed dose,
+    the ``delivered`` dose and the rate the pump of ``caps`` runs (the exact rate without a model)."""
+    rate = rate_ml_per_h if caps is None else pump_rate_ml_per_h(caps, rate_ml_per_h)
+    doses = (dose,) if delivered is None else (dose, delivered)
+    levels = [_level(entry.dose.limits, *doses), _level(entry.rate_ml_per_h.limits, rate)]
+    if _above(rate, area.max_rate_ml_per_h):
+        levels.append("hard")
+    if caps is not None and not (rate > 0 and caps.min_rate_ml_per_h <= rate <= caps.max_rate_ml_per_h):
+        levels.append("hard")
+    return "hard" if "hard" in levels else "soft" if "soft" in levels else "ok"
 
 
 def generate(
@@ -86,23 +114,24 @@ def generate(
         height = USUAL_HEIGHT_CM if entry.needs_bsa else None
         for factor in FACTORS:
             dose = Decimal(f"{usual * factor:.4g}")
+            bsa = bsa_mosteller_m2(weight, height) if height is not None else None
             try:
                 rate = dose_to_rate_ml_per_h(
-                    dose,
+                    dose, entry.dose.unit, entry.concentrations[0], weight_kg=weight, bsa_m2=bsa
+                )
+                delivered = rate_to_dose(
+                    pump_rate_ml_per_h(caps, rate),
                     entry.dose.unit,
                     entry.concentrations[0],
                     weight_kg=weight,
-                    bsa_m2=bsa_mosteller_m2(weight, height) if height is not None else None,
+                    bsa_m2=bsa,
                 )
             except SmartpumpError as error:
                 skipped.append(f"{entry.id}: {error.message}")
                 break
-            verdict = expected_verdict(entry, area, dose, rate)
-            refused = verdict != "hard" and not caps.min_rate_ml_per_h <= rate <= caps.max_rate_ml_per_h
+            verdict = expected_verdict(entry, area, dose, rate, caps=caps, delivered=delivered)
             scenarios.append(
-                _scenario(
-                    entry, area, caps.model.value, factor, dose, weight, height, verdict, refused, library_ref
-                )
+                _scenario(entry, area, caps.model.value, factor, dose, weight, height, verdict, library_ref)
             )
     return scenarios, skipped
 
@@ -116,7 +145,6 @@ def _scenario(
     weight: Decimal,
     height: Decimal | None,
     verdict: str,
-    refused: bool,
     library_ref: str,
 ) -> GeneratedScenario:
     program: dict[str, Any] = {
@@ -131,31 +159,26 @@ def _scenario(
     if height is not None:
         program["height_cm"] = format_decimal(height)
     steps: list[dict[str, Any]] = [program]
-    if refused:
-        program["expect_error"] = "pump.rate_out_of_range"
-        expect_events = {"program.refused": 1, "infusion.started": 0}
-        outcome = "refused"
+    program["expect_verdict"] = verdict
+    if verdict == "ok":
+        steps += [{"action": "confirm", "channel": "A"}, {"action": "start", "channel": "A"}]
+        expect_events = {"program.checked": 1, "infusion.started": 1}
     else:
-        program["expect_verdict"] = verdict
-        if verdict == "ok":
-            steps += [{"action": "confirm", "channel": "A"}, {"action": "start", "channel": "A"}]
-            expect_events = {"program.checked": 1, "infusion.started": 1}
-        else:
-            hard = verdict == "hard"
-            steps += [
-                {
-                    "action": "confirm",
-                    "channel": "A",
-                    "expect_error": "pump.hard_stop" if hard else "pump.override_required",
-                },
-                {
-                    "action": "start",
-                    "channel": "A",
-                    "expect_error": "pump.hard_stop" if hard else "pump.not_confirmed",
-                },
-            ]
-            expect_events = {"program.checked": 1, "infusion.started": 0, "start.refused": 2}
-        outcome = verdict
+        hard = verdict == "hard"
+        steps += [
+            {
+                "action": "confirm",
+                "channel": "A",
+                "expect_error": "pump.hard_stop" if hard else "pump.override_required",
+            },
+            {
+                "action": "start",
+                "channel": "A",
+                "expect_error": "pump.hard_stop" if hard else "pump.not_confirmed",
+            },
+        ]
+        expect_events = {"program.checked": 1, "infusion.started": 0, "start.refused": 2}
+    outcome = verdict
     document = {
         "name": f"{entry.id} at {factor}x the usual dose ({format_decimal(dose)} {entry.dose.unit}): "
         f"expect {outcome}",

@@ -1,8 +1,9 @@
 """Timed pump scenarios: a YAML script of bedside actions and faults played on a simulated pump.
 
 A scenario names a model, a care area and a list of steps (``advance``, ``program``, ``override``,
-``confirm``, ``start``, ``occlude``, ``pca_demand``...); a step may expect an error code (and a
-``program`` step a verdict), and the scenario may expect event counts. The result is the pump's
+``confirm``, ``start``, ``occlude``, ``pca_demand``, ``patient`` (the patient's weight, height and
+BSA on the pump)...); a step may expect an error code (and a ``program``, ``bolus`` or ``secondary``
+step a verdict), and the scenario may expect event counts. The result is the pump's
 event log plus every failed expectation.
 """
 
@@ -142,8 +143,11 @@ def _actions(pump: Pump, clock: ManualClock) -> dict[str, Callable[[Mapping[str,
         "pause": lambda s: pump.pause(s.get("channel", "A")),
         "resume": lambda s: pump.resume(s.get("channel", "A")),
         "stop": lambda s: pump.stop(s.get("channel", "A")),
-        "bolus": lambda s: pump.bolus(s.get("channel", "A"), _program(s)),
-        "secondary": lambda s: pump.secondary(s.get("channel", "A"), _program(s)),
+        "bolus": lambda s: pump.bolus(s.get("channel", "A"), _program(s), override=s.get("override")),
+        "secondary": lambda s: pump.secondary(s.get("channel", "A"), _program(s), override=s.get("override")),
+        "patient": lambda s: pump.set_patient_parameters(
+            _dec(s, "weight_kg"), _dec(s, "height_cm"), _dec(s, "bsa_m2"), override=s.get("override")
+        ),
         "occlude": lambda s: pump.occlude_downstream(s.get("channel", "A")),
         "release_occlusion": lambda s: pump.release_downstream(s.get("channel", "A")),
         "occlude_upstream": lambda s: pump.occlude_upstream(s.get("channel", "A")),

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartpump.clock import ManualClock
-from smartpump.ders.program import InfusionProgram, ProgramKind
+from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, VerdictLevel
 from smartpump.errors import ConfigurationError, PumpError, RollbackError, SignatureError
 from smartpump.library.model import DeviceDefaults, DrugLibrary
 from smartpump.library.signing import generate_keypair, sign_payload
@@ -38,6 +38,7 @@ from smartpump.transport.commands import (
     signed_configuration_of,
 )
 from tests.factories import HOSPITAL_ID
+from tests.unit.pump.delivered import delivered_library, vancomycin
 from tests.unit.pump.library import WEIGHT, basic, make_pump, morphine_pca, pump_library, start
 
 D = Decimal
@@ -350,7 +351,7 @@ def test_a_configuration_never_changes_while_a_channel_delivers() -> None:
     [activated] = pump.events.of_type(EventType.CONFIGURATION_ACTIVATED)
     assert activated.seq > pump.events.of_type(EventType.INFUSION_STOPPED)[0].seq
     assert pump.configuration_version == 1 and pump.pending_configuration is None
-    assert _refused(pump, "A", basic("400")).code == "pump.rate_cap"
+    assert _capped(pump, "A", basic("400")).limit == D(300)
 
 
 def test_a_programmed_channel_that_has_not_started_also_holds_the_configuration_back() -> None:
@@ -377,10 +378,12 @@ def test_a_newer_configuration_replaces_a_pending_one_and_the_pending_one_counts
 # --- what each setting changes ------------------------------------------------------------------------
 
 
-def _capped_pump(cap: str, model: PumpModel = PumpModel.LVP) -> tuple[Pump, ManualClock]:
+def _capped_pump(
+    cap: str, model: PumpModel = PumpModel.LVP, library: DrugLibrary | None = None
+) -> tuple[Pump, ManualClock]:
     clock = ManualClock()
     config = configuration(model=model.value, max_rate_ml_per_h=cap)
-    pump = Pump("pump-1", model, clock, library=pump_library(), configuration=config)
+    pump = Pump("pump-1", model, clock, library=library or pump_library(), configuration=config)
     pump.select_care_area("icu")
     return pump, clock
 
@@ -391,23 +394,37 @@ def _refused(pump: Pump, cid: str, program: InfusionProgram, **kwargs: Any) -> P
     return refused.value
 
 
+def _capped(pump: Pump, cid: str, program: InfusionProgram, **kwargs: Any) -> Alert:
+    """Program above the rate cap: a hard verdict whose cap alert is returned, the start refused, the
+    program cancelled (the channel is free again)."""
+    verdict = pump.program(cid, program, **kwargs)
+    assert verdict.level is VerdictLevel.HARD
+    [alert] = [a for a in verdict.alerts if a.rule == "ders.device.rate_cap.hard_max"]
+    with pytest.raises(PumpError) as refused:
+        pump.confirm(cid)
+    assert refused.value.code == "pump.hard_stop"
+    assert "ders.device.rate_cap.hard_max" in refused.value.message
+    pump.cancel(cid)
+    return alert
+
+
 def test_the_rate_cap_accepts_exactly_the_cap_and_refuses_one_step_above() -> None:
     pump, _ = _capped_pump("500")
-    assert pump.program("A", basic("500")).rate_ml_per_h == D(500)
-    error = _refused(pump, "B", basic("501"))
-    assert error.code == "pump.rate_cap"
-    assert "501" in error.message and "500 mL/h rate cap" in error.message
-    refused = pump.events.of_type(EventType.PROGRAM_REFUSED)[-1]
-    assert (refused.channel, refused.data["code"]) == ("B", "pump.rate_cap")
+    assert pump.program("A", basic("500")).level is VerdictLevel.OK
+    alert = _capped(pump, "B", basic("501"))
+    assert (alert.value, alert.limit, alert.unit) == (D(501), D(500), "mL/h")
+    checked = pump.events.of_type(EventType.PROGRAM_CHECKED)[-1]
+    assert (checked.channel, checked.data["verdict"]) == ("B", "hard")
+    assert "ders.device.rate_cap.hard_max" in [a["rule"] for a in checked.data["alerts"]]  # type: ignore[union-attr]
 
 
 def test_the_rate_cap_refuses_a_titration_a_step_a_bolus_and_a_piggyback_above_it() -> None:
-    pump, _ = _capped_pump("500")
+    pump, _ = _capped_pump("500", library=delivered_library())
     start(pump, "A", basic("400", vtbi="500"))
-    assert _refused(pump, "A", basic("550", vtbi="500")).code == "pump.rate_cap"
+    assert _capped(pump, "A", basic("550", vtbi="500")).value == D(550)
     assert pump.channel("A").flow_ml_per_h == D(400)
     steps = (Step(rate_ml_per_h=D(300), volume_ml=D(50)), Step(rate_ml_per_h=D(600), volume_ml=D(50)))
-    assert _refused(pump, "B", basic("300"), steps=steps).code == "pump.rate_cap"
+    assert _capped(pump, "B", basic("300"), steps=steps).value == D(600)
     heparin = InfusionProgram(entry_id="icu-heparin", dose=D(18), patient=WEIGHT, vtbi_ml=D(250))
     start(pump, "C", heparin)
     bolus = InfusionProgram(
@@ -415,10 +432,13 @@ def test_the_rate_cap_refuses_a_titration_a_step_a_bolus_and_a_piggyback_above_i
     )
     with pytest.raises(PumpError) as bolus_refused:
         pump.bolus("C", bolus)
-    assert bolus_refused.value.code == "pump.rate_cap" and "672" in bolus_refused.value.message
+    assert bolus_refused.value.code == "pump.hard_stop" and "672" in bolus_refused.value.message
+    assert "ders.device.rate_cap.hard_max" in bolus_refused.value.message
+    piggyback = vancomycin("1200", minutes="30")  # 300 mL in 30 min: 600 mL/h
     with pytest.raises(PumpError) as piggyback_refused:
-        pump.secondary("A", basic("520", vtbi="50"))
-    assert piggyback_refused.value.code == "pump.rate_cap"
+        pump.secondary("A", piggyback)
+    assert piggyback_refused.value.code == "pump.hard_stop"
+    assert "ders.device.rate_cap.hard_max" in piggyback_refused.value.message
     assert pump.events.of_type(EventType.BOLUS_STARTED) == []
     assert pump.events.of_type(EventType.SECONDARY_STARTED) == []
 
@@ -437,9 +457,9 @@ def test_the_rate_cap_applies_to_the_pca_dose_delivery_rate() -> None:
 )
 def test_any_cap_is_inside_at_the_cap_and_outside_one_resolution_step_above(cap: Decimal) -> None:
     pump, _ = _capped_pump(str(cap))
-    pump.program("A", basic(str(cap)))
+    assert pump.program("A", basic(str(cap))).level is not VerdictLevel.HARD
     above = cap + LVP.resolution_at(cap)
-    assert _refused(pump, "B", basic(str(above))).code == "pump.rate_cap"
+    assert _capped(pump, "B", basic(str(above))).value == above
 
 
 def test_require_verification_is_set_by_the_configuration() -> None:
@@ -520,13 +540,13 @@ def test_the_active_and_pending_configurations_survive_a_restart() -> None:
     restarted, _ = _power_cycle(pump, clock)
     assert restarted.configuration == configuration(version=2, max_rate_ml_per_h="500")
     assert restarted.pending_configuration == configuration(version=3, max_rate_ml_per_h="450")
-    assert _refused(restarted, "B", basic("501")).code == "pump.rate_cap"
+    assert _capped(restarted, "B", basic("501")).limit == D(500)
     with pytest.raises(RollbackError):
         restarted.install_configuration(signed(version=3), PUBLIC)
     restarted.resume("A")
     restarted.stop("A")
     assert restarted.configuration_version == 3
-    assert _refused(restarted, "B", basic("460")).code == "pump.rate_cap"
+    assert _capped(restarted, "B", basic("460")).limit == D(450)
 
 
 def test_an_idle_restart_activates_a_pending_configuration_and_keeps_the_settings() -> None:

@@ -10,6 +10,7 @@ from smartpump.ders.program import InfusionProgram, ProgramKind
 from smartpump.errors import PumpError
 from smartpump.pump import ChannelState, EventType, Step
 from smartpump.pump.delivery import time_to_deliver, volume_over
+from tests.unit.pump.delivered import delivered_pump, vancomycin
 from tests.unit.pump.library import WEIGHT, basic, make_pump, start
 
 D = Decimal
@@ -113,9 +114,9 @@ def test_bolus_above_hard_max_is_refused() -> None:
 
 
 def test_secondary_runs_its_own_volume_then_calls_back_to_primary() -> None:
-    pump, clock = make_pump()
+    pump, clock = delivered_pump()
     start(pump, "A", basic("50", vtbi="500"))
-    pump.secondary("A", basic("100", vtbi="50"))
+    pump.secondary("A", vancomycin("200", minutes="30"))  # 50 mL of 4 mg/mL over 30 min
     assert pump.channel("A").flow_ml_per_h == D(100)
     clock.advance(1800)
     pump.sync()
@@ -161,6 +162,10 @@ def test_vtbi_larger_than_the_syringe_is_refused() -> None:
 
     pump, _ = make_pump(PumpModel.SYRINGE)
     pump.load_container("A", D(10))
+    verdict = pump.program("A", basic("6", vtbi="20"))
+    [alert] = verdict.alerts
+    assert (alert.rule, alert.value, alert.limit) == ("ders.device.container.hard_max", D(20), D(10))
     with pytest.raises(PumpError) as refused:
-        pump.program("A", basic("6", vtbi="20"))
-    assert refused.value.code == "pump.vtbi_exceeds_container"
+        pump.start("A")
+    assert refused.value.code == "pump.hard_stop"
+    assert pump.events.of_type(EventType.INFUSION_STARTED) == []

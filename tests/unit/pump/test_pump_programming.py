@@ -124,16 +124,23 @@ def test_rate_beyond_the_model_range_is_refused_not_clamped() -> None:
     from smartpump.pump import PumpModel
 
     pump, _ = make_pump(PumpModel.AMBULATORY)
+    verdict = pump.program("A", basic("600"))
+    assert verdict.level == "hard" and verdict.rate_ml_per_h == D(600)
+    rules = {a.rule: a for a in verdict.alerts}
+    assert rules["ders.device.rate.hard_max"].limit == D(500)
     with pytest.raises(PumpError) as refused:
-        pump.program("A", basic("600"))
-    assert refused.value.code == "pump.rate_out_of_range"
+        pump.start("A")
+    assert refused.value.code == "pump.hard_stop"
 
 
 def test_vtbi_above_model_max_is_refused() -> None:
     pump, _ = make_pump()
+    verdict = pump.program("A", basic("100", vtbi="10000"))
+    [alert] = verdict.alerts
+    assert (alert.rule, alert.value, alert.limit) == ("ders.device.vtbi.hard_max", D(10000), D(9999))
     with pytest.raises(PumpError) as refused:
-        pump.program("A", basic("100", vtbi="10000"))
-    assert refused.value.code == "pump.vtbi_out_of_range"
+        pump.confirm("A")
+    assert refused.value.code == "pump.hard_stop"
 
 
 def test_titration_is_rechecked_and_applied_only_on_confirm() -> None:
