@@ -23,6 +23,9 @@ Rules (issue 13, "delivered equals checked"):
   ``pump.pca_max_dose_persists`` and the alarm stays. Resuming emits ``pca.basal_resumed``.
 - A loading dose is checked against the ceilings before the channel starts; one that would exceed
   a ceiling refuses the start (``pump.pca_loading_max_dose``).
+- Doses count in full when granted and run at once at the PCA dose rate. A dose still running when
+  the channel stops running (paused, occlusion hold) is cancelled, never finished later: delivered
+  late, it could fall in a window the ledger no longer counts it in.
 """
 
 from __future__ import annotations
@@ -493,12 +496,24 @@ class PcaControl:
     # ----------------------------------------------------------------- derived state
 
     def after_change(self) -> None:
-        """Open or close each PCA ledger's basal segment as the basal really flows (running, no dose
-        in progress, not suspended); drop the maximum alarm of a channel whose PCA therapy ended."""
+        """Cancel the rest of a PCA dose on a channel that stopped running (a dose is never delivered
+        later than the ledger counts it); open or close each ledger's basal segment as the basal
+        really flows (running, no dose in progress, not suspended); drop the maximum alarm of a
+        channel whose PCA therapy ended."""
         core = self.core
         for channel in core.channels.values():
             therapy = channel.therapy
             if therapy is not None and therapy.pca is not None:
+                overlay = therapy.overlay
+                if overlay is not None and channel.state is not ChannelState.RUNNING:
+                    core.emit(
+                        EventType.BOLUS_CANCELLED,
+                        channel.id,
+                        kind=overlay.kind.value,
+                        delivered_ml=overlay.delivered_ml,
+                        reason=channel.state.value,
+                    )
+                    therapy.overlay = None
                 basal_flowing = (
                     channel.state is ChannelState.RUNNING
                     and therapy.overlay is None

@@ -7,11 +7,16 @@ never from the ledger. Library and programs are EXAMPLE DATA, not for clinical u
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smartpump.clock import ManualClock
 from smartpump.ders.program import NO_PATIENT, InfusionProgram, PatientParameters, PCAProgram, ProgramKind
@@ -37,13 +42,17 @@ CHILD = PatientParameters(weight_kg=D(20))
 
 
 def ceiling_library(
-    *, max_mg: str = "15", window_h: int | None = 4, area_window_h: int | None = None
+    *,
+    max_mg: str = "15",
+    window_h: int | None = 4,
+    area_window_h: int | None = None,
+    bolus_rate_ml_per_h: int = 60,
 ) -> DrugLibrary:
     """Morphine 30 mg/30 mL PCA in mg (library maximum ``max_mg`` over ``window_h``) and in mcg/kg
-    (300 mcg/kg over 4 h); bolus doses run at 60 mL/h."""
+    (300 mcg/kg over 4 h); bolus doses run at ``bolus_rate_ml_per_h``."""
     icu = make_care_area(
         weight_kg=bounds(hard_min="0.5", hard_max=350),
-        pca=PCASettings(bolus_delivery_rate_ml_per_h=D(60), max_dose_window_h=area_window_h),
+        pca=PCASettings(bolus_delivery_rate_ml_per_h=D(bolus_rate_ml_per_h), max_dose_window_h=area_window_h),
     )
     morphine = concentration("30 mg/30 mL")
     return make_library(
@@ -156,12 +165,12 @@ def infused_ml(pump: Pump) -> Decimal:
 
 
 def demand_until_denied(pump: Pump, clock: ManualClock, every_s: int) -> int:
-    """Press the button every ``every_s`` until a press is denied; the number granted."""
-    granted = 0
-    while pump.pca_demand("A"):
-        granted += 1
+    """Press the button every ``every_s`` until a press is denied; the number granted (at most 50)."""
+    for granted in range(50):
+        if not pump.pca_demand("A"):
+            return granted
         clock.advance(every_s)
-    return granted
+    raise AssertionError("50 demands in a row were granted: no ceiling held")
 
 
 # ----------------------------------------------------------------- defect 5: the window maximum
@@ -327,6 +336,24 @@ def test_a_loading_dose_within_the_ceilings_counts_toward_them() -> None:
     assert demand_until_denied(pump, clock, every_s=360) == 5
 
 
+def test_a_pca_dose_interrupted_by_a_pause_is_cancelled_not_finished_later() -> None:
+    pump, clock = pca_pump()
+    start(pump, pca(demand="2"))
+    assert pump.pca_demand("A")
+    clock.advance(60)
+    pump.pause("A")
+    cancelled = pump.events.of_type(EventType.BOLUS_CANCELLED)[0].data
+    assert (cancelled["kind"], cancelled["delivered_ml"], cancelled["reason"]) == (
+        "pca_demand",
+        D(1),
+        "paused",
+    )
+    clock.advance(3600)
+    pump.resume("A")
+    clock.advance(600)
+    assert infused_ml(pump) * MG_PER_ML == D(1)
+
+
 def test_restart_while_the_basal_is_suspended_keeps_it_suspended_and_rebuilds_the_ceilings() -> None:
     library = ceiling_library(max_mg="2", window_h=1)
     pump, clock = pca_pump(library)
@@ -415,3 +442,83 @@ def test_a_per_kg_ceiling_stays_per_kg() -> None:
     assert demand_until_denied(pump, clock, every_s=360) == 10
     clock.advance(600)
     assert infused_ml(pump) * MCG_PER_ML / D(20) == D(300)
+
+
+# ----------------------------------------------------------------- property: delivered within every ceiling
+
+
+Points = list[tuple[Fraction, Fraction]]
+
+
+def _delivered_at(points: Points, t: Fraction) -> Fraction:
+    """Cumulative mL at time t, linear between recorded points (the flow only changes at them)."""
+    if t <= points[0][0]:
+        return points[0][1]
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        if t0 <= t <= t1:
+            return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return points[-1][1]
+
+
+def _max_in_any_window(points: Points, window_s: Fraction) -> Fraction:
+    """The most delivered in any window of ``window_s`` (exact; at a breakpoint of its start or end)."""
+    ends = {t for t, _ in points} | {t + window_s for t, _ in points if t + window_s <= points[-1][0]}
+    return max(_delivered_at(points, e) - _delivered_at(points, e - window_s) for e in ends)
+
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["demand", "clinician", "clear", "pause", "resume", "wait"]),
+        st.sampled_from([D("0.5"), D(1), D(3)]),
+        st.integers(min_value=1, max_value=2400),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=ACTIONS, program_max=st.sampled_from([None, "4"]))
+def test_delivered_from_the_channel_stays_within_every_ceiling(
+    actions: list[tuple[str, Decimal, int]], program_max: str | None
+) -> None:
+    """Rates whose volume per second is a finite decimal (1.8 and 72 mL/h), so the channel's
+    volumes are exact and the check needs no tolerance."""
+    pump, clock = pca_pump(ceiling_library(max_mg="6", window_h=1, bolus_rate_ml_per_h=72))
+    start(pump, pca(demand="1", lockout="5", basal="1.8", max_dose=program_max, window_h=1))
+    points: Points = []
+
+    def record() -> None:
+        delivered = infused_ml(pump)
+        points.append((Fraction(pump.now_s), Fraction(delivered)))
+
+    def wait(seconds: int) -> None:
+        target = pump.now_s + seconds
+        while (due := pump.next_due_s()) is not None and due <= target:
+            clock.advance_to(float(due))
+            record()
+        clock.advance_to(float(target))
+        record()
+
+    record()
+
+    for action, amount, seconds in actions:
+        with contextlib.suppress(PumpError):
+            if action == "demand":
+                pump.pca_demand("A")
+            elif action == "clinician":
+                pump.clinician_bolus("A", amount)
+            elif action == "clear":
+                pump.clear_alarm(AlarmId.PCA_MAX_DOSE, "A")
+            elif action == "pause":
+                pump.pause("A")
+            elif action == "resume":
+                pump.resume("A")
+        therapy = pump.channel("A").therapy
+        assert therapy is not None and therapy.pca is not None
+        assert not (therapy.pca.basal_suspended and pump.channel("A").flow_ml_per_h == D("1.8"))
+        wait(seconds)
+    ceilings = pump.channel("A").therapy.pca.ceilings  # type: ignore[union-attr]
+    for ceiling in ceilings:
+        delivered_mg = _max_in_any_window(points, Fraction(ceiling.window_s)) * Fraction(MG_PER_ML)
+        assert delivered_mg <= ceiling.max_amount, (ceiling, float(delivered_mg))
