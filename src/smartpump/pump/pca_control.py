@@ -207,6 +207,7 @@ class PcaControl:
                 basal_per_h=dosing.per_hour(rate) if rate > 0 else ZERO,
                 window_s=library_window_h(limits, area) * SECONDS_PER_HOUR,
             )
+            dosing.volume_ml(settings.demand_dose)
         except UnitError as error:
             raise PumpError(error.message, code="pump.pca_unit_mismatch") from None
         loading = settings.loading_dose

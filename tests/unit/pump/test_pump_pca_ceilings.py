@@ -436,6 +436,16 @@ def test_defect6_a_per_kg_basal_runs_at_the_verdicts_rate_and_counts_what_that_r
     assert ledger is not None and ledger.window_total(pump.now_s) == delivered_mcg_per_kg
 
 
+def test_defect6_a_per_kg_basal_below_the_pumps_resolution_never_runs_at_zero() -> None:
+    pump, _ = pca_pump()
+    verdict = pump.program("A", pca("pca-kg", demand="20", basal="1", patient=CHILD))
+    assert verdict.level.value == "hard"
+    assert "ders.device.rate.hard_min" in {a.rule for a in verdict.alerts}
+    with pytest.raises(PumpError):
+        pump.confirm("A")
+    assert pump.channel("A").therapy is None
+
+
 def test_a_per_kg_ceiling_stays_per_kg() -> None:
     pump, clock = pca_pump()
     start(pump, pca("pca-kg", demand="30", lockout="6", patient=CHILD))
