@@ -57,6 +57,7 @@ class AlarmId(StrEnum):
     WATCHDOG = "system.watchdog"
     CHANNEL_PAUSED = "channel.paused_too_long"
     PCA_PAUSED = "pca.physiologic_pause"
+    PCA_MAX_DOSE = "pca.max_dose_reached"
     INFILTRATION = "infiltration.advisory"
     SET_CHANGE_DUE = "set.change_due"
     DUPLICATE_THERAPY = "therapy.duplicate"
@@ -111,6 +112,13 @@ ALARMS: Final[dict[AlarmId, AlarmSpec]] = dict(
         _spec(AlarmId.WATCHDOG, H, latching=True, stops=True, rationale="safe state required"),
         _spec(AlarmId.CHANNEL_PAUSED, L, latching=False, stops=False, rationale="therapy on hold"),
         _spec(AlarmId.PCA_PAUSED, H, latching=True, stops=True, rationale="respiratory depression"),
+        _spec(
+            AlarmId.PCA_MAX_DOSE,
+            M,
+            latching=True,
+            stops=False,
+            rationale="PCA maximum reached: basal suspended, demands denied; nurse review",
+        ),
         _spec(AlarmId.INFILTRATION, L, latching=False, stops=False, rationale="check IV site"),
         _spec(AlarmId.SET_CHANGE_DUE, L, latching=False, stops=False, rationale="infection control"),
         _spec(AlarmId.DUPLICATE_THERAPY, M, latching=False, stops=False, rationale="possible double dose"),

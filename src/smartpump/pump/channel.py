@@ -81,6 +81,7 @@ class Due(StrEnum):
     PAUSED_ESCALATION = "paused_escalation"
     SET_CHANGE = "set_change"
     OCCLUSION_RECHECK = "occlusion_recheck"
+    PCA_CEILING = "pca_ceiling"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -125,7 +126,6 @@ class Therapy:
     overlay: Overlay | None = None
     near_end_sent: bool = False
     pca: PcaLedger | None = None
-    pca_per_ml: Decimal | None = None
     pca_unit: str | None = None
     pca_bolus_rate_ml_per_h: Decimal | None = None
 
@@ -266,6 +266,10 @@ class Channel:
             self._container_dues(t, flow, found)
         if self.state is ChannelState.KVO:
             return found
+        if therapy.pca is not None:
+            to_ceiling = therapy.pca.basal_time_to_ceiling_s(t)
+            if to_ceiling is not None:
+                found.append((t + to_ceiling, Due.PCA_CEILING))
         overlay = therapy.overlay
         remaining = therapy.remaining_ml
         if overlay is not None:

@@ -137,6 +137,7 @@ class Pump:
             Due.STEP_DONE: self._infusion.step_done,
             Due.OVERLAY_DONE: self._infusion.overlay_done,
             Due.VTBI_DONE: self._infusion.complete,
+            Due.PCA_CEILING: self._pca.ceiling_due,
         }
         core.add_due_source(_ChannelDues(core, on_due))
         core.add_due_source(self._alarming)
@@ -278,8 +279,12 @@ class Pump:
         self._alarming.silence()
 
     def clear_alarm(self, alarm: AlarmId | str, cid: str | None = None) -> None:
-        """The operator resets an alarm whose condition has ended (latching alarms need this)."""
-        self._alarming.clear_alarm(alarm, cid)
+        """The operator resets an alarm whose condition has ended (latching alarms need this); clearing
+        the PCA maximum alarm resumes the basal, refused while a ceiling is still reached."""
+        if AlarmId(alarm) is AlarmId.PCA_MAX_DOSE:
+            self._pca.clear_max_dose(cid)
+        else:
+            self._alarming.clear_alarm(alarm, cid)
 
     def alarm_log(self) -> list[AlarmRecord]:
         """Every alarm raised, with times, priority, the triggering value and the limit in force."""

@@ -58,6 +58,9 @@ class EventType(StrEnum):
     PCA_DEMAND_DENIED = "pca.demand_denied"
     PCA_PAUSED = "pca.paused"
     PCA_RESUMED = "pca.resumed"
+    PCA_DOSE_GRANTED = "pca.dose_granted"
+    PCA_MAX_DOSE_REACHED = "pca.max_dose_reached"
+    PCA_BASAL_RESUMED = "pca.basal_resumed"
     VITALS_RECORDED = "vitals.recorded"
     OCCLUSION_DETECTED = "occlusion.detected"
     OCCLUSION_RELEASED = "occlusion.released"
@@ -175,10 +178,41 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.SECONDARY_STARTED: ("entry_id", "rate_ml_per_h", "vtbi_ml"),
     EventType.SECONDARY_COMPLETED: ("volume_ml", "primary_rate_ml_per_h"),
     EventType.PCA_STARTED: ("demand_dose", "lockout_min", "basal", "max_dose", "window_h", "unit"),
-    EventType.PCA_DEMAND_GRANTED: ("dose", "unit", "window_total", "max_dose"),
-    EventType.PCA_DEMAND_DENIED: ("reason", "next_allowed_in_s", "window_total", "max_dose"),
+    EventType.PCA_DEMAND_GRANTED: (
+        "dose",
+        "unit",
+        "delivered_amount",
+        "delivered_unit",
+        "volume_ml",
+        "window_total",
+        "max_dose",
+        "window_h",
+        "ceiling",
+    ),
+    EventType.PCA_DEMAND_DENIED: (
+        "reason",
+        "next_allowed_in_s",
+        "window_total",
+        "max_dose",
+        "window_h",
+        "ceiling",
+    ),
     EventType.PCA_PAUSED: ("reading", "value", "threshold"),
     EventType.PCA_RESUMED: ("by",),
+    EventType.PCA_DOSE_GRANTED: (
+        "kind",
+        "dose",
+        "unit",
+        "delivered_amount",
+        "delivered_unit",
+        "volume_ml",
+        "window_total",
+        "max_dose",
+        "window_h",
+        "ceiling",
+    ),
+    EventType.PCA_MAX_DOSE_REACHED: ("ceiling", "max_dose", "window_h", "window_total", "unit"),
+    EventType.PCA_BASAL_RESUMED: ("rate_ml_per_h", "ceiling", "max_dose", "window_h", "window_total", "unit"),
     EventType.VITALS_RECORDED: ("spo2_percent", "etco2_mmhg", "resp_rate_bpm"),
     EventType.OCCLUSION_DETECTED: ("pressure_mmhg", "threshold_mmhg", "auto_restart", "recheck_s"),
     EventType.OCCLUSION_RELEASED: ("stored_ml", "backoff_ml", "bolus_ml"),

@@ -50,6 +50,7 @@ class Infusion:
             reason = "; ".join(pending.verification_failed) or "bedside verification not done"
             core.refuse_start(cid, "pump.not_verified", reason)
         self.refuse_if_unsafe(channel)
+        self.pca.check_start(channel)
         if delay_s is not None:
             if delay_s <= 0:
                 raise PumpError("a delayed start needs a positive delay", code="pump.delay_invalid")

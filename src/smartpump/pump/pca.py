@@ -12,6 +12,10 @@ the amount in (t - window, t] is at most the ceiling's maximum (a total on the m
 holds when the caller grants only what ``evaluate`` allows (``grant`` refuses anything else) and
 suspends the basal when ``basal_at_ceiling`` is true, checking again at ``basal_time_to_ceiling_s``
 and after every grant. Totals are compared exactly (amounts scaled by 3600 s/h, never divided).
+
+The pump's policy (pump/pca_control.py): the basal is suspended at the exact time a ceiling is
+reached, with an alarm; it resumes only when the nurse clears that alarm while
+``may_resume_basal`` holds, never on its own.
 """
 
 from __future__ import annotations
@@ -136,7 +140,7 @@ class PcaLedger:
             ceilings: every ceiling to enforce (the library's, plus the program's if it has one).
             basal_per_h: the dose per hour the basal really delivers (ledger unit; at the pump's
                 rounded rate), 0 without a basal.
-            max_dose: the older single-maximum form (pump/device.py): when set, adds a PROGRAM
+            max_dose: the single-maximum form for callers with one maximum: when set, adds a PROGRAM
                 ceiling of max_dose over window_s.
             window_s: with max_dose, that ceiling's window; without, only the window
                 ``window_total(t)`` reports over while there is no ceiling.

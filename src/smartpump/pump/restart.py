@@ -1,6 +1,12 @@
 """Surviving a power cycle (SAF-PWR-02): the state a pump persists (programs, volume totals, PCA
 history, configuration, software versions, ``next_seq``; times as ages before ``saved_at``) and how it
-comes back (every therapy paused, waiting for the clinician's ``resume``)."""
+comes back (every therapy paused, waiting for the clinician's ``resume``).
+
+A PCA therapy keeps its dose history, basal segments and whether its basal is suspended at a
+ceiling; its ceilings are not stored but rebuilt from the library and the program (the library
+version must match), and a suspended basal comes back suspended with its alarm shown again. A
+state written before ``basal_suspended`` existed restores with the basal not suspended (it is
+stopped again at once if a ceiling is reached)."""
 
 from __future__ import annotations
 
@@ -197,6 +203,11 @@ class Restart:
             channel.move_to(ChannelState.PAUSED)
             channel.paused_since_s = core.t
             channel.settled_at_s = core.t
+            if channel.therapy.pca is not None:
+                suspended = raw["therapy"]["pca"].get("basal_suspended", False)
+                if not isinstance(suspended, bool):
+                    raise PumpError("basal_suspended must be true or false", code="pump.state_invalid")
+                self.pca.restored(channel, basal_suspended=suspended)
 
     def _restore_therapy(self, raw: dict[str, Any], off_at: Decimal) -> Therapy:
         program = program_from_dict(raw["program"])
@@ -282,5 +293,6 @@ def _therapy_state(therapy: Therapy, now: Decimal) -> dict[str, Any]:
                 for start, end in ledger.basal_segments
             ],
             "last_demand_age_s": None if ledger.last_demand_s is None else str(now - ledger.last_demand_s),
+            "basal_suspended": ledger.basal_suspended,
         },
     }
