@@ -32,7 +32,8 @@ def _app() -> typer.Typer:
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
 def test_fixture_passes(path: Path) -> None:
     scenario = load_scenario(path)
-    result = run_scenario(scenario, json_format.read(HERE / "library.json"))
+    library = path.parent / scenario.library if scenario.library else HERE / "library.json"
+    result = run_scenario(scenario, json_format.read(library))
     assert result.failures == ()
 
 
