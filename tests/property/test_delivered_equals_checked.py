@@ -274,11 +274,11 @@ class DeliveredMachine(RuleBasedStateMachine):
         self.watch = DeliveryWatch(self.library, self.area)
 
     def _tell_pump_the_patient(self) -> None:
-        """The patient on the pump (issue 13 design: ``Pump.set_patient_parameters(PatientParameters)``);
-        a pump without that call takes the weight from each program, which always carries it."""
-        setter = getattr(self.pump, "set_patient_parameters", None)
-        if setter is not None:
-            setter(self.patient.parameters)
+        """The patient on the pump: ``Pump.set_patient_parameters`` re-checks every running therapy."""
+        parameters = self.patient.parameters
+        self.pump.set_patient_parameters(
+            weight_kg=parameters.weight_kg, height_cm=parameters.height_cm, bsa_m2=parameters.bsa_m2
+        )
 
     # --------------------------------------------------------------- helpers
 
@@ -576,7 +576,6 @@ class DeliveredMachine(RuleBasedStateMachine):
 
     # --------------------------------------------------------------- patient, faults, time
 
-    @precondition(lambda self: hasattr(self.pump, "set_patient_parameters"))
     @rule(data=st.data())
     def weight_change(self, data: st.DataObject) -> None:
         """A new weight for the patient on the pump: it re-checks every running therapy (or refuses)."""

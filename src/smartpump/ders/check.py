@@ -15,7 +15,7 @@ Stated rules (docs/dosing.md, "Delivered equals checked"):
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from smartpump.ders.program import (
     NO_PATIENT,
@@ -46,7 +46,6 @@ from smartpump.units import (
 )
 
 _ZERO = Decimal(0)
-_CTX = Context(prec=40)
 _SIXTY = Decimal(60)
 _BASIC = ProgramKind.BASIC
 _PCA = ProgramKind.PCA
@@ -241,7 +240,7 @@ def _resolve_dose_rate(ctx: CheckContext, unit: DoseUnit) -> None:
     ctx.dose_programmed = programmed
     ctx.rate_ml_per_h_exact = exact_rate
     ctx.rate_ml_per_h = rate
-    ctx.dose = _delivered(programmed, rate, exact_rate) if programmed is not None else None
+    ctx.dose = programmed if rate == exact_rate else _dose_at_rate(ctx, unit, rate)
     if program.kind in _OVER_A_DURATION and ctx.vtbi_ml is None:
         if ctx.duration_min is None:
             raise ProgramError(
@@ -291,16 +290,6 @@ def _needed_volume_ml(ctx: CheckContext, unit: DoseUnit) -> Decimal | None:
         raise ProgramError("program needs a dose or a rate", code="program.dose_required")
     rate = _positive(program.rate_ml_per_h, "rate")
     return None if ctx.duration_min is None else rate * ctx.duration_min / _SIXTY
-
-
-def _delivered(programmed: Decimal, rate_ml_per_h: Decimal, exact_rate_ml_per_h: Decimal) -> Decimal:
-    """The dose rate the rounded rate delivers: the programmed dose scaled by rounded / exact rate
-    (dose and rate are proportional; exact to the 40 significant digits of the unit arithmetic)."""
-    if rate_ml_per_h == exact_rate_ml_per_h:
-        return programmed
-    if exact_rate_ml_per_h == _ZERO:
-        return _ZERO
-    return _CTX.divide(_CTX.multiply(programmed, rate_ml_per_h), exact_rate_ml_per_h)
 
 
 def _dose_at_rate(ctx: CheckContext, unit: DoseUnit, rate_ml_per_h: Decimal) -> Decimal:
@@ -354,7 +343,7 @@ def _deliverable(ctx: CheckContext) -> tuple[Deliverable, ...]:
         low = _floor_to(ctx.rate_ml_per_h_exact, step)
         for rate in (low, low + step):
             if rate > _ZERO:
-                dose = _delivered(ctx.dose_programmed, rate, ctx.rate_ml_per_h_exact)
+                dose = _dose_at_rate(ctx, unit, rate)
                 if _severity(limits.classify(dose)) <= allowed:
                     found.append(Deliverable(rate_ml_per_h=rate, vtbi_ml=ctx.vtbi_ml, dose=dose))
         return tuple(found)

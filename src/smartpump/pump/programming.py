@@ -363,17 +363,17 @@ class Programming:
         return listed[0] if len(listed) == 1 else None
 
     def _same_container(self, therapy: Therapy, program: InfusionProgram, code: str) -> InfusionProgram:
-        """The program on the running therapy's concentration (None: the running one); another is refused."""
-        if program.concentration is None:
-            return replace(program, concentration=therapy.program.concentration)
-        running = self._running_concentration(therapy)
-        if running is None or not program.concentration.same_strength(running):
-            raise PumpError(
-                f"the channel runs {_running_drug(therapy)} at {running or 'no concentration'}, not "
-                f"{program.concentration}: a new container needs stop, a new program and start",
-                code=code,
-            )
-        return program
+        """The program on the running therapy's container: a concentration of the same strength (or
+        None) is read as the container on the channel; another is refused."""
+        if program.concentration is not None:
+            running = self._running_concentration(therapy)
+            if running is None or not program.concentration.same_strength(running):
+                raise PumpError(
+                    f"the channel runs {_running_drug(therapy)} at {running or 'no concentration'}, not "
+                    f"{program.concentration}: a new container needs stop, a new program and start",
+                    code=code,
+                )
+        return replace(program, concentration=therapy.program.concentration)
 
     def _titration(self, therapy: Therapy, program: InfusionProgram) -> InfusionProgram:
         """A titration keeps the running therapy's entry, concentration, kind and patient."""
