@@ -39,8 +39,11 @@ unit: $(STAMP) browser
 
 test: lint typecheck unit
 
+# The slow tier, never part of `make test`: soak tests marked slow (the fleet and replay claims at benchmark
+# scale, tests/slow) and the property suite with ten times the Hypothesis examples.
 slow: $(STAMP)
 	$(BIN)/pytest -m slow
+	SMARTPUMP_HYPOTHESIS_PROFILE=deep $(BIN)/pytest tests/property
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
