@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# mypy --strict over src/smartpump and tests (the files pyproject.toml lists).
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy src/smartpump tests
 
 # The end-to-end UI tests drive Debian's Chromium (a test tool's own browser download cannot work
 # on a closed network); install it when it is missing.
