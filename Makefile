@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_WORKERS ?= 2
 CORE := src/smartpump/errors.py,src/smartpump/clock.py,src/smartpump/units.py,src/smartpump/library/*,src/smartpump/ders/*,src/smartpump/pump/*
 
-.PHONY: demo test lint typecheck unit slow bench clean browser
+.PHONY: demo test lint typecheck unit slow bench clean browser wheel-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: lint typecheck unit
 slow: $(STAMP)
 	$(BIN)/pytest -m slow
 	SMARTPUMP_HYPOTHESIS_PROFILE=deep $(BIN)/pytest tests/property
+
+# The installed package stands alone (.ci/run runs this after `make test`): build the wheel, install it
+# into a fresh virtual environment, run `smartpump demo` from an empty folder until /api/v1/health answers.
+wheel-check: $(STAMP)
+	.ci/wheel-check $(BIN)/python
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
