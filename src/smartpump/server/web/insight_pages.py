@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Final
@@ -113,7 +113,14 @@ def sse_frame(message: LiveMessage) -> str:
     return f"event: {message.kind}\ndata: {data}\n\n"
 
 
-async def _frames(messages: AsyncIterator[LiveMessage]) -> AsyncIterator[str]:
+async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
+    """SSE frames of the live messages, with a comment ping after each quiet ``HEARTBEAT_S``.
+
+    The next message is awaited in a task so that the ping can interrupt the wait without ending the
+    subscription. When the browser leaves, that task is cancelled and awaited before the subscription is
+    closed: closing it while the task still runs it raises ``aclose(): asynchronous generator is already
+    running``.
+    """
     yield "retry: 2000\n: connected\n\n"
     pending: asyncio.Future[LiveMessage] | None = None
     try:
@@ -130,9 +137,8 @@ async def _frames(messages: AsyncIterator[LiveMessage]) -> AsyncIterator[str]:
     finally:
         if pending is not None:
             pending.cancel()
-        aclose = getattr(messages, "aclose", None)
-        if aclose is not None:
-            await aclose()
+            await asyncio.wait({pending})
+        await messages.aclose()
 
 
 @router.get("/ui/stream")
