@@ -117,9 +117,11 @@ async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
     """SSE frames of the live messages, with a comment ping after each quiet ``HEARTBEAT_S``.
 
     The next message is awaited in a task so that the ping can interrupt the wait without ending the
-    subscription. When the browser leaves, that task is cancelled and awaited before the subscription is
-    closed: closing it while the task still runs it raises ``aclose(): asynchronous generator is already
-    running``.
+    subscription. When the browser leaves while that task still reads, cancelling the task ends the
+    subscription (its ``finally`` unsubscribes); closing the subscription then, as well, would raise
+    ``aclose(): asynchronous generator is already running``. Otherwise the subscription is closed here.
+    Neither path suspends (the subscription's cleanup is synchronous), so a cancellation delivered again
+    during the cleanup cannot cut it short.
     """
     yield "retry: 2000\n: connected\n\n"
     pending: asyncio.Future[LiveMessage] | None = None
@@ -135,10 +137,10 @@ async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
             pending = None
             yield sse_frame(message)
     finally:
-        if pending is not None:
+        if pending is not None and not pending.done():
             pending.cancel()
-            await asyncio.wait({pending})
-        await messages.aclose()
+        else:
+            await messages.aclose()
 
 
 @router.get("/ui/stream")
