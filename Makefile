@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_WORKERS ?= 2
 CORE := src/smartpump/errors.py,src/smartpump/clock.py,src/smartpump/units.py,src/smartpump/library/*,src/smartpump/ders/*,src/smartpump/pump/*
 
-.PHONY: demo test lint typecheck unit slow bench clean browser
+.PHONY: demo test lint typecheck unit slow bench clean browser wheel-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# mypy --strict over src/smartpump and tests (the files pyproject.toml lists).
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy src/smartpump tests
 
 # The end-to-end UI tests drive Debian's Chromium (a test tool's own browser download cannot work
 # on a closed network); install it when it is missing.
@@ -39,8 +40,16 @@ unit: $(STAMP) browser
 
 test: lint typecheck unit
 
+# The slow tier, never part of `make test`: soak tests marked slow (the fleet and replay claims at benchmark
+# scale, tests/slow) and the property suite with ten times the Hypothesis examples.
 slow: $(STAMP)
 	$(BIN)/pytest -m slow
+	SMARTPUMP_HYPOTHESIS_PROFILE=deep $(BIN)/pytest tests/property
+
+# The installed package stands alone (.ci/run runs this after `make test`): build the wheel, install it
+# into a fresh virtual environment, run `smartpump demo` from an empty folder until /api/v1/health answers.
+wheel-check: $(STAMP)
+	.ci/wheel-check $(BIN)/python
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

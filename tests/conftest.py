@@ -1,4 +1,8 @@
-"""Shared test fixtures: paths to the read-only shared data, Hypothesis profiles."""
+"""Shared test fixtures: paths to the read-only shared data, Hypothesis profiles.
+
+Profiles: ``default`` locally, ``ci`` under ``CI=true``, and ``deep`` (ten times the examples) when
+``SMARTPUMP_HYPOTHESIS_PROFILE=deep``, which ``make slow`` sets for the property suite.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 settings.register_profile("default", deadline=None, max_examples=200)
 settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") == "true" else "default")
+settings.register_profile(
+    "deep", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(
+    os.environ.get("SMARTPUMP_HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "default")
+)
 
 
 def shared_file(*parts: str) -> Path:

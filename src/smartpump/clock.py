@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+__all__ = ["EPOCH", "Clock", "ManualClock", "WallClock"]
+
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -30,6 +30,20 @@ the event log show the same code.
 
 from __future__ import annotations
 
+__all__ = [
+    "ConfigurationError",
+    "LibraryError",
+    "LibraryFormatError",
+    "LimitOrderError",
+    "LookupFailedError",
+    "ProgramError",
+    "PumpError",
+    "RollbackError",
+    "SignatureError",
+    "SmartpumpError",
+    "UnitError",
+]
+
 
 class SmartpumpError(Exception):
     """Base of every deliberate smartpump error: a stable code plus a one-line message."""

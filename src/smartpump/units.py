@@ -20,6 +20,32 @@ from typing import Final
 
 from smartpump.errors import UnitError
 
+__all__ = [
+    "MDC_PARTITION_DIMENSIONS",
+    "ML_PER_H",
+    "AmountUnit",
+    "Basis",
+    "Concentration",
+    "Dimension",
+    "DoseUnit",
+    "TimeUnit",
+    "bsa_mosteller_m2",
+    "convert_amount",
+    "convert_dose",
+    "dose_to_rate_ml_per_h",
+    "dose_units_convertible",
+    "format_decimal",
+    "mdc_context_free",
+    "parse_duration_min",
+    "parse_height_cm",
+    "parse_weight_kg",
+    "rate_to_dose",
+    "ratio",
+    "require_positive",
+    "round_half_up",
+    "to_decimal",
+]
+
 _CTX: Final = Context(prec=40, traps=[InvalidOperation, DivisionByZero, Overflow])
 MDC_PARTITION_DIMENSIONS: Final = 4
 

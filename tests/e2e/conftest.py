@@ -2,6 +2,10 @@
 fleet) seeded through its services and API, and the system's headless Chromium driven by Playwright.
 
 Screenshots of every page go to ``artifacts/screenshots/`` (gitignored).
+
+Tests wait for states (``expect(...)``, ``wait_for_url``), never for time. Every such wait, and every
+action and navigation, may take up to ``UI_TIMEOUT_MS``: generous, because a state that comes arrives
+as soon as it can while a loaded 2-core CI machine may be slow; a state that never comes still fails.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expect, sync_playwright
 from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
@@ -44,6 +48,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+UI_TIMEOUT_MS: Final = 60_000
+SERVER_START_S: Final = 60.0
+HTTP_TIMEOUT_S: Final = 60.0
 PASSWORD = "e2e password for the demo"
 FACILITY = "demo-hospital"
 USERS = {
@@ -53,6 +60,9 @@ USERS = {
     "april": (Role.PHARMACY_APPROVER,),
     "audrey": (Role.AUDITOR,),
 }
+
+
+expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
 def _free_port() -> int:
@@ -117,62 +127,58 @@ def _seed_users(state: ServerState) -> int:
 
 
 def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
-    def token(username: str) -> dict[str, str]:
-        response = httpx.post(f"{url}/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    with httpx.Client(base_url=f"{url}/api/v1", timeout=HTTP_TIMEOUT_S) as http:
 
-    biomed, pharmacist, approver = token("bea"), token("phil"), token("april")
-    for serial in fleet.serials():
-        with fleet.lock:
-            status = fleet.pump(serial).status()
-        response = httpx.post(
-            f"{url}/api/v1/pumps",
-            headers=biomed,
-            json={
-                "facility_id": facility_id,
-                "serial": serial,
-                "model": status.model,
-                "firmware": "1.0.0",
-                "care_area": status.care_area,
-                "location": f"Bed {serial[-2:]}",
-            },
+        def token(username: str) -> dict[str, str]:
+            response = http.post("/auth/token", data={"username": username, "password": PASSWORD})
+            response.raise_for_status()
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        biomed, pharmacist, approver = token("bea"), token("phil"), token("april")
+        for serial in fleet.serials():
+            with fleet.lock:
+                status = fleet.pump(serial).status()
+            response = http.post(
+                "/pumps",
+                headers=biomed,
+                json={
+                    "facility_id": facility_id,
+                    "serial": serial,
+                    "model": status.model,
+                    "firmware": "1.0.0",
+                    "care_area": status.care_area,
+                    "location": f"Bed {serial[-2:]}",
+                },
+            )
+            response.raise_for_status()
+        document = json_format.to_document(fleet.library)
+        body = json_format.encode_json({"facility_id": facility_id, "document": document})
+        created = http.post(
+            "/libraries", content=body, headers={**pharmacist, "Content-Type": "application/json"}
         )
-        response.raise_for_status()
-    document = json_format.to_document(fleet.library)
-    body = json_format.encode_json({"facility_id": facility_id, "document": document})
-    created = httpx.post(
-        f"{url}/api/v1/libraries",
-        content=body,
-        headers={**pharmacist, "Content-Type": "application/json"},
-        timeout=30,
-    )
-    created.raise_for_status()
-    library_id = created.json()["id"]
-    _complete_hard_limits(url, library_id, pharmacist)
-    for step, headers in (("submit", pharmacist), ("approve", approver), ("release", approver)):
-        response = httpx.post(
-            f"{url}/api/v1/libraries/{library_id}/{step}", headers=headers, json={}, timeout=30
-        )
-        response.raise_for_status()
+        created.raise_for_status()
+        library_id = created.json()["id"]
+        _complete_hard_limits(http, library_id, pharmacist)
+        for step, headers in (("submit", pharmacist), ("approve", approver), ("release", approver)):
+            response = http.post(f"/libraries/{library_id}/{step}", headers=headers, json={})
+            response.raise_for_status()
 
 
-def _complete_hard_limits(url: str, library_id: int, pharmacist: dict[str, str]) -> None:
+def _complete_hard_limits(http: httpx.Client, library_id: int, pharmacist: dict[str, str]) -> None:
     """The pharmacist adds the dose hard max lint asks for (twice the highest limit) before submitting."""
-    findings = httpx.get(f"{url}/api/v1/libraries/{library_id}/lint", headers=pharmacist, timeout=30).json()
+    findings = http.get(f"/libraries/{library_id}/lint", headers=pharmacist).json()
     missing = {
         f["where"].removeprefix("entry:") for f in findings if f["rule"] == "lint.high_alert.no_hard_max"
     }
-    document = httpx.get(f"{url}/api/v1/libraries/{library_id}/document", headers=pharmacist, timeout=30)
+    document = http.get(f"/libraries/{library_id}/document", headers=pharmacist)
     for entry in json_format.parse_json(document.text, what="document")["entries"]:
         if entry["id"] in missing:
             limits = entry["dose"]["limits"]
             limits["hard_max"] = 2 * max(limits.values())
-            response = httpx.put(
-                f"{url}/api/v1/libraries/{library_id}/entries/{entry['id']}",
+            response = http.put(
+                f"/libraries/{library_id}/entries/{entry['id']}",
                 content=json_format.encode_json(entry),
                 headers={**pharmacist, "Content-Type": "application/json"},
-                timeout=30,
             )
             response.raise_for_status()
 
@@ -214,7 +220,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     )
     thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + SERVER_START_S
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the e2e server did not start")
@@ -223,7 +229,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     _seed_through_api(base, facility_id, fleet)
     yield LiveServer(url=base, state=state, facility_id=facility_id, serials=tuple(fleet.serials()))
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=SERVER_START_S)
     fleet.close()
 
 
@@ -267,7 +273,8 @@ def new_page(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
         )
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(5000)
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.set_default_navigation_timeout(UI_TIMEOUT_MS)
         page.on("dialog", on_dialog)
         page.on("pageerror", on_error)
         return page

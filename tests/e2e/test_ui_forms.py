@@ -54,7 +54,7 @@ def test_vendor_file_import_shows_the_summary_and_the_draft(new_page: Any, live_
     page.set_input_files("input[name=upload]", str(VENDOR_FILE))
     page.click("button[data-action=import]")
     summary = page.locator("#import-summary")
-    expect(summary).to_contain_text("rows read", timeout=30000)
+    expect(summary).to_contain_text("rows read")
     assert int(page.locator('[data-count="entries"]').inner_text()) > 0
     expect(page.locator("#import-sheets tbody tr").first).to_be_visible()
     shot(page, "library-import-summary")

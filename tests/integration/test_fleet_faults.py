@@ -206,7 +206,7 @@ def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_sto
     assert rig.server is not None
     keys = rig.server.state.keys
     log = EventLog("f-1")
-    rig.pumps["f-1"] = (log, *rig.pumps.get("f-1", (None, None, None))[1:])  # type: ignore[assignment]
+    rig.pumps["f-1"] = (log, *rig.pumps.get("f-1", (None, None, None))[1:])
     accepted: list[str] = []
 
     def refused(refusal: CommandRefusal) -> None:

@@ -62,11 +62,13 @@ def contexts(draw: st.DrawFn) -> CheckContext:
     }.get(kind, entry.dose)
     pca = None
     if kind is ProgramKind.PCA:
-        pca_values = {
-            name: draw(st.none() | decimals("0.01", "100")) for name in ("basal", "loading_dose", "max_dose")
-        }
+        optional = st.none() | decimals("0.01", "100")
         pca = PCAProgram(
-            demand_dose=draw(decimals("0.01", "10")), lockout_min=draw(decimals("1", "100")), **pca_values
+            demand_dose=draw(decimals("0.01", "10")),
+            lockout_min=draw(decimals("1", "100")),
+            basal=draw(optional),
+            loading_dose=draw(optional),
+            max_dose=draw(optional),
         )
     rate = draw(decimals("0.1", "2000"))
     prog = InfusionProgram(
@@ -115,13 +117,20 @@ def _dose_limits(entry_id: str) -> tuple[Decimal, Decimal, Decimal | None]:
     return max(low, upper / 10), upper, limit_set.hard_max
 
 
+def _places(step: Decimal) -> int:
+    """Decimal places of a finite step such as 0.0001."""
+    exponent = step.as_tuple().exponent
+    assert isinstance(exponent, int), step
+    return -exponent
+
+
 @st.composite
 def plausible_doses(draw: st.DrawFn) -> tuple[str, Decimal]:
     entry_id = draw(st.sampled_from(ENTRY_IDS))
     low, upper, _ = _dose_limits(entry_id)
     # A rate-programmed fluid is entered on the pump's 0.1 mL/h grid; doses are exact.
     step = D("0.1") if entry_id == "icu-ivf" else D("0.0001")
-    return entry_id, draw(decimals(low + step, upper, places=-step.as_tuple().exponent))
+    return entry_id, draw(decimals(low + step, upper, places=_places(step)))
 
 
 @given(plausible_doses(), st.sampled_from([10, 100]))

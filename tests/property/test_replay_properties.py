@@ -134,7 +134,8 @@ def test_replay_equals_ders_check_before_and_after(
     scenario: tuple[DrugLibrary, DrugLibrary, list[Any]],
 ) -> None:
     current, candidate, programs = scenario
-    events, kept = [], []
+    events: list[dict[str, Any]] = []
+    kept: list[InfusionProgram] = []
     for program in programs:
         try:
             verdict = check(current, current.care_areas[0], program)
@@ -144,7 +145,9 @@ def test_replay_equals_ders_check_before_and_after(
         kept.append(program)
     if not events:
         return
-    result = replay(program_rows(from_dicts(events)), current, candidate).programs.sort("seq")
+    replayed = replay(program_rows(from_dicts(events)), current, candidate).programs
+    assert replayed is not None
+    result = replayed.sort("seq")
     names = {0: "ok", 1: "soft", 2: "hard"}
     for row, program in zip(result.iter_rows(named=True), kept, strict=True):
         for prefix, library in (("before", current), ("after", candidate)):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
@@ -112,7 +113,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
     return Settings(
         database_url=database_url,
-        secret_key="test-secret-key-" + "x" * 32,
+        secret_key=SecretStr("test-secret-key-" + "x" * 32),
         signing_key_path=tmp_path / "keys" / "library-signing.pem",
         argon2_time_cost=1,
         argon2_memory_kib=1024,

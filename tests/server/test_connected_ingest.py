@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from smartpump.clock import ManualClock
-from smartpump.pump.events import EventLog, EventType
+from smartpump.pump.events import EventLog, EventType, EventValue
 from smartpump.server.db.models import AuditRecord, ChannelState, Event, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.settings import Settings
@@ -251,7 +251,7 @@ def test_channel_state_follows_events_across_batches_with_the_dose(
     log = EventLog("p-1")
     ingestor = harness.worker.ingestor
     mcg = "mcg/kg/min"
-    steps: list[tuple[EventType, dict[str, object]]] = [
+    steps: list[tuple[EventType, dict[str, EventValue]]] = [
         (
             EventType.INFUSION_STARTED,
             {"drug": "dopamine", "dose": "5", "dose_unit": mcg, "rate_ml_per_h": "13.1", "vtbi_ml": "250"},

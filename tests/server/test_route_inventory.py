@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from smartpump.server.api.deps import RoleGuard, public_route
 from tests.server.access_table import ACCESS, FRAMEWORK_ROUTES, PUBLIC
@@ -22,11 +22,12 @@ def _declarations(dependant: Dependant) -> list[Any]:
     return found
 
 
-def api_routes(app: Any) -> dict[tuple[str, str], Any]:
+def api_routes(app: Any) -> dict[tuple[str, str], RouteContext]:
     """(method, path) -> route context for every API route of the app."""
-    routes = {}
+    routes: dict[tuple[str, str], RouteContext] = {}
     for context in iter_route_contexts(app.routes):
         if isinstance(context.original_route, APIRoute):
+            assert context.path is not None and context.methods is not None, context
             for method in context.methods:
                 routes[(method, context.path)] = context
     return routes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from smartpump.server.settings import Environment, Settings
 
@@ -11,11 +11,15 @@ from smartpump.server.settings import Environment, Settings
 @pytest.mark.parametrize("secret", ["", "changethis", "short-but-not-empty"])
 def test_production_refuses_default_or_weak_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="SMARTPUMP_SECRET_KEY"):
-        Settings(env=Environment.PRODUCTION, secret_key=secret, database_url="postgresql://db/smartpump")
+        Settings(
+            env=Environment.PRODUCTION, secret_key=SecretStr(secret), database_url="postgresql://db/smartpump"
+        )
 
 
 def test_production_accepts_a_long_random_secret() -> None:
-    settings = Settings(env=Environment.PRODUCTION, secret_key="k" * 48, database_url="postgresql://db/x")
+    settings = Settings(
+        env=Environment.PRODUCTION, secret_key=SecretStr("k" * 48), database_url="postgresql://db/x"
+    )
     assert settings.is_production
 
 

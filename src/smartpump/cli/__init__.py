@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
+from smartpump import __version__
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
     calc,
     config,
@@ -30,6 +32,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"smartpump {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Open, vendor-neutral smart infusion system (not a certified medical device)."""
+
+
 calc.register(app)
 library.register(app)
 config.register(app)

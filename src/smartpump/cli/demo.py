@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from smartpump.cli.output import console, fail
+from smartpump.data import DEMO_LIBRARY
 from smartpump.errors import SmartpumpError
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 DEMO_DIR: Final = Path("var/demo")
 FACILITY: Final = "demo-hospital"
-LIBRARY_FILE: Final = Path(__file__).resolve().parents[3] / "examples" / "demo-library.json"
 DEMO_USERS: Final = (
     ("pharmacist", "pharmacist"),
     ("approver", "pharmacy_approver"),
@@ -60,8 +60,8 @@ def demo(
     from smartpump.server.sim_fleet import SimFleet
     from smartpump.server.workers import InProcessLink
 
-    if not LIBRARY_FILE.is_file():
-        fail(f"the demo library {LIBRARY_FILE} is missing", code="demo.library_missing")
+    if not DEMO_LIBRARY.is_file():
+        fail(f"the demo library {DEMO_LIBRARY} is missing", code="demo.library_missing")
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True)
@@ -77,7 +77,7 @@ def demo(
         migrate.upgrade(url)
         engine = make_engine(url)
         signing_keys = keys.load_or_create(settings.signing_key_path)
-        library = json_format.read(LIBRARY_FILE)
+        library = json_format.read(DEMO_LIBRARY)
         link = InProcessLink()
         fleet = SimFleet(
             library=library,

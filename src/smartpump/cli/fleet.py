@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from smartpump.cli.output import console, emit_json, fail
+from smartpump.data import DEMO_LIBRARY
 from smartpump.errors import SmartpumpError
-
-DEFAULT_LIBRARY = Path(__file__).resolve().parents[3] / "examples" / "demo-library.json"
 
 
 def fleet(
@@ -42,7 +41,7 @@ def fleet(
     except (ValueError, SmartpumpError) as error:
         fail(f"bad broker URL or prefix: {error}", code="fleet.mqtt")
     try:
-        drug_library = json_format.read(library or DEFAULT_LIBRARY)
+        drug_library = json_format.read(library or DEMO_LIBRARY)
         key_pem = public_key.read_bytes() if public_key is not None else signing.generate_keypair()[1]
     except (OSError, SmartpumpError) as error:
         fail(f"cannot load the library or key: {error}", code="fleet.input")

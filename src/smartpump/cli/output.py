@@ -1,4 +1,9 @@
-"""Shared CLI output: JSON for scripts, Rich for people, one-line failures with a code."""
+"""Shared CLI output: JSON for scripts, Rich for people, one-line failures with a code.
+
+Output never depends on where it is read: text lines are never wrapped (``soft_wrap``), and tables fit
+the terminal only when writing to one; into a pipe, a file or a test runner they get a fixed wide page,
+whatever ``COLUMNS`` or the terminal that launched the process says.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,32 @@ import sys
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+PAGE_WIDTH: Final = 240
+PAGE_HEIGHT: Final = 25
+
+
+class CliConsole(Console):
+    """A Rich console sized by the terminal only when it writes to one, else by a fixed page."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """The terminal's size on a terminal; ``PAGE_WIDTH`` x ``PAGE_HEIGHT`` anywhere else."""
+        if self.is_terminal:
+            return super().size
+        return ConsoleDimensions(PAGE_WIDTH, PAGE_HEIGHT)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+console = CliConsole(soft_wrap=True)
+err_console = CliConsole(stderr=True, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:

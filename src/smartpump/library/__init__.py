@@ -1,1 +1,61 @@
-"""The drug library: formulary, care areas, entries and limits, with their file formats."""
+"""The drug library: formulary, care areas, entries and limits, with their file formats.
+
+The package exports the data model (``model``) and the limit algebra (``limits``); linting, diffs,
+signing and the file formats are imported from their own modules (``library.lint``, ``library.diff``,
+``library.signing``, ``library.formats``).
+"""
+
+from smartpump.library.limits import LIMIT_ORDER, NO_LIMITS, Breach, LimitKind, LimitSet, Zone
+from smartpump.library.model import (
+    EXAMPLE_LABEL,
+    NO_BOUNDS,
+    BasicInfusionPolicy,
+    Bounds,
+    CareArea,
+    CustomConcentration,
+    DeliveryMode,
+    DeviceDefaults,
+    DeviceType,
+    DoseLimits,
+    Drug,
+    DrugLibrary,
+    EhrMapping,
+    Entry,
+    EntryKind,
+    LibraryStatus,
+    PCALimits,
+    PCASettings,
+    Provenance,
+    Route,
+    match_key,
+)
+
+__all__ = [
+    "EXAMPLE_LABEL",
+    "LIMIT_ORDER",
+    "NO_BOUNDS",
+    "NO_LIMITS",
+    "BasicInfusionPolicy",
+    "Bounds",
+    "Breach",
+    "CareArea",
+    "CustomConcentration",
+    "DeliveryMode",
+    "DeviceDefaults",
+    "DeviceType",
+    "DoseLimits",
+    "Drug",
+    "DrugLibrary",
+    "EhrMapping",
+    "Entry",
+    "EntryKind",
+    "LibraryStatus",
+    "LimitKind",
+    "LimitSet",
+    "PCALimits",
+    "PCASettings",
+    "Provenance",
+    "Route",
+    "Zone",
+    "match_key",
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -84,7 +84,7 @@ class LiveHub:
         with self._lock:
             return [m for m in self._recent if kind is None or m.kind == kind]
 
-    async def subscribe(self, facility_ids: frozenset[int] | None) -> AsyncIterator[LiveMessage]:
+    async def subscribe(self, facility_ids: frozenset[int] | None) -> AsyncGenerator[LiveMessage]:
         """Messages of these facilities (None: all) from now on, until the consumer stops iterating."""
         subscriber = _Subscriber(facility_ids=facility_ids, loop=asyncio.get_running_loop())
         with self._lock:

@@ -3,10 +3,12 @@
 The ingest worker receives every pump's uplink over a ``Transport`` (MQTT when ``SMARTPUMP_MQTT_URL``
 is set, the in-process broker otherwise), commits event batches in groups through ``Ingestor`` and acks
 each batch only after its commit; it also sends queued commands and launches due deployment waves.
+``stop`` and ``poke`` wake its thread at once (a ``None`` in the inbox), so neither waits for the poll.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -124,15 +126,19 @@ def server_transport(settings: Settings, link: InProcessLink) -> Transport:
 class IngestWorker:
     """Receives pump messages, commits event batches (then acks them), sends commands, runs rollouts."""
 
-    def __init__(self, transport: Transport, *, link: InProcessLink | None = None) -> None:
+    def __init__(
+        self, transport: Transport, *, link: InProcessLink | None = None, tick_s: float = TICK_S
+    ) -> None:
         self.transport = transport
         self.link = link
-        self._inbox: queue.Queue[Envelope] = queue.Queue()
+        self.tick_s = tick_s
+        self._inbox: queue.Queue[Envelope | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ingestor: Ingestor | None = None
         self._state: ServerState | None = None
         self._outbound_due = threading.Event()
+        self._poked = threading.Event()
         self.acks_sent = 0
         self.failed_commits = 0
 
@@ -158,15 +164,28 @@ class IngestWorker:
         self.transport.start(self._inbox.put, self._on_connection)
 
     async def stop(self) -> None:
-        """Stop the thread and close the transport."""
+        """Wake the thread, wait for it to end its step and close the transport."""
         self._stop.set()
+        self._wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.transport.close()
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def poke(self) -> None:
-        """Something is waiting to go out (a command, a deployment wave)."""
+        """Something is waiting to go out (a command, a deployment wave): do the outbound work now."""
         self._outbound_due.set()
+        self._poked.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        # A full inbox means the thread is busy and looks at the flags before it next waits.
+        with contextlib.suppress(queue.Full):
+            self._inbox.put_nowait(None)
 
     def _on_connection(self, up: bool) -> None:
         if up:
@@ -177,13 +196,16 @@ class IngestWorker:
         last_tick = 0.0
         while not self._stop.is_set():
             try:
-                first = self._inbox.get(timeout=TICK_S)
+                first = self._inbox.get(timeout=self.tick_s)
             except queue.Empty:
                 first = None
+            if self._stop.is_set():
+                return
             try:
                 if first is not None:
                     self._process([first, *self._drain()])
-                if time.monotonic() - last_tick >= TICK_S:
+                if self._poked.is_set() or time.monotonic() - last_tick >= self.tick_s:
+                    self._poked.clear()
                     last_tick = time.monotonic()
                     self.outbound()
             except Exception:
@@ -198,6 +220,8 @@ class IngestWorker:
                 envelope = self._inbox.get_nowait()
             except queue.Empty:
                 break
+            if envelope is None:
+                continue
             taken.append(envelope)
             if envelope.kind is Kind.EVENTS:
                 events += len(envelope.body["events"])

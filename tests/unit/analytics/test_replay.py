@@ -55,6 +55,7 @@ def test_an_entry_missing_from_the_candidate_is_not_evaluated() -> None:
     current = make_library()
     candidate = replace(current, version=2, entries=(make_entry(id="other"),))
     result = replay(program_rows(from_dicts(_programs(["10"]))), current, candidate)
+    assert result.programs is not None
     assert result.programs["after_status"].cast(str).to_list() == ["entry_missing"]
     assert result.summary["not_evaluated_after"].to_list() == [1]
 
@@ -64,4 +65,5 @@ def test_a_changed_dosing_unit_is_not_compared() -> None:
     entry = make_entry(dose=dose_limits("mcg/min", soft_max=Decimal(100)))
     candidate = replace(current, version=2, entries=(entry,))
     result = replay(program_rows(from_dicts(_programs(["10"]))), current, candidate)
+    assert result.programs is not None
     assert result.programs["after_status"].cast(str).to_list() == ["unit_changed"]

@@ -70,6 +70,7 @@ def test_on_a_synthetic_history_no_good_catch_is_lost_and_hard_limits_stay(demo_
         old, new = entry.dose.limits, draft.entry(entry.id).dose.limits
         assert (old.hard_min, old.hard_max, old.soft_min) == (new.hard_min, new.hard_max, new.soft_min)
     outcome = replay(program_rows(events), demo_library, draft).programs
+    assert outcome is not None
     caught = catch_events(events).select(pl.col("check_seq").alias("seq"), "pump")
     kept = caught.join(outcome.with_columns(pl.col("pump").cast(pl.String)), on=["pump", "seq"])
     assert kept.height == caught.height > 0

@@ -39,6 +39,20 @@ def test_import_csv_reproduces_the_checked_in_demo_library(
     assert "69 entries, 39 drugs, 7 care areas" in result.output
 
 
+def test_import_csv_prints_one_summary_line_whatever_the_terminal_width_and_path_length(
+    app: typer.Typer, example_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8)
+    deep.mkdir(parents=True)
+    out = deep / "demo.json"
+    result = runner.invoke(
+        app, ["library", "import-csv", str(example_csv), "--care-areas", str(SETTINGS), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"wrote {out}: 69 entries, 39 drugs, 7 care areas"]
+
+
 def test_readme_names_the_command_that_rebuilt_the_demo() -> None:
     readme = (REPO / "examples" / "README.md").read_text(encoding="utf-8")
     assert "smartpump library import-csv ../shared/data/example-drug-library.csv" in readme

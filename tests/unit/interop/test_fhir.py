@@ -50,8 +50,10 @@ def test_medication_administration_links_pump_and_order() -> None:
         started_at=NOW,
     )
     model = MedicationAdministration.model_validate(resource)
+    assert model.request is not None and model.device is not None and model.dosage is not None
     assert model.request.reference == "MedicationRequest/12345"
     assert model.device[0].reference == "Device/A0001"
+    assert model.dosage.rateQuantity is not None
     assert Decimal(str(model.dosage.rateQuantity.value)) == Decimal("31.9")
 
 

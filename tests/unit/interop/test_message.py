@@ -35,9 +35,7 @@ def test_escapes_decode_and_encode() -> None:
     assert message.first("NTE").value(3) == "a|b^c&d~e\\fA\\.br\\"  # type: ignore[union-attr]
 
 
-@given(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40)
-)
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=40))
 def test_escape_round_trip(text: str) -> None:
     assert DEFAULT_ENCODING.unescape(DEFAULT_ENCODING.escape_text(text)) == text
 

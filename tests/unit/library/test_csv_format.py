@@ -72,7 +72,10 @@ def test_shared_csv_pca_rows_become_pca_entries(example_csv: Path) -> None:
     assert fentanyl.pca is not None
     assert fentanyl.pca.demand_dose.unit == DoseUnit.parse("mcg")
     assert fentanyl.dose.unit == DoseUnit.parse("mcg")
-    assert (fentanyl.pca.demand_dose.limits.soft_max, fentanyl.pca.demand_dose.limits.hard_max) == (20, 50)
+    assert (fentanyl.pca.demand_dose.limits.soft_max, fentanyl.pca.demand_dose.limits.hard_max) == (
+        Decimal(20),
+        Decimal(50),
+    )
     assert fentanyl.pca.demand_dose.limits.soft_min is None
 
 

@@ -20,7 +20,9 @@ from smartpump.library.model import (
     DeliveryMode,
     DeviceDefaults,
     DoseLimits,
+    Drug,
     DrugLibrary,
+    Entry,
     PCALimits,
 )
 from smartpump.units import AmountUnit
@@ -40,13 +42,15 @@ def _fired(library: DrugLibrary, rule: str) -> list[Finding]:
     return [f for f in lint(library) if f.rule == rule]
 
 
-def _with_drug(generic: str, display: str = "", *, high_alert: bool = False, drug_id: str | None = None):
+def _with_drug(
+    generic: str, display: str = "", *, high_alert: bool = False, drug_id: str | None = None
+) -> Drug:
     return make_drug(
         id=drug_id or generic, generic_name=generic, display_name=display, is_high_alert=high_alert
     )
 
 
-def _pca_entry(**overrides: object):
+def _pca_entry(**overrides: object) -> Entry:
     fields: dict[str, object] = {
         "id": "icu-morphine-pca",
         "drug_id": "morphine",
@@ -293,7 +297,7 @@ def test_member_without_recommended_tall_man_letters_is_exempt() -> None:
 
 
 def test_drug_in_two_pairs_is_reported_once() -> None:
-    drugs = (make_drug(), _with_drug("epinephrine"), _with_drug("ephedrine", "ePHEDrine"))
+    drugs: tuple[Drug, ...] = (make_drug(), _with_drug("epinephrine"), _with_drug("ephedrine", "ePHEDrine"))
     drugs += (_with_drug("norepinephrine", "NORepinephrine"),)
     (finding,) = _fired(make_library(drugs=drugs), "lint.tall_man.missing")
     assert finding.where == "drug:epinephrine"

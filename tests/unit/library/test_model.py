@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -159,7 +160,7 @@ def test_drug_names_and_shown_name() -> None:
         ),
     ],
 )
-def test_entry_needs_weight_when_any_dose_is_per_kg(fields: dict[str, object], needs_weight: bool) -> None:
+def test_entry_needs_weight_when_any_dose_is_per_kg(fields: dict[str, Any], needs_weight: bool) -> None:
     assert entry(**fields).needs_weight is needs_weight
 
 
@@ -182,9 +183,7 @@ def test_entry_needs_bsa_for_per_m2_doses() -> None:
         ),
     ],
 )
-def test_entry_is_unprotected_without_dose_and_rate_limits(
-    fields: dict[str, object], unprotected: bool
-) -> None:
+def test_entry_is_unprotected_without_dose_and_rate_limits(fields: dict[str, Any], unprotected: bool) -> None:
     assert entry(**fields).is_unprotected is unprotected
 
 

@@ -135,7 +135,8 @@ def test_decimals_are_read_exactly_and_written_as_text() -> None:
 def test_each_bad_setting_is_one_problem_naming_its_field(
     setting: str, value: object, field: str, reason: str
 ) -> None:
-    [(found_field, found_reason)] = problems(document(**{setting: value}))
+    settings: dict[str, Any] = {setting: value}
+    [(found_field, found_reason)] = problems(document(**settings))
     assert found_field == field
     assert reason in found_reason
 
@@ -499,7 +500,7 @@ def _pump_on(library: DrugLibrary) -> tuple[Pump, ManualClock]:
 
 
 def test_the_kvo_rate_and_set_change_interval_apply_where_the_care_area_sets_none() -> None:
-    settings_v1 = {"kvo_rate_ml_per_h": "5", "set_change_interval_h": 72}
+    settings_v1: dict[str, Any] = {"kvo_rate_ml_per_h": "5", "set_change_interval_h": 72}
     plain, clock = _pump_on(plain_library())
     assert plain.install_set("A", set_type="LVP primary", lot="L1").change_due_h == 96
     plain.install_configuration(signed(version=1, **settings_v1), PUBLIC)

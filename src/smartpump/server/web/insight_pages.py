@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Final
@@ -113,7 +113,16 @@ def sse_frame(message: LiveMessage) -> str:
     return f"event: {message.kind}\ndata: {data}\n\n"
 
 
-async def _frames(messages: AsyncIterator[LiveMessage]) -> AsyncIterator[str]:
+async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
+    """SSE frames of the live messages, with a comment ping after each quiet ``HEARTBEAT_S``.
+
+    The next message is awaited in a task so that the ping can interrupt the wait without ending the
+    subscription. When the browser leaves while that task still reads, cancelling the task ends the
+    subscription (its ``finally`` unsubscribes); closing the subscription then, as well, would raise
+    ``aclose(): asynchronous generator is already running``. Otherwise the subscription is closed here.
+    Neither path suspends (the subscription's cleanup is synchronous), so a cancellation delivered again
+    during the cleanup cannot cut it short.
+    """
     yield "retry: 2000\n: connected\n\n"
     pending: asyncio.Future[LiveMessage] | None = None
     try:
@@ -128,11 +137,10 @@ async def _frames(messages: AsyncIterator[LiveMessage]) -> AsyncIterator[str]:
             pending = None
             yield sse_frame(message)
     finally:
-        if pending is not None:
+        if pending is not None and not pending.done():
             pending.cancel()
-        aclose = getattr(messages, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        else:
+            await messages.aclose()
 
 
 @router.get("/ui/stream")

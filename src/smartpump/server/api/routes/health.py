@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
 from fastapi import APIRouter
 from fastapi.responses import Response as HttpResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from smartpump import __version__
 from smartpump.server.api.deps import PUBLIC, StateDep
 from smartpump.server.api.schemas import Health
 
@@ -23,8 +22,8 @@ def health(state: StateDep) -> Health:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        return Health(status="degraded", database="unreachable", version=version("smartpump"))
-    return Health(status="ok", database="ok", version=version("smartpump"))
+        return Health(status="degraded", database="unreachable", version=__version__)
+    return Health(status="ok", database="ok", version=__version__)
 
 
 @metrics_router.get("/metrics", dependencies=[PUBLIC], include_in_schema=False)

@@ -1,0 +1,75 @@
+"""The live stream over a real HTTP server: a browser that leaves the dashboard closes it cleanly."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from smartpump.server.auth import Role
+from tests.server.conftest import World
+
+WAIT_S = 30.0
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    """Wait for a state (never a fixed time); fail naming it when it does not come."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """The app behind uvicorn on a free port (its lifespan already runs under the test client)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # log_config=None: uvicorn's records propagate to the root logger, where caplog reads them.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    thread = threading.Thread(target=server.run, name="live-stream-uvicorn", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=WAIT_S)
+
+
+def test_leaving_the_live_stream_closes_it_without_an_error(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    facility = world.facility()
+    headers = world.as_role(Role.NURSE, facility, username="nina")
+    live = world.state.live
+    caplog.set_level(logging.INFO)
+    with served(world.app) as base:
+        for visit in range(3):
+            with httpx.stream(
+                "GET",
+                f"{base}/ui/stream",
+                headers={**headers, "Accept": "text/event-stream"},
+                timeout=WAIT_S,
+            ) as response:
+                assert response.status_code == 200
+                frames = response.iter_text()
+                assert ": connected" in next(frames)
+                wait_until(lambda: live.subscribers == 1, f"visit {visit} to subscribe")
+                live.publish(facility, "pump.online", {"pump": "P-1"})
+                assert "event: pump.online" in next(frames)
+            wait_until(lambda: live.subscribers == 0, f"visit {visit} to unsubscribe after leaving")
+    problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert [r.getMessage() for r in problems] == []
