@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/smartpump demo
+	$(BIN)/smartpump demo --port $(or $(PORT),8000)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,6 +16,7 @@ from smartpump.library import signing
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.errors import ConflictError
 from smartpump.server.keys import SigningKeys
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
@@ -220,16 +221,49 @@ def test_a_released_library_deployed_to_a_care_area_reaches_every_pump_and_curre
     assert (currency.released_version, currency.current, currency.outdated_serials) == (2, 3, ())
 
 
+def test_a_release_numbered_like_the_pumps_other_library_is_refused_before_any_offer(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=1, name="Corrected library"))
+    with pytest.raises(ConflictError) as refused:
+        _deploy(harness, library_id, [30, 100])
+    assert refused.value.code == "deployment.same_version"
+    assert refused.value.message.startswith("same version, different content: release as v2")
+    with harness.session() as session:
+        assert session.scalars(select(PumpCommand)).all() == []
+    assert {fleet.pump(s).library.version for s in fleet.serials()} == {1}  # type: ignore[union-attr]
+
+
 def test_a_rolled_back_library_is_refused_by_the_pumps_and_halts_the_rollout(
     connected: tuple[Harness, SimFleet],
 ) -> None:
     harness, fleet = connected
-    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=1))
+    assert (
+        _deploy(harness, _release(harness, make_library(hospital_id=HOSPITAL, version=3)), [100])["status"]
+        == "completed"
+    )
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=2))
     outcome = _deploy(harness, library_id, [30, 100])
     assert outcome["status"] == "halted"
     assert outcome["counts"]["refused"] == 1 and outcome["counts"]["pending"] == 2  # type: ignore[index]
     assert outcome["codes"] == ["signature.rollback"]
-    assert {fleet.pump(s).library.version for s in fleet.serials()} == {1}  # type: ignore[union-attr]
+    assert {fleet.pump(s).library.version for s in fleet.serials()} == {3}  # type: ignore[union-attr]
+
+
+def test_a_pump_already_running_the_release_is_activated_without_an_offer(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, _ = connected
+    library_id = _release(harness, make_library(hospital_id=HOSPITAL, version=2))
+    assert _deploy(harness, library_id, [100])["status"] == "completed"
+    with harness.session() as session:
+        offered = len(session.scalars(select(PumpCommand)).all())
+    again = _deploy(harness, library_id, [50, 100])
+    assert again["status"] == "completed"
+    assert again["counts"]["activated"] == 3  # type: ignore[index]
+    with harness.session() as session:
+        assert len(session.scalars(select(PumpCommand)).all()) == offered
 
 
 def test_a_tampered_library_is_refused_and_the_pump_keeps_its_library(

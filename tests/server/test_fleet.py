@@ -134,8 +134,10 @@ def test_library_currency_lists_pumps_not_on_the_released_version(world: World) 
         {
             "facility_id": north,
             "released_version": None,
+            "released_sha256": None,
             "pumps_by_version": {"1": 1, "none": 1},
             "current": 0,
             "outdated_serials": ["P-1", "P-2"],
+            "same_version_other_content": [],
         }
     ]

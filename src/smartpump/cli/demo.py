@@ -1,13 +1,22 @@
-"""`smartpump demo`: the server on SQLite with an in-process simulated fleet, seeded and ready to browse.
+"""`smartpump demo`: the server with an in-process simulated fleet, seeded and ready to browse.
 
-Every run starts afresh under ./var/demo/. The demo library is imported as a draft through the real
-lifecycle; its lint errors (high-alert entries without a hard maximum) block submission and release, and
-they are printed, not hidden: the pumps run it as their factory-installed library until a pharmacist
-fixes those entries and a different approver releases the result, which can then be deployed.
+Every run starts afresh under its data directory (``--data-dir``, default ./var/demo/), on SQLite there
+or on the database ``SMARTPUMP_DATABASE_URL`` names (which must not hold the demo already). A second demo
+on the same data directory is refused while the first runs (a lock file holding its PID).
+
+The fleet first plays the last ``--history-h`` hours at once, then runs at the wall clock's pace: every
+event carries the pump's own clock, which is never ahead of the server's, so the CQI views and the live
+dashboard show the same time.
+
+The demo library is imported as a draft through the real lifecycle; its lint errors (high-alert entries
+without a hard maximum) block submission and release, and they are printed, not hidden: the pumps run it
+as their factory-installed library (version 1) until a pharmacist fixes those entries and a different
+approver releases the result as version 2, which can then be deployed.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -26,6 +35,8 @@ if TYPE_CHECKING:
     from smartpump.server.state import ServerState
 
 DEMO_DIR: Final = Path("var/demo")
+LOCK_FILE: Final = "demo.pid"
+DATABASE_ENV: Final = "SMARTPUMP_DATABASE_URL"
 FACILITY: Final = "demo-hospital"
 DEMO_USERS: Final = (
     ("pharmacist", "pharmacist"),
@@ -35,16 +46,96 @@ DEMO_USERS: Final = (
     ("auditor", "auditor"),
     ("viewer", "viewer"),
 )
+HOUR_S: Final = 3600
 
 
 def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     pumps: Annotated[int, typer.Option(help="simulated pumps", min=1, max=2000)] = 36,
-    speed: Annotated[float, typer.Option(help="virtual seconds per wall second", min=0.1, max=3600)] = 60.0,
+    history_h: Annotated[
+        float,
+        typer.Option(help="hours of fleet history played at start, then wall-clock pace", min=0, max=23),
+    ] = 12.0,
     seed: Annotated[int, typer.Option(help="workload seed")] = 1,
+    data_dir: Annotated[
+        Path, typer.Option(help="where the demo keeps its database, keys and outboxes (wiped on start)")
+    ] = DEMO_DIR,
 ) -> None:
     """Run the server with a simulated fleet across care areas (example data, not for clinical use)."""
+    if not DEMO_LIBRARY.is_file():
+        fail(f"the demo library {DEMO_LIBRARY} is missing", code="demo.library_missing")
+    lock = acquire_lock(data_dir)
+    try:
+        _run(host=host, port=port, pumps=pumps, history_h=history_h, seed=seed, data_dir=data_dir)
+    finally:
+        release_lock(lock)
+
+
+def acquire_lock(data_dir: Path) -> Path:
+    """Take the data directory's lock file (our PID), refusing while a live process holds it; a lock left
+    by a process that is gone is taken over.
+
+    Exits with code 3 (``demo.running``) when another demo runs on this directory.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = data_dir / LOCK_FILE
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _alive(holder):
+                fail(
+                    f"a demo (PID {holder}) is already running on {data_dir}; stop it first, or use another "
+                    "--data-dir",
+                    code="demo.running",
+                    exit_code=3,
+                )
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return lock
+    fail(f"cannot take the demo lock {lock}", code="demo.running", exit_code=3)
+
+
+def release_lock(lock: Path) -> None:
+    """Remove the lock file when it is still ours."""
+    if _lock_holder(lock) == os.getpid():
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    try:
+        text = lock.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wipe(data_dir: Path) -> None:
+    """Empty the data directory, keeping its lock file."""
+    for child in data_dir.iterdir():
+        if child.name == LOCK_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_dir: Path) -> None:
     import uvicorn
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
@@ -60,15 +151,11 @@ def demo(
     from smartpump.server.sim_fleet import SimFleet
     from smartpump.server.workers import InProcessLink
 
-    if not DEMO_LIBRARY.is_file():
-        fail(f"the demo library {DEMO_LIBRARY} is missing", code="demo.library_missing")
-    if DEMO_DIR.exists():
-        shutil.rmtree(DEMO_DIR)
-    DEMO_DIR.mkdir(parents=True)
-    url = f"sqlite:///{DEMO_DIR / 'demo.db'}"
+    _wipe(data_dir)
+    url = os.environ.get(DATABASE_ENV) or f"sqlite:///{data_dir / 'demo.db'}"
     try:
         settings = Settings(
-            database_url=url, signing_key_path=DEMO_DIR / "keys" / "library-signing.pem", demo=True
+            database_url=url, signing_key_path=data_dir / "keys" / "library-signing.pem", demo=True
         )
     except ValidationError as error:
         fail(f"invalid server settings: {error.errors()[0]['msg']}", code="settings.invalid")
@@ -76,6 +163,13 @@ def demo(
     try:
         migrate.upgrade(url)
         engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            if holds_demo(session):
+                fail(
+                    f"the database {DATABASE_ENV} names already holds the demo ({FACILITY}); the demo seeds "
+                    "a fresh database",
+                    code="demo.database_not_empty",
+                )
         signing_keys = keys.load_or_create(settings.signing_key_path)
         library = json_format.read(DEMO_LIBRARY)
         link = InProcessLink()
@@ -83,11 +177,12 @@ def demo(
             library=library,
             pumps=pumps,
             seed=seed,
-            speed=speed,
+            speed=1.0,
+            history_s=history_h * HOUR_S,
             public_key_pem=signing_keys.public_pem,
             transport_for=link.pump_transport,
             link=link,
-            outbox_dir=DEMO_DIR / "outbox",
+            outbox_dir=data_dir / "outbox",
         )
         app = create_app(settings, engine=engine, sim_fleet=fleet)
         state = app.state.smartpump
@@ -99,17 +194,18 @@ def demo(
     say = console.print
     say(f"smartpump demo (EXAMPLE DATA - NOT FOR CLINICAL USE) at {base}", markup=False, highlight=False)
     say(f"  API: {base}/api/v1  docs: {base}/docs", markup=False, highlight=False)
+    say(f"  database: {_shown(url)}  data: {data_dir}", markup=False, highlight=False)
     for username, role, password in report.users:
         say(f"  user {username:<11} role {role:<18} password {password}", markup=False, highlight=False)
     say("  These passwords are shown once.", markup=False)
     say(
         f"  {len(fleet.serials())} simulated pumps in {len(report.care_areas)} care areas "
-        f"({', '.join(report.care_areas)}), running at {speed:g}x",
+        f"({', '.join(report.care_areas)}): the last {history_h:g} h played, now at wall-clock pace",
         markup=False,
         highlight=False,
     )
     say(
-        f"  demo library v{library.version}: imported as draft #{report.library_id}; "
+        f"  demo library: imported as draft v{report.library_version} (#{report.library_id}); "
         f"{len(report.lint_errors)} lint error(s) block its release:",
         markup=False,
         highlight=False,
@@ -117,10 +213,32 @@ def demo(
     for finding in report.lint_errors:
         say(f"    {finding}", markup=False, highlight=False)
     say(
-        "  The pumps run it as their factory library; release a fixed version, then POST /api/v1/deployments."
+        f"  The pumps run it as their factory library v{library.version}; fix, approve and release "
+        f"v{report.library_version}, then POST /api/v1/deployments.",
+        markup=False,
+        highlight=False,
     )
     tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+def _shown(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def holds_demo(session: Session) -> bool:
+    """Whether the database already holds the demo's facility or one of its users."""
+    from sqlalchemy import select
+
+    from smartpump.server.db.models import Facility, User
+
+    if session.scalars(select(Facility.id).where(Facility.code == FACILITY)).first() is not None:
+        return True
+    names = [name for name, _ in DEMO_USERS]
+    return session.scalars(select(User.id).where(User.username.in_(names))).first() is not None
 
 
 class SeedReport:
@@ -129,13 +247,16 @@ class SeedReport:
     def __init__(self) -> None:
         self.users: list[tuple[str, str, str]] = []
         self.library_id = 0
+        self.library_version = 0
         self.lint_errors: list[str] = []
         self.care_areas: list[str] = []
 
 
 def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedReport:
-    """Seed the facility, the users, the draft library and the registry of the simulated pumps."""
+    """Seed the facility, the users, the registry of the simulated pumps (with their factory library's
+    version and content hash) and then the draft library, numbered above the factory version."""
     from smartpump.library.formats import json_format
+    from smartpump.pump.installation import library_sha256
     from smartpump.server.auth import Access, Principal, Role
     from smartpump.server.db.models import Facility, Pump, RoleGrant
     from smartpump.server.services import library_lifecycle, users
@@ -172,24 +293,6 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
         ),
         roles=frozenset({Role.PHARMACIST}),
     )
-    draft = library_lifecycle.create_draft(
-        session,
-        clock,
-        pharmacist,
-        facility_id=facility.id,
-        document=json_format.to_document(fleet.library),
-        based_on_id=None,
-    )
-    report.library_id = draft.id
-    try:
-        library_lifecycle.submit(session, clock, pharmacist, draft.id)
-    except SmartpumpError:
-        session.rollback()
-    report.lint_errors = [
-        f"{f.rule} at {f.where}: {f.message}"
-        for f in library_lifecycle.findings(draft)
-        if f.severity.value == "error"
-    ]
     areas: set[str] = set()
     for serial in fleet.serials():
         pump = fleet.pump(serial)
@@ -203,6 +306,7 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
                 model=pump.caps.model.value,
                 firmware=fleet.software(serial).installed_version,
                 installed_library_version=fleet.library.version,
+                library_sha256=library_sha256(fleet.library),
                 care_area=area,
                 location=f"{area or 'ward'} bay {serial[-3:]}",
                 status=PumpStatus.IN_SERVICE.value,
@@ -210,6 +314,25 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
             )
         )
     session.commit()
+    draft = library_lifecycle.create_draft(
+        session,
+        clock,
+        pharmacist,
+        facility_id=facility.id,
+        document=json_format.to_document(fleet.library),
+        based_on_id=None,
+    )
+    report.library_id = draft.id
+    report.library_version = draft.version
+    try:
+        library_lifecycle.submit(session, clock, pharmacist, draft.id)
+    except SmartpumpError:
+        session.rollback()
+    report.lint_errors = [
+        f"{f.rule} at {f.where}: {f.message}"
+        for f in library_lifecycle.findings(draft)
+        if f.severity.value == "error"
+    ]
     report.care_areas = sorted(areas)
     return report
 

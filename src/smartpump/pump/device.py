@@ -35,7 +35,7 @@ from smartpump.pump.device_health import DeviceHealth
 from smartpump.pump.events import EventLog, EventType
 from smartpump.pump.hardware import HardwarePort
 from smartpump.pump.infusion import Infusion
-from smartpump.pump.installation import Installation
+from smartpump.pump.installation import Installation, library_sha256
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import check_key, open_state, required, seal_state
 from smartpump.pump.programming import OverrideReason, Programming
@@ -152,6 +152,7 @@ class Pump:
             channels=count,
             library_version=library.version if library else None,
             resumed_from_seq=next_seq - 1,
+            library_sha256=library_sha256(library) if library else None,
         )
         self._health.check_rates("power_on")
 

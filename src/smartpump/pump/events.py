@@ -94,7 +94,7 @@ class EventType(StrEnum):
 
 
 EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
-    EventType.PUMP_STARTED: ("model", "channels", "library_version", "resumed_from_seq"),
+    EventType.PUMP_STARTED: ("model", "channels", "library_version", "resumed_from_seq", "library_sha256"),
     EventType.PUMP_SELF_TEST_FAILED: ("test", "detail"),
     EventType.PUMP_STATE_RESTORED: ("library_version", "care_area", "downtime_s", "channels", "interrupted"),
     EventType.PUMP_STATE_REJECTED: ("code", "reason"),
@@ -232,9 +232,9 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.VERIFICATION_PASSED: ("patient_id", "drug", "concentration", "route", "line_label"),
     EventType.VERIFICATION_FAILED: ("reasons",),
     EventType.DUPLICATE_THERAPY_DETECTED: ("drug", "channels"),
-    EventType.LIBRARY_INSTALLED: ("version", "name", "pending"),
+    EventType.LIBRARY_INSTALLED: ("version", "name", "pending", "sha256", "key_id"),
     EventType.LIBRARY_REJECTED: ("code", "reason"),
-    EventType.LIBRARY_ACTIVATED: ("version", "previous_version"),
+    EventType.LIBRARY_ACTIVATED: ("version", "previous_version", "sha256"),
     EventType.CONFIGURATION_INSTALLED: ("version", "pending"),
     EventType.CONFIGURATION_REJECTED: ("code", "reason"),
     EventType.CONFIGURATION_ACTIVATED: ("version", "previous_version", "sha256"),

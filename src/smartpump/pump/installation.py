@@ -3,14 +3,34 @@ install and activated only once every channel is idle; refused server commands a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Final
 
 from smartpump.errors import LibraryError, SignatureError
+from smartpump.library.formats import json_format
+from smartpump.library.model import DrugLibrary
 from smartpump.library.signing import SignedLibrary, verify
 from smartpump.pump.configuration import SignedConfiguration, content_sha256, verify_configuration
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType
+
+_SHA256_MEMO_SIZE: Final = 16
+_sha256_memo: dict[int, tuple[DrugLibrary, str]] = {}
+
+
+def library_sha256(library: DrugLibrary) -> str:
+    """SHA-256 (hex) of the library's canonical bytes: its identity, which the pump reports and the server
+    compares with a release (remembered per library object, which a fleet of pumps shares)."""
+    held = _sha256_memo.get(id(library))
+    if held is not None and held[0] is library:
+        return held[1]
+    digest = hashlib.sha256(json_format.canonical_bytes(library)).hexdigest()
+    if len(_sha256_memo) >= _SHA256_MEMO_SIZE:
+        _sha256_memo.pop(next(iter(_sha256_memo)))
+    _sha256_memo[id(library)] = (library, digest)
+    return digest
 
 
 class Installation:
@@ -42,6 +62,8 @@ class Installation:
             version=library.version,
             name=library.name,
             pending=not core.all_idle(),
+            sha256=library_sha256(library),
+            key_id=signed.key_id,
         )
         core.after_change()
 
@@ -121,7 +143,13 @@ class Installation:
                 core.care_area = new.care_area(core.care_area.id)
             except LibraryError:
                 core.care_area = None
-        core.emit(EventType.LIBRARY_ACTIVATED, None, version=new.version, previous_version=previous)
+        core.emit(
+            EventType.LIBRARY_ACTIVATED,
+            None,
+            version=new.version,
+            previous_version=previous,
+            sha256=library_sha256(new),
+        )
 
     def _activate_configuration(self) -> None:
         core = self.core

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from smartpump.pump.core import PumpCore
 from smartpump.pump.delivery import ZERO
+from smartpump.pump.installation import library_sha256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,12 +52,14 @@ class ChannelStatus:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PumpStatus:
     """What a display shows: library, configuration and software versions (each with the one pending),
-    care area, channels, alarms, battery."""
+    care area, channels, alarms, battery; ``library_sha256`` is the active library's content hash, its
+    identity (a version number alone is not)."""
 
     pump: str
     model: str
     library_version: int | None
     library_pending: int | None
+    library_sha256: str | None
     configuration_version: int
     configuration_pending: int | None
     software_version: str
@@ -75,6 +78,7 @@ class PumpStatus:
             "model": self.model,
             "library_version": self.library_version,
             "library_pending": self.library_pending,
+            "library_sha256": self.library_sha256,
             "configuration_version": self.configuration_version,
             "configuration_pending": self.configuration_pending,
             "software_version": self.software_version,
@@ -95,6 +99,7 @@ def status_of(core: PumpCore) -> PumpStatus:
         model=core.caps.model.value,
         library_version=core.library.version if core.library else None,
         library_pending=core.pending_library.version if core.pending_library else None,
+        library_sha256=library_sha256(core.library) if core.library else None,
         configuration_version=core.configuration_version,
         configuration_pending=core.pending_configuration.version if core.pending_configuration else None,
         software_version=core.software.installed_version,

@@ -9,6 +9,10 @@ and activates, like a library, only when every channel is idle. Refusals are log
 (``command.refused``; ``library.rejected``, ``configuration.rejected`` and ``software.rejected`` for the
 documents it verifies itself). Command validity is checked against the wall clock, because the
 virtual clock runs ``speed`` times faster.
+
+With ``history_s`` the pumps' clock starts that long before ``start`` (default: now): the first
+``advance`` plays that history at once, then the fleet follows the wall clock. At ``speed`` 1 every
+event's time is then the pump's own clock and never ahead of the server's (the demo runs so).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -76,6 +80,7 @@ class SimFleet:
         outbox_dir: Path | None = None,
         hospital_id: str | None = None,
         start: datetime | None = None,
+        history_s: float = 0.0,
         batch_size: int = 200,
         ack_timeout_s: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -95,7 +100,10 @@ class SimFleet:
         self._held_offers: dict[tuple[str, str], HeldOffer] = {}
         self._transports: dict[str, Transport] = {}
         self.speed = speed
-        clock = ManualClock(start if start is not None else datetime.now(UTC))
+        if history_s < 0:
+            raise ValueError(f"history_s must not be negative, got {history_s}")
+        now = start if start is not None else datetime.now(UTC)
+        clock = ManualClock(now - timedelta(seconds=history_s))
         self.env = Environment(clock, pacing=WallPacing(speed=speed, sleep=time.sleep, monotonic=monotonic))
         self.fleet = Fleet(self.env, library)
         with self.lock:
@@ -103,8 +111,8 @@ class SimFleet:
             self.workload = HospitalWorkload(self.fleet, pumps=pumps, seed=seed)
             self.workload.start()
             assert self.env.pacing is not None
-            self.env.pacing.wait_until(self.env.now_s)
-            self._origin = (monotonic(), self.env.now_s)
+            self.env.pacing.anchor(self.env.now_s + history_s)
+            self._origin = (monotonic(), self.env.now_s + history_s)
 
     # ----------------------------------------------------------------- the contract for the UI
 

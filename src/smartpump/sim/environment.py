@@ -30,6 +30,11 @@ class WallPacing:
         if not self.speed > 0:
             raise ValueError(f"the speed factor must be positive, got {self.speed}")
 
+    def anchor(self, virtual_s: float) -> None:
+        """Tie ``virtual_s`` to the wall clock's present: earlier virtual times run at once, later ones at
+        ``speed``."""
+        self._origin = (self.monotonic(), virtual_s)
+
     def wait_until(self, virtual_s: float) -> float:
         """Sleep until the wall clock catches up with ``virtual_s``; returns the seconds slept."""
         if self._origin is None:

@@ -50,6 +50,7 @@ def test_to_dict_keeps_the_keys_and_values_of_the_untyped_status() -> None:
         "model",
         "library_version",
         "library_pending",
+        "library_sha256",
         "configuration_version",
         "configuration_pending",
         "software_version",

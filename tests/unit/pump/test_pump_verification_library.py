@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
 
 from smartpump.errors import PumpError, RollbackError, SignatureError
+from smartpump.library.formats.json_format import canonical_bytes
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.library.signing import SignedLibrary, generate_keypair, sign
 from smartpump.pump import AlarmId, BedsideScan, EventType, Pump
+from smartpump.pump.installation import library_sha256
 from smartpump.units import Concentration
 from tests.unit.pump.library import dopamine, make_pump, pump_library, start
 
@@ -158,3 +161,28 @@ def test_a_library_for_another_hospital_is_refused() -> None:
 def test_a_rolled_back_library_is_refused() -> None:
     pump, _ = make_pump()
     _refused(pump, _signed(pump_library(version=1)), KEYS[1], RollbackError, "signature.rollback")
+
+
+def test_the_pump_reports_its_library_by_content_hash_in_start_install_activation_and_status() -> None:
+    pump, _ = make_pump()
+    factory = pump.library
+    assert factory is not None
+    factory_hash = hashlib.sha256(canonical_bytes(factory)).hexdigest()
+    assert pump.events.of_type(EventType.PUMP_STARTED)[0].data["library_sha256"] == factory_hash
+    assert pump.status().library_sha256 == factory_hash
+    signed = _signed(pump_library(version=2))
+    pump.install_library(signed, KEYS[1], hospital_id="hospital-example")
+    released_hash = hashlib.sha256(signed.payload).hexdigest()
+    assert released_hash != factory_hash
+    installed = pump.events.of_type(EventType.LIBRARY_INSTALLED)[0].data
+    assert (installed["sha256"], installed["key_id"]) == (released_hash, "pharmacy-2026")
+    assert pump.events.of_type(EventType.LIBRARY_ACTIVATED)[0].data["sha256"] == released_hash
+    assert pump.status().library_sha256 == released_hash
+    assert pump.status().to_dict()["library_sha256"] == released_hash
+
+
+def test_two_libraries_with_one_version_number_have_different_hashes() -> None:
+    first = pump_library(version=1)
+    corrected = replace(first, name=f"{first.name} (corrected)")
+    assert library_sha256(first) != library_sha256(corrected)
+    assert library_sha256(corrected) == hashlib.sha256(canonical_bytes(corrected)).hexdigest()

@@ -200,6 +200,7 @@ class PumpOut(Response):
     model: str
     firmware: str
     installed_library_version: int | None
+    library_sha256: str | None
     configuration_version: int | None
     care_area: str | None
     location: str | None
@@ -225,13 +226,15 @@ class ChannelOut(Response):
 
 
 class LibraryCurrencyOut(Response):
-    """Which library versions a facility's pumps run, against the released one."""
+    """Which libraries a facility's pumps run, against the released one (current: same content hash)."""
 
     facility_id: int
     released_version: int | None
+    released_sha256: str | None
     pumps_by_version: dict[str, int]
     current: int
     outdated_serials: list[str]
+    same_version_other_content: list[str]
 
 
 class EventOut(Response):

@@ -143,6 +143,7 @@ class Pump(Base):
     model: Mapped[str] = mapped_column(String(64))
     firmware: Mapped[str] = mapped_column(String(64))
     installed_library_version: Mapped[int | None]
+    library_sha256: Mapped[str | None] = mapped_column(String(64))
     configuration_version: Mapped[int | None]
     care_area: Mapped[str | None] = mapped_column(String(64))
     location: Mapped[str | None] = mapped_column(String(128))

@@ -44,8 +44,9 @@ from smartpump.server.db.models_fleet_ops import (
     SoftwarePackage,
 )
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.services import commands
+from smartpump.server.services import commands, fleet
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import ConfigurationStatus
 from smartpump.transport.commands import (
@@ -201,6 +202,9 @@ def create_deployment(
     pumps = _targets(session, facility_id, target_kind, target_value, model)
     if not pumps:
         raise InvalidInputError("no pump matches the target", code="deployment.no_pumps")
+    running: frozenset[int] = frozenset()
+    if library is not None:
+        running = _running_release(session, library, pumps)
     now = state.clock.now()
     row = Deployment(
         facility_id=facility_id,
@@ -222,9 +226,10 @@ def create_deployment(
     session.flush()
     for index, pump in enumerate(pumps):
         wave = next(i + 1 for i, pct in enumerate(waves) if index < math.ceil(len(pumps) * pct / 100))
+        progress = Progress.ACTIVATED if pump.id in running else Progress.PENDING
         session.add(
             DeploymentTarget(
-                deployment_id=row.id, pump_id=pump.id, wave=wave, state=Progress.PENDING.value, updated_at=now
+                deployment_id=row.id, pump_id=pump.id, wave=wave, state=progress.value, updated_at=now
             )
         )
     audit.append(
@@ -244,12 +249,37 @@ def create_deployment(
             else f"{configuration.model}:{configuration.version}",
             "target": f"{target_kind.value}:{target_value}",
             "pumps": len(pumps),
+            "already_running": len(running),
             "waves": list(waves),
         },
     )
     session.commit()
     advance(session, state)
     return view(session, access, row.id)
+
+
+def _running_release(session: Session, library: LibraryVersion, pumps: Sequence[Pump]) -> frozenset[int]:
+    """The target pumps already running the release's content (nothing to offer them).
+
+    Raises:
+        ConflictError: ``deployment.same_version`` when a pump runs other content under the release's
+            version number: the pump would refuse it as a rollback, so it must be released as a new version.
+    """
+    digest = fleet.released_sha256(library)
+    other = [
+        p.serial
+        for p in pumps
+        if p.installed_library_version == library.version and p.library_sha256 != digest
+    ]
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        next_version = libraries_repo.highest_version(session, library.facility_id) + 1
+        raise ConflictError(
+            f"same version, different content: release as v{next_version} "
+            f"({shown} run{'s' if len(other) == 1 else ''} another library numbered v{library.version})",
+            code="deployment.same_version",
+        )
+    return frozenset(p.id for p in pumps if digest is not None and p.library_sha256 == digest)
 
 
 def _deployable_configuration(
@@ -327,7 +357,7 @@ def advance(session: Session, state: ServerState) -> int:
         row.next_wave_at = now + timedelta(seconds=row.pause_s) if row.current_wave < len(waves) else None
         args, command = _offer(session, row)
         session.commit()
-        for target in [t for t in targets if t.wave == row.current_wave]:
+        for target in [t for t in targets if t.wave == row.current_wave and t.state not in TERMINAL]:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             if pump is None:
                 continue
@@ -344,7 +374,7 @@ def advance(session: Session, state: ServerState) -> int:
             target.state = Progress.OFFERED.value
             target.updated_at = now
             issued += 1
-        _progress(state, row, targets)
+        _finish_if_done(session, state, row)
     session.commit()
     return issued
 
@@ -398,7 +428,12 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
         elif row.kind == DeploymentKind.LIBRARY.value:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             library = session.get(LibraryVersion, row.library_version_id)
-            if pump is not None and library is not None and pump.installed_library_version == library.version:
+            if (
+                pump is not None
+                and library is not None
+                and pump.library_sha256 is not None
+                and pump.library_sha256 == fleet.released_sha256(library)
+            ):
                 target.state = Progress.ACTIVATED.value
         else:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
@@ -421,11 +456,15 @@ def on_events(session: Session, state: ServerState, pump_id: int, records: Seque
     rows: list[tuple[DeploymentTarget, Deployment]] = []
     libraries = _activated(records, EventType.LIBRARY_ACTIVATED)
     if libraries:
-        rows += session.execute(
-            query.join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id).where(
-                DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(libraries)
-            )
-        ).all()
+        hashes = _activated_hashes(records)
+        for target, row, library in session.execute(
+            select(DeploymentTarget, Deployment, LibraryVersion)
+            .join(Deployment, Deployment.id == DeploymentTarget.deployment_id)
+            .join(LibraryVersion, LibraryVersion.id == Deployment.library_version_id)
+            .where(DeploymentTarget.pump_id == pump_id, LibraryVersion.version.in_(libraries))
+        ).all():
+            if library.version not in hashes or fleet.released_sha256(library) in hashes[library.version]:
+                rows.append((target, row))
     configurations = _activated(records, EventType.CONFIGURATION_ACTIVATED)
     if configurations:
         rows += session.execute(
@@ -460,6 +499,20 @@ def _activated(records: Sequence[EventRecord], event_type: EventType) -> set[int
         for r in records
         if r.type == event_type.value and isinstance(r.data.get("version"), int)
     }
+
+
+def _activated_hashes(records: Sequence[EventRecord]) -> dict[int, set[str]]:
+    """Per activated library version, the content hashes the pump reported for it (a pump that reports
+    none is matched by version alone)."""
+    hashes: dict[int, set[str]] = {}
+    for r in records:
+        if (
+            r.type == EventType.LIBRARY_ACTIVATED.value
+            and isinstance(r.data.get("version"), int)
+            and isinstance(r.data.get("sha256"), str)
+        ):
+            hashes.setdefault(int(r.data["version"]), set()).add(str(r.data["sha256"]))
+    return hashes
 
 
 def software_activated(records: Sequence[EventRecord]) -> list[str]:

@@ -3,6 +3,7 @@ versions) and library currency."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
+from smartpump.library.signing import SignedLibrary
 from smartpump.server import audit
 from smartpump.server.auth import Access
-from smartpump.server.db.models import ChannelState, MaintenanceRecord, Pump
+from smartpump.server.db.models import ChannelState, LibraryVersion, MaintenanceRecord, Pump
 from smartpump.server.db.repositories import fleet as repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
@@ -192,12 +194,14 @@ def record_status(
     battery_percent: int | None = None,
     firmware: str | None = None,
     installed_library_version: int | None = None,
+    installed_library_sha256: str | None = None,
     configuration_version: int | None = None,
     care_area: str | None = None,
     channels: Sequence[ChannelReport] = (),
 ) -> Pump:
     """Apply a pump's status report (for the connectivity layer); firmware/library changes go to history,
-    a configuration change to the audit log."""
+    a configuration change to the audit log. A library is its version and content hash: a new hash under
+    the same version number is a change too."""
     pump = repo.pump_by_serial(session, serial)
     if pump is None:
         raise NotFoundError(f"no pump {serial!r}", code="pump.unknown")
@@ -221,7 +225,10 @@ def record_status(
             )
         )
         pump.firmware = firmware
-    if installed_library_version is not None and installed_library_version != pump.installed_library_version:
+    if installed_library_version is not None and (
+        installed_library_version != pump.installed_library_version
+        or installed_library_sha256 != pump.library_sha256
+    ):
         previous = pump.installed_library_version
         session.add(
             MaintenanceRecord(
@@ -242,9 +249,15 @@ def record_status(
             object_type="pump",
             object_id=serial,
             facility_id=pump.facility_id,
-            details={"from": previous, "to": installed_library_version},
+            details={
+                "from": previous,
+                "to": installed_library_version,
+                "from_sha256": pump.library_sha256,
+                "to_sha256": installed_library_sha256,
+            },
         )
         pump.installed_library_version = installed_library_version
+        pump.library_sha256 = installed_library_sha256
     if configuration_version is not None and configuration_version != pump.configuration_version:
         audit.append(
             session,
@@ -276,17 +289,29 @@ def record_status(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FacilityCurrency:
-    """Which library version each pump of a facility runs, against the released one."""
+    """Which library each pump of a facility runs, against the released one: a pump is current only when
+    its library's content hash is the release's; ``same_version_other_content`` lists the pumps that run
+    another library under the released version number (not current)."""
 
     facility_id: int
     released_version: int | None
+    released_sha256: str | None
     pumps_by_version: dict[str, int]
     current: int
     outdated_serials: tuple[str, ...]
+    same_version_other_content: tuple[str, ...]
+
+
+def released_sha256(row: LibraryVersion) -> str | None:
+    """The content hash of a released version: SHA-256 of the signed canonical bytes the pumps receive."""
+    if row.signed_document is None:
+        return None
+    return hashlib.sha256(SignedLibrary.from_json(row.signed_document).payload).hexdigest()
 
 
 def library_currency(session: Session, access: Access) -> list[FacilityCurrency]:
-    """Per facility: released version, pump count per installed version, pumps not on the release."""
+    """Per facility: released version and hash, pump count per installed version, pumps not on the release
+    (by content hash), and those among them that run other content under the released version number."""
     released = repo.released_versions(session, facility_ids=access.scope)
     by_facility: dict[int, list[Pump]] = {}
     for pump in repo.all_pumps(session, facility_ids=access.scope):
@@ -294,19 +319,29 @@ def library_currency(session: Session, access: Access) -> list[FacilityCurrency]
     result = []
     for facility_id in sorted(set(by_facility) | set(released)):
         pumps = by_facility.get(facility_id, [])
-        version = released[facility_id].version if facility_id in released else None
+        release = released.get(facility_id)
+        version = None if release is None else release.version
+        digest = None if release is None else released_sha256(release)
         counts: dict[str, int] = {}
         for pump in pumps:
             key = "none" if pump.installed_library_version is None else str(pump.installed_library_version)
             counts[key] = counts.get(key, 0) + 1
-        outdated = tuple(p.serial for p in pumps if version is None or p.installed_library_version != version)
+        outdated = tuple(p.serial for p in pumps if digest is None or p.library_sha256 != digest)
         result.append(
             FacilityCurrency(
                 facility_id=facility_id,
                 released_version=version,
+                released_sha256=digest,
                 pumps_by_version=counts,
                 current=len(pumps) - len(outdated),
                 outdated_serials=outdated,
+                same_version_other_content=tuple(
+                    p.serial
+                    for p in pumps
+                    if version is not None
+                    and p.installed_library_version == version
+                    and p.library_sha256 != digest
+                ),
             )
         )
     return result

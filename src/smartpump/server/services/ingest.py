@@ -37,6 +37,9 @@ from smartpump.transport.messages import EventRecord
 
 logger = logging.getLogger("smartpump.server.ingest")
 
+SHA256_HEX_DIGITS: Final = 64
+HEX: Final = frozenset("0123456789abcdef")
+
 SKEW_LIMIT: Final = timedelta(days=1)
 SHED_TYPE: Final = "events.shed"
 RUNNING_TYPES: Final = {
@@ -55,7 +58,13 @@ RUNNING_TYPES: Final = {
 MAX_DOSE_UNIT: Final = 32
 MAX_DOSE_TEXT: Final = 40
 STATUS_TYPES: Final = frozenset(
-    {"library.activated", "configuration.activated", EventType.SOFTWARE_ACTIVATED.value, "care_area.selected"}
+    {
+        EventType.PUMP_STARTED.value,
+        "library.activated",
+        "configuration.activated",
+        EventType.SOFTWARE_ACTIVATED.value,
+        "care_area.selected",
+    }
 )
 CHANNEL_TYPES: Final = frozenset({*RUNNING_TYPES, "rate.changed", "alarm.raised"})
 
@@ -289,6 +298,7 @@ class Ingestor:
         channels: dict[str, ChannelReport] = {}
         stored: dict[str, ChannelReport] | None = None
         library_version: int | None = None
+        library_sha256: str | None = None
         configuration_version: int | None = None
         care_area: str | None = None
         software = deployment.software_activated(records)
@@ -297,6 +307,10 @@ class Ingestor:
             data = record.data
             if record.type == "library.activated" and isinstance(data.get("version"), int):
                 library_version = int(data["version"])
+                library_sha256 = _sha256(data.get("sha256"))
+            elif record.type == "pump.started" and isinstance(data.get("library_version"), int):
+                library_version = int(data["library_version"])
+                library_sha256 = _sha256(data.get("library_sha256"))
             elif record.type == "configuration.activated" and isinstance(data.get("version"), int):
                 configuration_version = int(data["version"])
             elif record.type == "care_area.selected" and isinstance(data.get("care_area"), str):
@@ -330,6 +344,7 @@ class Ingestor:
             seen_at=self._state.clock.now(),
             firmware=firmware,
             installed_library_version=library_version,
+            installed_library_sha256=library_sha256,
             configuration_version=configuration_version,
             care_area=care_area,
             channels=tuple(channels.values()),
@@ -547,6 +562,13 @@ def _explain(session: Session, pump_id: int, data: Mapping[str, Any]) -> None:
         select(SeqGap).where(SeqGap.pump_id == pump_id, SeqGap.first_seq >= first, SeqGap.last_seq <= last)
     ):
         gap.explained = True
+
+
+def _sha256(value: object) -> str | None:
+    """A library content hash as the pump sent it (64 lowercase hex digits), else None."""
+    if isinstance(value, str) and len(value) == SHA256_HEX_DIGITS and all(c in HEX for c in value):
+        return value
+    return None
 
 
 def _plain(value: object) -> object:

@@ -161,11 +161,14 @@ class PumpTile:
     last_seen: datetime | None
     channels: list[ChannelView] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)
+    library_sha256: str | None = None
+    released_sha256: str | None = None
 
     @property
     def library_current(self) -> bool:
-        """True when the pump runs its facility's released library."""
-        return self.released_version is not None and self.library_version == self.released_version
+        """True when the pump runs its facility's released library: the same content hash, not merely the
+        same version number."""
+        return self.released_sha256 is not None and self.library_sha256 == self.released_sha256
 
 
 def _channel_view(row: Any) -> ChannelView:
@@ -239,7 +242,10 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
         limit=MAX_ROWS,
         offset=0,
     )
-    released = {c.facility_id: c.released_version for c in fleet.library_currency(session, access)}
+    released = {
+        c.facility_id: (c.released_version, c.released_sha256)
+        for c in fleet.library_currency(session, access)
+    }
     alarms = _active_alarms(session, state, access)
     now = state.clock.now()
     tiles = []
@@ -254,7 +260,9 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
                 status=pump.status,
                 battery_percent=pump.battery_percent,
                 library_version=pump.installed_library_version,
-                released_version=released.get(pump.facility_id),
+                released_version=released.get(pump.facility_id, (None, None))[0],
+                library_sha256=pump.library_sha256,
+                released_sha256=released.get(pump.facility_id, (None, None))[1],
                 offline=pump.last_seen is None or now - pump.last_seen > OFFLINE_AFTER,
                 last_seen=pump.last_seen,
                 channels=[_channel_view(c) for c in fleet.channels(session, access, pump.serial)],

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartpump.server.db.models import ChangeRequest, LibraryApproval, LibraryContributor, LibraryVersion
+from smartpump.server.db.models import (
+    ChangeRequest,
+    LibraryApproval,
+    LibraryContributor,
+    LibraryVersion,
+    Pump,
+)
 
 
 def version_by_id(session: Session, library_id: int) -> LibraryVersion | None:
@@ -33,13 +39,16 @@ def released_versions(session: Session, *, facility_ids: frozenset[int] | None) 
 
 
 def highest_version(session: Session, facility_id: int) -> int:
-    """The highest version number used in a facility (0 when none)."""
-    return int(
-        session.scalar(
-            select(func.max(LibraryVersion.version)).where(LibraryVersion.facility_id == facility_id)
-        )
-        or 0
+    """The highest library version number used in a facility (0 when none): its versions and the versions
+    its pumps report running (a factory-installed library included), so the next release is newer than
+    anything a pump holds and the pumps never refuse it as a rollback."""
+    stored = session.scalar(
+        select(func.max(LibraryVersion.version)).where(LibraryVersion.facility_id == facility_id)
     )
+    reported = session.scalar(
+        select(func.max(Pump.installed_library_version)).where(Pump.facility_id == facility_id)
+    )
+    return max(int(stored or 0), int(reported or 0))
 
 
 def list_versions(
