@@ -20,7 +20,13 @@ from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
 from smartpump.library.formats.ehr_mapping import read_ehr_mapping
-from smartpump.library.formats.import_report import ImportReport, ImportResult, ReportBuilder, library_summary
+from smartpump.library.formats.import_report import (
+    ImportReport,
+    ImportResult,
+    ReportBuilder,
+    flag_high_alert,
+    library_summary,
+)
 
 
 @library_app.command("import")
@@ -113,7 +119,8 @@ def _read_csv(file: Path, settings: Path | None, hospital_id: str | None) -> Imp
     report.represented(CSV_ROWS, rows=rows)
     for line in csv_format.not_held(library)[:50]:
         report.note(f"a CSV cannot hold: {line}")
-    return ImportResult(library=library, report=report.build(library))
+    library, flags = flag_high_alert(library, report, source_has_flags=True)
+    return ImportResult(library=library, report=report.build(library, high_alert=flags))
 
 
 def _attach_mapping(result: ImportResult, mapping: Path) -> ImportResult:
@@ -143,6 +150,18 @@ def _report_document(result: ImportResult) -> dict[str, object]:
         "sheets": report.sheets,
         "unrepresented": report.unrepresented,
         "notes": report.notes,
+        "high_alert": [
+            {
+                "drug_id": flag.drug_id,
+                "drug": flag.drug_name,
+                "action": flag.action,
+                "listings": [
+                    {"id": m.listing.id, "listing": m.listing.label, "matched": m.matched}
+                    for m in flag.matches
+                ],
+            }
+            for flag in report.high_alert
+        ],
     }
 
 
@@ -170,5 +189,13 @@ def _print_report(report: ImportReport) -> None:
         for (sheet_name, reason), count in counts.items():
             reasons.add_row(sheet_name, reason, str(count))
         console.print(reasons)
+    if report.high_alert:
+        flagged = Table(title="High-alert drugs to confirm or clear")
+        flagged.add_column("drug", no_wrap=True)
+        flagged.add_column("action", no_wrap=True)
+        flagged.add_column("why (listing, matched name)", overflow="fold")
+        for flag in report.high_alert:
+            flagged.add_row(flag.drug_name, flag.action, flag.reasons)
+        console.print(flagged)
     for note in report.notes:
         console.print(f"- {note}", markup=False, highlight=False)
