@@ -103,3 +103,27 @@ def test_baxter_import_flags_high_alert_drugs_and_the_ismp_rule_fires(baxter: Dr
     assert {"HEPARIN SODIUM", "INSULIN REGULAR", "NORepinephrine", "POTASSIUM central"} <= flagged
     assert len(flagged) == 54
     assert len([f for f in lint(baxter) if f.rule == "lint.high_alert.no_hard_max"]) == 84
+
+
+# --- lint rules, each with its fixture from the real v66 data ---------------------------------------
+
+
+def test_undiluted_potassium_acetate_custom_concentration_has_no_hard_max(v66: DrugLibrary) -> None:
+    entry = v66.entry("adult.int.potassium-acetate.none.meq.2")
+    assert entry.custom_concentration is not None
+    assert entry.custom_concentration.limits.hard_max is None
+    fired = {f.where for f in lint(v66) if f.rule == "lint.custom_concentration.no_hard_max"}
+    assert f"entry:{entry.id}" in fired
+
+
+def test_bivalirudin_esrd_in_mcg_where_the_other_therapies_use_mg_is_a_unit_slip(v66: DrugLibrary) -> None:
+    fired = [f for f in lint(v66) if f.rule == "lint.units.magnitude"]
+    assert [f.where for f in fired] == ["entry:adult.cont.bivalirudin.esrd.mcg-kg-h.1"]
+    assert "mg/kg/h" in fired[0].message
+
+
+def test_an_imported_iv_fluid_above_its_soft_max_alerts_once(v66: DrugLibrary) -> None:
+    entry = next(e for e in v66.entries if e.id.startswith("adult.fluid.ivf-kcl.15-meq-l.ml-h."))
+    program = InfusionProgram(entry_id=entry.id, kind=ProgramKind.CONTINUOUS, rate_ml_per_h=Decimal(680))
+    result = check(v66, v66.care_area("adult"), program)
+    assert [a.rule for a in result.alerts] == ["ders.dose.soft_max"]
