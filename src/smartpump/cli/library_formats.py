@@ -15,6 +15,7 @@ from smartpump.cli.library import library_app
 from smartpump.cli.output import console, emit_json, err_console, fail
 from smartpump.errors import LibraryFormatError, SmartpumpError
 from smartpump.library.formats import csv_format, json_format, xlsx_format
+from smartpump.library.formats.library_file import read_library
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import EXAMPLE_LABEL, DrugLibrary, Entry
 from smartpump.units import format_decimal
@@ -40,11 +41,11 @@ def _fail_with(error: SmartpumpError) -> NoReturn:
 
 
 def load_library(path: Path) -> DrugLibrary:
-    """Read a library file: .xlsx in the smartpump workbook layout, anything else as JSON."""
+    """Read a library file: canonical JSON or the smartpump workbook, told by content, not name."""
     if not path.is_file():
         fail(f"no such file: {path}", code="cli.no_file")
     try:
-        return xlsx_format.read(path) if path.suffix.lower() == ".xlsx" else json_format.read(path)
+        return read_library(path)
     except SmartpumpError as error:
         _fail_with(error)
 

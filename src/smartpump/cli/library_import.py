@@ -6,7 +6,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,12 +15,19 @@ from rich.table import Table
 from smartpump.cli.library import library_app
 from smartpump.cli.output import console, emit_json, err_console, fail
 from smartpump.errors import SmartpumpError
-from smartpump.library.formats import csv_format, json_format
+from smartpump.library.formats import csv_format, json_format, xlsx_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
 from smartpump.library.formats.ehr_mapping import read_ehr_mapping
-from smartpump.library.formats.import_report import ImportReport, ImportResult, ReportBuilder, library_summary
+from smartpump.library.formats.import_report import (
+    ImportReport,
+    ImportResult,
+    ReportBuilder,
+    flag_high_alert,
+    library_summary,
+)
+from smartpump.library.formats.library_file import FileKind, file_kind, not_a_library_message
 
 
 @library_app.command("import")
@@ -32,7 +39,8 @@ def import_command(
     format_: Annotated[
         str | None,
         typer.Option(
-            "--format", help="alaris-xlsx | baxter-xlsx | csv (detected from the sheets when omitted)."
+            "--format",
+            help="alaris-xlsx | baxter-xlsx | smartpump-xlsx | csv (detected from the content when omitted).",
         ),
     ] = None,
     mapping: Annotated[
@@ -52,10 +60,18 @@ def import_command(
     """Import a vendor drug library; print what was found and every row that could not be represented."""
     if not file.is_file():
         fail(f"no such file: {file}", code="cli.no_file")
+    if format_ is None and _refuse_non_imports(file) is FileKind.SMARTPUMP_XLSX:
+        format_ = SMARTPUMP_XLSX
+    if format_ == SMARTPUMP_XLSX:
+        _finish(file, _run_read(lambda: _read_workbook(file)), output, as_json)
+        return
     try:
         kind = ImportFormat(format_) if format_ is not None else detect_format(file)
     except ValueError:
-        fail(f"unknown format {format_!r} (use alaris-xlsx, baxter-xlsx or csv)", code="cli.format")
+        fail(
+            f"unknown format {format_!r} (use alaris-xlsx, baxter-xlsx, smartpump-xlsx or csv)",
+            code="cli.format",
+        )
     except SmartpumpError as error:
         fail(error.message, code=error.code)
     if kind is ImportFormat.EHR_MAPPING_XLSX:
@@ -98,6 +114,48 @@ def import_command(
 
 
 CSV_ROWS = "CSV rows"
+_IMPORTABLE: Final = frozenset(
+    {
+        FileKind.ALARIS_XLSX,
+        FileKind.BAXTER_XLSX,
+        FileKind.EHR_MAPPING_XLSX,
+        FileKind.CSV,
+        FileKind.SMARTPUMP_XLSX,
+    }
+)
+SMARTPUMP_XLSX: Final = "smartpump-xlsx"
+
+
+def _read_workbook(file: Path) -> ImportResult:
+    """A smartpump library workbook (the .xlsx export): every sheet row is held; the high-alert
+    flags it carries are kept and compared with the table."""
+    library = xlsx_format.read(file)
+    report = ReportBuilder(source=file.name, format=SMARTPUMP_XLSX)
+    report.represented("Entries", rows=len(library.entries))
+    report.represented("Drugs", rows=len(library.drugs))
+    report.represented("Care Areas", rows=len(library.care_areas))
+    library, flags = flag_high_alert(library, report, source_has_flags=True)
+    return ImportResult(library=library, report=report.build(library, high_alert=flags))
+
+
+def _refuse_non_imports(file: Path) -> FileKind:
+    """The file's kind; exit 2 with what the file is when it is no vendor export, CSV or smartpump
+    workbook (a library JSON needs no import; other files get the reason for their kind; a workbook
+    of unknown sheets is left to the sheet detector, which names the sheets each export needs)."""
+    try:
+        kind = file_kind(file)
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+    if kind is FileKind.SMARTPUMP_JSON:
+        fail(
+            f"{file.name} is a smartpump JSON library: use it directly (library show, lint, diff, sign "
+            "take it) or convert it with `smartpump library export`; `library import` reads vendor "
+            "exports (Alaris, Baxter .xlsx), smartpump workbooks and pharmacist CSV",
+            code="cli.already_a_library",
+        )
+    if kind not in _IMPORTABLE and kind is not FileKind.OTHER_XLSX:
+        fail(not_a_library_message(file, kind), code="cli.format")
+    return kind
 
 
 def _read_csv(file: Path, settings: Path | None, hospital_id: str | None) -> ImportResult:
@@ -113,7 +171,8 @@ def _read_csv(file: Path, settings: Path | None, hospital_id: str | None) -> Imp
     report.represented(CSV_ROWS, rows=rows)
     for line in csv_format.not_held(library)[:50]:
         report.note(f"a CSV cannot hold: {line}")
-    return ImportResult(library=library, report=report.build(library))
+    library, flags = flag_high_alert(library, report, source_has_flags=True)
+    return ImportResult(library=library, report=report.build(library, high_alert=flags))
 
 
 def _attach_mapping(result: ImportResult, mapping: Path) -> ImportResult:
@@ -143,6 +202,18 @@ def _report_document(result: ImportResult) -> dict[str, object]:
         "sheets": report.sheets,
         "unrepresented": report.unrepresented,
         "notes": report.notes,
+        "high_alert": [
+            {
+                "drug_id": flag.drug_id,
+                "drug": flag.drug_name,
+                "action": flag.action,
+                "listings": [
+                    {"id": m.listing.id, "listing": m.listing.label, "matched": m.matched}
+                    for m in flag.matches
+                ],
+            }
+            for flag in report.high_alert
+        ],
     }
 
 
@@ -170,5 +241,33 @@ def _print_report(report: ImportReport) -> None:
         for (sheet_name, reason), count in counts.items():
             reasons.add_row(sheet_name, reason, str(count))
         console.print(reasons)
+    if report.high_alert:
+        flagged = Table(title="High-alert drugs to confirm or clear")
+        flagged.add_column("drug", no_wrap=True)
+        flagged.add_column("action", no_wrap=True)
+        flagged.add_column("why (listing, matched name)", overflow="fold")
+        for flag in report.high_alert:
+            flagged.add_row(flag.drug_name, flag.action, flag.reasons)
+        console.print(flagged)
     for note in report.notes:
         console.print(f"- {note}", markup=False, highlight=False)
+
+
+def _run_read(read: Callable[[], ImportResult]) -> ImportResult:
+    try:
+        return read()
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+
+
+def _finish(file: Path, result: ImportResult, output: Path | None, as_json: bool) -> None:
+    """Write the library (when asked) and print the report."""
+    if output is not None:
+        try:
+            json_format.write(result.library, output)
+        except OSError as error:
+            fail(f"cannot write {output}: {error}", code="cli.write")
+    if as_json:
+        emit_json(_report_document(result))
+        return
+    _print_report(result.report)

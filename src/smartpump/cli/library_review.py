@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Final
@@ -17,9 +19,10 @@ from smartpump.cli.output import console, emit_json, fail
 from smartpump.errors import LibraryFormatError, SignatureError
 from smartpump.library import signing
 from smartpump.library.diff import Change, ChangeKind, diff, format_value
-from smartpump.library.formats import json_format
-from smartpump.library.lint import Finding, Severity, has_errors, lint
+from smartpump.library.formats.library_file import read_library
+from smartpump.library.lint import RULES_BY_ID, Finding, LintOptions, RateRange, Severity, has_errors, lint
 from smartpump.library.model import DrugLibrary
+from smartpump.pump.capabilities import CAPABILITIES
 from smartpump.units import format_decimal, round_half_up
 
 EXIT_FINDINGS: Final = 1
@@ -32,11 +35,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON document 
 
 
 def _read_library(path: Path) -> DrugLibrary:
-    """The library in a JSON file, or exit 2 with the reason."""
+    """The library in a JSON or smartpump .xlsx file, or exit 2 with the reason."""
     try:
-        return json_format.read(path)
+        return read_library(path)
     except LibraryFormatError as error:
         fail(f"{path}: {error.message}", code=error.code)
+
+
+def _read_for_lint(path: Path) -> tuple[DrugLibrary | None, list[Finding]]:
+    """The library, or its format problems as findings; exit 2 when the file is no library at all."""
+    try:
+        return read_library(path), []
+    except LibraryFormatError as error:
+        if error.code in ("library.unreadable", "library.file_kind"):
+            fail(error.message, code=error.code)
+        return None, format_findings(error)
 
 
 def format_findings(error: LibraryFormatError) -> list[Finding]:
@@ -52,42 +65,107 @@ def format_findings(error: LibraryFormatError) -> list[Finding]:
     return findings
 
 
-def _findings_table(findings: list[Finding]) -> Table:
-    table = Table(title="Lint findings", show_lines=False)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("where: message", overflow="fold")
-    ordered = sorted(findings, key=lambda f: f.severity.rank)
-    for index, finding in enumerate(ordered):
-        if index and finding.severity is not ordered[index - 1].severity:
-            table.add_section()
-        style = _SEVERITY_STYLE[finding.severity]
-        table.add_row(
-            finding.severity.value, finding.rule, f"{finding.where}: {finding.message}", style=style
+def pump_rate_ranges() -> LintOptions:
+    """Lint options holding the rate range of every simulated pump model, by channel type."""
+    return LintOptions(
+        rate_ranges=tuple(
+            RateRange(
+                device_type=capabilities.device_type,
+                min_ml_per_h=capabilities.min_rate_ml_per_h,
+                max_ml_per_h=capabilities.max_rate_ml_per_h,
+            )
+            for capabilities in CAPABILITIES.values()
         )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    """How many findings one rule produced, with its severity and description."""
+
+    rule: str
+    severity: Severity
+    count: int
+    description: str
+
+
+def rule_counts(findings: list[Finding]) -> list[RuleCount]:
+    """Findings counted per rule, most severe first, then most frequent, then by rule id."""
+    counts = Counter(f.rule for f in findings)
+    severities = {f.rule: f.severity for f in findings}
+    rows = [
+        RuleCount(
+            rule=rule,
+            severity=severities[rule],
+            count=count,
+            description=RULES_BY_ID[rule].description if rule in RULES_BY_ID else "File format problem.",
+        )
+        for rule, count in counts.items()
+    ]
+    return sorted(rows, key=lambda r: (r.severity.rank, -r.count, r.rule))
+
+
+def _summary_table(rows: list[RuleCount]) -> Table:
+    table = Table(title="Lint summary (by rule)", box=box.SIMPLE_HEAD)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("what it means", overflow="fold", ratio=1)
+    for row in rows:
+        style = _SEVERITY_STYLE[row.severity]
+        table.add_row(row.severity.value, str(row.count), row.rule, row.description, style=style)
     return table
+
+
+def _print_details(rows: list[RuleCount], findings: list[Finding]) -> None:
+    for row in rows:
+        console.print(
+            f"{row.severity.value.upper()} {row.rule} ({row.count})",
+            style=_SEVERITY_STYLE[row.severity],
+            markup=False,
+            soft_wrap=True,
+        )
+        for finding in findings:
+            if finding.rule == row.rule:
+                console.print(f"  {finding.where}: {finding.message}", markup=False, soft_wrap=True)
 
 
 @library_app.command("lint")
 def lint_command(
-    file: Annotated[Path, typer.Argument(help="Library JSON file.")],
+    file: Annotated[Path, typer.Argument(help="Library: .json (canonical) or .xlsx (smartpump export).")],
+    severity: Annotated[
+        Severity,
+        typer.Option("--severity", help="Show findings of this severity and worse: error, warning or info."),
+    ] = Severity.INFO,
+    summary_only: Annotated[
+        bool, typer.Option("--summary", help="Print only the counts per rule, not each finding.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Check a library for consistency and ISMP problems (exit 1 when any error is found)."""
-    try:
-        library = json_format.read(file)
-    except LibraryFormatError as error:
-        if error.code == "library.unreadable":
-            fail(error.message, code=error.code)
-        findings = format_findings(error)
-    else:
-        findings = lint(library)
-    counts = {severity.value: sum(1 for f in findings if f.severity is severity) for severity in Severity}
+    """Check a library for consistency and ISMP problems: counts per rule first, then the findings
+    grouped by rule. Exit 1 when any error is found (whatever --severity shows)."""
+    library, format_problems = _read_for_lint(file)
+    findings = format_problems if library is None else lint(library, pump_rate_ranges())
+    counts = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+    shown = [f for f in findings if f.severity.rank <= severity.rank]
+    rows = rule_counts(shown)
     if json_output:
-        emit_json({"file": str(file), "counts": counts, "findings": findings})
+        emit_json(
+            {
+                "file": str(file),
+                "counts": counts,
+                "severity": severity.value,
+                "by_rule": rows,
+                "findings": [] if summary_only else shown,
+            }
+        )
     elif findings:
-        console.print(_findings_table(findings))
-        console.print(", ".join(f"{name}: {n}" for name, n in counts.items()), soft_wrap=True)
+        totals = ", ".join(f"{name}: {n}" for name, n in counts.items())
+        console.print(f"{file}: {totals}", soft_wrap=True, markup=False, highlight=False)
+        if rows:
+            console.print(_summary_table(rows))
+        if not summary_only:
+            _print_details(rows, shown)
     else:
         console.print(f"{file}: no findings", soft_wrap=True, markup=False)
     if has_errors(findings):
@@ -130,8 +208,8 @@ def _print_change_group(where: str, changes: list[Change]) -> None:
 
 @library_app.command("diff")
 def diff_command(
-    old: Annotated[Path, typer.Argument(help="Older library JSON file.")],
-    new: Annotated[Path, typer.Argument(help="Newer library JSON file.")],
+    old: Annotated[Path, typer.Argument(help="Older library: .json or smartpump .xlsx.")],
+    new: Annotated[Path, typer.Argument(help="Newer library: .json or smartpump .xlsx.")],
     json_output: JsonOption = False,
 ) -> None:
     """Show what changed between two library versions; limit changes beyond x2 / x0.5 are flagged."""
@@ -171,7 +249,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 @library_app.command("sign")
 def sign_command(
-    file: Annotated[Path, typer.Argument(help="Library JSON file to sign.")],
+    file: Annotated[Path, typer.Argument(help="Library to sign: .json or smartpump .xlsx.")],
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Signed library file to write.")],
     key_id: Annotated[

@@ -103,10 +103,16 @@ def _dose(ctx: CheckContext) -> Measure | None:
 
 
 def _rate(ctx: CheckContext) -> Measure | None:
-    """The delivered flow rate against the entry's rate limits (continuous and intermittent)."""
-    if ctx.entry is None or ctx.entry.rate_ml_per_h.limits.is_empty:
+    """The delivered flow rate against the entry's rate limits (continuous and intermittent); not
+    when the entry is dosed in mL/h with the same limits (an IV fluid: the dose rule holds that
+    value against those limits already, so one value alerts once)."""
+    entry = ctx.entry
+    if entry is None or entry.rate_ml_per_h.limits.is_empty:
         return None
-    return (ctx.rate_ml_per_h, ctx.entry.rate_ml_per_h.limits, "mL/h")
+    unit = entry.dose.unit
+    if unit.is_volume and unit.is_rate and entry.dose.limits == entry.rate_ml_per_h.limits:
+        return None
+    return (ctx.rate_ml_per_h, entry.rate_ml_per_h.limits, "mL/h")
 
 
 def _bolus_rate(ctx: CheckContext) -> Measure | None:

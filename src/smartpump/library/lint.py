@@ -14,11 +14,22 @@ from enum import StrEnum
 from typing import Final
 
 from smartpump.library.limits import LimitSet
-from smartpump.library.model import CareArea, DeliveryMode, Drug, DrugLibrary, Entry, match_key
+from smartpump.library.model import (
+    CareArea,
+    DeliveryMode,
+    DeviceType,
+    DoseLimits,
+    Drug,
+    DrugLibrary,
+    Entry,
+    match_key,
+)
 from smartpump.units import (
     Basis,
     Concentration,
     Dimension,
+    DoseUnit,
+    convert_dose,
     dose_to_rate_ml_per_h,
     format_decimal,
     round_half_up,
@@ -57,13 +68,56 @@ Located = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RateRange:
+    """The flow rates a kind of pump channel can run, in mL/h (given by the caller: the library
+    layer does not know pump models)."""
+
+    device_type: DeviceType
+    min_ml_per_h: Decimal
+    max_ml_per_h: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LintOptions:
+    """What lint may know beyond the library: the pumps' rate ranges (none: rules needing them are
+    silent)."""
+
+    rate_ranges: tuple[RateRange, ...] = ()
+
+    def range_for(self, entry: Entry) -> RateRange | None:
+        """The widest range of the entry's device types (any known type when it names none)."""
+        ranges = [r for r in self.rate_ranges if not entry.devices or r.device_type in entry.devices]
+        if not ranges:
+            return None
+        return RateRange(
+            device_type=ranges[0].device_type,
+            min_ml_per_h=min(r.min_ml_per_h for r in ranges),
+            max_ml_per_h=max(r.max_ml_per_h for r in ranges),
+        )
+
+
+NO_OPTIONS: Final = LintOptions()
+Check = Callable[[DrugLibrary, LintOptions], Iterator[Located]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LintRule:
     """A lint rule: stable id, severity, one-line description, and a pure check over a library."""
 
     id: str
     severity: Severity
     description: str
-    check: Callable[[DrugLibrary], Iterator[Located]]
+    check: Check
+
+
+def _library_only(check: Callable[[DrugLibrary], Iterator[Located]]) -> Check:
+    """A check that needs nothing but the library, as a ``Check``."""
+
+    def run(library: DrugLibrary, _options: LintOptions) -> Iterator[Located]:
+        return check(library)
+
+    run.__doc__ = check.__doc__
+    return run
 
 
 # Look-alike drug-name pairs with their Tall Man spelling, after the ISMP list of look-alike names
@@ -259,17 +313,30 @@ def check_rate_beyond_care_area(library: DrugLibrary) -> Iterator[Located]:
                     )
 
 
-def check_dose_unreachable(library: DrugLibrary) -> Iterator[Located]:
+def _max_rate_for(area: CareArea, entry: Entry, options: LintOptions) -> tuple[Decimal, str] | None:
+    """The lower of the care area's max rate and the pump's max rate, and which one it is."""
+    candidates: list[tuple[Decimal, str]] = []
+    area_max = _max_rate(area)
+    if area_max is not None:
+        candidates.append((area_max, "care area max rate"))
+    pump = options.range_for(entry)
+    if pump is not None:
+        candidates.append((pump.max_ml_per_h, "pump's maximum rate"))
+    return min(candidates, key=lambda c: c[0]) if candidates else None
+
+
+def check_dose_unreachable(library: DrugLibrary, options: LintOptions) -> Iterator[Located]:
     """Dose hard max that, at the lowest listed concentration and the care area's max weight/BSA,
-    needs a rate above the care area's max rate (checked only when all those numbers exist)."""
+    needs a rate above the care area's (or the pump's) max rate (checked when those numbers exist)."""
     for entry in library.entries:
         unit = entry.dosing_unit
         hard_max = entry.dose.limits.hard_max
         area = library.care_area(entry.care_area_id)
-        max_rate = _max_rate(area)
+        cap = _max_rate_for(area, entry, options)
         usable = [c for c in entry.concentrations if c.unit.dimension is unit.amount.dimension]
-        if hard_max is None or max_rate is None or not unit.is_rate or unit.is_volume or not usable:
+        if hard_max is None or cap is None or not unit.is_rate or unit.is_volume or not usable:
             continue
+        max_rate, which = cap
         weight = area.weight_kg.limits.hard_max
         bsa = area.bsa_m2.limits.hard_max
         if (unit.needs_weight and weight is None) or (unit.needs_bsa and bsa is None):
@@ -283,7 +350,7 @@ def check_dose_unreachable(library: DrugLibrary) -> Iterator[Located]:
                 _where(entry),
                 f"{_entry_label(library, entry)}: dose hard max {format_decimal(hard_max)} {unit} at "
                 f"{weakest}{patient} needs {shown} mL/h, above the "
-                f"care area max rate {format_decimal(max_rate)} mL/h",
+                f"{which} {format_decimal(max_rate)} mL/h",
             )
 
 
@@ -319,6 +386,113 @@ def check_custom_concentration_hard_min(library: DrugLibrary) -> Iterator[Locate
             )
 
 
+def check_custom_concentration_hard_max(library: DrugLibrary) -> Iterator[Located]:
+    """Custom concentrations allowed without a concentration hard max (an undiluted vial passes with
+    a soft alert only)."""
+    for entry in library.entries:
+        custom = entry.custom_concentration
+        if custom is not None and custom.limits.hard_max is None:
+            above = custom.limits.soft_max
+            shown = (
+                f" (only a soft max of {format_decimal(above)} {custom.unit}/mL)" if above is not None else ""
+            )
+            yield (
+                _where(entry),
+                f"{_entry_label(library, entry)}: custom concentration allowed without a concentration "
+                f"hard max{shown}: an undiluted or mis-entered strength is not stopped",
+            )
+
+
+_MAGNITUDE_FACTOR: Final = Decimal(100)
+
+
+def _reference_dose(limits: DoseLimits) -> Decimal | None:
+    """The largest configured upper dose limit (hard max, else soft max), the value compared."""
+    chosen = limits.limits.hard_max if limits.limits.hard_max is not None else limits.limits.soft_max
+    return chosen if chosen is not None and chosen > 0 else None
+
+
+def _unit_family(unit: DoseUnit) -> tuple[Basis, bool, Dimension]:
+    return unit.basis, unit.time is None, unit.amount.dimension
+
+
+def check_unit_magnitude(library: DrugLibrary) -> Iterator[Located]:
+    """Entries of one drug whose dose unit differs in scale from the drug's other entries (mcg
+    where the others use mg) and whose limits, converted, are 100x or more off theirs: a unit slip."""
+    families: dict[tuple[str, tuple[Basis, bool, Dimension]], list[tuple[Entry, Decimal]]] = defaultdict(list)
+    for entry in library.entries:
+        unit = entry.dosing_unit
+        reference = _reference_dose(entry.dose)
+        if unit.is_volume or reference is None:
+            continue
+        families[(entry.drug_id, _unit_family(unit))].append((entry, reference))
+    for members in families.values():
+        units = {str(e.dosing_unit) for e, _ in members}
+        if len(units) < 2:
+            continue
+        for entry, reference in members:
+            others = [(e, r) for e, r in members if e.dosing_unit.amount is not entry.dosing_unit.amount]
+            if not others:
+                continue
+            common = others[0][0].dosing_unit
+            mine = convert_dose(reference, entry.dosing_unit, common)
+            values = sorted(r for _, r in [(e, convert_dose(r, e.dosing_unit, common)) for e, r in others])
+            typical = values[len(values) // 2]
+            factor = max(mine, typical) / min(mine, typical)
+            if factor >= _MAGNITUDE_FACTOR and len(others) >= len(members) - len(others):
+                other_units = sorted({str(e.dosing_unit) for e, _ in others})
+                yield (
+                    _where(entry),
+                    f"{_entry_label(library, entry)}: dose limits in {entry.dosing_unit} while the drug's "
+                    f"other entries use {', '.join(other_units)}; converted, its upper limit "
+                    f"{format_decimal(reference)} {entry.dosing_unit} is "
+                    f"{format_decimal(round_half_up(factor, Decimal(1)))}x "
+                    f"{'below' if mine < typical else 'above'} theirs (a unit slip?)",
+                )
+
+
+def _lightest(limits: LimitSet) -> Decimal | None:
+    """The smallest patient programmed without an alert: the soft min, else the hard min."""
+    return limits.soft_min if limits.soft_min is not None else limits.hard_min
+
+
+def _low_doses(entry: Entry) -> list[tuple[str, Decimal]]:
+    """The lowest doses a clinician is expected to program: the soft (else hard) min, the default."""
+    limits = entry.dose.limits
+    low = limits.soft_min if limits.soft_min is not None else limits.hard_min
+    points = [("dose soft min" if limits.soft_min is not None else "dose hard min", low)]
+    points.append(("default dose", entry.dose.default))
+    return [(what, value) for what, value in points if value is not None and value > 0]
+
+
+def check_dose_unreachable_low(library: DrugLibrary, options: LintOptions) -> Iterator[Located]:
+    """Doses (soft/hard min, default) of continuous entries that need a rate below the pump's minimum
+    rate even at the weakest listed concentration, for the smallest patient the care area takes
+    without an alert (its weight/BSA soft min, else hard min)."""
+    for entry in library.entries:
+        unit = entry.dosing_unit
+        pump = options.range_for(entry)
+        usable = [c for c in entry.concentrations if c.unit.dimension is unit.amount.dimension]
+        if pump is None or not unit.is_rate or unit.is_volume or not usable:
+            continue
+        area = library.care_area(entry.care_area_id)
+        weight, bsa = _lightest(area.weight_kg.limits), _lightest(area.bsa_m2.limits)
+        if (unit.needs_weight and weight is None) or (unit.needs_bsa and bsa is None):
+            continue
+        weakest = min(usable, key=lambda c: _strength_key(c)[1])
+        for what, dose in _low_doses(entry):
+            rate = dose_to_rate_ml_per_h(dose, unit, weakest, weight_kg=weight, bsa_m2=bsa)
+            if rate < pump.min_ml_per_h:
+                patient = " for the smallest usual patient" if unit.basis is not Basis.NONE else ""
+                yield (
+                    _where(entry),
+                    f"{_entry_label(library, entry)}: {what} {format_decimal(dose)} {unit} at {weakest}"
+                    f"{patient} needs {format_decimal(rate.normalize())} mL/h, below the pump's minimum "
+                    f"rate {format_decimal(pump.min_ml_per_h)} mL/h",
+                )
+                break
+
+
 def check_pca_limits(library: DrugLibrary) -> Iterator[Located]:
     """PCA entries without lockout limits or without max-dose limits."""
     for entry in library.entries:
@@ -339,85 +513,103 @@ RULES: Final[tuple[LintRule, ...]] = (
         id="lint.units.concentration_dimension",
         severity=Severity.ERROR,
         description="Concentration of another kind of amount than the doses (mg dose, units concentration).",
-        check=check_concentration_dimension,
+        check=_library_only(check_concentration_dimension),
     ),
     LintRule(
         id="lint.weight.care_area_limits",
         severity=Severity.WARNING,
         description="Weight-based entries in a care area without hard patient weight limits.",
-        check=_basis_check(Basis.KG, lambda area: area.weight_kg.limits, "weight"),
+        check=_library_only(_basis_check(Basis.KG, lambda area: area.weight_kg.limits, "weight")),
     ),
     LintRule(
         id="lint.bsa.care_area_limits",
         severity=Severity.WARNING,
         description="BSA-based entries in a care area without hard patient BSA limits.",
-        check=_basis_check(Basis.M2, lambda area: area.bsa_m2.limits, "BSA"),
+        check=_library_only(_basis_check(Basis.M2, lambda area: area.bsa_m2.limits, "BSA")),
     ),
     LintRule(
         id="lint.high_alert.no_hard_max",
         severity=Severity.ERROR,
         description="High-alert drug entry without a dose hard max (ISMP).",
-        check=check_high_alert_hard_max,
+        check=_library_only(check_high_alert_hard_max),
     ),
     LintRule(
         id="lint.duplicate_entry",
         severity=Severity.ERROR,
         description="Two entries in one care area for the same drug, therapy, unit and concentration.",
-        check=check_duplicate_entry,
+        check=_library_only(check_duplicate_entry),
     ),
     LintRule(
         id="lint.tall_man.missing",
         severity=Severity.WARNING,
         description="Look-alike drug names both in the library, shown without Tall Man letters.",
-        check=check_tall_man,
+        check=_library_only(check_tall_man),
     ),
     LintRule(
         id="lint.rate.beyond_care_area_max",
         severity=Severity.ERROR,
         description="Rate limits above the care area's max rate.",
-        check=check_rate_beyond_care_area,
+        check=_library_only(check_rate_beyond_care_area),
     ),
     LintRule(
         id="lint.dose.unreachable",
         severity=Severity.WARNING,
-        description="Dose hard max that would need a rate above the care area's max rate.",
+        description="Dose hard max that would need a rate above the care area's (or pump's) max rate.",
         check=check_dose_unreachable,
     ),
     LintRule(
         id="lint.unprotected",
         severity=Severity.WARNING,
         description="Entry with no dose and no rate limits.",
-        check=check_unprotected,
+        check=_library_only(check_unprotected),
     ),
     LintRule(
         id="lint.limits.missing_hard_max",
         severity=Severity.INFO,
         description="Entry (not high-alert) without a dose hard max.",
-        check=check_missing_hard_max,
+        check=_library_only(check_missing_hard_max),
     ),
     LintRule(
         id="lint.custom_concentration.no_hard_min",
         severity=Severity.ERROR,
         description="Custom concentration allowed without a concentration hard min (ISMP).",
-        check=check_custom_concentration_hard_min,
+        check=_library_only(check_custom_concentration_hard_min),
+    ),
+    LintRule(
+        id="lint.custom_concentration.no_hard_max",
+        severity=Severity.ERROR,
+        description="Custom concentration allowed without a concentration hard max.",
+        check=_library_only(check_custom_concentration_hard_max),
+    ),
+    LintRule(
+        id="lint.units.magnitude",
+        severity=Severity.ERROR,
+        description="Dose unit of another scale than the drug's other entries, limits 100x off (unit slip).",
+        check=_library_only(check_unit_magnitude),
+    ),
+    LintRule(
+        id="lint.dose.unreachable_low",
+        severity=Severity.WARNING,
+        description="Low or default dose that needs a rate below the pump's minimum rate.",
+        check=check_dose_unreachable_low,
     ),
     LintRule(
         id="lint.pca.missing_limits",
         severity=Severity.WARNING,
         description="PCA entry without lockout limits or max-dose limits.",
-        check=check_pca_limits,
+        check=_library_only(check_pca_limits),
     ),
 )
 
 RULES_BY_ID: Final[dict[str, LintRule]] = {rule.id: rule for rule in RULES}
 
 
-def lint(library: DrugLibrary) -> list[Finding]:
+def lint(library: DrugLibrary, options: LintOptions = NO_OPTIONS) -> list[Finding]:
     """Every finding of every rule, in RULES order then library order (deterministic)."""
     return [
         Finding(rule=rule.id, severity=rule.severity, where=where, message=message)
         for rule in RULES
-        for where, message in rule.check(library)
+        for where, message in rule.check(library, options)
     ]
 
 

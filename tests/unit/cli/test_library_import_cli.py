@@ -86,3 +86,31 @@ def test_import_csv_with_a_bad_row_fails_naming_the_row(tmp_path: Path) -> None:
     result = runner.invoke(app, ["library", "import", str(bad), "--format", "csv", "--hospital-id", "h"])
     assert result.exit_code == 2
     assert "row 2" in result.output or "row 2" in (result.stderr or "")
+
+
+def test_import_report_lists_the_high_alert_drugs_it_flagged() -> None:
+    source = shared_file("vendor-libraries", "baxter-sigma-library-v14.xlsx")
+    result = runner.invoke(app, ["library", "import", str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    flagged = {item["drug"]: item for item in report["high_alert"]}
+    assert report["summary"]["high_alert_drugs"] == len(flagged)
+    heparin = flagged["HEPARIN SODIUM"]
+    assert heparin["action"] == "flagged"
+    assert heparin["listings"][0]["id"] == "anticoagulants"
+    assert any("confirm or clear" in note for note in report["notes"])
+
+
+def test_csv_import_keeps_explicit_flags_and_reports_listed_drugs_not_flagged(tmp_path: Path) -> None:
+    source = tmp_path / "library.csv"
+    source.write_text(
+        "care_area,drug,concentration_amount,concentration_unit,volume_ml,dosing_unit,"
+        "soft_min,soft_max,hard_min,hard_max,bolus_allowed,high_alert,source,limits_are_estimate\n"
+        "ICU,heparin,25000,units,250,units/kg/h,5,30,1,40,N,N,synthetic,false\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["library", "import", str(source), "--hospital-id", "h", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(i["drug"], i["action"]) for i in report["high_alert"]] == [("heparin", "kept_unflagged")]
+    assert report["summary"]["high_alert_drugs"] == 0

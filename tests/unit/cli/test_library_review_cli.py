@@ -18,7 +18,15 @@ from smartpump.errors import LibraryFormatError
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
 from smartpump.library.signing import key_fingerprint
-from tests.factories import HOSPITAL_ID, bounds, dose_limits, make_care_area, make_entry, make_library
+from tests.factories import (
+    HOSPITAL_ID,
+    bounds,
+    dose_limits,
+    make_care_area,
+    make_drug,
+    make_entry,
+    make_library,
+)
 
 runner = CliRunner()
 
@@ -401,3 +409,52 @@ def test_sign_unreadable_library_exits_2(app: typer.Typer, keys: tuple[Path, Pat
         app, "library", "sign", str(tmp_path / "none.json"), "--key", str(keys[0]), "-o", str(tmp_path / "o")
     )
     assert result.exit_code == 2
+
+
+def _library_with_error_warning_and_info(tmp_path: Path) -> Path:
+    no_hard_max = make_entry(id="icu-dopamine-2", therapy="renal", dose=dose_limits("mcg/kg/min", soft_max=5))
+    drugs = (
+        make_drug(is_high_alert=True),
+        make_drug(id="cefazolin", generic_name="cefazolin", is_high_alert=False),
+    )
+    info = make_entry(id="icu-cefazolin", drug_id="cefazolin", dose=dose_limits("mg", soft_max=2000))
+    area = make_care_area(weight_kg=bounds())
+    library = make_library(care_areas=(area,), drugs=drugs, entries=(make_entry(), no_hard_max, info))
+    return _write(library, tmp_path / "lib.json")
+
+
+def test_lint_prints_counts_per_rule_first_then_findings_grouped_by_rule(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    result = _run(app, "library", "lint", str(_library_with_error_warning_and_info(tmp_path)))
+    assert result.exit_code == 1
+    out = result.stdout
+    assert out.index("Lint summary") < out.index("ERROR lint.high_alert.no_hard_max (1)")
+    assert out.index("ERROR lint.high_alert.no_hard_max (1)") < out.index(
+        "WARNING lint.weight.care_area_limits"
+    )
+    assert out.index("WARNING lint.weight.care_area_limits") < out.index("INFO lint.limits.missing_hard_max")
+
+
+@pytest.mark.parametrize(
+    ("severity", "shown"),
+    [("error", {"error"}), ("warning", {"error", "warning"}), ("info", {"error", "warning", "info"})],
+)
+def test_lint_severity_shows_that_severity_and_worse(
+    app: typer.Typer, tmp_path: Path, severity: str, shown: set[str]
+) -> None:
+    path = _library_with_error_warning_and_info(tmp_path)
+    result = _run(app, "library", "lint", str(path), "--severity", severity, "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert {f["severity"] for f in document["findings"]} == shown
+    assert {r["severity"] for r in document["by_rule"]} == shown
+    assert document["counts"] == {"error": 1, "warning": 1, "info": 1}
+
+
+def test_lint_summary_prints_no_findings(app: typer.Typer, tmp_path: Path) -> None:
+    path = _library_with_error_warning_and_info(tmp_path)
+    result = _run(app, "library", "lint", str(path), "--summary", "--json")
+    document = json.loads(result.stdout)
+    assert document["findings"] == []
+    assert [r["count"] for r in document["by_rule"]] == [1, 1, 1]

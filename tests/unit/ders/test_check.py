@@ -808,3 +808,34 @@ def test_verdict_does_not_depend_on_the_callers_decimal_context() -> None:
     expected = run(prog)
     with localcontext(Context(prec=4)):
         assert run(prog) == expected
+
+
+# --- IV fluids: one value, one alert ----------------------------------------------------------------
+
+
+def _fluid_library_with_dose_limits() -> Any:
+    """The ICU fluid dosed in mL/h with the same limits on dose and rate (as an Alaris import holds it)."""
+    fluid = LIBRARY.entry("icu-ivf")
+    same = dose_limits("mL/h", soft_min=10, soft_max=250, hard_max=500)
+    entries = tuple(dataclasses.replace(e, dose=same) if e.id == fluid.id else e for e in LIBRARY.entries)
+    return dataclasses.replace(LIBRARY, entries=entries)
+
+
+def test_iv_fluid_dosed_in_ml_per_h_alerts_once_not_as_dose_and_rate() -> None:
+    library = _fluid_library_with_dose_limits()
+    verdict = check(library, ICU_AREA, program("icu-ivf", rate_ml_per_h=D(300)))
+    assert rules_of(verdict) == {"ders.dose.soft_max"}
+    (alert,) = verdict.alerts
+    assert (alert.value, alert.unit) == (D(300), "mL/h")
+    hard = check(library, ICU_AREA, program("icu-ivf", rate_ml_per_h=D(600)))
+    assert rules_of(hard) == {"ders.dose.hard_max"}
+
+
+def test_rate_limits_that_differ_from_ml_per_h_dose_limits_still_alert() -> None:
+    fluid = LIBRARY.entry("icu-ivf")
+    tighter = dataclasses.replace(fluid, dose=dose_limits("mL/h", soft_max=400))
+    library = dataclasses.replace(
+        LIBRARY, entries=tuple(tighter if e.id == fluid.id else e for e in LIBRARY.entries)
+    )
+    verdict = check(library, ICU_AREA, program("icu-ivf", rate_ml_per_h=D(300)))
+    assert rules_of(verdict) == {"ders.rate.soft_max"}

@@ -11,6 +11,8 @@ from smartpump.library.lint import (
     RULES,
     RULES_BY_ID,
     Finding,
+    LintOptions,
+    RateRange,
     Severity,
     has_errors,
     lint,
@@ -19,6 +21,7 @@ from smartpump.library.model import (
     CustomConcentration,
     DeliveryMode,
     DeviceDefaults,
+    DeviceType,
     DoseLimits,
     Drug,
     DrugLibrary,
@@ -465,3 +468,98 @@ def test_pca_mode_without_pca_limits_warns_for_both() -> None:
 def test_non_high_alert_entry_with_hard_max_gets_no_info_finding() -> None:
     library = make_library(drugs=(make_drug(is_high_alert=False),))
     assert _fired(library, "lint.limits.missing_hard_max") == []
+
+
+# --- lint.custom_concentration.no_hard_max --------------------------------------------------
+
+
+def test_custom_concentration_without_hard_max_is_an_error_that_names_the_soft_max() -> None:
+    custom = CustomConcentration(unit=AmountUnit.MEQ, limits=limit_set(hard_min="0.01", soft_max="0.46"))
+    entry = make_entry(custom_concentration=custom)
+    (finding,) = _fired(make_library(entries=(entry,)), "lint.custom_concentration.no_hard_max")
+    assert finding.severity is Severity.ERROR
+    assert "soft max of 0.46 mEq/mL" in finding.message
+
+
+def test_custom_concentration_with_hard_max_is_clean() -> None:
+    custom = CustomConcentration(unit=AmountUnit.MG, limits=limit_set(hard_min="0.8", hard_max=4))
+    entry = make_entry(custom_concentration=custom)
+    assert _fired(make_library(entries=(entry,)), "lint.custom_concentration.no_hard_max") == []
+
+
+# --- lint.units.magnitude --------------------------------------------------------------------
+
+
+def _bivalirudin(entry_id: str, therapy: str, unit: str, soft_max: str, hard_max: str):  # type: ignore[no-untyped-def]
+    return make_entry(
+        id=entry_id,
+        drug_id="bivalirudin",
+        therapy=therapy,
+        dose=dose_limits(unit, soft_min="0.1", soft_max=soft_max, hard_max=hard_max),
+        concentrations=(concentration("250 mg/50 mL"),),
+    )
+
+
+def _bivalirudin_library(*entries: object) -> DrugLibrary:
+    return make_library(drugs=(_with_drug("bivalirudin", high_alert=True),), entries=entries)
+
+
+def test_an_entry_in_mcg_where_the_drugs_others_use_mg_with_the_same_numbers_is_a_unit_slip() -> None:
+    library = _bivalirudin_library(
+        _bivalirudin("std", "standard", "mg/kg/h", "1.8", "2"),
+        _bivalirudin("renal", "renal", "mg/kg/h", "1.2", "1.4"),
+        _bivalirudin("esrd", "ESRD", "mcg/kg/h", "1.2", "1.4"),
+    )
+    (finding,) = _fired(library, "lint.units.magnitude")
+    assert finding.where == "entry:esrd"
+    assert finding.severity is Severity.ERROR
+    assert "mg/kg/h" in finding.message and "1429x below" in finding.message
+
+
+def test_mixed_units_with_consistent_magnitudes_are_clean() -> None:
+    library = _bivalirudin_library(
+        _bivalirudin("std", "standard", "mg/kg/h", "1.8", "2"),
+        _bivalirudin("mcg", "other", "mcg/kg/h", "1500", "1750"),
+    )
+    assert _fired(library, "lint.units.magnitude") == []
+
+
+# --- lint.dose.unreachable_low / pump rate ranges ---------------------------------------------
+
+
+PUMP = LintOptions(
+    rate_ranges=(
+        RateRange(
+            device_type=DeviceType.LARGE_VOLUME, min_ml_per_h=Decimal("0.1"), max_ml_per_h=Decimal(999)
+        ),
+    )
+)
+
+
+def test_a_soft_min_below_the_pumps_minimum_rate_is_reported_with_the_rate_it_needs() -> None:
+    entry = make_entry(dose=dose_limits("mcg/kg/min", soft_min="0.001", soft_max=20, hard_max=30))
+    library = make_library(entries=(entry,))
+    (finding,) = [f for f in lint(library, PUMP) if f.rule == "lint.dose.unreachable_low"]
+    # 0.001 mcg/kg/min x 30 kg (weight soft min) x 60 / 1600 mcg/mL (400 mg/250 mL) = 0.001125 mL/h
+    assert "needs 0.001125 mL/h" in finding.message
+    assert finding.severity is Severity.WARNING
+    assert _fired(library, "lint.dose.unreachable_low") == []  # no pump ranges given: silent
+
+
+def test_reachable_low_doses_are_clean() -> None:
+    entry = make_entry(dose=dose_limits("mcg/kg/min", soft_min=2, soft_max=20, hard_max=30))
+    care_area = make_care_area(weight_kg=bounds(hard_min=40, hard_max=200))
+    library = make_library(care_areas=(care_area,), entries=(entry,))
+    assert [f for f in lint(library, PUMP) if f.rule == "lint.dose.unreachable_low"] == []
+
+
+def test_the_pumps_maximum_rate_bounds_the_high_end_too() -> None:
+    small = LintOptions(
+        rate_ranges=(
+            RateRange(
+                device_type=DeviceType.LARGE_VOLUME, min_ml_per_h=Decimal("0.1"), max_ml_per_h=Decimal(100)
+            ),
+        )
+    )
+    (finding,) = [f for f in lint(make_library(), small) if f.rule == "lint.dose.unreachable"]
+    assert "pump's maximum rate 100 mL/h" in finding.message

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from smartpump.errors import LibraryFormatError, SmartpumpError
 from smartpump.library.formats.detect import cell_decimal, cell_text, open_workbook, slug
-from smartpump.library.formats.import_report import ImportResult, ReportBuilder
+from smartpump.library.formats.import_report import ImportResult, ReportBuilder, flag_high_alert
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import (
     BasicInfusionPolicy,
@@ -269,9 +269,6 @@ class _Importer:
             "Version rule: the number after the last 'v' in the data set name ('Conway2024v66is' -> 66)."
         )
         self.report.note(
-            "The Alaris report has no high-alert flag: every drug is imported with is_high_alert False."
-        )
-        self.report.note(
             f"Vendor status {status_text!r} is kept in the provenance; the imported library is a draft "
             "until it is reviewed and approved in smartpump."
         )
@@ -291,7 +288,8 @@ class _Importer:
             ),
             syringes=syringes,
         )
-        return ImportResult(library=library, report=self.report.build(library))
+        library, flags = flag_high_alert(library, self.report, source_has_flags=False)
+        return ImportResult(library=library, report=self.report.build(library, high_alert=flags))
 
     def _properties(self) -> tuple[str, str, str, str]:
         sheet = "Data Set Properties"

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from smartpump.errors import LibraryFormatError, SmartpumpError
 from smartpump.library.formats.detect import cell_decimal, cell_text, open_workbook, slug
-from smartpump.library.formats.import_report import ImportResult, ReportBuilder
+from smartpump.library.formats.import_report import ImportResult, ReportBuilder, flag_high_alert
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import (
     BasicInfusionPolicy,
@@ -408,9 +408,8 @@ class _Importer:
         )
         self.report.note(
             "The Sigma report names no hospital: hospital_id is the slug of the library name. The keypad "
-            "lock code is not imported (a credential). The report has no high-alert flag: is_high_alert is "
-            "False for every drug. Entry kind is 'medication' for every row (the report does not classify "
-            "fluids or blood products)."
+            "lock code is not imported (a credential). Entry kind is 'medication' for every row (the "
+            "report does not classify fluids or blood products)."
         )
         self.report.note(
             "Not held per drug row: secondary callback, single-step rate change, audio alarm, "
@@ -433,4 +432,5 @@ class _Importer:
                 is_example=False,
             ),
         )
-        return ImportResult(library=library, report=self.report.build(library))
+        library, flags = flag_high_alert(library, self.report, source_has_flags=False)
+        return ImportResult(library=library, report=self.report.build(library, high_alert=flags))

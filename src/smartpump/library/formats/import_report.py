@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from smartpump.library.formats.high_alert_table import high_alert_table
+from smartpump.library.high_alert import FLAGGED, HighAlertFlag, apply_high_alert
 from smartpump.library.model import Bounds, CustomConcentration, DoseLimits, DrugLibrary, Entry
 
 
@@ -34,7 +36,8 @@ class SheetCount:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportReport:
-    """The outcome of an import: source, per-sheet counts, unrepresented rows, notes, summary."""
+    """The outcome of an import: source, per-sheet counts, unrepresented rows, notes, summary, and
+    the drugs the high-alert table flagged (or would have) for the pharmacist to confirm or clear."""
 
     source: str
     format: str
@@ -42,6 +45,7 @@ class ImportReport:
     unrepresented: tuple[Unrepresented, ...]
     notes: tuple[str, ...]
     summary: dict[str, int]
+    high_alert: tuple[HighAlertFlag, ...] = ()
 
     def sheet(self, name: str) -> SheetCount:
         """The counts of one sheet (KeyError when the import did not read it)."""
@@ -103,7 +107,12 @@ class ReportBuilder:
         if text not in self._notes:
             self._notes.append(text)
 
-    def build(self, library: DrugLibrary | None, extra: dict[str, int] | None = None) -> ImportReport:
+    def build(
+        self,
+        library: DrugLibrary | None,
+        extra: dict[str, int] | None = None,
+        high_alert: tuple[HighAlertFlag, ...] = (),
+    ) -> ImportReport:
         """Freeze the tally, adding summary counts of the library built (None when none was)."""
         not_represented = Counter(u.sheet for u in self._unrepresented)
         sheets = tuple(
@@ -124,6 +133,7 @@ class ReportBuilder:
             unrepresented=tuple(self._unrepresented),
             notes=tuple(self._notes),
             summary=summary,
+            high_alert=high_alert,
         )
 
 
@@ -142,6 +152,7 @@ def library_summary(library: DrugLibrary) -> dict[str, int]:
     summary["custom_concentrations"] = sum(1 for e in library.entries if e.custom_concentration is not None)
     summary["limits"] = sum(_bounds_in(e) for e in library.entries)
     summary["ehr_mappings"] = len(library.ehr_mappings)
+    summary["high_alert_drugs"] = sum(1 for d in library.drugs if d.is_high_alert)
     return summary
 
 
@@ -158,3 +169,24 @@ def _bounds_in(entry: Entry) -> int:
         entry.custom_concentration,
     ]
     return sum(len(p.limits.items()) for p in parts if p is not None)
+
+
+def flag_high_alert(
+    library: DrugLibrary, report: ReportBuilder, *, source_has_flags: bool
+) -> tuple[DrugLibrary, tuple[HighAlertFlag, ...]]:
+    """Apply the packaged high-alert table to an imported library and note what it did in the report
+    (see ``apply_high_alert``: vendor exports get flags set, flagged sources are only compared)."""
+    table = high_alert_table()
+    flagged, flags = apply_high_alert(library, table, source_has_flags=source_has_flags)
+    set_count = sum(1 for f in flags if f.action == FLAGGED)
+    if source_has_flags:
+        report.note(
+            f"High-alert: the source's flags are kept; {len(flags)} drugs it marks not high-alert are on "
+            f"the {table.source}: confirm or clear each."
+        )
+    else:
+        report.note(
+            f"High-alert: the source has no high-alert flag; {set_count} drugs flagged from the "
+            f"{table.source}: confirm or clear each."
+        )
+    return flagged, flags
