@@ -22,7 +22,7 @@ from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
-from smartpump.server.services import fleet
+from smartpump.server.services import fleet, release_policy
 from smartpump.server.services import library_lifecycle as lifecycle
 from smartpump.server.services import users as users_service
 from smartpump.server.web import entry_form
@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 Reader = Annotated[Access, require_roles(*LIBRARY_READERS)]
 Pharmacist = Annotated[Access, require_roles(Role.PHARMACIST)]
 Approver = Annotated[Access, require_roles(Role.PHARMACY_APPROVER)]
+PolicyApprover = Annotated[Access, require_roles(*release_policy.APPROVER_ROLES)]
 LibraryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EntryId = Annotated[str, Path(max_length=128)]
 MAX_FIELD_CHARS: Final = 4000
@@ -156,12 +157,18 @@ def library_page(
     changes: Any = None
     against: Any = None
     approvals: list[Any] = []
+    requests: list[Any] = []
     if reviewer.allows(row.facility_id):
         findings = lifecycle.findings(row)
         against, changes = lifecycle.diff_against(session, reviewer, library_id, None)
         approvals = list(lifecycle.approvals(session, reviewer, library_id)[1])
+        requests = lifecycle.change_requests_of(session, reviewer, row)
     status = LibraryStatus(row.status)
     roles_here = access.principal.roles_in(row.facility_id)
+    standing = lifecycle.release_standing(session, row)
+    approve_roles = [
+        r for r in release_policy.APPROVER_ROLES if r in roles_here and r in standing.policy.counted_roles
+    ]
     return render(
         request,
         "library.html",
@@ -176,13 +183,16 @@ def library_page(
         against=against,
         approvals=approvals,
         approver_names={a.approver_id: _username(session, a.approver_id) for a in approvals},
+        standing=standing,
+        requests=requests,
+        approve_roles=approve_roles,
         editable=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
         amounts=entry_form.UNIT_AMOUNTS,
         times=entry_form.UNIT_TIMES,
         can_submit=status is LibraryStatus.DRAFT and Role.PHARMACIST in roles_here,
-        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED)
-        and Role.PHARMACY_APPROVER in roles_here,
+        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED) and bool(approve_roles),
         can_release=status is LibraryStatus.APPROVED and Role.PHARMACY_APPROVER in roles_here,
+        can_link=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
     )
 
 
@@ -348,14 +358,15 @@ def submit(
 @router.post("/ui/libraries/{library_id}/approve")
 def approve(
     library_id: LibraryId,
-    access: Approver,
+    access: PolicyApprover,
     _csrf: CsrfChecked,
     session: SessionDep,
     clock: ClockDep,
     comment: Annotated[str, Form(max_length=2000)] = "",
+    role: Annotated[Role | None, Form()] = None,
 ) -> Response:
-    """Approve the current content (never by its author or an editor)."""
-    lifecycle.approve(session, clock, access, library_id, comment=comment, emergency=False)
+    """Approve the current content in a role the release policy counts (never by its author or an editor)."""
+    lifecycle.approve(session, clock, access, library_id, comment=comment, emergency=False, role=role)
     return _back(library_id)
 
 
@@ -366,3 +377,17 @@ def release(
     """Sign and release an approved version (the previous release retires)."""
     lifecycle.release(session, state.clock, state.keys, access, library_id)
     return _back(library_id)
+
+
+@router.post("/ui/libraries/{library_id}/change-requests/{request_id}/link")
+def link_change_request(
+    library_id: LibraryId,
+    request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    access: Pharmacist,
+    _csrf: CsrfChecked,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Response:
+    """Mark this draft as the one that resolves a change request (its release closes the request)."""
+    lifecycle.link_change_request(session, clock, access, request_id, library_id=library_id)
+    return _back(library_id, "#change-requests")
