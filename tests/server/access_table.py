@@ -75,6 +75,8 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/libraries/{library_id}/entries/{entry_id}/reviewed"): frozenset({PH}),
     ("GET", "/api/v1/libraries/{library_id}/lint"): LIBRARY_REVIEWERS,
     ("GET", "/api/v1/libraries/{library_id}/diff"): LIBRARY_REVIEWERS,
+    ("GET", "/api/v1/libraries/{library_id}/coverage"): LIBRARY_REVIEWERS,
+    ("GET", "/api/v1/libraries/{library_id}/search"): LIBRARY_READERS,
     ("POST", "/api/v1/libraries/{library_id}/submit"): frozenset({PH}),
     ("POST", "/api/v1/libraries/{library_id}/approve"): LIBRARY_APPROVERS,
     ("GET", "/api/v1/libraries/{library_id}/policy-standing"): LIBRARY_REVIEWERS,

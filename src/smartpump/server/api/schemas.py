@@ -475,6 +475,44 @@ class OverdueReviewOut(Response):
     due: str | None
 
 
+class AreaCoverageOut(Response):
+    """One care area's coverage: entries, drugs, unprotected high-alert entries, common classes it lacks."""
+
+    care_area_id: str
+    name: str
+    entries: int
+    drugs: int
+    high_alert_without_hard_max: list[str]
+    missing_common_classes: list[str]
+
+
+class SearchMatchOut(Response):
+    """An entry found by a drug name: the name matched and the drug's shown (Tall Man) name."""
+
+    entry_id: str
+    care_area_id: str
+    drug_id: str
+    drug: str
+    matched: str
+
+
+class SearchOut(Response):
+    """Entries whose drug answers to the query; ``did_you_mean`` when there are none."""
+
+    query: str
+    matches: list[SearchMatchOut]
+    did_you_mean: list[str]
+
+
+class CoverageOut(Response):
+    """A library's care-area coverage (a class is common when more than half the care areas carry it)."""
+
+    library_id: int
+    version: int
+    common_classes: list[str]
+    areas: list[AreaCoverageOut]
+
+
 class ChangeRequestCreate(Request):
     """Ask for a library change, with the reason."""
 

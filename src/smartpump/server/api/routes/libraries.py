@@ -23,7 +23,9 @@ from smartpump.server.api.deps import (
 from smartpump.server.api.schemas import (
     ApprovalCreate,
     ApprovalOut,
+    AreaCoverageOut,
     ChangeOut,
+    CoverageOut,
     DiffOut,
     EmergencyRelease,
     ErrorResponse,
@@ -34,12 +36,14 @@ from smartpump.server.api.schemas import (
     PolicyStandingOut,
     ReleasePolicyIn,
     ReleasePolicyOut,
+    SearchMatchOut,
+    SearchOut,
 )
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import LibraryVersion
 from smartpump.server.errors import InvalidInputError, NotFoundError
+from smartpump.server.services import library_coverage, library_search, release_policy
 from smartpump.server.services import library_lifecycle as service
-from smartpump.server.services import release_policy
 
 router = APIRouter(prefix="/libraries", tags=["libraries"])
 Reader = Annotated[
@@ -205,6 +209,55 @@ def lint_library(library_id: LibraryId, access: Reviewer, session: SessionDep) -
         FindingOut(rule=f.rule, severity=f.severity.value, where=f.where, message=f.message)
         for f in service.findings(row)
     ]
+
+
+@router.get("/{library_id}/search", responses=REFUSALS)
+def search_entries(
+    library_id: LibraryId,
+    access: Reader,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=128, description="any name, alias, brand, Tall Man")],
+) -> SearchOut:
+    """Entries whose drug answers to ``q`` (case-insensitive, part of a name), with "did you mean"."""
+    row = service.get_version(session, access, library_id)
+    found = library_search.search(service.library_of(row), q)
+    return SearchOut(
+        query=q,
+        matches=[
+            SearchMatchOut(
+                entry_id=m.entry.id,
+                care_area_id=m.entry.care_area_id,
+                drug_id=m.drug.id,
+                drug=m.drug.shown_name,
+                matched=m.matched,
+            )
+            for m in found.matches
+        ],
+        did_you_mean=list(found.did_you_mean),
+    )
+
+
+@router.get("/{library_id}/coverage", responses=REFUSALS)
+def coverage(library_id: LibraryId, access: Reviewer, session: SessionDep) -> CoverageOut:
+    """Per care area: entries, drugs, high-alert entries without a dose hard max, common classes missing."""
+    row = service.get_version(session, access, library_id)
+    report = library_coverage.coverage(service.library_of(row))
+    return CoverageOut(
+        library_id=row.id,
+        version=row.version,
+        common_classes=list(report.common_classes),
+        areas=[
+            AreaCoverageOut(
+                care_area_id=a.care_area_id,
+                name=a.name,
+                entries=a.entries,
+                drugs=a.drugs,
+                high_alert_without_hard_max=list(a.high_alert_without_hard_max),
+                missing_common_classes=list(a.missing_common_classes),
+            )
+            for a in report.areas
+        ],
+    )
 
 
 @router.get("/{library_id}/diff", responses=REFUSALS)
