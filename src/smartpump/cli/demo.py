@@ -3,7 +3,8 @@
 Every run starts afresh under ./var/demo/. The demo library is imported as a draft through the real
 lifecycle; its lint errors (high-alert entries without a hard maximum) block submission and release, and
 they are printed, not hidden: the pumps run it as their factory-installed library until a pharmacist
-fixes those entries and a different approver releases the result, which can then be deployed.
+fixes those entries and two other approvers (the default release policy) approve and release the result,
+which can then be deployed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ LIBRARY_FILE: Final = Path(__file__).resolve().parents[3] / "examples" / "demo-l
 DEMO_USERS: Final = (
     ("pharmacist", "pharmacist"),
     ("approver", "pharmacy_approver"),
+    ("approver2", "pharmacy_approver"),
+    ("physician", "physician"),
     ("nurse", "nurse"),
     ("biomed", "biomed"),
     ("auditor", "auditor"),
