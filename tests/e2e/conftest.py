@@ -58,6 +58,7 @@ USERS = {
     "bea": (Role.BIOMED,),
     "phil": (Role.PHARMACIST, Role.PHARMACY_APPROVER),
     "april": (Role.PHARMACY_APPROVER,),
+    "arlo": (Role.PHARMACY_APPROVER,),
     "audrey": (Role.AUDITOR,),
 }
 
@@ -134,7 +135,7 @@ def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
             response.raise_for_status()
             return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
-        biomed, pharmacist, approver = token("bea"), token("phil"), token("april")
+        biomed, pharmacist, approver, second = token("bea"), token("phil"), token("april"), token("arlo")
         for serial in fleet.serials():
             with fleet.lock:
                 status = fleet.pump(serial).status()
@@ -159,7 +160,8 @@ def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
         created.raise_for_status()
         library_id = created.json()["id"]
         _complete_hard_limits(http, library_id, pharmacist)
-        for step, headers in (("submit", pharmacist), ("approve", approver), ("release", approver)):
+        steps = (("submit", pharmacist), ("approve", approver), ("approve", second), ("release", approver))
+        for step, headers in steps:
             response = http.post(f"/libraries/{library_id}/{step}", headers=headers, json={})
             response.raise_for_status()
 

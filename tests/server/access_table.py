@@ -15,7 +15,7 @@ from typing import Final
 
 from smartpump.server.auth import ALL_ROLES, Role
 
-A, PH, AP, N, B, AU, V = (
+A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,
     Role.PHARMACIST,
     Role.PHARMACY_APPROVER,
@@ -23,10 +23,12 @@ A, PH, AP, N, B, AU, V = (
     Role.BIOMED,
     Role.AUDITOR,
     Role.VIEWER,
+    Role.PHYSICIAN,
 )
 PUBLIC: Final = frozenset[Role]()
-LIBRARY_READERS: Final = frozenset({PH, AP, N, B, AU, V})
-LIBRARY_REVIEWERS: Final = frozenset({PH, AP, AU})
+LIBRARY_READERS: Final = frozenset({PH, AP, MD, N, B, AU, V})
+LIBRARY_REVIEWERS: Final = frozenset({PH, AP, MD, AU})
+LIBRARY_APPROVERS: Final = frozenset({AP, MD, N})
 
 CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/health"): PUBLIC,
@@ -73,8 +75,13 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/libraries/{library_id}/entries/{entry_id}/reviewed"): frozenset({PH}),
     ("GET", "/api/v1/libraries/{library_id}/lint"): LIBRARY_REVIEWERS,
     ("GET", "/api/v1/libraries/{library_id}/diff"): LIBRARY_REVIEWERS,
+    ("GET", "/api/v1/libraries/{library_id}/coverage"): LIBRARY_REVIEWERS,
+    ("GET", "/api/v1/libraries/{library_id}/search"): LIBRARY_READERS,
     ("POST", "/api/v1/libraries/{library_id}/submit"): frozenset({PH}),
-    ("POST", "/api/v1/libraries/{library_id}/approve"): frozenset({AP}),
+    ("POST", "/api/v1/libraries/{library_id}/approve"): LIBRARY_APPROVERS,
+    ("GET", "/api/v1/libraries/{library_id}/policy-standing"): LIBRARY_REVIEWERS,
+    ("GET", "/api/v1/libraries/release-policies/{facility_id}"): LIBRARY_READERS,
+    ("PUT", "/api/v1/libraries/release-policies/{facility_id}"): frozenset({A}),
     ("GET", "/api/v1/libraries/{library_id}/approvals"): LIBRARY_REVIEWERS,
     ("POST", "/api/v1/libraries/{library_id}/release"): frozenset({AP}),
     ("POST", "/api/v1/libraries/{library_id}/emergency-release"): frozenset({AP}),
@@ -83,6 +90,7 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/change-requests"): frozenset({PH, AP, N, AU}),
     ("POST", "/api/v1/change-requests"): frozenset({PH, AP, N}),
     ("POST", "/api/v1/change-requests/{request_id}/decision"): frozenset({PH, AP}),
+    ("POST", "/api/v1/change-requests/{request_id}/draft"): frozenset({PH}),
     ("GET", "/api/v1/audit"): frozenset({AU}),
     ("GET", "/api/v1/audit/verify"): frozenset({AU, A}),
     ("GET", "/api/v1/keys/library-signing"): ALL_ROLES,

@@ -6,7 +6,7 @@ from typing import Final
 
 from smartpump.server.auth import ALL_ROLES, Role
 
-A, PH, AP, N, B, AU, V = (
+A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,
     Role.PHARMACIST,
     Role.PHARMACY_APPROVER,
@@ -14,9 +14,11 @@ A, PH, AP, N, B, AU, V = (
     Role.BIOMED,
     Role.AUDITOR,
     Role.VIEWER,
+    Role.PHYSICIAN,
 )
 PUBLIC: Final = frozenset[Role]()
-LIBRARY_READERS: Final = frozenset({PH, AP, N, B, AU, V})
+LIBRARY_READERS: Final = frozenset({PH, AP, MD, N, B, AU, V})
+LIBRARY_REVIEWERS: Final = frozenset({PH, AP, MD, AU})
 
 ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/"): PUBLIC,
@@ -40,11 +42,15 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/ui/libraries/import"): frozenset({PH}),
     ("GET", "/ui/libraries/{library_id}"): LIBRARY_READERS,
     ("GET", "/ui/libraries/{library_id}/entries/{entry_id}"): LIBRARY_READERS,
+    ("GET", "/ui/libraries/{library_id}/coverage"): LIBRARY_REVIEWERS,
+    ("GET", "/ui/libraries/{library_id}/compare"): LIBRARY_REVIEWERS,
+    ("POST", "/ui/libraries/{library_id}/deploy"): frozenset({AP, B}),
     ("POST", "/ui/libraries/{library_id}/entries"): frozenset({PH}),
     ("POST", "/ui/libraries/{library_id}/entries/{entry_id}/delete"): frozenset({PH}),
     ("POST", "/ui/libraries/{library_id}/submit"): frozenset({PH}),
-    ("POST", "/ui/libraries/{library_id}/approve"): frozenset({AP}),
+    ("POST", "/ui/libraries/{library_id}/approve"): frozenset({AP, MD, N}),
     ("POST", "/ui/libraries/{library_id}/release"): frozenset({AP}),
+    ("POST", "/ui/libraries/{library_id}/change-requests/{request_id}/link"): frozenset({PH}),
     ("GET", "/ui/configurations"): ALL_ROLES,
     ("POST", "/ui/configurations"): frozenset({B}),
     ("POST", "/ui/configurations/restore-defaults"): frozenset({B}),

@@ -118,7 +118,7 @@ def south_history() -> list[IncomingEvent]:
 
 
 class CqiTeam:
-    """Facilities north and south, each with a pharmacist, an approver and an auditor; pumps registered."""
+    """Facilities north and south, each with a pharmacist, two approvers and an auditor; pumps registered."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -129,6 +129,7 @@ class CqiTeam:
         for code, facility in (("n", self.north), ("s", self.south)):
             world.user((Role.PHARMACIST, facility), username=f"{code}-pharm")
             world.user((Role.PHARMACY_APPROVER, facility), username=f"{code}-appr")
+            world.user((Role.PHARMACY_APPROVER, facility), username=f"{code}-appr2")
             world.user((Role.AUDITOR, facility), username=f"{code}-aud")
             world.user((Role.BIOMED, facility), username=f"{code}-tech")
         world.user((Role.PHARMACIST, self.north), (Role.PHARMACY_APPROVER, self.north), username="n-dual")
@@ -160,7 +161,13 @@ class CqiTeam:
             )
         assert created.status_code == 201, created.text
         library_id: int = created.json()["id"]
-        for action, user in (("submit", author), ("approve", approver), ("release", approver)):
+        steps = (
+            ("submit", author),
+            ("approve", approver),
+            ("approve", f"{approver}2"),
+            ("release", approver),
+        )
+        for action, user in steps:
             response = client.post(f"{LIBS}/{library_id}/{action}", headers=self.h(user), json={})
             assert response.status_code == 200, response.text
         return library_id

@@ -1,7 +1,8 @@
 """Library lifecycle and separation of duties (SEC-RBAC-01..08).
 
 draft -> in review -> approved -> released -> retired; approvals are bound to the content hash; the
-author/editors never approve or release; emergency release needs two approvers and a reason.
+author/editors never approve or release; a release needs what the facility's release policy asks for (by
+default two distinct approvers, one a pharmacy approver); emergency release needs two approvers and a reason.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ LIBS = "/api/v1/libraries"
 
 
 class Team:
-    """A facility with an author, two approvers, a dual-role pharmacist and an auditor."""
+    """A facility with an author, three pharmacy approvers, a dual-role pharmacist and an auditor."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -33,6 +34,7 @@ class Team:
         world.user((Role.PHARMACIST, self.facility), username="pam")
         world.user((Role.PHARMACY_APPROVER, self.facility), username="apa")
         world.user((Role.PHARMACY_APPROVER, self.facility), username="abe")
+        world.user((Role.PHARMACY_APPROVER, self.facility), username="ace")
         world.user((Role.PHARMACIST, self.facility), (Role.PHARMACY_APPROVER, self.facility), username="dual")
         world.user((Role.AUDITOR, None), username="aud")
 
@@ -53,13 +55,15 @@ class Team:
             f"{LIBS}/{library_id}/{action}", headers=self.h(username), json=body or {}
         )
 
-    def approved(self, author: str = "pam", approver: str = "apa") -> dict[str, Any]:
-        """A draft taken through submission and one approval."""
+    def approved(self, author: str = "pam", approvers: tuple[str, ...] = ("apa", "ace")) -> dict[str, Any]:
+        """A draft taken through submission and the approvals the default policy needs (two)."""
         draft = self.draft(author)
         assert self.post(draft["id"], "submit", author).status_code == 200
-        response = self.post(draft["id"], "approve", approver)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
+        body: dict[str, Any] = draft
+        for approver in approvers:
+            response = self.post(draft["id"], "approve", approver)
+            assert response.status_code == 200, response.text
+            body = response.json()
         return body
 
     def edit_hard_max(self, library_id: int, hard_max: int, username: str = "pam") -> Any:
@@ -159,7 +163,8 @@ def test_sec_rbac_02_release_without_an_approval_is_impossible(team: Team, engin
         )
     response = team.post(draft["id"], "release", "apa")
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "library.approval_required"
+    assert response.json()["error"]["code"] == "library.policy_unmet"
+    assert "1 more pharmacy_approver; 1 more approver(s) in total" in response.json()["error"]["message"]
 
 
 def test_sec_rbac_02_emergency_release_with_one_approval_is_refused(team: Team) -> None:
@@ -194,7 +199,7 @@ def test_sec_rbac_04_edit_after_approval_voids_it(team: Team) -> None:
     assert edited.json()["status"] == "draft"
     assert edited.json()["content_hash"] != approved["content_hash"]
     approvals = team.world.client.get(f"{LIBS}/{approved['id']}/approvals", headers=team.h("aud")).json()
-    assert [a["is_current"] for a in approvals] == [False]
+    assert [a["is_current"] for a in approvals] == [False, False]
     team.post(approved["id"], "submit", "pam")
     assert team.post(approved["id"], "release", "apa").status_code == 409
 

@@ -25,6 +25,7 @@ PLACEHOLDERS = {
     "{library_id}": "999999",
     "{request_id}": "999999",
     "{configuration_id}": "999999",
+    "{facility_id}": "999999",
 }
 
 

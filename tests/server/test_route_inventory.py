@@ -64,6 +64,7 @@ def test_guarded_route_refuses_anonymous_callers(world: World, method: str, path
         "library_id",
         "request_id",
         "configuration_id",
+        "facility_id",
     ):
         url = url.replace("{" + name + "}", "1")
     response = world.client.request(method, url, json={})

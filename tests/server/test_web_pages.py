@@ -251,6 +251,15 @@ def test_library_draft_goes_through_approval_and_release_in_the_pages(
     april = login(world.app, browsers, "april")
     token = csrf_of(april.get(f"/ui/libraries/{created['id']}").text)
     assert april.post(f"/ui/libraries/{created['id']}/approve", data={"csrf": token}).status_code == 303
+    page = april.get(f"/ui/libraries/{created['id']}").text
+    assert "Still needed: 1 more approver(s) in total." in page
+    refused = april.post(f"/ui/libraries/{created['id']}/release", data={"csrf": token})
+    assert (refused.status_code, "library.policy_unmet" in refused.text) == (409, True)
+    world.user((Role.PHARMACY_APPROVER, facility), username="arlo")
+    arlo = login(world.app, browsers, "arlo")
+    second = csrf_of(arlo.get(f"/ui/libraries/{created['id']}").text)
+    assert arlo.post(f"/ui/libraries/{created['id']}/approve", data={"csrf": second}).status_code == 303
+    assert 'id="policy-met"' in april.get(f"/ui/libraries/{created['id']}").text
     assert april.post(f"/ui/libraries/{created['id']}/release", data={"csrf": token}).status_code == 303
     assert 'id="library-status">released<' in april.get(f"/ui/libraries/{created['id']}").text
 

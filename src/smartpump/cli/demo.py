@@ -10,8 +10,9 @@ dashboard show the same time.
 
 The demo library is imported as a draft through the real lifecycle; its lint errors (high-alert entries
 without a hard maximum) block submission and release, and they are printed, not hidden: the pumps run it
-as their factory-installed library (version 1) until a pharmacist fixes those entries and a different
-approver releases the result as version 2, which can then be deployed.
+as their factory-installed library (version 1) until a pharmacist fixes those entries and two other
+approvers (the default release policy) approve and release the result as version 2, which can then be
+deployed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ FACILITY: Final = "demo-hospital"
 DEMO_USERS: Final = (
     ("pharmacist", "pharmacist"),
     ("approver", "pharmacy_approver"),
+    ("approver2", "pharmacy_approver"),
+    ("physician", "physician"),
     ("nurse", "nurse"),
     ("biomed", "biomed"),
     ("auditor", "auditor"),

@@ -135,7 +135,8 @@ def users_create(
     role: Annotated[
         str,
         typer.Option(
-            help="role to grant: admin, pharmacist, pharmacy_approver, nurse, biomed, auditor, viewer"
+            help="role to grant: admin, pharmacist, pharmacy_approver, physician, nurse, biomed, auditor, "
+            "viewer"
         ),
     ],
     facility: Annotated[str | None, typer.Option(help="facility code (default: every facility)")] = None,

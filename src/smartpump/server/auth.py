@@ -32,6 +32,7 @@ class Role(StrEnum):
     PHARMACIST = "pharmacist"
     PHARMACY_APPROVER = "pharmacy_approver"
     NURSE = "nurse"
+    PHYSICIAN = "physician"
     BIOMED = "biomed"
     AUDITOR = "auditor"
     VIEWER = "viewer"

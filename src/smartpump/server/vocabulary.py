@@ -71,6 +71,15 @@ class ChangeRequestStatus(StrEnum):
     DONE = "done"
 
 
+class ChangeRequestSeverity(StrEnum):
+    """How much a requested library change matters to patient safety (critical: act now)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 class ConfigurationStatus(StrEnum):
     """Lifecycle of a pump configuration version: a draft until a second biomed releases (signs) it."""
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from smartpump.library.model import LibraryStatus
 from smartpump.server.auth import Role
 from smartpump.server.vocabulary import (
+    ChangeRequestSeverity,
     ChangeRequestStatus,
     ConfigurationStatus,
     FaultCategory,
@@ -393,6 +394,7 @@ class ApprovalOut(Response):
     is_emergency: bool
     comment: str
     is_current: bool
+    role: Role
 
 
 class LibraryOut(Response):
@@ -421,6 +423,9 @@ class ApprovalCreate(Request):
 
     comment: Text = ""
     emergency: bool = False
+    role: Role | None = Field(
+        default=None, description="the role the approval is given in (default: one the policy still needs)"
+    )
 
 
 class EmergencyRelease(Request):
@@ -473,6 +478,44 @@ class OverdueReviewOut(Response):
     due: str | None
 
 
+class AreaCoverageOut(Response):
+    """One care area's coverage: entries, drugs, unprotected high-alert entries, common classes it lacks."""
+
+    care_area_id: str
+    name: str
+    entries: int
+    drugs: int
+    high_alert_without_hard_max: list[str]
+    missing_common_classes: list[str]
+
+
+class SearchMatchOut(Response):
+    """An entry found by a drug name: the name matched and the drug's shown (Tall Man) name."""
+
+    entry_id: str
+    care_area_id: str
+    drug_id: str
+    drug: str
+    matched: str
+
+
+class SearchOut(Response):
+    """Entries whose drug answers to the query; ``did_you_mean`` when there are none."""
+
+    query: str
+    matches: list[SearchMatchOut]
+    did_you_mean: list[str]
+
+
+class CoverageOut(Response):
+    """A library's care-area coverage (a class is common when more than half the care areas carry it)."""
+
+    library_id: int
+    version: int
+    common_classes: list[str]
+    areas: list[AreaCoverageOut]
+
+
 class ChangeRequestCreate(Request):
     """Ask for a library change, with the reason."""
 
@@ -480,6 +523,13 @@ class ChangeRequestCreate(Request):
     library_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     title: Name
     reason: Reason
+    severity: ChangeRequestSeverity = ChangeRequestSeverity.MEDIUM
+
+
+class ChangeRequestLink(Request):
+    """The draft that resolves a change request."""
+
+    library_id: int = Field(ge=1, le=2**31 - 1)
 
 
 class ChangeRequestDecision(Request):
@@ -503,6 +553,35 @@ class ChangeRequestOut(Response):
     decided_by: int | None
     decided_at: datetime | None
     decision_note: str | None
+    severity: ChangeRequestSeverity
+    resolved_by_id: int | None
+
+
+class ReleasePolicyIn(Request):
+    """A facility's release policy: at least ``min_approvers`` distinct approvers, with each listed role
+    among them (a role listed twice needs two); a pharmacy approver is always required."""
+
+    min_approvers: int = Field(ge=2, le=6)
+    required_roles: list[Role] = Field(min_length=1, max_length=6)
+
+
+class ReleasePolicyOut(Response):
+    """A facility's release policy (``is_default``: none stored, the default applies)."""
+
+    facility_id: int
+    min_approvers: int
+    required_roles: list[Role]
+    is_default: bool
+    description: str
+
+
+class PolicyStandingOut(Response):
+    """How a version's current approvals stand against its facility's release policy."""
+
+    policy: ReleasePolicyOut
+    approvals: list[dict[str, Any]]
+    missing: list[str]
+    satisfied: bool
 
 
 class ConfigurationCreate(Request):

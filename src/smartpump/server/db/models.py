@@ -336,6 +336,7 @@ class LibraryApproval(Base):
     approved_at: Mapped[datetime]
     is_emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str] = mapped_column(Text, default="")
+    role: Mapped[str] = mapped_column(String(32), server_default="pharmacy_approver")
 
 
 class ChangeRequest(Base):
@@ -354,6 +355,22 @@ class ChangeRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16), server_default="medium")
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("library_versions.id"))
+
+
+class ReleasePolicy(Base):
+    """A facility's rule for releasing a library: how many distinct approvers, and which roles must be
+    among them (role values, comma-separated; a role listed twice needs two approvers in it)."""
+
+    __tablename__ = "release_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), unique=True)
+    min_approvers: Mapped[int]
+    required_roles: Mapped[str] = mapped_column(String(256))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]
 
 
 from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet and EHR tables)

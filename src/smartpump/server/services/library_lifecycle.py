@@ -2,9 +2,11 @@
 
 Separation of duties: nobody who authored or edited a version may approve or release it. An approval is
 bound to the SHA-256 of the version's canonical bytes; any edit changes the hash and so voids every earlier
-approval (the version returns to draft). Release re-computes the hash from the stored document, needs a
-valid approval (two, from different approvers, on the emergency path, with a reason), refuses lint errors,
-and signs the library with the server's Ed25519 key.
+approval (the version returns to draft). Release re-computes the hash from the stored document, needs the
+approvals the facility's release policy asks for (``release_policy``; on the emergency path two distinct
+approvers, one of them a pharmacy approver, and a reason), refuses lint errors (naming them), and signs the
+library with the server's Ed25519 key. Change requests carry a severity and the draft that resolves them;
+releasing that draft closes them.
 """
 
 from __future__ import annotations
@@ -26,19 +28,21 @@ from smartpump.library.formats import json_format
 from smartpump.library.lint import Finding, Severity, lint
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server import audit
-from smartpump.server.auth import Access
+from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import ChangeRequest, LibraryApproval, LibraryVersion
 from smartpump.server.db.repositories import libraries as repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.keys import SigningKeys
+from smartpump.server.services import release_policy
 from smartpump.server.settings import Settings
-from smartpump.server.vocabulary import ChangeRequestStatus
+from smartpump.server.vocabulary import ChangeRequestSeverity, ChangeRequestStatus
 
 logger = logging.getLogger("smartpump.server.library")
 
 EDITABLE: Final = frozenset({LibraryStatus.DRAFT, LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED})
 EMERGENCY_APPROVALS: Final = 2
+SHOWN_FINDINGS: Final = 5
 
 
 def content_hash(library: DrugLibrary) -> str:
@@ -280,6 +284,17 @@ def _errors(found: Sequence[Finding]) -> list[dict[str, str]]:
     ]
 
 
+def _lint_refusal(errors: Sequence[dict[str, str]], what: str) -> InvalidInputError:
+    """A 422 that names the blocking findings (the first few in the message, all in the details)."""
+    shown = "; ".join(f"{e['rule']} at {e['where']}: {e['message']}" for e in errors[:SHOWN_FINDINGS])
+    more = f"; and {len(errors) - SHOWN_FINDINGS} more" if len(errors) > SHOWN_FINDINGS else ""
+    return InvalidInputError(
+        f"{len(errors)} lint error(s) block {what}: {shown}{more}",
+        code="library.lint_errors",
+        details=tuple(errors),
+    )
+
+
 def diff_against(
     session: Session, access: Access, library_id: int, against_id: int | None
 ) -> tuple[LibraryVersion | None, LibraryDiff | None]:
@@ -314,9 +329,7 @@ def submit(session: Session, clock: Clock, access: Access, library_id: int) -> L
             details={"lint_errors": len(errors)},
         )
         session.commit()
-        raise InvalidInputError(
-            f"{len(errors)} lint error(s) block submission", code="library.lint_errors", details=tuple(errors)
-        )
+        raise _lint_refusal(errors, "submission")
     row.status = LibraryStatus.IN_REVIEW.value
     row.submitted_at = clock.now()
     audit.append(
@@ -366,9 +379,17 @@ def _refuse_contributor(
 
 
 def approve(
-    session: Session, clock: Clock, access: Access, library_id: int, *, comment: str, emergency: bool
+    session: Session,
+    clock: Clock,
+    access: Access,
+    library_id: int,
+    *,
+    comment: str,
+    emergency: bool,
+    role: Role | None = None,
 ) -> LibraryVersion:
-    """Approve the current content (bound to its hash). Emergency approvals may be given before review."""
+    """Approve the current content (bound to its hash) in one of the roles the facility's release policy
+    counts (``role``, or the one still missing); emergency approvals may be given before review."""
     row = get_version(session, access, library_id)
     status = LibraryStatus(row.status)
     allowed = EDITABLE if emergency else frozenset({LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED})
@@ -376,13 +397,18 @@ def approve(
         raise ConflictError(f"a {status.value} library cannot be approved", code="library.state")
     _refuse_contributor(session, clock, access, row, "library.approved")
     digest = _verified_hash(row)
-    if _errors(findings(row)):
-        raise InvalidInputError("a library with lint errors cannot be approved", code="library.lint_errors")
-    if any(
-        a.approver_id == access.principal.user_id and a.content_hash == digest
-        for a in repo.approvals(session, row.id)
-    ):
+    errors = _errors(findings(row))
+    if errors:
+        raise _lint_refusal(errors, "approval")
+    current = current_approvals(session, row, digest)
+    if any(a.approver_id == access.principal.user_id for a in current):
         raise ConflictError("you approved this content already", code="library.already_approved")
+    as_role = release_policy.approval_role(
+        release_policy.policy_for(session, row.facility_id),
+        access.principal.roles_in(row.facility_id),
+        role,
+        (Role(a.role) for a in current),
+    )
     session.add(
         LibraryApproval(
             library_version_id=row.id,
@@ -391,6 +417,7 @@ def approve(
             approved_at=clock.now(),
             is_emergency=emergency,
             comment=comment,
+            role=as_role.value,
         )
     )
     if status is LibraryStatus.IN_REVIEW:
@@ -403,19 +430,27 @@ def approve(
         object_type="library",
         object_id=row.id,
         facility_id=row.facility_id,
-        details={"content_hash": digest, "emergency": emergency},
+        details={"content_hash": digest, "emergency": emergency, "role": as_role.value},
     )
     session.commit()
     return row
 
 
-def valid_approvers(session: Session, row: LibraryVersion, digest: str) -> frozenset[int]:
-    """Distinct approvers whose approval is bound to ``digest`` and who never edited the version."""
+def current_approvals(session: Session, row: LibraryVersion, digest: str) -> list[LibraryApproval]:
+    """Approvals bound to ``digest`` by people who never edited the version (one per approver)."""
     editors = repo.contributors(session, row.id)
-    return frozenset(
-        a.approver_id
+    return [
+        a
         for a in repo.approvals(session, row.id)
         if a.content_hash == digest and a.approver_id not in editors
+    ]
+
+
+def release_standing(session: Session, row: LibraryVersion) -> release_policy.Standing:
+    """How the approvals of the version's current content stand against its facility's release policy."""
+    return release_policy.standing(
+        release_policy.policy_for(session, row.facility_id),
+        ((a.approver_id, Role(a.role)) for a in current_approvals(session, row, row.content_hash)),
     )
 
 
@@ -430,10 +465,17 @@ def release(
         )
     _refuse_contributor(session, clock, access, row, "library.released")
     digest = _verified_hash(row)
-    if not valid_approvers(session, row, digest):
-        _deny(session, clock, access, row, "library.released", "no approval bound to the current content")
+    errors = _errors(findings(row))
+    if errors:
+        _deny(session, clock, access, row, "library.released", f"{len(errors)} lint error(s)")
+        raise _lint_refusal(errors, "release")
+    standing = release_standing(session, row)
+    if not standing.satisfied:
+        missing = "; ".join(standing.missing)
+        _deny(session, clock, access, row, "library.released", f"release policy not met: {missing}")
         raise ConflictError(
-            "release needs an approval of the current content", code="library.approval_required"
+            f"the release policy ({standing.policy.describe()}) is not met: {missing}",
+            code="library.policy_unmet",
         )
     released = _sign_and_release(session, clock, keys, access, row, digest, emergency_reason=None)
     session.commit()
@@ -452,7 +494,8 @@ def emergency_release(
         raise ConflictError(f"a {row.status} library cannot be released", code="library.state")
     _refuse_contributor(session, clock, access, row, "library.emergency_released")
     digest = _verified_hash(row)
-    approvers = valid_approvers(session, row, digest)
+    current = current_approvals(session, row, digest)
+    approvers = {a.approver_id for a in current}
     if len(approvers) < EMERGENCY_APPROVALS:
         _deny(
             session,
@@ -466,6 +509,13 @@ def emergency_release(
             f"emergency release needs {EMERGENCY_APPROVALS} approvals from different approvers",
             code="library.two_approvals_required",
         )
+    if all(a.role != Role.PHARMACY_APPROVER.value for a in current):
+        _deny(session, clock, access, row, "library.emergency_released", "no pharmacy approver")
+        raise ConflictError(
+            "emergency release needs a pharmacy approver among its approvers",
+            code="library.pharmacy_required",
+        )
+    waived = release_standing(session, row).missing
     released = _sign_and_release(session, clock, keys, access, row, digest, emergency_reason=reason)
     logger.warning(
         "emergency library release",
@@ -481,7 +531,8 @@ def emergency_release(
             facility_id=row.facility_id,
             library_version_id=row.id,
             title=f"Post-hoc review of emergency release v{row.version}",
-            reason=reason,
+            reason=reason + (f" (release policy waived: {'; '.join(waived)})" if waived else ""),
+            severity=ChangeRequestSeverity.HIGH.value,
             status=ChangeRequestStatus.OPEN.value,
             requested_by=access.principal.user_id,
             created_at=clock.now(),
@@ -519,8 +570,9 @@ def _sign_and_release(
     emergency_reason: str | None,
 ) -> LibraryVersion:
     library = library_of(row)
-    if _errors(lint(library)):
-        raise InvalidInputError("a library with lint errors cannot be released", code="library.lint_errors")
+    errors = _errors(lint(library))
+    if errors:
+        raise _lint_refusal(errors, "release")
     signed = signing.sign(replace(library, status=LibraryStatus.RELEASED), keys.private_pem, keys.key_id)
     now = clock.now()
     previous = repo.released_in(session, row.facility_id)
@@ -560,7 +612,29 @@ def _sign_and_release(
             "reason": emergency_reason,
         },
     )
+    _resolve_change_requests(session, clock, access, row)
     return row
+
+
+def _resolve_change_requests(session: Session, clock: Clock, access: Access, row: LibraryVersion) -> None:
+    """Close the change requests this release resolves (those linked to it and still open or accepted)."""
+    for request in repo.change_requests_resolved_by(session, row.id):
+        if request.status not in (ChangeRequestStatus.OPEN.value, ChangeRequestStatus.ACCEPTED.value):
+            continue
+        request.status = ChangeRequestStatus.DONE.value
+        request.decided_by = access.principal.user_id
+        request.decided_at = clock.now()
+        request.decision_note = f"resolved by the release of v{row.version}"
+        audit.append(
+            session,
+            clock,
+            actor=access.principal.username,
+            action="change_request.resolved",
+            object_type="change_request",
+            object_id=request.id,
+            facility_id=request.facility_id,
+            details={"library": row.id, "version": row.version, "severity": request.severity},
+        )
 
 
 def retire(session: Session, clock: Clock, access: Access, library_id: int) -> LibraryVersion:
@@ -660,8 +734,9 @@ def create_change_request(
     library_id: int | None,
     title: str,
     reason: str,
+    severity: ChangeRequestSeverity = ChangeRequestSeverity.MEDIUM,
 ) -> ChangeRequest:
-    """Ask for a library change, with the reason."""
+    """Ask for a library change, with the reason and how much it matters."""
     if not access.allows(facility_id):
         raise AccessDeniedError(
             "you cannot request changes in this facility", code="change_request.forbidden"
@@ -677,6 +752,7 @@ def create_change_request(
         library_version_id=library_id,
         title=title,
         reason=reason,
+        severity=severity.value,
         status=ChangeRequestStatus.OPEN.value,
         requested_by=access.principal.user_id,
         created_at=clock.now(),
@@ -691,10 +767,59 @@ def create_change_request(
         object_type="change_request",
         object_id=request.id,
         facility_id=facility_id,
-        details={"title": title},
+        details={"title": title, "severity": severity.value},
     )
     session.commit()
     return request
+
+
+def link_change_request(
+    session: Session, clock: Clock, access: Access, request_id: int, *, library_id: int
+) -> ChangeRequest:
+    """Record which draft resolves a change request (an open request becomes accepted); releasing that
+    draft closes it."""
+    request = repo.change_request_by_id(session, request_id)
+    if request is None or not access.allows(request.facility_id):
+        raise NotFoundError("no such change request", code="change_request.not_found")
+    if request.status in (ChangeRequestStatus.REJECTED.value, ChangeRequestStatus.DONE.value):
+        raise ConflictError(f"change request is {request.status}", code="change_request.closed")
+    row = get_version(session, access, library_id)
+    if row.facility_id != request.facility_id:
+        raise InvalidInputError("the draft belongs to another facility", code="change_request.facility")
+    if LibraryStatus(row.status) not in EDITABLE:
+        raise ConflictError(
+            f"a change request is resolved by a draft, not a {row.status} version", code="library.state"
+        )
+    request.resolved_by_id = row.id
+    if request.status == ChangeRequestStatus.OPEN.value:
+        request.status = ChangeRequestStatus.ACCEPTED.value
+        request.decided_by = access.principal.user_id
+        request.decided_at = clock.now()
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="change_request.linked",
+        object_type="change_request",
+        object_id=request.id,
+        facility_id=request.facility_id,
+        details={"library": row.id, "version": row.version},
+    )
+    session.commit()
+    return request
+
+
+def change_requests_of(session: Session, access: Access, row: LibraryVersion) -> list[ChangeRequest]:
+    """The change requests of the version's facility that are open or linked to this version."""
+    requests, _ = repo.change_requests(
+        session, facility_ids=frozenset({row.facility_id}), status=None, limit=200, offset=0
+    )
+    return [
+        r
+        for r in requests
+        if r.resolved_by_id == row.id
+        or r.status in (ChangeRequestStatus.OPEN.value, ChangeRequestStatus.ACCEPTED.value)
+    ]
 
 
 def list_change_requests(

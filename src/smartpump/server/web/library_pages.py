@@ -22,17 +22,23 @@ from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
-from smartpump.server.services import fleet
+from smartpump.server.services import deployment, fleet, library_coverage, library_search, release_policy
 from smartpump.server.services import library_lifecycle as lifecycle
 from smartpump.server.services import users as users_service
-from smartpump.server.web import entry_form
+from smartpump.server.services.deployment import DeploymentKind, TargetKind
+from smartpump.server.web import configuration_form, entry_form
 from smartpump.server.web.render import LIBRARY_READERS, LIBRARY_REVIEWERS, render
 from smartpump.server.web.session import CsrfChecked
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[Access, require_roles(*LIBRARY_READERS)]
+Reviewer = Annotated[Access, require_roles(*LIBRARY_REVIEWERS)]
 Pharmacist = Annotated[Access, require_roles(Role.PHARMACIST)]
 Approver = Annotated[Access, require_roles(Role.PHARMACY_APPROVER)]
+PolicyApprover = Annotated[Access, require_roles(*release_policy.APPROVER_ROLES)]
+DEPLOYERS: Final = frozenset({Role.PHARMACY_APPROVER, Role.BIOMED})
+"""Who deploys a released library: pharmacy approvers and biomedical engineering (docs/fleet.md)."""
+Deployer = Annotated[Access, require_roles(*DEPLOYERS)]
 LibraryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EntryId = Annotated[str, Path(max_length=128)]
 MAX_FIELD_CHARS: Final = 4000
@@ -145,23 +151,44 @@ def library_page(
     access: Reader,
     session: SessionDep,
     care_area: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str, Query(max_length=128)] = "",
 ) -> Response:
-    """One version: entries by care area (Tall Man names), lint, diff against the release, approvals."""
+    """One version: entries by care area (Tall Man names) or found by any drug name (``q``), lint, diff
+    against the release, approvals against the release policy, change requests and deployments."""
     row = lifecycle.get_version(session, access, library_id)
     library = lifecycle.library_of(row)
     area = care_area or (library.care_areas[0].id if library.care_areas else "")
-    entries = [e for e in library.entries if e.care_area_id == area]
+    found = library_search.search(library, q) if q.strip() else None
+    entries = (
+        [m.entry for m in found.matches] if found else [e for e in library.entries if e.care_area_id == area]
+    )
     reviewer = Access(principal=access.principal, roles=LIBRARY_REVIEWERS)
     findings: list[Any] = []
     changes: Any = None
     against: Any = None
     approvals: list[Any] = []
+    requests: list[Any] = []
     if reviewer.allows(row.facility_id):
         findings = lifecycle.findings(row)
         against, changes = lifecycle.diff_against(session, reviewer, library_id, None)
         approvals = list(lifecycle.approvals(session, reviewer, library_id)[1])
+        requests = lifecycle.change_requests_of(session, reviewer, row)
     status = LibraryStatus(row.status)
     roles_here = access.principal.roles_in(row.facility_id)
+    standing = lifecycle.release_standing(session, row)
+    approve_roles = [
+        r for r in release_policy.APPROVER_ROLES if r in roles_here and r in standing.policy.counted_roles
+    ]
+    versions, _ = lifecycle.list_versions(
+        session, access, facility_id=row.facility_id, status=None, limit=200, offset=0
+    )
+    deployments = [
+        d
+        for d in deployment.list_deployments(session, access)
+        if d.kind == DeploymentKind.LIBRARY.value
+        and d.facility_id == row.facility_id
+        and d.library_version == row.version
+    ]
     return render(
         request,
         "library.html",
@@ -176,13 +203,23 @@ def library_page(
         against=against,
         approvals=approvals,
         approver_names={a.approver_id: _username(session, a.approver_id) for a in approvals},
+        standing=standing,
+        requests=requests,
+        is_reviewer=reviewer.allows(row.facility_id),
+        query=q,
+        found=found,
+        versions=versions,
+        deployments=deployments,
+        target_kinds=[k.value for k in TargetKind],
+        can_deploy=status is LibraryStatus.RELEASED and bool(DEPLOYERS & roles_here),
+        approve_roles=approve_roles,
         editable=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
         amounts=entry_form.UNIT_AMOUNTS,
         times=entry_form.UNIT_TIMES,
         can_submit=status is LibraryStatus.DRAFT and Role.PHARMACIST in roles_here,
-        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED)
-        and Role.PHARMACY_APPROVER in roles_here,
+        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED) and bool(approve_roles),
         can_release=status is LibraryStatus.APPROVED and Role.PHARMACY_APPROVER in roles_here,
+        can_link=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
     )
 
 
@@ -324,14 +361,32 @@ def save_entry(
 
 @router.post("/ui/libraries/{library_id}/entries/{entry_id}/delete")
 def delete_entry(
+    request: Request,
     library_id: LibraryId,
     entry_id: EntryId,
     access: Pharmacist,
     _csrf: CsrfChecked,
     session: SessionDep,
     clock: ClockDep,
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    """Remove an entry from a draft."""
+    """Remove an entry from a draft, only once confirmed: without ``confirm=yes`` nothing is removed and
+    the answer is the confirmation page (what goes, and that approvals of the current content lapse)."""
+    if confirm != "yes":
+        row = lifecycle.get_version(session, access, library_id)
+        library = lifecycle.library_of(row)
+        if entry_id not in {e.id for e in library.entries}:
+            raise NotFoundError(f"no entry {entry_id!r}", code="library.no_entry")
+        entry = library.entry(entry_id)
+        return render(
+            request,
+            "entry_delete.html",
+            principal=access.principal,
+            active="libraries",
+            row=row,
+            entry=entry,
+            drug=library.drug(entry.drug_id),
+        )
     lifecycle.delete_entry(session, clock, access, library_id, entry_id)
     return _back(library_id)
 
@@ -348,14 +403,15 @@ def submit(
 @router.post("/ui/libraries/{library_id}/approve")
 def approve(
     library_id: LibraryId,
-    access: Approver,
+    access: PolicyApprover,
     _csrf: CsrfChecked,
     session: SessionDep,
     clock: ClockDep,
     comment: Annotated[str, Form(max_length=2000)] = "",
+    role: Annotated[Role | None, Form()] = None,
 ) -> Response:
-    """Approve the current content (never by its author or an editor)."""
-    lifecycle.approve(session, clock, access, library_id, comment=comment, emergency=False)
+    """Approve the current content in a role the release policy counts (never by its author or an editor)."""
+    lifecycle.approve(session, clock, access, library_id, comment=comment, emergency=False, role=role)
     return _back(library_id)
 
 
@@ -366,3 +422,99 @@ def release(
     """Sign and release an approved version (the previous release retires)."""
     lifecycle.release(session, state.clock, state.keys, access, library_id)
     return _back(library_id)
+
+
+@router.post("/ui/libraries/{library_id}/change-requests/{request_id}/link")
+def link_change_request(
+    library_id: LibraryId,
+    request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    access: Pharmacist,
+    _csrf: CsrfChecked,
+    session: SessionDep,
+    clock: ClockDep,
+) -> Response:
+    """Mark this draft as the one that resolves a change request (its release closes the request)."""
+    lifecycle.link_change_request(session, clock, access, request_id, library_id=library_id)
+    return _back(library_id, "#change-requests")
+
+
+@router.get("/ui/libraries/{library_id}/coverage")
+def coverage_page(request: Request, library_id: LibraryId, access: Reviewer, session: SessionDep) -> Response:
+    """Care-area coverage: entries per care area, unprotected high-alert drugs, common classes missing."""
+    row = lifecycle.get_version(session, access, library_id)
+    return render(
+        request,
+        "library_coverage.html",
+        principal=access.principal,
+        active="libraries",
+        row=row,
+        report=library_coverage.coverage(lifecycle.library_of(row)),
+    )
+
+
+@router.get("/ui/libraries/{library_id}/compare")
+def compare_page(
+    request: Request,
+    library_id: LibraryId,
+    access: Reviewer,
+    session: SessionDep,
+    against: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    new: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """Differences between any two versions: from ``against`` (old) to this one, or to ``new`` when the
+    form chose another new version (then the answer redirects to that version's comparison)."""
+    if new is not None and new != library_id:
+        lifecycle.get_version(session, access, new)
+        return RedirectResponse(f"/ui/libraries/{new}/compare?against={against}", status_code=303)
+    row = lifecycle.get_version(session, access, library_id)
+    other, changes = lifecycle.diff_against(session, access, library_id, against)
+    versions, _ = lifecycle.list_versions(
+        session, access, facility_id=row.facility_id, status=None, limit=200, offset=0
+    )
+    return render(
+        request,
+        "library_compare.html",
+        principal=access.principal,
+        active="libraries",
+        row=row,
+        against=other,
+        changes=changes,
+        versions=versions,
+    )
+
+
+@router.post("/ui/libraries/{library_id}/deploy")
+def deploy(
+    library_id: LibraryId,
+    access: Deployer,
+    _csrf: CsrfChecked,
+    session: SessionDep,
+    state: StateDep,
+    target_kind: Annotated[str, Form(max_length=16)],
+    target_value: Annotated[str, Form(max_length=64)] = "",
+    waves: Annotated[str, Form(max_length=64)] = "100",
+    pause_s: Annotated[int, Form(ge=0, le=7 * 24 * 3600)] = 600,
+) -> Response:
+    """Offer the released library to a pump, a care area, a model or all pumps of its facility, in waves,
+    through the deployment service the API uses (pharmacy approvers and biomeds)."""
+    row = lifecycle.get_version(session, access, library_id)
+    try:
+        kind = TargetKind(target_kind)
+    except ValueError:
+        raise InvalidInputError(
+            f"the target is one of {', '.join(k.value for k in TargetKind)}", code="deployment.target"
+        ) from None
+    deployment.create_deployment(
+        session,
+        state,
+        access,
+        facility_id=row.facility_id,
+        kind=DeploymentKind.LIBRARY,
+        library_id=row.id,
+        package_id=None,
+        target_kind=kind,
+        target_value=target_value.strip() or None,
+        waves=configuration_form.waves_of(waves),
+        pause_s=pause_s,
+    )
+    return _back(library_id, "#deployments")

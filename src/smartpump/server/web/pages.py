@@ -24,6 +24,7 @@ from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, maintenance
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
+from smartpump.server.web.audit_view import detail_lines
 from smartpump.server.web.render import (
     AUDIT_ROLES,
     DASHBOARD_ROLES,
@@ -518,18 +519,24 @@ def audit_page(
     session: SessionDep,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[str | None, Query(max_length=160)] = None,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
-    """The audit log in chain order, filterable by action and actor."""
+    """The audit log newest first, filtered by text the actor, the action or the target contains
+    (case-insensitive); details shown as key: value lines."""
     records, total = audit_repo.list_records(
         session,
         facility_ids=access.scope,
-        action=action or None,
-        actor=actor or None,
+        action=None,
+        actor=None,
         since=None,
         until=None,
         limit=100,
         offset=offset,
+        actor_contains=actor or None,
+        action_contains=action or None,
+        target_contains=target or None,
+        newest_first=True,
     )
     return render(
         request,
@@ -541,4 +548,6 @@ def audit_page(
         offset=offset,
         action=action or "",
         actor=actor or "",
+        target=target or "",
+        details={r.seq: detail_lines(r.details) for r in records},
     )

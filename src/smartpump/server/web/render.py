@@ -14,7 +14,7 @@ from smartpump.server.auth import ALL_ROLES, Principal, Role
 from smartpump.server.web.display import NOTHING, at_resolution, exact, significant
 from smartpump.server.web.session import csrf_token, new_presession, set_presession
 
-A, PH, AP, N, B, AU, V = (
+A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,
     Role.PHARMACIST,
     Role.PHARMACY_APPROVER,
@@ -22,11 +22,12 @@ A, PH, AP, N, B, AU, V = (
     Role.BIOMED,
     Role.AUDITOR,
     Role.VIEWER,
+    Role.PHYSICIAN,
 )
 DASHBOARD_ROLES: Final = ALL_ROLES
 PANEL_ROLES: Final = frozenset({N, B})
-LIBRARY_READERS: Final = frozenset({PH, AP, N, B, AU, V})
-LIBRARY_REVIEWERS: Final = frozenset({PH, AP, AU})
+LIBRARY_READERS: Final = frozenset({PH, AP, MD, N, B, AU, V})
+LIBRARY_REVIEWERS: Final = frozenset({PH, AP, MD, AU})
 CONFIGURATION_READERS: Final = ALL_ROLES
 EVENT_READERS: Final = frozenset({N, PH, AP, B, AU})
 MAINTENANCE_ROLES: Final = frozenset({B, AU})

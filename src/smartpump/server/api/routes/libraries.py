@@ -23,7 +23,9 @@ from smartpump.server.api.deps import (
 from smartpump.server.api.schemas import (
     ApprovalCreate,
     ApprovalOut,
+    AreaCoverageOut,
     ChangeOut,
+    CoverageOut,
     DiffOut,
     EmergencyRelease,
     ErrorResponse,
@@ -31,22 +33,39 @@ from smartpump.server.api.schemas import (
     LibraryCreate,
     LibraryOut,
     OverdueReviewOut,
+    PolicyStandingOut,
+    ReleasePolicyIn,
+    ReleasePolicyOut,
+    SearchMatchOut,
+    SearchOut,
 )
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import LibraryVersion
-from smartpump.server.errors import InvalidInputError
+from smartpump.server.errors import InvalidInputError, NotFoundError
+from smartpump.server.services import library_coverage, library_search, release_policy
 from smartpump.server.services import library_lifecycle as service
 
 router = APIRouter(prefix="/libraries", tags=["libraries"])
 Reader = Annotated[
     Access,
     require_roles(
-        Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.NURSE, Role.BIOMED, Role.AUDITOR, Role.VIEWER
+        Role.PHARMACIST,
+        Role.PHARMACY_APPROVER,
+        Role.PHYSICIAN,
+        Role.NURSE,
+        Role.BIOMED,
+        Role.AUDITOR,
+        Role.VIEWER,
     ),
 ]
-Reviewer = Annotated[Access, require_roles(Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR)]
+Reviewer = Annotated[
+    Access, require_roles(Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.PHYSICIAN, Role.AUDITOR)
+]
 Author = Annotated[Access, require_roles(Role.PHARMACIST)]
 Approver = Annotated[Access, require_roles(Role.PHARMACY_APPROVER)]
+PolicyApprover = Annotated[Access, require_roles(*release_policy.APPROVER_ROLES)]
+PolicyAdmin = Annotated[Access, require_roles(Role.ADMIN)]
+FacilityId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 LibraryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EntryId = Annotated[str, Path(min_length=1, max_length=128)]
 REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (403, 404, 409, 422)}
@@ -54,6 +73,16 @@ REFUSALS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for 
 
 def _out(row: LibraryVersion) -> LibraryOut:
     return LibraryOut.model_validate(row)
+
+
+def _policy_out(policy: release_policy.Policy) -> ReleasePolicyOut:
+    return ReleasePolicyOut(
+        facility_id=policy.facility_id,
+        min_approvers=policy.min_approvers,
+        required_roles=list(policy.required_roles),
+        is_default=policy.is_default,
+        description=policy.describe(),
+    )
 
 
 @router.get("")
@@ -100,6 +129,31 @@ def overdue_reviews(
         OverdueReviewOut.model_validate(o, from_attributes=True)
         for o in service.overdue_reviews(session, clock, settings, access)
     ]
+
+
+@router.get("/release-policies/{facility_id}", responses=REFUSALS)
+def get_release_policy(facility_id: FacilityId, access: Reader, session: SessionDep) -> ReleasePolicyOut:
+    """The facility's release policy: how many distinct approvers, in which roles."""
+    if not access.allows(facility_id):
+        raise NotFoundError("no such facility", code="facility.not_found")
+    return _policy_out(release_policy.policy_for(session, facility_id))
+
+
+@router.put("/release-policies/{facility_id}", responses=REFUSALS)
+def put_release_policy(
+    facility_id: FacilityId, body: ReleasePolicyIn, access: PolicyAdmin, session: SessionDep, clock: ClockDep
+) -> ReleasePolicyOut:
+    """Set the facility's release policy (administrators; audited)."""
+    return _policy_out(
+        release_policy.set_policy(
+            session,
+            clock,
+            access,
+            facility_id,
+            min_approvers=body.min_approvers,
+            required_roles=body.required_roles,
+        )
+    )
 
 
 @router.get("/{library_id}", responses=REFUSALS)
@@ -157,6 +211,55 @@ def lint_library(library_id: LibraryId, access: Reviewer, session: SessionDep) -
     ]
 
 
+@router.get("/{library_id}/search", responses=REFUSALS)
+def search_entries(
+    library_id: LibraryId,
+    access: Reader,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=128, description="any name, alias, brand, Tall Man")],
+) -> SearchOut:
+    """Entries whose drug answers to ``q`` (case-insensitive, part of a name), with "did you mean"."""
+    row = service.get_version(session, access, library_id)
+    found = library_search.search(service.library_of(row), q)
+    return SearchOut(
+        query=q,
+        matches=[
+            SearchMatchOut(
+                entry_id=m.entry.id,
+                care_area_id=m.entry.care_area_id,
+                drug_id=m.drug.id,
+                drug=m.drug.shown_name,
+                matched=m.matched,
+            )
+            for m in found.matches
+        ],
+        did_you_mean=list(found.did_you_mean),
+    )
+
+
+@router.get("/{library_id}/coverage", responses=REFUSALS)
+def coverage(library_id: LibraryId, access: Reviewer, session: SessionDep) -> CoverageOut:
+    """Per care area: entries, drugs, high-alert entries without a dose hard max, common classes missing."""
+    row = service.get_version(session, access, library_id)
+    report = library_coverage.coverage(service.library_of(row))
+    return CoverageOut(
+        library_id=row.id,
+        version=row.version,
+        common_classes=list(report.common_classes),
+        areas=[
+            AreaCoverageOut(
+                care_area_id=a.care_area_id,
+                name=a.name,
+                entries=a.entries,
+                drugs=a.drugs,
+                high_alert_without_hard_max=list(a.high_alert_without_hard_max),
+                missing_common_classes=list(a.missing_common_classes),
+            )
+            for a in report.areas
+        ],
+    )
+
+
 @router.get("/{library_id}/diff", responses=REFUSALS)
 def diff_library(
     library_id: LibraryId,
@@ -199,11 +302,33 @@ def submit(library_id: LibraryId, access: Author, session: SessionDep, clock: Cl
 
 @router.post("/{library_id}/approve", responses=REFUSALS)
 def approve(
-    library_id: LibraryId, body: ApprovalCreate, access: Approver, session: SessionDep, clock: ClockDep
+    library_id: LibraryId, body: ApprovalCreate, access: PolicyApprover, session: SessionDep, clock: ClockDep
 ) -> LibraryOut:
-    """Approve the current content (never one's own version)."""
+    """Approve the current content (never one's own version) in a role the facility's release policy
+    counts (403 ``library.approver_role`` otherwise)."""
     return _out(
-        service.approve(session, clock, access, library_id, comment=body.comment, emergency=body.emergency)
+        service.approve(
+            session,
+            clock,
+            access,
+            library_id,
+            comment=body.comment,
+            emergency=body.emergency,
+            role=body.role,
+        )
+    )
+
+
+@router.get("/{library_id}/policy-standing", responses=REFUSALS)
+def policy_standing(library_id: LibraryId, access: Reviewer, session: SessionDep) -> PolicyStandingOut:
+    """The current content's approvals against the release policy, and what is still missing."""
+    row = service.get_version(session, access, library_id)
+    standing = service.release_standing(session, row)
+    return PolicyStandingOut(
+        policy=_policy_out(standing.policy),
+        approvals=[{"approver_id": user, "role": role.value} for user, role in standing.approvals],
+        missing=list(standing.missing),
+        satisfied=standing.satisfied,
     )
 
 
@@ -219,6 +344,7 @@ def list_approvals(library_id: LibraryId, access: Reviewer, session: SessionDep)
             is_emergency=a.is_emergency,
             comment=a.comment,
             is_current=a.content_hash == row.content_hash,
+            role=Role(a.role),
         )
         for a in approvals
     ]

@@ -118,3 +118,10 @@ def change_requests(
 def change_request_by_id(session: Session, request_id: int) -> ChangeRequest | None:
     """The change request with this id, if any."""
     return session.get(ChangeRequest, request_id)
+
+
+def change_requests_resolved_by(session: Session, library_id: int) -> Sequence[ChangeRequest]:
+    """Change requests linked to the version that resolves them."""
+    return session.scalars(
+        select(ChangeRequest).where(ChangeRequest.resolved_by_id == library_id).order_by(ChangeRequest.id)
+    ).all()
