@@ -48,7 +48,9 @@ def create_app(
         sim_fleet=sim_fleet,
     )
     link = sim_fleet.link if sim_fleet is not None and sim_fleet.link is not None else InProcessLink()
-    state.background.append(IngestWorker(server_transport(settings, link), link=link))
+    state.background.append(
+        IngestWorker(server_transport(settings, link), link=link, stall_after_s=settings.ingest_stall_after_s)
+    )
     if sim_fleet is not None:
         state.background.append(SimFleetRunner(sim_fleet))
     ehr_worker.install(state)

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "smartpump-server"
     ingest_register_facility: str | None = None
     offline_after_s: int = Field(default=300, ge=1)
+    ingest_stall_after_s: int = Field(default=60, ge=1)
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
     demo: bool = False
 

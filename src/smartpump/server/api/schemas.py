@@ -58,11 +58,12 @@ class ErrorResponse(BaseModel):
 
 
 class Health(Response):
-    """Liveness and database reachability."""
+    """Liveness, database reachability and each background service's state (``ok`` or what is wrong)."""
 
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     version: str
+    services: dict[str, str] = {}
 
 
 class Token(Response):
