@@ -16,6 +16,7 @@ from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
 from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
+from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
@@ -84,6 +85,12 @@ def create_app(
     app.include_router(api)
     app.include_router(health.metrics_router)
     mount_web(app)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        max_document_bytes=settings.max_document_bytes,
+        json_limits=json_limits(settings),
+    )
     _install_request_middleware(app, state.metrics)
     return app
 

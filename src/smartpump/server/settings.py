@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     offline_after_s: int = Field(default=300, ge=1)
     ingest_stall_after_s: int = Field(default=60, ge=1)
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_document_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=256)
+    max_json_values: int = Field(default=1_000_000, ge=1000)
     demo: bool = False
 
     @model_validator(mode="after")
