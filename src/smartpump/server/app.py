@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
@@ -26,6 +27,8 @@ from smartpump.server.web import mount_web
 from smartpump.server.workers import IngestWorker, InProcessLink, server_transport
 
 API_PREFIX = "/api/v1"
+METRIC_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted under their own name in the request metrics; any other is counted as ``other``."""
 logger = logging.getLogger("smartpump.server.http")
 
 
@@ -73,9 +76,9 @@ def create_app(
         title="smartpump server",
         version="1",
         description="Drug libraries, fleet, events, maintenance and audit of a smart infusion system.",
-        docs_url=None if settings.is_production else "/docs",
+        docs_url="/docs" if settings.docs_open else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.docs_open else None,
     )
     app.state.smartpump = state
     install_error_handlers(app)
@@ -104,8 +107,9 @@ def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
         elapsed = time.perf_counter() - started
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(method=request.method, route=template, status=str(response.status_code)).inc()
-        metrics.latency.labels(method=request.method, route=template).observe(elapsed)
+        method = request.method if request.method in METRIC_METHODS else "other"
+        metrics.requests.labels(method=method, route=template, status=str(response.status_code)).inc()
+        metrics.latency.labels(method=method, route=template).observe(elapsed)
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
@@ -113,7 +117,7 @@ def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
             "request",
             extra={
                 "request_id": request_id,
-                "method": request.method,
+                "method": request.method[:32],
                 "route": template,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 2),

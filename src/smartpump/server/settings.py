@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4, le=256)
     max_json_values: int = Field(default=1_000_000, ge=1000)
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    api_docs_public: bool = False
     demo: bool = False
 
     @model_validator(mode="after")
@@ -67,6 +70,12 @@ class Settings(BaseSettings):
                     "SMARTPUMP_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
+            metrics_token = self.metrics_token.get_secret_value() if self.metrics_token else None
+            if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"SMARTPUMP_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} "
+                    "characters in production"
+                )
         elif not key:
             object.__setattr__(self, "secret_key", SecretStr(secrets.token_urlsafe(32)))
         return self
@@ -75,3 +84,8 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """True when running with production safeguards."""
         return self.env is Environment.PRODUCTION
+
+    @property
+    def docs_open(self) -> bool:
+        """Whether ``/openapi.json`` and ``/docs`` are served: in development, or when opened."""
+        return not self.is_production or self.api_docs_public

@@ -1,16 +1,21 @@
-"""Liveness, database reachability and Prometheus metrics (public)."""
+"""Liveness, database reachability and service health (public), and Prometheus metrics (development, a
+scrape token, or opened by a setting)."""
 
 from __future__ import annotations
 
+import hmac
 from importlib.metadata import version
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import Response as HttpResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from smartpump.server.api.deps import PUBLIC, StateDep
 from smartpump.server.api.schemas import Health
+from smartpump.server.errors import AuthenticationError, NotFoundError
+from smartpump.server.settings import Settings
 from smartpump.server.workers import ReportsHealth
 
 router = APIRouter(tags=["health"])
@@ -37,6 +42,21 @@ def health(state: StateDep) -> Health:
 
 
 @metrics_router.get("/metrics", dependencies=[PUBLIC], include_in_schema=False)
-def metrics(state: StateDep) -> HttpResponse:
-    """Prometheus text exposition."""
+def metrics(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> HttpResponse:
+    """Prometheus text exposition: with ``SMARTPUMP_METRICS_TOKEN`` set, only for that bearer token;
+    otherwise open in development and, in production, only with ``SMARTPUMP_METRICS_PUBLIC`` (else 404)."""
+    check_metrics_access(state.settings, authorization)
     return HttpResponse(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def check_metrics_access(settings: Settings, authorization: str | None) -> None:
+    """Refuse a scrape the settings do not allow (401 without the token, 404 where metrics are closed)."""
+    token = settings.metrics_token
+    if token is not None:
+        scheme, _, given = (authorization or "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise AuthenticationError("metrics need the scrape token", code="metrics.token_required")
+        return
+    if settings.is_production and not settings.metrics_public:
+        raise NotFoundError("not found", code="not_found")
