@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from sqlalchemy import select
+
 from smartpump.server.auth import Role
-from smartpump.server.db.models import User
+from smartpump.server.db.models import AuditRecord, User
 from smartpump.server.services.users import ensure_first_admin
 from smartpump.server.settings import Settings
-from tests.server.conftest import PASSWORD, World
+from tests.server.conftest import PASSWORD, TestClient, World
 
 TOKEN = "/api/v1/auth/token"
 
@@ -149,3 +152,56 @@ def test_first_admin_uses_the_configured_password(world: World) -> None:
         first = ensure_first_admin(session, settings, world.clock, state.hasher)
     assert first is not None and first.generated_password is None
     assert _login(world, "admin", "configured bootstrap passphrase").status_code == 200
+
+
+def _from(world: World, address: str) -> TestClient:
+    """A client of the same app calling from another address."""
+    return TestClient(world.app, client=(address, 40000), raise_server_exceptions=False)
+
+
+def _login_from(client: TestClient, username: str, password: str) -> Any:
+    return client.post(TOKEN, data={"username": username, "password": password})
+
+
+def test_failures_from_one_address_do_not_lock_the_admin_out_from_another(
+    world: World, settings: Settings
+) -> None:
+    world.user((Role.ADMIN, None), username="root")
+    attacker, admin_desk = _from(world, "198.51.100.7"), _from(world, "203.0.113.9")
+    for _ in range(settings.login_max_failures):
+        assert _login_from(attacker, "root", "guessed password").status_code == 401
+    assert _login_from(attacker, "root", PASSWORD).status_code == 429
+    assert _login_from(admin_desk, "root", PASSWORD).status_code == 200
+
+
+def test_one_address_spraying_many_accounts_is_throttled(world: World, settings: Settings) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    sprayer = _from(world, "198.51.100.8")
+    for n in range(settings.login_client_max_failures):
+        assert _login_from(sprayer, f"user{n}", "Summer2026!!").status_code == 401
+    refused = _login_from(sprayer, "val", PASSWORD)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert _login_from(_from(world, "203.0.113.10"), "val", PASSWORD).status_code == 200
+    world.clock.advance(settings.login_lockout_minutes * 60 + 1)
+    assert _login_from(sprayer, "val", PASSWORD).status_code == 200
+
+
+def test_the_account_wide_cap_locks_untrusted_addresses_only(world: World, settings: Settings) -> None:
+    world.user((Role.ADMIN, None), username="root")
+    per_address = settings.login_max_failures
+    for n in range(settings.login_account_max_failures // per_address):
+        botnet = _from(world, f"192.0.2.{n + 1}")
+        for _ in range(per_address):
+            assert _login_from(botnet, "root", "guessed password").status_code == 401
+    assert _login_from(_from(world, "203.0.113.11"), "root", PASSWORD).status_code == 429
+    assert _login_from(_from(world, "127.0.0.1"), "root", PASSWORD).status_code == 200
+
+
+def test_login_outcomes_are_audited_with_the_client_address(world: World) -> None:
+    world.user((Role.VIEWER, None), username="val")
+    _login_from(_from(world, "198.51.100.12"), "val", "wrong password")
+    with world.state.sessions() as session:
+        records = session.scalars(select(AuditRecord).where(AuditRecord.action == "auth.login")).all()
+        assert [(r.outcome, json.loads(r.details)["client"]) for r in records] == [
+            ("failure", "198.51.100.12")
+        ]

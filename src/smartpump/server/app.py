@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -19,6 +20,7 @@ from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.db.engine import make_engine, make_session_factory
+from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet, SimFleetRunner
@@ -49,6 +51,12 @@ def create_app(
         hasher=password_hasher(settings),
         keys=keys.load_or_create(settings.signing_key_path),
         metrics=Metrics(),
+        login_throttle=LoginThrottle(
+            pair_max_failures=settings.login_max_failures,
+            client_max_failures=settings.login_client_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+            trusted_networks=settings.login_trusted_networks,
+        ),
         sim_fleet=sim_fleet,
     )
     link = sim_fleet.link if sim_fleet is not None and sim_fleet.link is not None else InProcessLink()

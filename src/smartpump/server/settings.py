@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import secrets
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Final, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS: Final = frozenset({"", "changethis", "change-me", "secret", "smartpump", "development"})
 MIN_SECRET_LENGTH: Final = 32
+
+
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class Environment(StrEnum):
@@ -33,7 +38,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     login_max_failures: int = Field(default=5, ge=1)
+    login_client_max_failures: int = Field(default=20, ge=1)
+    login_account_max_failures: int = Field(default=100, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    login_trusted_networks: list[IPvAnyNetwork] = Field(default_factory=_loopback)
     password_min_length: int = Field(default=12, ge=8)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)

@@ -47,6 +47,11 @@ def get_session(state: StateDep) -> Iterator[Session]:
         yield session
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the ASGI server reports it (behind a proxy: run with ``--proxy-headers``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def get_settings(state: StateDep) -> Settings:
     """The server settings."""
     return state.settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from smartpump.server import auth
@@ -16,6 +16,7 @@ from smartpump.server.api.deps import (
     SettingsDep,
     StateDep,
     TokenDep,
+    client_address,
     require_roles,
 )
 from smartpump.server.api.schemas import ErrorResponse, Me, PasswordChange, Token
@@ -33,13 +34,24 @@ AnyUser = Annotated[Access, require_roles(*ALL_ROLES)]
     responses={401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
 )
 def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     state: StateDep,
     session: SessionDep,
 ) -> Token:
-    """Exchange username and password for a bearer token (failures are throttled per account)."""
+    """Exchange username and password for a bearer token (failures are throttled per account and client
+    address, per client address, and per account from untrusted networks)."""
     try:
-        issued = auth.login(session, state.settings, state.clock, state.hasher, form.username, form.password)
+        issued = auth.login(
+            session,
+            state.settings,
+            state.clock,
+            state.hasher,
+            state.login_throttle,
+            form.username,
+            form.password,
+            client=client_address(request),
+        )
     except ThrottledError:
         state.metrics.logins.labels(outcome="throttled").inc()
         raise
