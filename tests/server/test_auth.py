@@ -205,3 +205,20 @@ def test_login_outcomes_are_audited_with_the_client_address(world: World) -> Non
         assert [(r.outcome, json.loads(r.details)["client"]) for r in records] == [
             ("failure", "198.51.100.12")
         ]
+
+
+def test_common_passwords_are_refused_at_creation_and_change(world: World) -> None:
+    world.user((Role.ADMIN, None), username="root")
+    headers = world.login("root")
+    created = world.client.post(
+        "/api/v1/users", headers=headers, json={"username": "newbie", "password": "Password2026!"}
+    )
+    assert created.status_code == 422
+    assert created.json()["error"]["code"] == "user.weak_password"
+    changed = world.client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "iloveyou1234"},
+    )
+    assert changed.status_code == 422
+    assert changed.json()["error"]["code"] == "user.weak_password"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
-from smartpump.server import audit
+from smartpump.server import audit, password_policy
 from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, verify_password
 from smartpump.server.db.models import Facility, RoleGrant, User
 from smartpump.server.db.repositories import users as repo
@@ -22,14 +22,10 @@ FIRST_ADMIN = "admin"
 
 
 def check_password_policy(settings: Settings, username: str, password: str) -> None:
-    """Refuse short passwords and passwords that contain the username."""
-    if len(password) < settings.password_min_length:
-        raise InvalidInputError(
-            f"password must have at least {settings.password_min_length} characters",
-            code="user.weak_password",
-        )
-    if username.casefold() in password.casefold():
-        raise InvalidInputError("password must not contain the username", code="user.weak_password")
+    """Refuse a password the policy refuses (``password_policy``: length, username, common passwords)."""
+    reason = password_policy.weakness(password, username, min_length=settings.password_min_length)
+    if reason is not None:
+        raise InvalidInputError(reason, code="user.weak_password")
 
 
 def create_facility(session: Session, clock: Clock, access: Access, *, code: str, name: str) -> Facility:
