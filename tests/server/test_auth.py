@@ -12,6 +12,7 @@ from smartpump.server.db.models import AuditRecord, User
 from smartpump.server.services.users import ensure_first_admin
 from smartpump.server.settings import Settings
 from tests.server.conftest import PASSWORD, TestClient, World
+from tests.server.test_web_pages import csrf_of
 
 TOKEN = "/api/v1/auth/token"
 
@@ -222,3 +223,61 @@ def test_common_passwords_are_refused_at_creation_and_change(world: World) -> No
     )
     assert changed.status_code == 422
     assert changed.json()["error"]["code"] == "user.weak_password"
+
+
+def _first_admin(world: World) -> str:
+    state = world.state
+    with state.sessions() as session:
+        first = ensure_first_admin(session, state.settings, world.clock, state.hasher)
+    assert first is not None and first.generated_password is not None
+    return first.generated_password
+
+
+def test_the_first_admin_must_change_its_password_before_anything_else(world: World) -> None:
+    generated = _first_admin(world)
+    headers = world.login("admin", generated)
+    refused = world.client.get("/api/v1/users", headers=headers)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "auth.password_change_required"
+    assert world.client.get("/api/v1/auth/me", headers=headers).json()["must_change_password"] is True
+    same = world.client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": generated, "new_password": generated},
+    )
+    assert same.status_code == 422 and same.json()["error"]["code"] == "user.same_password"
+    changed = world.client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": generated, "new_password": "steady lantern harbour 42"},
+    )
+    assert changed.status_code == 204
+    fresh = world.login("admin", "steady lantern harbour 42")
+    assert world.client.get("/api/v1/users", headers=fresh).status_code == 200
+    assert world.client.get("/api/v1/auth/me", headers=fresh).json()["must_change_password"] is False
+
+
+def test_a_browser_of_the_first_admin_is_sent_to_change_its_password(world: World, app: Any) -> None:
+    generated = _first_admin(world)
+    browser = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    page = browser.get("/ui/login")
+    logged_in = browser.post(
+        "/ui/login",
+        data={"username": "admin", "password": generated, "csrf": csrf_of(page.text), "next": "/ui/"},
+    )
+    assert logged_in.status_code == 303
+    home = browser.get("/ui/", headers={"Accept": "text/html"})
+    assert home.status_code == 303 and home.headers["location"] == "/ui/password"
+    form = browser.get("/ui/password", headers={"Accept": "text/html"})
+    assert form.status_code == 200 and "must be replaced" in form.text
+    changed = browser.post(
+        "/ui/password",
+        data={
+            "csrf": csrf_of(form.text),
+            "current_password": generated,
+            "new_password": "quiet orchard lamplight 7",
+        },
+    )
+    assert changed.status_code == 303 and changed.headers["location"] == "/ui/login"
+    fresh = world.login("admin", "quiet orchard lamplight 7")
+    assert world.client.get("/api/v1/users", headers=fresh).status_code == 200

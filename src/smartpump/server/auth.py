@@ -54,6 +54,7 @@ class Principal:
     username: str
     global_roles: frozenset[Role] = frozenset()
     facility_roles: Mapping[int, frozenset[Role]] = field(default_factory=dict)
+    must_change_password: bool = False
 
     def roles_in(self, facility_id: int) -> frozenset[Role]:
         """Roles held in one facility (global grants included)."""
@@ -261,6 +262,7 @@ def principal_of(session: Session, user: User) -> Principal:
         username=user.username,
         global_roles=frozenset(global_roles),
         facility_roles={f: frozenset(r) for f, r in facility_roles.items()},
+        must_change_password=user.must_change_password,
     )
 
 

@@ -102,12 +102,13 @@ class UserOut(Response):
 
 
 class Me(Response):
-    """The caller: username and roles per facility."""
+    """The caller: username, roles per facility, and whether the password must be changed first."""
 
     user_id: int
     username: str
     global_roles: list[Role]
     facility_roles: dict[str, list[Role]]
+    must_change_password: bool = False
 
 
 class UserCreate(Request):

@@ -272,7 +272,12 @@ def change_password(
     if user is None or not verify_password(hasher, user.password_hash, current_password):
         raise AccessDeniedError("current password is wrong", code="user.wrong_password")
     check_password_policy(settings, user.username, new_password)
+    if verify_password(hasher, user.password_hash, new_password):
+        raise InvalidInputError(
+            "the new password must differ from the current one", code="user.same_password"
+        )
     user.password_hash = hasher.hash(new_password)
+    user.must_change_password = False
     repo.revoke_tokens_of(session, user.id, clock.now())
     audit.append(
         session,
@@ -328,7 +333,8 @@ def ensure_first_admin(
 ) -> FirstAdmin | None:
     """On an empty database, create user ``admin`` with a deployment-wide admin grant.
 
-    The password is SMARTPUMP_ADMIN_PASSWORD when set, otherwise generated and returned once.
+    The password is SMARTPUMP_ADMIN_PASSWORD when set, otherwise generated and returned once; either way
+    it must be changed at the first login before the account can do anything else.
     Returns None when users exist already.
     """
     if repo.count_users(session) > 0:
@@ -345,6 +351,7 @@ def ensure_first_admin(
         password=password,
         full_name="Bootstrap administrator",
     )
+    user.must_change_password = True
     session.add(
         RoleGrant(
             user_id=user.id, role=Role.ADMIN.value, facility_id=None, status="active", created_at=clock.now()

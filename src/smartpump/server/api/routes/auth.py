@@ -25,7 +25,7 @@ from smartpump.server.errors import AuthenticationError, ThrottledError
 from smartpump.server.services import users as users_service
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-AnyUser = Annotated[Access, require_roles(*ALL_ROLES)]
+AnyUser = Annotated[Access, require_roles(*ALL_ROLES, before_password_change=True)]
 
 
 @router.post(
@@ -81,6 +81,7 @@ def me(access: AnyUser) -> Me:
         username=principal.username,
         global_roles=sorted(principal.global_roles),
         facility_roles={str(f): sorted(r) for f, r in sorted(principal.facility_roles.items())},
+        must_change_password=principal.must_change_password,
     )
 
 
