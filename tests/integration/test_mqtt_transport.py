@@ -259,3 +259,89 @@ def test_shared_subscription_splits_batches_between_replicas_and_loses_none(
     assert first and second
     assert not first & second
     assert {**stores[0].rows, **stores[1].rows} == stores[0].expected(list(log))
+
+
+def _anonymous_publish(settings: MqttSettings, topic: str, payload: bytes) -> None:
+    """Publish raw bytes as any client on the broker could (QoS 1, waits for the broker's ack)."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("anonymous"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        assert client.publish(topic, payload, qos=1).wait_for_publish(timeout=WAIT_S) is None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _vitals_batch(pump: str, minutes: int) -> tuple[EventLog, Envelope]:
+    log = EventLog(pump)
+    vitals_every_minute(log, ManualClock(), minutes)
+    return log, events_message(pump, [EventRecord.from_event(e) for e in log])
+
+
+def test_a_message_nesting_a_thousand_arrays_is_refused_and_stops_nothing(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    # This 2 KB message once killed the server's network thread: nothing stored or acked after it.
+    store = Store()
+    server = _server(settings, opened, _uid("group"), store)
+    pump = _uid("pump")
+    received: list[Envelope] = []
+    link = _pump(settings, opened, pump, received, _uid("client"))
+    log, batch = _vitals_batch(pump, 3)
+    first_data = b'{"spo2_percent":"97.5","etco2_mmhg":"38.25","resp_rate_bpm":14}'
+    deep = _vitals_batch(pump, 1)[1].encode().replace(first_data, b'{"x":' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert b"[" * 1000 in deep and len(deep) < 2500
+
+    _anonymous_publish(settings, settings.topics.events(pump), deep)
+    wait_until(lambda: server.rejected == 1, "the deep message to be refused")
+    assert link.send(batch)
+
+    wait_until(lambda: any(e.kind is Kind.ACK for e in received), "the later batch to be acked")
+    assert store.rows == store.expected(list(log))
+    assert server.alive and server.revivals == 0
+
+
+def test_a_handler_that_raises_stops_nothing(settings: MqttSettings, opened: list[MqttTransport]) -> None:
+    handled: list[Envelope] = []
+
+    def handler(envelope: Envelope) -> None:
+        handled.append(envelope)
+        if len(handled) == 1:
+            raise RuntimeError("the first message breaks its handler")
+
+    server = MqttTransport.for_server(settings, client_id=_uid("server"), group=_uid("group"))
+    opened.append(server)
+    server.start(lambda e: handler(e) if e.kind is Kind.EVENTS else None, lambda up: None)
+    assert server.wait_ready(WAIT_S)
+    pump = _uid("pump")
+    link = _pump(settings, opened, pump, [], _uid("client"))
+    for minutes in (1, 2):
+        assert link.send(_vitals_batch(pump, minutes)[1])
+
+    wait_until(lambda: len(handled) == 2, "the message after the failing one to be handled")
+    assert server.handler_failures == 1 and server.alive
+
+
+def test_a_network_thread_that_ended_is_started_again(
+    settings: MqttSettings, opened: list[MqttTransport]
+) -> None:
+    store = Store()
+    server = _server(settings, opened, _uid("group"), store)
+    server._client.loop_stop()  # the thread ends, as an escaping callback exception would end it
+    assert not server.alive
+
+    server.revive()
+
+    assert server.alive and server.revivals == 1
+    pump = _uid("pump")
+    received: list[Envelope] = []
+    link = _pump(settings, opened, pump, received, _uid("client"))
+    log, batch = _vitals_batch(pump, 2)
+    assert link.send(batch)
+    wait_until(lambda: any(e.kind is Kind.ACK for e in received), "a batch after the revival to be acked")
+    assert store.rows == store.expected(list(log))

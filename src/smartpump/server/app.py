@@ -7,6 +7,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Final
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Engine
@@ -16,7 +18,9 @@ from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
 from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
+from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.db.engine import make_engine, make_session_factory
+from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet, SimFleetRunner
@@ -25,6 +29,8 @@ from smartpump.server.web import mount_web
 from smartpump.server.workers import IngestWorker, InProcessLink, server_transport
 
 API_PREFIX = "/api/v1"
+METRIC_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted under their own name in the request metrics; any other is counted as ``other``."""
 logger = logging.getLogger("smartpump.server.http")
 
 
@@ -45,10 +51,18 @@ def create_app(
         hasher=password_hasher(settings),
         keys=keys.load_or_create(settings.signing_key_path),
         metrics=Metrics(),
+        login_throttle=LoginThrottle(
+            pair_max_failures=settings.login_max_failures,
+            client_max_failures=settings.login_client_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+            trusted_networks=settings.login_trusted_networks,
+        ),
         sim_fleet=sim_fleet,
     )
     link = sim_fleet.link if sim_fleet is not None and sim_fleet.link is not None else InProcessLink()
-    state.background.append(IngestWorker(server_transport(settings, link), link=link))
+    state.background.append(
+        IngestWorker(server_transport(settings, link), link=link, stall_after_s=settings.ingest_stall_after_s)
+    )
     if sim_fleet is not None:
         state.background.append(SimFleetRunner(sim_fleet))
     ehr_worker.install(state)
@@ -70,9 +84,9 @@ def create_app(
         title="smartpump server",
         version="1",
         description="Drug libraries, fleet, events, maintenance and audit of a smart infusion system.",
-        docs_url=None if settings.is_production else "/docs",
+        docs_url="/docs" if settings.docs_open else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.docs_open else None,
     )
     app.state.smartpump = state
     install_error_handlers(app)
@@ -82,6 +96,12 @@ def create_app(
     app.include_router(api)
     app.include_router(health.metrics_router)
     mount_web(app)
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        max_document_bytes=settings.max_document_bytes,
+        json_limits=json_limits(settings),
+    )
     _install_request_middleware(app, state.metrics)
     return app
 
@@ -95,8 +115,9 @@ def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
         elapsed = time.perf_counter() - started
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(method=request.method, route=template, status=str(response.status_code)).inc()
-        metrics.latency.labels(method=request.method, route=template).observe(elapsed)
+        method = request.method if request.method in METRIC_METHODS else "other"
+        metrics.requests.labels(method=method, route=template, status=str(response.status_code)).inc()
+        metrics.latency.labels(method=method, route=template).observe(elapsed)
         response.headers["X-Request-ID"] = request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
@@ -104,7 +125,7 @@ def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
             "request",
             extra={
                 "request_id": request_id,
-                "method": request.method,
+                "method": request.method[:32],
                 "route": template,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 2),

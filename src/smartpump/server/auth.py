@@ -1,5 +1,5 @@
 """Users, roles, tokens and the checks on them: Argon2 passwords, expiring revocable bearer tokens,
-login throttling, per-facility role grants, and the caller's access scope for a route.
+login throttling (``login_throttle``), per-facility role grants, and the caller's access scope for a route.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from smartpump.server import audit
 from smartpump.server.db.models import AccessToken, User
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AuthenticationError, ThrottledError
+from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.settings import Settings
 
 
@@ -54,6 +55,7 @@ class Principal:
     username: str
     global_roles: frozenset[Role] = frozenset()
     facility_roles: Mapping[int, frozenset[Role]] = field(default_factory=dict)
+    must_change_password: bool = False
 
     def roles_in(self, facility_id: int) -> frozenset[Role]:
         """Roles held in one facility (global grants included)."""
@@ -138,22 +140,37 @@ def issue_token(session: Session, settings: Settings, clock: Clock, user: User) 
 
 
 def login(
-    session: Session, settings: Settings, clock: Clock, hasher: PasswordHasher, username: str, password: str
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    username: str,
+    password: str,
+    *,
+    client: str,
 ) -> IssuedToken:
-    """Check a password, throttling repeated failures per account; every outcome is audited."""
+    """Check a password from a client address, throttled per account and client, per client, and per
+    account from untrusted networks (see ``login_throttle``); every outcome is audited with the client."""
     now = clock.now()
+    client = client[:64]
     user = users_repo.user_by_username(session, username)
     actor = username[:64]
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        retry_after = int((user.locked_until - now).total_seconds()) + 1
+    retry_after = throttle.retry_after_s(username, client, now)
+    locked_until = user.locked_until if user is not None else None
+    if locked_until is not None and locked_until > now and not throttle.is_trusted(client):
+        account_retry = int((locked_until - now).total_seconds()) + 1
+        retry_after = max(retry_after or 0, account_retry)
+    if retry_after is not None:
         audit.append(
             session,
             clock,
             actor=actor,
             action="auth.login",
             object_type="user",
-            object_id=user.id,
+            object_id=None if user is None else user.id,
             outcome="throttled",
+            details={"client": client},
         )
         session.commit()
         raise ThrottledError("too many failed logins; try again later", retry_after_s=retry_after)
@@ -161,13 +178,16 @@ def login(
     stored = user.password_hash if user is not None else _DUMMY_HASH.get(hasher)
     matches = verify_password(hasher, stored, password)
     if user is None or not matches or not user.is_active:
-        details: dict[str, object] = {}
+        details: dict[str, object] = {"client": client}
+        reached = throttle.failed(username, client, now)
         if user is not None and matches is False:
             user.failed_logins += 1
-            if user.failed_logins >= settings.login_max_failures:
+            if user.failed_logins >= settings.login_account_max_failures:
                 user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
                 user.failed_logins = 0
-                details["locked_until"] = user.locked_until.isoformat()
+                reached.append("account")
+        if reached:
+            details["locked"] = reached
         audit.append(
             session,
             clock,
@@ -180,13 +200,20 @@ def login(
         )
         session.commit()
         raise AuthenticationError("wrong username or password", code="auth.invalid_credentials")
+    throttle.succeeded(username, client)
     user.failed_logins = 0
     user.locked_until = None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
     issued = issue_token(session, settings, clock, user)
     audit.append(
-        session, clock, actor=user.username, action="auth.login", object_type="user", object_id=user.id
+        session,
+        clock,
+        actor=user.username,
+        action="auth.login",
+        object_type="user",
+        object_id=user.id,
+        details={"client": client},
     )
     session.commit()
     return issued
@@ -236,6 +263,7 @@ def principal_of(session: Session, user: User) -> Principal:
         username=user.username,
         global_roles=frozenset(global_roles),
         facility_roles={f: frozenset(r) for f, r in facility_roles.items()},
+        must_change_password=user.must_change_password,
     )
 
 

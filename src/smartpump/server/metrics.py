@@ -15,6 +15,7 @@ class Metrics:
     requests: Counter = field(init=False)
     latency: Histogram = field(init=False)
     logins: Counter = field(init=False)
+    worker_restarts: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -27,6 +28,12 @@ class Metrics:
             registry=self.registry,
         )
         self.logins = Counter("smartpump_logins", "Login attempts", ["outcome"], registry=self.registry)
+        self.worker_restarts = Counter(
+            "smartpump_worker_restarts",
+            "Background workers (ingest loop, MQTT network thread) started again after they failed",
+            ["worker"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """The text exposition format."""

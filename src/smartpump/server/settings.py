@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import secrets
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Final, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS: Final = frozenset({"", "changethis", "change-me", "secret", "smartpump", "development"})
 MIN_SECRET_LENGTH: Final = 32
+
+
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class Environment(StrEnum):
@@ -33,7 +38,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     login_max_failures: int = Field(default=5, ge=1)
+    login_client_max_failures: int = Field(default=20, ge=1)
+    login_account_max_failures: int = Field(default=100, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    login_trusted_networks: list[IPvAnyNetwork] = Field(default_factory=_loopback)
     password_min_length: int = Field(default=12, ge=8)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)
@@ -49,7 +57,15 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "smartpump-server"
     ingest_register_facility: str | None = None
     offline_after_s: int = Field(default=300, ge=1)
+    ingest_stall_after_s: int = Field(default=60, ge=1)
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_document_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=256)
+    max_json_values: int = Field(default=1_000_000, ge=1000)
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    api_docs_public: bool = False
     demo: bool = False
 
     @model_validator(mode="after")
@@ -62,6 +78,12 @@ class Settings(BaseSettings):
                     "SMARTPUMP_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
+            metrics_token = self.metrics_token.get_secret_value() if self.metrics_token else None
+            if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"SMARTPUMP_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} "
+                    "characters in production"
+                )
         elif not key:
             object.__setattr__(self, "secret_key", SecretStr(secrets.token_urlsafe(32)))
         return self
@@ -70,3 +92,8 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """True when running with production safeguards."""
         return self.env is Environment.PRODUCTION
+
+    @property
+    def docs_open(self) -> bool:
+        """Whether ``/openapi.json`` and ``/docs`` are served: in development, or when opened."""
+        return not self.is_production or self.api_docs_public

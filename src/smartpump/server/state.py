@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartpump.clock import Clock
 from smartpump.server.keys import SigningKeys
 from smartpump.server.live import LiveHub
+from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
-    """Settings, database, clock, hasher, keys, metrics, live hub, demo fleet and background services."""
+    """Settings, database, clock, hasher, keys, metrics, login throttle, live hub, demo fleet and background
+    services."""
 
     settings: Settings
     engine: Engine
@@ -31,6 +33,7 @@ class ServerState:
     hasher: PasswordHasher
     keys: SigningKeys
     metrics: Metrics
+    login_throttle: LoginThrottle
     live: LiveHub = field(default_factory=LiveHub)
     sim_fleet: SimFleet | None = None
     background: list[BackgroundService] = field(default_factory=list)

@@ -4,6 +4,12 @@ The ingest worker receives every pump's uplink over a ``Transport`` (MQTT when `
 is set, the in-process broker otherwise), commits event batches in groups through ``Ingestor`` and acks
 each batch only after its commit; it also sends queued commands and launches due deployment waves.
 ``stop`` and ``poke`` wake its thread at once (a ``None`` in the inbox), so neither waits for the poll.
+
+The worker is supervised: a step that raises is logged, counted in ``restarts`` and run again after a
+backoff that doubles from ``RESTART_MIN_S`` to ``RESTART_MAX_S`` (reset by the next step that completes);
+a group commit the store refuses is retried batch by batch, so one batch holds back no other; an MQTT
+network thread that ended is started again. ``health`` says what is wrong: the thread down, steps
+failing, commits failing, no step completed for ``stall_after_s`` while work waits, the link down.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import queue
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Final, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from smartpump.server.services import commands, deployment
 from smartpump.server.services.ingest import Batch, Ingestor
@@ -34,6 +41,9 @@ MAX_GROUP_EVENTS: Final = 20_000
 TICK_S: Final = 0.5
 INBOX_LIMIT: Final = 500  # MQTT messages awaiting commit; beyond it paho waits (back-pressure on the broker)
 RETRY_PAUSE_S: Final = 1.0
+RESTART_MIN_S: Final = 1.0
+RESTART_MAX_S: Final = 30.0
+DEFAULT_STALL_AFTER_S: Final = 60.0
 
 
 class BackgroundService(Protocol):
@@ -45,6 +55,24 @@ class BackgroundService(Protocol):
 
     async def stop(self) -> None:
         """Stop and release everything started."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    """One background service's state for ``/health``: ok, or what is wrong in a short line."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A background service that can say whether it is working."""
+
+    def health(self) -> ServiceHealth:
+        """Its state now."""
         ...
 
 
@@ -127,11 +155,17 @@ class IngestWorker:
     """Receives pump messages, commits event batches (then acks them), sends commands, runs rollouts."""
 
     def __init__(
-        self, transport: Transport, *, link: InProcessLink | None = None, tick_s: float = TICK_S
+        self,
+        transport: Transport,
+        *,
+        link: InProcessLink | None = None,
+        tick_s: float = TICK_S,
+        stall_after_s: float = DEFAULT_STALL_AFTER_S,
     ) -> None:
         self.transport = transport
         self.link = link
         self.tick_s = tick_s
+        self.stall_after_s = stall_after_s
         self._inbox: queue.Queue[Envelope | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,6 +175,17 @@ class IngestWorker:
         self._poked = threading.Event()
         self.acks_sent = 0
         self.failed_commits = 0
+        self.restarts = 0
+        self._backoff_s = RESTART_MIN_S
+        self._failure: str | None = None
+        self._commit_failure: str | None = None
+        self._step_started_s: float | None = None
+        self._last_step_s = time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def ingestor(self) -> Ingestor:
@@ -151,7 +196,7 @@ class IngestWorker:
     async def start(self, state: ServerState) -> None:
         """Connect the transport and start the worker thread."""
         self.attach(state)
-        self._thread = threading.Thread(target=self._run, name="smartpump-ingest", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name="smartpump-ingest", daemon=True)
         self._thread.start()
 
     def attach(self, state: ServerState) -> None:
@@ -171,11 +216,6 @@ class IngestWorker:
             self._thread.join(timeout=10)
         self.transport.close()
 
-    @property
-    def running(self) -> bool:
-        """Whether the worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
     def poke(self) -> None:
         """Something is waiting to go out (a command, a deployment wave): do the outbound work now."""
         self._outbound_due.set()
@@ -192,6 +232,51 @@ class IngestWorker:
             self._outbound_due.set()
         logger.info("ingest transport %s", "connected" if up else "disconnected")
 
+    def health(self) -> ServiceHealth:
+        """``ok``, or every way ingest is not making progress (see the module docstring)."""
+        now = time.monotonic()
+        problems: list[str] = []
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            problems.append("worker thread down")
+        if self._failure is not None:
+            problems.append(f"failing ({self.restarts} restarts): {self._failure}")
+        if self._commit_failure is not None:
+            problems.append(f"commits failing: {self._commit_failure}")
+        started = self._step_started_s
+        if started is not None and now - started > self.stall_after_s:
+            problems.append(f"stalled: one step running for {now - started:.0f} s")
+        elif self._inbox.qsize() and now - self._last_step_s > self.stall_after_s:
+            problems.append(
+                f"stalled: {self._inbox.qsize()} messages waiting {now - self._last_step_s:.0f} s"
+            )
+        if self._state is not None:
+            if isinstance(self.transport, MqttTransport) and not self.transport.alive:
+                problems.append("mqtt network thread down")
+            elif not self.transport.connected:
+                problems.append("transport disconnected")
+        return ServiceHealth("ingest", not problems, "; ".join(problems) or "ok")
+
+    def _supervise(self) -> None:
+        """The worker thread: runs the loop; after a failure logs it, counts a restart, waits the backoff
+        and runs the loop again (the batches of the failed step were not acked: the pumps resend them)."""
+        while not self._stop.is_set():
+            try:
+                self._run()
+            except Exception as error:
+                self.restarts += 1
+                self._failure = f"{type(error).__name__}: {error}"[:200]
+                self._step_started_s = None
+                self._outbound_due.set()
+                if self._state is not None:
+                    self._state.metrics.worker_restarts.labels(worker="ingest").inc()
+                logger.exception(
+                    "ingest worker failed (restart %d in %.0f s); unacked batches will be resent",
+                    self.restarts,
+                    self._backoff_s,
+                )
+                self._stop.wait(self._backoff_s)
+                self._backoff_s = min(self._backoff_s * 2, RESTART_MAX_S)
+
     def _run(self) -> None:
         last_tick = 0.0
         while not self._stop.is_set():
@@ -201,16 +286,33 @@ class IngestWorker:
                 first = None
             if self._stop.is_set():
                 return
-            try:
-                if first is not None:
-                    self._process([first, *self._drain()])
-                if self._poked.is_set() or time.monotonic() - last_tick >= self.tick_s:
-                    self._poked.clear()
-                    last_tick = time.monotonic()
-                    self.outbound()
-            except Exception:
-                logger.exception("ingest worker step failed; the unacked batches will be resent")
-                self._stop.wait(RETRY_PAUSE_S)
+            self._step_started_s = time.monotonic()
+            worked = first is not None
+            if first is not None:
+                self._process([first, *self._drain()])
+            if self._poked.is_set() or time.monotonic() - last_tick >= self.tick_s:
+                self._poked.clear()
+                last_tick = time.monotonic()
+                self._watch_transport()
+                worked = self.outbound() or worked
+            self._step_done(worked=worked)
+
+    def _step_done(self, *, worked: bool) -> None:
+        """A step completed; one that did work (messages, outbound) clears the failure and the backoff."""
+        self._step_started_s = None
+        self._last_step_s = time.monotonic()
+        if worked:
+            self._failure = None
+            self._backoff_s = RESTART_MIN_S
+
+    def _watch_transport(self) -> None:
+        """Start the MQTT network thread again if it ended (after ``attach`` and before ``stop``)."""
+        transport, state = self.transport, self._state
+        if isinstance(transport, MqttTransport) and state is not None and not self._stop.is_set():
+            if transport.alive:
+                return
+            transport.revive()
+            state.metrics.worker_restarts.labels(worker="mqtt").inc()
 
     def _drain(self) -> list[Envelope]:
         taken: list[Envelope] = []
@@ -233,7 +335,9 @@ class IngestWorker:
         while taken := self._drain():
             self._process(taken)
             processed += len(taken)
-        self.outbound()
+        self._watch_transport()
+        worked = self.outbound()
+        self._step_done(worked=worked or processed > 0)
         return processed
 
     def _process(self, envelopes: list[Envelope]) -> None:
@@ -255,22 +359,43 @@ class IngestWorker:
                 logger.warning("dropped a message of pump %s: %s", envelope.pump, error.message)
         if not batches:
             return
-        try:
-            result = ingestor.commit(batches)
-        except Exception:
-            self.failed_commits += 1
-            logger.exception("commit of %d batches failed; not acked (the pumps resend)", len(batches))
-            self._stop.wait(RETRY_PAUSE_S)
-            return
-        for (pump, records), committed in zip(batches, result.committed, strict=True):
+        for (pump, records), committed in zip(batches, self._commit(batches), strict=True):
             if committed and self.transport.send(ack_message(pump, records[-1].seq)):
                 self.acks_sent += 1
 
-    def outbound(self) -> None:
-        """Send queued commands and launch due deployment waves (only when something may be due)."""
+    def _commit(self, batches: list[Batch]) -> tuple[bool, ...]:
+        """Which batches were committed: the group in one transaction, or, when the store refuses it,
+        each batch alone, so one batch it cannot store holds back no other (none is acked unstored)."""
+        try:
+            committed = self.ingestor.commit(batches).committed
+        except Exception as error:
+            self.failed_commits += 1
+            logger.exception("commit of %d batches failed; committing them one by one", len(batches))
+            committed = (False,) if len(batches) == 1 else tuple(map(self._commit_alone, batches))
+            if not any(committed):
+                self._commit_failure = f"{type(error).__name__}: {error}"[:200]
+                self._stop.wait(RETRY_PAUSE_S)
+                return committed
+        self._commit_failure = None
+        return committed
+
+    def _commit_alone(self, batch: Batch) -> bool:
+        pump, records = batch
+        try:
+            return self.ingestor.commit([batch]).committed[0]
+        except Exception:
+            self.failed_commits += 1
+            logger.exception(
+                "batch of pump %s (seq %d-%d) not stored; not acked", pump, records[0].seq, records[-1].seq
+            )
+            return False
+
+    def outbound(self) -> bool:
+        """Send queued commands and launch due deployment waves (only when something may be due); returns
+        whether it ran."""
         state = self._state
         if state is None or not self._outbound_due.is_set():
-            return
+            return False
         self._outbound_due.clear()
         with state.sessions() as session:
             deployment.advance(session, state)
@@ -278,3 +403,4 @@ class IngestWorker:
         with state.sessions() as session:
             if commands.queued(session) or deployment.has_pending_waves(session):
                 self._outbound_due.set()
+        return True

@@ -7,6 +7,7 @@ reorder, delay) are drawn from one seeded generator, so a run is reproducible; n
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -26,6 +27,8 @@ from smartpump.transport.messages import (
 )
 
 SERVER: Final = "server"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,8 +235,9 @@ class InProcessTransport:
         """Called by the broker with one message's bytes; malformed ones are counted and dropped."""
         try:
             envelope = decode(raw)
-        except MessageError:
+        except MessageError as error:
             self._rejected += 1
+            log.warning("%s dropped a malformed message: %s (%s)", self.name, error.message, error.code)
             return
         if self._handlers.on_message is not None:
             self._handlers.on_message(envelope)

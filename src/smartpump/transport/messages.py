@@ -2,6 +2,12 @@
 
 Every message is ``{"v": 1, "kind": ..., "pump": ..., "body": {...}}`` encoded as UTF-8 JSON; decoding
 is strict and refuses anything else with a ``MessageError`` whose ``code`` says what was wrong.
+
+Every decoder is bounded before it parses: at most ``MAX_MESSAGE_BYTES`` (``message.too_large``), at
+most ``MAX_NESTING`` levels of ``[]``/``{}`` counting the envelope's own (``message.too_deep``) and at
+most ``MAX_BATCH_EVENTS`` events per batch (``message.too_large``); every seq is at most ``MAX_SEQ``
+(``message.out_of_range``). No message can make a reader recurse without bound, hold more than the byte
+limit allows, or carry a number the store cannot hold (which would fail the commit of its whole group).
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ from typing import Any, Final
 import msgspec
 
 from smartpump.errors import SmartpumpError
+from smartpump.json_bounds import JsonLimits
 from smartpump.pump.events import PumpEvent
 
 SCHEMA_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 256 * 1024
 MAX_BATCH_EVENTS: Final = 500
+MAX_NESTING: Final = 32
+MAX_SEQ: Final = 2**63 - 1
+"""The largest seq (and version) a message may carry: what every database's 64-bit integer column holds."""
+"""Nesting levels a message may hold, the envelope's four (message, body, events, event) included."""
 DEFAULT_PREFIX: Final = "smartpump/v1"
 
 _EVENT_FIELDS: Final = ("v", "pump", "seq", "ts", "channel", "type", "data")
@@ -35,6 +46,9 @@ _EVENT_TYPE = re.compile(r"(?=.{3,64}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _CHANNEL = re.compile(r"[A-Za-z0-9_.\-]{1,8}")
 _PREFIX = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 _SHARE_GROUP = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_LIMITS: Final = JsonLimits(max_depth=MAX_NESTING)
+_DATA_LEVEL: Final = 5
+"""The level of an event's ``data`` object: message, body, events, event, data."""
 
 
 class MessageError(SmartpumpError, ValueError):
@@ -180,16 +194,29 @@ def pump_id(value: Any, where: str = "pump") -> str:
 
 def decode(raw: bytes) -> Envelope:
     """The envelope in ``raw``, validated against the schema of its kind; raises ``MessageError``."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise MessageError(
-            f"message is {len(raw)} bytes, limit {MAX_MESSAGE_BYTES}", code="message.too_large"
-        )
-    return _decode_plain_events(raw) or decode_strictly(raw)
+    _check_size(raw)
+    return _decode_plain_events(raw) or _decode_bounded(raw)
 
 
 def decode_strictly(raw: bytes) -> Envelope:
     """``decode`` by the field-by-field reader alone (what ``decode`` falls back to, to say what is wrong;
     ``decode`` gives the same result faster for a well-formed ``events`` message)."""
+    _check_size(raw)
+    return _decode_bounded(raw)
+
+
+def _check_size(raw: bytes) -> None:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageError(
+            f"message is {len(raw)} bytes, limit {MAX_MESSAGE_BYTES}", code="message.too_large"
+        )
+
+
+def _decode_bounded(raw: bytes) -> Envelope:
+    """The strict reader on a message within the size limit: its nesting is measured before parsing."""
+    excess = _LIMITS.first_excess(raw)
+    if excess is not None:
+        raise MessageError(f"message {excess[1]}", code="message.too_deep")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -408,6 +435,8 @@ def _int(value: Any, where: str, *, minimum: int) -> int:
         )
     if value < minimum:
         raise MessageError(f"{where}: must be >= {minimum}, got {value}", code="message.wrong_type")
+    if value > MAX_SEQ:
+        raise MessageError(f"{where}: must be <= {MAX_SEQ}, got {value}", code="message.out_of_range")
     return value
 
 
@@ -468,12 +497,14 @@ def _decode_plain_events(raw: bytes) -> Envelope | None:
     (the strict reader then reads it and says what). It accepts only what the strict reader accepts:
     the same field rules (``_plain_record``); no number with a fraction; and no duplicate key, because
     every key is counted: with no blank before any colon, each key of the text ends in ``":``, so the
-    text holds a duplicate only if it has more ``":`` than the decoded objects have keys."""
+    text holds a duplicate only if it has more ``":`` than the decoded objects have keys. Nesting beyond
+    ``MAX_NESTING`` goes to the strict reader, which measures the text and refuses it: whether the native
+    decoder met it (it raises ``RecursionError``, cleanly, in C, long past the limit) or ``_plain_size``."""
     if b" :" in raw or b"\t:" in raw or b"\n:" in raw or b"\r:" in raw:
         return None
     try:
         doc = _PLAIN_DECODER.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     if type(doc) is not dict or doc.keys() != _ENVELOPE_KEYS:
         return None
@@ -492,7 +523,7 @@ def _decode_plain_events(raw: bytes) -> Envelope | None:
         record = _plain_record(raw_event, pump)
         if record is None or record.seq <= last:
             return None
-        size = _plain_size(raw_event["data"])
+        size = _plain_size(raw_event["data"], _DATA_LEVEL)
         if size < 0:
             return None
         keys += size
@@ -503,10 +534,14 @@ def _decode_plain_events(raw: bytes) -> Envelope | None:
     return Envelope(kind=Kind.EVENTS, pump=pump, body=body, v=v, records=tuple(records))
 
 
-def _plain_size(value: Any) -> int:
-    """How many object keys ``value`` holds at any depth, or -1 when it holds a value ``_json_values``
-    refuses (a number with a fraction)."""
+def _plain_size(value: Any, level: int) -> int:
+    """How many object keys ``value`` (at nesting ``level``) holds at any depth, or -1 when it holds a
+    value ``_json_values`` refuses (a number with a fraction) or nests deeper than ``MAX_NESTING``."""
     kind = type(value)
+    if kind in _SCALARS:
+        return 0
+    if level > MAX_NESTING:
+        return -1
     if kind is dict:
         if _SCALARS.issuperset(map(type, value.values())):
             return len(value)
@@ -514,7 +549,7 @@ def _plain_size(value: Any) -> int:
         for item in value.values():
             if type(item) in _SCALARS:
                 continue
-            size = _plain_size(item)
+            size = _plain_size(item, level + 1)
             if size < 0:
                 return -1
             total += size
@@ -522,12 +557,12 @@ def _plain_size(value: Any) -> int:
     if kind is list:
         total = 0
         for item in value:
-            size = _plain_size(item)
+            size = _plain_size(item, level + 1)
             if size < 0:
                 return -1
             total += size
         return total
-    return 0 if kind in _SCALARS else -1
+    return -1
 
 
 def _plain_record(raw: Any, pump: str) -> EventRecord | None:
@@ -541,7 +576,7 @@ def _plain_record(raw: Any, pump: str) -> EventRecord | None:
         type(v) is not int
         or v != SCHEMA_VERSION
         or type(seq) is not int
-        or seq < 1
+        or not 1 <= seq <= MAX_SEQ
         or raw["pump"] != pump
         or type(ts_text) is not str
         or type(raw["data"]) is not dict

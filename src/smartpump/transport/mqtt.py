@@ -4,6 +4,11 @@ A pump endpoint keeps its session (clean_start False, session expiry) so command
 offline arrive on reconnect; the broker publishes its retained ``offline`` status when it dies. Server
 replicas share ``$share/<group>/.../pumps/+/events`` so each batch goes to one of them.
 ``IngestSubscriber`` acks a batch only after the injected commit callback returned True.
+
+No received message can stop the network thread: a message that fails to decode is counted in
+``rejected`` and logged with its code, and a handler that raises is logged and counted in
+``handler_failures``; paho is told to suppress callback exceptions as well. Should the thread still end,
+``alive`` turns False and ``revive`` starts it again (the server's ingest worker watches it).
 """
 
 from __future__ import annotations
@@ -121,6 +126,9 @@ class MqttTransport:
         self._ready = threading.Event()
         self._pending_subscribe: int | None = None
         self._rejected = 0
+        self._started = False
+        self.handler_failures = 0
+        self.revivals = 0
         self._lock = threading.Lock()
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -135,6 +143,7 @@ class MqttTransport:
             topic = settings.topics.for_message(role.will)
             self._client.will_set(topic, role.will.encode(), qos=QOS, retain=True)
         self._client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._client.suppress_exceptions = True
         self._client.on_connect = self._handle_connect
         self._client.on_subscribe = self._handle_subscribe
         self._client.on_disconnect = self._handle_disconnect
@@ -188,6 +197,20 @@ class MqttTransport:
         """Received messages dropped as malformed."""
         return self._rejected
 
+    @property
+    def alive(self) -> bool:
+        """Started and its network thread running (False before ``start`` and after ``close``)."""
+        thread = getattr(self._client, "_thread", None)  # paho keeps its loop thread here, unexposed
+        return self._started and isinstance(thread, threading.Thread) and thread.is_alive()
+
+    def revive(self) -> None:
+        """Start the network thread again after it ended (it reconnects with backoff); counted."""
+        self.revivals += 1
+        log.error("mqtt network thread of %s ended; starting it again", self.client_id)
+        self._client.loop_stop()
+        self._client._reset_sockets(sockpair_only=True)  # loop_start opens a new wake-up pair, closes none
+        self._client.loop_start()
+
     def start(self, on_message: MessageHandler, on_connection: ConnectionHandler) -> None:
         """Register callbacks and connect in the background (paho's network thread, with backoff)."""
         self._on_message = on_message
@@ -202,6 +225,7 @@ class MqttTransport:
             properties=properties,
         )
         self._client.loop_start()
+        self._started = True
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Block (outside therapy code: tests, server start-up) until connected and subscribed."""
@@ -237,6 +261,7 @@ class MqttTransport:
                 retain=True,
             )
             info.wait_for_publish(timeout=2.0)
+        self._started = False
         self._client.disconnect()
         self._client.loop_stop()
         self._set_connected(False)
@@ -300,8 +325,17 @@ class MqttTransport:
                 "dropped a malformed message on %s: %s (%s)", message.topic, error.message, error.code
             )
             return
-        if self._on_message is not None:
+        except Exception:
+            self._rejected += 1
+            log.exception("dropped an unreadable message on %s (message.unreadable)", message.topic)
+            return
+        if self._on_message is None:
+            return
+        try:
             self._on_message(envelope)
+        except Exception:
+            self.handler_failures += 1
+            log.exception("handling a %s message of pump %s failed", envelope.kind.value, envelope.pump)
 
     def _set_connected(self, up: bool) -> None:
         with self._lock:

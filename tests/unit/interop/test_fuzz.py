@@ -80,3 +80,11 @@ def test_one_megabyte_field_gets_ae() -> None:
 
 def test_bad_encoding_gets_ar() -> None:
     assert _answer(DOPAMINE.encode() + b"\xff\xfe") is AckCode.AR
+
+
+def test_an_order_padded_with_segments_or_fields_gets_ar_before_anything_reads_it() -> None:
+    many_segments = DOPAMINE.rstrip("\r") + "\rNTE|1|L|padding" * 1000 + "\r"
+    many_fields = DOPAMINE.rstrip("\r") + "\rNTE" + "|x" * 300 + "\r"
+    for payload in (many_segments, many_fields):
+        assert len(payload) < 1024 * 1024
+        assert _answer(payload.encode()) is AckCode.AR

@@ -63,12 +63,22 @@ def test_v27_truncation_character() -> None:
         ("MSH|^~\\&|A\rpid|1", "hl7.segment_id"),
         ("MSH|^~\\&|A\rMSH|^~\\&|B", "hl7.multiple_messages"),
         ("MSH|^~\\&|A|B|||x||ADT^A01|1|P|2.5\rNTE|||" + "x" * 70_000, "hl7.field_too_long"),
+        ("MSH|^~\\&|A|B|||x||ADT^A01|1|P|2.5" + "\rNTE|1" * 1000, "hl7.too_many_segments"),
+        ("MSH|^~\\&|A|B|||x||ADT^A01|1|P|2.5\rNTE" + "|" * 257, "hl7.too_many_fields"),
+        ("MSH|^~\\&|A|B|||x||ADT^A01|1|P|2.5" + "|" * 250, "hl7.too_many_fields"),
     ],
 )
 def test_refusals_have_codes(text: str, code: str) -> None:
     with pytest.raises(Hl7ParseError) as caught:
         parse(text)
     assert caught.value.code == code
+
+
+def test_segment_and_field_counts_up_to_the_limits_parse() -> None:
+    text = "MSH|^~\\&|A|B|||x||ADT^A01|1|P|2.5" + "\rNTE|1" * 998 + "\rNTE" + "|" * 256
+    message = parse(text)
+    assert len(message.segments) == 1000
+    assert len(message.segments[-1].fields) == 257  # the segment ID and 256 fields
 
 
 def test_undecodable_bytes_are_refused() -> None:

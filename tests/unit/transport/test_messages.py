@@ -16,6 +16,8 @@ from smartpump.pump.events import EventLog, EventType
 from smartpump.transport.messages import (
     MAX_BATCH_EVENTS,
     MAX_MESSAGE_BYTES,
+    MAX_NESTING,
+    MAX_SEQ,
     Envelope,
     EventRecord,
     Kind,
@@ -354,6 +356,70 @@ def test_oversize_message_is_refused_when_encoding() -> None:
     assert caught.value.code == "message.too_large"
 
 
+def _nested(levels: int) -> bytes:
+    """``levels`` arrays around a 0, written as text (``json.dumps`` itself recurses per level)."""
+    return b"[" * levels + b"0" + b"]" * levels
+
+
+def _deep_events(levels: int) -> bytes:
+    """An events message whose one event's data holds ``levels`` nested arrays (data itself is level 5)."""
+    return _raw(_message(body={"events": [_event(data={"deep": "HERE"})]})).replace(
+        b'"HERE"', _nested(levels)
+    )
+
+
+def test_two_kilobytes_nesting_a_thousand_arrays_are_refused_by_both_readers() -> None:
+    raw = _deep_events(1000)
+    assert len(raw) < 2500
+    for reader in (decode, decode_strictly):
+        with pytest.raises(MessageError) as caught:
+            reader(raw)
+        assert caught.value.code == "message.too_deep"
+
+
+@pytest.mark.parametrize("reader", [decode, decode_strictly], ids=["decode", "strict"])
+def test_nesting_limit_counts_the_envelope_levels(reader: Any) -> None:
+    levels = MAX_NESTING - 5
+    assert json.dumps(events_of(reader(_deep_events(levels)))[0].data).count("[") == levels
+    with pytest.raises(MessageError) as caught:
+        reader(_deep_events(levels + 1))
+    assert caught.value.code == "message.too_deep"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 5000,
+        b'{"v":1,"kind":"events","pump":"pump-007","body":' + b'{"a":' * 3000,
+        b'{"v":1,"kind":"command","pump":"pump-007","body":{"signed":{"a":' + _nested(2000) + b"}}}",
+        b'{"v":1,"kind":"hello","pump":"pump-007","body":{"next_seq":' + _nested(40) + b',"acked_seq":0}}',
+    ],
+    ids=["unclosed", "unclosed objects", "command", "hello"],
+)
+def test_deep_text_of_any_kind_is_refused_with_a_code_not_a_recursion_error(raw: bytes) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode(raw)
+    assert caught.value.code == "message.too_deep"
+
+
+@pytest.mark.parametrize("reader", [decode, decode_strictly], ids=["decode", "strict"])
+def test_a_seq_beyond_what_the_store_holds_is_refused(reader: Any) -> None:
+    # One such batch used to fail the commit of every batch grouped with it.
+    assert events_of(reader(_raw(_message(body={"events": [_event(MAX_SEQ)]}))))[0].seq == MAX_SEQ
+    with pytest.raises(MessageError) as caught:
+        reader(_raw(_message(body={"events": [_event(MAX_SEQ + 1)]})))
+    assert caught.value.code == "message.out_of_range"
+
+
+@pytest.mark.parametrize(
+    "body", [{"next_seq": MAX_SEQ + 1, "acked_seq": 0}, {"next_seq": 1, "acked_seq": 2**70}]
+)
+def test_a_hello_beyond_what_the_store_holds_is_refused(body: dict[str, int]) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode(_raw({"v": 1, "kind": "hello", "pump": PUMP, "body": body}))
+    assert caught.value.code == "message.out_of_range"
+
+
 def test_batch_larger_than_the_limit_is_refused() -> None:
     events = [_event(seq) for seq in range(1, MAX_BATCH_EVENTS + 2)]
     with pytest.raises(MessageError) as caught:
@@ -436,7 +502,7 @@ def _wire_batches(draw: st.DrawFn) -> bytes:
         for seq in range(1, draw(st.integers(min_value=1, max_value=4)) + 1)
     ]
     text = json.dumps(_message(body={"events": events}), separators=(",", ":"), ensure_ascii=False)
-    bend = draw(st.sampled_from(["none", "duplicate", "blank", "fraction", "quote_colon"]))
+    bend = draw(st.sampled_from(["none", "duplicate", "blank", "fraction", "quote_colon", "deep"]))
     if bend == "duplicate":
         keys = [i for i in range(len(text)) if text.startswith('":', i)]
         at = draw(st.sampled_from(keys))
@@ -452,6 +518,9 @@ def _wire_batches(draw: st.DrawFn) -> bytes:
         text = text.replace('"seq":1', '"seq":1,"x":0.5', 1)
     elif bend == "quote_colon":
         text = text.replace('"type":"vitals.recorded"', '"type":"vitals.recorded","data2":"a\\":b"', 1)
+    elif bend == "deep":
+        levels = draw(st.sampled_from([MAX_NESTING - 6, MAX_NESTING - 5, MAX_NESTING - 4, 2000]))
+        text = text.replace('"data":{', '"data":{"deep":' + _nested(levels).decode() + ",", 1)
     return text.encode("utf-8")
 
 

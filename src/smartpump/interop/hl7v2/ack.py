@@ -105,6 +105,8 @@ _REJECT_CODES: Final = frozenset(
         "hl7.bad_delimiters",
         "hl7.encoding",
         "hl7.too_large",
+        "hl7.too_many_segments",
+        "hl7.too_many_fields",
         "hl7.segment_id",
         "hl7.multiple_messages",
         "hl7.unsupported_type",

@@ -18,6 +18,10 @@ from smartpump.errors import SmartpumpError
 
 MAX_FIELD_CHARS: Final = 65_536
 MAX_MESSAGE_CHARS: Final = 4 * 1024 * 1024
+MAX_SEGMENTS: Final = 1000
+"""Segments a message may hold (an order is about 20, a device report a few hundred at most)."""
+MAX_FIELDS: Final = 256
+"""Fields a segment may hold (the standard defines fewer than 60 for any segment)."""
 _SEGMENT_ID: Final = re.compile(r"[A-Z][A-Z0-9]{2}")
 _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 _TS: Final = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?")
@@ -255,12 +259,20 @@ class Message:
         return tuple(ids)
 
 
-def parse(text: str, *, max_field_chars: int = MAX_FIELD_CHARS) -> Message:
-    """Parse ER7 text into a Message; lenient about separators, strict about what it cannot read.
+def parse(
+    text: str,
+    *,
+    max_field_chars: int = MAX_FIELD_CHARS,
+    max_segments: int = MAX_SEGMENTS,
+    max_fields: int = MAX_FIELDS,
+) -> Message:
+    """Parse ER7 text into a Message; lenient about separators, strict about what it cannot read, and
+    bounded: characters per message and per field, segments per message, fields per segment.
 
     Raises:
         Hl7ParseError: ``hl7.empty``, ``hl7.too_large``, ``hl7.no_msh``, ``hl7.bad_delimiters``,
-            ``hl7.segment_id``, ``hl7.field_too_long`` or ``hl7.multiple_messages``.
+            ``hl7.segment_id``, ``hl7.field_too_long``, ``hl7.too_many_segments``,
+            ``hl7.too_many_fields`` or ``hl7.multiple_messages``.
     """
     if len(text) > MAX_MESSAGE_CHARS:
         raise Hl7ParseError(f"message of {len(text)} characters is too large", code="hl7.too_large")
@@ -274,9 +286,18 @@ def parse(text: str, *, max_field_chars: int = MAX_FIELD_CHARS) -> Message:
     lines = _LINE_BREAK.split(body)
     trailing = lines[-1] == ""
     lines = [line for line in lines if line]
+    if len(lines) > max_segments:
+        raise Hl7ParseError(
+            f"message has {len(lines)} segments (limit {max_segments})", code="hl7.too_many_segments"
+        )
     encoding = _encoding_of(lines[0])
     segments: list[Segment] = []
     for number, line in enumerate(lines, start=1):
+        if line.count(encoding.field) > max_fields:
+            raise Hl7ParseError(
+                f"segment {number} ({line[:3]!r}) has more than {max_fields} fields",
+                code="hl7.too_many_fields",
+            )
         seg = _segment(line, encoding, number)
         if number > 1 and seg.id == "MSH":
             raise Hl7ParseError("more than one MSH: batches are not accepted", code="hl7.multiple_messages")

@@ -26,6 +26,7 @@ from smartpump.server.settings import Settings
 from smartpump.server.state import ServerState
 
 TOKEN_URL: Final = "/api/v1/auth/token"
+PASSWORD_CHANGE_REQUIRED: Final = "auth.password_change_required"
 MAX_PAGE: Final = 500
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -45,6 +46,11 @@ def get_session(state: StateDep) -> Iterator[Session]:
     """One session per request; anything not committed is rolled back."""
     with state.sessions() as session:
         yield session
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the ASGI server reports it (behind a proxy: run with ``--proxy-headers``)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def get_settings(state: StateDep) -> Settings:
@@ -80,15 +86,22 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
 class RoleGuard:
-    """A dependency admitting callers who hold one of ``roles`` in some facility (or everywhere)."""
+    """A dependency admitting callers who hold one of ``roles`` in some facility (or everywhere) and, unless
+    ``before_password_change``, whose password need not be changed first (the bootstrap admin's)."""
 
-    def __init__(self, roles: frozenset[Role]) -> None:
+    def __init__(self, roles: frozenset[Role], *, before_password_change: bool = False) -> None:
         self.roles = roles
+        self.before_password_change = before_password_change
 
     def __call__(
         self, request: Request, principal: CurrentUser, session: SessionDep, clock: ClockDep
     ) -> Access:
         """The caller's access for this route; denials are audited and answered 403."""
+        if principal.must_change_password and not self.before_password_change:
+            raise AccessDeniedError(
+                "change your password first (POST /api/v1/auth/password, or /ui/password)",
+                code=PASSWORD_CHANGE_REQUIRED,
+            )
         if not principal.has_any_role(self.roles):
             audit.append(
                 session,
@@ -104,11 +117,12 @@ class RoleGuard:
         return Access(principal=principal, roles=self.roles)
 
 
-def require_roles(*roles: Role) -> Any:
-    """Declare the roles a route accepts (use as ``Annotated[Access, require_roles(...)]``)."""
+def require_roles(*roles: Role, before_password_change: bool = False) -> Any:
+    """Declare the roles a route accepts (use as ``Annotated[Access, require_roles(...)]``); with
+    ``before_password_change`` the route also serves a caller who must change their password first."""
     if not roles:
         raise ValueError("a guarded route needs at least one role")
-    return Depends(RoleGuard(frozenset(roles)))
+    return Depends(RoleGuard(frozenset(roles), before_password_change=before_password_change))
 
 
 def public_route() -> None:

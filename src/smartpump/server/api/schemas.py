@@ -59,11 +59,12 @@ class ErrorResponse(BaseModel):
 
 
 class Health(Response):
-    """Liveness and database reachability."""
+    """Liveness, database reachability and each background service's state (``ok`` or what is wrong)."""
 
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     version: str
+    services: dict[str, str] = {}
 
 
 class Token(Response):
@@ -102,12 +103,13 @@ class UserOut(Response):
 
 
 class Me(Response):
-    """The caller: username and roles per facility."""
+    """The caller: username, roles per facility, and whether the password must be changed first."""
 
     user_id: int
     username: str
     global_roles: list[Role]
     facility_roles: dict[str, list[Role]]
+    must_change_password: bool = False
 
 
 class UserCreate(Request):

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
-from smartpump.server import audit
+from smartpump.server import audit, password_policy
 from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, verify_password
 from smartpump.server.db.models import Facility, RoleGrant, User
 from smartpump.server.db.repositories import users as repo
@@ -22,14 +22,10 @@ FIRST_ADMIN = "admin"
 
 
 def check_password_policy(settings: Settings, username: str, password: str) -> None:
-    """Refuse short passwords and passwords that contain the username."""
-    if len(password) < settings.password_min_length:
-        raise InvalidInputError(
-            f"password must have at least {settings.password_min_length} characters",
-            code="user.weak_password",
-        )
-    if username.casefold() in password.casefold():
-        raise InvalidInputError("password must not contain the username", code="user.weak_password")
+    """Refuse a password the policy refuses (``password_policy``: length, username, common passwords)."""
+    reason = password_policy.weakness(password, username, min_length=settings.password_min_length)
+    if reason is not None:
+        raise InvalidInputError(reason, code="user.weak_password")
 
 
 def create_facility(session: Session, clock: Clock, access: Access, *, code: str, name: str) -> Facility:
@@ -276,7 +272,12 @@ def change_password(
     if user is None or not verify_password(hasher, user.password_hash, current_password):
         raise AccessDeniedError("current password is wrong", code="user.wrong_password")
     check_password_policy(settings, user.username, new_password)
+    if verify_password(hasher, user.password_hash, new_password):
+        raise InvalidInputError(
+            "the new password must differ from the current one", code="user.same_password"
+        )
     user.password_hash = hasher.hash(new_password)
+    user.must_change_password = False
     repo.revoke_tokens_of(session, user.id, clock.now())
     audit.append(
         session,
@@ -332,7 +333,8 @@ def ensure_first_admin(
 ) -> FirstAdmin | None:
     """On an empty database, create user ``admin`` with a deployment-wide admin grant.
 
-    The password is SMARTPUMP_ADMIN_PASSWORD when set, otherwise generated and returned once.
+    The password is SMARTPUMP_ADMIN_PASSWORD when set, otherwise generated and returned once; either way
+    it must be changed at the first login before the account can do anything else.
     Returns None when users exist already.
     """
     if repo.count_users(session) > 0:
@@ -349,6 +351,7 @@ def ensure_first_admin(
         password=password,
         full_name="Bootstrap administrator",
     )
+    user.must_change_password = True
     session.add(
         RoleGrant(
             user_id=user.id, role=Role.ADMIN.value, facility_id=None, status="active", created_at=clock.now()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from smartpump.server.web import configuration_pages, insight_pages, library_pages, pages, panel
+from smartpump.server.web import (
+    configuration_pages,
+    insight_pages,
+    library_pages,
+    pages,
+    panel,
+    password_pages,
+)
 from smartpump.server.web.render import render
 from smartpump.server.web.session import CookieAuthMiddleware, install_html_errors
 
@@ -19,7 +26,7 @@ def _error_page(request: Request, status: int, code: str, message: str) -> Respo
 
 def mount_web(app: FastAPI) -> None:
     """Add the UI's routes under /ui, the session-cookie middleware and HTML error pages to the app."""
-    for module in (pages, library_pages, configuration_pages, panel, insight_pages):
+    for module in (pages, library_pages, configuration_pages, panel, insight_pages, password_pages):
         app.include_router(module.router)
     app.add_middleware(CookieAuthMiddleware)
     install_html_errors(app, _error_page)

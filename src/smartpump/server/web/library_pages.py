@@ -20,6 +20,7 @@ from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.api.deps import ClockDep, SessionDep, StateDep, require_roles
 from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
+from smartpump.server.body_limits import check_json_shape, json_limits
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import deployment, fleet, library_coverage, library_search, release_policy
@@ -118,6 +119,8 @@ async def import_library(
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInputError("the file is larger than 20 MB", code="library.import_too_large")
     name = FilePath(upload.filename or "upload").name
+    if name.lower().endswith(".json"):
+        check_json_shape(json_limits(state.settings), data, "the file")
     with tempfile.TemporaryDirectory() as folder:
         path = FilePath(folder) / (name if name.lower().endswith((".json", ".xlsx")) else name + ".xlsx")
         path.write_bytes(data)

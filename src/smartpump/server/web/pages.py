@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from smartpump.server import auth
-from smartpump.server.api.deps import PUBLIC, SessionDep, StateDep, require_roles
+from smartpump.server.api.deps import PUBLIC, SessionDep, StateDep, client_address, require_roles
 from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import audit as audit_repo
@@ -100,7 +100,16 @@ def login(
 ) -> Response:
     """Check the password; on success store the bearer token in the session cookie."""
     try:
-        issued = auth.login(session, state.settings, state.clock, state.hasher, username, password)
+        issued = auth.login(
+            session,
+            state.settings,
+            state.clock,
+            state.hasher,
+            state.login_throttle,
+            username,
+            password,
+            client=client_address(request),
+        )
     except (AuthenticationError, ThrottledError) as error:
         state.metrics.logins.labels(outcome="failure").inc()
         status = 429 if isinstance(error, ThrottledError) else 401

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smartpump.errors import SmartpumpError
+from smartpump.server.api.deps import PASSWORD_CHANGE_REQUIRED
 from smartpump.server.api.errors import status_for
 from smartpump.server.errors import AccessDeniedError
 from smartpump.server.settings import Settings
@@ -136,7 +137,8 @@ def wants_html(request: Request) -> bool:
 
 
 def install_html_errors(app: FastAPI, render_error: Callable[[Request, int, str, str], Response]) -> None:
-    """Answer page errors as HTML (401 redirects to the login page); API errors are unchanged."""
+    """Answer page errors as HTML (401 redirects to the login page, a password that must be changed first
+    to the password page); API errors are unchanged."""
 
     def wrap(original: Handler | None, describe: Callable[[Exception], tuple[int, str, str]]) -> Handler:
         async def handler(request: Request, exc: Exception) -> Response:
@@ -145,6 +147,8 @@ def install_html_errors(app: FastAPI, render_error: Callable[[Request, int, str,
                 if status == 401:
                     target = quote(request.url.path, safe="/")
                     return RedirectResponse(f"{UI_PREFIX}/login?next={target}", status_code=303)
+                if code == PASSWORD_CHANGE_REQUIRED:
+                    return RedirectResponse(f"{UI_PREFIX}/password", status_code=303)
                 return render_error(request, status, code, message)
             assert original is not None
             return await original(request, exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from smartpump.server import auth
@@ -16,6 +16,7 @@ from smartpump.server.api.deps import (
     SettingsDep,
     StateDep,
     TokenDep,
+    client_address,
     require_roles,
 )
 from smartpump.server.api.schemas import ErrorResponse, Me, PasswordChange, Token
@@ -24,7 +25,7 @@ from smartpump.server.errors import AuthenticationError, ThrottledError
 from smartpump.server.services import users as users_service
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-AnyUser = Annotated[Access, require_roles(*ALL_ROLES)]
+AnyUser = Annotated[Access, require_roles(*ALL_ROLES, before_password_change=True)]
 
 
 @router.post(
@@ -33,13 +34,24 @@ AnyUser = Annotated[Access, require_roles(*ALL_ROLES)]
     responses={401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
 )
 def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     state: StateDep,
     session: SessionDep,
 ) -> Token:
-    """Exchange username and password for a bearer token (failures are throttled per account)."""
+    """Exchange username and password for a bearer token (failures are throttled per account and client
+    address, per client address, and per account from untrusted networks)."""
     try:
-        issued = auth.login(session, state.settings, state.clock, state.hasher, form.username, form.password)
+        issued = auth.login(
+            session,
+            state.settings,
+            state.clock,
+            state.hasher,
+            state.login_throttle,
+            form.username,
+            form.password,
+            client=client_address(request),
+        )
     except ThrottledError:
         state.metrics.logins.labels(outcome="throttled").inc()
         raise
@@ -69,6 +81,7 @@ def me(access: AnyUser) -> Me:
         username=principal.username,
         global_roles=sorted(principal.global_roles),
         facility_roles={str(f): sorted(r) for f, r in sorted(principal.facility_roles.items())},
+        must_change_password=principal.must_change_password,
     )
 
 
