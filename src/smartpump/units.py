@@ -33,6 +33,7 @@ __all__ = [
     "convert_amount",
     "convert_dose",
     "dose_to_rate_ml_per_h",
+    "dose_to_volume_ml",
     "dose_units_convertible",
     "format_decimal",
     "mdc_context_free",
@@ -44,6 +45,7 @@ __all__ = [
     "require_positive",
     "round_half_up",
     "to_decimal",
+    "volume_to_dose",
 ]
 
 _CTX: Final = Context(prec=40, traps=[InvalidOperation, DivisionByZero, Overflow])

@@ -18,8 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from smartpump.cli.demo import LIBRARY_FILE, SeedReport, seed_demo
+from smartpump.cli.demo import SeedReport, seed_demo
 from smartpump.clock import ManualClock
+from smartpump.data import DEMO_LIBRARY
 from smartpump.ders.program import InfusionProgram, ProgramKind
 from smartpump.library.formats import json_format
 from smartpump.server.app import create_app
@@ -70,7 +71,7 @@ def _demo(settings: Settings, engine: Engine, tmp_path: Path, *, history_s: floa
     keys = load_or_create(settings.signing_key_path)
     link = InProcessLink()
     fleet = SimFleet(
-        library=json_format.read(LIBRARY_FILE),
+        library=json_format.read(DEMO_LIBRARY),
         pumps=8,
         seed=1,
         speed=1.0,
@@ -138,7 +139,9 @@ def _currency(demo: Demo, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def test_the_walkthrough_releases_v2_deploys_it_and_currency_follows_the_activated_hash(demo: Demo) -> None:
-    pharmacist, approver, biomed = (demo.headers(u) for u in ("pharmacist", "approver", "biomed"))
+    pharmacist, approver, approver2, biomed = (
+        demo.headers(u) for u in ("pharmacist", "approver", "approver2", "biomed")
+    )
     library_id = demo.report.library_id
     assert demo.report.library_version == 2
     before = _currency(demo, biomed)
@@ -147,8 +150,9 @@ def test_the_walkthrough_releases_v2_deploys_it_and_currency_follows_the_activat
 
     assert _fix_lint_errors(demo, library_id, pharmacist) == len(demo.report.lint_errors)
     assert demo.client.post(f"{API}/libraries/{library_id}/submit", headers=pharmacist).status_code == 200
-    approved = demo.client.post(f"{API}/libraries/{library_id}/approve", headers=approver, json={})
-    assert approved.status_code == 200, approved.text
+    for headers in (approver, approver2):
+        approved = demo.client.post(f"{API}/libraries/{library_id}/approve", headers=headers, json={})
+        assert approved.status_code == 200, approved.text
     released = demo.client.post(f"{API}/libraries/{library_id}/release", headers=approver)
     assert released.status_code == 200, released.text
     assert released.json()["version"] == 2

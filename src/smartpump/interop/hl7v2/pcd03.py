@@ -536,7 +536,8 @@ def _bolus(program: InfusionProgram, step: OrderStep, entry: Entry, kind: Progra
                 9003, f"a {kind.value} needs a duration (TQ1) or a rate (OBX MDC_FLOW_FLUID_PUMP)"
             )
         program = replace(program, duration_min=_duration_from_rate(program, dose, unit, rate))
-    return replace(program, dose=dose, dose_unit=unit)
+    # a bolus's volume is the volume that holds its dose, never the parent bag's VTBI
+    return replace(program, dose=dose, dose_unit=unit, vtbi_ml=None)
 
 
 def _duration_from_rate(
