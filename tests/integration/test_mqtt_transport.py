@@ -271,7 +271,9 @@ def _anonymous_publish(settings: MqttSettings, topic: str, payload: bytes) -> No
     client.connect(settings.host, settings.port)
     client.loop_start()
     try:
-        assert client.publish(topic, payload, qos=1).wait_for_publish(timeout=WAIT_S) is None
+        published = client.publish(topic, payload, qos=1)
+        published.wait_for_publish(timeout=WAIT_S)
+        assert published.is_published(), f"the broker did not acknowledge {topic} within {WAIT_S} s"
     finally:
         client.disconnect()
         client.loop_stop()

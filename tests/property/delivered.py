@@ -34,7 +34,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind, Verdict
+from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind, Verdict
 from smartpump.library.formats import json_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.limits import LimitSet
@@ -503,7 +503,7 @@ class DeliveryWatch:
         dose: Decimal | None = getattr(overlay, "dose", None)
         if dose is not None:
             return dose
-        pca = seen.therapy.program.pca
+        pca: PCAProgram | None = seen.therapy.program.pca
         if pca is None:
             return None
         if overlay.kind is OverlayKind.PCA_DEMAND:

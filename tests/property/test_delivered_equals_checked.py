@@ -16,6 +16,7 @@ The first tests below pin the independent physics on hand-computed cases.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -494,6 +495,7 @@ class DeliveredMachine(RuleBasedStateMachine):
         """A new program on a running channel: same entry, or another entry, concentration or weight."""
         cid = data.draw(st.sampled_from(self._with_therapy()), label="channel")
         therapy = self.pump.channels[cid].therapy
+        assert therapy is not None
         pool = self.pca_entries if therapy.program.kind is ProgramKind.PCA else self.plain_entries
         running = self.library.entry(therapy.verdict.entry_id) if therapy.verdict.entry_id else None
         how = data.draw(st.sampled_from(["same entry", "another entry", "another weight"]), label="titration")
@@ -515,6 +517,7 @@ class DeliveredMachine(RuleBasedStateMachine):
         """A bolus or loading dose on a running channel, from its own entry or from another one."""
         cid = data.draw(st.sampled_from(self._with_therapy(ChannelState.RUNNING)), label="channel")
         therapy = self.pump.channels[cid].therapy
+        assert therapy is not None
         own = self.library.entry(therapy.verdict.entry_id) if therapy.verdict.entry_id else None
         choices = tuple(e for e in (own,) if e is not None) + self.bolus_entries
         if not choices:
@@ -569,7 +572,9 @@ class DeliveredMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def clinician_bolus(self, data: st.DataObject) -> None:
         cid = data.draw(st.sampled_from(self._pca_channels()), label="channel")
-        pca = self.library.entry(self.pump.channels[cid].therapy.verdict.entry_id).pca
+        therapy = self.pump.channels[cid].therapy
+        assert therapy is not None and therapy.verdict.entry_id is not None
+        pca = self.library.entry(therapy.verdict.entry_id).pca
         assert pca is not None
         amount = _near_limits(data, pca.clinician_bolus or pca.demand_dose, "clinician bolus")
         self._try(lambda: self.pump.clinician_bolus(cid, amount))
@@ -602,7 +607,7 @@ class DeliveredMachine(RuleBasedStateMachine):
             self._try(lambda: self.pump.close_door(cid))
         else:
             for alarm in list(self.pump.alarms.active.values()):
-                self._try(lambda a=alarm: self.pump.clear_alarm(a.id, a.channel))
+                self._try(functools.partial(self.pump.clear_alarm, alarm.id, alarm.channel))
             self._try(lambda: self.pump.resume(cid))
 
     @precondition(lambda self: bool(self._with_therapy()))
@@ -655,17 +660,27 @@ def _models_for(area: CareArea, kind: str, entries: tuple[Entry, ...]) -> list[P
 # ----------------------------------------------------------------- the property, on both libraries
 
 
+def _machine_on(library: DrugLibrary, area_ids: tuple[str, ...] | None = None) -> type[DeliveredMachine]:
+    """The machine bound to one library (and care areas): a class hypothesis builds with no arguments."""
+
+    class MachineOnLibrary(DeliveredMachine):
+        def __init__(self) -> None:
+            super().__init__(library, area_ids)
+
+    return MachineOnLibrary
+
+
 def test_demo_library_delivers_what_was_checked() -> None:
     library = demo_library()
-    run_state_machine_as_test(lambda: DeliveredMachine(library), settings=MACHINE_SETTINGS)
+    run_state_machine_as_test(_machine_on(library), settings=MACHINE_SETTINGS)
 
 
 def test_demo_library_pca_care_area_delivers_what_was_checked() -> None:
     library = demo_library()
     pca_areas = tuple(sorted({e.care_area_id for e in library.entries if e.mode is DeliveryMode.PCA}))
-    run_state_machine_as_test(lambda: DeliveredMachine(library, pca_areas), settings=MACHINE_SETTINGS)
+    run_state_machine_as_test(_machine_on(library, pca_areas), settings=MACHINE_SETTINGS)
 
 
 def test_real_alaris_v66_library_delivers_what_was_checked() -> None:
     library = alaris_v66()
-    run_state_machine_as_test(lambda: DeliveredMachine(library), settings=MACHINE_SETTINGS)
+    run_state_machine_as_test(_machine_on(library), settings=MACHINE_SETTINGS)

@@ -185,9 +185,11 @@ class PcaMachine(RuleBasedStateMachine):
         therapy = self.pump.channel("A").therapy
         assert therapy is not None and therapy.pca is not None
         ledger = therapy.pca
+        window_s = ledger.window_s
+        assert window_s is not None
         for t, _, kind in ledger.doses:
             if kind is DoseKind.DEMAND:
-                granted_before = sum((a for at, a, _ in ledger.doses if t - ledger.window_s < at < t), D(0))
+                granted_before = sum((a for at, a, _ in ledger.doses if t - window_s < at < t), D(0))
                 assert granted_before + ledger.demand_dose <= D(4)
 
 

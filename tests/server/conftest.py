@@ -34,7 +34,7 @@ from tests.factories import make_library
 with warnings.catch_warnings():
     # Starlette 1.x warns that its TestClient prefers httpx2; httpx is what we have.
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as TestClient
 
 PASSWORD = "correct horse battery staple"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

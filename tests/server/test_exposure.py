@@ -80,4 +80,4 @@ def test_development_serves_metrics_and_docs(client: TestClient) -> None:
 
 def test_production_refuses_a_short_scrape_token() -> None:
     with pytest.raises(ValidationError, match="SMARTPUMP_METRICS_TOKEN"):
-        Settings(env=Environment.PRODUCTION, secret_key="k" * 48, metrics_token="short")
+        Settings(env=Environment.PRODUCTION, secret_key=SecretStr("k" * 48), metrics_token=SecretStr("short"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -116,7 +117,7 @@ class Panel:
         return self.fleet.pump(self.serial)
 
     def page(self, channel: str = "A") -> str:
-        response = self.client.get(f"/ui/panel/{self.serial}?channel={channel}")
+        response: httpx.Response = self.client.get(f"/ui/panel/{self.serial}?channel={channel}")
         assert response.status_code == 200, response.text
         return response.text
 

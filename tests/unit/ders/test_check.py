@@ -333,6 +333,7 @@ def test_dose_gives_exact_and_rounded_rate_readme_case() -> None:
     assert verdict.rate_ml_per_h_exact == D("13.125")
     assert verdict.rate_ml_per_h == D("13.1")
     assert verdict.dose_programmed == D(5)
+    assert verdict.dose is not None
     assert close(verdict.dose, D("13.1") * D(1600) / D(60) / D(70))
     assert verdict.dose_unit == "mcg/kg/min"
 

@@ -9,9 +9,10 @@ from dataclasses import replace
 from decimal import Decimal
 
 from smartpump.clock import ManualClock
-from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
+from smartpump.ders.program import NO_PATIENT, InfusionProgram, PatientParameters, ProgramKind
 from smartpump.library.model import DeliveryMode, DeviceType, DrugLibrary
 from smartpump.pump import Pump, PumpModel
+from smartpump.units import Concentration
 from tests.factories import bounds, concentration, dose_limits, make_drug, make_entry
 from tests.unit.pump.library import pump_library
 
@@ -133,12 +134,21 @@ def heparin(dose: str = "18", *, patient: PatientParameters = KG_70) -> Infusion
     return InfusionProgram(entry_id="icu-heparin", dose=D(dose), patient=patient, vtbi_ml=D(250))
 
 
-def bolus(entry_id: str, dose: str, *, minutes: str = "5", **fields: object) -> InfusionProgram:
-    """A bolus of ``dose`` (in the entry's bolus unit) over ``minutes``."""
+def bolus(
+    entry_id: str,
+    dose: str,
+    *,
+    minutes: str = "5",
+    concentration: Concentration | None = None,
+    patient: PatientParameters = NO_PATIENT,
+) -> InfusionProgram:
+    """A bolus of ``dose`` (in the entry's bolus unit) over ``minutes``, from ``concentration`` (None:
+    the entry's only one) for ``patient``."""
     return InfusionProgram(
         entry_id=entry_id,
         kind=ProgramKind.BOLUS,
         dose=D(dose),
         duration_min=D(minutes),
-        **fields,  # type: ignore[arg-type]
+        concentration=concentration,
+        patient=patient,
     )

@@ -416,7 +416,9 @@ def test_the_rate_cap_accepts_exactly_the_cap_and_refuses_one_step_above() -> No
     assert (alert.value, alert.limit, alert.unit) == (D(501), D(500), "mL/h")
     checked = pump.events.of_type(EventType.PROGRAM_CHECKED)[-1]
     assert (checked.channel, checked.data["verdict"]) == ("B", "hard")
-    assert "ders.device.rate_cap.hard_max" in [a["rule"] for a in checked.data["alerts"]]  # type: ignore[union-attr]
+    alerts = checked.data["alerts"]
+    assert isinstance(alerts, list)
+    assert "ders.device.rate_cap.hard_max" in [a["rule"] for a in alerts]
 
 
 def test_the_rate_cap_refuses_a_titration_a_step_a_bolus_and_a_piggyback_above_it() -> None:

@@ -77,7 +77,9 @@ def test_a_dose_on_the_hard_max_that_rounds_above_it_is_a_hard_stop_with_the_del
     assert _close(verdict.dose, rate_to_dose(D("78.8"), MCG_KG_MIN, DOPAMINE_400, weight_kg=D(70)))
     checked = pump.events.of_type(EventType.PROGRAM_CHECKED)[-1].data
     assert checked["dose_programmed"] == D(30) and checked["dose"] == verdict.dose
-    assert [d["rate_ml_per_h"] for d in checked["deliverable"]] == [D("78.7")]  # type: ignore[union-attr]
+    deliverable = checked["deliverable"]
+    assert isinstance(deliverable, list)
+    assert [d["rate_ml_per_h"] for d in deliverable] == [D("78.7")]
     with pytest.raises(PumpError):
         pump.confirm("A")
     assert pump.events.of_type(EventType.INFUSION_STARTED) == []
@@ -267,7 +269,9 @@ def test_a_weight_change_rechecks_the_running_dose_and_runs_the_rate_that_holds_
     changed = pump.events.of_type(EventType.RATE_CHANGED)[-1].data
     assert (changed["old_rate_ml_per_h"], changed["new_rate_ml_per_h"]) == (D("13.1"), D(15))
     assert (changed["cause"], changed["dose"]) == ("patient_parameters", D(5))
-    [rechecked] = pump.events.of_type(EventType.PATIENT_PARAMETERS_CHANGED)[-1].data["rechecked"]  # type: ignore[misc]
+    all_rechecked = pump.events.of_type(EventType.PATIENT_PARAMETERS_CHANGED)[-1].data["rechecked"]
+    assert isinstance(all_rechecked, list)
+    [rechecked] = all_rechecked
     assert (rechecked["channel"], rechecked["verdict"], rechecked["rate_ml_per_h"]) == ("A", "ok", D(15))
     assert pump.channel("A").flow_ml_per_h == D(15)
     assert pump.program("A", replace(dopamine("6"), patient=NO_PATIENT)).rate_ml_per_h == D(18)
@@ -361,17 +365,19 @@ def test_an_insulin_bolus_on_a_heparin_channel_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("concentration", "patient"),
     [
-        {"concentration": Concentration.parse("5000 units/250 mL"), "patient": KG_70},
-        {"patient": PatientParameters(weight_kg=D(80))},
+        (Concentration.parse("5000 units/250 mL"), KG_70),
+        (None, PatientParameters(weight_kg=D(80))),
     ],
 )
-def test_a_bolus_from_another_container_or_for_another_weight_is_refused(fields: dict[str, object]) -> None:
+def test_a_bolus_from_another_container_or_for_another_weight_is_refused(
+    concentration: Concentration | None, patient: PatientParameters
+) -> None:
     pump, _ = delivered_pump()
     start(pump, "A", heparin())
     with pytest.raises(PumpError) as refused:
-        pump.bolus("A", bolus("icu-heparin", "80", **fields))
+        pump.bolus("A", bolus("icu-heparin", "80", concentration=concentration, patient=patient))
     assert refused.value.code == "pump.bolus_entry"
 
 

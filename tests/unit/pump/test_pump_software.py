@@ -192,6 +192,11 @@ def _lvp_package(version: str, *, model: str = LVP_MODEL, private: bytes = PRIVA
     return _package(version, model=model, private=private)
 
 
+def _versions(pump: Pump) -> tuple[str, str | None]:
+    """The pump's installed and pending software versions, read afresh."""
+    return pump.software.installed_version, pump.software.pending_version
+
+
 def _software_events(pump: Pump) -> list[tuple[str, dict[str, object]]]:
     kinds = (EventType.SOFTWARE_INSTALLED, EventType.SOFTWARE_ACTIVATED, EventType.SOFTWARE_REJECTED)
     return [(e.type.value, dict(e.data)) for e in pump.events.since(0) if e.type in kinds]
@@ -204,7 +209,7 @@ def test_a_package_installed_on_an_idle_pump_runs_at_once_with_both_events() -> 
         ("software.installed", {"version": "1.1.0", "pending": False}),
         ("software.activated", {"version": "1.1.0", "previous_version": FACTORY_VERSION}),
     ]
-    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+    assert _versions(pump) == ("1.1.0", None)
     status = pump.status()
     assert (status.software_version, status.software_pending) == ("1.1.0", None)
 
@@ -228,7 +233,7 @@ def test_a_package_waits_while_a_channel_delivers_and_runs_when_the_last_channel
     last_stop = pump.events.of_type(EventType.INFUSION_STOPPED)[-1]
     assert last_stop.channel == "B" and activated.seq > last_stop.seq
     assert dict(activated.data) == {"version": "1.1.0", "previous_version": FACTORY_VERSION}
-    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+    assert _versions(pump) == ("1.1.0", None)
 
 
 def test_a_program_not_yet_started_also_holds_the_software_back() -> None:
@@ -237,7 +242,7 @@ def test_a_program_not_yet_started_also_holds_the_software_back() -> None:
     pump.install_software(_lvp_package("1.1.0"), PUBLIC)
     assert pump.software.pending_version == "1.1.0"
     pump.cancel("C")
-    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", None)
+    assert _versions(pump) == ("1.1.0", None)
 
 
 def _other_key_package() -> dict[str, str]:
@@ -281,7 +286,7 @@ def test_a_refused_package_is_logged_and_changes_nothing(
         *before,
         ("software.rejected", {"code": code, "reason": refused.value.message}),
     ]
-    assert (pump.software.installed_version, pump.software.pending_version) == ("1.1.0", "1.2.0")
+    assert _versions(pump) == ("1.1.0", "1.2.0")
     pump.stop("A")
     [_, activated] = pump.events.of_type(EventType.SOFTWARE_ACTIVATED)
     assert dict(activated.data) == {"version": "1.2.0", "previous_version": "1.1.0"}
@@ -292,7 +297,7 @@ def test_the_software_a_caller_reads_is_a_copy_that_cannot_bypass_the_idle_gate(
     start(pump, "A", basic("100"))
     pump.install_software(_lvp_package("1.1.0"), PUBLIC)
     pump.software.activate()
-    assert (pump.software.installed_version, pump.software.pending_version) == (FACTORY_VERSION, "1.1.0")
+    assert _versions(pump) == (FACTORY_VERSION, "1.1.0")
     assert pump.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
 
 
