@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from smartpump.ders.program import Alert, VerdictLevel
 from smartpump.library.limits import LimitKind
-from smartpump.server.web.display import at_resolution, exact, significant
+from smartpump.server.web.display import at_resolution, distinct, exact, significant
 from smartpump.server.web.panel_view import alert_lines, deliverable_lines
 
 
@@ -129,9 +129,24 @@ def test_deliverable_alternatives_read_as_rate_and_dose() -> None:
         Option(rate_ml_per_h=Decimal("1.3E+1"), vtbi_ml=None, dose=Decimal(5)),
     )
     assert deliverable_lines(rates, "mcg/kg/min", Decimal("0.1")) == (
-        "13.0 mL/h = 4.95 mcg/kg/min",
+        "13.0 mL/h = 4.952 mcg/kg/min",
         "13.0 mL/h = 5 mcg/kg/min",
     )
     volumes = (Option(rate_ml_per_h=Decimal("100.2"), vtbi_ml=Decimal("50.1"), dose=Decimal("1002")),)
     assert deliverable_lines(volumes, "mg", Decimal("0.1")) == ("50.1 mL at 100.2 mL/h = 1002 mg",)
     assert deliverable_lines((), "mg", Decimal("0.1")) == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "reference", "shown"),
+    [
+        ("30.0006", "30", "30.001"),
+        ("1.00002", "1", "1.00002"),
+        ("1.25", "1", "1.25"),
+        ("45", "30", "45"),
+        ("30", "30", "30"),
+        ("29.9999", "30", "29.9999"),
+    ],
+)
+def test_a_value_beyond_a_limit_never_reads_as_the_limit(value: str, reference: str, shown: str) -> None:
+    assert distinct(Decimal(value), Decimal(reference), 3) == shown

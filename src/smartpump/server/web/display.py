@@ -48,6 +48,16 @@ def significant(value: Decimal | int | None, digits: int = READING_DIGITS) -> st
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def distinct(value: Decimal, reference: Decimal, digits: int = READING_DIGITS) -> str:
+    """``value`` to ``digits`` significant digits, or more (up to 12) until it no longer reads as
+    ``reference``: a dose 30.0006 above a limit of 30 reads "30.0006", a factor 1.00002 "1.00002"."""
+    for shown in range(digits, 13):
+        text = significant(value, shown)
+        if value == reference or text != significant(reference, shown):
+            return text
+    return exact(value)
+
+
 def at_resolution(value: Decimal | int | None, resolution: Decimal) -> str:
     """``value`` rounded half-up to the decimals of ``resolution`` (0.1 -> one decimal, 1 -> none),
     trailing zeros kept, without exponent; "—" for None."""

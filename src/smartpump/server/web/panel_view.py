@@ -19,7 +19,7 @@ from smartpump.library.model import DeliveryMode, DrugLibrary, Entry
 from smartpump.pump import OverrideReason, Pump
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
 from smartpump.pump.events import EventType, PumpEvent
-from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, exact, significant
+from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, distinct, exact, significant
 from smartpump.units import DoseUnit
 
 FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -86,10 +86,10 @@ def alert_line(
         what=parameter.replace(".", " ").replace("_", " "),
         bound=limit_kind.value.replace("_", " "),
         direction="above" if limit_kind.is_max else "below",
-        value=significant(value, LIMIT_DIGITS),
+        value=distinct(value, limit, LIMIT_DIGITS),
         limit=significant(limit, LIMIT_DIGITS),
         unit=unit,
-        factor=None if factor is None else significant(factor),
+        factor=None if factor is None else distinct(factor, Decimal(1)),
         exact=f"{exact(value)} {unit} against {exact(limit)} {unit}",
     )
 
@@ -195,7 +195,7 @@ def deliverable_lines(options: Iterable[Any], dose_unit: str, resolution: Decima
         volume = getattr(option, "vtbi_ml", None)
         if by_volume and volume is not None:
             rate = f"{significant(volume, LIMIT_DIGITS)} mL at {rate}"
-        lines.append(f"{rate} = {significant(option.dose)} {dose_unit}")
+        lines.append(f"{rate} = {significant(option.dose, LIMIT_DIGITS)} {dose_unit}")
     return tuple(lines)
 
 
