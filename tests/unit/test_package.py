@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "smartpump.clock",
     "smartpump.units",
     "smartpump.library",
+    "smartpump.ders",
     "smartpump.pump",
     "smartpump.data",
 ]
