@@ -32,6 +32,7 @@ __all__ = [
     "bsa_mosteller_m2",
     "convert_amount",
     "convert_dose",
+    "dose_at_checked_rate",
     "dose_to_rate_ml_per_h",
     "dose_to_volume_ml",
     "dose_units_convertible",
@@ -623,19 +624,28 @@ def rate_to_dose(
         raise UnitError(f"rate must not be negative, got {rate}", code="unit.negative")
     basis = _basis_factor(unit, weight_kg, bsa_m2)
     hours = _hours(unit, duration_min)
-    per_hour = unit._per_hour
-    if unit.is_volume:
-        amount_per_dose_unit = _CTX.multiply(rate, hours)
+    if not unit.is_volume and concentration is None:
+        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
+    if hours != _ONE:
+        rate = _CTX.multiply(rate, hours)
+    return dose_at_checked_rate(rate, unit, concentration, basis)
+
+
+def dose_at_checked_rate(
+    rate_ml_per_h: Decimal, unit: DoseUnit, concentration: Concentration | None, basis: Decimal
+) -> Decimal:
+    """``rate_to_dose`` for a dose rate whose inputs are already checked (a non-negative Decimal rate,
+    the concentration a non-volume unit needs, ``basis`` = weight, BSA or 1): the same exact
+    arithmetic without re-validating, for DERS's delivered dose on every check."""
+    if unit.is_volume or concentration is None:
+        amount = rate_ml_per_h
     else:
-        if concentration is None:
-            raise UnitError(
-                f"a concentration is needed to dose in {unit}", code="unit.concentration_required"
-            )
-        amount_conc_unit = _CTX.multiply(_CTX.multiply(rate, concentration.amount), hours)
-        amount_per_dose_unit = convert_amount(
-            _CTX.divide(amount_conc_unit, concentration.volume_ml), concentration.unit, unit.amount
+        amount = convert_amount(
+            _CTX.divide(_CTX.multiply(rate_ml_per_h, concentration.amount), concentration.volume_ml),
+            concentration.unit,
+            unit.amount,
         )
-    return _CTX.divide(amount_per_dose_unit, _CTX.multiply(basis, per_hour))
+    return _CTX.divide(amount, _CTX.multiply(basis, unit._per_hour))
 
 
 def dose_to_volume_ml(

@@ -463,7 +463,8 @@ class DeliveryWatch:
         ceiling = Fraction(pca.max_dose.limits.hard_max)
         start_t, end_t, volume = trailing_window_ml(seen.volumes, Decimal(window_h * SECONDS_PER_HOUR))
         given = amount_in(volume, pca.max_dose.unit, seen.concentration, patient)
-        assert given <= ceiling, (
+        # the pump integrates volumes in Decimal's 28-digit context: 1e-20 of the ceiling is that rounding
+        assert given <= ceiling * (1 + Fraction(1, 10**20)), (
             f"{where}: delivered {volume} mL = {show(given)} {pca.max_dose.unit} between "
             f"t={start_t}s and t={end_t}s, above the library's maximum {pca.max_dose.limits.hard_max} "
             f"over {window_h} h (a ceiling the basal counts toward)"

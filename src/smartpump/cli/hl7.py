@@ -139,7 +139,7 @@ def parse_command(file: FileArg, as_json: JsonOpt = False) -> None:
 
 def _endpoint(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         fail(f"--to must be HOST:PORT, got {text!r}", code="cli.endpoint")
     return host, int(port)
 

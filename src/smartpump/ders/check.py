@@ -36,6 +36,7 @@ from smartpump.units import (
     DoseUnit,
     bsa_mosteller_m2,
     convert_dose,
+    dose_at_checked_rate,
     dose_to_rate_ml_per_h,
     dose_to_volume_ml,
     dose_units_convertible,
@@ -46,6 +47,7 @@ from smartpump.units import (
 )
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 _SIXTY = Decimal(60)
 _BASIC = ProgramKind.BASIC
 _PCA = ProgramKind.PCA
@@ -240,7 +242,12 @@ def _resolve_dose_rate(ctx: CheckContext, unit: DoseUnit) -> None:
     ctx.dose_programmed = programmed
     ctx.rate_ml_per_h_exact = exact_rate
     ctx.rate_ml_per_h = rate
-    ctx.dose = programmed if rate == exact_rate else _dose_at_rate(ctx, unit, rate)
+    if rate == exact_rate or programmed is None:
+        ctx.dose = programmed
+    else:
+        basis = ctx.weight_kg if unit.needs_weight else ctx.bsa_m2 if unit.needs_bsa else _ONE
+        assert basis is not None
+        ctx.dose = dose_at_checked_rate(rate, unit, ctx.concentration, basis)
     if program.kind in _OVER_A_DURATION and ctx.vtbi_ml is None:
         if ctx.duration_min is None:
             raise ProgramError(

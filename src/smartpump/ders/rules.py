@@ -54,12 +54,12 @@ Measure = tuple[Decimal, LimitSet, str]
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A limited parameter: which program kinds it applies to, how to measure it, and whether it
-    can only fire when the pump's device limits are known."""
+    holds a device limit (those are skipped at once when ``device_clear`` says none is crossed)."""
 
     parameter: str
     applies_to: frozenset[ProgramKind]
     measure: Callable[[CheckContext], Measure | None]
-    needs_device: bool = False
+    is_device: bool = False
 
 
 ALL_KINDS: Final = frozenset(ProgramKind)
@@ -165,18 +165,21 @@ def _device_rate(ctx: CheckContext) -> Measure | None:
     """The rate the pump runs against the device's range (the resolution is the least rate without
     a device); a rate below half a step is shown as the rate asked for."""
     device = ctx.device
-    if ctx.rate_ml_per_h_exact == 0 or (device is None and ctx.rate_ml_per_h > 0):
+    rate = ctx.rate_ml_per_h
+    if ctx.rate_ml_per_h_exact == 0 or (device is None and rate > 0):
         return None
     low = device.min_rate_ml_per_h if device is not None else ctx.program.rate_resolution_ml_per_h
     high = device.max_rate_ml_per_h if device is not None else None
-    rate = ctx.rate_ml_per_h if ctx.rate_ml_per_h > 0 else ctx.rate_ml_per_h_exact
+    if low <= rate and (high is None or rate <= high):
+        return None
+    rate = rate if rate > 0 else ctx.rate_ml_per_h_exact
     return (rate, _device_bounds(low, high), "mL/h")
 
 
 def _device_rate_cap(ctx: CheckContext) -> Measure | None:
     """The rate the pump runs against the configuration's rate cap (set by biomedical engineering)."""
     device = ctx.device
-    if device is None or device.rate_cap_ml_per_h is None or ctx.rate_ml_per_h_exact == 0:
+    if device is None or device.rate_cap_ml_per_h is None or ctx.rate_ml_per_h <= device.rate_cap_ml_per_h:
         return None
     return (ctx.rate_ml_per_h, _device_bounds(None, device.rate_cap_ml_per_h), "mL/h")
 
@@ -185,7 +188,10 @@ def _device_vtbi(ctx: CheckContext) -> Measure | None:
     """The volume the pump will run against its VTBI resolution and the device's largest VTBI."""
     device = ctx.device
     vtbi = ctx.vtbi_ml
-    if vtbi is None or (device is None and vtbi >= ctx.program.vtbi_resolution_ml):
+    if vtbi is None or (
+        vtbi >= ctx.program.vtbi_resolution_ml
+        and (device is None or device.max_vtbi_ml is None or vtbi <= device.max_vtbi_ml)
+    ):
         return None
     high = device.max_vtbi_ml if device is not None else None
     return (vtbi, _device_bounds(ctx.program.vtbi_resolution_ml, high), "mL")
@@ -194,7 +200,12 @@ def _device_vtbi(ctx: CheckContext) -> Measure | None:
 def _device_container(ctx: CheckContext) -> Measure | None:
     """The volume the pump will run against what is left in the container on the channel."""
     device = ctx.device
-    if device is None or device.container_left_ml is None or ctx.vtbi_ml is None:
+    if (
+        device is None
+        or device.container_left_ml is None
+        or ctx.vtbi_ml is None
+        or ctx.vtbi_ml <= device.container_left_ml
+    ):
         return None
     return (ctx.vtbi_ml, _device_bounds(None, device.container_left_ml), "mL")
 
@@ -278,10 +289,10 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("basic.rate", frozenset({ProgramKind.BASIC}), _basic_rate),
     Rule("care_area.max_rate", ALL_KINDS, _care_area_max_rate),
     Rule("care_area.max_vtbi", ALL_KINDS, _care_area_max_vtbi),
-    Rule("device.rate", ALL_KINDS, _device_rate),
-    Rule("device.rate_cap", ALL_KINDS, _device_rate_cap, needs_device=True),
-    Rule("device.vtbi", ALL_KINDS, _device_vtbi),
-    Rule("device.container", ALL_KINDS, _device_container, needs_device=True),
+    Rule("device.rate", ALL_KINDS, _device_rate, is_device=True),
+    Rule("device.rate_cap", ALL_KINDS, _device_rate_cap, is_device=True),
+    Rule("device.vtbi", ALL_KINDS, _device_vtbi, is_device=True),
+    Rule("device.container", ALL_KINDS, _device_container, is_device=True),
 )
 
 
@@ -289,8 +300,34 @@ _RULES_BY_KIND: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
     kind: tuple(r for r in RULES if kind in r.applies_to) for kind in ProgramKind
 }
 _RULES_WITHOUT_DEVICE: Final[dict[ProgramKind, tuple[Rule, ...]]] = {
-    kind: tuple(r for r in rules if not r.needs_device) for kind, rules in _RULES_BY_KIND.items()
+    kind: tuple(r for r in rules if not r.is_device) for kind, rules in _RULES_BY_KIND.items()
 }
+
+
+def device_clear(ctx: CheckContext) -> bool:
+    """True when no device rule can fire: the rate the pump runs is inside the device's range (the
+    resolution without a device) and its cap, and the volume inside the VTBI range and the container."""
+    device, program = ctx.device, ctx.program
+    rate, vtbi = ctx.rate_ml_per_h, ctx.vtbi_ml
+    if ctx.rate_ml_per_h_exact != 0:
+        if rate < (device.min_rate_ml_per_h if device is not None else program.rate_resolution_ml_per_h):
+            return False
+        if device is not None and (
+            rate > device.max_rate_ml_per_h
+            or (device.rate_cap_ml_per_h is not None and rate > device.rate_cap_ml_per_h)
+        ):
+            return False
+    elif device is not None and device.rate_cap_ml_per_h is not None and rate > device.rate_cap_ml_per_h:
+        return False
+    if vtbi is not None:
+        if vtbi < program.vtbi_resolution_ml:
+            return False
+        if device is not None and (
+            (device.max_vtbi_ml is not None and vtbi > device.max_vtbi_ml)
+            or (device.container_left_ml is not None and vtbi > device.container_left_ml)
+        ):
+            return False
+    return True
 
 
 def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[Alert, ...]:
@@ -302,7 +339,7 @@ def evaluate(ctx: CheckContext, rules: tuple[Rule, ...] | None = None) -> tuple[
     if rules is not None:
         selected = tuple(r for r in rules if kind in r.applies_to)
     else:
-        selected = (_RULES_BY_KIND if ctx.device is not None else _RULES_WITHOUT_DEVICE)[kind]
+        selected = (_RULES_WITHOUT_DEVICE if device_clear(ctx) else _RULES_BY_KIND)[kind]
     for rule in selected:
         measured = rule.measure(ctx)
         if measured is None:

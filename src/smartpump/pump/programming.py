@@ -387,6 +387,12 @@ class Programming:
                 code="pump.titration_entry",
             )
         program = self._same_container(therapy, program, "pump.titration_concentration")
+        if running.kind is ProgramKind.PCA:
+            raise PumpError(
+                f"the channel runs {drug} as PCA: its settings change only through stop, a new program "
+                "and start (the dose history and window maxima belong to the running settings)",
+                code="pump.titration_pca",
+            )
         if program.kind is not running.kind:
             raise PumpError(
                 f"the channel runs {drug} as a {running.kind} infusion: "

@@ -45,7 +45,7 @@ class BodyLimits:
         limit = self.max_document_bytes if routed in DOCUMENT_ROUTES else self.max_bytes
         headers = {key.lower(): value for key, value in scope["headers"]}
         declared = headers.get(b"content-length", b"").strip()
-        if declared.isdigit() and int(declared) > limit:
+        if (declared.isascii() and declared.isdigit()) and int(declared) > limit:
             await _refuse(scope, receive, send, 413, "request.too_large", _too_large(int(declared), limit))
             return
         body = bytearray()

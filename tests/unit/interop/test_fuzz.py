@@ -88,3 +88,10 @@ def test_an_order_padded_with_segments_or_fields_gets_ar_before_anything_reads_i
     for payload in (many_segments, many_fields):
         assert len(payload) < 1024 * 1024
         assert _answer(payload.encode()) is AckCode.AR
+
+
+def test_a_superscript_digit_in_a_unit_identifier_reads_as_text_not_a_number() -> None:
+    """'¹' passes str.isdigit() but int() refuses it: found by the fuzzer above as a crash."""
+    from smartpump.interop.hl7v2.codes import unit_candidates
+
+    assert unit_candidates(("¹63762", "mg", "UCUM")) == ("¹63762", "mg")

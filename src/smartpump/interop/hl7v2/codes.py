@@ -102,7 +102,7 @@ def find_term(code: str, refid: str) -> MdcTerm | None:
     if by_refid is not None:
         return by_refid
     stripped = code.strip()
-    return _BY_CODE.get(int(stripped)) if stripped.isdigit() else None
+    return _BY_CODE.get(int(stripped)) if (stripped.isascii() and stripped.isdigit()) else None
 
 
 # IHE PCD TF Vol. 2 Appendix B.3: PIV application error codes (ERR-5).
@@ -282,7 +282,7 @@ def unit_candidates(components: tuple[str, ...]) -> tuple[str, ...]:
         ident, text, system = (
             (components[start + i].strip() if start + i < len(components) else "") for i in range(3)
         )
-        if ident.isdigit():
+        if ident.isascii() and ident.isdigit():
             term_code = int(ident)
             if term_code >= 65536:
                 term_code -= mdc_context_free(0)

@@ -302,7 +302,7 @@ def _step(group: list[Segment], parameters: tuple[OrderParameter, ...], position
             raise OrderRejected(9004, f"RXG-17/23 concentration: {error.message}") from None
     step_text = rxg.value(1).strip()
     return OrderStep(
-        number=int(step_text) if step_text.isdigit() else position,
+        number=int(step_text) if (step_text.isascii() and step_text.isdigit()) else position,
         drug_code=drug_code,
         drug_text=drug_text,
         give_amount=give_amount,

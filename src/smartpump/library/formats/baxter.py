@@ -396,7 +396,7 @@ class _Importer:
                 entries.append(entry)
         name = self.header.get("Library Name", "")
         version_text = self.header.get("Version", "")
-        if not name or not version_text.isdigit():
+        if not name or not (version_text.isascii() and version_text.isdigit()):
             raise LibraryFormatError(
                 "FullList header block lacks 'Library Name' or a numeric 'Version'",
                 code="library.format_baxter",

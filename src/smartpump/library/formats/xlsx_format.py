@@ -294,6 +294,6 @@ def _sheet_location(problem: str) -> str:
     for key, title in LIST_SHEETS.items():
         if problem.startswith(f"{key}["):
             index, _, rest = problem[len(key) + 1 :].partition("]")
-            if index.isdigit():
+            if index.isascii() and index.isdigit():
                 return f"{title} row {int(index) + 2}{rest}"
     return problem

@@ -248,7 +248,7 @@ def parse(values: Mapping[str, str], existing: Mapping[str, Any]) -> tuple[dict[
             entry[param.key] = node
     window_text = values.get(WINDOW_FIELD, "").strip()
     if window_text:
-        if not window_text.isdigit() or not 1 <= int(window_text) <= 12:
+        if not (window_text.isascii() and window_text.isdigit()) or not 1 <= int(window_text) <= 12:
             errors[WINDOW_FIELD] = ("a whole number of hours, 1-12", "library.pca_window")
         else:
             pca["max_dose_window_h"] = int(window_text)

@@ -425,7 +425,7 @@ def _health(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or not 0 <= int(text) <= 100:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 100:
         raise InvalidInputError(
             "battery health is a whole percentage 0-100", code="maintenance.battery_health_invalid"
         )
