@@ -32,7 +32,7 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.services import fleet, library_lifecycle
+from smartpump.server.services import change_requests, fleet, library_lifecycle
 from smartpump.server.services.events import PHI_KEYS, IncomingEvent, store_events
 
 MAX_CHANGES: Final = 500
@@ -611,7 +611,7 @@ def suggest_draft(
     entries = {e["id"]: e for e in json_format.to_document(to_draft(library, list(found)))["entries"]}
     for s in found:
         library_lifecycle.put_entry(session, clock, access, draft.id, s.entry_id, entries[s.entry_id])
-    request = library_lifecycle.create_change_request(
+    request = change_requests.create_change_request(
         session,
         clock,
         access,

@@ -23,7 +23,14 @@ from smartpump.server.auth import Access, Role
 from smartpump.server.body_limits import check_json_shape, json_limits
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
-from smartpump.server.services import deployment, fleet, library_coverage, library_search, release_policy
+from smartpump.server.services import (
+    change_requests,
+    deployment,
+    fleet,
+    library_coverage,
+    library_search,
+    release_policy,
+)
 from smartpump.server.services import library_lifecycle as lifecycle
 from smartpump.server.services import users as users_service
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
@@ -175,7 +182,7 @@ def library_page(
         findings = lifecycle.findings(row)
         against, changes = lifecycle.diff_against(session, reviewer, library_id, None)
         approvals = list(lifecycle.approvals(session, reviewer, library_id)[1])
-        requests = lifecycle.change_requests_of(session, reviewer, row)
+        requests = change_requests.change_requests_of(session, reviewer, row)
     status = LibraryStatus(row.status)
     roles_here = access.principal.roles_in(row.facility_id)
     standing = lifecycle.release_standing(session, row)
@@ -437,7 +444,7 @@ def link_change_request(
     clock: ClockDep,
 ) -> Response:
     """Mark this draft as the one that resolves a change request (its release closes the request)."""
-    lifecycle.link_change_request(session, clock, access, request_id, library_id=library_id)
+    change_requests.link_change_request(session, clock, access, request_id, library_id=library_id)
     return _back(library_id, "#change-requests")
 
 

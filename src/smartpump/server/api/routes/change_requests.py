@@ -14,7 +14,7 @@ from smartpump.server.api.schemas import (
     ChangeRequestOut,
 )
 from smartpump.server.auth import Access, Role
-from smartpump.server.services import library_lifecycle as service
+from smartpump.server.services import change_requests as service
 from smartpump.server.vocabulary import ChangeRequestStatus
 
 router = APIRouter(prefix="/change-requests", tags=["libraries"])
