@@ -32,12 +32,12 @@ __all__ = [
     "bsa_mosteller_m2",
     "convert_amount",
     "convert_dose",
-    "dose_at_checked_rate",
     "dose_to_rate_ml_per_h",
     "dose_to_volume_ml",
     "dose_units_convertible",
     "format_decimal",
     "mdc_context_free",
+    "ml_per_dose",
     "parse_duration_min",
     "parse_height_cm",
     "parse_weight_kg",
@@ -45,6 +45,7 @@ __all__ = [
     "ratio",
     "require_positive",
     "round_half_up",
+    "scale",
     "to_decimal",
     "volume_to_dose",
 ]
@@ -543,6 +544,7 @@ def bsa_mosteller_m2(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
 _KG: Final = Basis.KG
 _M2: Final = Basis.M2
 _ONE: Final = Decimal(1)
+_SIXTY: Final = Decimal(60)
 
 
 def _basis_factor(unit: DoseUnit, weight_kg: Decimal | None, bsa_m2: Decimal | None) -> Decimal:
@@ -555,15 +557,6 @@ def _basis_factor(unit: DoseUnit, weight_kg: Decimal | None, bsa_m2: Decimal | N
             raise UnitError(f"a body surface area is needed for {unit}", code="unit.bsa_required")
         return require_positive(bsa_m2, what="BSA")
     return _ONE
-
-
-def _hours(unit: DoseUnit, duration_min: Decimal | None) -> Decimal:
-    """Hours over which one 'dose' is given: 1/per_hour_factor for rates, the duration for totals."""
-    if unit.time is not None:
-        return Decimal(1)
-    if duration_min is None:
-        raise UnitError(f"a duration is needed for a total dose in {unit}", code="unit.duration_required")
-    return _CTX.divide(require_positive(duration_min, what="duration"), Decimal(60))
 
 
 def dose_to_rate_ml_per_h(
@@ -590,17 +583,12 @@ def dose_to_rate_ml_per_h(
     dose = to_decimal(dose, what="dose")
     if dose < 0:
         raise UnitError(f"dose must not be negative, got {dose}", code="unit.negative")
-    amount_per_h = _CTX.multiply(dose, _basis_factor(unit, weight_kg, bsa_m2))
-    if unit.time is not None:
-        amount_per_h = _CTX.multiply(amount_per_h, unit._per_hour)
-    hours = _hours(unit, duration_min)
-    if unit.is_volume:
-        return _CTX.divide(amount_per_h, hours)
-    if concentration is None:
-        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
-    amount_in_conc_unit = convert_amount(amount_per_h, unit.amount, concentration.unit)
-    numerator = _CTX.multiply(amount_in_conc_unit, concentration.volume_ml)
-    return _CTX.divide(numerator, _CTX.multiply(concentration.amount, hours))
+    basis = _basis_factor(unit, weight_kg, bsa_m2)
+    _require_concentration(unit, concentration)
+    numerator, denominator = ml_per_dose(unit, concentration, basis)
+    if unit.time is None:
+        numerator, denominator = _over_duration(numerator, denominator, unit, duration_min)
+    return _CTX.divide(_CTX.multiply(dose, numerator), denominator)
 
 
 def rate_to_dose(
@@ -623,29 +611,52 @@ def rate_to_dose(
     if rate < 0:
         raise UnitError(f"rate must not be negative, got {rate}", code="unit.negative")
     basis = _basis_factor(unit, weight_kg, bsa_m2)
-    hours = _hours(unit, duration_min)
-    if not unit.is_volume and concentration is None:
-        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
-    if hours != _ONE:
-        rate = _CTX.multiply(rate, hours)
-    return dose_at_checked_rate(rate, unit, concentration, basis)
+    _require_concentration(unit, concentration)
+    numerator, denominator = ml_per_dose(unit, concentration, basis)
+    if unit.time is None:
+        numerator, denominator = _over_duration(numerator, denominator, unit, duration_min)
+    return _CTX.divide(_CTX.multiply(rate, denominator), numerator)
 
 
-def dose_at_checked_rate(
-    rate_ml_per_h: Decimal, unit: DoseUnit, concentration: Concentration | None, basis: Decimal
-) -> Decimal:
-    """``rate_to_dose`` for a dose rate whose inputs are already checked (a non-negative Decimal rate,
-    the concentration a non-volume unit needs, ``basis`` = weight, BSA or 1): the same exact
-    arithmetic without re-validating, for DERS's delivered dose on every check."""
+def ml_per_dose(
+    unit: DoseUnit, concentration: Concentration | None, basis: Decimal
+) -> tuple[Decimal, Decimal]:
+    """The mL (per hour, for a dose rate) one ``unit`` of dose takes, as an exact fraction
+    (numerator, denominator): volume = dose x n / d and dose = volume x d / n, one rounding each,
+    so a dose that terminates comes back exactly. Inputs are already checked (``basis`` = weight,
+    BSA or 1; a concentration unless ``unit`` is in mL).
+
+    Raises:
+        UnitError: the dose's amount and the concentration's are of different dimensions.
+    """
+    per_dose = _CTX.multiply(basis, unit._per_hour)
     if unit.is_volume or concentration is None:
-        amount = rate_ml_per_h
-    else:
-        amount = convert_amount(
-            _CTX.divide(_CTX.multiply(rate_ml_per_h, concentration.amount), concentration.volume_ml),
-            concentration.unit,
-            unit.amount,
+        return per_dose, _ONE
+    source, target = unit.amount, concentration.unit
+    if source._dimension is not target._dimension:
+        raise UnitError(
+            f"cannot convert {source} ({source.dimension}) to {target} ({target.dimension})",
+            code="unit.dimension_mismatch",
         )
-    return _CTX.divide(amount, _CTX.multiply(basis, unit._per_hour))
+    numerator = _CTX.multiply(per_dose, concentration.volume_ml)
+    if source is not target:
+        numerator = numerator.scaleb(source._exponent10 - target._exponent10, _CTX)
+    return numerator, concentration.amount
+
+
+def _require_concentration(unit: DoseUnit, concentration: Concentration | None) -> None:
+    if concentration is None and not unit.is_volume:
+        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
+
+
+def _over_duration(
+    numerator: Decimal, denominator: Decimal, unit: DoseUnit, duration_min: Decimal | None
+) -> tuple[Decimal, Decimal]:
+    """The per-hour fraction of a total dose spread evenly over ``duration_min``."""
+    if duration_min is None:
+        raise UnitError(f"a duration is needed for a total dose in {unit}", code="unit.duration_required")
+    minutes = require_positive(duration_min, what="duration")
+    return _CTX.multiply(numerator, _SIXTY), _CTX.multiply(denominator, minutes)
 
 
 def dose_to_volume_ml(
@@ -669,13 +680,11 @@ def dose_to_volume_ml(
     """
     if unit.time is not None:
         raise UnitError(f"{unit} is a dose rate, not a total dose", code="unit.not_total")
-    amount = _CTX.multiply(to_decimal(dose, what="dose"), _basis_factor(unit, weight_kg, bsa_m2))
-    if unit.is_volume:
-        return amount
-    if concentration is None:
-        raise UnitError(f"a concentration is needed to dose in {unit}", code="unit.concentration_required")
-    in_conc_unit = convert_amount(amount, unit.amount, concentration.unit)
-    return _CTX.divide(_CTX.multiply(in_conc_unit, concentration.volume_ml), concentration.amount)
+    dose = to_decimal(dose, what="dose")
+    basis = _basis_factor(unit, weight_kg, bsa_m2)
+    _require_concentration(unit, concentration)
+    numerator, denominator = ml_per_dose(unit, concentration, basis)
+    return _CTX.divide(_CTX.multiply(dose, numerator), denominator)
 
 
 def volume_to_dose(
@@ -697,16 +706,10 @@ def volume_to_dose(
     if unit.time is not None:
         raise UnitError(f"{unit} is a dose rate, not a total dose", code="unit.not_total")
     volume = to_decimal(volume_ml, what="volume")
-    if unit.is_volume:
-        amount = volume
-    else:
-        if concentration is None:
-            raise UnitError(
-                f"a concentration is needed to dose in {unit}", code="unit.concentration_required"
-            )
-        in_conc_unit = _CTX.divide(_CTX.multiply(volume, concentration.amount), concentration.volume_ml)
-        amount = convert_amount(in_conc_unit, concentration.unit, unit.amount)
-    return _CTX.divide(amount, _basis_factor(unit, weight_kg, bsa_m2))
+    basis = _basis_factor(unit, weight_kg, bsa_m2)
+    _require_concentration(unit, concentration)
+    numerator, denominator = ml_per_dose(unit, concentration, basis)
+    return _CTX.divide(_CTX.multiply(volume, denominator), numerator)
 
 
 def dose_units_convertible(given: DoseUnit, target: DoseUnit) -> bool:
@@ -767,6 +770,16 @@ def round_half_up(value: Decimal, resolution: Decimal) -> Decimal:
         return number.quantize(step, rounding=ROUND_HALF_UP, context=_CTX)
     steps = _CTX.divide(number, step).quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_CTX)
     return _CTX.multiply(steps, step).quantize(step, context=_CTX)
+
+
+def scale(value: Decimal, numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``value`` x numerator / denominator with one rounding (to 40 digits): exact whenever the
+    result terminates within them (used with the fraction ``ml_per_dose`` returns).
+
+    >>> scale(Decimal("0.3"), Decimal(4), Decimal(3))
+    Decimal('0.4')
+    """
+    return _CTX.divide(_CTX.multiply(value, numerator), denominator)
 
 
 def ratio(value: Decimal, limit: Decimal) -> Decimal:

@@ -41,13 +41,15 @@ err_console = CliConsole(stderr=True, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
-    """Turn dataclasses, Decimals, enums and tuples into plain JSON values (Decimal -> number)."""
+    """Turn dataclasses, named tuples, Decimals, enums and tuples into plain JSON values (Decimal -> number)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
     if isinstance(value, Enum):
         return value.value
     if is_dataclass(value) and not isinstance(value, type):
         return {k: jsonable(v) for k, v in asdict(value).items() if not k.startswith("_")}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {k: jsonable(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -36,12 +36,13 @@ from smartpump.units import (
     DoseUnit,
     bsa_mosteller_m2,
     convert_dose,
-    dose_at_checked_rate,
     dose_to_rate_ml_per_h,
     dose_to_volume_ml,
     dose_units_convertible,
+    ml_per_dose,
     rate_to_dose,
     round_half_up,
+    scale,
     to_decimal,
     volume_to_dose,
 )
@@ -91,20 +92,21 @@ def check(
     ctx = _resolve(entry, care_area, program, device)
     alerts = evaluate(ctx)
     level = _level(alerts)
+    # Positional, in field order: a NamedTuple built by keyword costs three times as much.
     return Verdict(
-        level=level,
-        alerts=alerts,
-        rate_ml_per_h=ctx.rate_ml_per_h,
-        rate_ml_per_h_exact=ctx.rate_ml_per_h_exact,
-        dose=ctx.dose,
-        dose_unit=str(ctx.dose_limits.unit) if ctx.dose_limits is not None else "mL/h",
-        entry_id=entry.id,
-        care_area_id=care_area.id,
-        bsa_m2=ctx.bsa_m2,
-        is_unprotected=entry.is_unprotected,
-        dose_programmed=ctx.dose_programmed,
-        vtbi_ml=ctx.vtbi_ml,
-        deliverable=() if level is _OK or ctx.dose == ctx.dose_programmed else _deliverable(ctx),
+        level,
+        alerts,
+        ctx.rate_ml_per_h,
+        ctx.rate_ml_per_h_exact,
+        ctx.dose,
+        str(ctx.dose_limits.unit) if ctx.dose_limits is not None else "mL/h",
+        entry.id,
+        care_area.id,
+        ctx.bsa_m2,
+        entry.is_unprotected,
+        ctx.dose_programmed,
+        ctx.vtbi_ml,
+        () if level is _OK or ctx.dose == ctx.dose_programmed else _deliverable(ctx),
     )
 
 
@@ -235,19 +237,20 @@ def _resolve_dose_rate(ctx: CheckContext, unit: DoseUnit) -> None:
     """A dose rate (continuous, or intermittent over a duration): the rate the pump runs and the
     dose that rate delivers; an intermittent's volume is the rate over its duration."""
     program = ctx.program
-    programmed, exact_rate = _dose_and_rate(
-        program, unit, ctx.concentration, ctx.weight_kg, ctx.bsa_m2, ctx.duration_min
-    )
+    numerator, denominator = _ml_per_dose(ctx, unit)
+    if program.dose is not None:
+        programmed = _convert_dose(program.dose, program.dose_unit, unit)
+        exact_rate = scale(programmed, numerator, denominator)
+    elif program.rate_ml_per_h is not None:
+        exact_rate = _positive(program.rate_ml_per_h, "rate")
+        programmed = scale(exact_rate, denominator, numerator)
+    else:
+        raise ProgramError("program needs a dose or a rate", code="program.dose_required")
     rate = _rounded(exact_rate, program)
     ctx.dose_programmed = programmed
     ctx.rate_ml_per_h_exact = exact_rate
     ctx.rate_ml_per_h = rate
-    if rate == exact_rate or programmed is None:
-        ctx.dose = programmed
-    else:
-        basis = ctx.weight_kg if unit.needs_weight else ctx.bsa_m2 if unit.needs_bsa else _ONE
-        assert basis is not None
-        ctx.dose = dose_at_checked_rate(rate, unit, ctx.concentration, basis)
+    ctx.dose = programmed if rate == exact_rate else scale(rate, denominator, numerator)
     if program.kind in _OVER_A_DURATION and ctx.vtbi_ml is None:
         if ctx.duration_min is None:
             raise ProgramError(
@@ -255,6 +258,26 @@ def _resolve_dose_rate(ctx: CheckContext, unit: DoseUnit) -> None:
                 code="program.vtbi_required",
             )
         ctx.vtbi_ml = round_half_up(rate * ctx.duration_min / _SIXTY, program.vtbi_resolution_ml)
+
+
+def _ml_per_dose(ctx: CheckContext, unit: DoseUnit) -> tuple[Decimal, Decimal]:
+    """The mL/h one ``unit`` of dose rate takes for this patient and container, as a fraction."""
+    if unit.needs_weight:
+        basis = ctx.weight_kg
+        if basis is None:
+            raise ProgramError(f"a patient weight is needed for {unit}", code="program.weight_required")
+    elif unit.needs_bsa:
+        basis = ctx.bsa_m2
+        if basis is None:
+            raise ProgramError(
+                "a BSA (or weight and height) is needed for a /m2 dose", code="program.bsa_required"
+            )
+    else:
+        basis = _ONE
+    try:
+        return ml_per_dose(unit, ctx.concentration, basis)
+    except UnitError as error:
+        raise ProgramError(error.message, code=f"program.{error.code.removeprefix('unit.')}") from None
 
 
 def _resolve_total_dose(ctx: CheckContext, unit: DoseUnit) -> None:
@@ -482,33 +505,6 @@ def _duration(program: InfusionProgram, unit: DoseUnit) -> Decimal | None:
             )
         return None
     return _positive(program.duration_min, "duration")
-
-
-def _dose_and_rate(
-    program: InfusionProgram,
-    unit: DoseUnit,
-    concentration: Concentration | None,
-    weight: Decimal | None,
-    bsa: Decimal | None,
-    duration: Decimal | None,
-) -> tuple[Decimal | None, Decimal]:
-    """The dose in the entry's unit and the exact rate; one comes from the other."""
-    try:
-        if program.dose is not None:
-            dose = _convert_dose(program.dose, program.dose_unit, unit)
-            rate = dose_to_rate_ml_per_h(
-                dose, unit, concentration, weight_kg=weight, bsa_m2=bsa, duration_min=duration
-            )
-            return dose, rate
-        if program.rate_ml_per_h is None:
-            raise ProgramError("program needs a dose or a rate", code="program.dose_required")
-        rate = _positive(program.rate_ml_per_h, "rate")
-        if duration is None and not unit.is_rate:
-            return None, rate
-        dose = rate_to_dose(rate, unit, concentration, weight_kg=weight, bsa_m2=bsa, duration_min=duration)
-        return dose, rate
-    except UnitError as error:
-        raise ProgramError(error.message, code=f"program.{error.code.removeprefix('unit.')}") from None
 
 
 def _convert_dose(value: Decimal, given: DoseUnit | None, target: DoseUnit) -> Decimal:

@@ -1,6 +1,6 @@
 """What a clinician or an order asks a pump to do (InfusionProgram) and what DERS answers (Verdict).
 
-Programs and verdicts are plain frozen values: the same program checked against the same library
+Programs and verdicts are plain immutable values: the same program checked against the same library
 always gets the same verdict, on a pump, on the server and in a what-if replay.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 from smartpump.library.limits import LimitKind
 from smartpump.library.model import Route
@@ -132,8 +132,7 @@ class Alert:
     level: VerdictLevel
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The DERS answer: level, alerts, and the numbers the pump would run.
 
     ``rate_ml_per_h`` is rounded half-up to the program's resolution (what the pump delivers);
@@ -143,6 +142,9 @@ class Verdict:
     as asked (None when programmed as a rate). Dose limits hold both. ``deliverable`` lists the
     neighbouring rates or volumes inside the limits when rounding alone pushes the delivered dose
     across one (never clamped silently: the clinician chooses).
+
+    An immutable NamedTuple rather than a frozen dataclass: DERS builds one on every check, and a
+    frozen dataclass costs four times as much to build.
     """
 
     level: VerdictLevel

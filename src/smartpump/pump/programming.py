@@ -618,7 +618,7 @@ def _merged(first: Verdict, other: Verdict) -> Verdict:
     """The first step's verdict with the most severe level of both and the other step's new alerts."""
     level = other.level if other.level.rank > first.level.rank else first.level
     extra = tuple(a for a in other.alerts if a not in first.alerts)
-    return replace(first, level=level, alerts=first.alerts + extra)
+    return first._replace(level=level, alerts=first.alerts + extra)
 
 
 def _container_left_ml(channel: Channel, therapy: Therapy | None) -> Decimal | None:
