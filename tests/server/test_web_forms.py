@@ -102,6 +102,34 @@ def test_entry_editor_shows_the_servers_refusal_next_to_the_field(
     assert _entry(world, headers, library_id) == before
 
 
+def test_entry_editor_saves_dose_rate_limits_of_an_intermittent_and_refuses_them_elsewhere(
+    world: World, browsers: list[TestClient]
+) -> None:
+    client, library_id, headers = _draft(world, browsers)
+    continuous = {**_editor(client, library_id), "dose_rate.unit": "mg/h", "dose_rate.hard_max": "50"}
+    refused = client.post(f"/ui/libraries/{library_id}/entries", data=continuous)
+    assert refused.status_code == 422
+    assert "library.dose_rate_mode" in refused.text
+    assert "dose_rate" not in _entry(world, headers, library_id)
+    intermittent = {
+        **_editor(client, library_id),
+        "mode": "intermittent",
+        "dose.unit": "mg",
+        "dose.hard_max": "100",
+        "duration_min.hard_min": "30",
+        "dose_rate.unit": "mg/h",
+        "dose_rate.soft_max": "40",
+        "dose_rate.hard_max": "50",
+    }
+    saved = client.post(f"/ui/libraries/{library_id}/entries", data=intermittent)
+    assert saved.status_code == 303, saved.text
+    assert _entry(world, headers, library_id)["dose_rate"] == {
+        "unit": "mg/h",
+        "limits": {"soft_max": 40, "hard_max": 50},
+    }
+    assert 'data-param="dose_rate"' in client.get(saved.headers["location"]).text
+
+
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [

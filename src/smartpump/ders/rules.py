@@ -115,6 +115,19 @@ def _rate(ctx: CheckContext) -> Measure | None:
     return (ctx.rate_ml_per_h, entry.rate_ml_per_h.limits, "mL/h")
 
 
+def _dose_rate(ctx: CheckContext) -> Measure | None:
+    """An intermittent's dose rate (the amount per time the rate the pump runs gives) against the
+    entry's dose-rate limits."""
+    entry = ctx.entry
+    if entry is None or entry.dose_rate is None:
+        return None
+    unit = entry.dose_rate.unit
+    dose_rate = rate_to_dose(
+        ctx.rate_ml_per_h, unit, ctx.concentration, weight_kg=ctx.weight_kg, bsa_m2=ctx.bsa_m2
+    )
+    return (dose_rate, entry.dose_rate.limits, str(unit))
+
+
 def _bolus_rate(ctx: CheckContext) -> Measure | None:
     """A bolus's flow rate against the entry's bolus administration-rate limits."""
     entry = ctx.entry
@@ -277,6 +290,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("bolus_dose", frozenset({ProgramKind.BOLUS}), _dose),
     Rule("loading_dose", frozenset({ProgramKind.LOADING}), _dose),
     Rule("rate", PRIMARY_KINDS, _rate),
+    Rule("dose_rate", frozenset({ProgramKind.INTERMITTENT}), _dose_rate),
     Rule("bolus_rate", frozenset({ProgramKind.BOLUS}), _bolus_rate),
     Rule("duration", frozenset({ProgramKind.INTERMITTENT}), _duration),
     Rule("loading_duration", frozenset({ProgramKind.LOADING}), _loading_duration),

@@ -153,7 +153,7 @@ def _entry_label(library: DrugLibrary, entry: Entry) -> str:
 
 
 def _amount_dimensions(entry: Entry) -> dict[Dimension, str]:
-    doses = [entry.dose, entry.bolus, entry.bolus_rate, entry.loading]
+    doses = [entry.dose, entry.dose_rate, entry.bolus, entry.bolus_rate, entry.loading]
     if entry.pca is not None:
         pca = entry.pca
         doses += [pca.demand_dose, pca.basal, pca.loading_dose, pca.clinician_bolus, pca.max_dose]
@@ -508,6 +508,24 @@ def check_pca_limits(library: DrugLibrary) -> Iterator[Located]:
             yield (_where(entry), f"{_entry_label(library, entry)}: PCA entry without {' or '.join(missing)}")
 
 
+def check_intermittent_speed(library: DrugLibrary) -> Iterator[Located]:
+    """Intermittent entries of high-alert drugs dosed as an amount with nothing that bounds how fast
+    the dose runs: no dose-rate hard max and no duration hard min."""
+    for entry in library.entries:
+        if entry.mode is not DeliveryMode.INTERMITTENT or entry.dose.unit.is_rate:
+            continue
+        if not library.drug(entry.drug_id).is_high_alert:
+            continue
+        rate_bounded = entry.dose_rate is not None and entry.dose_rate.limits.hard_max is not None
+        if rate_bounded or entry.duration_min.limits.hard_min is not None:
+            continue
+        yield (
+            _where(entry),
+            f"{_entry_label(library, entry)}: high-alert intermittent with no dose-rate hard max and no "
+            "duration hard min: nothing stops its whole dose running in minutes",
+        )
+
+
 RULES: Final[tuple[LintRule, ...]] = (
     LintRule(
         id="lint.units.concentration_dimension",
@@ -592,6 +610,12 @@ RULES: Final[tuple[LintRule, ...]] = (
         severity=Severity.WARNING,
         description="Low or default dose that needs a rate below the pump's minimum rate.",
         check=check_dose_unreachable_low,
+    ),
+    LintRule(
+        id="lint.intermittent.unbounded_speed",
+        severity=Severity.WARNING,
+        description="High-alert intermittent without a dose-rate hard max or a duration hard min.",
+        check=_library_only(check_intermittent_speed),
     ),
     LintRule(
         id="lint.pca.missing_limits",

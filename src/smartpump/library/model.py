@@ -163,6 +163,8 @@ class Entry:
 
     ``dose`` is the dosing unit with the dose limits (for fluids and rate-based entries the unit
     is mL/h). ``bolus``/``loading``/``pca`` are None when the entry does not allow them.
+    ``dose_rate`` limits how fast an intermittent gives its dose (an amount per time, e.g.
+    potassium chloride in mEq/h, phenytoin in mg/min), checked at the rate the pump runs.
     """
 
     id: str
@@ -178,6 +180,7 @@ class Entry:
     rate_ml_per_h: Bounds = NO_BOUNDS
     vtbi_ml: Bounds = NO_BOUNDS
     duration_min: Bounds = NO_BOUNDS
+    dose_rate: DoseLimits | None = None
     bolus: DoseLimits | None = None
     bolus_rate: DoseLimits | None = None
     loading: DoseLimits | None = None
@@ -193,6 +196,29 @@ class Entry:
     _unprotected: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.dose_rate is not None:
+            if self.mode is not DeliveryMode.INTERMITTENT:
+                raise LibraryError(
+                    f"{self.id}: dose-rate limits belong to intermittent entries, not {self.mode} ones",
+                    code="library.dose_rate_mode",
+                )
+            if not self.dose_rate.unit.is_rate:
+                raise LibraryError(
+                    f"{self.id}: a dose-rate limit needs an amount per time (mEq/h, mg/min), "
+                    f"not {self.dose_rate.unit}",
+                    code="library.dose_rate_unit",
+                )
+            if self.dose_rate.unit.amount.dimension is not self.dose.unit.amount.dimension:
+                raise LibraryError(
+                    f"{self.id}: the dose rate ({self.dose_rate.unit}) and the dose ({self.dose.unit}) "
+                    "measure different kinds of amount",
+                    code="library.dose_rate_unit",
+                )
+            if self.dose_rate.unit.needs_bsa and not self.dose.unit.needs_bsa:
+                raise LibraryError(
+                    f"{self.id}: a dose rate per m2 needs a dose per m2 (the BSA is asked for the dose)",
+                    code="library.dose_rate_unit",
+                )
         object.__setattr__(self, "_needs_weight", any(u.needs_weight for u in self._dose_units()))
         unprotected = self.dose.limits.is_empty and self.rate_ml_per_h.limits.is_empty
         object.__setattr__(self, "_unprotected", unprotected)
@@ -208,7 +234,7 @@ class Entry:
         return self._needs_weight
 
     def _dose_units(self) -> tuple[DoseUnit, ...]:
-        optional = [self.bolus, self.loading]
+        optional = [self.dose_rate, self.bolus, self.loading]
         if self.pca is not None:
             p = self.pca
             optional += [p.demand_dose, p.basal, p.loading_dose, p.clinician_bolus, p.max_dose]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -563,3 +564,43 @@ def test_the_pumps_maximum_rate_bounds_the_high_end_too() -> None:
     )
     (finding,) = [f for f in lint(make_library(), small) if f.rule == "lint.dose.unreachable"]
     assert "pump's maximum rate 100 mL/h" in finding.message
+
+
+# --- lint.intermittent.unbounded_speed -----------------------------------------------------------
+
+
+def _kcl_intermittent(**overrides: Any) -> DrugLibrary:
+    fields: dict[str, Any] = {
+        "mode": DeliveryMode.INTERMITTENT,
+        "dose": dose_limits("mEq", hard_max=40),
+        "concentrations": (concentration("10 mEq/100 mL"),),
+        "duration_min": bounds(soft_min=60),
+    }
+    fields.update(overrides)
+    return make_library(drugs=(make_drug(is_high_alert=True),), entries=(make_entry(**fields),))
+
+
+def test_a_high_alert_intermittent_with_only_a_soft_duration_warns() -> None:
+    # the case: KCl 40 mEq over 25 min passed with a duration soft alert only
+    (finding,) = _fired(_kcl_intermittent(), "lint.intermittent.unbounded_speed")
+    assert finding.severity is Severity.WARNING
+    assert "no dose-rate hard max and no duration hard min" in finding.message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"dose_rate": dose_limits("mEq/h", hard_max=20)},
+        {"duration_min": bounds(hard_min=120)},
+        {"dose": dose_limits("mEq/h", hard_max=20), "duration_min": bounds()},
+    ],
+)
+def test_a_dose_rate_hard_max_or_a_duration_hard_min_or_a_rate_unit_bounds_the_speed(
+    overrides: dict[str, Any],
+) -> None:
+    assert _fired(_kcl_intermittent(**overrides), "lint.intermittent.unbounded_speed") == []
+
+
+def test_a_dose_rate_with_only_a_soft_max_still_warns() -> None:
+    library = _kcl_intermittent(dose_rate=dose_limits("mEq/h", soft_max=10))
+    assert len(_fired(library, "lint.intermittent.unbounded_speed")) == 1

@@ -1,5 +1,6 @@
 """The pump test library plus the entries the delivered-dose tests need (EXAMPLE DATA, synthetic, not
-for clinical use): labetalol (another continuous drug), insulin (units, with a bolus), intermittent
+for clinical use): labetalol (another continuous drug), insulin (units, with a bolus; a DKA entry of the
+same container with a looser bolus), intermittent
 vancomycin (may run as a secondary), intermittent potassium chloride (the issue's KCl case) and
 weight-based intermittent gentamicin."""
 
@@ -22,7 +23,7 @@ KG_70 = PatientParameters(weight_kg=D(70))
 
 
 def delivered_library() -> DrugLibrary:
-    """``pump_library()`` with five more ICU entries (synthetic limits chosen for the tests)."""
+    """``pump_library()`` with six more ICU entries (synthetic limits chosen for the tests)."""
     base = pump_library()
     drugs = (
         make_drug(id="labetalol", generic_name="labetalol", display_name="", is_high_alert=False),
@@ -45,6 +46,15 @@ def delivered_library() -> DrugLibrary:
             dose=dose_limits("units/h", soft_max=20, hard_max=30),
             concentrations=(concentration("100 units/100 mL"),),
             bolus=dose_limits("units", soft_max=8, hard_max=10),
+            devices=LVP_AND_SYRINGE,
+        ),
+        make_entry(
+            id="icu-insulin-dka",
+            drug_id="insulin",
+            therapy="DKA",
+            dose=dose_limits("units/h", soft_max=20, hard_max=30),
+            concentrations=(concentration("100 units/100 mL"),),
+            bolus=dose_limits("units", soft_max=15, hard_max=20),
             devices=LVP_AND_SYRINGE,
         ),
         make_entry(

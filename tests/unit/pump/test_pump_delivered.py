@@ -24,6 +24,7 @@ from tests.unit.pump.delivered import (
     delivered_pump,
     gentamicin,
     heparin,
+    insulin,
     kcl,
     labetalol,
     vancomycin,
@@ -362,6 +363,18 @@ def test_an_insulin_bolus_on_a_heparin_channel_is_refused() -> None:
     assert refused.value.code == "pump.bolus_entry"
     assert pump.events.of_type(EventType.PROGRAM_REFUSED)[-1].data["code"] == "pump.bolus_entry"
     assert pump.events.of_type(EventType.BOLUS_STARTED) == []
+
+
+def test_a_bolus_under_a_sibling_entry_of_the_same_container_is_refused() -> None:
+    # the DKA entry shares the running insulin's container but allows a 20-unit bolus; the running
+    # entry allows 10: a bolus takes the running entry's limits, never a sibling's
+    pump, _ = delivered_pump()
+    start(pump, "A", insulin())
+    with pytest.raises(PumpError) as refused:
+        pump.bolus("A", bolus("icu-insulin-dka", "15"))
+    assert refused.value.code == "pump.bolus_entry"
+    assert pump.events.of_type(EventType.BOLUS_STARTED) == []
+    assert pump.bolus("A", bolus("icu-insulin", "8")).vtbi_ml == D(8)
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,7 @@ def _bounds_in(entry: Entry) -> int:
         entry.rate_ml_per_h,
         entry.vtbi_ml,
         entry.duration_min,
+        entry.dose_rate,
         entry.bolus,
         entry.bolus_rate,
         entry.loading,

@@ -434,6 +434,7 @@ def entry_from_document(doc: Document, where: str) -> Entry:
         rate_ml_per_h=bounds_from_document(doc.get("rate_ml_per_h"), f"{where}.rate_ml_per_h"),
         vtbi_ml=bounds_from_document(doc.get("vtbi_ml"), f"{where}.vtbi_ml"),
         duration_min=bounds_from_document(doc.get("duration_min"), f"{where}.duration_min"),
+        dose_rate=_opt_dose(doc, "dose_rate", where),
         bolus=_opt_dose(doc, "bolus", where),
         bolus_rate=_opt_dose(doc, "bolus_rate", where),
         loading=_opt_dose(doc, "loading", where),

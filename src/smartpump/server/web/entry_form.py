@@ -58,6 +58,7 @@ PARAMS: Final = (
     Param(key="rate_ml_per_h", label="Rate", shape=Shape.BOUNDS, fixed_unit="mL/h"),
     Param(key="vtbi_ml", label="VTBI", shape=Shape.BOUNDS, fixed_unit="mL"),
     Param(key="duration_min", label="Duration", shape=Shape.BOUNDS, fixed_unit="min"),
+    Param(key="dose_rate", label="Dose rate (intermittent)", shape=Shape.DOSE),
     Param(key="custom_concentration", label="Custom concentration (per mL)", shape=Shape.CUSTOM),
     Param(key="bolus", label="Bolus dose", shape=Shape.DOSE),
     Param(key="bolus_rate", label="Bolus rate", shape=Shape.DOSE),
