@@ -32,6 +32,12 @@ REPLAYED_RULES: Final = (
     ("care_area.max_vtbi", "vtbi_ml_x"),
 )
 REPLAYED_KINDS: Final = ("continuous", "intermittent", "basic")
+#: Rules of the replayed kinds that the replay cannot yet evaluate, and why (a parity test holds
+#: this list and ``REPLAYED_RULES`` to ``ders.rules.RULES``).
+NOT_REPLAYED: Final = {
+    "concentration": "program rows carry no custom concentration",
+    "dose_rate": "program rows carry no concentration to turn the rate into a dose rate",
+}
 PROGRAM_COLUMNS: Final = (
     "pump",
     "seq",

@@ -53,13 +53,15 @@ Measure = tuple[Decimal, LimitSet, str]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A limited parameter: which program kinds it applies to, how to measure it, and whether it
-    holds a device limit (those are skipped at once when ``device_clear`` says none is crossed)."""
+    """A limited parameter: which program kinds it applies to, how to measure it, whether it holds a
+    device limit (those are skipped at once when ``device_clear`` says none is crossed), and the
+    entry field holding its limits (``pca.basal``; None for care-area and device limits)."""
 
     parameter: str
     applies_to: frozenset[ProgramKind]
     measure: Callable[[CheckContext], Measure | None]
     is_device: bool = False
+    entry_field: str | None = None
 
 
 ALL_KINDS: Final = frozenset(ProgramKind)
@@ -282,24 +284,36 @@ def _minutes(_: CheckContext) -> str:
 
 PCA_ONLY: Final = frozenset({ProgramKind.PCA})
 
+
+def _pca_rule(name: str, field: str, unit_of: Callable[[CheckContext], str] | None = None) -> Rule:
+    """The rule ``pca.<name>`` holding the programmed PCA ``field`` against the entry's PCA limits."""
+    measure = _pca_measure(field, unit_of or _pca_unit(field))
+    return Rule(f"pca.{name}", PCA_ONLY, measure, entry_field=f"pca.{field}")
+
+
 RULES: Final[tuple[Rule, ...]] = (
     Rule("patient_weight", ALL_KINDS, _patient_weight),
     Rule("patient_bsa", ALL_KINDS, _patient_bsa),
-    Rule("concentration", LIBRARY_KINDS, _custom_concentration),
-    Rule("dose", PRIMARY_KINDS, _dose),
-    Rule("bolus_dose", frozenset({ProgramKind.BOLUS}), _dose),
-    Rule("loading_dose", frozenset({ProgramKind.LOADING}), _dose),
-    Rule("rate", PRIMARY_KINDS, _rate),
-    Rule("dose_rate", frozenset({ProgramKind.INTERMITTENT}), _dose_rate),
-    Rule("bolus_rate", frozenset({ProgramKind.BOLUS}), _bolus_rate),
-    Rule("duration", frozenset({ProgramKind.INTERMITTENT}), _duration),
-    Rule("loading_duration", frozenset({ProgramKind.LOADING}), _loading_duration),
-    Rule("vtbi", LIBRARY_KINDS, _vtbi),
-    Rule("pca.demand_dose", PCA_ONLY, _pca_measure("demand_dose", _pca_unit("demand_dose"))),
-    Rule("pca.lockout", PCA_ONLY, _pca_measure("lockout_min", _minutes)),
-    Rule("pca.basal", PCA_ONLY, _pca_measure("basal", _pca_unit("basal"))),
-    Rule("pca.loading_dose", PCA_ONLY, _pca_measure("loading_dose", _pca_unit("loading_dose"))),
-    Rule("pca.max_dose", PCA_ONLY, _pca_measure("max_dose", _pca_unit("max_dose"))),
+    Rule("concentration", LIBRARY_KINDS, _custom_concentration, entry_field="custom_concentration"),
+    Rule("dose", PRIMARY_KINDS, _dose, entry_field="dose"),
+    Rule("bolus_dose", frozenset({ProgramKind.BOLUS}), _dose, entry_field="bolus"),
+    Rule("loading_dose", frozenset({ProgramKind.LOADING}), _dose, entry_field="loading"),
+    Rule("rate", PRIMARY_KINDS, _rate, entry_field="rate_ml_per_h"),
+    Rule("dose_rate", frozenset({ProgramKind.INTERMITTENT}), _dose_rate, entry_field="dose_rate"),
+    Rule("bolus_rate", frozenset({ProgramKind.BOLUS}), _bolus_rate, entry_field="bolus_rate"),
+    Rule("duration", frozenset({ProgramKind.INTERMITTENT}), _duration, entry_field="duration_min"),
+    Rule(
+        "loading_duration",
+        frozenset({ProgramKind.LOADING}),
+        _loading_duration,
+        entry_field="loading_duration_min",
+    ),
+    Rule("vtbi", LIBRARY_KINDS, _vtbi, entry_field="vtbi_ml"),
+    _pca_rule("demand_dose", "demand_dose"),
+    _pca_rule("lockout", "lockout_min", _minutes),
+    _pca_rule("basal", "basal"),
+    _pca_rule("loading_dose", "loading_dose"),
+    _pca_rule("max_dose", "max_dose"),
     Rule("basic.rate", frozenset({ProgramKind.BASIC}), _basic_rate),
     Rule("care_area.max_rate", ALL_KINDS, _care_area_max_rate),
     Rule("care_area.max_vtbi", ALL_KINDS, _care_area_max_vtbi),
