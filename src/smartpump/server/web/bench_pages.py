@@ -53,6 +53,7 @@ def bench_overview(request: Request, access: BenchReader, session: SessionDep, s
         active="bench",
         worst=bench.worst_performers(session, access, limit=WORST_ROWS),
         due=due,
+        due_days=DUE_DAYS,
     )
 
 
