@@ -101,6 +101,14 @@ def test_history_trend_worst_performers_and_due_date(world: World, bench: int) -
     ]
     assert page["due"]["is_overdue"] is False
     assert page["due"]["last_done"] == page["history"][-1]["performed_at"]
+    faults = world.client.get("/api/v1/maintenance/faults?serial=LVP-B", headers=world.login("tech")).json()
+    assert [(f["category"], f["status"]) for f in faults] == [("flow_accuracy", "open")]
+    assert "bench.mean_error" in faults[0]["description"]
+    flagged = world.client.get("/api/v1/pumps/LVP-B", headers=world.login("tech")).json()
+    assert flagged["status"] == "needs_inspection"
+    assert (
+        world.client.get("/api/v1/maintenance/faults?serial=LVP-A", headers=world.login("tech")).json() == []
+    )
     worst = world.client.get("/api/v1/bench/worst", headers=watcher).json()
     assert [(w["serial"], w["test"]["passed"]) for w in worst] == [("LVP-B", False), ("LVP-A", True)]
     assert worst[1]["tolerance_used"] == pytest.approx(0.4, abs=0.01)

@@ -54,6 +54,7 @@ class FaultCategory(StrEnum):
     POOR_BATTERY = "poor_battery"
     PHYSICAL_DAMAGE = "physical_damage"
     FLUID_INGRESS = "fluid_ingress"
+    FLOW_ACCURACY = "flow_accuracy"
     OTHER = "other"
 
 

@@ -1,5 +1,6 @@
 """The biomed's bench: run the flow-accuracy test on a pump's twin or import an analyzer file, file the
-result as a performance-check maintenance record (audited), and read a pump's trend and the fleet's worst.
+result as a performance-check maintenance record (audited; a failed check opens a flow-accuracy fault,
+which flags the pump for inspection), and read a pump's trend and the fleet's worst performers.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from smartpump.server.db.models import MaintenanceRecord, Pump
 from smartpump.server.db.models_bench import BenchTest
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services.fleet import get_pump
-from smartpump.server.services.maintenance import DueItem, due_list
+from smartpump.server.services.maintenance import DueItem, due_list, report_fault
 from smartpump.server.settings import Settings
-from smartpump.server.vocabulary import MaintenanceKind, MaintenanceResult
+from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.sim.flow_models import FlowModel, flow_model
 from smartpump.sim.flow_physics import (
     BenchConditions,
@@ -170,7 +171,12 @@ def _file(
             "mean_error_percent": report.mean_error_percent,
         },
     )
-    session.commit()
+    if passed:
+        session.commit()
+    else:
+        report_fault(
+            session, clock, access, pump.serial, category=FaultCategory.FLOW_ACCURACY, description=summary
+        )
     return test
 
 
