@@ -1,6 +1,7 @@
 """`smartpump bench`: the IEC 60601-2-24 accuracy test on a simulated pump or an analyzer file, its report.
 
 ``run`` tests a model's twin (any set, head height, back-pressure, seed) with the occlusion pair;
+``doses`` measures each dose of an intermittent/bolus delivery on the twin;
 ``import`` analyses a flow-analyzer or balance export (and may file it on a server); ``report`` turns a
 saved result into a summary and a standalone HTML page with the start-up graph and trumpet curve.
 """
@@ -22,11 +23,11 @@ from jinja2 import Environment, PackageLoader
 from rich.table import Table
 
 from smartpump.analytics.analyzer_csv import read_analyzer_csv, write_analyzer_csv
-from smartpump.analytics.flow_accuracy import FlowRecord, analyse
+from smartpump.analytics.flow_accuracy import FlowRecord, analyse, dose_accuracy
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.errors import SmartpumpError
 from smartpump.sim.flow_models import flow_model
-from smartpump.sim.flow_physics import BenchConditions, balance_record, occlusion_suite
+from smartpump.sim.flow_physics import BenchConditions, balance_record, dose_record, occlusion_suite
 
 bench_app = typer.Typer(help="Flow-accuracy bench: IEC 60601-2-24 start-up graph and trumpet curve.")
 TOKEN_ENV: Final = "SMARTPUMP_TOKEN"
@@ -214,6 +215,58 @@ def import_command(
             f"filed as bench test {filed['id']} (maintenance record {filed['record_id']})", markup=False
         )
     _finish(result, out, as_json)
+
+
+@bench_app.command("doses")
+def doses_command(
+    model: ModelOpt,
+    dose_ml: Annotated[float, typer.Option("--dose-ml", help="volume of each dose, mL")],
+    rate: Annotated[float, typer.Option("--rate", help="rate each dose runs at, mL/h")],
+    every_min: Annotated[float, typer.Option("--every-min", help="one dose starts every ... min")] = 10.0,
+    count: Annotated[int, typer.Option("--doses", help="number of doses", min=1, max=500)] = 6,
+    set_name: SetOpt = None,
+    back_pressure_mmhg: Annotated[float, typer.Option(help="downstream pressure, mmHg")] = 0.0,
+    seed: Annotated[int, typer.Option(help="noise seed")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Intermittent/bolus delivery on the twin: the delivered volume of each dose (exit 1 beyond the claim)."""
+    conditions = BenchConditions(back_pressure_mmhg=back_pressure_mmhg, seed=seed)
+    every_s = every_min * 60
+    try:
+        row = flow_model(model)
+        run = dose_record(
+            row.model,
+            dose_ml,
+            rate_ml_per_h=rate,
+            every_s=every_s,
+            doses=count,
+            set_name=set_name,
+            conditions=conditions,
+        )
+        record = FlowRecord.from_mass(run.times_s, run.mass_g, density_g_per_ml=conditions.density_g_per_ml)
+        result = dose_accuracy(record, dose_ml, [k * every_s for k in range(count + 1)])
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+    tolerance = row.claim_at(rate).tolerance_percent
+    worst = max(abs(e) for e in result.errors_percent)
+    if as_json:
+        emit_json(
+            {"model": row.model.value, "set_name": run.set_name, "tolerance_percent": tolerance}
+            | asdict(result)
+            | {"mean_error_percent": result.mean_error_percent}
+        )
+    else:
+        table = Table("dose", "delivered (mL)", "error %")
+        for k, (volume, error) in enumerate(zip(result.delivered_ml, result.errors_percent, strict=True), 1):
+            table.add_row(str(k), f"{volume:.4f}", f"{error:+.2f}")
+        console.print(table)
+        console.print(
+            f"mean dose error {result.mean_error_percent:+.2f} %, worst {worst:.2f} % against ±{tolerance:g} %",
+            markup=False,
+            highlight=False,
+        )
+    if worst > tolerance:
+        raise typer.Exit(1)
 
 
 @bench_app.command("report")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -98,22 +99,21 @@ def _check(rate_ml_per_h: float, duration_s: float, interval_s: float, model: Pu
         )
 
 
-def balance_record(
-    model_name: PumpModel | str,
-    rate_ml_per_h: float,
-    *,
-    set_name: str | None = None,
-    conditions: BenchConditions = BenchConditions(),
-    duration_s: float = 7200.0,
-    interval_s: float = 30.0,
-) -> BalanceRecord:
-    """Run the pump on a simulated balance: cumulative mass every ``interval_s`` for ``duration_s``."""
-    model = flow_model(model_name)
-    _check(rate_ml_per_h, duration_s, interval_s, model.model)
-    disposable = model.disposable(set_name)
-    rng = random.Random(conditions.seed)
-    steady = steady_rate_ml_per_h(model, disposable, rate_ml_per_h, conditions)
-    rate_ml_per_s = steady / SECONDS_PER_HOUR
+def _weigh(
+    model: FlowModel,
+    disposable: DisposableSet,
+    conditions: BenchConditions,
+    rng: random.Random,
+    mechanism_ml: Callable[[float], float],
+    rate_ml_per_s: float,
+    duration_s: float,
+    interval_s: float,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Balance readings (s, g) of what leaves the line while the mechanism displaces ``mechanism_ml(t)``.
+
+    Slack and stiction swallow the first displacement; one stroke-volume factor is drawn per cycle;
+    the line's compliance stores volume up to C * back-pressure with time constant C * P / rate.
+    """
     stroke_ml = model.stroke_ml(disposable)
     dead_ml = (model.slack_mm + model.stiction_mm) * disposable.ml_per_mm
     compliance_ml_per_mmhg = float(capabilities(model.model).line_compliance_ul_per_mmhg) / UL_PER_ML
@@ -121,23 +121,16 @@ def balance_record(
     tau_s = stored_target_ml / rate_ml_per_s if rate_ml_per_s > 0 else 0.0
     noise_sd = model.flow_noise_percent / 100 if conditions.noise else 0.0
     reading_sd_g = model.reading_noise_mg / MG_PER_G if conditions.noise else 0.0
-
     step_s = min(1.0, interval_s)
-    steps = round(duration_s / step_s)
     per_sample = max(1, round(interval_s / step_s))
-    phase_s = rng.uniform(0, stroke_ml / rate_ml_per_s) if rate_ml_per_s > 0 and stroke_ml > 0 else 0.0
-    offset_ml = displaced_ml(rate_ml_per_s, stroke_ml, model.pulsation_fraction, phase_s)
-    previous_ml = 0.0
-    stored_ml = 0.0
-    out_ml = 0.0
+    previous_ml = stored_ml = out_ml = 0.0
     cycle = 0
     factor = 1.0
     times = [0.0]
     masses = [rng.gauss(0, reading_sd_g) if reading_sd_g else 0.0]
-    for k in range(1, steps + 1):
+    for k in range(1, round(duration_s / step_s) + 1):
         t_s = k * step_s
-        mech_ml = displaced_ml(rate_ml_per_s, stroke_ml, model.pulsation_fraction, t_s + phase_s) - offset_ml
-        moved_ml = max(0.0, mech_ml - dead_ml)
+        moved_ml = max(0.0, mechanism_ml(t_s) - dead_ml)
         if stroke_ml > 0 and noise_sd:
             now_cycle = int(moved_ml / stroke_ml)
             if now_cycle != cycle:
@@ -156,13 +149,91 @@ def balance_record(
             times.append(t_s)
             reading = rng.gauss(0, reading_sd_g) if reading_sd_g else 0.0
             masses.append(out_ml * conditions.density_g_per_ml + reading)
+    return tuple(times), tuple(masses)
+
+
+def balance_record(
+    model_name: PumpModel | str,
+    rate_ml_per_h: float,
+    *,
+    set_name: str | None = None,
+    conditions: BenchConditions = BenchConditions(),
+    duration_s: float = 7200.0,
+    interval_s: float = 30.0,
+) -> BalanceRecord:
+    """Run the pump on a simulated balance: cumulative mass every ``interval_s`` for ``duration_s``."""
+    model = flow_model(model_name)
+    _check(rate_ml_per_h, duration_s, interval_s, model.model)
+    disposable = model.disposable(set_name)
+    rng = random.Random(conditions.seed)
+    steady = steady_rate_ml_per_h(model, disposable, rate_ml_per_h, conditions)
+    rate_ml_per_s = steady / SECONDS_PER_HOUR
+    stroke_ml = model.stroke_ml(disposable)
+    pulsation = model.pulsation_fraction
+    phase_s = rng.uniform(0, stroke_ml / rate_ml_per_s) if rate_ml_per_s > 0 and stroke_ml > 0 else 0.0
+    offset_ml = displaced_ml(rate_ml_per_s, stroke_ml, pulsation, phase_s)
+
+    def mechanism_ml(t_s: float) -> float:
+        return displaced_ml(rate_ml_per_s, stroke_ml, pulsation, t_s + phase_s) - offset_ml
+
+    times, masses = _weigh(
+        model, disposable, conditions, rng, mechanism_ml, rate_ml_per_s, duration_s, interval_s
+    )
     return BalanceRecord(
         model=model.model,
         set_name=disposable.name,
         rate_ml_per_h=rate_ml_per_h,
         conditions=conditions,
-        times_s=tuple(times),
-        mass_g=tuple(masses),
+        times_s=times,
+        mass_g=masses,
+        steady_rate_ml_per_h=steady,
+    )
+
+
+def dose_record(
+    model_name: PumpModel | str,
+    dose_ml: float,
+    *,
+    rate_ml_per_h: float,
+    every_s: float,
+    doses: int,
+    set_name: str | None = None,
+    conditions: BenchConditions = BenchConditions(),
+    interval_s: float = 1.0,
+) -> BalanceRecord:
+    """Intermittent delivery on the balance: ``doses`` doses of ``dose_ml`` at ``rate_ml_per_h``, one
+    starting every ``every_s``; each dose ends when the mechanism has displaced it (set error included)."""
+    model = flow_model(model_name)
+    duration_s = every_s * doses
+    _check(rate_ml_per_h, duration_s, interval_s, model.model)
+    if not (0 < dose_ml and 1 <= doses) or dose_ml / rate_ml_per_h * SECONDS_PER_HOUR > every_s:
+        raise SmartpumpError(
+            f"{doses} dose(s) of {dose_ml} mL at {rate_ml_per_h} mL/h do not fit one every {every_s} s",
+            code="bench.bad_doses",
+        )
+    disposable = model.disposable(set_name)
+    rng = random.Random(conditions.seed)
+    steady = steady_rate_ml_per_h(model, disposable, rate_ml_per_h, conditions)
+    rate_ml_per_s = steady / SECONDS_PER_HOUR
+    physical_dose_ml = dose_ml * steady / rate_ml_per_h
+    stroke_ml = model.stroke_ml(disposable)
+    pulsation = model.pulsation_fraction
+
+    def mechanism_ml(t_s: float) -> float:
+        k = min(int(t_s // every_s), doses - 1)
+        within = displaced_ml(rate_ml_per_s, stroke_ml, pulsation, t_s - k * every_s)
+        return k * physical_dose_ml + min(within, physical_dose_ml)
+
+    times, masses = _weigh(
+        model, disposable, conditions, rng, mechanism_ml, rate_ml_per_s, duration_s, interval_s
+    )
+    return BalanceRecord(
+        model=model.model,
+        set_name=disposable.name,
+        rate_ml_per_h=rate_ml_per_h,
+        conditions=conditions,
+        times_s=times,
+        mass_g=masses,
         steady_rate_ml_per_h=steady,
     )
 
@@ -256,6 +327,7 @@ __all__ = [
     "Mechanism",
     "OcclusionResult",
     "balance_record",
+    "dose_record",
     "displaced_ml",
     "occlusion_suite",
     "occlusion_test",

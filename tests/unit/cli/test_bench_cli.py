@@ -116,3 +116,14 @@ def test_a_malformed_analyzer_file_is_refused_with_its_code(tmp_path: Path) -> N
     bad.write_text("time_s,mass_g\n0,0\n30,0.1\n60,0.05\n90,0.2\n", encoding="utf-8")
     result = runner.invoke(app, ["bench", "import", str(bad), "--model", "lvp-4", "--rate", "5"])
     assert result.exit_code == 2 and "error [bench.too_short]" in result.output
+
+
+def test_doses_reports_each_dose_and_the_first_one_short_by_the_slack() -> None:
+    result = runner.invoke(
+        app,
+        ["bench", "doses", "--model", "pca-1", "--dose-ml", "1", "--rate", "60", "--doses", "4", "--json"],
+    )
+    payload = json.loads(result.output)
+    assert len(payload["delivered_ml"]) == 4
+    assert payload["errors_percent"][0] < -5 < payload["errors_percent"][1]
+    assert result.exit_code == 1

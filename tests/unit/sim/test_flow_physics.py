@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from smartpump.analytics.flow_accuracy import FlowRecord, analyse, mean_error_percent, trumpet
+from smartpump.analytics.flow_accuracy import FlowRecord, analyse, dose_accuracy, mean_error_percent, trumpet
 from smartpump.errors import SmartpumpError
 from smartpump.pump.capabilities import CAPABILITIES, PumpModel
 from smartpump.sim.flow_models import FLOW_MODELS, Mechanism, flow_model
 from smartpump.sim.flow_physics import (
     BenchConditions,
     balance_record,
+    dose_record,
     occlusion_suite,
     occlusion_test,
     steady_rate_ml_per_h,
@@ -150,3 +151,19 @@ def test_post_occlusion_bolus_is_the_stored_volume_after_back_off() -> None:
         occlusion_test("lvp-4", 25, threshold_mmhg=1000).alarm_time_s
         > occlusion_test("lvp-4", 25).alarm_time_s
     )
+
+
+def test_intermittent_doses_carry_the_set_error_and_the_first_pays_the_slack() -> None:
+    row = flow_model("pca-1")
+    syringe = row.sets[0]
+    run = dose_record("pca-1", 1.0, rate_ml_per_h=60, every_s=600, doses=4, conditions=QUIET)
+    record = FlowRecord.from_mass(run.times_s, run.mass_g, density_g_per_ml=QUIET.density_g_per_ml)
+    result = dose_accuracy(record, 1.0, [0.0, 600.0, 1200.0, 1800.0, 2400.0])
+    physical_ml = 1.0 * (1 + syringe.volume_error_percent / 100)
+    dead_ml = (row.slack_mm + row.stiction_mm) * syringe.ml_per_mm
+    assert result.delivered_ml[0] == pytest.approx(physical_ml - dead_ml, abs=1e-9)
+    for delivered in result.delivered_ml[1:]:
+        assert delivered == pytest.approx(physical_ml, abs=1e-9)
+    with pytest.raises(SmartpumpError) as crowded:
+        dose_record("pca-1", 5.0, rate_ml_per_h=10, every_s=600, doses=2)
+    assert crowded.value.code == "bench.bad_doses"
