@@ -229,7 +229,7 @@ def doses_command(
     seed: Annotated[int, typer.Option(help="noise seed")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Intermittent/bolus delivery on the twin: the delivered volume of each dose (exit 1 beyond the claim)."""
+    """Intermittent/bolus delivery on the twin: each dose's delivered volume (exit 1 beyond the claim)."""
     conditions = BenchConditions(back_pressure_mmhg=back_pressure_mmhg, seed=seed)
     every_s = every_min * 60
     try:
@@ -257,11 +257,12 @@ def doses_command(
         )
     else:
         table = Table("dose", "delivered (mL)", "error %")
-        for k, (volume, error) in enumerate(zip(result.delivered_ml, result.errors_percent, strict=True), 1):
-            table.add_row(str(k), f"{volume:.4f}", f"{error:+.2f}")
+        for k, (volume, percent) in enumerate(zip(result.delivered_ml, result.errors_percent, strict=True), 1):
+            table.add_row(str(k), f"{volume:.4f}", f"{percent:+.2f}")
         console.print(table)
         console.print(
-            f"mean dose error {result.mean_error_percent:+.2f} %, worst {worst:.2f} % against ±{tolerance:g} %",
+            f"mean dose error {result.mean_error_percent:+.2f} %, "
+            f"worst {worst:.2f} % against ±{tolerance:g} %",
             markup=False,
             highlight=False,
         )

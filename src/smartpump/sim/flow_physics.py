@@ -206,7 +206,7 @@ def dose_record(
     model = flow_model(model_name)
     duration_s = every_s * doses
     _check(rate_ml_per_h, duration_s, interval_s, model.model)
-    if not (0 < dose_ml and 1 <= doses) or dose_ml / rate_ml_per_h * SECONDS_PER_HOUR > every_s:
+    if not (dose_ml > 0 and doses >= 1) or dose_ml / rate_ml_per_h * SECONDS_PER_HOUR > every_s:
         raise SmartpumpError(
             f"{doses} dose(s) of {dose_ml} mL at {rate_ml_per_h} mL/h do not fit one every {every_s} s",
             code="bench.bad_doses",
@@ -327,8 +327,8 @@ __all__ = [
     "Mechanism",
     "OcclusionResult",
     "balance_record",
-    "dose_record",
     "displaced_ml",
+    "dose_record",
     "occlusion_suite",
     "occlusion_test",
     "steady_rate_ml_per_h",
