@@ -257,7 +257,8 @@ def doses_command(
         )
     else:
         table = Table("dose", "delivered (mL)", "error %")
-        for k, (volume, percent) in enumerate(zip(result.delivered_ml, result.errors_percent, strict=True), 1):
+        pairs = zip(result.delivered_ml, result.errors_percent, strict=True)
+        for k, (volume, percent) in enumerate(pairs, 1):
             table.add_row(str(k), f"{volume:.4f}", f"{percent:+.2f}")
         console.print(table)
         console.print(
