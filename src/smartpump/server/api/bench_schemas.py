@@ -17,7 +17,7 @@ Rate = Annotated[float, Field(gt=0, le=1000, description="set rate, mL/h")]
 class TwinRun(BaseModel):
     """Run the test on the pump's model twin: rate, set or syringe, head height, back-pressure, seed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     rate_ml_per_h: Rate
     set_name: SetName | None = None
@@ -30,7 +30,7 @@ class TwinRun(BaseModel):
 class AnalyzerImport(BaseModel):
     """An analyzer or balance export (CSV text, see docs/bench.md) and the conditions of the recording."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     csv: Annotated[str, StringConstraints(min_length=1, max_length=900_000)]
     rate_ml_per_h: Rate
