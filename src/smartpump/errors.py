@@ -18,6 +18,7 @@
     ├── interop.hl7v2.pcd03.OrderRejected       an infusion order refused, with its IHE PIV code
     ├── interop.fhir.mappers.FhirMappingError   a FHIR resource that cannot be mapped
     ├── transport.messages.MessageError         a pump <-> server message that fails validation
+    ├── analytics.flow_accuracy.BenchError      a bench record or analysis that cannot be used
     └── server.errors.*                         NotFoundError, ConflictError, AccessDeniedError,
                                                 AuthenticationError (ThrottledError), InvalidInputError
 

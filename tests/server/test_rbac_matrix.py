@@ -21,6 +21,7 @@ PLACEHOLDERS = {
     "{user_id}": "999999",
     "{grant_id}": "999999",
     "{fault_id}": "999999",
+    "{test_id}": "999999",
     "{recall_id}": "999999",
     "{library_id}": "999999",
     "{request_id}": "999999",

@@ -9,6 +9,7 @@ import typer
 
 from smartpump import __version__
 from smartpump.cli import (  # noqa: F401  (importing a module registers its commands)
+    bench,
     calc,
     config,
     cqi,
@@ -59,6 +60,7 @@ cqi.register(app)
 server.register(app)
 fleet.register(app)
 demo.register(app)
+bench.register(app)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ class PumpStatus(StrEnum):
 
 
 class MaintenanceKind(StrEnum):
-    """Kinds of maintenance work; the first four can carry a preventive schedule."""
+    """Kinds of maintenance work; those in SCHEDULABLE can carry a preventive schedule."""
 
     CLEANING = "cleaning"
     BATTERY_CHECK = "battery_check"
@@ -24,6 +24,7 @@ class MaintenanceKind(StrEnum):
     INSPECTION = "inspection"
     SOFTWARE_UPDATE = "software_update"
     LIBRARY_UPDATE = "library_update"
+    PERFORMANCE_CHECK = "performance_check"
 
 
 SCHEDULABLE = frozenset(
@@ -32,6 +33,7 @@ SCHEDULABLE = frozenset(
         MaintenanceKind.BATTERY_CHECK,
         MaintenanceKind.TUBING_CHECK,
         MaintenanceKind.SERVICE,
+        MaintenanceKind.PERFORMANCE_CHECK,
     }
 )
 
@@ -52,6 +54,7 @@ class FaultCategory(StrEnum):
     POOR_BATTERY = "poor_battery"
     PHYSICAL_DAMAGE = "physical_damage"
     FLUID_INGRESS = "fluid_ingress"
+    FLOW_ACCURACY = "flow_accuracy"
     OTHER = "other"
 
 

@@ -375,7 +375,8 @@ class ReleasePolicy(Base):
     updated_at: Mapped[datetime]
 
 
-from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet and EHR tables)
+from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet, EHR and bench tables)
+    models_bench,
     models_ehr,
     models_fleet_ops,
 )

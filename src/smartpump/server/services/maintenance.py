@@ -108,6 +108,11 @@ def record_work(
     when = performed_at or now
     if when > now:
         raise InvalidInputError("maintenance cannot be recorded in the future", code="maintenance.future")
+    if kind is MaintenanceKind.PERFORMANCE_CHECK:
+        raise InvalidInputError(
+            "a performance check is filed by the bench with its measurements (/bench)",
+            code="maintenance.kind_bench",
+        )
     if battery_health_percent is not None and kind is not MaintenanceKind.BATTERY_CHECK:
         raise InvalidInputError(
             "battery health belongs to a battery check", code="maintenance.battery_health"

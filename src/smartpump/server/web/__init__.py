@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 
 from smartpump.server.web import (
+    bench_pages,
     configuration_pages,
     insight_pages,
     library_pages,
@@ -28,5 +29,6 @@ def mount_web(app: FastAPI) -> None:
     """Add the UI's routes under /ui, the session-cookie middleware and HTML error pages to the app."""
     for module in (pages, library_pages, configuration_pages, panel, insight_pages, password_pages):
         app.include_router(module.router)
+    app.include_router(bench_pages.router)
     app.add_middleware(CookieAuthMiddleware)
     install_html_errors(app, _error_page)

@@ -8,6 +8,7 @@ from typing import Final
 from smartpump.server.api.routes import (
     audit,
     auth,
+    bench,
     change_requests,
     configurations,
     cqi,
@@ -36,6 +37,7 @@ ROUTERS: Final[tuple[ModuleType, ...]] = (
     events,
     fhir,
     maintenance,
+    bench,
     libraries,
     change_requests,
     audit,
