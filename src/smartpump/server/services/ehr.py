@@ -6,6 +6,7 @@ persistent store-and-forward queue (``ehr_outbound``).
 
 from __future__ import annotations
 
+from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, SOURCE_FHIR, SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_documentation import (
     AutoDocumentation,
     device_identity,
@@ -14,10 +15,6 @@ from smartpump.server.services.ehr_documentation import (
     link_orders,
 )
 from smartpump.server.services.ehr_orders import (
-    DEFAULT_CHANNEL,
-    SOURCE_FHIR,
-    SOURCE_HL7,
-    EhrConfig,
     OrderListener,
     offer_args,
     submit_order,

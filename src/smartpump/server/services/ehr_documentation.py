@@ -45,8 +45,9 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.event_data import decimal_or_none
-from smartpump.server.services.ehr_orders import DEFAULT_CHANNEL, DEFAULT_CONFIG, EhrConfig
+from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
+from smartpump.server.services.ehr_outcomes import report_outcomes, settle_offers
 from smartpump.server.state import ServerState
 from smartpump.units import Concentration, DoseUnit
 
@@ -74,6 +75,8 @@ DOCUMENTED_TYPES: Final = (
     "bolus.started",
     "bolus.completed",
     "bolus.cancelled",
+    "secondary.started",
+    "secondary.completed",
     "alarm.raised",
     "alarm.cleared",
     "alarm.silenced",
@@ -219,10 +222,13 @@ class AutoDocumentation:
     _status_sent: dict[int, datetime] = field(default_factory=dict)
 
     def run_once(self) -> int:
-        """Link orders, document every new event, add due status reports; returns messages queued."""
+        """Link orders, end the offers that are over and report them, document every new event, add due
+        status reports; returns messages queued."""
         with self.state.sessions() as session:
             link_orders(session, self.state.clock)
-            queued = self.document(session)
+            settle_offers(session, self.state.clock.now(), expire=True)
+            queued = report_outcomes(session, self.state.clock, self.destination, self.config)
+            queued += self.document(session)
             queued += self.status_reports(session)
             session.commit()
             return queued
@@ -392,6 +398,8 @@ class AutoDocumentation:
                     rate=data.get("new_rate_ml_per_h"),
                     dose=data.get("dose"),
                 )
+                if data.get("dose_unit"):
+                    after = replace(after, dose_unit=_unit(data.get("dose_unit")))
                 stop, start_report = rate_change_reports(
                     before, after, stop_control_id=new_control_id(), start_control_id=new_control_id()
                 )
@@ -399,10 +407,45 @@ class AutoDocumentation:
                     stop,
                     replace(start_report, is_infusing=True, current_flow_ml_per_h=after.rate_ml_per_h),
                 ]
+            case "secondary.started" | "secondary.completed":
+                primary = repo.started_order(session, pump.id, channel)
+                parent = primary.order_id if primary is not None else ""
+                reports = [self._secondary_report(base, event.type, data, order, parent)]
             case _:
                 parent = order.parent_order_id if order is not None and order.parent_order_id else order_id
                 reports = [self._bolus_report(base, event.type, data, parent)]
         return [_Outgoing(message=build_pcd10(r), order_id=order_id or None) for r in reports]
+
+    @staticmethod
+    def _secondary_report(
+        base: InfusionEventReport,
+        event_type: str,
+        data: Mapping[str, Any],
+        order: EhrOrder | None,
+        primary_order_id: str,
+    ) -> InfusionEventReport:
+        """A piggyback's start or end on the secondary source, under its own order, the primary as parent."""
+        started = event_type == "secondary.started"
+        source = replace(
+            base.source,
+            kind=SourceKind.SECONDARY,
+            label="Secondary",
+            delivery_status=DeliveryStatus.DELIVERING if started else DeliveryStatus.NOT_DELIVERING,
+            rate_ml_per_h=decimal_or_none(data.get("rate_ml_per_h")) if started else None,
+            vtbi_ml=decimal_or_none(data.get("vtbi_ml")) if started else None,
+            volume_delivered_ml=None if started else decimal_or_none(data.get("volume_ml")),
+            dose_rate=None,
+            dose_unit=None,
+            drug_name=order.drug if order is not None else base.source.drug_name,
+        )
+        return replace(
+            base,
+            event=InfusionEventKind.START if started else InfusionEventKind.COMPLETE,
+            source=source,
+            order_id=order.order_id if order is not None else "",
+            drug_code=order.drug_code if order is not None else base.drug_code,
+            parent_order_id=primary_order_id,
+        )
 
     @staticmethod
     def _bolus_report(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -26,7 +25,6 @@ from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.listener import new_control_id
 from smartpump.interop.hl7v2.message import Hl7ParseError, Message, parse
 from smartpump.interop.hl7v2.pcd03 import (
-    DEFAULT_MAX_ORDER_AGE,
     InfusionOrder,
     OrderDecision,
     OrderIntent,
@@ -50,32 +48,16 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services.commands import issue_command
+from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
+from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.server.state import ServerState
 
 OFFER_COMMAND: Final = "offer_program"
-DEFAULT_CHANNEL: Final = "A"
-SOURCE_HL7: Final = "hl7"
-SOURCE_FHIR: Final = "fhir"
 IDLE_CHANNEL_STATES: Final = frozenset({"idle", "complete"})
 RUNNING_INTENTS: Final = frozenset(
     {OrderIntent.TITRATION, OrderIntent.BOLUS, OrderIntent.LOADING, OrderIntent.SECONDARY}
 )
 """Orders acted on a channel that already runs an infusion."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EhrConfig:
-    """Order intake and documentation settings: order age limit, offer lifetime, identity of our messages."""
-
-    max_order_age: timedelta = DEFAULT_MAX_ORDER_AGE
-    offer_expires_in_s: int = 600
-    sending_application: str = "SMARTPUMP"
-    receiving_application: str = "EHR"
-    receiving_facility: str = "EHR"
-    status_interval: timedelta | None = timedelta(minutes=5)
-
-
-DEFAULT_CONFIG: Final = EhrConfig()
 
 
 def submit_order(
@@ -87,7 +69,7 @@ def submit_order(
     sender: str,
     actor: str,
     scope: FacilityScope = None,
-    config: EhrConfig = EhrConfig(),
+    config: EhrConfig = DEFAULT_CONFIG,
 ) -> OrderDecision:
     """Check an order like a manual program and offer it to its pump; store and audit the outcome; commit.
 
@@ -113,8 +95,9 @@ def submit_order(
                 _check_offerable(session, decision, pump, channel, now)
             except OrderRejected as rejection:
                 decision = OrderDecision(order=order, rejection=rejection)
+    nonce = None
     if decision.accepted and pump is not None:
-        decision = _offer(session, state, pump, channel, decision, actor=actor, config=config)
+        decision, nonce = _offer(session, state, pump, channel, decision, actor=actor, config=config)
     row = EhrOrder(
         facility_id=pump.facility_id if pump is not None else None,
         pump_id=pump.id if pump is not None else None,
@@ -134,6 +117,8 @@ def submit_order(
         program=json.dumps([program_to_dict(p) for p in decision.programs], sort_keys=True),
         received_at=now,
         expires_at=now + timedelta(seconds=config.offer_expires_in_s) if decision.accepted else None,
+        command_nonce=nonce,
+        offer_event_id=repo.last_event_id(session) if nonce is not None else None,
     )
     session.add(row)
     audit.append(
@@ -206,6 +191,7 @@ def _check_offerable(
     titration, bolus or loading dose, running a primary for a piggyback; no offer awaiting confirmation."""
     order = decision.order
     intent = order.intent
+    settle_offers(session, now, pump_id=pump.id, channel=channel, expire=False)
     if intent is OrderIntent.PCA and _device_type(pump) is not DeviceType.PCA:
         raise OrderRejected(9016, f"pump {pump.serial} is not a PCA pump")
     state_row = fleet_repo.channel(session, pump.id, channel)
@@ -330,11 +316,12 @@ def _offer(
     *,
     actor: str,
     config: EhrConfig,
-) -> OrderDecision:
-    """Send the program to the pump as a pending auto-programmed offer (the command commits itself)."""
+) -> tuple[OrderDecision, str | None]:
+    """Send the program to the pump as a pending auto-programmed offer (the command commits itself); returns
+    the decision (a 9007 refusal when the command could not be issued) and the command's nonce."""
     order = decision.order
     try:
-        issue_command(
+        command = issue_command(
             session,
             state,
             pump_serial=pump.serial,
@@ -348,14 +335,14 @@ def _offer(
         rejection = OrderRejected(
             9007, f"the program could not be sent to pump {pump.serial}: {error.message}"
         )
-        return OrderDecision(order=order, rejection=rejection)
-    return decision
+        return OrderDecision(order=order, rejection=rejection), None
+    return decision, command.nonce
 
 
 class OrderListener:
     """The MLLP listener's handler: each RGV^O15 is answered once, the reply kept in the database."""
 
-    def __init__(self, state: ServerState, config: EhrConfig = EhrConfig()) -> None:
+    def __init__(self, state: ServerState, config: EhrConfig = DEFAULT_CONFIG) -> None:
         self._state = state
         self._config = config
 
