@@ -192,3 +192,42 @@ def test_the_api_and_the_pump_page_show_each_order_with_its_outcome(world: World
     viewer = world.as_role(Role.VIEWER, site.facility_id, username="ehr-viewer")
     assert world.client.get(f"/api/v1/pumps/{SERIAL}/orders", headers=viewer).status_code == 403
     assert world.client.get("/api/v1/pumps/NOPE/orders", headers=site.nurse).status_code == 404
+
+
+def test_a_dose_change_is_documented_in_the_unit_of_its_own_event(world: World) -> None:
+    ehr_site(world)
+    _accepted(world)
+    events = Events(world)
+    events.add("program.checked", kind="continuous", concentration="400 mg/250 mL", weight_kg="85.0")
+    events.add(
+        "infusion.started",
+        entry_id="icu-dopamine",
+        drug="DOPamine",
+        care_area="icu",
+        rate_ml_per_h="31.9",
+        vtbi_ml="250",
+        dose="10",
+        dose_unit="mcg/kg/min",
+        library_version=1,
+        auto_programmed=True,
+    )
+    events.add(
+        "rate.changed",
+        old_rate_ml_per_h="31.9",
+        new_rate_ml_per_h="0.5",
+        dose="600",
+        dose_unit="mcg/kg/h",
+        cause="titration",
+    )
+    reports = [m for m in _document(world) if m.message_type[:2] == ("ORU", "R42")]
+    doses = [
+        (obx.value(5), obx.value(6, 2))
+        for m in reports
+        for obx in m.all("OBX")
+        if obx.value(3, 2) == "MDC_RATE_DOSE"
+    ]
+    assert doses == [
+        ("10", "MDC_DIM_MICRO_G_PER_KG_PER_MIN"),
+        ("10", "MDC_DIM_MICRO_G_PER_KG_PER_MIN"),
+        ("600", "MDC_DIM_MICRO_G_PER_KG_PER_HR"),
+    ]
