@@ -22,7 +22,7 @@ from smartpump.server.errors import AuthenticationError, InvalidInputError, NotF
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, maintenance
-from smartpump.server.services.ehr_outcomes import ORDER_READERS, pump_orders
+from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.server.web.audit_view import detail_lines

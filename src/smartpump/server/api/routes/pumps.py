@@ -10,7 +10,7 @@ from smartpump.server.api.deps import ClockDep, PageDep, SessionDep, require_rol
 from smartpump.server.api.schemas import ChannelOut, EhrOrderOut, PumpCreate, PumpOut, PumpUpdate
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.services import fleet
-from smartpump.server.services.ehr_outcomes import ORDER_READERS, pump_orders
+from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.vocabulary import PumpStatus
 
 router = APIRouter(prefix="/pumps", tags=["pumps"])
