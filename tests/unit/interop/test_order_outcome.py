@@ -54,7 +54,8 @@ def test_the_outcome_validates_and_names_order_patient_and_codes(
     assert str(parsed.segment("MSH")[9]) == "RRG^O16^RRG_O16"
     assert str(parsed.segment("MSH")[5]) == "EPIC"
     assert str(parsed.segment("MSH")[21]).endswith("1.3.6.1.4.1.19376.1.6.1.3.2^ISO")
-    assert (str(parsed.segment("MSA")[1]), str(parsed.segment("MSA")[2])) == ("AR", "MSG-42")
+    msa = parsed.segment("MSA")
+    assert (str(msa[1]), str(msa[2]), str(msa[3])) == ("AR", "MSG-42", "declined: Program rejected by user")
     err = parsed.segment("ERR")
     assert (str(err[4]), str(err[5])) == ("F", "9023^Program rejected by user")
     assert (str(parsed.segment("PID")[3]), str(parsed.segment("PID")[5])) == (pid3, pid5)

@@ -99,7 +99,9 @@ def build_order_outcome(
     )
     words = PIV_ERRORS[outcome.piv_code]
     text = f"order {outcome.order_id} {outcome.end.value} at the pump: {outcome.reason or words}"
-    msa = build_segment("MSA", AckCode.AR.value, outcome.order_control_id, text[:80])
+    msa = build_segment(
+        "MSA", AckCode.AR.value, outcome.order_control_id, f"{outcome.end.value}: {words}"[:80]
+    )
     error = ErrorDetail(
         hl7_code=HL7_ERROR_APPLICATION_INTERNAL,
         severity=Severity.FATAL,
