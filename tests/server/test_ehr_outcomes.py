@@ -5,6 +5,8 @@ the outcome is stored per order and shown by the API."""
 from __future__ import annotations
 
 import hl7
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from smartpump.interop.hl7v2.ack import ack_code_of
@@ -14,6 +16,7 @@ from smartpump.server.auth import Role
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.ehr_worker import EhrSettings
 from smartpump.server.services import commands
 from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, queue_state
 from tests.server.conftest import World
@@ -231,3 +234,10 @@ def test_a_dose_change_is_documented_in_the_unit_of_its_own_event(world: World) 
         ("10", "MDC_DIM_MICRO_G_PER_KG_PER_MIN"),
         ("600", "MDC_DIM_MICRO_G_PER_KG_PER_HR"),
     ]
+
+
+def test_the_offer_lifetime_is_a_bounded_setting() -> None:
+    assert EhrSettings(ehr_offer_expires_s=30).config().offer_expires_in_s == 30
+    assert EhrSettings().config().offer_expires_in_s == 600
+    with pytest.raises(ValidationError):
+        EhrSettings(ehr_offer_expires_s=5)
