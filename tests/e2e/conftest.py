@@ -25,11 +25,11 @@ from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expe
 from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
-from smartpump.library.signing import generate_keypair
 from smartpump.server.app import create_app
 from smartpump.server.auth import Access, Principal, Role
 from smartpump.server.db import migrate
 from smartpump.server.db.models import RoleGrant
+from smartpump.server.keys import load_or_create
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -202,14 +202,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         argon2_memory_kib=1024,
     )
     library = json_format.read(REPO / "examples" / "demo-library.json")
-    _, public_pem = generate_keypair()
     link = InProcessLink()
     fleet = SimFleet(
         library=library,
         pumps=2,
         seed=7,
         speed=1.0,
-        public_key_pem=public_pem,
+        public_key_pem=load_or_create(settings.signing_key_path).public_pem,
         transport_for=link.pump_transport,
         link=link,
     )

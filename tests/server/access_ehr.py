@@ -1,4 +1,5 @@
-"""Declared access of the FHIR routes (merged into the one access table by ``access_table``)."""
+"""Declared access of the FHIR routes and of a pump's EHR orders (merged into the one access table by
+``access_table``)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/fhir/MedicationAdministration"): PHI_READERS,
     ("GET", "/api/v1/fhir/Observation"): PHI_READERS,
     ("POST", "/api/v1/fhir/MedicationRequest"): frozenset({Role.NURSE, Role.PHARMACIST}),
+    ("GET", "/api/v1/pumps/{serial}/orders"): PHI_READERS,
 }

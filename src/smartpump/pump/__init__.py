@@ -4,7 +4,7 @@ from smartpump.pump.alarms import ALARMS, AlarmId, Priority
 from smartpump.pump.capabilities import CAPABILITIES, Capabilities, PumpModel, capabilities
 from smartpump.pump.channel import ChannelState
 from smartpump.pump.delivery import Step
-from smartpump.pump.device import OverrideReason, Pump
+from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.pump.events import EVENT_FIELDS, SCHEMA_VERSION, EventType, PumpEvent
 from smartpump.pump.status import AlarmStatus, ChannelStatus, PumpStatus
 from smartpump.pump.verification import BedsideScan
@@ -20,6 +20,7 @@ __all__ = [
     "Capabilities",
     "ChannelState",
     "ChannelStatus",
+    "DeclineReason",
     "EventType",
     "OverrideReason",
     "Priority",

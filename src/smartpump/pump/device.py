@@ -38,7 +38,7 @@ from smartpump.pump.infusion import Infusion
 from smartpump.pump.installation import Installation, library_sha256
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import check_key, open_state, required, seal_state
-from smartpump.pump.programming import OverrideReason, Programming
+from smartpump.pump.programming import DeclineReason, OverrideReason, Programming
 from smartpump.pump.restart import Restart, check_document, check_owner, configuration_from, software_from
 from smartpump.pump.sensor_control import OCCLUSION_RECHECK_S, SensorControl
 from smartpump.pump.sensors import Battery, LineModel
@@ -46,7 +46,7 @@ from smartpump.pump.software import SoftwareSlot
 from smartpump.pump.status import PumpStatus, status_of
 from smartpump.pump.verification import BedsideScan
 
-__all__ = ["OCCLUSION_RECHECK_S", "OverrideReason", "Pump", "time_to_alarm_s"]
+__all__ = ["OCCLUSION_RECHECK_S", "DeclineReason", "OverrideReason", "Pump", "time_to_alarm_s"]
 
 
 class _ChannelDues:
@@ -347,9 +347,14 @@ class Pump:
         """Replace a pending program (answer to a hard stop or soft alert); emits program.reprogrammed."""
         return self._programming.reprogram(cid, program, steps=steps, auto_programmed=auto_programmed)
 
-    def cancel(self, cid: str) -> None:
-        """Abandon a pending program; a running infusion continues unchanged."""
-        self._programming.cancel(cid)
+    def cancel(self, cid: str, *, reason: DeclineReason | str | None = None) -> None:
+        """Abandon a pending program (an auto-programmed one is declined, with the nurse's coded reason); a
+        running infusion continues unchanged."""
+        self._programming.cancel(cid, reason=reason)
+
+    def decline_offer(self, cid: str, *, entry_id: str, reason: DeclineReason | str) -> None:
+        """Log a held bolus, loading-dose or piggyback offer declined by the nurse (program.cancelled)."""
+        self._programming.decline_offer(cid, entry_id=entry_id, reason=reason)
 
     def override(self, cid: str, reason: OverrideReason | str) -> None:
         """Accept the soft alerts of the pending program with a coded reason; emits alert.overridden."""

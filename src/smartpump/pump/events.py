@@ -146,7 +146,7 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.PROGRAM_REFUSED: ("code", "reason", "entry_id", "care_area"),
     EventType.ALERT_OVERRIDDEN: ("reason", "entry_id", "drug", "alerts", "library_version"),
     EventType.PROGRAM_REPROGRAMMED: ("previous_verdict", "previous_alerts", "entry_id"),
-    EventType.PROGRAM_CANCELLED: ("verdict", "entry_id", "alerts"),
+    EventType.PROGRAM_CANCELLED: ("verdict", "entry_id", "alerts", "auto_programmed", "reason"),
     EventType.PROGRAM_CONFIRMED: ("entry_id", "rate_ml_per_h", "vtbi_ml", "verdict", "overridden"),
     EventType.START_REFUSED: ("code", "reason"),
     EventType.INFUSION_SCHEDULED: ("start_in_s",),

@@ -46,6 +46,27 @@ class OverrideReason(StrEnum):
     OTHER = "other"
 
 
+class DeclineReason(StrEnum):
+    """Coded reasons a nurse gives when declining an auto-programmed order at the pump."""
+
+    WRONG_PATIENT = "wrong_patient"
+    ORDER_DISCREPANCY = "order_discrepancy"
+    PATIENT_CONDITION = "patient_condition"
+    NOT_DUE = "not_due"
+    OTHER = "other"
+
+
+def decline_reason(reason: DeclineReason | str) -> DeclineReason:
+    """The decline reason as one of the codes; anything else is refused (``pump.decline_reason``)."""
+    try:
+        return DeclineReason(reason)
+    except ValueError:
+        raise PumpError(
+            f"unknown decline reason {reason!r} (known: {', '.join(r.value for r in DeclineReason)})",
+            code="pump.decline_reason",
+        ) from None
+
+
 def coded_reason(reason: OverrideReason | str) -> OverrideReason:
     """The override reason as one of the codes; anything else is refused (``pump.override_reason``)."""
     try:
@@ -122,22 +143,43 @@ class Programming:
             channel.move_to(ChannelState.IDLE)
         return self._hold(channel, program, steps, auto_programmed)
 
-    def cancel(self, cid: str) -> None:
-        """Abandon a pending program; a running infusion continues unchanged."""
+    def cancel(self, cid: str, *, reason: DeclineReason | str | None = None) -> None:
+        """Abandon a pending program (an auto-programmed one is declined, with the nurse's coded reason); a
+        running infusion continues unchanged."""
         core = self.core
         core.sync()
         channel = core.channel(cid)
         pending = core.pending(channel)
+        coded = "" if reason is None else decline_reason(reason).value
         core.emit(
             EventType.PROGRAM_CANCELLED,
             cid,
             verdict=pending.verdict.level.value,
             entry_id=pending.verdict.entry_id,
             alerts=alert_data(pending.verdict.alerts),
+            auto_programmed=pending.auto_programmed,
+            reason=coded,
         )
         channel.pending = None
         if channel.state in (ChannelState.PROGRAMMED, ChannelState.STANDBY):
             channel.move_to(ChannelState.IDLE)
+        core.after_change()
+
+    def decline_offer(self, cid: str, *, entry_id: str, reason: DeclineReason | str) -> None:
+        """Log an auto-programmed offer the pump held outside its channels (a bolus, loading dose or
+        piggyback waiting for confirmation) declined by the nurse: program.cancelled, never checked."""
+        core = self.core
+        core.sync()
+        core.channel(cid)
+        core.emit(
+            EventType.PROGRAM_CANCELLED,
+            cid,
+            verdict="unchecked",
+            entry_id=entry_id,
+            alerts=[],
+            auto_programmed=True,
+            reason=decline_reason(reason).value,
+        )
         core.after_change()
 
     def override(self, cid: str, reason: OverrideReason | str) -> None:

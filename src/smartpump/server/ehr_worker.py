@@ -38,6 +38,7 @@ class EhrSettings(BaseSettings):
     ehr_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     ehr_status_interval_s: int = Field(default=300, ge=0)
     ehr_max_order_age_min: int = Field(default=30, ge=1)
+    ehr_offer_expires_s: int = Field(default=600, ge=10, le=86_400)
     ehr_poll_s: float = Field(default=1.0, gt=0)
 
     def config(self) -> EhrConfig:
@@ -45,6 +46,7 @@ class EhrSettings(BaseSettings):
         interval = self.ehr_status_interval_s
         return EhrConfig(
             max_order_age=timedelta(minutes=self.ehr_max_order_age_min),
+            offer_expires_in_s=self.ehr_offer_expires_s,
             status_interval=timedelta(seconds=interval) if interval else None,
         )
 

@@ -33,7 +33,7 @@ from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgra
 from smartpump.errors import PumpError, SmartpumpError
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
-from smartpump.pump.device import OverrideReason, Pump
+from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.pump.events import PumpEvent
 from smartpump.pump.software import SoftwareSlot
 from smartpump.sim.environment import Environment, WallPacing
@@ -291,11 +291,18 @@ class SimFleet:
             else:
                 self.act(serial, lambda p: p.bolus(cid, held.program, override=override))
 
-    def decline_offer(self, serial: str, cid: str) -> None:
-        """The nurse declines a held bolus, loading dose or piggyback offer (nothing is delivered)."""
+    def decline_offer(
+        self, serial: str, cid: str, *, reason: DeclineReason | str = DeclineReason.OTHER
+    ) -> None:
+        """The nurse declines a held bolus, loading dose or piggyback offer with a coded reason (nothing is
+        delivered; the pump logs program.cancelled, which tells the EHR)."""
         with self.lock:
-            if self._held_offers.pop((serial, cid), None) is None:
+            held = self._held_offers.get((serial, cid))
+            if held is None:
                 raise PumpError("no offer is held on this channel", code="pump.no_pending_program")
+            entry_id = held.program.entry_id or ""
+            self.act(serial, lambda p: p.decline_offer(cid, entry_id=entry_id, reason=reason))
+            del self._held_offers[(serial, cid)]
 
 
 OVERLAY_OFFERS: Final = frozenset({"bolus", "loading", "secondary"})

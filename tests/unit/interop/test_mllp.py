@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 
 import pytest
 
@@ -10,7 +12,7 @@ from smartpump.clock import ManualClock
 from smartpump.interop.hl7v2.ack import AckCode, ack_code_of
 from smartpump.interop.hl7v2.listener import Exchange, Hl7Listener, accept_all
 from smartpump.interop.hl7v2.message import Message, parse
-from smartpump.interop.hl7v2.mllp import MllpClient, MllpDecoder, MllpError, frame, open_stream
+from smartpump.interop.hl7v2.mllp import Frame, MllpClient, MllpDecoder, MllpError, frame, open_stream
 from tests.unit.interop.helpers import example
 
 DOPAMINE = example("pcd03_rgv_o15_ex1_dopamine_dose_rate.hl7").encode()
@@ -175,3 +177,29 @@ def test_blocking_client_times_out_and_reports_refused_connections() -> None:
     with pytest.raises(MllpError) as caught:
         MllpClient("127.0.0.1", 1, timeout_s=0.5).send(b"x")
     assert caught.value.code == "mllp.connection"
+
+
+def test_client_replaces_a_connection_the_peer_closed_after_its_reply() -> None:
+    """A listener that closes after every reply (as hl7apy's does) still gets every message, each once."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn:
+                decoder = MllpDecoder()
+                frames: list[Frame] = []
+                while not frames:
+                    frames = decoder.feed(conn.recv(65536))
+                received.append(frames[0].payload)
+                conn.sendall(frame(b"ACK " + frames[0].payload))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with MllpClient("127.0.0.1", server.getsockname()[1], timeout_s=10) as client:
+        assert client.send(b"one") == b"ACK one"
+        assert client.send(b"two") == b"ACK two"
+    thread.join(timeout=10)
+    server.close()
+    assert received == [b"one", b"two"]

@@ -173,11 +173,21 @@ class MllpClient:
         return self._socket
 
     def send(self, payload: bytes) -> bytes:
-        """Send one message and return the payload of the reply frame.
+        """Send one message and return the payload of the reply frame; a kept-open connection the peer has
+        closed meanwhile (many listeners close after each reply) is replaced once by a fresh one.
 
         Raises:
             MllpError: connection refused or lost, timeout, oversized reply.
         """
+        reused = self._socket is not None
+        try:
+            return self._exchange(payload)
+        except MllpError as error:
+            if not reused or error.code not in ("mllp.closed", "mllp.connection"):
+                raise
+            return self._exchange(payload)
+
+    def _exchange(self, payload: bytes) -> bytes:
         sock = self._connect()
         try:
             sock.sendall(frame(payload))

@@ -228,6 +228,29 @@ class ChannelOut(Response):
     updated_at: datetime
 
 
+class EhrOrderOut(Response):
+    """An EHR order of a pump and its outcome: offered, rejected, started (applied, delivering), stopped,
+    completed, declined (by the nurse), refused (by the pump) or expired; PIV code and reason when it
+    did not start, the pump's code, and when the EHR was told."""
+
+    order_id: str
+    parent_order_id: str
+    source: str
+    channel: str
+    patient_id: str
+    drug: str
+    status: str
+    piv_code: int | None
+    reason: str
+    outcome_code: str
+    received_at: datetime
+    expires_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome_at: datetime | None
+    outcome_reported_at: datetime | None
+
+
 class LibraryCurrencyOut(Response):
     """Which libraries a facility's pumps run, against the released one (current: same content hash)."""
 

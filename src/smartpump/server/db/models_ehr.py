@@ -31,8 +31,13 @@ class EhrInbound(Base):
 class EhrOrder(Base):
     """An EHR order (PCD-03 or FHIR MedicationRequest) for one pump channel, offered or refused (PIV code).
 
-    ``status``: ``offered`` (waiting at the pump), ``rejected``, ``started``, ``stopped``, ``completed``.
-    ``start_event_id`` / ``end_event_id`` link it to the infusion events it became.
+    ``status``: ``offered`` (waiting at the pump), ``rejected`` (refused on receipt), then the outcome at the
+    pump: ``started`` (``applied`` for a titration, ``delivering`` for a bolus or piggyback) and later
+    ``stopped`` / ``completed``, or ``declined`` (by the nurse), ``refused`` (by the pump) or ``expired``.
+    ``start_event_id`` / ``end_event_id`` link it to the infusion events it became; ``command_nonce`` to the
+    offer command; ``offer_event_id`` is the newest stored event when it was offered (a decline comes
+    later); ``outcome_code`` is the pump's code (decline reason, refusal code, ``offer.expired``) and
+    ``outcome_reported_at`` when the outcome was queued for the EHR.
     """
 
     __tablename__ = "ehr_orders"
@@ -61,6 +66,11 @@ class EhrOrder(Base):
     end_event_id: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    command_nonce: Mapped[str | None] = mapped_column(String(64))
+    offer_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    outcome_code: Mapped[str] = mapped_column(String(64), default="")
+    outcome_at: Mapped[datetime | None]
+    outcome_reported_at: Mapped[datetime | None]
 
 
 class EhrOutbound(Base):

@@ -22,6 +22,7 @@ from smartpump.server.errors import AuthenticationError, InvalidInputError, NotF
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, maintenance
+from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.server.web.audit_view import detail_lines
@@ -335,6 +336,9 @@ def pump_page(
             limit=100,
             offset=0,
         )
+    orders = None
+    if access.principal.roles_in(pump.facility_id) & ORDER_READERS:
+        orders = pump_orders(session, state.clock, access, serial)
     history: list[Any] = []
     faults: list[Any] = []
     maintainer = Access(principal=access.principal, roles=MAINTENANCE_ROLES)
@@ -355,6 +359,7 @@ def pump_page(
         pump=pump,
         tile=tile,
         events=sorted(events, key=lambda e: e.seq, reverse=True),
+        orders=orders,
         history=history,
         faults=faults,
         dumps=_short_json,

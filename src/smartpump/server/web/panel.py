@@ -26,7 +26,7 @@ from smartpump.ders.program import (
 )
 from smartpump.errors import SmartpumpError
 from smartpump.library.model import DeliveryMode, Entry
-from smartpump.pump import OverrideReason, Pump, PumpStatus
+from smartpump.pump import DeclineReason, OverrideReason, Pump, PumpStatus
 from smartpump.pump.channel import Therapy
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
@@ -38,6 +38,7 @@ from smartpump.server.web.panel_view import (
     FORM_FIELDS,
     Refusal,
     checked_alerts,
+    decline_reasons,
     dose_offers,
     entry_options,
     form_values,
@@ -67,6 +68,7 @@ ACTIONS: Final = frozenset(
         "resume",
         "stop",
         "cancel",
+        "decline",
         "bolus",
         "loading",
         "secondary",
@@ -286,6 +288,12 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
             raise InvalidInputError("an override needs a reason", code="panel.reason_required")
         pump.override(channel, reason)
         return Outcome(text="Soft alert overridden")
+    if action == "decline":
+        pending = pump.channel(channel).pending
+        if pending is None or not pending.auto_programmed:
+            raise InvalidInputError(f"channel {channel} holds no EHR order", code="panel.no_order")
+        pump.cancel(channel, reason=fields["decline_reason"] or DeclineReason.OTHER)
+        return Outcome(text="EHR order declined")
     if action == "confirm":
         pump.confirm(channel)
         return Outcome(text="Confirmed")
@@ -345,6 +353,7 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
         "dose_offers": dose_offers(pump, channel),
         "secondary_entries": [] if library is None else entry_options(library, secondaries),
         "reasons": override_reasons(),
+        "decline_reasons": decline_reasons(),
         "volume_resolution_ml": pump.caps.vtbi_resolution_ml,
     }
 
@@ -411,6 +420,7 @@ def panel_action(
     rate_ml_per_h: Field = "",
     vtbi_ml: Field = "",
     reason: Annotated[str, Form(max_length=64)] = "",
+    decline_reason: Annotated[str, Form(max_length=32)] = "",
     bolus_dose: Field = "",
     bolus_min: Field = "",
     loading_dose: Field = "",
@@ -439,6 +449,7 @@ def panel_action(
         "rate_ml_per_h": rate_ml_per_h,
         "vtbi_ml": vtbi_ml,
         "reason": reason,
+        "decline_reason": decline_reason,
         "bolus_dose": bolus_dose,
         "bolus_min": bolus_min,
         "loading_dose": loading_dose,

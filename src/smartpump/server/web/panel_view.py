@@ -16,7 +16,7 @@ from smartpump.ders.program import Alert, InfusionProgram, VerdictLevel
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
 from smartpump.library.model import DeliveryMode, DrugLibrary, Entry
-from smartpump.pump import OverrideReason, Pump
+from smartpump.pump import DeclineReason, OverrideReason, Pump
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
 from smartpump.pump.events import EventType, PumpEvent
 from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, distinct, exact, significant
@@ -176,6 +176,7 @@ class VerdictView:
     deliverable: tuple[str, ...]
     is_titration: bool
     overridden: bool
+    auto_programmed: bool
 
     @property
     def may_confirm(self) -> bool:
@@ -217,6 +218,7 @@ def verdict_view(pending: Pending) -> VerdictView:
         deliverable=deliverable_lines(getattr(verdict, "deliverable", ()), verdict.dose_unit, resolution),
         is_titration=pending.is_titration,
         overridden=pending.overridden,
+        auto_programmed=pending.auto_programmed,
     )
 
 
@@ -379,3 +381,8 @@ def form_values(channel: Channel) -> dict[str, str]:
 def override_reasons() -> list[tuple[str, str]]:
     """The coded override reasons as (code, words)."""
     return [(r.value, r.value.replace("_", " ")) for r in OverrideReason]
+
+
+def decline_reasons() -> list[tuple[str, str]]:
+    """The coded reasons for declining an EHR order as (code, words)."""
+    return [(r.value, r.value.replace("_", " ")) for r in DeclineReason]

@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from smartpump.server.api.deps import ClockDep, PageDep, SessionDep, require_roles
-from smartpump.server.api.schemas import ChannelOut, PumpCreate, PumpOut, PumpUpdate
+from smartpump.server.api.schemas import ChannelOut, EhrOrderOut, PumpCreate, PumpOut, PumpUpdate
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.services import fleet
+from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.vocabulary import PumpStatus
 
 router = APIRouter(prefix="/pumps", tags=["pumps"])
 Reader = Annotated[Access, require_roles(*ALL_ROLES)]
 Biomed = Annotated[Access, require_roles(Role.BIOMED)]
+OrderReader = Annotated[Access, require_roles(*ORDER_READERS)]
 Serial = Annotated[str, Path(max_length=64)]
 
 
@@ -82,3 +84,11 @@ def update_pump(
 def pump_channels(serial: Serial, access: Reader, session: SessionDep) -> list[ChannelOut]:
     """The latest state of each channel."""
     return [ChannelOut.model_validate(c) for c in fleet.channels(session, access, serial)]
+
+
+@router.get("/{serial}/orders")
+def ehr_orders(
+    serial: Serial, access: OrderReader, session: SessionDep, clock: ClockDep
+) -> list[EhrOrderOut]:
+    """The pump's latest EHR orders, newest first, each with its outcome (audited PHI read)."""
+    return [EhrOrderOut.model_validate(o) for o in pump_orders(session, clock, access, serial)]
