@@ -57,7 +57,7 @@ def render_events_md() -> str:
         "HL7 identifier type `id_type` (table 0203, `MR` by default), the legal name when known, and",
         "`source` (`scan` or `entry` on the front panel, `server` from the API, `order` from an EHR order's",
         "patient context). Another patient is refused (`pump.patient_locked`) while a channel is in use; the",
-        "server keeps the latest association per pump and the EHR documentation carries it (docs/interop.md).",
+        "server keeps the latest association per pump and EHR documentation carries it (docs/interop.md).",
         "",
         "## Alarm catalog (IEC 60601-1-8 priorities)",
         "",

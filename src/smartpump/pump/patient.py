@@ -7,6 +7,7 @@ and the EHR documentation in the event stream like every other state change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -83,3 +84,19 @@ def parse_wristband(scan: str) -> tuple[str, str, str]:
         )
     parts += [""] * (5 - len(parts))
     return parts[0].strip(), parts[3].strip(), parts[4].strip() or "MR"
+
+
+def identity_from(data: Mapping[str, object]) -> PatientIdentity:
+    """A patient identity from event data or command arguments (``patient_id``, ``authority``, ``id_type``,
+    ``family_name``, ``given_name``).
+
+    Raises:
+        PumpError: ``pump.patient_invalid`` for a missing or malformed field.
+    """
+    return PatientIdentity(
+        patient_id=str(data.get("patient_id") or ""),
+        authority=str(data.get("authority") or ""),
+        id_type=str(data.get("id_type") or "MR"),
+        family_name=str(data.get("family_name") or ""),
+        given_name=str(data.get("given_name") or ""),
+    )

@@ -77,6 +77,7 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
+from smartpump.server.services import patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.state import ServerState
 from smartpump.units import Concentration, DoseUnit
@@ -206,6 +207,7 @@ def submit_order(
         expires_at=now + timedelta(seconds=config.offer_expires_in_s) if decision.accepted else None,
     )
     session.add(row)
+    patients.record_order_patient(session, row, order, now)
     audit.append(
         session,
         state.clock,
@@ -485,7 +487,7 @@ class OrderListener:
         now = self._state.clock.now()
         control_id = new_control_id()
         try:
-            order = parse_order(message)
+            order = parse_order(message, local_zone=self._state.settings.hl7_zone)
         except OrderRejected as rejection:
             return reject(message, rejection, control_id=control_id, timestamp=now), None
         scope = _facility_scope(session, message)
@@ -710,14 +712,15 @@ class AutoDocumentation:
     def _status(self, session: Session, pump: Pump, now: datetime) -> PumpStatusReport:
         sources: list[SourceChannel] = []
         order_id = ""
-        patient = PatientContext(patient_id="")
+        patient: PatientContext | None = None
         flow = Decimal(0)
         for channel in fleet_repo.channels_of(session, pump.id):
             order = repo.started_order(session, pump.id, channel.channel)
             if order is None:
                 continue
             order_id = order_id or order.order_id
-            patient = PatientContext(patient_id=order.patient_id) if not patient.patient_id else patient
+            if patient is None:
+                patient = patients.patient_context(session, pump.id, at=now, order=order)
             delivering = channel.state in ("running", "kvo")
             rate = channel.rate_ml_per_h
             flow += rate if delivering and rate is not None else Decimal(0)
@@ -755,10 +758,11 @@ class AutoDocumentation:
             ]
         return self._infusion_messages(session, event, pump)
 
-    def _context(self, session: Session, event: Event, pump: Pump) -> tuple[EhrOrder | None, PatientContext]:
+    def _context(
+        self, session: Session, event: Event, pump: Pump
+    ) -> tuple[EhrOrder | None, PatientContext | None]:
         order = repo.order_at_event(session, pump.id, event.channel, event.id)
-        patient_id = order.patient_id if order is not None else (event.patient_id or "")
-        return order, PatientContext(patient_id=patient_id)
+        return order, patients.patient_context(session, pump.id, at=event.ts, order=order)
 
     def _infusion_messages(self, session: Session, event: Event, pump: Pump) -> list[_Outgoing]:
         channel = event.channel or DEFAULT_CHANNEL
@@ -817,6 +821,7 @@ class AutoDocumentation:
                     DeliveryStatus.DELIVERING,
                     rate=data.get("new_rate_ml_per_h"),
                     dose=data.get("dose"),
+                    dose_unit=data.get("dose_unit"),
                 )
                 stop, start_report = rate_change_reports(
                     before, after, stop_control_id=new_control_id(), start_control_id=new_control_id()
@@ -945,6 +950,7 @@ def _with(
     *,
     rate: object = None,
     dose: object = None,
+    dose_unit: object = None,
     delivered: object = None,
 ) -> SourceChannel:
     changes: dict[str, Any] = {"delivery_status": status}
@@ -952,6 +958,7 @@ def _with(
         changes["rate_ml_per_h"] = decimal_or_none(rate)
     if dose is not None:
         changes["dose_rate"] = decimal_or_none(dose)
+        changes["dose_unit"] = _unit(dose_unit)
     if delivered is not None:
         changes["volume_delivered_ml"] = decimal_or_none(delivered)
     return replace(source, **changes)

@@ -19,6 +19,7 @@ from smartpump.server.api.routes import (
     health,
     libraries,
     maintenance,
+    patients,
     pumps,
     users,
 )
@@ -30,6 +31,7 @@ ROUTERS: Final[tuple[ModuleType, ...]] = (
     users,
     facilities,
     pumps,
+    patients,
     fleet,
     deployments,
     configurations,
