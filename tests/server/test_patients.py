@@ -142,3 +142,12 @@ def test_the_api_refuses_malformed_identities_and_other_roles(world: World) -> N
     other = world.as_role(Role.NURSE, world.facility("south"))
     assert world.client.put(url, headers=other, json=DOE).status_code == 404
     assert world.client.get(url, headers=site.nurse).status_code == 404
+
+
+def test_the_outbound_validation_fixture_sees_every_queued_message(
+    world: World, every_outbound_hl7_message_validates: list[Message]
+) -> None:
+    ehr_site(world)
+    _manual_start(world, Events(world))
+    payloads = _documented(world)
+    assert [m.to_er7() for m in every_outbound_hl7_message_validates] == payloads

@@ -60,4 +60,4 @@ def test_every_outbound_timestamp_carries_an_offset() -> None:
     back = parse_timestamp(format_timestamp(local))
     assert back is not None and back.astimezone(UTC) == local.astimezone(UTC)
     with pytest.raises(ValueError):
-        format_timestamp(datetime(2026, 1, 1))  # noqa: DTZ001 - a naive time is what is refused
+        format_timestamp(datetime(2026, 1, 1))

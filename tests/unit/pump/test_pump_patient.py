@@ -1,4 +1,4 @@
-"""Patient association at the bedside: identity checked, one event, locked while infusing, survives restart."""
+"""Bedside patient association: identity checked, one event, locked while infusing, survives restart."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from smartpump.pump import EventType, Pump
 from smartpump.pump.patient import AssociationSource, PatientIdentity, parse_wristband
 from tests.unit.pump.library import dopamine, make_pump, pump_library, start
 
-DOE = PatientIdentity(patient_id="98765", authority="HOSP", id_type="MR", family_name="Doe", given_name="John")
+DOE = PatientIdentity(
+    patient_id="98765", authority="HOSP", id_type="MR", family_name="Doe", given_name="John"
+)
 
 
 def test_association_is_one_event_with_the_identity_and_its_source() -> None:

@@ -279,9 +279,10 @@ def _context(identity: PumpPatient | EhrOrderPatient, patient_id: str) -> Patien
 def patient_context(
     session: Session, pump_id: int, *, at: datetime, order: EhrOrder | None
 ) -> PatientContext | None:
-    """The patient an outbound message about a pump names: the order's patient when the message is about an
-    order (with the pump's association for it, else the order's own PID context), else the pump's
-    association as recorded by ``at``; None when no patient is known."""
+    """The patient an outbound message about a pump names: for a message about an order, the order's own
+    patient as the EHR sent it (PID-3 authority and type, PID-5 name; the pump's association fills them in
+    for an order without that context); else the pump's association as recorded by ``at``; None when no
+    patient is known."""
     association = session.scalars(
         select(PumpPatient)
         .where(PumpPatient.pump_id == pump_id, PumpPatient.recorded_at <= at)
@@ -290,9 +291,9 @@ def patient_context(
     ).first()
     if order is None or not order.patient_id:
         return None if association is None else _context(association, association.patient_id)
+    context = session.get(EhrOrderPatient, order.id)
+    if context is not None:
+        return _context(context, order.patient_id)
     if association is not None and association.patient_id == order.patient_id:
         return _context(association, order.patient_id)
-    context = session.get(EhrOrderPatient, order.id)
-    if context is None:
-        return PatientContext(patient_id=order.patient_id, id_type=ORDER_ID_TYPE)
-    return _context(context, order.patient_id)
+    return PatientContext(patient_id=order.patient_id, id_type=ORDER_ID_TYPE)
