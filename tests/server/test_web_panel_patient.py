@@ -1,5 +1,5 @@
 """The front panel's patient step: a nurse scans or types the patient, the pump emits patient.associated,
-the panel shows who the pump is for; malformed or locked associations are refused with the typed values kept."""
+the panel shows who the pump is for; malformed or locked associations are refused, typed values kept."""
 
 from __future__ import annotations
 
