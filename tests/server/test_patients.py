@@ -151,3 +151,26 @@ def test_the_outbound_validation_fixture_sees_every_queued_message(
     _manual_start(world, Events(world))
     payloads = _documented(world)
     assert [m.to_er7() for m in every_outbound_hl7_message_validates] == payloads
+
+
+def test_a_rate_change_documents_the_dose_in_the_unit_of_its_own_event(world: World) -> None:
+    ehr_site(world)
+    events = Events(world)
+    events.add("infusion.started", drug="DOPamine", rate_ml_per_h="31.9", dose="10", dose_unit="mcg/kg/min")
+    events.add(
+        "rate.changed",
+        old_rate_ml_per_h="31.9",
+        new_rate_ml_per_h="47.8",
+        dose="2",
+        dose_unit="mg/h",
+        cause="titration",
+    )
+    start, stop, restart = _valid(_documented(world))
+
+    def dose(payload: str) -> tuple[str, str]:
+        [obx] = [f for f in segments(payload, "OBX") if "MDC_RATE_DOSE" in f[3]]
+        return obx[5], obx[6].split("^")[1]
+
+    per_kg_min = ("10", "MDC_DIM_MICRO_G_PER_KG_PER_MIN")
+    assert dose(start) == per_kg_min and dose(stop) == per_kg_min
+    assert dose(restart) == ("2", "MDC_DIM_MILLI_G_PER_HR")
