@@ -37,3 +37,6 @@ def shared_file(*parts: str) -> Path:
 def example_csv() -> Path:
     """The example drug library CSV (example data, not for clinical use)."""
     return shared_file("example-drug-library.csv")
+
+
+from tests.hl7_outbound import every_outbound_hl7_message_validates  # noqa: E402, F401 (autouse fixture)

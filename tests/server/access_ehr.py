@@ -10,6 +10,7 @@ from smartpump.server.auth import ALL_ROLES, Role
 PHI_READERS: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 
 ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    ("GET", "/api/v1/fhir/metadata"): frozenset(),
     ("GET", "/api/v1/fhir/Device/{serial}"): ALL_ROLES,
     ("GET", "/api/v1/fhir/Device"): ALL_ROLES,
     ("GET", "/api/v1/fhir/MedicationAdministration"): PHI_READERS,

@@ -102,6 +102,13 @@ def _wipe(engine: Engine) -> None:
                 connection.execute(table.delete())
 
 
+def error_code(body: Any) -> str:
+    """The stable error code of an API error: the envelope's, or an OperationOutcome's (FHIR routes)."""
+    if body.get("resourceType") == "OperationOutcome":
+        return str(body["issue"][0]["details"]["coding"][0]["code"])
+    return str(body["error"]["code"])
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """Virtual time for the server (token expiry, lockouts, due dates)."""

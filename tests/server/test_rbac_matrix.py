@@ -12,7 +12,7 @@ import pytest
 
 from smartpump.server.auth import Role
 from tests.server.access_table import ACCESS
-from tests.server.conftest import World
+from tests.server.conftest import World, error_code
 from tests.server.test_route_inventory import api_routes
 
 PLACEHOLDERS = {
@@ -40,7 +40,7 @@ def _denied_by_guard(response: Any) -> bool:
     if response.status_code != 403:
         return False
     body = response.json()
-    return bool(body["error"]["code"] == "access.role")
+    return error_code(body) == "access.role"
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from smartpump.server.api.deps import RoleGuard, public_route
 from tests.server.access_table import ACCESS, FRAMEWORK_ROUTES, PUBLIC
-from tests.server.conftest import World
+from tests.server.conftest import World, error_code
 
 
 def _declarations(dependant: Dependant) -> list[Any]:
@@ -69,4 +69,4 @@ def test_guarded_route_refuses_anonymous_callers(world: World, method: str, path
         url = url.replace("{" + name + "}", "1")
     response = world.client.request(method, url, json={})
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "auth.required"
+    assert error_code(response.json()) == "auth.required"

@@ -16,6 +16,7 @@ from smartpump.pump.alarms import AlarmId
 from smartpump.pump.channel import Channel, ChannelState
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType, EventValue
+from smartpump.pump.patient import AssociationSource, PatientIdentity
 from smartpump.pump.programming import (
     OverrideReason,
     Programming,
@@ -61,10 +62,40 @@ class Bedside:
         return area
 
     def set_patient(self, patient_id: str) -> None:
-        """Associate the pump with a patient (wristband scanned at power-on)."""
+        """Take back a saved patient identifier (restore, scenarios); emits nothing."""
         if not patient_id.strip():
             raise PumpError("patient id is empty", code="pump.patient_invalid")
         self.core.patient_id = patient_id
+        if self.core.patient is None or self.core.patient.patient_id != patient_id:
+            self.core.patient = PatientIdentity(patient_id=patient_id.strip())
+
+    def associate_patient(self, patient: PatientIdentity, source: AssociationSource) -> PatientIdentity:
+        """Associate the pump with a patient; another patient is refused while a channel is in use
+        (``pump.patient_locked``), the same one may be re-associated (a name added). Emits
+        patient.associated."""
+        core = self.core
+        core.sync()
+        previous = core.patient_id
+        if previous is not None and previous != patient.patient_id and not core.all_idle():
+            raise PumpError(
+                f"the pump is infusing for patient {previous}: stop every channel before associating "
+                "another patient",
+                code="pump.patient_locked",
+            )
+        core.patient_id = patient.patient_id
+        core.patient = patient
+        core.emit(
+            EventType.PATIENT_ASSOCIATED,
+            None,
+            patient_id=patient.patient_id,
+            authority=patient.authority,
+            id_type=patient.id_type,
+            family_name=patient.family_name,
+            given_name=patient.given_name,
+            source=source.value,
+            previous_patient_id=previous,
+        )
+        return patient
 
     def set_patient_parameters(
         self,

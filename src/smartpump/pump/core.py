@@ -26,6 +26,7 @@ from smartpump.pump.configuration import ConfigurationSettings, PumpConfiguratio
 from smartpump.pump.delivery import seconds
 from smartpump.pump.events import EventLog, EventType, EventValue, PumpEvent
 from smartpump.pump.hardware import HardwarePort
+from smartpump.pump.patient import PatientIdentity
 from smartpump.pump.sensors import AirMonitor, Battery, LineModel
 from smartpump.pump.software import SoftwareSlot
 
@@ -77,6 +78,7 @@ class PumpCore:
         self.pending_library: DrugLibrary | None = None
         self.care_area: CareArea | None = None
         self.patient_id: str | None = None
+        self.patient: PatientIdentity | None = None
         self.patient_parameters: PatientParameters = NO_PATIENT
         self.configuration: PumpConfiguration | None = configuration
         self.pending_configuration: PumpConfiguration | None = None

@@ -36,6 +36,7 @@ from smartpump.pump.events import EventLog, EventType
 from smartpump.pump.hardware import HardwarePort
 from smartpump.pump.infusion import Infusion
 from smartpump.pump.installation import Installation, library_sha256
+from smartpump.pump.patient import AssociationSource, PatientIdentity
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import check_key, open_state, required, seal_state
 from smartpump.pump.programming import DeclineReason, OverrideReason, Programming
@@ -215,6 +216,11 @@ class Pump:
         return self._core.patient_id
 
     @property
+    def patient(self) -> PatientIdentity | None:
+        """The associated patient with authority and name, when known."""
+        return self._core.patient
+
+    @property
     def patient_parameters(self) -> PatientParameters:
         """The patient's weight, height and BSA as set on the pump (NO_PATIENT until set)."""
         return self._core.patient_parameters
@@ -298,8 +304,14 @@ class Pump:
         return self._bedside.select_care_area(care_area)
 
     def set_patient(self, patient_id: str) -> None:
-        """Associate the pump with a patient (wristband scanned at power-on)."""
+        """Take back a saved patient identifier (restore, scenarios); emits nothing."""
         self._bedside.set_patient(patient_id)
+
+    def associate_patient(
+        self, patient: PatientIdentity, source: AssociationSource = AssociationSource.ENTRY
+    ) -> PatientIdentity:
+        """Associate the pump with a patient at the bedside; emits patient.associated."""
+        return self._bedside.associate_patient(patient, source)
 
     def set_patient_parameters(
         self,

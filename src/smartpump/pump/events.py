@@ -30,6 +30,7 @@ class EventType(StrEnum):
     MOTOR_RATE_MISMATCH = "motor.rate_mismatch"
     CARE_AREA_SELECTED = "care_area.selected"
     PATIENT_PARAMETERS_CHANGED = "patient.parameters_changed"
+    PATIENT_ASSOCIATED = "patient.associated"
     PROGRAM_CHECKED = "program.checked"
     PROGRAM_REFUSED = "program.refused"
     ALERT_OVERRIDDEN = "alert.overridden"
@@ -107,6 +108,15 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "trigger",
     ),
     EventType.CARE_AREA_SELECTED: ("care_area", "library_version"),
+    EventType.PATIENT_ASSOCIATED: (
+        "patient_id",
+        "authority",
+        "id_type",
+        "family_name",
+        "given_name",
+        "source",
+        "previous_patient_id",
+    ),
     EventType.PATIENT_PARAMETERS_CHANGED: (
         "weight_kg",
         "height_cm",

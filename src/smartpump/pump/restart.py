@@ -26,6 +26,7 @@ from smartpump.pump.configuration import PumpConfiguration
 from smartpump.pump.core import PumpCore
 from smartpump.pump.delivery import ZERO, seconds
 from smartpump.pump.events import EventType
+from smartpump.pump.patient import PatientIdentity
 from smartpump.pump.pca import DoseKind
 from smartpump.pump.pca_control import PcaControl
 from smartpump.pump.persistence import (
@@ -121,6 +122,14 @@ class Restart:
             "library_version": core.library.version if core.library else None,
             "care_area": core.care_area.id if core.care_area else None,
             "patient_id": core.patient_id,
+            "patient": None
+            if core.patient is None
+            else {
+                "authority": core.patient.authority,
+                "id_type": core.patient.id_type,
+                "family_name": core.patient.family_name,
+                "given_name": core.patient.given_name,
+            },
             "patient_parameters": {
                 "weight_kg": text(core.patient_parameters.weight_kg),
                 "height_cm": text(core.patient_parameters.height_cm),
@@ -151,6 +160,15 @@ class Restart:
             self.bedside.select_care_area(str(state["care_area"]))
         if state["patient_id"] is not None:
             self.bedside.set_patient(str(state["patient_id"]))
+            saved = state.get("patient")
+            if isinstance(saved, dict):
+                core.patient = PatientIdentity(
+                    patient_id=str(state["patient_id"]),
+                    authority=str(saved.get("authority") or ""),
+                    id_type=str(saved.get("id_type") or "MR"),
+                    family_name=str(saved.get("family_name") or ""),
+                    given_name=str(saved.get("given_name") or ""),
+                )
         parameters = state.get("patient_parameters")
         if parameters is not None:
             core.patient_parameters = PatientParameters(

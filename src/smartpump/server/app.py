@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from smartpump.clock import Clock, WallClock
 from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
+from smartpump.server.api.fhir_errors import install_fhir_errors
 from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(api)
     app.include_router(health.metrics_router)
     mount_web(app)
+    install_fhir_errors(app)
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_body_bytes,

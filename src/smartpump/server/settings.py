@@ -7,8 +7,9 @@ from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Final, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS: Final = frozenset({"", "changethis", "change-me", "secret", "smartpump", "development"})
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     offline_after_s: int = Field(default=300, ge=1)
     ingest_stall_after_s: int = Field(default=60, ge=1)
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
+    hl7_time_zone: str = Field(default="UTC", max_length=64)
+    """The facility's IANA time zone (``America/New_York``): HL7 timestamps sent without a UTC offset are
+    wall-clock time there. UTC by default."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_document_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4, le=256)
@@ -87,6 +91,21 @@ class Settings(BaseSettings):
         elif not key:
             object.__setattr__(self, "secret_key", SecretStr(secrets.token_urlsafe(32)))
         return self
+
+    @field_validator("hl7_time_zone")
+    @classmethod
+    def _known_time_zone(cls, name: str) -> str:
+        """Refuse a time zone the IANA database does not hold, at start-up rather than per message."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"SMARTPUMP_HL7_TIME_ZONE {name!r} is not an IANA time zone") from None
+        return name
+
+    @property
+    def hl7_zone(self) -> ZoneInfo:
+        """The facility time zone that inbound HL7 timestamps without an offset are read in."""
+        return ZoneInfo(self.hl7_time_zone)
 
     @property
     def is_production(self) -> bool:

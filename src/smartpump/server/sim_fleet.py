@@ -35,6 +35,7 @@ from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
 from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.pump.events import PumpEvent
+from smartpump.pump.patient import AssociationSource, identity_from
 from smartpump.pump.software import SoftwareSlot
 from smartpump.sim.environment import Environment, WallPacing
 from smartpump.sim.fleet import Fleet
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("smartpump.server.sim_fleet")
 
 OFFER_PROGRAM: Final = "program.offer"
+ASSOCIATE_PATIENT: Final = "patient.associate"
 SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE})
 """Commands whose refusal the pump logs itself (``*.rejected``), so no ``command.refused`` is added."""
 
@@ -219,6 +221,9 @@ class SimFleet:
                         configuration, self.public_key_pem, hospital_id=self.hospital_id
                     ),
                 )
+            elif command.command == ASSOCIATE_PATIENT:
+                identity = identity_from(command.args)
+                self.act(serial, lambda p: p.associate_patient(identity, AssociationSource.SERVER))
             elif command.command == OFFER_PROGRAM:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:

@@ -14,6 +14,7 @@ from smartpump.library.model import DrugLibrary
 from smartpump.pump.capabilities import PumpModel
 from smartpump.pump.device import Pump
 from smartpump.pump.events import PumpEvent
+from smartpump.pump.patient import AssociationSource, PatientIdentity
 from smartpump.sim.environment import Environment
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class Fleet:
         care_area: str,
         channels: int | None = None,
         patient_id: str | None = None,
+        patient: PatientIdentity | None = None,
     ) -> Pump:
         """Power on a pump with the fleet's library on the shared clock and select its care area."""
         if pump_id in self.pumps:
@@ -78,7 +80,9 @@ class Fleet:
         self._wake_at[pump_id] = None
         self._generation[pump_id] = 0
         self.act(pump_id, lambda p: p.select_care_area(care_area))
-        if patient_id is not None:
+        if patient is not None:
+            self.act(pump_id, lambda p: p.associate_patient(patient, AssociationSource.SERVER))
+        elif patient_id is not None:
             pump.set_patient(patient_id)
         if self.stepping is Stepping.FIXED_STEP and not self._ticking:
             self._ticking = True

@@ -27,6 +27,7 @@ from smartpump.pump.channel import ChannelState
 from smartpump.pump.device import OverrideReason, Pump
 from smartpump.pump.events import EventType, PumpEvent
 from smartpump.sim.fleet import Fleet
+from smartpump.sim.patients import synthetic_patient
 from smartpump.units import round_half_up
 
 HOUR_S: Final = 3600.0
@@ -297,7 +298,7 @@ class HospitalWorkload:
                 profile.model,
                 care_area=area.id,
                 channels=profile.channels,
-                patient_id=f"SIM-{index + 1:05d}",
+                patient=synthetic_patient(index),
             )
             rng = random.Random(f"{seed}:{pump_id}")
             orders = orders_for(library, area, caps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -200,3 +201,51 @@ def test_hl7apy_check_reports_a_broken_structure() -> None:
     broken = build_pcd10(START)
     no_obr = Message(tuple(s for s in broken.segments if s.id != "OBR"))
     assert structure_problems(no_obr) != ()
+
+
+@pytest.mark.parametrize(
+    ("patient", "pid3", "pid5"),
+    [
+        (PATIENT, "HO2009002^^^IHE^PI", "Hon^Charles^^^^^L"),
+        (PatientContext(patient_id="98765", authority="HOSP", id_type="MR"), "98765^^^HOSP^MR", "^^^^^^U"),
+        (PatientContext(patient_id="98765", family_name="Doe"), "98765^^^^PI", "Doe^^^^^^L"),
+    ],
+    ids=["named", "no-name-tf-b5-type-u", "family-only"],
+)
+def test_pid_keeps_authority_and_type_and_follows_the_pcd_name_rule(
+    patient: PatientContext, pid3: str, pid5: str
+) -> None:
+    for message in (
+        build_pcd10(replace(START, patient=patient)),
+        build_pcd01(replace(STATUS, patient=patient)),
+        build_pcd04(replace(ALARM, patient=patient)),
+    ):
+        pid = message.first("PID")
+        assert pid is not None and (pid.field(3), pid.field(5)) == (pid3, pid5)
+        assert structure_problems(message) == ()
+
+
+def test_no_known_patient_leaves_the_patient_group_out_and_still_validates() -> None:
+    for message in (
+        build_pcd10(replace(START, patient=None)),
+        build_pcd01(replace(STATUS, patient=None)),
+        build_pcd04(replace(ALARM, patient=None)),
+    ):
+        assert message.first("PID") is None and message.first("PV1") is None
+        assert structure_problems(message) == ()
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        None,
+        "MSH|^~\\&|EHR|H|SP|H|20260101||RGV|C9|P|2.6\rPID|||1",
+        "MSH|^~\\&|EHR|H|SP|H|20260101||RGV^??|C9|P|2.6",
+    ],
+    ids=["unparsable", "no-trigger", "garbled-trigger"],
+)
+def test_acks_to_malformed_input_carry_a_valid_message_type(original: str | None) -> None:
+    message = parse(original) if original is not None else None
+    ack = build_ack(message, AckCode.AR, control_id="A9", timestamp=SENT, acked_control_id="C9")
+    assert ack.msh.field(9) == "ACK^O15^ACK"
+    assert structure_problems(ack) == ()

@@ -7,8 +7,9 @@ are identical for these resources) and leaves this module as plain JSON values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Final, cast
 
@@ -27,6 +28,9 @@ MDC: Final = "urn:iso:std:iso:11073:10101"
 EUI64: Final = "urn:ieee:eui-64"
 LOINC_WEIGHT: Final = "29463-7"
 ORDER_SYSTEM: Final = "urn:smartpump:order-id"
+CHANNEL_EXTENSION: Final = "urn:smartpump:fhir:extension:pump-channel"
+"""MedicationRequest extension (``valueString`` A-D): the pump channel an order is for (A when absent)."""
+_DATE_ONLY: Final = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 
 class FhirMappingError(SmartpumpError, ValueError):
@@ -35,7 +39,7 @@ class FhirMappingError(SmartpumpError, ValueError):
     code = "fhir.invalid"
 
 
-def _validated(resource: Resource) -> Resource:
+def validated(resource: Resource) -> Resource:
     """The resource after a round trip through its fhir.resources R4B model."""
     from fhir.resources.R4B import get_fhir_model_class
 
@@ -61,7 +65,7 @@ def device(identity: DeviceIdentity, *, serial: str, library_version: str, firmw
     versions: list[JsonValue] = [{"type": {"text": "drug-library"}, "value": library_version}]
     if firmware:
         versions.append({"type": {"text": "firmware"}, "value": firmware})
-    return _validated(
+    return validated(
         {
             "resourceType": "Device",
             "id": identity.device_id,
@@ -85,7 +89,7 @@ def device_metrics(identity: DeviceIdentity, channel: str) -> list[Resource]:
         ("volume-infused", "MDC_VOL_FLUID_DELIV_TOTAL", codes.ML, "measurement"),
     )
     return [
-        _validated(
+        validated(
             {
                 "resourceType": "DeviceMetric",
                 "id": f"{identity.device_id}-{channel}-{name}",
@@ -120,7 +124,7 @@ def medication_administration(
     period: Resource = {"start": started_at.isoformat()}
     if ended_at is not None:
         period["end"] = ended_at.isoformat()
-    return _validated(
+    return validated(
         {
             "resourceType": "MedicationAdministration",
             "id": administration_id,
@@ -148,7 +152,7 @@ def observation(
 ) -> Resource:
     """A pump reading as an Observation (device = the pump, or its DeviceMetric when given)."""
     reference = f"DeviceMetric/{metric_id}" if metric_id else f"Device/{identity.device_id}"
-    return _validated(
+    return validated(
         {
             "resourceType": "Observation",
             "id": observation_id,
@@ -172,19 +176,23 @@ def observation(
     )
 
 
-def medication_request_to_order(resource: Mapping[str, JsonValue], *, pump_id: str = "") -> InfusionOrder:
+def medication_request_to_order(
+    resource: Mapping[str, JsonValue], *, pump_id: str = "", local_zone: tzinfo = UTC
+) -> InfusionOrder:
     """Read an R4 MedicationRequest as the same InfusionOrder a PCD-03 produces.
 
     Drug: ``medicationCodeableConcept`` or a contained Medication (with ingredient strength as the
     concentration). Rate or dose rate: ``dosageInstruction[0].doseAndRate[0]`` (rateQuantity, or
     rateRatio amount/time). Weight: a contained Observation (LOINC 29463-7) in
-    ``supportingInformation``. Pump: a ``performer`` Device reference, else ``pump_id``.
+    ``supportingInformation``. Pump: a ``performer`` Device reference, else ``pump_id``; channel: the
+    ``CHANNEL_EXTENSION`` extension. ``authoredOn`` is the order time when it has a time of day (a time
+    without offset is read in ``local_zone``); a date alone gives no order time (``authored_on_date``).
 
     Raises:
         FhirMappingError: the resource does not validate as an R4 MedicationRequest.
         OrderRejected: 9003 for a missing drug, patient or rate; 9008 for units we cannot read.
     """
-    request = _validated(dict(resource))
+    request = validated(dict(resource))
     if request.get("resourceType") != "MedicationRequest":
         raise FhirMappingError("expected a MedicationRequest", code="fhir.wrong_type")
     contained = {str(_get(c, "id")): c for c in _list(request.get("contained"))}
@@ -222,16 +230,48 @@ def medication_request_to_order(resource: Mapping[str, JsonValue], *, pump_id: s
         order_control="NW",
         order_id=order_id,
         parent_order_id="",
-        order_time=datetime.fromisoformat(str(request["authoredOn"])) if request.get("authoredOn") else None,
+        order_time=authored_on(request.get("authoredOn"), local_zone),
         clinician=str(_get(request.get("requester"), "reference")),
         steps=(step,),
         pump_id=performer.removeprefix("Device/") if performer.startswith("Device/") else pump_id,
         pump_vendor="",
-        channel="",
+        channel=_channel(request),
         weight_kg=_weight(request, contained),
         height_cm=None,
         bsa_m2=None,
     )
+
+
+def authored_on(value: JsonValue, local_zone: tzinfo = UTC) -> datetime | None:
+    """``authoredOn`` as an instant, or None when absent or a date without a time of day (FHIR allows
+    ``YYYY``, ``YYYY-MM`` and ``YYYY-MM-DD``); a time without an offset is read in ``local_zone``.
+
+    Raises:
+        FhirMappingError: ``fhir.invalid`` for a value that is not a FHIR dateTime.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if _DATE_ONLY.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FhirMappingError(f"authoredOn {text!r} is not a FHIR dateTime", code="fhir.invalid") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=local_zone)
+
+
+def authored_on_date(value: JsonValue) -> str:
+    """``authoredOn`` when it is a date without a time of day (``YYYY-MM-DD`` and shorter), else ''."""
+    text = "" if value is None else str(value)
+    return text if _DATE_ONLY.fullmatch(text) else ""
+
+
+def _channel(request: Resource) -> str:
+    for extension in _list(request.get("extension")):
+        if _get(extension, "url") == CHANNEL_EXTENSION:
+            return str(_get(extension, "valueString")).strip().upper()
+    return ""
 
 
 def _get(value: JsonValue, key: str) -> JsonValue:

@@ -7,6 +7,7 @@ that much can be read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +34,9 @@ from smartpump.interop.hl7v2.message import (
 PIV_PROFILE: Final = ("IHE_PCD_PIV_001", "IHE PCD", "1.3.6.1.4.1.19376.1.6.1.3.1", "ISO")
 RRG_PROFILE: Final = ("IHE_PCD_PIV_001", "IHE PCD", "1.3.6.1.4.1.19376.1.6.1.3.2", "ISO")
 OUR_APPLICATION: Final = "SMARTPUMP"
+DEFAULT_TRIGGER: Final = "O15"
+"""MSH-9.2 of an ACK to input whose trigger event cannot be read (PCD-03 is the only inbound transaction)."""
+_TRIGGER: Final = re.compile(r"[A-Z0-9]{3}")
 
 
 class AckCode(StrEnum):
@@ -138,12 +142,17 @@ def build_ack(
     errors: tuple[ErrorDetail, ...] = (),
     acked_control_id: str | None = None,
     text: str = "",
+    fallback_trigger: str = DEFAULT_TRIGGER,
 ) -> Message:
     """An ACK answering ``original`` (ACK^<trigger>^ACK); ``original`` None answers unparsable input.
 
-    The receiving fields are the original's sending fields; ACK^O15 carries the PIV profile.
+    MSH-9.2 echoes the original's trigger event; when it has none that is well formed (unparsable input, an
+    empty or garbled MSH-9), it is ``fallback_trigger``: O15, the trigger of the PCD-03 orders this
+    interface takes. The receiving fields are the original's sending fields; ACK^O15 carries the PIV profile.
     """
     trigger = original.message_type[1] if original is not None else ""
+    if not _TRIGGER.fullmatch(trigger):
+        trigger = fallback_trigger
     profile: tuple[tuple[str, str, str, str], ...] = ()
     if original is not None and original.message_type[:2] == ("RGV", "O15"):
         profile = (PIV_PROFILE,)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
@@ -442,13 +442,17 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S%z")
 
 
-def parse_timestamp(text: str) -> datetime | None:
-    """A DTM/TS value as an aware datetime (None when empty); no offset is read as UTC.
+def parse_timestamp(text: str, *, local_zone: tzinfo = UTC) -> datetime | None:
+    """A DTM/TS value as an aware datetime (None when empty); a value without a UTC offset is wall-clock
+    time in ``local_zone`` (the facility's time zone; UTC by default).
 
-    Stray spaces inside the value are ignored (the IHE RRG^O16 example has ``- 0600``).
+    Stray spaces inside the value are ignored (the IHE RRG^O16 example has ``- 0600``). A local time that
+    a daylight-saving change skips (spring forward) or repeats (fall back) is refused: without an offset
+    it names no instant, or two.
 
     Raises:
-        Hl7ParseError: ``hl7.bad_timestamp`` when the text is not a timestamp.
+        Hl7ParseError: ``hl7.bad_timestamp`` when the text is not a timestamp, or is a skipped or repeated
+            local time.
     """
     cleaned = text.split("^")[0].replace(" ", "")
     if not cleaned:
@@ -457,12 +461,12 @@ def parse_timestamp(text: str) -> datetime | None:
     if match is None:
         raise Hl7ParseError(f"not an HL7 timestamp: {text!r}", code="hl7.bad_timestamp")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone: timezone = UTC
+    zone: tzinfo = local_zone
     if offset is not None:
         minutes = int(offset[1:3]) * 60 + int(offset[3:5])
         zone = timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
     try:
-        return datetime(
+        moment = datetime(
             int(year),
             int(month or 1),
             int(day or 1),
@@ -474,6 +478,22 @@ def parse_timestamp(text: str) -> datetime | None:
         )
     except ValueError:
         raise Hl7ParseError(f"not a valid date/time: {text!r}", code="hl7.bad_timestamp") from None
+    if offset is None and not _names_one_instant(moment):
+        raise Hl7ParseError(
+            f"{text!r} has no UTC offset and is a local time that a daylight-saving change in "
+            f"{getattr(local_zone, 'key', local_zone)} skips or repeats: send it with an offset",
+            code="hl7.bad_timestamp",
+        )
+    return moment
+
+
+def _names_one_instant(moment: datetime) -> bool:
+    """Whether a wall-clock time exists exactly once in its zone (fold 0 and 1 agree and round-trip)."""
+    other = moment.replace(fold=1 - moment.fold)
+    if moment.utcoffset() != other.utcoffset():
+        return False
+    wall = moment.replace(tzinfo=None)
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) == wall
 
 
 def parse_number(text: str, *, where: str) -> Decimal | None:

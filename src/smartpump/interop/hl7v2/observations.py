@@ -53,15 +53,26 @@ def header(
     )
 
 
-def patient_segments(patient: PatientContext) -> tuple[Segment, Segment]:
-    """PID (ID with authority, type PI; legal name) and PV1 (inpatient, location)."""
+def patient_segments(patient: PatientContext | None) -> tuple[Segment, ...]:
+    """PID and PV1 for a known patient; none at all when no patient is known.
+
+    IHE PCD TF-2 (Rev. 8.0/9.0) Appendix B.5: PID-3 carries the ID with its assigning authority (CX-4) and
+    identifier type (CX-5) as they are known; PID-5 carries the legal name (type ``L``), or, when no name
+    is known, only the name type code ``U`` (unspecified) with the other components empty. With no patient
+    associated, the optional PATIENT group of ORU_R01 is left out: HL7 v2.6 requires PID-3 in a PID.
+    """
+    if patient is None or not patient.patient_id:
+        return ()
+    named = bool(patient.family_name or patient.given_name)
     pid = build_segment(
         "PID",
         None,
         None,
-        (patient.patient_id, "", "", patient.authority, "PI"),
+        (patient.patient_id, "", "", patient.authority, patient.id_type),
         None,
-        (patient.family_name, patient.given_name, "", "", "", "", "L") if patient.family_name else None,
+        (patient.family_name, patient.given_name, "", "", "", "", "L")
+        if named
+        else ("", "", "", "", "", "", "U"),
     )
     pv1 = build_segment("PV1", None, "I", (patient.point_of_care, patient.room, patient.bed))
     return pid, pv1

@@ -29,7 +29,6 @@ def build_pcd01(report: PumpStatusReport) -> Message:
         sent_at=report.sent_at,
         profile=DEC_PROFILE,
     )
-    pid, pv1 = patient_segments(report.patient)
     obr = build_segment(
         "OBR",
         "1",
@@ -47,4 +46,4 @@ def build_pcd01(report: PumpStatusReport) -> Message:
     delivery_info(obx, is_infusing=report.is_infusing, flow=report.current_flow_ml_per_h, sources=active)
     for source in report.sources:
         source_tree(obx, source)
-    return Message((msh, pid, pv1, obr, *obx.segments))
+    return Message((msh, *patient_segments(report.patient), obr, *obx.segments))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
@@ -124,6 +124,9 @@ class InfusionOrder:
     weight_kg: Decimal | None
     height_cm: Decimal | None
     bsa_m2: Decimal | None
+    patient_id_type: str = ""
+    patient_family_name: str = ""
+    patient_given_name: str = ""
 
     @property
     def first(self) -> OrderStep:
@@ -166,8 +169,8 @@ class InfusionOrder:
         return OrderIntent.NEW
 
 
-def parse_order(message: Message) -> InfusionOrder:
-    """Read an RGV^O15 into an InfusionOrder.
+def parse_order(message: Message, *, local_zone: tzinfo = UTC) -> InfusionOrder:
+    """Read an RGV^O15 into an InfusionOrder; timestamps without a UTC offset are read in ``local_zone``.
 
     Raises:
         Hl7ParseError: not an RGV^O15, segments out of order, bad numbers or timestamps.
@@ -221,7 +224,7 @@ def parse_order(message: Message) -> InfusionOrder:
         order_control=orc.value(1).strip().upper(),
         order_id=orc.value(2).strip(),
         parent_order_id=orc.value(8).strip(),
-        order_time=parse_timestamp(orc.value(9)),
+        order_time=parse_timestamp(orc.value(9), local_zone=local_zone),
         clinician=(orc.value(19) or orc.value(12)).strip(),
         steps=tuple(steps),
         pump_id=pump[0],
@@ -230,6 +233,9 @@ def parse_order(message: Message) -> InfusionOrder:
         weight_kg=patient_measures.get("MDC_ATTR_PT_WEIGHT"),
         height_cm=patient_measures.get("MDC_ATTR_PT_HEIGHT"),
         bsa_m2=patient_measures.get("MDC_AREA_BODY_SURF_ACTUAL"),
+        patient_id_type=pid.value(3, 5).strip() if pid else "",
+        patient_family_name=pid.value(5, 1).strip() if pid else "",
+        patient_given_name=pid.value(5, 2).strip() if pid else "",
     )
 
 

@@ -33,7 +33,6 @@ def build_pcd04(report: AlarmReport) -> Message:
         sent_at=report.sent_at,
         profile=ACM_PROFILE,
     )
-    pid, pv1 = patient_segments(report.patient)
     obr = build_segment(
         "OBR",
         "1",
@@ -60,4 +59,4 @@ def build_pcd04(report: AlarmReport) -> Message:
     obx.text("MDC_ATTR_ALARM_INACTIVATION_STATE", f"{base}.5", report.inactivation.value)
     obx.text("MDC_ATTR_ALARM_PRIORITY", f"{base}.6", report.priority.value)
     obx.text("MDC_ATTR_ALERT_TYPE", f"{base}.7", report.kind.value)
-    return Message((msh, pid, pv1, obr, *obx.segments))
+    return Message((msh, *patient_segments(report.patient), obr, *obx.segments))

@@ -35,7 +35,6 @@ def build_pcd10(report: InfusionEventReport) -> Message:
         sent_at=report.sent_at,
         profile=IPEC_PROFILE,
     )
-    pid, pv1 = patient_segments(report.patient)
     filler = report.filler_id or f"{report.order_id}-{report.control_id}"
     parent: FieldValue | None = ((report.parent_order_id, "PCD-03"),) if report.parent_order_id else None
     obr = build_segment(
@@ -62,7 +61,7 @@ def build_pcd10(report: InfusionEventReport) -> Message:
         sources=(report.source.kind,) if report.is_infusing else (),
     )
     source_tree(obx, report.source)
-    return Message((msh, pid, pv1, obr, *obx.segments))
+    return Message((msh, *patient_segments(report.patient), obr, *obx.segments))
 
 
 def rate_change_reports(

@@ -108,10 +108,12 @@ class DeviceIdentity:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PatientContext:
-    """The patient the pump is associated with, and where (PID-3, PID-5, PV1-3)."""
+    """The patient the pump is associated with, and where: PID-3 (ID, assigning authority, identifier type
+    from HL7 table 0203), PID-5 (legal name), PV1-3 (location)."""
 
     patient_id: str
     authority: str = ""
+    id_type: str = "PI"
     family_name: str = ""
     given_name: str = ""
     point_of_care: str = ""
@@ -149,7 +151,7 @@ class InfusionEventReport:
     event_time: datetime
     event: InfusionEventKind
     device: DeviceIdentity
-    patient: PatientContext
+    patient: PatientContext | None
     source: SourceChannel
     order_id: str
     parent_order_id: str = ""
@@ -168,7 +170,7 @@ class PumpStatusReport:
     sent_at: datetime
     observed_at: datetime
     device: DeviceIdentity
-    patient: PatientContext
+    patient: PatientContext | None
     sources: tuple[SourceChannel, ...]
     order_id: str = ""
     is_infusing: bool = False
@@ -184,7 +186,7 @@ class AlarmReport:
     sent_at: datetime
     observed_at: datetime
     device: DeviceIdentity
-    patient: PatientContext
+    patient: PatientContext | None
     alert_id: str
     alarm_refid: str
     alarm_code: int

@@ -655,3 +655,27 @@ class ConfigurationCurrencyOut(Response):
     pumps_by_version: dict[str, int]
     current: int
     outdated_serials: list[str]
+
+
+class PatientAssociate(Request):
+    """Associate a patient with a pump: PID-3 identifier, assigning authority and type, PID-5 legal name."""
+
+    patient_id: str = Field(min_length=1, max_length=64)
+    authority: str = Field(default="", max_length=64)
+    id_type: str = Field(default="MR", max_length=8)
+    family_name: str = Field(default="", max_length=64)
+    given_name: str = Field(default="", max_length=64)
+
+
+class PatientOut(Response):
+    """A pump's current patient and where the association came from (scan, entry, server, order)."""
+
+    pump: str
+    patient_id: str
+    authority: str
+    id_type: str
+    family_name: str
+    given_name: str
+    source: str
+    actor: str
+    recorded_at: datetime

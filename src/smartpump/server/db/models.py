@@ -379,4 +379,5 @@ from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-
     models_bench,
     models_ehr,
     models_fleet_ops,
+    models_patients,
 )

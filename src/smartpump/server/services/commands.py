@@ -39,7 +39,12 @@ ALIASES: Final = {
     "install_configuration": INSTALL_CONFIGURATION,
     "offer_program": OFFER_PROGRAM,
 }
-COMMANDS: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, OFFER_PROGRAM, INSTALL_SOFTWARE})
+ASSOCIATE_PATIENT: Final = "patient.associate"
+"""Associate a patient with the pump (args: patient_id, authority, id_type, family_name, given_name)."""
+PATIENT_FIELDS: Final = frozenset({"patient_id", "authority", "id_type", "family_name", "given_name"})
+COMMANDS: Final = frozenset(
+    {INSTALL_LIBRARY, INSTALL_CONFIGURATION, OFFER_PROGRAM, INSTALL_SOFTWARE, ASSOCIATE_PATIENT}
+)
 OFFER_FIELDS: Final = frozenset(
     {
         "order_id",
@@ -187,6 +192,13 @@ def issue_command(
         raise InvalidInputError(f"expiry must be within 1-{MAX_EXPIRY_S} s", code="command.expiry")
     if name == OFFER_PROGRAM:
         _check_offer(args)
+    if name == ASSOCIATE_PATIENT and (
+        set(args) != PATIENT_FIELDS or not all(isinstance(v, str) for v in args.values())
+    ):
+        raise InvalidInputError(
+            f"a patient association carries exactly {', '.join(sorted(PATIENT_FIELDS))} as text",
+            code="command.args",
+        )
     pump = fleet_repo.pump_by_serial(session, pump_serial)
     if pump is None:
         raise NotFoundError(f"no pump {pump_serial!r}", code="pump.not_found")

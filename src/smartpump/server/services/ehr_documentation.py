@@ -45,6 +45,7 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.event_data import decimal_or_none
+from smartpump.server.services import patients
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
 from smartpump.server.services.ehr_outcomes import report_outcomes, settle_offers
@@ -290,14 +291,15 @@ class AutoDocumentation:
     def _status(self, session: Session, pump: Pump, now: datetime) -> PumpStatusReport:
         sources: list[SourceChannel] = []
         order_id = ""
-        patient = PatientContext(patient_id="")
+        patient: PatientContext | None = None
         flow = Decimal(0)
         for channel in fleet_repo.channels_of(session, pump.id):
             order = repo.started_order(session, pump.id, channel.channel)
             if order is None:
                 continue
             order_id = order_id or order.order_id
-            patient = PatientContext(patient_id=order.patient_id) if not patient.patient_id else patient
+            if patient is None:
+                patient = patients.patient_context(session, pump.id, at=now, order=order)
             delivering = channel.state in ("running", "kvo")
             rate = channel.rate_ml_per_h
             flow += rate if delivering and rate is not None else Decimal(0)
@@ -335,10 +337,11 @@ class AutoDocumentation:
             ]
         return self._infusion_messages(session, event, pump)
 
-    def _context(self, session: Session, event: Event, pump: Pump) -> tuple[EhrOrder | None, PatientContext]:
+    def _context(
+        self, session: Session, event: Event, pump: Pump
+    ) -> tuple[EhrOrder | None, PatientContext | None]:
         order = repo.order_at_event(session, pump.id, event.channel, event.id)
-        patient_id = order.patient_id if order is not None else (event.patient_id or "")
-        return order, PatientContext(patient_id=patient_id)
+        return order, patients.patient_context(session, pump.id, at=event.ts, order=order)
 
     def _infusion_messages(self, session: Session, event: Event, pump: Pump) -> list[_Outgoing]:
         channel = event.channel or DEFAULT_CHANNEL

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Final, cast
 
@@ -22,6 +22,7 @@ from smartpump.interop.fhir.mappers import (
     FhirMappingError,
     JsonValue,
     Resource,
+    authored_on_date,
     device,
     device_metrics,
     medication_administration,
@@ -29,7 +30,7 @@ from smartpump.interop.fhir.mappers import (
     observation,
 )
 from smartpump.interop.hl7v2 import codes
-from smartpump.interop.hl7v2.pcd03 import OrderRejected
+from smartpump.interop.hl7v2.pcd03 import DEFAULT_MAX_ORDER_AGE, OrderRejected
 from smartpump.interop.hl7v2.reports import DeliveryStatus, SourceChannel
 from smartpump.server import audit
 from smartpump.server.auth import Access, Role
@@ -51,14 +52,24 @@ from smartpump.units import DoseUnit
 
 PHI_ROLES: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 PIV_SYSTEM: Final = "urn:oid:1.3.6.1.4.1.19376.1.6.1.3.1"
+ERROR_SYSTEM: Final = "urn:smartpump:error-code"
+"""CodeSystem of the API's stable error codes, as carried in an OperationOutcome issue's ``details``."""
 READING_TYPES: Final = ("infusion.started", "rate.changed", "infusion.stopped", "infusion.completed")
 
 
 def operation_outcome(
-    *, code: str, text: str, severity: str = "error", piv_code: int | None = None
+    *,
+    code: str,
+    text: str,
+    severity: str = "error",
+    piv_code: int | None = None,
+    error_code: str | None = None,
 ) -> Resource:
-    """An OperationOutcome with one issue; a PIV refusal carries its code in ``details``."""
+    """An OperationOutcome with one issue; a PIV refusal carries its code in ``details``, an API error its
+    stable error code (``pump.not_found``...) under ``ERROR_SYSTEM``."""
     issue: dict[str, JsonValue] = {"severity": severity, "code": code, "diagnostics": text}
+    if error_code is not None:
+        issue["details"] = {"coding": [{"system": ERROR_SYSTEM, "code": error_code}], "text": text}
     if piv_code is not None:
         issue["details"] = {
             "coding": [
@@ -76,11 +87,11 @@ def _validated(resource: Resource) -> Resource:
     return cast(Resource, model.model_dump(mode="json", exclude_none=True))
 
 
-def bundle(resources: Sequence[tuple[Resource, str]], total: int) -> Resource:
-    """A searchset Bundle of (resource, search mode) pairs."""
+def bundle(resources: Sequence[tuple[Resource, str]], total: int, *, base_url: str) -> Resource:
+    """A searchset Bundle of (resource, search mode) pairs; ``fullUrl`` is absolute under ``base_url``."""
     entries: list[JsonValue] = [
         {
-            "fullUrl": f"{r['resourceType']}/{r['id']}",
+            "fullUrl": f"{base_url.rstrip('/')}/{r['resourceType']}/{r['id']}",
             "resource": r,
             "search": {"mode": mode},
         }
@@ -151,7 +162,7 @@ def _device(pump: Pump) -> Resource:
 
 
 def search_devices(
-    session: Session, access: Access, *, identifier: str | None, limit: int, offset: int
+    session: Session, access: Access, *, identifier: str | None, limit: int, offset: int, base_url: str
 ) -> Resource:
     """Devices of the caller's facilities (by serial or EUI-64 identifier), each with its channels'
     DeviceMetrics included."""
@@ -171,7 +182,7 @@ def search_devices(
         resources.append((_device(pump), "match"))
         for channel in fleet_repo.channels_of(session, pump.id):
             resources.extend((m, "include") for m in device_metrics(device_identity(pump), channel.channel))
-    return bundle(resources, total)
+    return bundle(resources, total, base_url=base_url)
 
 
 def _phi_scope(access: Access) -> frozenset[int] | None:
@@ -207,6 +218,7 @@ def medication_administrations(
     dates: DateRange,
     limit: int,
     offset: int,
+    base_url: str,
 ) -> Resource:
     """Infusions started from orders as MedicationAdministrations (device: pump, request: order); audited."""
     link_orders(session, state.clock)
@@ -231,7 +243,7 @@ def medication_administrations(
         {"patient_filter": patient, "request_filter": request, "count": len(resources)},
         {row.patient_id for row in rows},
     )
-    return bundle(resources, total)
+    return bundle(resources, total, base_url=base_url)
 
 
 def _administration(session: Session, order: EhrOrder) -> Resource:
@@ -275,6 +287,7 @@ def observations(
     dates: DateRange,
     limit: int,
     offset: int,
+    base_url: str,
 ) -> Resource:
     """Pump readings (rate set, volume infused) of ordered infusions as Observations; audited."""
     link_orders(session, state.clock)
@@ -305,7 +318,7 @@ def observations(
             if isinstance(r["subject"], dict)
         },
     )
-    return bundle([(r, "match") for r in page], len(readings))
+    return bundle([(r, "match") for r in page], len(readings), base_url=base_url)
 
 
 def _in(ts: datetime, dates: DateRange) -> bool:
@@ -363,8 +376,10 @@ def submit_medication_request(
         return 400, operation_outcome(code="structure", text="the body must be a MedicationRequest")
     resource = cast(dict[str, JsonValue], json.loads(json.dumps(body, default=str)))
     sender = f"FHIR:{access.principal.username}"
+    zone = state.settings.hl7_zone
     try:
-        order = medication_request_to_order(resource)
+        order = medication_request_to_order(resource, local_zone=zone)
+        _check_authored_day(authored_on_date(resource.get("authoredOn")), state.clock.now(), zone)
     except FhirMappingError as error:
         return 400, operation_outcome(code="invalid", text=error.message)
     except OrderRejected as rejection:
@@ -388,6 +403,25 @@ def submit_medication_request(
     if decision.rejection is not None:
         return 422, _refusal(decision.rejection.error_code, decision.rejection.reason)
     return 201, _accepted(resource, order.order_id)
+
+
+def _check_authored_day(day: str, now: datetime, zone: tzinfo) -> None:
+    """A date-only ``authoredOn`` gives no time to judge the order's age by: it is refused as stale (9022)
+    only when even the last instant of that date (in the facility time zone) is older than the age limit.
+
+    Raises:
+        OrderRejected: 9022 for such a date.
+    """
+    if not day:
+        return
+    parts = [int(p) for p in day.split("-")]
+    year, month = parts[0], parts[1] if len(parts) > 1 else 12
+    if len(parts) > 2:
+        end = datetime(year, month, parts[2], tzinfo=zone) + timedelta(days=1)
+    else:
+        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    if now - end.astimezone(UTC) > DEFAULT_MAX_ORDER_AGE:
+        raise OrderRejected(9022, f"the order was authored on {day}, longer than {DEFAULT_MAX_ORDER_AGE} ago")
 
 
 def _refusal(piv_code: int, reason: str) -> Resource:

@@ -47,6 +47,7 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.services import patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outcomes import settle_offers
@@ -121,6 +122,7 @@ def submit_order(
         offer_event_id=repo.last_event_id(session) if nonce is not None else None,
     )
     session.add(row)
+    patients.record_order_patient(session, row, order, now)
     audit.append(
         session,
         state.clock,
@@ -402,7 +404,7 @@ class OrderListener:
         now = self._state.clock.now()
         control_id = new_control_id()
         try:
-            order = parse_order(message)
+            order = parse_order(message, local_zone=self._state.settings.hl7_zone)
         except OrderRejected as rejection:
             return reject(message, rejection, control_id=control_id, timestamp=now), None
         scope = _facility_scope(session, message)

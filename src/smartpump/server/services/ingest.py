@@ -28,7 +28,7 @@ from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
-from smartpump.server.services import commands, deployment
+from smartpump.server.services import commands, deployment, patients
 from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.state import ServerState
@@ -254,6 +254,15 @@ class Ingestor:
                 )
             session.commit()
             for ref, fresh in fresh_of.items():
+                if any(r.type == patients.ASSOCIATED_TYPE for r in fresh):
+                    try:
+                        patients.on_events(session, ref.id, fresh)
+                        session.commit()
+                    except Exception:
+                        session.rollback()
+                        logger.exception(
+                            "recording the patient of pump %s failed; its events are stored", ref.serial
+                        )
                 if any(
                     r.type in STATUS_TYPES or (r.channel is not None and r.type in CHANNEL_TYPES)
                     for r in fresh

@@ -21,11 +21,13 @@ from smartpump.server.db.repositories import audit as audit_repo
 from smartpump.server.errors import AuthenticationError, InvalidInputError, NotFoundError, ThrottledError
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
-from smartpump.server.services import fleet, maintenance
+from smartpump.server.services import fleet, maintenance, patients
+from smartpump.server.services.ehr_fhir import PHI_ROLES
 from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.server.web.audit_view import detail_lines
+from smartpump.server.web.panel_patient import PatientLine, patient_line
 from smartpump.server.web.render import (
     AUDIT_ROLES,
     DASHBOARD_ROLES,
@@ -174,6 +176,9 @@ class PumpTile:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     library_sha256: str | None = None
     released_sha256: str | None = None
+    has_patient: bool = False
+    patient: PatientLine | None = None
+    """The associated patient, shown only to roles that may read PHI (others see that there is one)."""
 
     @property
     def library_current(self) -> bool:
@@ -258,9 +263,12 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
         for c in fleet.library_currency(session, access)
     }
     alarms = _active_alarms(session, state, access)
+    associated = patients.current_of(session, [p.id for p in pumps])
+    sees_phi = access.principal.has_any_role(PHI_ROLES)
     now = state.clock.now()
     tiles = []
     for pump in pumps:
+        row = associated.get(pump.id)
         tiles.append(
             PumpTile(
                 serial=pump.serial,
@@ -278,6 +286,12 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
                 last_seen=pump.last_seen,
                 channels=[_channel_view(c) for c in fleet.channels(session, access, pump.serial)],
                 alarms=alarms.get(pump.serial, []),
+                has_patient=row is not None,
+                patient=None
+                if row is None or not sees_phi
+                else patient_line(
+                    row.patient_id, row.authority, row.id_type, row.family_name, row.given_name
+                ),
             )
         )
     return tiles

@@ -34,6 +34,7 @@ from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.web.display import at_resolution
+from smartpump.server.web.panel_patient import identity_from_form, line_of
 from smartpump.server.web.panel_view import (
     FORM_FIELDS,
     Refusal,
@@ -59,6 +60,7 @@ Field = Annotated[str, Form(max_length=32)]
 ACTIONS: Final = frozenset(
     {
         "care_area",
+        "patient",
         "program",
         "titrate",
         "override",
@@ -272,6 +274,10 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
     if action == "care_area":
         area = pump.select_care_area(fields["care_area"])
         return Outcome(text=f"Care area {area.name} selected")
+    if action == "patient":
+        identity, source = identity_from_form(fields)
+        pump.associate_patient(identity, source)
+        return Outcome(text=f"Patient {identity.patient_id} associated ({source.value})")
     if action == "program":
         therapy = pump.channel(channel).therapy
         if therapy is not None:
@@ -342,6 +348,7 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
     secondaries = secondary_entries(pump, channel)
     return {
         "status": pump.status(),
+        "patient": line_of(pump.patient),
         "areas": [] if library is None else [(a.id, a.name) for a in library.care_areas],
         "area": area,
         "entries": entries,
@@ -433,6 +440,12 @@ def panel_action(
     lockout_min: Field = "",
     basal: Field = "",
     max_dose: Field = "",
+    scan: Annotated[str, Form(max_length=200)] = "",
+    patient_id: Annotated[str, Form(max_length=64)] = "",
+    authority: Annotated[str, Form(max_length=64)] = "",
+    id_type: Annotated[str, Form(max_length=8)] = "",
+    family_name: Annotated[str, Form(max_length=64)] = "",
+    given_name: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Press a front-panel button; the pump's answer (or refusal, with the values kept) is shown."""
     if action not in ACTIONS:
@@ -462,6 +475,12 @@ def panel_action(
         "lockout_min": lockout_min,
         "basal": basal,
         "max_dose": max_dose,
+        "scan": scan,
+        "patient_id": patient_id,
+        "authority": authority,
+        "id_type": id_type,
+        "family_name": family_name,
+        "given_name": given_name,
     }
     with fleet.lock:
         if channel not in pump.channels:

@@ -24,6 +24,7 @@ from smartpump.units import DoseUnit
 
 FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "care_area": ("care_area",),
+    "patient": ("scan", "patient_id", "authority", "id_type", "family_name", "given_name"),
     "program": (
         "entry_id",
         "concentration",

@@ -20,6 +20,7 @@ from smartpump.server.api.routes import (
     health,
     libraries,
     maintenance,
+    patients,
     pumps,
     users,
 )
@@ -31,6 +32,7 @@ ROUTERS: Final[tuple[ModuleType, ...]] = (
     users,
     facilities,
     pumps,
+    patients,
     fleet,
     deployments,
     configurations,

@@ -6,10 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from smartpump.server.api.deps import JsonBody, PageDep, SessionDep, StateDep, body_schema, require_roles
+from smartpump import __version__
+from smartpump.interop.fhir import capability
+from smartpump.server.api.deps import (
+    PUBLIC,
+    JsonBody,
+    PageDep,
+    SessionDep,
+    StateDep,
+    body_schema,
+    require_roles,
+)
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.services import ehr_fhir
 
@@ -29,6 +39,21 @@ def _fhir(resource: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(resource, status_code=status, media_type=FHIR_JSON)
 
 
+def fhir_base(request: Request) -> str:
+    """The absolute base URL of this FHIR endpoint (``.../api/v1/fhir``), for ``fullUrl``."""
+    return str(request.url_for("capability_statement")).removesuffix("/metadata")
+
+
+@router.get("/metadata", response_class=JSONResponse, dependencies=[PUBLIC])
+def capability_statement(request: Request, state: StateDep) -> JSONResponse:
+    """The CapabilityStatement of this FHIR endpoint (public, as FHIR expects of ``/metadata``)."""
+    return _fhir(
+        capability.capability_statement(
+            base_url=fhir_base(request), software_version=__version__, published=state.clock.now()
+        )
+    )
+
+
 @router.get("/Device/{serial}", response_class=JSONResponse)
 def read_device(
     serial: Annotated[str, Path(max_length=64)], access: Reader, session: SessionDep
@@ -39,6 +64,7 @@ def read_device(
 
 @router.get("/Device", response_class=JSONResponse)
 def search_devices(
+    request: Request,
     access: Reader,
     session: SessionDep,
     page: PageDep,
@@ -48,12 +74,20 @@ def search_devices(
 ) -> JSONResponse:
     """Pumps of the caller's facilities as a Bundle of Devices, their channels' DeviceMetrics included."""
     return _fhir(
-        ehr_fhir.search_devices(session, access, identifier=identifier, limit=page.limit, offset=page.offset)
+        ehr_fhir.search_devices(
+            session,
+            access,
+            identifier=identifier,
+            limit=page.limit,
+            offset=page.offset,
+            base_url=fhir_base(request),
+        )
     )
 
 
 @router.get("/MedicationAdministration", response_class=JSONResponse)
 def search_administrations(
+    http_request: Request,
     access: PhiReader,
     session: SessionDep,
     state: StateDep,
@@ -74,12 +108,14 @@ def search_administrations(
         dates=ehr_fhir.parse_dates(date or []),
         limit=page.limit,
         offset=page.offset,
+        base_url=fhir_base(http_request),
     )
     return _fhir(bundle)
 
 
 @router.get("/Observation", response_class=JSONResponse)
 def search_observations(
+    request: Request,
     access: PhiReader,
     session: SessionDep,
     state: StateDep,
@@ -96,6 +132,7 @@ def search_observations(
         dates=ehr_fhir.parse_dates(date or []),
         limit=page.limit,
         offset=page.offset,
+        base_url=fhir_base(request),
     )
     return _fhir(bundle)
 
