@@ -18,20 +18,22 @@ VALIDATED_DIRS: Final = ("server", "integration", "e2e")
 def every_outbound_hl7_message_validates(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[Message]]:
-    """Collect each message ``ehr.enqueue`` is given (then queued as usual); fail on any hl7apy problem."""
+    """Collect each message ``ehr_outbound.enqueue`` is given (then queued as usual); fail on any hl7apy problem."""
     queued: list[Message] = []
     if request.node.path.parent.name not in VALIDATED_DIRS:
         yield queued
         return
-    from smartpump.server.services import ehr
+    from smartpump.server.services import ehr, ehr_documentation, ehr_outbound, ehr_outcomes
 
-    original = ehr.enqueue
+    original = ehr_outbound.enqueue
 
     def collecting(*args: Any, **kwargs: Any) -> int:
         queued.append(args[3] if len(args) > 3 else kwargs["message"])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ehr, "enqueue", collecting)
+    for module in (ehr, ehr_documentation, ehr_outbound, ehr_outcomes):
+        if getattr(module, "enqueue", None) is original:
+            monkeypatch.setattr(module, "enqueue", collecting)
     yield queued
     problems = [(m.type_text, m.control_id, structure_problems(m)) for m in queued]
     assert [p for p in problems if p[2]] == [], "outbound HL7 that does not validate"
