@@ -8,7 +8,8 @@ it (reconciliation), so the check passes again with no event ever arriving.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, select
@@ -30,6 +31,7 @@ from tests.server.fleet_truth import divergences
 from tests.unit.pump.library import basic, pump_library, start
 
 SERIAL = "P-1"
+D = Decimal
 
 
 @pytest.fixture
@@ -137,12 +139,12 @@ def test_volume_and_time_left_run_down_between_heartbeats_and_stop_at_zero(
     with harness.session() as session:
         row = session.scalars(select(ChannelState).where(ChannelState.channel == "A")).one()
         now = clock.now()
-        assert fleet_view.left_now(row, now, horizon_s=300) == (10, 10)
-        assert fleet_view.left_now(row, now + timedelta(minutes=4), horizon_s=300) == (6, 6)
-        assert fleet_view.left_now(row, now + timedelta(minutes=60), horizon_s=300) == (5, 5), (
+        assert fleet_view.left_now(row, now, horizon_s=300) == (D(10), D(10))
+        assert fleet_view.left_now(row, now + timedelta(minutes=4), horizon_s=300) == (D(6), D(6))
+        assert fleet_view.left_now(row, now + timedelta(minutes=60), horizon_s=300) == (D(5), D(5)), (
             "stops at horizon"
         )
-        assert fleet_view.left_now(row, now + timedelta(minutes=60), horizon_s=3600) == (0, 0), (
+        assert fleet_view.left_now(row, now + timedelta(minutes=60), horizon_s=3600) == (D(0), D(0)), (
             "never negative"
         )
 
@@ -166,10 +168,10 @@ def test_presence_is_one_rule_of_last_heard_link_and_channels() -> None:
     now = clock.now()
     heard = now - timedelta(seconds=299)
 
-    def rule(last: object, link: bool | None, states: tuple[str, ...] = ("idle",)) -> Presence:
+    def rule(last: datetime | None, link: bool | None, states: tuple[str, ...] = ("idle",)) -> Presence:
         return presence_of(
             now=now, last_heard=last, link_online=link, channel_states=states, offline_after_s=300
-        )  # type: ignore[arg-type]
+        )
 
     assert rule(heard, True) is Presence.IDLE
     assert rule(heard, None, ("idle", "running")) is Presence.ONLINE
