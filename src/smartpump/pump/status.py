@@ -31,7 +31,8 @@ class AlarmStatus:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelStatus:
-    """One channel: state, drug and library entry, motor rate (mL/h), the therapy's volumes (mL), the
+    """One channel: state, drug and library entry, the dose it delivers (in the entry's unit), motor rate
+    (mL/h), the therapy's volumes (mL), the
     primary volume left (never negative; None without a VTBI) and the time left at the running rate
     (minutes; None unless the channel runs toward a VTBI)."""
 
@@ -44,6 +45,8 @@ class ChannelStatus:
     entry_id: str | None = None
     remaining_ml: Decimal | None = None
     remaining_min: Decimal | None = None
+    dose: Decimal | None = None
+    dose_unit: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The channel as a mapping with the field names as keys (Decimals kept exact)."""
@@ -57,6 +60,8 @@ class ChannelStatus:
             "entry_id": self.entry_id,
             "remaining_ml": self.remaining_ml,
             "remaining_min": self.remaining_min,
+            "dose": self.dose,
+            "dose_unit": self.dose_unit,
         }
 
 
@@ -162,4 +167,6 @@ def _channel_status(channel: Channel) -> ChannelStatus:
         entry_id=therapy.program.entry_id,
         remaining_ml=remaining,
         remaining_min=remaining * 60 / therapy.rate_ml_per_h if remaining is not None and running else None,
+        dose=therapy.verdict.dose,
+        dose_unit=therapy.verdict.dose_unit if therapy.verdict.dose is not None else None,
     )

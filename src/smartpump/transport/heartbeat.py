@@ -5,9 +5,10 @@ Body (schema version 1 of the envelope): ``seq`` (the last event the status acco
 pump's UTC time), ``interval_s``, ``battery_percent``, ``on_ac``, ``library_version``, ``library_sha256``,
 ``configuration_version``, ``care_area``, ``alarms`` (at most ``MAX_ALARMS`` of ``{alarm, channel,
 priority}``) and ``channels`` (at most ``MAX_CHANNELS``, keyed by channel id, each ``{state, drug,
-entry_id, rate_ml_per_h, infused_ml, remaining_ml, remaining_min}``). Decimals travel as plain strings
-with at most 8 integer and 4 fraction digits: volumes to 0.001 mL and time left to 0.1 min, rounded down
-(a pump never reports more left than it has). Anything else is refused with a ``MessageError``.
+entry_id, dose, dose_unit, rate_ml_per_h, infused_ml, remaining_ml, remaining_min}``). Decimals travel as
+plain strings with at most 8 integer and 4 fraction digits (a dose: 12 and 12): volumes to 0.001 mL,
+time left to 0.1 min and a dose to 12 decimals, rounded down (a pump never reports more left than it
+has). Anything else is refused with a ``MessageError``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MAX_TEXT: Final = 128
 VOLUME_STEP: Final = Decimal("0.001")
 MINUTES_STEP: Final = Decimal("0.1")
 RATE_STEP: Final = Decimal("0.0001")
+DOSE_STEP: Final = Decimal("1e-12")
 _FIELDS: Final = (
     "seq",
     "clock",
@@ -48,6 +50,8 @@ _CHANNEL_FIELDS: Final = (
     "state",
     "drug",
     "entry_id",
+    "dose",
+    "dose_unit",
     "rate_ml_per_h",
     "infused_ml",
     "remaining_ml",
@@ -56,6 +60,8 @@ _CHANNEL_FIELDS: Final = (
 _STATES: Final = frozenset(s.value for s in ChannelState)
 _PRIORITIES: Final = frozenset(p.value for p in Priority)
 _DECIMAL = re.compile(r"\d{1,8}(\.\d{1,4})?")
+_DOSE = re.compile(r"\d{1,12}(\.\d{1,12})?")
+MAX_UNIT: Final = 32
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ALARM_ID = re.compile(r"(?=.{3,64}$)[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _CHANNEL_ID = re.compile(r"[A-Za-z0-9_.\-]{1,8}")
@@ -72,12 +78,15 @@ class HeartbeatAlarm:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatChannel:
-    """One channel now: state, drug and entry, rate (mL/h), infused and left (mL), time left (min)."""
+    """One channel now: state, drug and entry, dose and unit, rate (mL/h), infused and left (mL), time left
+    (min)."""
 
     channel: str
     state: str
     drug: str | None
     entry_id: str | None
+    dose: Decimal | None
+    dose_unit: str | None
     rate_ml_per_h: Decimal
     infused_ml: Decimal
     remaining_ml: Decimal | None
@@ -119,6 +128,8 @@ class Heartbeat:
                     "state": c.state,
                     "drug": c.drug,
                     "entry_id": c.entry_id,
+                    "dose": None if c.dose is None else _text(c.dose),
+                    "dose_unit": c.dose_unit,
                     "rate_ml_per_h": _text(c.rate_ml_per_h),
                     "infused_ml": _text(c.infused_ml),
                     "remaining_ml": None if c.remaining_ml is None else _text(c.remaining_ml),
@@ -153,6 +164,8 @@ def heartbeat_of_status(status: PumpStatus, *, interval_s: int) -> Heartbeat:
                 state=c.state,
                 drug=c.drug,
                 entry_id=c.entry_id,
+                dose=None if c.dose is None else floor(c.dose, DOSE_STEP),
+                dose_unit=c.dose_unit if c.dose is not None else None,
                 rate_ml_per_h=floor(c.rate_ml_per_h, RATE_STEP),
                 infused_ml=floor(c.infused_ml, VOLUME_STEP),
                 remaining_ml=None if c.remaining_ml is None else floor(c.remaining_ml, VOLUME_STEP),
@@ -197,6 +210,8 @@ def heartbeat_of(envelope: Envelope) -> Heartbeat:
                 state=c["state"],
                 drug=c["drug"],
                 entry_id=c["entry_id"],
+                dose=None if c["dose"] is None else Decimal(c["dose"]),
+                dose_unit=c["dose_unit"],
                 rate_ml_per_h=Decimal(c["rate_ml_per_h"]),
                 infused_ml=Decimal(c["infused_ml"]),
                 remaining_ml=None if c["remaining_ml"] is None else Decimal(c["remaining_ml"]),
@@ -261,6 +276,11 @@ def check_heartbeat_body(body: Any, pump: str) -> dict[str, Any]:
         _choice(channel_body["state"], f"{where}.state", _STATES)
         _optional_text(channel_body["drug"], f"{where}.drug")
         _optional_text(channel_body["entry_id"], f"{where}.entry_id")
+        if (channel_body["dose"] is None) != (channel_body["dose_unit"] is None):
+            raise MessageError(f"{where}: dose and dose_unit come together", code="message.wrong_type")
+        if channel_body["dose"] is not None:
+            _match(channel_body["dose"], f"{where}.dose", _DOSE, "a decimal string")
+            _text_of(channel_body["dose_unit"], f"{where}.dose_unit", MAX_UNIT)
         for name in ("rate_ml_per_h", "infused_ml"):
             _match(channel_body[name], f"{where}.{name}", _DECIMAL, "a decimal string")
         for name in ("remaining_ml", "remaining_min"):

@@ -77,6 +77,8 @@ def test_to_dict_keeps_the_keys_and_values_of_the_untyped_status() -> None:
         "entry_id": None,
         "remaining_ml": status.channels["A"].remaining_ml,
         "remaining_min": status.channels["A"].remaining_min,
+        "dose": None,
+        "dose_unit": None,
     }
     assert status.channels["A"].infused_ml == pump.channel("A").therapy.infused_ml  # type: ignore[union-attr]
     assert set(ChannelStatus.__dataclass_fields__) == set(channels["B"])

@@ -75,6 +75,7 @@ def test_a_heartbeat_carries_the_pumps_status_and_survives_the_wire() -> None:
         (lambda b: b["channels"]["A"].update(remaining_ml="-1"), "message.wrong_type"),
         (lambda b: b["channels"]["A"].update(rate_ml_per_h=60), "message.wrong_type"),
         (lambda b: b["channels"]["A"].update(state="flying"), "message.wrong_type"),
+        (lambda b: b["channels"]["A"].update(dose="5"), "message.wrong_type"),
         (lambda b: b["channels"].update({"bad channel": b["channels"].pop("A")}), "message.wrong_type"),
         (
             lambda b: b["channels"].update({f"X{i}": b["channels"]["A"] for i in range(4)}),

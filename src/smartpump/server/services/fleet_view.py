@@ -168,8 +168,8 @@ def _replace_channels(session: Session, pump_id: int, heartbeat: Heartbeat, now:
                 pump_id=pump_id, channel=reported.channel, state=reported.state, updated_at=now
             )
             session.add(row)
-        if reported.state == "idle" or reported.drug != row.drug:
-            row.dose = row.dose_unit = None
+        row.dose = None if reported.dose is None else str(reported.dose)
+        row.dose_unit = reported.dose_unit
         row.state = reported.state
         row.drug = reported.drug
         row.rate_ml_per_h = reported.rate_ml_per_h
