@@ -18,6 +18,7 @@ from smartpump.clock import ManualClock
 from smartpump.pump import EventType, Pump
 from smartpump.pump.alarms import PAUSED_REMINDER_S, AlarmId
 from smartpump.pump.capabilities import PumpModel
+from smartpump.server.auth import Role
 from smartpump.server.db.models import ChannelState
 from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.services import fleet_view
@@ -25,7 +26,7 @@ from smartpump.server.services.presence import Presence, presence_of
 from smartpump.server.settings import Settings
 from smartpump.transport.heartbeat import heartbeat_of_status
 from smartpump.transport.messages import EventRecord
-from tests.server.conftest import _wipe
+from tests.server.conftest import World, _wipe
 from tests.server.connected_helpers import Harness
 from tests.server.fleet_truth import divergences
 from tests.unit.pump.library import basic, pump_library, start
@@ -180,3 +181,28 @@ def test_presence_is_one_rule_of_last_heard_link_and_channels() -> None:
     assert rule(heard, False) is Presence.OFFLINE
     assert rule(None, True) is Presence.OFFLINE
     assert Presence.IDLE.reachable and not Presence.SILENT.reachable
+
+
+def test_the_fleet_api_lists_the_alarms_pumps_show_now_within_the_callers_facilities(world: World) -> None:
+    north, south = world.facility("north"), world.facility("south")
+    biomed = world.as_role(Role.BIOMED, north)
+    world.pump(biomed, north, SERIAL)
+    world.pump(world.as_role(Role.BIOMED, south), south, "S-1")
+    pump = _pump(world.clock)
+    start(pump, "A", basic("60", vtbi="100"))
+    pump.pause("A")
+    world.clock.advance(int(PAUSED_REMINDER_S) + 301)
+    with world.state.sessions() as session:
+        row = session.scalars(select(PumpRow).where(PumpRow.serial == SERIAL)).one()
+        fleet_view.apply_heartbeat(
+            session, world.clock, row, heartbeat_of_status(pump.status(), interval_s=30)
+        )
+        session.commit()
+    shown = world.client.get("/api/v1/fleet/alarms", headers=biomed).json()
+    assert [(a["pump"], a["channel"], a["alarm"], a["priority"]) for a in shown] == [
+        (SERIAL, "A", AlarmId.CHANNEL_PAUSED.value, "medium")
+    ]
+    channels = world.client.get(f"/api/v1/pumps/{SERIAL}/channels", headers=biomed).json()
+    a = next(c for c in channels if c["channel"] == "A")
+    assert (a["state"], Decimal(a["remaining_ml"]), a["remaining_min"]) == ("paused", D(100), None)
+    assert world.client.get("/api/v1/fleet/alarms", headers=world.as_role(Role.NURSE, south)).json() == []
