@@ -267,9 +267,11 @@ def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: floa
         shown[row.channel] = {
             "state": row.state,
             "drug": row.drug,
-            "rate_ml_per_h": None if row.rate_ml_per_h is None else str(row.rate_ml_per_h),
-            "remaining_ml": None if remaining_ml is None else str(remaining_ml),
-            "remaining_min": None if remaining_min is None else str(remaining_min),
+            "dose": None if row.dose is None else _text(Decimal(row.dose)),
+            "dose_unit": row.dose_unit,
+            "rate_ml_per_h": _text(row.rate_ml_per_h),
+            "remaining_ml": _text(remaining_ml),
+            "remaining_min": _text(remaining_min),
         }
     return {
         "pump": pump.serial,
@@ -281,3 +283,8 @@ def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: floa
         ],
         "channels": shown,
     }
+
+
+def _text(value: Decimal | None) -> str | None:
+    """Plain text of a Decimal without exponent or trailing zeros ("6.3", not "6.3000")."""
+    return None if value is None else format(value.normalize(), "f")

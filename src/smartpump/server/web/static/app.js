@@ -3,6 +3,13 @@
 
 function text(el, value) { if (el) { el.textContent = value === null || value === undefined || value === "" ? "—" : String(value); } }
 
+function significant(value) {
+  var n = Number(value);
+  if (!isFinite(n) || n === 0) { return String(value); }
+  var places = Math.max(2 - Math.floor(Math.log10(Math.abs(n))), 0);
+  return String(Number(n.toFixed(places)));
+}
+
 function tileFor(serial) {
   return Array.prototype.find.call(document.querySelectorAll("[data-pump]"), function (el) {
     return el.getAttribute("data-pump") === serial;
@@ -95,7 +102,10 @@ function onView(p) {
   }
   Object.keys(p.channels || {}).forEach(function (cid) {
     var c = p.channels[cid];
-    onChannel({ pump: p.pump, channel: cid, drug: c.drug, rate_ml_per_h: c.rate_ml_per_h, state: c.state });
+    onChannel({
+      pump: p.pump, channel: cid, drug: c.drug, rate_ml_per_h: c.rate_ml_per_h, state: c.state,
+      dose: c.dose === null ? null : significant(c.dose), dose_unit: c.dose_unit
+    });
     var row = tile.querySelector("tr[data-channel='" + String(cid).replace(/[^A-Za-z0-9]/g, "") + "']");
     if (row) {
       text(row.querySelector("[data-field=remaining]"), c.remaining_ml);
