@@ -150,6 +150,24 @@ def test_volume_and_time_left_run_down_between_heartbeats_and_stop_at_zero(
         )
 
 
+def test_a_therapy_without_vtbi_shows_no_volume_left_after_one_that_had_one(
+    harness: Harness, clock: ManualClock
+) -> None:
+    pump = _pump(clock)
+    start(pump, "A", basic("60", vtbi="10"))
+    _send_events(harness, pump)
+    _heartbeat(harness, pump)
+    seen = pump.events.next_seq - 1
+    pump.stop("A")
+    start(pump, "A", basic("60", vtbi=None))
+    _send_events(harness, pump, after=seen)
+    _heartbeat(harness, pump)
+    assert _fields(harness, pump) == set()
+    with harness.session() as session:
+        row = session.scalars(select(ChannelState).where(ChannelState.channel == "A")).one()
+        assert fleet_view.left_now(row, clock.now(), horizon_s=300) == (None, None)
+
+
 def test_an_idle_pump_that_heartbeats_is_idle_never_offline(harness: Harness, clock: ManualClock) -> None:
     pump = _pump(clock)
     _send_events(harness, pump)

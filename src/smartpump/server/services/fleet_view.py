@@ -174,6 +174,8 @@ def _replace_channels(session: Session, pump_id: int, heartbeat: Heartbeat, now:
         row.drug = reported.drug
         row.rate_ml_per_h = reported.rate_ml_per_h
         row.volume_infused_ml = reported.infused_ml
+        if reported.remaining_ml is None:
+            row.vtbi_ml = None
         row.remaining_ml = reported.remaining_ml
         row.remaining_min = reported.remaining_min
         row.reported_at = now
@@ -210,12 +212,15 @@ def views_of(session: Session, pump_ids: Iterable[int]) -> dict[int, PumpView]:
 
 def left_now(row: ChannelState, now: datetime, *, horizon_s: float) -> tuple[Decimal | None, Decimal | None]:
     """Volume (mL) and time (min) left on a channel now: the heartbeat's values run down at the reported
-    rate for at most ``horizon_s`` after it (a silent pump's values stop there), never below zero; without
-    a heartbeat since the channel changed, the VTBI less the volume infused and no time."""
-    if row.reported_at is None or row.remaining_ml is None:
+    rate for at most ``horizon_s`` after it (a silent pump's values stop there), never below zero (none
+    when the pump reported none: no VTBI); without a heartbeat since the channel changed, the VTBI less
+    the volume infused and no time."""
+    if row.reported_at is None:
         if row.vtbi_ml is None:
             return None, None
         return max(ZERO, row.vtbi_ml - (row.volume_infused_ml or ZERO)), None
+    if row.remaining_ml is None:
+        return None, None
     if row.state != "running" or row.remaining_min is None or row.remaining_min <= 0:
         return max(ZERO, row.remaining_ml), None if row.remaining_min is None else max(
             ZERO, row.remaining_min
