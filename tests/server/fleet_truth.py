@@ -66,7 +66,7 @@ def divergences(
         differ(
             f"{cid}.dose",
             (None if row.dose is None else Decimal(row.dose), row.dose_unit),
-            (own.dose, own.dose_unit),
+            (_floor(own.dose, "1e-12"), own.dose_unit),
         )
         differ(f"{cid}.rate_ml_per_h", row.rate_ml_per_h, _floor(own.rate_ml_per_h, "0.0001"))
         remaining_ml, remaining_min = fleet_view.left_now(row, now, horizon_s=offline_after_s)
