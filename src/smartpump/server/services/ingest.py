@@ -279,16 +279,22 @@ class Ingestor:
             state.live.publish(ref.facility_id, "pump.view", view)
 
     def heartbeat(self, serial: str, heartbeat: Heartbeat) -> None:
-        """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``); publish the view."""
+        """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``) and publish the view;
+        one that cannot be applied is logged and dropped (the next heartbeat replaces it)."""
         state = self._state
         with state.sessions() as session:
             ref = self.pump(session, serial)
             pump = None if ref is None else session.get(Pump, ref.id)
             if ref is None or pump is None:
                 return
-            fleet_view.apply_heartbeat(session, state.clock, pump, heartbeat)
-            session.commit()
-            view = self._view(session, ref)
+            try:
+                fleet_view.apply_heartbeat(session, state.clock, pump, heartbeat)
+                session.commit()
+                view = self._view(session, ref)
+            except Exception:
+                session.rollback()
+                logger.exception("the heartbeat of pump %s (seq %d) was not applied", serial, heartbeat.seq)
+                return
         state.live.publish(ref.facility_id, "pump.view", view)
 
     def _view(self, session: Session, ref: PumpRef) -> dict[str, object]:
