@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -27,7 +28,7 @@ from smartpump.server.settings import Settings
 from smartpump.transport.heartbeat import heartbeat_of_status
 from smartpump.transport.messages import EventRecord
 from tests.server.conftest import World, _wipe
-from tests.server.connected_helpers import Harness
+from tests.server.connected_helpers import Harness, linked_fleet
 from tests.server.fleet_truth import divergences
 from tests.unit.pump.library import basic, pump_library, start
 
@@ -224,3 +225,21 @@ def test_the_fleet_api_lists_the_alarms_pumps_show_now_within_the_callers_facili
     a = next(c for c in channels if c["channel"] == "A")
     assert (a["state"], Decimal(a["remaining_ml"]), a["remaining_min"]) == ("paused", D(100), None)
     assert world.client.get("/api/v1/fleet/alarms", headers=world.as_role(Role.NURSE, south)).json() == []
+
+
+def test_simulated_pumps_heartbeat_over_the_in_process_link(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    with linked_fleet(settings, engine, tmp_path, hospital="north") as (harness, fleet):
+        fleet.heartbeat_now()
+        harness.pump_messages(step=fleet.advance)
+        with harness.session() as session:
+            rows = session.scalars(select(PumpRow)).all()
+            views = fleet_view.views_of(session, [r.id for r in rows])
+            assert {r.serial for r in rows if r.id in views} == set(fleet.serials())
+            assert all(v.battery_percent is not None and v.pump_clock is not None for v in views.values())
+            for serial in fleet.serials():
+                with fleet.lock:
+                    status = fleet.fleet.act(serial, Pump.status)
+                timing = {"remaining_ml", "remaining_min"}
+                assert [d for d in divergences(session, status) if d.field.split(".")[-1] not in timing] == []
