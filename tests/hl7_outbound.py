@@ -18,7 +18,7 @@ VALIDATED_DIRS: Final = ("server", "integration", "e2e")
 def every_outbound_hl7_message_validates(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[Message]]:
-    """Collect each message ``ehr_outbound.enqueue`` is given (then queued as usual); fail on any hl7apy problem."""
+    """Collect each message ``ehr_outbound.enqueue`` is given (then queued); fail on any hl7apy problem."""
     queued: list[Message] = []
     if request.node.path.parent.name not in VALIDATED_DIRS:
         yield queued

@@ -32,22 +32,17 @@ def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: 
     login(page, "nina")
     expect(page.locator("body")).to_have_attribute("data-live-state", "open")
     serial = live_server.serials[0]
-    live_server.state.live.publish(
-        live_server.facility_id,
-        "alarm.raised",
-        {"pump": serial, "channel": "A", "alarm": "occlusion_downstream", "priority": "high"},
-    )
-    alarm = page.locator(f'[data-pump="{serial}"] li.alarm.prio-high[data-alarm="occlusion_downstream"]')
+    view = {"pump": serial, "presence": "online", "battery_percent": 81, "channels": {}}
+    alarms = [{"channel": "A", "alarm": "occlusion.downstream", "priority": "high"}]
+    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": alarms})
+    alarm = page.locator(f'[data-pump="{serial}"] li.alarm.prio-high[data-alarm="occlusion.downstream"]')
     # The page never polls or reloads: the alarm can only arrive over the live stream.
     expect(alarm).to_be_visible()
     expect(page.locator(f'[data-pump="{serial}"]')).to_have_class(re.compile("alarming"))
+    expect(page.locator(f'[data-pump="{serial}"] [data-field=battery]')).to_have_text("battery 81 %")
     expect(page.locator("#count-alarming")).to_have_text("1")
     shot(page, "dashboard-live-alarm")
-    live_server.state.live.publish(
-        live_server.facility_id,
-        "alarm.cleared",
-        {"pump": serial, "channel": "A", "alarm": "occlusion_downstream"},
-    )
+    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": []})
     expect(alarm).to_have_count(0)
     expect(page.locator("#count-alarming")).to_have_text("0")
 

@@ -52,6 +52,7 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("PATCH", "/api/v1/pumps/{serial}"): frozenset({B}),
     ("GET", "/api/v1/pumps/{serial}/channels"): ALL_ROLES,
     ("GET", "/api/v1/fleet/library-currency"): ALL_ROLES,
+    ("GET", "/api/v1/fleet/alarms"): ALL_ROLES,
     ("GET", "/api/v1/events"): frozenset({N, PH, AP, B, AU}),
     ("GET", "/api/v1/bench/pumps/{serial}"): frozenset({B, AU, V}),
     ("POST", "/api/v1/bench/pumps/{serial}/twin"): frozenset({B}),

@@ -1,12 +1,16 @@
 """The pump's alarm actions: raise (a stopping alarm stops delivery), condition ended, operator clear,
-audio pause and its expiry, and the paused-channel reminder and its escalation."""
+audio pause and its expiry, and the paused-channel reminder and its escalation.
+
+Every way an alarm leaves the board goes through ``_ended``, which emits ``alarm.cleared`` with the reason
+(``EndedBy``), the priority it had and, when another alarm took its place, ``superseded_by``; every change
+of priority emits ``alarm.escalated``. A server folding these events holds the pump's board exactly."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from smartpump.errors import PumpError
-from smartpump.pump.alarms import ALARMS, AUDIO_PAUSE_S, AlarmId, AlarmRecord, Priority
+from smartpump.pump.alarms import ALARMS, AUDIO_PAUSE_S, ActiveAlarm, AlarmId, AlarmRecord, EndedBy, Priority
 from smartpump.pump.channel import Channel, ChannelState
 from smartpump.pump.core import Action, PumpCore
 from smartpump.pump.delivery import OverlayKind
@@ -67,29 +71,61 @@ class AlarmControl:
                 reason="alarm",
             )
             therapy.overlay = None
-        self.clear_paused(channel)
+        self.clear_paused(channel, EndedBy.SUPERSEDED, superseded_by=self._stopping_alarm(channel))
         channel.move_to(ChannelState.ALARM)
 
-    def clear_paused(self, channel: Channel) -> None:
-        """Forget the channel's pause clock and drop its paused reminder."""
+    def _stopping_alarm(self, channel: Channel) -> AlarmId | None:
+        """The newest shown alarm that stops delivery on this channel (what supersedes its reminder)."""
+        stopping = [
+            a
+            for a in self.core.alarms.active.values()
+            if a.channel in (channel.id, None) and ALARMS[a.id].stops_delivery
+        ]
+        return max(stopping, key=lambda a: a.raised_at_s).id if stopping else None
+
+    def clear_paused(
+        self, channel: Channel, by: EndedBy = EndedBy.RESUMED, *, superseded_by: AlarmId | None = None
+    ) -> None:
+        """Forget the channel's pause clock and drop its paused reminder (``by``: why it ended)."""
         channel.paused_since_s = None
         channel.paused_reminded = False
         channel.paused_escalated = False
-        if self.core.alarms.drop(AlarmId.CHANNEL_PAUSED, channel.id, self.core.t):
-            self.core.emit(
-                EventType.ALARM_CLEARED,
-                channel.id,
-                alarm=AlarmId.CHANNEL_PAUSED.value,
-                by="resumed",
-                duration_s=None,
-            )
+        self.end(AlarmId.CHANNEL_PAUSED, channel.id, by, superseded_by=superseded_by)
 
-    def condition_ended(self, alarm: AlarmId, cid: str | None) -> None:
+    def end(
+        self, alarm: AlarmId, cid: str | None, by: EndedBy, *, superseded_by: AlarmId | None = None
+    ) -> bool:
+        """Remove a shown alarm whatever its latching (its cause was resolved by an action) and emit why;
+        False when it was not shown."""
+        current = self.core.alarms.active.get((alarm, cid))
+        if current is None or not self.core.alarms.drop(alarm, cid, self.core.t):
+            return False
+        self._ended(current, by, superseded_by)
+        return True
+
+    def condition_ended(
+        self,
+        alarm: AlarmId,
+        cid: str | None,
+        by: EndedBy = EndedBy.CONDITION_ENDED,
+        *,
+        superseded_by: AlarmId | None = None,
+    ) -> None:
         """The alarm's condition is gone: a non-latching alarm clears (event), a latching one waits."""
-        if self.core.alarms.condition_ended(alarm, cid, self.core.t):
-            self.core.emit(
-                EventType.ALARM_CLEARED, cid, alarm=alarm.value, by="condition_ended", duration_s=None
-            )
+        current = self.core.alarms.active.get((alarm, cid))
+        if current is not None and self.core.alarms.condition_ended(alarm, cid, self.core.t):
+            self._ended(current, by, superseded_by)
+
+    def _ended(self, alarm: ActiveAlarm, by: EndedBy, superseded_by: AlarmId | None) -> None:
+        self.core.emit(
+            EventType.ALARM_CLEARED,
+            alarm.channel,
+            alarm=alarm.id.value,
+            by=by.value,
+            duration_s=self.core.t - alarm.raised_at_s,
+            priority=alarm.priority.value,
+            superseded_by=None if superseded_by is None else superseded_by.value,
+        )
 
     def silence(self) -> None:
         """Audio pause (2 min) of the alarms now sounding; a new alarm breaks through."""
@@ -111,15 +147,7 @@ class AlarmControl:
         core.sync()
         alarm_id = AlarmId(alarm)
         removed = core.alarms.clear(alarm_id, cid, core.t)
-        core.emit(
-            EventType.ALARM_CLEARED,
-            cid,
-            alarm=alarm_id.value,
-            by="operator",
-            duration_s=core.t - removed.raised_at_s,
-        )
-        if alarm_id is AlarmId.INFUSION_COMPLETE and cid is not None:
-            core.alarms.condition_ended(AlarmId.INFUSION_COMPLETE, cid, core.t)
+        self._ended(removed, EndedBy.OPERATOR, None)
         core.after_change()
 
     def alarm_log(self) -> list[AlarmRecord]:

@@ -37,6 +37,17 @@ class Priority(StrEnum):
         return {Priority.HIGH: 2, Priority.MEDIUM: 1, Priority.LOW: 0}[self]
 
 
+class EndedBy(StrEnum):
+    """Why a shown alarm left the board (the ``by`` of ``alarm.cleared``)."""
+
+    OPERATOR = "operator"
+    CONDITION_ENDED = "condition_ended"
+    RESUMED = "resumed"
+    STOPPED = "stopped"
+    SET_CHANGED = "set_changed"
+    SUPERSEDED = "superseded"
+
+
 class AlarmId(StrEnum):
     """Every alarm condition the pump can raise."""
 

@@ -12,7 +12,7 @@ from smartpump.errors import LibraryError, ProgramError, PumpError, UnitError
 from smartpump.library.model import CareArea
 from smartpump.pump.administration_set import AdministrationSet
 from smartpump.pump.alarm_control import AlarmControl
-from smartpump.pump.alarms import AlarmId
+from smartpump.pump.alarms import AlarmId, EndedBy
 from smartpump.pump.channel import Channel, ChannelState
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType, EventValue
@@ -238,14 +238,7 @@ class Bedside:
         )
         channel.admin_set = admin
         channel.set_reminded = False
-        if core.alarms.drop(AlarmId.SET_CHANGE_DUE, cid, core.t):
-            core.emit(
-                EventType.ALARM_CLEARED,
-                cid,
-                alarm=AlarmId.SET_CHANGE_DUE.value,
-                by="set_changed",
-                duration_s=None,
-            )
+        self.alarming.end(AlarmId.SET_CHANGE_DUE, cid, EndedBy.SET_CHANGED)
         core.emit(
             EventType.SET_INSTALLED,
             cid,

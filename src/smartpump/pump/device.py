@@ -574,7 +574,7 @@ class Pump:
             core = pump._core
             core.emit(EventType.PUMP_STATE_REJECTED, None, code=refused.code, reason=refused.message)
             pump._alarming.raise_(AlarmId.STATE_INTEGRITY, None, value=None, limit=None)
-            core.alarms.condition_ended(AlarmId.STATE_INTEGRITY, None, core.t)
+            pump._alarming.condition_ended(AlarmId.STATE_INTEGRITY, None)
         return pump
 
     @classmethod

@@ -134,7 +134,7 @@ class DeviceHealth:
             core.emit(EventType.POWER_AC_RESTORED, None, battery_remaining_min=remaining)
             for alarm in (AlarmId.AC_LOST, AlarmId.BATTERY_LOW):
                 self.alarming.condition_ended(alarm, None)
-            core.alarms.condition_ended(AlarmId.BATTERY_DEPLETED, None, core.t)
+            self.alarming.condition_ended(AlarmId.BATTERY_DEPLETED, None)
         else:
             core.emit(EventType.POWER_AC_LOST, None, battery_remaining_min=remaining)
             self.alarming.raise_(AlarmId.AC_LOST, None, value=remaining, limit=None)

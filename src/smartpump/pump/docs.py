@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from smartpump.pump.alarms import ALARMS, SIGNALS
+from smartpump.pump.alarms import ALARMS, SIGNALS, EndedBy
 from smartpump.pump.events import EVENT_FIELDS, SCHEMA_VERSION
 
 
@@ -62,6 +62,22 @@ def render_events_md() -> str:
         "`source` (`scan` or `entry` on the front panel, `server` from the API, `order` from an EHR order's",
         "patient context). Another patient is refused (`pump.patient_locked`) while a channel is in use; the",
         "server keeps the latest association per pump and EHR documentation carries it (docs/interop.md).",
+        "",
+        "## Alarm lifecycle",
+        "",
+        "Every alarm the pump shows begins with `alarm.raised` and leaves the board with exactly one",
+        "`alarm.cleared`, whichever way it goes; `alarm.escalated` is the only change of its priority",
+        "(`from_priority` -> `to_priority`). `alarm.cleared` carries the priority the alarm had,",
+        "`duration_s` since it was raised and `by`, one of "
+        + ", ".join(f"`{b.value}`" for b in EndedBy)
+        + ":",
+        "`operator` (reset at the pump), `condition_ended` (a non-latching alarm whose condition is gone),",
+        "`resumed` (the paused reminder when the channel runs again), `stopped` (ended with the infusion:",
+        "stopped, or its PCA therapy gone), `set_changed` (a new administration set), `superseded` (another",
+        "alarm took its place, named in `superseded_by`: the near-end alarm when the infusion completes, the",
+        "paused reminder when a stopping alarm takes the channel). A restarted pump starts with an empty",
+        "board (`pump.started`, `pump.state_restored`): what is still shown is raised again. The status",
+        "heartbeat carries the board as it is now (`docs/fleet.md`).",
         "",
         "## Alarm catalog (IEC 60601-1-8 priorities)",
         "",

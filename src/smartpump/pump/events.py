@@ -229,7 +229,7 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.OCCLUSION_AUTO_RESTARTED: ("attempt", "max_attempts", "window_s", "rate_ml_per_h"),
     EventType.INFILTRATION_SUSPECTED: ("baseline", "latest", "ratio"),
     EventType.ALARM_RAISED: ("alarm", "priority", "latching", "stops_delivery", "value", "limit", "message"),
-    EventType.ALARM_CLEARED: ("alarm", "by", "duration_s"),
+    EventType.ALARM_CLEARED: ("alarm", "by", "duration_s", "priority", "superseded_by"),
     EventType.ALARM_SILENCED: ("alarms", "pause_s"),
     EventType.ALARM_AUDIO_RESUMED: ("reason",),
     EventType.ALARM_ESCALATED: ("alarm", "from_priority", "to_priority"),

@@ -11,7 +11,7 @@ from decimal import Decimal
 from smartpump.ders.program import ProgramKind
 from smartpump.errors import PumpError
 from smartpump.pump.alarm_control import AlarmControl
-from smartpump.pump.alarms import AlarmId
+from smartpump.pump.alarms import AlarmId, EndedBy
 from smartpump.pump.channel import Channel, ChannelState, Therapy
 from smartpump.pump.core import PumpCore
 from smartpump.pump.delivery import ZERO, OverlayKind
@@ -186,11 +186,10 @@ class Infusion:
         channel = core.channel(cid)
         if channel.therapy is None and channel.state not in (ChannelState.DELAYED, ChannelState.STANDBY):
             raise PumpError(f"channel {cid} has no infusion to stop", code="pump.not_running")
-        self.alarming.clear_paused(channel)
+        self.alarming.clear_paused(channel, EndedBy.STOPPED)
         core.emit(EventType.INFUSION_STOPPED, cid, infused_ml=_infused(channel), reason=reason)
         for alarm in (AlarmId.INFUSION_COMPLETE, AlarmId.NEAR_END, AlarmId.DUPLICATE_THERAPY):
-            if core.alarms.drop(alarm, cid, core.t):
-                core.emit(EventType.ALARM_CLEARED, cid, alarm=alarm.value, by="stopped", duration_s=None)
+            self.alarming.end(alarm, cid, EndedBy.STOPPED)
         channel.therapy = None
         channel.pending = None
         channel.delayed_until_s = None
@@ -264,7 +263,9 @@ class Infusion:
                 reason="vtbi_reached",
             )
             therapy.overlay = None
-        core.alarms.condition_ended(AlarmId.NEAR_END, channel.id, core.t)
+        self.alarming.condition_ended(
+            AlarmId.NEAR_END, channel.id, EndedBy.SUPERSEDED, superseded_by=AlarmId.INFUSION_COMPLETE
+        )
         core.emit(
             EventType.INFUSION_COMPLETED, channel.id, infused_ml=therapy.infused_ml, vtbi_ml=therapy.vtbi_ml
         )

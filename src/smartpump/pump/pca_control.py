@@ -38,7 +38,7 @@ from smartpump.ders.program import InfusionProgram, PCAProgram, ProgramKind, Ver
 from smartpump.errors import PumpError, UnitError
 from smartpump.library.model import CareArea, PCALimits
 from smartpump.pump.alarm_control import AlarmControl
-from smartpump.pump.alarms import AlarmId
+from smartpump.pump.alarms import AlarmId, EndedBy
 from smartpump.pump.channel import Channel, ChannelState, Therapy
 from smartpump.pump.core import PumpCore
 from smartpump.pump.delivery import SECONDS_PER_HOUR, ZERO, OverlayKind
@@ -521,11 +521,5 @@ class PcaControl:
                     and therapy.rate_ml_per_h > 0
                 )
                 therapy.pca.basal_running(core.t, basal_flowing)
-            elif core.alarms.drop(AlarmId.PCA_MAX_DOSE, channel.id, core.t):
-                core.emit(
-                    EventType.ALARM_CLEARED,
-                    channel.id,
-                    alarm=AlarmId.PCA_MAX_DOSE.value,
-                    by="stopped",
-                    duration_s=None,
-                )
+            else:
+                self.alarming.end(AlarmId.PCA_MAX_DOSE, channel.id, EndedBy.STOPPED)

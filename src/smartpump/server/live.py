@@ -19,6 +19,8 @@ KINDS: Final = frozenset(
         "channel.state",
         "alarm.raised",
         "alarm.cleared",
+        "alarm.escalated",
+        "pump.view",
         "pump.offline",
         "pump.online",
         "deployment.progress",

@@ -10,6 +10,9 @@ and activates, like a library, only when every channel is idle. Refusals are log
 documents it verifies itself). Command validity is checked against the wall clock, because the
 virtual clock runs ``speed`` times faster.
 
+Each pump sends its status heartbeat (``transport.heartbeat``) after every ``advance`` in which it logged
+an event, and at least every ``heartbeat_interval_s`` of its own clock.
+
 With ``history_s`` the pumps' clock starts that long before ``start`` (default: now): the first
 ``advance`` plays that history at once, then the fleet follows the wall clock. At ``speed`` 1 every
 event's time is then the pump's own clock and never ahead of the server's (the demo runs so).
@@ -37,6 +40,7 @@ from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.pump.events import PumpEvent
 from smartpump.pump.patient import AssociationSource, identity_from
 from smartpump.pump.software import SoftwareSlot
+from smartpump.pump.status import PumpStatus
 from smartpump.sim.environment import Environment, WallPacing
 from smartpump.sim.fleet import Fleet
 from smartpump.sim.workload import HospitalWorkload
@@ -50,6 +54,7 @@ from smartpump.transport.commands import (
     signed_configuration_of,
     signed_library_of,
 )
+from smartpump.transport.heartbeat import heartbeat_message, heartbeat_of_status
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
 from smartpump.units import Concentration, DoseUnit
@@ -62,6 +67,8 @@ logger = logging.getLogger("smartpump.server.sim_fleet")
 
 OFFER_PROGRAM: Final = "program.offer"
 ASSOCIATE_PATIENT: Final = "patient.associate"
+DEFAULT_HEARTBEAT_S: Final = 30
+"""Seconds of a pump's clock between two heartbeats when nothing changes (well inside ``offline_after_s``)."""
 SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE})
 """Commands whose refusal the pump logs itself (``*.rejected``), so no ``command.refused`` is added."""
 
@@ -85,6 +92,7 @@ class SimFleet:
         history_s: float = 0.0,
         batch_size: int = 200,
         ack_timeout_s: float = 10.0,
+        heartbeat_interval_s: int = DEFAULT_HEARTBEAT_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.link = link
@@ -100,6 +108,8 @@ class SimFleet:
         self._wall = WallClock()
         self._uplinks: dict[str, Uplink] = {}
         self._held_offers: dict[tuple[str, str], HeldOffer] = {}
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._heartbeats: dict[str, tuple[int, float]] = {}
         self._transports: dict[str, Transport] = {}
         self.speed = speed
         if history_s < 0:
@@ -148,10 +158,11 @@ class SimFleet:
             target = virtual_origin + (self._monotonic() - wall_origin) * self.speed
             before = self.env.actions_run
             self.env.run(until_s=max(target, self.env.now_s))
-            for serial in self.fleet.pumps:
-                self.fleet.act(serial, _nothing)
+            statuses = {serial: self.fleet.act(serial, Pump.status) for serial in self.fleet.pumps}
             for uplink in self._uplinks.values():
                 uplink.step()
+            for status in statuses.values():
+                self._heartbeat(status)
             if self.link is not None:
                 self.link.deliver()
             return self.env.actions_run - before
@@ -168,7 +179,26 @@ class SimFleet:
         for transport in transports:
             transport.close()
 
+    def heartbeat_now(self) -> None:
+        """Send every pump's heartbeat at once (after its events), whether due or not."""
+        with self.lock:
+            for serial in self.fleet.pumps:
+                status = self.fleet.act(serial, Pump.status)
+                self._uplink(serial).step()
+                self._heartbeat(status, force=True)
+            if self.link is not None:
+                self.link.deliver()
+
     # ----------------------------------------------------------------- pump side of the link
+
+    def _heartbeat(self, status: PumpStatus, *, force: bool = False) -> None:
+        """Send the pump's heartbeat when it logged an event since the last one, or its interval is up."""
+        last_seq, last_s = self._heartbeats.get(status.pump, (-1, float("-inf")))
+        now_s = self.env.now_s
+        if force or status.last_seq != last_seq or now_s - last_s >= self.heartbeat_interval_s:
+            envelope = heartbeat_message(heartbeat_of_status(status, interval_s=self.heartbeat_interval_s))
+            if self._uplink(status.pump).heartbeat(envelope):
+                self._heartbeats[status.pump] = (status.last_seq, now_s)
 
     def _uplink(self, serial: str) -> Uplink:
         uplink = self._uplinks.get(serial)
@@ -389,10 +419,6 @@ def _decimal(value: object) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         raise PumpError(f"not a decimal: {value!r}", code="command.args") from None
-
-
-def _nothing(pump: Pump) -> None:
-    """An action that does nothing: lets the fleet dispatch events produced outside its own actions."""
 
 
 class SimFleetRunner:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from smartpump.server.services import commands, deployment
 from smartpump.server.services.ingest import Batch, Ingestor
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
+from smartpump.transport.heartbeat import heartbeat_of
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
 from smartpump.transport.messages import Envelope, Kind, MessageError, Topics, ack_message, events_of
 from smartpump.transport.mqtt import MqttSettings, MqttTransport
@@ -349,6 +350,8 @@ class IngestWorker:
                     batches.append((envelope.pump, events_of(envelope)))
                 elif envelope.kind is Kind.STATUS:
                     ingestor.link_changed(envelope.pump, envelope.body["state"] == "online")
+                elif envelope.kind is Kind.HEARTBEAT:
+                    ingestor.heartbeat(envelope.pump, heartbeat_of(envelope))
                 elif envelope.kind is Kind.HELLO:
                     ingestor.hello(envelope.pump, envelope.body["next_seq"], envelope.body["acked_seq"])
                     self._outbound_due.set()

@@ -66,9 +66,10 @@ class Kind(StrEnum):
     COMMAND_RESULT = "command_result"
     STATUS = "status"
     HELLO = "hello"
+    HEARTBEAT = "heartbeat"
 
 
-UPLINK_KINDS: Final = frozenset({Kind.EVENTS, Kind.HELLO, Kind.COMMAND_RESULT, Kind.STATUS})
+UPLINK_KINDS: Final = frozenset({Kind.EVENTS, Kind.HELLO, Kind.COMMAND_RESULT, Kind.STATUS, Kind.HEARTBEAT})
 DOWNLINK_KINDS: Final = frozenset({Kind.ACK, Kind.COMMAND})
 
 
@@ -331,6 +332,10 @@ class Topics:
         """Pump -> server: command results."""
         return f"{self.prefix}/pumps/{pump_id(pump)}/results"
 
+    def heartbeat(self, pump: str) -> str:
+        """Pump -> server: the status heartbeat (``transport.heartbeat``)."""
+        return f"{self.prefix}/pumps/{pump_id(pump)}/heartbeat"
+
     def status(self, pump: str) -> str:
         """Pump -> everyone: retained ``online``; the broker publishes the last-will ``offline``."""
         return f"{self.prefix}/pumps/{pump_id(pump)}/status"
@@ -344,6 +349,7 @@ class Topics:
             Kind.COMMAND: self.commands,
             Kind.COMMAND_RESULT: self.results,
             Kind.STATUS: self.status,
+            Kind.HEARTBEAT: self.heartbeat,
         }
         return by_kind[envelope.kind](envelope.pump)
 
@@ -649,7 +655,14 @@ def _check_command_result(body: Any, pump: str) -> dict[str, Any]:
     return obj
 
 
+def _check_heartbeat(body: Any, pump: str) -> dict[str, Any]:
+    from smartpump.transport.heartbeat import check_heartbeat_body  # the heartbeat schema imports this module
+
+    return check_heartbeat_body(body, pump)
+
+
 _BODY_CHECKS: Final = {
+    Kind.HEARTBEAT: _check_heartbeat,
     Kind.ACK: _check_ack,
     Kind.COMMAND: _check_command,
     Kind.COMMAND_RESULT: _check_command_result,

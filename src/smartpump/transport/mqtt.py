@@ -180,6 +180,7 @@ class MqttTransport:
             subscriptions=(
                 topics.shared(group, "events"),
                 topics.shared(group, "results"),
+                topics.shared(group, "heartbeat"),
                 topics.all_pumps("status"),
             ),
             clean_start=not persistent,

@@ -22,6 +22,7 @@ from smartpump.transport.messages import (
     MAX_BATCH_EVENTS,
     Envelope,
     Kind,
+    MessageError,
     ack_of,
     command_result_message,
     events_message,
@@ -61,6 +62,7 @@ class UplinkStats:
     bad_acks: int = 0
     commands_accepted: int = 0
     commands_refused: int = 0
+    heartbeats_sent: int = 0
 
 
 class Uplink:
@@ -134,6 +136,18 @@ class Uplink:
             self._in_flight_upto = batch[-1].seq
             self._sent_at_s = now
             return True
+
+    def heartbeat(self, envelope: Envelope) -> bool:
+        """Send a status heartbeat now if the link is up (never kept: the next one replaces a lost one)."""
+        if envelope.kind is not Kind.HEARTBEAT:
+            raise MessageError(f"expected a heartbeat, got {envelope.kind.value}", code="message.kind")
+        with self._lock:
+            if not self._transport.connected:
+                return False
+            sent = self._transport.send(envelope)
+        if sent:
+            self.stats.heartbeats_sent += 1
+        return sent
 
     def run(self, stop: threading.Event, *, interval_s: float = 1.0) -> None:
         """The comms thread's loop (not therapy's): ``step`` every ``interval_s`` until ``stop`` is set."""

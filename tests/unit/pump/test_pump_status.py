@@ -61,6 +61,9 @@ def test_to_dict_keeps_the_keys_and_values_of_the_untyped_status() -> None:
         "audible",
         "alarms",
         "channels",
+        "battery_percent",
+        "clock",
+        "last_seq",
     ]
     channels = shown["channels"]
     assert isinstance(channels, dict)
@@ -71,6 +74,33 @@ def test_to_dict_keeps_the_keys_and_values_of_the_untyped_status() -> None:
         "infused_ml": status.channels["A"].infused_ml,
         "vtbi_ml": D(50),
         "kvo_ml": D(0),
+        "entry_id": None,
+        "remaining_ml": status.channels["A"].remaining_ml,
+        "remaining_min": status.channels["A"].remaining_min,
+        "dose": None,
+        "dose_unit": None,
     }
     assert status.channels["A"].infused_ml == pump.channel("A").therapy.infused_ml  # type: ignore[union-attr]
     assert set(ChannelStatus.__dataclass_fields__) == set(channels["B"])
+
+
+def test_volume_and_time_left_follow_the_running_therapy_and_never_go_negative() -> None:
+    pump, clock = make_pump()
+    start(pump, "A", basic("60", vtbi="10"))
+    clock.advance(120)
+    status = pump.status()
+    assert status.channels["A"].remaining_ml == D(8)
+    assert status.channels["A"].remaining_min == D(8)
+    assert status.last_seq == pump.events.next_seq - 1
+    assert status.clock == clock.now()
+    assert status.battery_percent == 100
+    clock.advance(3600)
+    done = pump.status().channels["A"]
+    assert (done.state, done.remaining_ml, done.remaining_min) == ("kvo", D(0), None)
+
+
+def test_battery_percent_falls_on_battery() -> None:
+    pump, clock = make_pump()
+    pump.ac_power(False)
+    clock.advance(3600)
+    assert 0 <= pump.status().battery_percent < 100

@@ -215,7 +215,8 @@ class PumpOut(Response):
 
 
 class ChannelOut(Response):
-    """A channel's latest state."""
+    """A channel's latest state; volume and time left as the pump's last heartbeat reported them at
+    ``reported_at`` (None since an event changed the channel)."""
 
     channel: str
     state: str
@@ -225,6 +226,9 @@ class ChannelOut(Response):
     rate_ml_per_h: Decimal | None
     volume_infused_ml: Decimal | None
     vtbi_ml: Decimal | None
+    remaining_ml: Decimal | None = None
+    remaining_min: Decimal | None = None
+    reported_at: datetime | None = None
     updated_at: datetime
 
 

@@ -158,7 +158,8 @@ class Pump(Base):
 
 
 class ChannelState(Base):
-    """The latest known state of one pump channel."""
+    """The latest known state of one pump channel; ``remaining_ml``/``remaining_min`` as the pump's heartbeat
+    reported them at ``reported_at`` (server time; None since an event changed the channel)."""
 
     __tablename__ = "channel_states"
     __table_args__ = (UniqueConstraint("pump_id", "channel"),)
@@ -174,6 +175,9 @@ class ChannelState(Base):
     volume_infused_ml: Mapped[Decimal | None]
     vtbi_ml: Mapped[Decimal | None]
     updated_at: Mapped[datetime]
+    remaining_ml: Mapped[Decimal | None]
+    remaining_min: Mapped[Decimal | None]
+    reported_at: Mapped[datetime | None]
 
 
 class Event(Base):

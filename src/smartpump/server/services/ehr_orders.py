@@ -42,15 +42,15 @@ from smartpump.server import audit
 from smartpump.server.auth import FacilityScope
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_ehr import EhrInbound, EhrOrder
-from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
-from smartpump.server.services import patients
+from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outcomes import settle_offers
+from smartpump.server.services.presence import Presence
 from smartpump.server.state import ServerState
 
 OFFER_COMMAND: Final = "offer_program"
@@ -163,11 +163,11 @@ def _resolve_pump(session: Session, order: InfusionOrder, channel: str, scope: F
 def _check_reachable(session: Session, state: ServerState, pump: Pump, now: datetime) -> None:
     if pump.status in ("out_of_service", "retired"):
         raise OrderRejected(9007, f"pump {pump.serial} is {pump.status.replace('_', ' ')}")
-    link = session.get(PumpLink, pump.id)
-    if link is not None and not link.online:
+    presence = fleet_view.presence_by_pump(session, [pump], now, state.settings.offline_after_s)[pump.id]
+    if presence is Presence.OFFLINE:
         raise OrderRejected(9007, f"pump {pump.serial} is offline")
-    offline_after = timedelta(seconds=state.settings.offline_after_s)
-    if pump.last_seen is None or now - pump.last_seen > offline_after:
+    if presence is Presence.SILENT:
+        offline_after = timedelta(seconds=state.settings.offline_after_s)
         raise OrderRejected(9007, f"pump {pump.serial} has not been heard from within {offline_after}")
 
 

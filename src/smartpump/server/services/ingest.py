@@ -28,11 +28,12 @@ from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
-from smartpump.server.services import commands, deployment, patients
+from smartpump.server.services import commands, deployment, fleet_view, patients
 from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import PumpStatus
+from smartpump.transport.heartbeat import Heartbeat
 from smartpump.transport.messages import EventRecord
 
 logger = logging.getLogger("smartpump.server.ingest")
@@ -253,6 +254,8 @@ class Ingestor:
                     changed,
                 )
             session.commit()
+            applied = fleet_view.applied_seqs(session, [ref.id for ref in fresh_of])
+            viewed: list[PumpRef] = []
             for ref, fresh in fresh_of.items():
                 if any(r.type == patients.ASSOCIATED_TYPE for r in fresh):
                     try:
@@ -263,26 +266,57 @@ class Ingestor:
                         logger.exception(
                             "recording the patient of pump %s failed; its events are stored", ref.serial
                         )
-                if any(
-                    r.type in STATUS_TYPES or (r.channel is not None and r.type in CHANNEL_TYPES)
-                    for r in fresh
-                ):
-                    try:
-                        self._apply_status(session, ref, fresh)
+                current = [r for r in fresh if r.seq > applied.get(ref.id, 0)]
+                try:
+                    if any(_changes_status(r) for r in current):
+                        self._apply_status(session, ref, current)
+                    if any(_changes_status(r) for r in fresh):
                         deployment.on_events(session, state, ref.id, fresh)
-                    except Exception:
-                        session.rollback()
-                        logger.exception(
-                            "applying the state of pump %s failed; its events are stored", ref.serial
-                        )
+                    fleet_view.apply_events(session, ref.id, current)
+                    session.commit()
+                    if any(_changes_status(r) or r.type in fleet_view.ALARM_TYPES for r in current):
+                        viewed.append(ref)
+                except Exception:
+                    session.rollback()
+                    logger.exception(
+                        "applying the state of pump %s failed; its events are stored", ref.serial
+                    )
+            views = [(ref, self._view(session, ref)) for ref in viewed]
         for ref, fresh in fresh_of.items():
             self._publish(ref, fresh)
+        for ref, view in views:
+            state.live.publish(ref.facility_id, "pump.view", view)
+
+    def heartbeat(self, serial: str, heartbeat: Heartbeat) -> None:
+        """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``) and publish the view;
+        one that cannot be applied is logged and dropped (the next heartbeat replaces it)."""
+        state = self._state
+        with state.sessions() as session:
+            ref = self.pump(session, serial)
+            pump = None if ref is None else session.get(Pump, ref.id)
+            if ref is None or pump is None:
+                return
+            try:
+                fleet_view.apply_heartbeat(session, state.clock, pump, heartbeat)
+                session.commit()
+                view = self._view(session, ref)
+            except Exception:
+                session.rollback()
+                logger.exception("the heartbeat of pump %s (seq %d) was not applied", serial, heartbeat.seq)
+                return
+        state.live.publish(ref.facility_id, "pump.view", view)
+
+    def _view(self, session: Session, ref: PumpRef) -> dict[str, object]:
+        pump = session.get(Pump, ref.id)
+        assert pump is not None
+        settings = self._state.settings
+        return fleet_view.live_view(session, pump, self._state.clock.now(), settings.offline_after_s)
 
     def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
         live = self._state.live
         for record in fresh:
-            if record.type in ("alarm.raised", "alarm.cleared"):
-                alarm = {k: _plain(record.data.get(k)) for k in ("alarm", "priority", "by")}
+            if record.type in ("alarm.raised", "alarm.cleared", "alarm.escalated"):
+                alarm = {k: _plain(record.data.get(k)) for k in ("alarm", "priority", "by", "to_priority")}
                 live.publish(
                     ref.facility_id, record.type, {"pump": ref.serial, "channel": record.channel, **alarm}
                 )
@@ -578,6 +612,10 @@ def _sha256(value: object) -> str | None:
     if isinstance(value, str) and len(value) == SHA256_HEX_DIGITS and all(c in HEX for c in value):
         return value
     return None
+
+
+def _changes_status(record: EventRecord) -> bool:
+    return record.type in STATUS_TYPES or (record.channel is not None and record.type in CHANNEL_TYPES)
 
 
 def _plain(value: object) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Final, TypeVar
@@ -21,7 +21,7 @@ from smartpump.server.db.repositories import audit as audit_repo
 from smartpump.server.errors import AuthenticationError, InvalidInputError, NotFoundError, ThrottledError
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
-from smartpump.server.services import fleet, maintenance, patients
+from smartpump.server.services import fleet, fleet_view, maintenance, patients
 from smartpump.server.services.ehr_fhir import PHI_ROLES
 from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
@@ -52,11 +52,8 @@ WORK_KINDS: Final = (
     MaintenanceKind.INSPECTION,
 )
 _E = TypeVar("_E", MaintenanceKind, MaintenanceResult, FaultCategory)
-OFFLINE_AFTER: Final = timedelta(minutes=5)
-ALARM_WINDOW: Final = timedelta(hours=24)
 MAX_ROWS: Final = 500
 STATIC_TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-PRIORITY_RANK: Final = {"high": 0, "medium": 1, "low": 2}
 
 
 @router.get("/", dependencies=[PUBLIC])
@@ -170,6 +167,7 @@ class PumpTile:
     battery_percent: int | None
     library_version: int | None
     released_version: int | None
+    presence: str
     offline: bool
     last_seen: datetime | None
     channels: list[ChannelView] = field(default_factory=list)
@@ -187,11 +185,8 @@ class PumpTile:
         return self.released_sha256 is not None and self.library_sha256 == self.released_sha256
 
 
-def _channel_view(row: Any) -> ChannelView:
-    remaining = None if row.vtbi_ml is None else row.vtbi_ml - (row.volume_infused_ml or Decimal(0))
-    minutes = None
-    if remaining is not None and row.rate_ml_per_h and row.state == "running":
-        minutes = (remaining * 60 / row.rate_ml_per_h).quantize(Decimal(1))
+def _channel_view(row: Any, now: datetime, horizon_s: float) -> ChannelView:
+    remaining, minutes = fleet_view.left_now(row, now, horizon_s=horizon_s)
     return ChannelView(
         channel=row.channel,
         state=row.state,
@@ -205,49 +200,9 @@ def _channel_view(row: Any) -> ChannelView:
     )
 
 
-def _active_alarms(session: Any, state: ServerState, access: Access) -> dict[str, list[dict[str, Any]]]:
-    """Alarms raised in the last day and not cleared since, per pump (event readers only)."""
-    if not access.principal.has_any_role(EVENT_READERS):
-        return {}
-    readers = Access(principal=access.principal, roles=EVENT_READERS)
-    since = state.clock.now() - ALARM_WINDOW
-    views: list[events_service.EventView] = []
-    for kind in ("alarm.raised", "alarm.cleared"):
-        found, _ = events_service.query_events(
-            session,
-            state.clock,
-            readers,
-            pump=None,
-            patient_id=None,
-            order_id=None,
-            event_type=kind,
-            since=since,
-            until=None,
-            limit=MAX_ROWS,
-            offset=0,
-        )
-        views.extend(found)
-    active: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-    for view in sorted(views, key=lambda v: (v.pump, v.seq)):
-        key = (view.pump, view.channel, str(view.data.get("alarm", "")))
-        if view.type == "alarm.raised":
-            active[key] = {
-                "alarm": key[2],
-                "channel": view.channel,
-                "priority": str(view.data.get("priority", "low")),
-            }
-        else:
-            active.pop(key, None)
-    by_pump: dict[str, list[dict[str, Any]]] = {}
-    for (serial, _, _), alarm in active.items():
-        by_pump.setdefault(serial, []).append(alarm)
-    for alarms in by_pump.values():
-        alarms.sort(key=lambda a: PRIORITY_RANK.get(a["priority"], 3))
-    return by_pump
-
-
 def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str | None) -> list[PumpTile]:
-    """The dashboard's tiles: pumps of the caller's facilities (optionally one care area)."""
+    """The dashboard's tiles: pumps of the caller's facilities (optionally one care area), with the alarms
+    they show now and their presence (``services.fleet_view``, ``services.presence``)."""
     pumps, _ = fleet.list_pumps(
         session,
         access,
@@ -262,10 +217,12 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
         c.facility_id: (c.released_version, c.released_sha256)
         for c in fleet.library_currency(session, access)
     }
-    alarms = _active_alarms(session, state, access)
     associated = patients.current_of(session, [p.id for p in pumps])
     sees_phi = access.principal.has_any_role(PHI_ROLES)
     now = state.clock.now()
+    horizon_s = state.settings.offline_after_s
+    alarms = fleet_view.alarms_of(session, [p.id for p in pumps])
+    presence = fleet_view.presence_by_pump(session, pumps, now, horizon_s)
     tiles = []
     for pump in pumps:
         row = associated.get(pump.id)
@@ -282,10 +239,15 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
                 released_version=released.get(pump.facility_id, (None, None))[0],
                 library_sha256=pump.library_sha256,
                 released_sha256=released.get(pump.facility_id, (None, None))[1],
-                offline=pump.last_seen is None or now - pump.last_seen > OFFLINE_AFTER,
+                presence=presence[pump.id].value,
+                offline=not presence[pump.id].reachable,
                 last_seen=pump.last_seen,
-                channels=[_channel_view(c) for c in fleet.channels(session, access, pump.serial)],
-                alarms=alarms.get(pump.serial, []),
+                channels=[
+                    _channel_view(c, now, horizon_s) for c in fleet.channels(session, access, pump.serial)
+                ],
+                alarms=[
+                    {"alarm": a.alarm, "channel": a.channel, "priority": a.priority} for a in alarms[pump.id]
+                ],
                 has_patient=row is not None,
                 patient=None
                 if row is None or not sees_phi

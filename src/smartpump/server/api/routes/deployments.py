@@ -15,7 +15,7 @@ from smartpump.server.api.schemas import Request, Response
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
-from smartpump.server.services import commands, deployment, fleet
+from smartpump.server.services import commands, deployment, fleet, fleet_view
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
 from smartpump.transport.commands import INSTALL_CONFIGURATION
 
@@ -114,11 +114,13 @@ class CommandOut(Response):
 
 
 class LinkOut(Response):
-    """A pump's link: online (status / last will), last seen (silent: nothing for ``offline_after_s``),
-    highest seq stored, open gaps, events with a skewed clock."""
+    """A pump's link: online (status / last will), presence (``services.presence``: online, idle, silent,
+    offline), last seen (``silent``: not reachable by the presence rule), highest seq stored, open gaps,
+    events with a skewed clock."""
 
     pump: str
     online: bool
+    presence: str
     last_seen: datetime | None
     silent: bool
     max_seq: int
@@ -274,17 +276,20 @@ def links(access: Reader, session: SessionDep, state: StateDep) -> list[LinkOut]
     gaps: dict[int, list[SeqGap]] = {}
     for gap in session.scalars(select(SeqGap)):
         gaps.setdefault(gap.pump_id, []).append(gap)
-    now = state.clock.now()
-    stale_after = state.settings.offline_after_s
+    rows = session.execute(query).all()
+    presence = fleet_view.presence_by_pump(
+        session, [pump for pump, _ in rows], state.clock.now(), state.settings.offline_after_s
+    )
     result = []
-    for pump, link in session.execute(query).all():
+    for pump, link in rows:
         open_gaps = [g for g in gaps.get(pump.id, []) if not g.explained]
         result.append(
             LinkOut(
                 pump=pump.serial,
                 online=bool(link is not None and link.online),
+                presence=presence[pump.id].value,
                 last_seen=pump.last_seen,
-                silent=pump.last_seen is None or (now - pump.last_seen).total_seconds() > stale_after,
+                silent=not presence[pump.id].reachable,
                 max_seq=0 if link is None else link.max_seq,
                 open_gaps=len(open_gaps),
                 missing_events=sum(g.missing for g in open_gaps),

@@ -1,15 +1,18 @@
-"""Fleet-wide views: library currency (which pumps run which library version)."""
+"""Fleet-wide views: library currency (which pumps run which library version) and the alarms the pumps
+show now (``services.fleet_view``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
 
 from smartpump.server.api.deps import SessionDep, require_roles
-from smartpump.server.api.schemas import LibraryCurrencyOut
+from smartpump.server.api.schemas import LibraryCurrencyOut, Response
 from smartpump.server.auth import ALL_ROLES, Access
-from smartpump.server.services import fleet
+from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.services import fleet, fleet_view
 
 router = APIRouter(prefix="/fleet", tags=["pumps"])
 
@@ -32,4 +35,29 @@ def library_currency(
             same_version_other_content=list(c.same_version_other_content),
         )
         for c in fleet.library_currency(session, access)
+    ]
+
+
+class ActiveAlarmOut(Response):
+    """An alarm a pump shows now: channel (None: the whole pump), priority, since (the pump's time)."""
+
+    pump: str
+    channel: str | None
+    alarm: str
+    priority: str
+    since: datetime
+
+
+@router.get("/alarms")
+def active_alarms(
+    access: Annotated[Access, require_roles(*ALL_ROLES)], session: SessionDep
+) -> list[ActiveAlarmOut]:
+    """Every alarm the visible pumps show now, per pump highest priority first (the active-alarm table,
+    fed by alarm events and reconciled by each pump's heartbeat)."""
+    pumps = fleet_repo.all_pumps(session, facility_ids=access.scope)
+    shown = fleet_view.alarms_of(session, [p.id for p in pumps])
+    return [
+        ActiveAlarmOut(pump=p.serial, channel=a.channel, alarm=a.alarm, priority=a.priority, since=a.since)
+        for p in sorted(pumps, key=lambda p: p.serial)
+        for a in shown[p.id]
     ]

@@ -3,6 +3,13 @@
 
 function text(el, value) { if (el) { el.textContent = value === null || value === undefined || value === "" ? "—" : String(value); } }
 
+function significant(value) {
+  var n = Number(value);
+  if (!isFinite(n) || n === 0) { return String(value); }
+  var places = Math.max(2 - Math.floor(Math.log10(Math.abs(n))), 0);
+  return String(Number(n.toFixed(places)));
+}
+
 function tileFor(serial) {
   return Array.prototype.find.call(document.querySelectorAll("[data-pump]"), function (el) {
     return el.getAttribute("data-pump") === serial;
@@ -17,26 +24,6 @@ function alarmItem(p) {
   li.setAttribute("data-channel", p.channel || "");
   li.textContent = prio + " · " + (p.alarm || "alarm") + (p.channel ? " (" + p.channel + ")" : "");
   return li;
-}
-
-function onAlarm(p, raised) {
-  var tile = tileFor(p.pump || p.serial);
-  if (!tile) { return; }
-  var list = tile.querySelector("[data-field=alarms]");
-  Array.prototype.forEach.call(list.querySelectorAll("li"), function (li) {
-    if (li.getAttribute("data-alarm") === (p.alarm || "") && li.getAttribute("data-channel") === (p.channel || "")) { li.remove(); }
-  });
-  if (raised) {
-    var rank = { high: 0, medium: 1, low: 2 };
-    var item = alarmItem(p);
-    var before = Array.prototype.find.call(list.children, function (li) {
-      var other = (li.className.match(/prio-(\w+)/) || [])[1];
-      return rank[other] > rank[p.priority];
-    });
-    list.insertBefore(item, before || null);
-  }
-  tile.classList.toggle("alarming", list.children.length > 0);
-  recount();
 }
 
 function recount() {
@@ -98,6 +85,36 @@ function onPump(p, kind) {
   }
 }
 
+function onView(p) {
+  var tile = tileFor(p.pump);
+  if (!tile) { return; }
+  var list = tile.querySelector("[data-field=alarms]");
+  while (list.firstChild) { list.removeChild(list.firstChild); }
+  (p.alarms || []).forEach(function (a) { list.appendChild(alarmItem(a)); });
+  tile.classList.toggle("alarming", list.children.length > 0);
+  var presence = String(p.presence || "offline").replace(/[^a-z]/g, "");
+  var conn = tile.querySelector("[data-field=conn]");
+  text(conn, presence);
+  if (conn) { conn.className = "conn presence-" + presence; }
+  tile.classList.toggle("offline", presence === "silent" || presence === "offline");
+  if (p.battery_percent !== undefined && p.battery_percent !== null) {
+    text(tile.querySelector("[data-field=battery]"), "battery " + p.battery_percent + " %");
+  }
+  Object.keys(p.channels || {}).forEach(function (cid) {
+    var c = p.channels[cid];
+    onChannel({
+      pump: p.pump, channel: cid, drug: c.drug, rate_ml_per_h: c.rate_ml_per_h, state: c.state,
+      dose: c.dose === null ? null : significant(c.dose), dose_unit: c.dose_unit
+    });
+    var row = tile.querySelector("tr[data-channel='" + String(cid).replace(/[^A-Za-z0-9]/g, "") + "']");
+    if (row) {
+      text(row.querySelector("[data-field=remaining]"), c.remaining_ml);
+      text(row.querySelector("[data-field=time]"), c.remaining_min === null ? null : c.remaining_min + " min");
+    }
+  });
+  recount();
+}
+
 function startLive() {
   var holder = document.querySelector("[data-live]");
   if (!holder || !window.EventSource) { return; }
@@ -110,8 +127,7 @@ function startLive() {
       fn(payload, kind);
     });
   }
-  handle("alarm.raised", function (p) { onAlarm(p, true); });
-  handle("alarm.cleared", function (p) { onAlarm(p, false); });
+  handle("pump.view", onView);
   handle("channel.state", onChannel);
   handle("pump.status", onPump);
   handle("pump.offline", onPump);
