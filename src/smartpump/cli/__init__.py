@@ -19,6 +19,7 @@ from smartpump.cli import (  # noqa: F401  (importing a module registers its com
     library_formats,
     library_import,
     library_review,
+    pki,
     scenario,
     server,
 )
@@ -59,6 +60,7 @@ cqi.register(app)
 server.register(app)
 fleet.register(app)
 demo.register(app)
+pki.register(app)
 
 
 def main() -> None:
