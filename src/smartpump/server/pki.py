@@ -17,10 +17,12 @@ CRL and in ``registry.json``, which the server reads to refuse the pump even bef
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -109,9 +111,13 @@ class DevicePki:
 
     def init_ca(self, facility: str, *, days: int = CA_DAYS) -> str:
         """Create the facility's device CA (refused when one exists here); returns its SHA-256 fingerprint."""
+        name = _host_like(facility, "facility")
+        with self._locked():
+            return self._init_ca(name, days)
+
+    def _init_ca(self, name: str, days: int) -> str:
         if self._ca_key_path.exists() or self.ca_cert_path.exists():
             raise PkiError(f"a CA exists already in {self.directory}", code="pki.ca_exists")
-        name = _host_like(facility, "facility")
         key = ec.generate_private_key(ec.SECP384R1())
         subject = x509.Name(
             [
@@ -154,38 +160,45 @@ class DevicePki:
     def enrol_pump(self, serial: str, *, days: int = DEVICE_DAYS, csr_pem: bytes | None = None) -> Issued:
         """Issue a pump's first client certificate (refused when it has an active one: rotate instead)."""
         serial = _serial(serial)
-        if self.active(serial) is not None:
-            raise PkiError(f"pump {serial} is enrolled already; rotate its certificate", code="pki.enrolled")
-        return self._issue(serial, "pump", days=days, csr_pem=csr_pem)
+        with self._locked():
+            if self.active(serial) is not None:
+                raise PkiError(
+                    f"pump {serial} is enrolled already; rotate its certificate", code="pki.enrolled"
+                )
+            return self._issue(serial, "pump", days=days, csr_pem=csr_pem)
 
     def rotate_pump(self, serial: str, *, days: int = DEVICE_DAYS, csr_pem: bytes | None = None) -> Issued:
         """Issue a pump a new certificate (new key) and revoke the old one as superseded."""
         serial = _serial(serial)
-        if self.active(serial) is None:
-            raise PkiError(f"pump {serial} has no active certificate to rotate", code="pki.not_enrolled")
-        return self._issue(serial, "pump", days=days, csr_pem=csr_pem)
+        with self._locked():
+            if self.active(serial) is None:
+                raise PkiError(f"pump {serial} has no active certificate to rotate", code="pki.not_enrolled")
+            return self._issue(serial, "pump", days=days, csr_pem=csr_pem)
 
     def issue_server(self, name: str, *, days: int = DEVICE_DAYS) -> Issued:
         """Issue (or reissue) a server replica's client certificate, CN ``server:<name>``."""
-        return self._issue(SERVER_PREFIX + _serial(name), "server", days=days, csr_pem=None)
+        with self._locked():
+            return self._issue(SERVER_PREFIX + _serial(name), "server", days=days, csr_pem=None)
 
     def issue_broker(self, hosts: Sequence[str], *, days: int = DEVICE_DAYS) -> Issued:
         """Issue (or reissue) the broker's TLS server certificate for these host names and addresses."""
         if not hosts:
             raise PkiError("the broker certificate needs at least one host name or address", code="pki.host")
-        return self._issue("broker", "broker", days=days, csr_pem=None, hosts=[_host(h) for h in hosts])
+        with self._locked():
+            return self._issue("broker", "broker", days=days, csr_pem=None, hosts=[_host(h) for h in hosts])
 
     def revoke(self, name: str, *, reason: str = "lost") -> list[Identity]:
         """Revoke every unrevoked certificate of a pump serial (or ``server:<name>``); returns them."""
-        identities = self.identities()
-        hits = [i for i in identities if i.name == name and i.status != "revoked"]
-        if not hits:
-            raise PkiError(f"no unrevoked certificate of {name!r}", code="pki.unknown")
-        now = self._clock.now().isoformat()
-        changed = [replace(i, status="revoked", revoked_at=now, reason=_reason(reason)) for i in hits]
-        by_serial = {i.cert_serial: i for i in changed}
-        self._save([by_serial.get(i.cert_serial, i) for i in identities])
-        return changed
+        with self._locked():
+            identities = self.identities()
+            hits = [i for i in identities if i.name == name and i.status != "revoked"]
+            if not hits:
+                raise PkiError(f"no unrevoked certificate of {name!r}", code="pki.unknown")
+            now = self._clock.now().isoformat()
+            changed = [replace(i, status="revoked", revoked_at=now, reason=_reason(reason)) for i in hits]
+            by_serial = {i.cert_serial: i for i in changed}
+            self._save([by_serial.get(i.cert_serial, i) for i in identities])
+            return changed
 
     def identities(self) -> list[Identity]:
         """Every certificate issued here, oldest first."""
@@ -197,8 +210,20 @@ class DevicePki:
 
     def write_crl(self, *, days: int = CRL_DAYS) -> Path:
         """Sign the CRL again (every superseded and revoked certificate), valid for ``days``."""
-        self._save(self.identities(), crl_days=days)
+        with self._locked():
+            self._save(self.identities(), crl_days=days)
         return self.crl_path
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the directory's lock: two enrolments at once never lose one from the registry."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _issue(
         self,

@@ -378,4 +378,5 @@ class ReleasePolicy(Base):
 from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet and EHR tables)
     models_ehr,
     models_fleet_ops,
+    models_identity,
 )
