@@ -28,6 +28,7 @@ from sqlalchemy import Engine, select
 
 from smartpump.clock import WallClock
 from smartpump.server.app import create_app
+from smartpump.server.broker_probe import publish_as
 from smartpump.server.db.models import Event, Facility, Pump
 from smartpump.server.db.models_identity import QuarantinedPump, SeqConflict
 from smartpump.server.pki import DevicePki
@@ -468,3 +469,14 @@ def test_a_pump_refuses_a_broker_its_ca_did_not_sign(site: Site, tmp_path: Path)
         TlsOptions(ca_certs=str(rogue.ca_cert_path), certfile=tls.certfile, keyfile=tls.keyfile)
     ) == ("refused")
     assert _attempt(tls) == "connected"
+
+
+def test_the_probe_a_biomed_runs_says_accepted_for_the_pump_and_refused_for_another(site: Site) -> None:
+    first = site.pump_serial()
+    second = site.pump_serial()
+    own = publish_as(site.pki.directory, first, first, TLS_URL or "", site.topics.prefix, client_id="probe-a")
+    other = publish_as(
+        site.pki.directory, second, first, TLS_URL or "", site.topics.prefix, client_id="probe-b"
+    )
+    assert (own.accepted, own.verdict) == (True, "accepted")
+    assert (other.accepted, other.verdict) == (False, "refused") and "Not authorized" in other.detail
