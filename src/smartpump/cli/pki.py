@@ -80,7 +80,7 @@ def rotate(
     except (SmartpumpError, OSError) as error:
         _fail(error)
     _issued(issued.identity, issued.cert_path, issued.key_path, as_json)
-    _say("reload the broker (kill -HUP) or restart it so it reads the new CRL")
+    _say("reload the broker (kill -HUP) so new connections are checked against the new CRL")
 
 
 @pki_app.command("revoke")
@@ -96,7 +96,7 @@ def revoke(
         _fail(error)
     for identity in revoked:
         _say(f"revoked {identity.name} certificate {identity.cert_serial} ({identity.reason})")
-    _say("the server refuses it now; restart the broker so it reads the new CRL")
+    _say("the server refuses it now; reload the broker (kill -HUP) so it refuses new connections too")
 
 
 @pki_app.command("server")
@@ -204,7 +204,8 @@ def probe(
     prefix: Annotated[str, typer.Option(help="MQTT topic prefix")] = "smartpump/v1",
 ) -> None:
     """Publish a hello under ``--pump``'s topic with ``--as``'s certificate and say what the broker did:
-    exit 0 when it accepted, 1 when it refused (what a biomed checks after deploying the ACL)."""
+    exit 0 when it accepted, 1 when it refused (what a biomed checks after deploying the ACL). The probe
+    takes the session of ``--as``: a running pump with that certificate reconnects after it."""
     from smartpump.server.broker_probe import publish_as
 
     try:
