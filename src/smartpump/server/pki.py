@@ -41,6 +41,7 @@ from smartpump.transport.messages import MessageError, pump_id
 
 REGISTRY_FORMAT: Final = "smartpump-device-registry/1"
 SERVER_PREFIX: Final = "server:"
+BROKER_NAME: Final = "broker"
 PUMP_URN: Final = "urn:smartpump:pump:"
 CA_DAYS: Final = 3650
 DEVICE_DAYS: Final = 365
@@ -159,7 +160,7 @@ class DevicePki:
 
     def enrol_pump(self, serial: str, *, days: int = DEVICE_DAYS, csr_pem: bytes | None = None) -> Issued:
         """Issue a pump's first client certificate (refused when it has an active one: rotate instead)."""
-        serial = _serial(serial)
+        serial = _pump_serial(serial)
         with self._locked():
             if self.active(serial) is not None:
                 raise PkiError(
@@ -169,7 +170,7 @@ class DevicePki:
 
     def rotate_pump(self, serial: str, *, days: int = DEVICE_DAYS, csr_pem: bytes | None = None) -> Issued:
         """Issue a pump a new certificate (new key) and revoke the old one as superseded."""
-        serial = _serial(serial)
+        serial = _pump_serial(serial)
         with self._locked():
             if self.active(serial) is None:
                 raise PkiError(f"pump {serial} has no active certificate to rotate", code="pki.not_enrolled")
@@ -185,7 +186,9 @@ class DevicePki:
         if not hosts:
             raise PkiError("the broker certificate needs at least one host name or address", code="pki.host")
         with self._locked():
-            return self._issue("broker", "broker", days=days, csr_pem=None, hosts=[_host(h) for h in hosts])
+            return self._issue(
+                BROKER_NAME, "broker", days=days, csr_pem=None, hosts=[_host(h) for h in hosts]
+            )
 
     def revoke(self, name: str, *, reason: str = "lost") -> list[Identity]:
         """Revoke every unrevoked certificate of a pump serial (or ``server:<name>``); returns them."""
@@ -373,6 +376,14 @@ def _serial(value: str) -> str:
         return pump_id(value)
     except MessageError as error:
         raise PkiError(error.message, code="pki.name") from error
+
+
+def _pump_serial(value: str) -> str:
+    """A pump serial, never the broker's own name (the registry keys identities by name)."""
+    serial = _serial(value)
+    if serial.casefold() == BROKER_NAME:
+        raise PkiError(f"{serial!r} names the broker, not a pump", code="pki.name")
+    return serial
 
 
 def _host_like(value: str, what: str) -> str:

@@ -142,7 +142,7 @@ def test_revoking_a_lost_pump_puts_every_certificate_of_it_in_the_crl(pki: Devic
     assert caught.value.code == "pki.unknown"
 
 
-@pytest.mark.parametrize("serial", ["", "a/b", "+", "#", "x" * 65, "pump 1", "server:x", "ümlaut"])
+@pytest.mark.parametrize("serial", ["", "a/b", "+", "#", "x" * 65, "pump 1", "server:x", "ümlaut", "Broker"])
 def test_names_that_could_widen_a_topic_or_the_acl_are_refused(pki: DevicePki, serial: str) -> None:
     with pytest.raises(PkiError) as caught:
         pki.enrol_pump(serial)

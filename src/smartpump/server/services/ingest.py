@@ -114,7 +114,11 @@ class Ingestor:
         pump is registered in that facility (created if missing) at first contact, else it is quarantined."""
         ref = self.pumps(session, [serial])[serial]
         if ref is None:
-            quarantine.hold(session, self._state.clock, {serial: quarantine.Held(quarantine.UNKNOWN)})
+            try:
+                quarantine.hold(session, self._state.clock, {serial: quarantine.Held(quarantine.UNKNOWN)})
+            except Exception:
+                session.rollback()
+                logger.exception("recording unknown pump %s in quarantine failed", serial)
         return ref
 
     def pumps(self, session: Session, serials: Sequence[str]) -> dict[str, PumpRef | None]:
@@ -190,10 +194,7 @@ class Ingestor:
                 ]
                 result = store_events(session, state.clock, incoming)
         committed = tuple(ref is not None for ref in refs)
-        try:
-            self._hold_unknown(refs, batches)
-        except Exception:
-            logger.exception("recording quarantined pumps failed; their batches are not stored nor acked")
+        self._hold_unknown(refs, batches)
         if result.duplicates:
             self._check_duplicates(refs, batches)
         self.stats.batches += sum(committed)
@@ -211,10 +212,15 @@ class Ingestor:
         return CommitResult(committed=committed, stored=result.stored, duplicates=result.duplicates)
 
     def hold(self, held: Mapping[str, quarantine.Held]) -> None:
-        """Quarantine pumps refused before ingest (by the device registry) or unknown to the fleet."""
-        if held:
+        """Quarantine pumps refused before ingest (by the device registry) or unknown to the fleet; a failure
+        to record them is logged (their messages are neither stored nor acked either way)."""
+        if not held:
+            return
+        try:
             with self._state.sessions() as session:
                 quarantine.hold(session, self._state.clock, held)
+        except Exception:
+            logger.exception("recording %d quarantined pumps failed; nothing of theirs is stored", len(held))
 
     def _hold_unknown(self, refs: Sequence[PumpRef | None], batches: Sequence[Batch]) -> None:
         held: dict[str, quarantine.Held] = {}
