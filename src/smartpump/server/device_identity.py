@@ -35,8 +35,11 @@ MAX_LOG_KEYS: Final = 10_000
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
+    """The registry as parsed: per pump serial, the latest expiry of its active certificates (None when
+    it has certificates but none active)."""
+
     stamp: tuple[int, int, int]
-    by_name: dict[str, tuple[Identity, ...]]
+    active_until: dict[str, datetime | None]
 
 
 class IdentityRegistry:
@@ -51,33 +54,42 @@ class IdentityRegistry:
     def refusal(self, serial: str) -> str | None:
         """None when ``serial`` has an active certificate valid now, else the refusal code."""
         try:
-            identities = self._current().get(serial, ())
+            active_until = self._current()
         except (OSError, PkiError):
             logger.exception("device registry %s unreadable; refusing every pump", self.path)
             return REGISTRY_UNREADABLE
-        if not identities:
+        if serial not in active_until:
             return UNENROLLED
-        now = self._clock.now()
-        active = [i for i in identities if i.status == "active"]
-        if not active:
+        until = active_until[serial]
+        if until is None:
             return REVOKED
-        if all(datetime.fromisoformat(i.not_after) <= now for i in active):
+        if until <= self._clock.now():
             return EXPIRED
         return None
 
-    def _current(self) -> dict[str, tuple[Identity, ...]]:
+    def _current(self) -> dict[str, datetime | None]:
         info = os.stat(self.path)
         stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
         with self._lock:
             snapshot = self._snapshot
             if snapshot is None or snapshot.stamp != stamp:
-                by_name: dict[str, list[Identity]] = {}
-                for identity in read_registry(self.path):
-                    if identity.kind == "pump":
-                        by_name.setdefault(identity.name, []).append(identity)
-                snapshot = _Snapshot(stamp, {k: tuple(v) for k, v in by_name.items()})
+                snapshot = _Snapshot(stamp, _active_until(read_registry(self.path)))
                 self._snapshot = snapshot
-        return snapshot.by_name
+        return snapshot.active_until
+
+
+def _active_until(identities: list[Identity]) -> dict[str, datetime | None]:
+    found: dict[str, datetime | None] = {}
+    for identity in identities:
+        if identity.kind != "pump":
+            continue
+        latest = found.get(identity.name)
+        if identity.status == "active":
+            until = datetime.fromisoformat(identity.not_after)
+            found[identity.name] = until if latest is None else max(latest, until)
+        else:
+            found.setdefault(identity.name, None)
+    return found
 
 
 class DeviceGate:
