@@ -145,12 +145,15 @@ def test_admission_is_refused_for_a_pump_not_held_or_outside_the_biomeds_facilit
     )
     assert elsewhere.status_code == 403
     assert "stranger-2" in site.held()
-    nurse_like = site.client.post(
+    auditor = site.client.post(
         "/api/v1/fleet/quarantine/stranger-2/admit",
         headers=site.auditor,
         json={"facility_id": site.harness.facility_id, "model": "lvp"},
     )
-    assert nurse_like.status_code == 403
+    assert auditor.status_code == 403
+    site.harness.register("stranger-2")  # registered through the pump registry instead
+    listed = site.client.get("/api/v1/fleet/quarantine", headers=site.biomed)
+    assert listed.json() == [] and listed.headers["X-Total-Count"] == "0"
 
 
 def test_the_device_registry_refuses_unenrolled_and_revoked_pumps_with_nothing_stored_or_acked(

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
@@ -89,8 +89,10 @@ def hold(session: Session, clock: Clock, held: Mapping[str, Held]) -> None:
 
 
 def pending(session: Session, *, limit: int, offset: int) -> tuple[list[QuarantinedPump], int]:
-    """Pumps held and not admitted, most recently seen first, and how many there are."""
-    waiting = QuarantinedPump.admitted_at.is_(None)
+    """Pumps held and not admitted, most recently seen first, and how many there are (a pump held as unknown
+    that was registered since, through the pump registry, is no longer waiting)."""
+    registered = select(Pump.id).where(Pump.serial == QuarantinedPump.serial).exists()
+    waiting = and_(QuarantinedPump.admitted_at.is_(None), or_(QuarantinedPump.reason != UNKNOWN, ~registered))
     total = int(session.scalar(select(func.count()).select_from(QuarantinedPump).where(waiting)) or 0)
     rows = session.scalars(
         select(QuarantinedPump)
