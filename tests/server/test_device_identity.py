@@ -14,19 +14,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 from starlette.exceptions import StarletteDeprecationWarning
+from typer.testing import CliRunner
 
+from smartpump.cli import app as cli_app
 from smartpump.clock import ManualClock
 from smartpump.pump.events import EventLog
 from smartpump.server.auth import Role
-from smartpump.server.db.models import AuditRecord
+from smartpump.server.db.engine import make_engine, make_session_factory
+from smartpump.server.db.models import AuditRecord, Facility, Pump
 from smartpump.server.db.models_fleet_ops import SeqGap
 from smartpump.server.db.models_identity import QuarantinedPump, SeqConflict
 from smartpump.server.pki import DevicePki
+from smartpump.server.services import quarantine
 from smartpump.server.settings import Settings
 from smartpump.transport.messages import EventRecord, hello_message
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
-from tests.server.conftest import World, _wipe
+from tests.server.conftest import START, World, _wipe
 from tests.server.connected_helpers import Harness, outbox_path
 from tests.unit.transport.helpers import vitals_every_minute
 
@@ -263,3 +267,39 @@ def test_a_forged_hello_claiming_acked_events_is_a_gap_and_the_real_events_are_s
     site.harness.pump_messages()
     assert sorted(seq for _, seq in site.harness.stored()) == [1, 2, 3, 4, 5]
     assert uplink.backlog == 0 and site.harness.worker.ingestor.stats.duplicates == 0
+
+
+def test_a_biomed_lists_and_admits_held_pumps_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SMARTPUMP_DATABASE_URL", url)
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(url)
+    clock = ManualClock(START)
+    with make_session_factory(engine)() as session:
+        session.add(Facility(code="north", name="north hospital", created_at=clock.now()))
+        session.commit()
+        quarantine.hold(session, clock, {"stranger-9": quarantine.Held("pump.unknown", 2, 30)})
+        quarantine.hold(session, clock, {"lost-1": quarantine.Held("device.revoked", 1, 5)})
+
+    listed = runner.invoke(cli_app, ["pki", "quarantine", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert {(p["serial"], p["reason"], p["events"]) for p in json.loads(listed.output)} == {
+        ("stranger-9", "pump.unknown", 30),
+        ("lost-1", "device.revoked", 5),
+    }
+    refused = runner.invoke(cli_app, ["pki", "admit", "lost-1", "--facility", "north", "--model", "lvp"])
+    assert refused.exit_code == 2 and "quarantine.not_enrolled" in refused.output
+    admitted = runner.invoke(cli_app, ["pki", "admit", "stranger-9", "--facility", "north", "--model", "lvp"])
+    assert admitted.exit_code == 0, admitted.output
+
+    with make_session_factory(engine)() as session:
+        pump = session.scalars(select(Pump).where(Pump.serial == "stranger-9")).one()
+        assert pump.model == "lvp"
+        audit = session.scalars(select(AuditRecord).where(AuditRecord.action == "pump.admitted")).one()
+        assert audit.actor == "cli"
+    engine.dispose()
+    again = runner.invoke(cli_app, ["pki", "quarantine", "--json"])
+    assert [p["serial"] for p in json.loads(again.output)] == ["lost-1"]

@@ -218,6 +218,86 @@ def probe(
     raise typer.Exit(0 if outcome.accepted else 1)
 
 
+@pki_app.command("quarantine")
+def quarantine_list(as_json: AsJson = False) -> None:
+    """Pumps held in quarantine in the server's database (SMARTPUMP_DATABASE_URL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.cli.server import _settings
+    from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.services import quarantine
+
+    engine = make_engine(_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows, _ = quarantine.pending(session, limit=500, offset=0)
+            held = [
+                {
+                    "serial": r.serial,
+                    "reason": r.reason,
+                    "first_seen_at": r.first_seen_at.isoformat(),
+                    "last_seen_at": r.last_seen_at.isoformat(),
+                    "messages": r.messages,
+                    "events": r.events,
+                }
+                for r in rows
+            ]
+    except SQLAlchemyError as error:
+        fail(f"cannot read the quarantine: {error}", code="db.unreachable")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(held)
+        return
+    for row in held:
+        _say(f"{row['serial']:<24} {row['reason']:<20} {row['messages']} messages, {row['events']} events")
+
+
+@pki_app.command("admit")
+def admit(
+    serial: Annotated[str, typer.Argument(help="the pump serial held as pump.unknown")],
+    facility: Annotated[str, typer.Option(help="facility code to register it in")],
+    model: Annotated[str, typer.Option(help="pump model")],
+    firmware: Annotated[str, typer.Option(help="firmware version")] = "unknown",
+    care_area: Annotated[str | None, typer.Option(help="care area")] = None,
+) -> None:
+    """Register a quarantined pump in a facility (audited as pump.admitted by cli)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smartpump.cli.server import _settings
+    from smartpump.server.auth import Access, Principal, Role
+    from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.db.repositories import users as users_repo
+    from smartpump.server.services import quarantine
+
+    biomed = frozenset({Role.BIOMED})
+    access = Access(principal=Principal(user_id=0, username="cli", global_roles=biomed), roles=biomed)
+    engine = make_engine(_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            found = users_repo.facility_by_code(session, facility)
+            if found is None:
+                fail(f"no facility {facility!r}", code="facility.not_found")
+            quarantine.admit(
+                session,
+                WallClock(),
+                access,
+                serial,
+                facility_id=found.id,
+                model=model,
+                firmware=firmware,
+                care_area=care_area,
+                location=None,
+            )
+    except SmartpumpError as error:
+        _fail(error)
+    except SQLAlchemyError as error:
+        fail(f"cannot admit {serial}: {error}", code="db.unreachable")
+    finally:
+        engine.dispose()
+    _say(f"{serial} admitted in {facility}: its next resend is stored")
+
+
 def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
