@@ -20,6 +20,7 @@ from smartpump.cli import (  # noqa: F401  (importing a module registers its com
     library_formats,
     library_import,
     library_review,
+    pki,
     scenario,
     server,
 )
@@ -61,6 +62,7 @@ server.register(app)
 fleet.register(app)
 demo.register(app)
 bench.register(app)
+pki.register(app)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,12 @@ def fleet(
     seed: Annotated[int, typer.Option(help="workload seed")] = 1,
     prefix: Annotated[str, typer.Option(help="MQTT topic prefix")] = "smartpump/v1",
     outbox_dir: Annotated[Path, typer.Option(help="where the pumps keep their outboxes")] = Path("var/fleet"),
+    pki_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="device PKI: each pump connects over TLS with pumps/<serial>.crt/.key (smartpump pki enrol)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the final counters as JSON")] = False,
 ) -> None:
     """Run simulated pumps that report to a server through the broker (the server runs `smartpump serve`)."""
@@ -34,12 +41,22 @@ def fleet(
     from smartpump.library.formats import json_format
     from smartpump.server.sim_fleet import SimFleet
     from smartpump.transport.messages import Topics
-    from smartpump.transport.mqtt import MqttSettings, MqttTransport
+    from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
 
     try:
         settings = MqttSettings.from_url(mqtt, topics=Topics(prefix))
     except (ValueError, SmartpumpError) as error:
         fail(f"bad broker URL or prefix: {error}", code="fleet.mqtt")
+
+    def transport_for(serial: str) -> MqttTransport:
+        if pki_dir is None:
+            return MqttTransport.for_pump(serial, settings)
+        cert, key = pki_dir / "pumps" / f"{serial}.crt", pki_dir / "pumps" / f"{serial}.key"
+        if not cert.exists() or not key.exists():
+            fail(f"no certificate of {serial} in {pki_dir}: smartpump pki enrol {serial}", code="fleet.pki")
+        tls = TlsOptions(ca_certs=str(pki_dir / "ca.crt"), certfile=str(cert), keyfile=str(key))
+        return MqttTransport.for_pump(serial, replace(settings, tls=tls))
+
     try:
         drug_library = json_format.read(library or DEMO_LIBRARY)
         key_pem = public_key.read_bytes() if public_key is not None else signing.generate_keypair()[1]
@@ -51,7 +68,7 @@ def fleet(
         seed=seed,
         speed=speed,
         public_key_pem=key_pem,
-        transport_for=lambda serial: MqttTransport.for_pump(serial, settings),
+        transport_for=transport_for,
         outbox_dir=outbox_dir,
     )
     if public_key is None:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     mqtt_topic_prefix: str = "smartpump/v1"
     mqtt_client_id: str = "smartpump-server"
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
+    device_registry: Path | None = None
     ingest_register_facility: str | None = None
     offline_after_s: int = Field(default=300, ge=1)
     ingest_stall_after_s: int = Field(default=60, ge=1)
@@ -82,13 +86,25 @@ class Settings(BaseSettings):
                     "SMARTPUMP_SECRET_KEY must be set to a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters in production"
                 )
+            if self.ingest_register_facility is not None:
+                raise ValueError(
+                    "SMARTPUMP_INGEST_REGISTER_FACILITY registers unknown pumps automatically: refused in "
+                    "production (unknown pumps are quarantined for a biomed to admit)"
+                )
+            if self.mqtt_url is not None and (self.mqtt_cert_file is None or self.device_registry is None):
+                raise ValueError(
+                    "MQTT in production needs the server's client certificate (SMARTPUMP_MQTT_CERT_FILE, "
+                    "SMARTPUMP_MQTT_KEY_FILE) and the device registry (SMARTPUMP_DEVICE_REGISTRY)"
+                )
             metrics_token = self.metrics_token.get_secret_value() if self.metrics_token else None
             if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
                 raise ValueError(
                     f"SMARTPUMP_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} "
                     "characters in production"
                 )
-        elif not key:
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("SMARTPUMP_MQTT_CERT_FILE and SMARTPUMP_MQTT_KEY_FILE are set together")
+        if not key and not self.is_production:
             object.__setattr__(self, "secret_key", SecretStr(secrets.token_urlsafe(32)))
         return self
 

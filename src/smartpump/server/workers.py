@@ -23,13 +23,14 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
-from smartpump.server.services import commands, deployment
+from smartpump.server.device_identity import DeviceGate, IdentityRegistry
+from smartpump.server.services import commands, deployment, quarantine
 from smartpump.server.services.ingest import Batch, Ingestor
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
 from smartpump.transport.heartbeat import heartbeat_of
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
 from smartpump.transport.messages import Envelope, Kind, MessageError, Topics, ack_message, events_of
-from smartpump.transport.mqtt import MqttSettings, MqttTransport
+from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
 
 if TYPE_CHECKING:
     from smartpump.server.settings import Settings
@@ -139,9 +140,18 @@ class InProcessLink:
 
 
 def mqtt_settings(settings: Settings) -> MqttSettings:
-    """Broker settings from ``SMARTPUMP_MQTT_URL`` and the topic prefix."""
+    """Broker settings from ``SMARTPUMP_MQTT_URL``, the topic prefix and, when set, the CA and the server's
+    client certificate (TLS, whatever the URL's scheme)."""
     assert settings.mqtt_url is not None
-    return MqttSettings.from_url(settings.mqtt_url, topics=Topics(settings.mqtt_topic_prefix))
+    topics = Topics(settings.mqtt_topic_prefix)
+    if settings.mqtt_ca_file is None and settings.mqtt_cert_file is None:
+        return MqttSettings.from_url(settings.mqtt_url, topics=topics)
+    tls = TlsOptions(
+        ca_certs=None if settings.mqtt_ca_file is None else str(settings.mqtt_ca_file),
+        certfile=None if settings.mqtt_cert_file is None else str(settings.mqtt_cert_file),
+        keyfile=None if settings.mqtt_key_file is None else str(settings.mqtt_key_file),
+    )
+    return MqttSettings.from_url(settings.mqtt_url, topics=topics, tls=tls)
 
 
 def server_transport(settings: Settings, link: InProcessLink) -> Transport:
@@ -171,6 +181,7 @@ class IngestWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ingestor: Ingestor | None = None
+        self._gate: DeviceGate | None = None
         self._state: ServerState | None = None
         self._outbound_due = threading.Event()
         self._poked = threading.Event()
@@ -189,6 +200,12 @@ class IngestWorker:
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def gate(self) -> DeviceGate:
+        """The device gate (after ``start``)."""
+        assert self._gate is not None, "the worker is not started"
+        return self._gate
+
+    @property
     def ingestor(self) -> Ingestor:
         """The ingestor (after ``start``)."""
         assert self._ingestor is not None, "the worker is not started"
@@ -204,6 +221,8 @@ class IngestWorker:
         """Bind to the app state and start receiving (without a thread: tests call ``run_once``)."""
         self._state = state
         self._ingestor = Ingestor(state)
+        path = state.settings.device_registry
+        self._gate = DeviceGate(None if path is None else IdentityRegistry(path, state.clock), state.clock)
         self._outbound_due.set()
         if isinstance(self.transport, MqttTransport):
             self._inbox = queue.Queue(maxsize=INBOX_LIMIT)
@@ -344,7 +363,13 @@ class IngestWorker:
     def _process(self, envelopes: list[Envelope]) -> None:
         ingestor = self.ingestor
         batches: list[Batch] = []
+        held: dict[str, quarantine.Held] = {}
         for envelope in envelopes:
+            refused = self.gate.refusal(envelope.pump, envelope.kind.value)
+            if refused is not None:
+                events = len(envelope.body["events"]) if envelope.kind is Kind.EVENTS else 0
+                held[envelope.pump] = quarantine.add(held.get(envelope.pump), refused, events)
+                continue
             try:
                 if envelope.kind is Kind.EVENTS:
                     batches.append((envelope.pump, events_of(envelope)))
@@ -360,6 +385,7 @@ class IngestWorker:
                     self._outbound_due.set()
             except MessageError as error:
                 logger.warning("dropped a message of pump %s: %s", envelope.pump, error.message)
+        ingestor.hold(held)
         if not batches:
             return
         for (pump, records), committed in zip(batches, self._commit(batches), strict=True):

@@ -8,7 +8,8 @@ replicas share ``$share/<group>/.../pumps/+/events`` so each batch goes to one o
 No received message can stop the network thread: a message that fails to decode is counted in
 ``rejected`` and logged with its code, and a handler that raises is logged and counted in
 ``handler_failures``; paho is told to suppress callback exceptions as well. Should the thread still end,
-``alive`` turns False and ``revive`` starts it again (the server's ingest worker watches it).
+``alive`` turns False and ``revive`` starts it again (the server's ingest worker watches it). A publish
+the broker refuses (its ACL: not this client's topic) is logged and counted in ``refused_publishes``.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class MqttTransport:
         self._rejected = 0
         self._started = False
         self.handler_failures = 0
+        self.refused_publishes = 0
         self.revivals = 0
         self._lock = threading.Lock()
         self._client = paho.Client(
@@ -146,6 +148,7 @@ class MqttTransport:
         self._client.suppress_exceptions = True
         self._client.on_connect = self._handle_connect
         self._client.on_subscribe = self._handle_subscribe
+        self._client.on_publish = self._handle_publish
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
 
@@ -302,6 +305,20 @@ class MqttTransport:
             online = status_message(self._role.name, PumpState.ONLINE)
             client.publish(self.settings.topics.for_message(online), online.encode(), qos=QOS, retain=True)
         self._set_connected(True)
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self.refused_publishes += 1
+            log.warning(
+                "the broker refused a publish of %s: %s (mqtt.publish_refused)", self.client_id, reason_code
+            )
 
     def _handle_disconnect(
         self,

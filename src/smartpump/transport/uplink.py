@@ -4,10 +4,13 @@ Therapy code only appends (``take``/``record``: one local write, never the netwo
 the next batch after the last acknowledged seq, one batch in flight at a time; a batch not acked
 within ``ack_timeout_s`` is sent again, and after a reconnect everything unacked is resent in order.
 Commands arriving on the link are verified here; refusals are answered and reported to the pump.
+An ack is believed only up to the highest seq this uplink has sent: an ack of events never sent (forged,
+or from a server that never saw them) is refused (``uplink.ack_unsent``) and deletes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,6 +34,9 @@ from smartpump.transport.messages import (
 from smartpump.transport.outbox import Outbox, OutboxError
 
 COMMAND_COUNTER: Final = "command"
+ACK_UNSENT: Final = "uplink.ack_unsent"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +96,7 @@ class Uplink:
         self._ledger = CommandLedger(last_counter=outbox.load_counter(COMMAND_COUNTER))
         self._lock = threading.RLock()
         self._in_flight_upto: int | None = None
+        self._sent_upto = outbox.acked_seq
         self._sent_at_s = 0.0
         self.stats = UplinkStats()
 
@@ -134,6 +141,7 @@ class Uplink:
                 self.stats.batches_resent += 1
             self.stats.batches_sent += 1
             self._in_flight_upto = batch[-1].seq
+            self._sent_upto = max(self._sent_upto, batch[-1].seq)
             self._sent_at_s = now
             return True
 
@@ -175,6 +183,16 @@ class Uplink:
 
     def _on_ack(self, upto_seq: int) -> None:
         with self._lock:
+            if upto_seq > self._sent_upto:
+                self.stats.bad_acks += 1
+                log.warning(
+                    "pump %s refused an ack of seq %d: it has sent only up to %d (%s)",
+                    self.pump,
+                    upto_seq,
+                    self._sent_upto,
+                    ACK_UNSENT,
+                )
+                return
             try:
                 self._outbox.acknowledge(upto_seq)
             except OutboxError:

@@ -198,6 +198,40 @@ def test_ack_ahead_of_the_outbox_is_counted_and_ignored(tmp_path: Path, clock: M
     assert uplink.backlog == 2
 
 
+def test_an_ack_of_events_kept_but_never_sent_deletes_nothing(
+    tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15: forged acks while the server was down made pumps delete 40 unsent events."""
+    broker = InProcessBroker(clock=clock)
+    server = broker.server_endpoint()
+    server.start(lambda e: None, lambda up: None)
+    pump_link = broker.pump_endpoint(PUMP)
+    uplink = Uplink(
+        outbox=Outbox(tmp_path / "o.db", pump=PUMP), transport=pump_link, clock=clock, batch_size=10
+    )
+    uplink.start()
+    log = EventLog(PUMP)
+    vitals_every_minute(log, clock, 40)
+    uplink.take(log)
+    assert uplink.step() is True
+    broker.run_until_idle()
+    kept = uplink.backlog
+    first_batch_upto = 10
+    assert kept == len(log) == 40 and uplink.stats.batches_sent == 1
+
+    server.send(ack_message(PUMP, len(log)))
+    broker.run_until_idle()
+
+    assert uplink.backlog == kept
+    assert uplink.stats.bad_acks == 1 and uplink.stats.acks == 0
+    assert "uplink.ack_unsent" in caplog.text
+
+    server.send(ack_message(PUMP, first_batch_upto))
+    broker.run_until_idle()
+    assert uplink.stats.acks == 1
+    assert uplink.backlog == kept - first_batch_upto
+
+
 class _PumpSide:
     """What the pump application hands the uplink: it runs accepted commands and logs refusals."""
 

@@ -383,5 +383,6 @@ from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-
     models_bench,
     models_ehr,
     models_fleet_ops,
+    models_identity,
     models_patients,
 )

@@ -28,7 +28,7 @@ from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
-from smartpump.server.services import commands, deployment, fleet_view, patients
+from smartpump.server.services import commands, deployment, fleet_view, patients, quarantine, seq_integrity
 from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.state import ServerState
@@ -99,6 +99,7 @@ class IngestStats:
     duplicates: int = 0
     unknown_pump_batches: int = 0
     gaps_opened: int = 0
+    seq_conflicts: int = 0
 
 
 class Ingestor:
@@ -111,8 +112,15 @@ class Ingestor:
 
     def pump(self, session: Session, serial: str) -> PumpRef | None:
         """The registered pump with this serial (cached); with ``ingest_register_facility`` set, an unknown
-        pump is registered in that facility (created if missing) at first contact."""
-        return self.pumps(session, [serial])[serial]
+        pump is registered in that facility (created if missing) at first contact, else it is quarantined."""
+        ref = self.pumps(session, [serial])[serial]
+        if ref is None:
+            try:
+                quarantine.hold(session, self._state.clock, {serial: quarantine.Held(quarantine.UNKNOWN)})
+            except Exception:
+                session.rollback()
+                logger.exception("recording unknown pump %s in quarantine failed", serial)
+        return ref
 
     def pumps(self, session: Session, serials: Sequence[str]) -> dict[str, PumpRef | None]:
         """``pump`` for many serials: one query for those not cached, one transaction to register the new."""
@@ -187,6 +195,9 @@ class Ingestor:
                 ]
                 result = store_events(session, state.clock, incoming)
         committed = tuple(ref is not None for ref in refs)
+        self._hold_unknown(refs, batches)
+        if result.duplicates:
+            self._check_duplicates(refs, batches)
         self.stats.batches += sum(committed)
         self.stats.unknown_pump_batches += len(committed) - sum(committed)
         self.stats.events_stored += result.stored
@@ -200,6 +211,33 @@ class Ingestor:
         except Exception:
             logger.exception("deriving pump state failed; the events are stored and acknowledged")
         return CommitResult(committed=committed, stored=result.stored, duplicates=result.duplicates)
+
+    def hold(self, held: Mapping[str, quarantine.Held]) -> None:
+        """Quarantine pumps refused before ingest (by the device registry) or unknown to the fleet; a failure
+        to record them is logged (their messages are neither stored nor acked either way)."""
+        if not held:
+            return
+        try:
+            with self._state.sessions() as session:
+                quarantine.hold(session, self._state.clock, held)
+        except Exception:
+            logger.exception("recording %d quarantined pumps failed; nothing of theirs is stored", len(held))
+
+    def _hold_unknown(self, refs: Sequence[PumpRef | None], batches: Sequence[Batch]) -> None:
+        held: dict[str, quarantine.Held] = {}
+        for ref, (serial, records) in zip(refs, batches, strict=True):
+            if ref is None:
+                held[serial] = quarantine.add(held.get(serial), quarantine.UNKNOWN, len(records))
+        self.hold(held)
+
+    def _check_duplicates(self, refs: Sequence[PumpRef | None], batches: Sequence[Batch]) -> None:
+        """Some events were stored already: keep those whose content differs (a seq conflict)."""
+        by_pump: dict[int, list[EventRecord]] = {}
+        for ref, (_, records) in zip(refs, batches, strict=True):
+            if ref is not None:
+                by_pump.setdefault(ref.id, []).extend(records)
+        with self._state.sessions() as session:
+            self.stats.seq_conflicts += seq_integrity.record_conflicts(session, self._state.clock, by_pump)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
         """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction; then,
