@@ -30,6 +30,7 @@ def fleet(
     as_json: Annotated[bool, typer.Option("--json", help="print the final counters as JSON")] = False,
 ) -> None:
     """Run simulated pumps that report to a server through the broker (the server runs `smartpump serve`)."""
+    from smartpump.keyfiles import read_public_key
     from smartpump.library import signing
     from smartpump.library.formats import json_format
     from smartpump.server.sim_fleet import SimFleet
@@ -42,7 +43,7 @@ def fleet(
         fail(f"bad broker URL or prefix: {error}", code="fleet.mqtt")
     try:
         drug_library = json_format.read(library or DEMO_LIBRARY)
-        key_pem = public_key.read_bytes() if public_key is not None else signing.generate_keypair()[1]
+        key_pem = read_public_key(public_key) if public_key is not None else signing.generate_keypair()[1]
     except (OSError, SmartpumpError) as error:
         fail(f"cannot load the library or key: {error}", code="fleet.input")
     simulated = SimFleet(

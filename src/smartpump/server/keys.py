@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartpump.keyfiles import read_private_key, write_private_key
 from smartpump.library import signing
 
 
@@ -24,16 +24,18 @@ def public_key_path(private_key_path: Path) -> Path:
 
 
 def load_or_create(path: Path) -> SigningKeys:
-    """Load the private key at ``path``, generating and storing a new pair (mode 0600) when absent."""
+    """Load the private key at ``path``, generating and storing a new pair (mode 0600) when absent.
+
+    Raises:
+        SigningKeyError: a key file that is unreadable, open to others, malformed or not Ed25519.
+    """
     if path.exists():
-        private_pem = path.read_bytes()
+        private_pem = read_private_key(path)
         public_pem = signing.public_key_of(private_pem)
     else:
         private_pem, public_pem = signing.generate_keypair()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(private_pem)
+        write_private_key(path, private_pem)
         public_key_path(path).write_bytes(public_pem)
     return SigningKeys(
         private_pem=private_pem, public_pem=public_pem, key_id=signing.key_fingerprint(public_pem)

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
 
 from smartpump.errors import SignatureError
+from smartpump.library.keys import private_key_from_pem, public_key_from_pem
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.software import SignedPackage
@@ -157,7 +156,7 @@ def sign_command(
     Raises:
         SignatureError: ``command.malformed`` for an empty nonce, a counter < 1, naive times, an
             expiry not after issue or args that are not plain JSON (Decimals go as strings);
-            ``signature.bad_key`` for a key that is not Ed25519.
+            ``key.malformed`` / ``key.wrong_type`` for a key that is not Ed25519.
     """
     if not nonce or counter < 1 or issued_at.tzinfo is None or expires_at.tzinfo is None:
         raise SignatureError(
@@ -180,7 +179,8 @@ def sign_command(
         raise SignatureError(
             f"command args are not plain JSON values: {error}", code="command.malformed"
         ) from None
-    return SignedCommand(command=body, key_id=key_id, signature=_private(private_key_pem).sign(payload))
+    signature = private_key_from_pem(private_key_pem).sign(payload)
+    return SignedCommand(command=body, key_id=key_id, signature=signature)
 
 
 def verify_command(
@@ -196,9 +196,10 @@ def verify_command(
 
     Raises:
         SignatureError: ``command.forged``, ``command.foreign``, ``command.expired``, ``command.replayed``
-            (see the module docstring for the order), ``signature.bad_key`` for an unusable key.
+            (see the module docstring for the order), ``key.malformed`` / ``key.wrong_type`` for an unusable
+            key.
     """
-    key = _public(public_key_pem)
+    key = public_key_from_pem(public_key_pem)
     try:
         if cmd.algorithm != ALGORITHM:
             raise InvalidSignature
@@ -295,23 +296,3 @@ def _utc(value: Any, where: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{where} must carry its UTC offset")
     return moment
-
-
-def _private(pem: bytes) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM private key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
-    return key
-
-
-def _public(pem: bytes) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM public key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
-    return key

@@ -99,8 +99,8 @@ def test_a_document_missing_a_field_is_malformed(missing: str) -> None:
     assert _code(document) == "software.malformed"
 
 
-def test_an_unusable_key_is_refused_as_a_bad_key() -> None:
-    assert _code(_package("1.2.0"), key=b"not a pem key") == "signature.bad_key"
+def test_an_unusable_key_is_refused_as_a_malformed_key() -> None:
+    assert _code(_package("1.2.0"), key=b"not a pem key") == "key.malformed"
 
 
 def test_a_truncated_signature_is_forged_not_accepted() -> None:
