@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expe
 from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
-from smartpump.library.signing import generate_keypair
+from smartpump.library.keys import TrustStore
 from smartpump.server.app import create_app
 from smartpump.server.auth import Access, Principal, Role
 from smartpump.server.db import migrate
@@ -197,19 +197,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     settings = Settings(
         database_url=url,
         secret_key=SecretStr("e2e-secret-key-" + "x" * 32),
-        signing_key_path=folder / "keys" / "library-signing.pem",
+        signing_keys_dir=folder / "keys",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
     )
     library = json_format.read(REPO / "examples" / "demo-library.json")
-    _, public_pem = generate_keypair()
     link = InProcessLink()
     fleet = SimFleet(
         library=library,
         pumps=2,
         seed=7,
         speed=1.0,
-        public_key_pem=public_pem,
+        trust=TrustStore([]),
         transport_for=link.pump_transport,
         link=link,
     )

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 
 from smartpump.errors import LibraryFormatError, RollbackError, SignatureError
 from smartpump.library.formats import json_format
+from smartpump.library.keys import ALGORITHM as ALGORITHM
 from smartpump.library.keys import generate_keypair as generate_keypair
 from smartpump.library.keys import key_fingerprint as key_fingerprint
 from smartpump.library.keys import private_key_from_pem, public_key_from_pem
@@ -27,7 +28,6 @@ from smartpump.library.keys import public_key_of as public_key_of
 from smartpump.library.keys import public_key_pem as public_key_pem
 from smartpump.library.model import DrugLibrary
 
-ALGORITHM: Final = "Ed25519"
 SIGNED_FORMAT: Final = "smartpump.signed-library/1"
 SIGNATURE_BYTES: Final = 64
 

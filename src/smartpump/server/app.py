@@ -43,13 +43,14 @@ def create_app(
 ) -> FastAPI:
     """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
     engine = engine if engine is not None else make_engine(settings.database_url)
+    clock = clock if clock is not None else WallClock()
     state = ServerState(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        clock=clock if clock is not None else WallClock(),
+        clock=clock,
         hasher=password_hasher(settings),
-        keys=keys.load_or_create(settings.signing_key_path),
+        keys=keys.load(settings.signing_keys_dir, create_missing=not settings.is_production, now=clock.now()),
         metrics=Metrics(),
         login_throttle=LoginThrottle(
             pair_max_failures=settings.login_max_failures,

@@ -1,6 +1,7 @@
 """Signed remote commands: Ed25519 over canonical JSON, bound to one pump, an expiry, a nonce and a counter.
 
-``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a signature
+``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a key the
+pump does not trust for commands (``signature.unknown_key``, ``signature.wrong_purpose``), a signature
 that does not verify (``command.forged``), another pump's command (``command.foreign``), one outside
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
 counter not above the last accepted one). A library install carries a ``SignedLibrary``, a
@@ -21,13 +22,13 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidSignature
 
 from smartpump.errors import SignatureError
-from smartpump.library.keys import private_key_from_pem, public_key_from_pem
+from smartpump.library.keys import ALGORITHM as ALGORITHM
+from smartpump.library.keys import KeyPurpose, TrustStore, private_key_from_pem, public_key_from_pem
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.software import SignedPackage
 from smartpump.transport.messages import MessageError, pump_id
 
-ALGORITHM: Final = "Ed25519"
 COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
 INSTALL_CONFIGURATION: Final = "configuration.install"
@@ -185,21 +186,22 @@ def sign_command(
 
 def verify_command(
     cmd: SignedCommand,
-    public_key_pem: bytes,
+    trust: TrustStore,
     pump_id: str,
     now: datetime,
     seen_nonces: CommandLedger,
     *,
     max_skew: timedelta = MAX_CLOCK_SKEW,
 ) -> Command:
-    """The command, once it verifies for this pump at ``now``; it is then recorded in the ledger.
+    """The command, once it verifies for this pump at ``now`` with a key ``trust`` holds for commands; it is
+    then recorded in the ledger.
 
     Raises:
-        SignatureError: ``command.forged``, ``command.foreign``, ``command.expired``, ``command.replayed``
-            (see the module docstring for the order), ``key.malformed`` / ``key.wrong_type`` for an unusable
-            key.
+        SignatureError: ``signature.unknown_key`` / ``signature.wrong_purpose`` for a key the pump does not
+            trust for commands (a library key included), then ``command.forged``, ``command.foreign``,
+            ``command.expired``, ``command.replayed`` (see the module docstring for the order).
     """
-    key = public_key_from_pem(public_key_pem)
+    key = public_key_from_pem(trust.key_for(cmd.key_id, KeyPurpose.COMMAND))
     try:
         if cmd.algorithm != ALGORITHM:
             raise InvalidSignature

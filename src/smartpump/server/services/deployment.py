@@ -28,6 +28,7 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
@@ -137,7 +138,8 @@ def create_package(
         raise ConflictError(
             f"software {version} is not above the latest for {model}", code="software.downgrade"
         )
-    signed = sign_package(model, version, sha256, state.keys.private_pem, state.keys.key_id).to_document()
+    signer = state.keys.signer(KeyPurpose.SOFTWARE)
+    signed = sign_package(model, version, sha256, signer.private_pem, signer.key_id).to_document()
     row = SoftwarePackage(
         model=model,
         version=version,
