@@ -198,6 +198,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         database_url=url,
         secret_key=SecretStr("e2e-secret-key-" + "x" * 32),
         signing_keys_dir=folder / "keys",
+        audit_anchor_dir=folder / "audit-anchors",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
     )

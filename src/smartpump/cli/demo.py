@@ -159,7 +159,10 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     url = os.environ.get(DATABASE_ENV) or f"sqlite:///{data_dir / 'demo.db'}"
     try:
         settings = Settings(
-            database_url=url, signing_keys_dir=data_dir / "keys", demo=True
+            database_url=url,
+            signing_keys_dir=data_dir / "keys",
+            audit_anchor_dir=data_dir / "audit-anchors",
+            demo=True,
         )
     except ValidationError as error:
         fail(f"invalid server settings: {error.errors()[0]['msg']}", code="settings.invalid")

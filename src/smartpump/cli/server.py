@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -14,10 +15,13 @@ from sqlalchemy.orm import Session
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.clock import Clock, WallClock
 from smartpump.errors import SmartpumpError
+from smartpump.library.keys import KeyPurpose
+from smartpump.server import audit_anchors, keys
 from smartpump.server.auth import Access, Role, password_hasher
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.db.models import RoleGrant, User
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.keys import Keyring
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
 
@@ -101,21 +105,27 @@ def db_upgrade(
     )
 
 
+def _keyring(settings: Settings) -> Keyring:
+    try:
+        return keys.load(
+            settings.signing_keys_dir, create_missing=not settings.is_production, now=datetime.now(UTC)
+        )
+    except SmartpumpError as error:
+        fail(error.message, code=error.code)
+
+
 @audit_app.command("verify")
 def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Recompute the audit hash chain; exit 1 and name the first bad record when it was tampered with."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from smartpump.server import audit
-    from smartpump.server.db.engine import make_engine, make_session_factory
-
+    """Recompute the audit hash chain and check it against the signed checkpoints kept outside the database
+    (SMARTPUMP_AUDIT_ANCHOR_DIR); exit 1 and name the first bad record or checkpoint."""
     settings = _settings()
+    keyring = _keyring(settings)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
-            report = audit.verify(session)
+            report = audit_anchors.verify_anchored(session, settings.audit_anchor_dir, keyring)
     except SQLAlchemyError as error:
         fail(f"cannot read the audit log: {error}", code="db.unreachable")
     finally:
@@ -125,16 +135,46 @@ def audit_verify(
             {
                 "ok": report.ok,
                 "records_checked": report.records_checked,
+                "checkpoints_checked": report.checkpoints_checked,
                 "first_bad_seq": report.first_bad_seq,
                 "problem": report.problem,
             }
         )
     elif report.ok:
-        console.print(f"audit chain intact: {report.records_checked} records", markup=False)
+        console.print(
+            f"audit chain intact: {report.records_checked} records, {report.checkpoints_checked} checkpoints",
+            markup=False,
+        )
     else:
         console.print(f"audit chain BROKEN at record {report.first_bad_seq}: {report.problem}", markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Write a signed checkpoint of the audit chain's head to SMARTPUMP_AUDIT_ANCHOR_DIR now."""
+    settings = _settings()
+    keyring = _keyring(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            written = audit_anchors.checkpoint(
+                session, keyring.signer(KeyPurpose.AUDIT), settings.audit_anchor_dir, WallClock()
+            )
+    except SQLAlchemyError as error:
+        fail(f"cannot read the audit log: {error}", code="db.unreachable")
+    except OSError as error:
+        fail(f"cannot write to {settings.audit_anchor_dir}: {error.strerror}", code="audit.anchor_unwritable")
+    finally:
+        engine.dispose()
+    if written is None:
+        console.print("nothing to anchor: the log is empty or its head is anchored already", markup=False)
+    else:
+        console.print(
+            f"checkpoint of record {written.seq} ({written.hash[:16]}...) signed by {written.key_id}",
+            markup=False,
+        )
 
 
 AsAdmin = Annotated[

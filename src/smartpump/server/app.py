@@ -17,6 +17,7 @@ from smartpump.clock import Clock, WallClock
 from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
 from smartpump.server.api.routes import ROUTERS, health
+from smartpump.server.audit_anchors import AuditAnchorWorker
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.db.engine import make_engine, make_session_factory
@@ -64,6 +65,7 @@ def create_app(
     state.background.append(
         IngestWorker(server_transport(settings, link), link=link, stall_after_s=settings.ingest_stall_after_s)
     )
+    state.background.append(AuditAnchorWorker(settings.audit_checkpoint_interval_s))
     if sim_fleet is not None:
         state.background.append(SimFleetRunner(sim_fleet))
     ehr_worker.install(state)

@@ -166,6 +166,7 @@ class AuditVerifyOut(Response):
 
     ok: bool
     records_checked: int
+    checkpoints_checked: int
     first_bad_seq: int | None
     problem: str | None
 
