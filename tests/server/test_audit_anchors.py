@@ -13,8 +13,10 @@ from sqlalchemy import Engine, delete, select, update
 from typer.testing import CliRunner
 
 from smartpump.cli import server as server_cli
+from smartpump.clock import ManualClock
 from smartpump.library.keys import KeyPurpose
 from smartpump.server import audit, audit_anchors, keys
+from smartpump.server.app import create_app
 from smartpump.server.db.models import AuditHead, AuditRecord
 from smartpump.server.settings import Settings
 from tests.server.conftest import TestClient, World
@@ -151,10 +153,11 @@ def test_a_checkpoint_signed_by_a_retired_audit_key_still_verifies(world: World,
 
 
 def test_the_server_anchors_the_head_when_it_stops(
-    world: World, client: TestClient, settings: Settings
+    world: World, settings: Settings, clock: ManualClock, engine: Engine
 ) -> None:
     _write_records(world, 4)
-    client.__exit__(None, None, None)
+    with TestClient(create_app(settings, clock=clock, engine=engine)):
+        assert list(audit_anchors.anchored_seqs(settings.audit_anchor_dir)) == []
     assert list(audit_anchors.anchored_seqs(settings.audit_anchor_dir)) == [4]
 
 

@@ -71,8 +71,10 @@ def add_key(
     until `keys activate`."""
     try:
         key = keys.add_key(_directory(directory), purpose, datetime.now(UTC))
-    except (SigningKeyError, OSError) as error:
-        fail(str(error), code=getattr(error, "code", "key.unwritable"))
+    except SigningKeyError as error:
+        fail(error.message, code=error.code)
+    except OSError as error:
+        fail(f"cannot write the keyring: {error.strerror}", code="key.unwritable")
     _show([_row(key)], as_json)
 
 
