@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_WORKERS ?= 2
 CORE := src/smartpump/errors.py,src/smartpump/clock.py,src/smartpump/units.py,src/smartpump/library/*,src/smartpump/ders/*,src/smartpump/pump/*
 
-.PHONY: demo test lint typecheck unit slow bench clean browser wheel-check
+.PHONY: demo test lint typecheck unit slow bench clean browser wheel-check sbom audit-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ slow: $(STAMP)
 # into a fresh virtual environment, run `smartpump demo` from an empty folder until /api/v1/health answers.
 wheel-check: $(STAMP)
 	.ci/wheel-check $(BIN)/python
+
+# A CycloneDX 1.6 JSON SBOM (sbom.cdx.json) of every package installed in the project's environment, the
+# project itself as the root component; reproducible (no timestamp or serial unless SOURCE_DATE_EPOCH).
+sbom: $(STAMP)
+	$(BIN)/cyclonedx-py environment --pyproject pyproject.toml --of JSON --output-reproducible --validate \
+		-o sbom.cdx.json $(BIN)/python
+	@echo "wrote sbom.cdx.json"
+
+# Known vulnerabilities of the installed dependencies (pip-audit). It needs the network (the PyPI JSON API or
+# OSV), so it cannot run on a closed network and CI does not run it; --strict fails when a package could
+# not be checked, never passing by silence.
+audit-deps: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off --strict
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

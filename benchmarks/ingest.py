@@ -289,7 +289,7 @@ def run_server(db_url: str, prefix: str, tmp: Path, port: int = 18777) -> subpro
         "SMARTPUMP_MQTT_URL": BROKER,
         "SMARTPUMP_MQTT_TOPIC_PREFIX": prefix,
         "SMARTPUMP_INGEST_REGISTER_FACILITY": "bench-hospital",
-        "SMARTPUMP_SIGNING_KEY_PATH": str(tmp / "key.pem"),
+        "SMARTPUMP_SIGNING_KEYS_DIR": str(tmp / "keys"),
         "SMARTPUMP_LOG_LEVEL": "WARNING",
         "SMARTPUMP_ADMIN_PASSWORD": "correct-horse-battery-9876",
     }

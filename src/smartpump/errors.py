@@ -7,7 +7,9 @@
     │   ├── LibraryFormatError     a file that does not follow its format (JSON Schema, CSV columns...)
     │   └── LookupFailedError      no (or more than one) care area / drug / entry matches a request
     ├── SignatureError             a signed library, configuration or command that does not verify
-    │   └── RollbackError          a signed library or configuration not newer than the one held
+    │   ├── RollbackError          a signed library or configuration not newer than the one held
+    │   └── SigningKeyError        a key (file) that is missing, unreadable, exposed, malformed or
+    │                              not Ed25519 (``key.*``)
     ├── ConfigurationError         a pump configuration that fails its schema (``problems``: field, reason)
     ├── ProgramError               an infusion program that cannot be checked (missing weight,
     │                              route or concentration not in the entry, basic infusion refused)
@@ -41,6 +43,7 @@ __all__ = [
     "PumpError",
     "RollbackError",
     "SignatureError",
+    "SigningKeyError",
     "SmartpumpError",
     "UnitError",
 ]
@@ -110,6 +113,13 @@ class RollbackError(SignatureError):
     """A signed library or configuration whose version is not newer than the one held (anti-rollback)."""
 
     code = "signature.rollback"
+
+
+class SigningKeyError(SignatureError):
+    """A signing key that cannot be used: ``key.missing``, ``key.unreadable``, ``key.permissions`` (a private
+    key file others may read), ``key.malformed``, ``key.wrong_type`` (not Ed25519, or the other half)."""
+
+    code = "key.malformed"
 
 
 class ConfigurationError(SmartpumpError, ValueError):

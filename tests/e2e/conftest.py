@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,11 +26,11 @@ from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expe
 from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
+from smartpump.server import keys
 from smartpump.server.app import create_app
 from smartpump.server.auth import Access, Principal, Role
 from smartpump.server.db import migrate
 from smartpump.server.db.models import RoleGrant
-from smartpump.server.keys import load_or_create
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -197,7 +198,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     settings = Settings(
         database_url=url,
         secret_key=SecretStr("e2e-secret-key-" + "x" * 32),
-        signing_key_path=folder / "keys" / "library-signing.pem",
+        signing_keys_dir=folder / "keys",
+        audit_anchor_dir=folder / "audit-anchors",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
     )
@@ -208,7 +210,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         pumps=2,
         seed=7,
         speed=1.0,
-        public_key_pem=load_or_create(settings.signing_key_path).public_pem,
+        trust=keys.load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC)).trust_store(),
         transport_for=link.pump_transport,
         link=link,
     )

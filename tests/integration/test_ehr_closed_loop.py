@@ -27,10 +27,10 @@ import tests.server.conftest as server_fixtures
 from smartpump.clock import ManualClock
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
+from smartpump.server import keys
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
-from smartpump.server.keys import load_or_create
 from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -123,7 +123,7 @@ def site(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> Iterator[tuple[Harness, SimFleet, ManualClock]]:
     """An ICU pump and a PCA pump linked to an app whose clock is manual (starting at the wall time)."""
-    keys = load_or_create(settings.signing_key_path)
+    keyring = keys.load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
     link = InProcessLink()
     library = _library()
     fleet = SimFleet(
@@ -131,7 +131,7 @@ def site(
         pumps=2,
         seed=16,
         speed=1.0,
-        public_key_pem=keys.public_pem,
+        trust=keyring.trust_store(),
         transport_for=link.pump_transport,
         link=link,
         outbox_dir=tmp_path / "outbox",

@@ -29,7 +29,7 @@ from smartpump.library.formats import json_format
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
-from smartpump.server.keys import load_or_create
+from smartpump.server.keys import load
 from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -90,7 +90,7 @@ def site(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> Iterator[tuple[Harness, SimFleet, ManualClock]]:
     """One simulated ICU pump linked to an app whose clock is manual (starting at the wall time)."""
-    keys = load_or_create(settings.signing_key_path)
+    keys = load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
     link = InProcessLink()
     library = ehr_library()
     fleet = SimFleet(
@@ -98,7 +98,7 @@ def site(
         pumps=1,
         seed=8,
         speed=1.0,
-        public_key_pem=keys.public_pem,
+        trust=keys.trust_store(),
         transport_for=link.pump_transport,
         link=link,
         outbox_dir=tmp_path / "outbox",

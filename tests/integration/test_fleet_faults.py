@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from smartpump.clock import ManualClock, WallClock
 from smartpump.library import signing
+from smartpump.library.keys import KeyPurpose
 from smartpump.pump.events import EventLog, EventType
 from smartpump.server.settings import Settings
 from smartpump.transport.commands import sign_command
@@ -204,7 +205,7 @@ def test_a_server_replaced_mid_stream_and_a_pump_offline_for_a_day_lose_nothing(
 
 def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_store(rig: Rig) -> None:
     assert rig.server is not None
-    keys = rig.server.state.keys
+    keys = rig.server.state.keys.signer(KeyPurpose.COMMAND)
     log = EventLog("f-1")
     rig.pumps["f-1"] = (log, *rig.pumps.get("f-1", (None, None, None))[1:])
     accepted: list[str] = []
@@ -223,7 +224,9 @@ def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_sto
         )
 
     policy = CommandPolicy(
-        public_key_pem=keys.public_pem, on_command=lambda c: accepted.append(c.nonce), on_refused=refused
+        trust=rig.server.state.keys.trust_store(),
+        on_command=lambda c: accepted.append(c.nonce),
+        on_refused=refused,
     )
     del rig.pumps["f-1"]
     rig.add_pump("f-1", policy=policy)
@@ -241,7 +244,7 @@ def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_sto
             nonce=nonce,
             counter=5,
             private_key_pem=private_pem,
-            key_id="k",
+            key_id=keys.key_id,
         ).to_dict()
 
     send = rig.server.worker.transport.send

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,9 @@ from sqlalchemy import Engine, select
 
 from smartpump.library.formats import json_format
 from smartpump.pump import Pump, PumpStatus
+from smartpump.server import keys
 from smartpump.server.db.models import Event
 from smartpump.server.db.models import Pump as PumpRow
-from smartpump.server.keys import load_or_create
 from smartpump.server.services.fleet_view import ALARM_TYPES, BOARD_RESET_TYPES
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -133,14 +134,14 @@ def _run(
 
 def _fleet(tmp_path: Path, settings: Settings, wall: FakeWall, **transport: object) -> SimFleet:  # noqa: F811
     library = json_format.read(DEMO)
-    keys = load_or_create(settings.signing_key_path)
+    keyring = keys.load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
     pumps = 2 * len(library.care_areas)
     return SimFleet(
         library=library,
         pumps=pumps,
         seed=14,
         speed=1.0,
-        public_key_pem=keys.public_pem,
+        trust=keyring.trust_store(),
         outbox_dir=tmp_path / "outbox",
         heartbeat_interval_s=300,
         monotonic=wall,

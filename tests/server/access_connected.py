@@ -12,6 +12,8 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/deployments"): ALL_ROLES,
     ("GET", "/api/v1/deployments/{deployment_id}"): ALL_ROLES,
     ("POST", "/api/v1/software-packages"): frozenset({Role.BIOMED}),
+    ("POST", "/api/v1/software-packages/{package_id}/approve"): frozenset({Role.BIOMED, Role.ADMIN}),
+    ("GET", "/api/v1/software-packages"): ALL_ROLES,
     ("GET", "/api/v1/fleet/software-currency"): ALL_ROLES,
     ("POST", "/api/v1/pumps/{serial}/commands"): frozenset({Role.BIOMED, Role.NURSE}),
     ("GET", "/api/v1/pumps/{serial}/commands"): ALL_ROLES,

@@ -99,6 +99,7 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/change-requests/{request_id}/draft"): frozenset({PH}),
     ("GET", "/api/v1/audit"): frozenset({AU}),
     ("GET", "/api/v1/audit/verify"): frozenset({AU, A}),
+    ("GET", "/api/v1/keys"): ALL_ROLES,
     ("GET", "/api/v1/keys/library-signing"): ALL_ROLES,
 }
 

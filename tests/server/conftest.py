@@ -121,7 +121,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key=SecretStr("test-secret-key-" + "x" * 32),
-        signing_key_path=tmp_path / "keys" / "library-signing.pem",
+        signing_keys_dir=tmp_path / "keys",
+        audit_anchor_dir=tmp_path / "audit-anchors",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         alarm_flag_count=5,

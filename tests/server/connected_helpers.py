@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from smartpump.clock import Clock, WallClock
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Facility, Pump
-from smartpump.server.keys import load_or_create
+from smartpump.server.keys import load
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
@@ -128,14 +128,14 @@ def linked_fleet(
 ) -> Iterator[tuple[Harness, SimFleet]]:
     """Three simulated pumps (the factory library v1 of ``hospital``) linked to an app on a wall clock and
     registered in care area ``icu``; the database is wiped afterwards."""
-    keys = load_or_create(settings.signing_key_path)
+    keys = load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
     link = InProcessLink()
     fleet = SimFleet(
         library=make_library(hospital_id=hospital),
         pumps=3,
         seed=3,
         speed=1.0,
-        public_key_pem=keys.public_pem,
+        trust=keys.trust_store(),
         transport_for=link.pump_transport,
         link=link,
         outbox_dir=tmp_path / "outbox",

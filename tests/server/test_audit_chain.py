@@ -124,6 +124,8 @@ def test_cli_audit_verify_names_the_first_bad_record(
 ) -> None:
     _write_records(world, 4)
     monkeypatch.setenv("SMARTPUMP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SMARTPUMP_SIGNING_KEYS_DIR", str(settings.signing_keys_dir))
+    monkeypatch.setenv("SMARTPUMP_AUDIT_ANCHOR_DIR", str(settings.audit_anchor_dir))
     cli_app = typer.Typer()
     server_cli.register(cli_app)
     runner = CliRunner()

@@ -17,6 +17,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from smartpump.clock import WallClock
 from smartpump.ders.program import InfusionProgram, PatientParameters
+from smartpump.library.keys import KeyPurpose
 from smartpump.pump import Pump
 from smartpump.pump.configuration import factory_settings
 from smartpump.server.auth import Role
@@ -165,7 +166,8 @@ def test_a_configuration_is_drafted_released_by_a_second_biomed_and_reaches_ever
         "set_change_interval_h": 96,
     }
     released = site.release(draft["id"]).json()
-    assert released["status"] == "released" and released["key_id"] == site.harness.state.keys.key_id
+    configuration_key = site.harness.state.keys.signer(KeyPurpose.CONFIGURATION)
+    assert released["status"] == "released" and released["key_id"] == configuration_key.key_id
     assert released["content_sha256"] == draft["content_sha256"]
     site.harness.register("SYR-1", care_area="icu", model="syringe-1")
     before = site.currency()

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from smartpump.library import signing
+from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.errors import ConflictError
-from smartpump.server.keys import SigningKeys
+from smartpump.server.keys import SigningKey
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -45,7 +46,7 @@ def _refusals(fleet: SimFleet, harness: Harness) -> list[tuple[str, str]]:
     ]
 
 
-def _send_raw(harness: Harness, serial: str, keys: SigningKeys, **overrides: object) -> None:
+def _send_raw(harness: Harness, serial: str, keys: SigningKey, **overrides: object) -> None:
     now = datetime.now(UTC)
     fields: dict[str, object] = {
         "pump_id": serial,
@@ -68,22 +69,22 @@ def test_forged_foreign_expired_and_replayed_commands_are_refused_and_logged_by_
 ) -> None:
     harness, fleet = connected
     first, second, _ = fleet.serials()
-    private_pem, public_pem = signing.generate_keypair()
-    forger = SigningKeys(private_pem=private_pem, public_pem=public_pem, key_id="forger")
+    command_key = harness.state.keys.signer(KeyPurpose.COMMAND)
+    forger = replace(command_key, private_pem=signing.generate_keypair()[0])
     _send_raw(harness, first, forger, nonce="forged")
-    _send_raw(harness, first, harness.state.keys, pump_id=second, nonce="foreign")
+    _send_raw(harness, first, command_key, pump_id=second, nonce="foreign")
     past = datetime.now(UTC) - timedelta(hours=2)
     _send_raw(
         harness,
         first,
-        harness.state.keys,
+        command_key,
         issued_at=past,
         expires_at=past + timedelta(minutes=1),
         nonce="old",
     )
     harness.pump_messages(step=fleet.advance)
-    _send_raw(harness, first, harness.state.keys, nonce="once", counter=20_000, args={"order_id": "x"})
-    _send_raw(harness, first, harness.state.keys, nonce="once", counter=20_000, args={"order_id": "x"})
+    _send_raw(harness, first, command_key, nonce="once", counter=20_000, args={"order_id": "x"})
+    _send_raw(harness, first, command_key, nonce="once", counter=20_000, args={"order_id": "x"})
     harness.pump_messages(step=fleet.advance)
     codes = [code for pump, code in _refusals(fleet, harness) if pump == first]
     assert codes[:3] == ["command.forged", "command.foreign", "command.expired"]
@@ -118,10 +119,9 @@ def test_an_offered_program_for_another_patient_is_refused_and_the_result_record
 
 
 def _release(harness: Harness, library: DrugLibrary, *, tamper: bool = False) -> int:
+    library_key = harness.state.keys.signer(KeyPurpose.LIBRARY)
     signed = signing.sign(
-        replace(library, status=LibraryStatus.RELEASED),
-        harness.state.keys.private_pem,
-        harness.state.keys.key_id,
+        replace(library, status=LibraryStatus.RELEASED), library_key.private_pem, library_key.key_id
     )
     document = signed.to_json()
     if tamper:
@@ -146,7 +146,7 @@ def _release(harness: Harness, library: DrugLibrary, *, tamper: bool = False) ->
             updated_at=now,
             released_at=now,
             signed_document=document,
-            key_id=harness.state.keys.key_id,
+            key_id=library_key.key_id,
         )
         session.add(row)
         session.commit()

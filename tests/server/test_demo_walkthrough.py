@@ -25,7 +25,7 @@ from smartpump.ders.program import InfusionProgram, ProgramKind
 from smartpump.library.formats import json_format
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Pump
-from smartpump.server.keys import load_or_create
+from smartpump.server.keys import load
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
@@ -68,7 +68,7 @@ class Demo:
 
 
 def _demo(settings: Settings, engine: Engine, tmp_path: Path, *, history_s: float) -> Iterator[Demo]:
-    keys = load_or_create(settings.signing_key_path)
+    keys = load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
     link = InProcessLink()
     fleet = SimFleet(
         library=json_format.read(DEMO_LIBRARY),
@@ -76,7 +76,7 @@ def _demo(settings: Settings, engine: Engine, tmp_path: Path, *, history_s: floa
         seed=1,
         speed=1.0,
         history_s=history_s,
-        public_key_pem=keys.public_pem,
+        trust=keys.trust_store(),
         transport_for=link.pump_transport,
         link=link,
         outbox_dir=tmp_path / "outbox",

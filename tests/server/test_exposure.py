@@ -4,6 +4,7 @@ token or a setting opens it; /openapi.json and /docs closed in production unless
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import Engine
 
 from smartpump.clock import ManualClock
+from smartpump.errors import SigningKeyError
+from smartpump.server import keys
 from smartpump.server.app import create_app
 from smartpump.server.settings import Environment, Settings
 from tests.server.conftest import TestClient, _wipe
@@ -20,8 +23,10 @@ SCRAPE_TOKEN = "s" * 40
 
 @pytest.fixture
 def served(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Any]:
-    """A function that starts the app with settings changed as given (production by default)."""
+    """A function that starts the app with settings changed as given (production by default), on a keyring
+    provisioned beforehand (production makes no keys)."""
     opened: list[TestClient] = []
+    keys.load(settings.signing_keys_dir, create_missing=True, now=clock.now())
 
     def serve(**changes: Any) -> TestClient:
         changed = settings.model_copy(update={"env": Environment.PRODUCTION} | changes)
@@ -81,3 +86,15 @@ def test_development_serves_metrics_and_docs(client: TestClient) -> None:
 def test_production_refuses_a_short_scrape_token() -> None:
     with pytest.raises(ValidationError, match="SMARTPUMP_METRICS_TOKEN"):
         Settings(env=Environment.PRODUCTION, secret_key=SecretStr("k" * 48), metrics_token=SecretStr("short"))
+
+
+def test_production_refuses_to_start_without_provisioned_signing_keys(
+    settings: Settings, clock: ManualClock, engine: Engine, tmp_path: Path
+) -> None:
+    empty = settings.model_copy(
+        update={"env": Environment.PRODUCTION, "signing_keys_dir": tmp_path / "no-keys"}
+    )
+    with pytest.raises(SigningKeyError) as refused:
+        create_app(empty, clock=clock, engine=engine)
+    assert refused.value.code == "key.missing"
+    assert not (tmp_path / "no-keys").exists()

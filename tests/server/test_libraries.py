@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, update
 
+from smartpump.errors import SignatureError
 from smartpump.library import signing
 from smartpump.library.formats import json_format
+from smartpump.library.keys import KeyPurpose, TrustStore
 from smartpump.library.model import LibraryStatus
 from smartpump.server.auth import Role
 from smartpump.server.db.models import LibraryVersion
@@ -240,6 +242,29 @@ def test_release_signs_the_library_with_the_server_key(team: Team) -> None:
     )
     assert (library.version, library.status) == (1, LibraryStatus.RELEASED)
     assert released["key_id"] == key["key_id"]
+
+
+def test_the_published_keys_name_their_purpose_and_a_pump_trusting_them_refuses_the_command_key(
+    team: Team,
+) -> None:
+    approved = team.approved()
+    released = team.post(approved["id"], "release", "abe").json()
+    published = team.world.client.get("/api/v1/keys", headers=team.h("pam")).json()
+    by_purpose = {key["purpose"]: key for key in published["keys"]}
+    assert sorted(by_purpose) == sorted(p.value for p in KeyPurpose)
+    assert len({key["key_id"] for key in published["keys"]}) == len(KeyPurpose)
+    assert {key["status"] for key in published["keys"]} == {"active"}
+    assert released["key_id"] == by_purpose["library"]["key_id"] != by_purpose["command"]["key_id"]
+    trust = TrustStore.from_document(published)
+    signed_text = team.world.client.get(f"{LIBS}/{approved['id']}/signed", headers=team.h("pam")).text
+    signed = signing.SignedLibrary.from_json(signed_text)
+    signing.verify(signed, trust.key_for(signed.key_id, KeyPurpose.LIBRARY), hospital_id="north")
+    command_key = team.world.state.keys.signer(KeyPurpose.COMMAND)
+    library = signing.verify(signed, by_purpose["library"]["public_key_pem"].encode())
+    resigned = signing.sign(library, command_key.private_pem, command_key.key_id)
+    with pytest.raises(SignatureError) as refused:
+        trust.key_for(resigned.key_id, KeyPurpose.LIBRARY)
+    assert refused.value.code == "signature.wrong_purpose"
 
 
 def test_author_cannot_release(team: Team) -> None:

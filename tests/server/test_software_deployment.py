@@ -4,7 +4,6 @@ what it waits for, and the pump refuses a package not above the version it runs 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
@@ -32,7 +31,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 MODEL = "lvp-4"
-IMAGE = hashlib.sha256(b"synthetic pump image (test data)").hexdigest()
+ARTEFACT = b"synthetic pump image (test data)"
 
 
 class Site:
@@ -44,17 +43,22 @@ class Site:
         self.client = TestClient(harness.app, raise_server_exceptions=False)
         world = World(harness.app, self.client, WallClock())  # type: ignore[arg-type]
         world.user((Role.BIOMED, harness.facility_id), username="bea")
+        world.user((Role.BIOMED, harness.facility_id), username="ben")
         self.headers = world.login("bea")
+        self.approver = world.login("ben")
 
     def package(self, version: str) -> int:
-        """Register (sign) a software package for the LVP model."""
+        """Upload a software artefact for the LVP model (bea) and approve it (ben, the second person)."""
         response = self.client.post(
             "/api/v1/software-packages",
             headers=self.headers,
-            json={"model": MODEL, "version": version, "sha256": IMAGE},
+            data={"model": MODEL, "version": version},
+            files={"artefact": ("image.bin", ARTEFACT + version.encode(), "application/octet-stream")},
         )
         assert response.status_code == 201, response.text
         package_id: int = response.json()["id"]
+        approved = self.client.post(f"/api/v1/software-packages/{package_id}/approve", headers=self.approver)
+        assert approved.status_code == 200, approved.text
         return package_id
 
     def deploy(self, package_id: int) -> int:

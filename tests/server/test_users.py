@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartpump.server.auth import Role
+import pytest
+
+from smartpump.server.auth import PRIVILEGED_ROLES, Role
 from tests.server.conftest import World
 
 
@@ -87,3 +89,75 @@ def test_user_listing_never_shows_password_hashes(world: World) -> None:
     listing = world.client.get("/api/v1/users", headers=world.login("ann"))
     assert "password" not in listing.text
     assert "$argon2" not in listing.text
+
+
+def _confirm(world: World, admin: str, user_id: int, grant_id: int) -> Any:
+    return world.client.post(f"/api/v1/users/{user_id}/grants/{grant_id}/confirm", headers=world.login(admin))
+
+
+@pytest.mark.parametrize("role", sorted(r.value for r in PRIVILEGED_ROLES))
+def test_every_privileged_role_waits_for_a_second_admin(world: World, role: str) -> None:
+    world.user((Role.ADMIN, None), username="ann")
+    world.user((Role.ADMIN, None), username="bob")
+    facility = world.facility("north")
+    target = world.user(username="tom")
+    assert _grant(world, world.login("ann"), target, role, facility).json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("role", sorted(r.value for r in Role if r not in PRIVILEGED_ROLES))
+def test_a_role_that_reaches_no_pump_is_active_at_once(world: World, role: str) -> None:
+    world.user((Role.ADMIN, None), username="ann")
+    world.user((Role.ADMIN, None), username="bob")
+    facility = world.facility("north")
+    target = world.user(username="tom")
+    assert _grant(world, world.login("ann"), target, role, facility).json()["status"] == "active"
+
+
+def test_an_admin_cannot_grant_itself_approver_and_pharmacist_and_release_alone(world: World) -> None:
+    """Issue 15: an admin granted itself approver and pharmacist and approved a library."""
+    ann = world.user((Role.ADMIN, None), username="ann")
+    world.user((Role.ADMIN, None), username="bob")
+    facility = world.facility("north")
+    grants = [
+        _grant(world, world.login("ann"), ann, role, facility).json()
+        for role in ("pharmacist", "pharmacy_approver")
+    ]
+    assert [g["status"] for g in grants] == ["pending", "pending"]
+    for grant in grants:
+        refused = _confirm(world, "ann", ann, grant["id"])
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "grant.dual_control"
+    created = world.post_json("/api/v1/libraries", "{}", world.login("ann"))
+    assert created.status_code == 403 and created.json()["error"]["code"] == "access.role"
+    assert _confirm(world, "bob", ann, grants[0]["id"]).json()["status"] == "active"
+
+
+def test_nobody_confirms_a_grant_to_themselves_nor_their_own_grant(world: World) -> None:
+    world.user((Role.ADMIN, None), username="ann")
+    tom = world.user((Role.ADMIN, None), username="tom")
+    world.user((Role.ADMIN, None), username="cid")
+    facility = world.facility("north")
+    grant = _grant(world, world.login("ann"), tom, "biomed", facility).json()
+    for who in ("tom", "ann"):
+        refused = _confirm(world, who, tom, grant["id"])
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "grant.dual_control"
+    assert _confirm(world, "cid", tom, grant["id"]).json()["status"] == "active"
+    auditor = world.as_role(Role.AUDITOR, None)
+    records = world.client.get("/api/v1/audit", headers=auditor, params={"action": "grant.confirmed"}).json()
+    assert sorted(r["actor"] for r in records if r["outcome"] == "denied") == ["ann", "tom"]
+
+
+def test_the_only_admin_may_make_a_second_admin_once_and_nothing_else_alone(world: World) -> None:
+    ann = world.user((Role.ADMIN, None), username="ann")
+    tom = world.user(username="tom")
+    cid = world.user(username="cid")
+    facility = world.facility("north")
+    assert _grant(world, world.login("ann"), ann, "pharmacist", facility).json()["status"] == "pending"
+    assert _grant(world, world.login("ann"), tom, "admin", facility).json()["status"] == "pending"
+    second = _grant(world, world.login("ann"), tom, "admin", None).json()
+    assert second["status"] == "active"
+    assert _grant(world, world.login("ann"), cid, "admin", None).json()["status"] == "pending"
+    auditor = world.as_role(Role.AUDITOR, None)
+    bootstraps = world.client.get(
+        "/api/v1/audit", headers=auditor, params={"action": "grant.bootstrap"}
+    ).json()
+    assert [(r["actor"], r["details"]["user"]) for r in bootstraps] == [("ann", "tom")]

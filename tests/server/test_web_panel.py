@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import Engine
 
 from smartpump.clock import ManualClock
+from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DeliveryMode, DeviceDefaults, DrugLibrary, Entry
-from smartpump.library.signing import generate_keypair
 from smartpump.pump import OverrideReason, Pump
 from smartpump.server.app import create_app
 from smartpump.server.auth import Role
@@ -143,13 +143,12 @@ class Panel:
 def panel(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Panel]:
     """A nurse logged in on the panel of a one-pump simulated fleet."""
     link = InProcessLink()
-    _, public_pem = generate_keypair()
     fleet = SimFleet(
         library=panel_library(),
         pumps=1,
         seed=3,
         speed=1.0,
-        public_key_pem=public_pem,
+        trust=TrustStore([]),
         transport_for=link.pump_transport,
         link=link,
     )

@@ -16,6 +16,7 @@ from smartpump.cli import (  # noqa: F401  (importing a module registers its com
     demo,
     fleet,
     hl7,
+    keyring,
     library,
     library_formats,
     library_import,

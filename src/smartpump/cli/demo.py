@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final
 
@@ -158,7 +159,10 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     url = os.environ.get(DATABASE_ENV) or f"sqlite:///{data_dir / 'demo.db'}"
     try:
         settings = Settings(
-            database_url=url, signing_key_path=data_dir / "keys" / "library-signing.pem", demo=True
+            database_url=url,
+            signing_keys_dir=data_dir / "keys",
+            audit_anchor_dir=data_dir / "audit-anchors",
+            demo=True,
         )
     except ValidationError as error:
         fail(f"invalid server settings: {error.errors()[0]['msg']}", code="settings.invalid")
@@ -173,7 +177,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
                     "a fresh database",
                     code="demo.database_not_empty",
                 )
-        signing_keys = keys.load_or_create(settings.signing_key_path)
+        keyring = keys.load(settings.signing_keys_dir, create_missing=True, now=datetime.now(UTC))
         library = json_format.read(DEMO_LIBRARY)
         link = InProcessLink()
         fleet = SimFleet(
@@ -182,7 +186,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
             seed=seed,
             speed=1.0,
             history_s=history_h * HOUR_S,
-            public_key_pem=signing_keys.public_pem,
+            trust=keyring.trust_store(),
             transport_for=link.pump_transport,
             link=link,
             outbox_dir=data_dir / "outbox",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +21,12 @@ def fleet(
         "mqtt://127.0.0.1:1883"
     ),
     library: Annotated[Path | None, typer.Option(help="library the pumps run (JSON)")] = None,
-    public_key: Annotated[
-        Path | None, typer.Option(help="server's Ed25519 public key (PEM) that commands must verify with")
+    trust: Annotated[
+        Path | None,
+        typer.Option(
+            help="the server's published keys (JSON of GET /api/v1/keys) that the pumps trust, each for "
+            "its purpose"
+        ),
     ] = None,
     speed: Annotated[float, typer.Option(help="virtual seconds per wall second", min=0.1, max=3600)] = 60.0,
     duration: Annotated[float, typer.Option(help="wall seconds to run (0: until interrupted)", min=0)] = 0.0,
@@ -37,8 +42,8 @@ def fleet(
     as_json: Annotated[bool, typer.Option("--json", help="print the final counters as JSON")] = False,
 ) -> None:
     """Run simulated pumps that report to a server through the broker (the server runs `smartpump serve`)."""
-    from smartpump.library import signing
     from smartpump.library.formats import json_format
+    from smartpump.library.keys import TrustStore
     from smartpump.server.sim_fleet import SimFleet
     from smartpump.transport.messages import Topics
     from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
@@ -59,20 +64,26 @@ def fleet(
 
     try:
         drug_library = json_format.read(library or DEMO_LIBRARY)
-        key_pem = public_key.read_bytes() if public_key is not None else signing.generate_keypair()[1]
-    except (OSError, SmartpumpError) as error:
-        fail(f"cannot load the library or key: {error}", code="fleet.input")
+        trusted = (
+            TrustStore.from_document(json.loads(trust.read_text(encoding="utf-8")))
+            if trust is not None
+            else TrustStore([])
+        )
+    except (OSError, ValueError, SmartpumpError) as error:
+        fail(f"cannot load the library or the trusted keys: {error}", code="fleet.input")
     simulated = SimFleet(
         library=drug_library,
         pumps=pumps,
         seed=seed,
         speed=speed,
-        public_key_pem=key_pem,
+        trust=trusted,
         transport_for=transport_for,
         outbox_dir=outbox_dir,
     )
-    if public_key is None:
-        console.print("no --public-key: every server command will be refused as forged", markup=False)
+    if trust is None:
+        console.print(
+            "no --trust: every server command will be refused (signature.unknown_key)", markup=False
+        )
     console.print(f"{pumps} simulated pumps reporting to {mqtt} at {speed:g}x", markup=False, highlight=False)
     started = time.monotonic()
     try:

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from smartpump.cli.library import keys_app, library_app
 from smartpump.cli.output import console, emit_json, fail
-from smartpump.errors import LibraryFormatError, SignatureError
+from smartpump.errors import LibraryFormatError, SignatureError, SigningKeyError
+from smartpump.keyfiles import read_private_key, read_public_key
 from smartpump.library import signing
 from smartpump.library.diff import Change, ChangeKind, diff, format_value
 from smartpump.library.formats.library_file import read_library
@@ -240,13 +241,6 @@ def diff_command(
     )
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        fail(f"cannot read {what} {path}: {error.strerror}", code="cli.unreadable")
-
-
 @library_app.command("sign")
 def sign_command(
     file: Annotated[Path, typer.Argument(help="Library to sign: .json or smartpump .xlsx.")],
@@ -260,10 +254,10 @@ def sign_command(
 ) -> None:
     """Sign a library's canonical bytes with an Ed25519 private key."""
     library = _read_library(file)
-    private_pem = _read_bytes(key, "private key")
     if output.exists() and not force:
         fail(f"{output} exists (use --force to overwrite)", code="cli.exists")
     try:
+        private_pem = read_private_key(key)
         if key_id is None:
             key_id = signing.key_fingerprint(signing.public_key_of(private_pem))
         signed = signing.sign(library, private_pem, key_id)
@@ -295,7 +289,10 @@ def verify_command(
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         fail(f"cannot read signed library {file}: {error}", code="cli.unreadable")
-    public_pem = _read_bytes(public_key, "public key")
+    try:
+        public_pem = read_public_key(public_key)
+    except SigningKeyError as error:
+        fail(error.message, code=error.code)
     try:
         signed = signing.SignedLibrary.from_json(text)
         library = signing.verify(

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import ClassVar, Final, Self
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
 
 from smartpump.errors import LibraryFormatError, RollbackError, SignatureError
 from smartpump.library.formats import json_format
+from smartpump.library.keys import ALGORITHM as ALGORITHM
+from smartpump.library.keys import generate_keypair as generate_keypair
+from smartpump.library.keys import key_fingerprint as key_fingerprint
+from smartpump.library.keys import private_key_from_pem, public_key_from_pem
+from smartpump.library.keys import public_key_of as public_key_of
+from smartpump.library.keys import public_key_pem as public_key_pem
 from smartpump.library.model import DrugLibrary
 
-ALGORITHM: Final = "Ed25519"
 SIGNED_FORMAT: Final = "smartpump.signed-library/1"
 SIGNATURE_BYTES: Final = 64
 
@@ -101,64 +103,12 @@ def _b64(text: str, what: str) -> bytes:
         raise SignatureError(f"{what} is not valid base64", code="signature.malformed") from None
 
 
-def generate_keypair() -> tuple[bytes, bytes]:
-    """A new Ed25519 key pair as (PEM PKCS#8 private key, PEM SubjectPublicKeyInfo public key)."""
-    private_key = Ed25519PrivateKey.generate()
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return private_pem, public_key_pem(private_key.public_key())
-
-
-def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
-    """A public key as PEM SubjectPublicKeyInfo."""
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def public_key_of(private_key_pem: bytes) -> bytes:
-    """The PEM public key of a PEM Ed25519 private key.
-
-    Raises:
-        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key.
-    """
-    return public_key_pem(_load_private(private_key_pem).public_key())
-
-
-def key_fingerprint(public_key_pem_bytes: bytes) -> str:
-    """A short stable id of a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
-    raw = _load_public(public_key_pem_bytes).public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def _load_private(pem: bytes) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM private key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
-    return key
-
-
-def _load_public(pem: bytes) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM public key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
-    return key
-
-
 def sign(library: DrugLibrary, private_key_pem: bytes, key_id: str) -> SignedLibrary:
     """Sign the library's canonical bytes (``json_format.canonical_bytes``) with an Ed25519 key.
 
     Raises:
-        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key,
+        SignatureError: ``key.malformed`` / ``key.wrong_type`` for a key that is not an unencrypted
+            Ed25519 PEM key,
             ``signature.key_id`` for an empty key id.
     """
     payload = json_format.canonical_bytes(library)
@@ -174,26 +124,27 @@ def sign_payload(payload: bytes, private_key_pem: bytes, key_id: str) -> bytes:
     """The Ed25519 signature of exact bytes.
 
     Raises:
-        SignatureError: ``signature.bad_key`` for a key that is not an unencrypted Ed25519 PEM key,
+        SignatureError: ``key.malformed`` / ``key.wrong_type`` for a key that is not an unencrypted
+            Ed25519 PEM key,
             ``signature.key_id`` for an empty key id.
     """
     if not key_id.strip():
         raise SignatureError("a key id is needed to sign", code="signature.key_id")
-    return _load_private(private_key_pem).sign(payload)
+    return private_key_from_pem(private_key_pem).sign(payload)
 
 
 def verify_signature(signed: SignedDocument, public_key_pem: bytes) -> None:
     """Accept a document only when its algorithm is Ed25519 and its signature matches the exact payload.
 
     Raises:
-        SignatureError: ``signature.algorithm``, ``signature.bad_key``, ``signature.invalid``.
+        SignatureError: ``signature.algorithm``, ``key.malformed``, ``key.wrong_type``, ``signature.invalid``.
     """
     if signed.algorithm != ALGORITHM:
         raise SignatureError(
             f"unsupported signature algorithm {signed.algorithm!r} (only {ALGORITHM})",
             code="signature.algorithm",
         )
-    key = _load_public(public_key_pem)
+    key = public_key_from_pem(public_key_pem)
     if len(signed.signature) != SIGNATURE_BYTES:
         raise SignatureError(
             f"an {ALGORITHM} signature has {SIGNATURE_BYTES} bytes, got {len(signed.signature)}",
@@ -224,9 +175,9 @@ def verify(
         hospital_id: the hospital the library must be for.
 
     Raises:
-        SignatureError: ``signature.algorithm``, ``signature.bad_key``, ``signature.invalid`` (the
-            signature does not match the exact payload), ``signature.payload`` (signed bytes that
-            are not a canonical library), ``signature.wrong_hospital``.
+        SignatureError: ``signature.algorithm``, ``key.malformed``, ``key.wrong_type``,
+            ``signature.invalid`` (the signature does not match the exact payload), ``signature.payload``
+            (signed bytes that are not a canonical library), ``signature.wrong_hospital``.
         RollbackError: ``signature.rollback``, the version is not newer than the installed one.
     """
     verify_signature(signed, public_key_pem)

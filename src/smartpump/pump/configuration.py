@@ -163,7 +163,7 @@ def sign_configuration(
     """Sign the configuration's canonical bytes with an Ed25519 key.
 
     Raises:
-        SignatureError: ``signature.bad_key``, ``signature.key_id``.
+        SignatureError: ``key.malformed``, ``key.wrong_type``, ``signature.key_id``.
     """
     payload = canonical_bytes(configuration)
     return SignedConfiguration(
@@ -185,7 +185,7 @@ def verify_configuration(
     """The signed configuration, once its signature, hospital, model and version are all accepted.
 
     Raises:
-        SignatureError: ``signature.algorithm``, ``signature.bad_key``, ``signature.invalid``,
+        SignatureError: ``signature.algorithm``, ``key.malformed``, ``key.wrong_type``, ``signature.invalid``,
             ``signature.payload`` (signed bytes that are not a canonical configuration),
             ``signature.wrong_hospital``, ``signature.wrong_model``.
         RollbackError: ``signature.rollback``, the version is not above ``held_version``.

@@ -20,6 +20,7 @@ from typing import Any
 from smartpump.clock import Clock
 from smartpump.ders.program import InfusionProgram, PatientParameters, Verdict
 from smartpump.errors import PumpError, SmartpumpError
+from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.administration_set import AdministrationSet
@@ -495,22 +496,23 @@ class Pump:
         self._installation.record_command_refused(command=command, nonce=nonce, code=code, reason=reason)
 
     def install_library(
-        self, signed: SignedLibrary, public_key_pem: bytes, *, hospital_id: str | None = None
+        self, signed: SignedLibrary, trust: TrustStore, *, hospital_id: str | None = None
     ) -> None:
-        """Install a signed library after verifying it; it becomes active when every channel is idle."""
-        self._installation.install_library(signed, public_key_pem, hospital_id=hospital_id)
+        """Install a signed library after verifying it with a key ``trust`` holds for libraries; it becomes
+        active when every channel is idle."""
+        self._installation.install_library(signed, trust, hospital_id=hospital_id)
 
     def install_configuration(
-        self, signed: SignedConfiguration, public_key_pem: bytes, *, hospital_id: str | None = None
+        self, signed: SignedConfiguration, trust: TrustStore, *, hospital_id: str | None = None
     ) -> None:
-        """Install a signed configuration after verifying it (signature, hospital, model, a version above
-        the one held); it becomes active when every channel is idle, never while delivering."""
-        self._installation.install_configuration(signed, public_key_pem, hospital_id=hospital_id)
+        """Install a signed configuration after verifying it (a key trusted for configurations, signature,
+        hospital, model, a version above the one held); it becomes active when every channel is idle."""
+        self._installation.install_configuration(signed, trust, hospital_id=hospital_id)
 
-    def install_software(self, document: Mapping[str, object], public_key_pem: bytes) -> None:
-        """Install a signed software package after verifying it for this model (``software.rejected`` and
-        the SignatureError when refused); it runs once every channel is idle, never while delivering."""
-        self._installation.install_software(document, public_key_pem)
+    def install_software(self, document: Mapping[str, object], trust: TrustStore) -> None:
+        """Install a signed software package after verifying it for this model with a key trusted for software
+        (``software.rejected`` and the SignatureError when refused); it runs once every channel is idle."""
+        self._installation.install_software(document, trust)
 
     # ----------------------------------------------------------------- status
 

@@ -1,5 +1,10 @@
 """Signed packages a server sends the pump: drug library, configuration and software, verified on
-install and activated only once every channel is idle; refused server commands are logged."""
+install and activated only once every channel is idle; refused server commands are logged.
+
+Each package is verified with the key its document names, and only when the pump's ``TrustStore`` trusts
+that key for the package's purpose (``KeyPurpose.LIBRARY``, ``CONFIGURATION``, ``SOFTWARE``): a library
+signed with the command key is refused (``signature.wrong_purpose``) and the refusal is an event.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,13 @@ from typing import Final
 
 from smartpump.errors import LibraryError, SignatureError
 from smartpump.library.formats import json_format
+from smartpump.library.keys import KeyPurpose, TrustStore
 from smartpump.library.model import DrugLibrary
 from smartpump.library.signing import SignedLibrary, verify
 from smartpump.pump.configuration import SignedConfiguration, content_sha256, verify_configuration
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType
+from smartpump.pump.software import SignedPackage
 
 _SHA256_MEMO_SIZE: Final = 16
 _sha256_memo: dict[int, tuple[DrugLibrary, str]] = {}
@@ -39,16 +46,15 @@ class Installation:
     def __init__(self, core: PumpCore) -> None:
         self.core = core
 
-    def install_library(
-        self, signed: SignedLibrary, public_key_pem: bytes, *, hospital_id: str | None
-    ) -> None:
-        """Install a signed library after verifying it; it becomes active when every channel is idle."""
+    def install_library(self, signed: SignedLibrary, trust: TrustStore, *, hospital_id: str | None) -> None:
+        """Install a signed library after verifying it with a key trusted for libraries; it becomes active
+        when every channel is idle."""
         core = self.core
         core.sync()
         try:
             library = verify(
                 signed,
-                public_key_pem,
+                trust.key_for(signed.key_id, KeyPurpose.LIBRARY),
                 installed_version=core.library.version if core.library else None,
                 hospital_id=hospital_id,
             )
@@ -68,17 +74,18 @@ class Installation:
         core.after_change()
 
     def install_configuration(
-        self, signed: SignedConfiguration, public_key_pem: bytes, *, hospital_id: str | None
+        self, signed: SignedConfiguration, trust: TrustStore, *, hospital_id: str | None
     ) -> None:
-        """Install a signed configuration after verifying it (signature, hospital, model, a version above
-        the one held); it becomes active when every channel is idle, never while delivering."""
+        """Install a signed configuration after verifying it (a key trusted for configurations, signature,
+        hospital, model, a version above the one held); it becomes active when every channel is idle,
+        never while delivering."""
         core = self.core
         core.sync()
         held = core.pending_configuration or core.configuration
         try:
             configuration = verify_configuration(
                 signed,
-                public_key_pem,
+                trust.key_for(signed.key_id, KeyPurpose.CONFIGURATION),
                 model=core.caps.model,
                 held_version=held.version if held is not None else 0,
                 hospital_id=hospital_id,
@@ -95,13 +102,15 @@ class Installation:
         )
         core.after_change()
 
-    def install_software(self, document: Mapping[str, object], public_key_pem: bytes) -> None:
-        """Install a signed software package after verifying it (signature, model, a version above the one
-        held); it becomes the running version when every channel is idle, never while delivering."""
+    def install_software(self, document: Mapping[str, object], trust: TrustStore) -> None:
+        """Install a signed software package after verifying it (a key trusted for software, signature,
+        model, a version above the one held); it becomes the running version when every channel is idle,
+        never while delivering."""
         core = self.core
         core.sync()
         try:
-            version = core.software.install(document, public_key_pem, core.caps.model.value)
+            key = trust.key_for(SignedPackage.from_document(document).key_id, KeyPurpose.SOFTWARE)
+            version = core.software.install(document, key, core.caps.model.value)
         except SignatureError as error:
             core.emit(EventType.SOFTWARE_REJECTED, None, code=error.code, reason=error.message)
             raise

@@ -3,10 +3,10 @@ holds the running version and a verified one waiting to activate.
 
 A package is Ed25519-signed over ``package_payload`` (format, model, version and the image's SHA-256 as
 sorted compact JSON). ``verify_package`` refuses, in this order: a document that is not a package
-(``software.malformed``), an unusable key (``signature.bad_key``), a signature that does not match
-(``software.forged``), a package for another model (``software.wrong_model``) and a version not strictly
-above the one the pump holds (``software.downgrade``). A ``SoftwareSlot`` keeps a verified package
-pending; the pump activates it only when every channel is idle.
+(``software.malformed``), an unusable key (``key.malformed``, ``key.wrong_type``), a signature that does
+not match (``software.forged``), a package for another model (``software.wrong_model``) and a version not
+strictly above the one the pump holds (``software.downgrade``). A ``SoftwareSlot`` keeps a verified
+package pending; the pump activates it only when every channel is idle.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def sign_package(model: str, version: str, sha256: str, private_key_pem: bytes, 
 
     Raises:
         SignatureError: ``software.malformed`` for a version or hash that is not one,
-            ``signature.bad_key``, ``signature.key_id``.
+            ``key.malformed``, ``key.wrong_type``, ``signature.key_id``.
     """
     problem = _problem(model, version, sha256)
     if problem is not None:
@@ -147,7 +147,7 @@ def verify_package(
     """The version of a package once it verifies for this model and is strictly above ``installed``.
 
     Raises:
-        SignatureError: ``software.malformed``, ``signature.bad_key``, ``software.forged``,
+        SignatureError: ``software.malformed``, ``key.malformed``, ``key.wrong_type``, ``software.forged``,
             ``software.wrong_model``, ``software.downgrade`` (same or older version).
         PumpError: ``software.version_invalid`` when ``installed`` is not a version.
     """

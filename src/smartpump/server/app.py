@@ -18,6 +18,7 @@ from smartpump.server import ehr_worker, keys
 from smartpump.server.api.errors import install_error_handlers
 from smartpump.server.api.fhir_errors import install_fhir_errors
 from smartpump.server.api.routes import ROUTERS, health
+from smartpump.server.audit_anchors import AuditAnchorWorker
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.db.engine import make_engine, make_session_factory
@@ -44,13 +45,14 @@ def create_app(
 ) -> FastAPI:
     """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
     engine = engine if engine is not None else make_engine(settings.database_url)
+    clock = clock if clock is not None else WallClock()
     state = ServerState(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        clock=clock if clock is not None else WallClock(),
+        clock=clock,
         hasher=password_hasher(settings),
-        keys=keys.load_or_create(settings.signing_key_path),
+        keys=keys.load(settings.signing_keys_dir, create_missing=not settings.is_production, now=clock.now()),
         metrics=Metrics(),
         login_throttle=LoginThrottle(
             pair_max_failures=settings.login_max_failures,
@@ -64,6 +66,7 @@ def create_app(
     state.background.append(
         IngestWorker(server_transport(settings, link), link=link, stall_after_s=settings.ingest_stall_after_s)
     )
+    state.background.append(AuditAnchorWorker(settings.audit_checkpoint_interval_s))
     if sim_fleet is not None:
         state.background.append(SimFleetRunner(sim_fleet))
     ehr_worker.install(state)

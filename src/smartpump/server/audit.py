@@ -121,11 +121,13 @@ def append(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyReport:
-    """Outcome of a chain check: how many records were checked and the first bad one, if any."""
+    """Outcome of a chain check: how many records (and anchored checkpoints, ``audit_anchors``) were checked
+    and the first bad one, if any."""
 
     records_checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    checkpoints_checked: int = 0
 
     @property
     def ok(self) -> bool:

@@ -40,8 +40,12 @@ class Role(StrEnum):
 
 
 ALL_ROLES: Final = frozenset(Role)
-PRIVILEGED_ROLES: Final = frozenset({Role.ADMIN, Role.AUDITOR})
-"""Grants of these roles take effect only once a second admin confirms them (dual authorization)."""
+PRIVILEGED_ROLES: Final = frozenset(
+    {Role.ADMIN, Role.AUDITOR, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.BIOMED}
+)
+"""Grants of these roles take effect only once a second admin confirms them (dual authorization): the
+roles that administer, read the whole audit, or change what reaches pumps (libraries, configurations,
+software)."""
 
 FacilityScope = frozenset[int] | None
 """Facilities a caller may act in for some purpose; None means every facility."""

@@ -18,8 +18,11 @@ from smartpump.server.api.errors import error_body
 from smartpump.server.errors import InvalidInputError
 from smartpump.server.settings import Settings
 
-DOCUMENT_ROUTES: Final = frozenset({("POST", "/api/v1/libraries"), ("POST", "/ui/libraries/import")})
-"""Where a whole drug library arrives (as JSON, or as an uploaded export): ``max_document_bytes``."""
+DOCUMENT_ROUTES: Final = frozenset(
+    {("POST", "/api/v1/libraries"), ("POST", "/ui/libraries/import"), ("POST", "/api/v1/software-packages")}
+)
+"""Where a whole drug library (as JSON, or as an uploaded export) or a software artefact arrives:
+``max_document_bytes``."""
 _BODYLESS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORMS: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _CODES: Final = {"depth": "request.too_deep", "values": "request.too_many_values"}

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///./var/smartpump.db"
     secret_key: SecretStr = SecretStr("")
-    signing_key_path: Path = Path("./var/keys/library-signing.pem")
+    signing_keys_dir: Path = Path("./var/keys")
+    audit_anchor_dir: Path = Path("./var/audit-anchors")
+    audit_checkpoint_interval_s: int = Field(default=60, ge=1)
     admin_password: SecretStr | None = None
     token_ttl_minutes: int = Field(default=60, ge=1, le=24 * 60)
     login_max_failures: int = Field(default=5, ge=1)

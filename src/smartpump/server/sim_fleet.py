@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final
 from smartpump.clock import ManualClock, WallClock
 from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
 from smartpump.errors import PumpError, SmartpumpError
+from smartpump.library.keys import TrustStore
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.pump.delivery import Step
 from smartpump.pump.device import DeclineReason, OverrideReason, Pump
@@ -83,7 +84,7 @@ class SimFleet:
         pumps: int,
         seed: int,
         speed: float,
-        public_key_pem: bytes,
+        trust: TrustStore,
         transport_for: Callable[[str], Transport],
         link: InProcessLink | None = None,
         outbox_dir: Path | None = None,
@@ -98,7 +99,7 @@ class SimFleet:
         self.link = link
         self.lock = link.lock if link is not None else threading.RLock()
         self.library = library
-        self.public_key_pem = public_key_pem
+        self.trust = trust
         self.hospital_id = hospital_id if hospital_id is not None else library.hospital_id
         self._transport_for = transport_for
         self._outbox_dir = outbox_dir
@@ -215,7 +216,7 @@ class SimFleet:
                 batch_size=self._batch_size,
                 ack_timeout_s=self._ack_timeout_s,
                 commands=CommandPolicy(
-                    public_key_pem=self.public_key_pem,
+                    trust=self.trust,
                     on_command=lambda command: self._on_command(serial, command),
                     on_refused=lambda refusal: self._on_refused(serial, refusal),
                 ),
@@ -241,14 +242,14 @@ class SimFleet:
                 signed = signed_library_of(command)
                 self.act(
                     serial,
-                    lambda p: p.install_library(signed, self.public_key_pem, hospital_id=self.hospital_id),
+                    lambda p: p.install_library(signed, self.trust, hospital_id=self.hospital_id),
                 )
             elif command.command == INSTALL_CONFIGURATION:
                 configuration = signed_configuration_of(command)
                 self.act(
                     serial,
                     lambda p: p.install_configuration(
-                        configuration, self.public_key_pem, hospital_id=self.hospital_id
+                        configuration, self.trust, hospital_id=self.hospital_id
                     ),
                 )
             elif command.command == ASSOCIATE_PATIENT:
@@ -258,7 +259,7 @@ class SimFleet:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:
                 document = package_document_of(command)
-                self.act(serial, lambda p: p.install_software(document, self.public_key_pem))
+                self.act(serial, lambda p: p.install_software(document, self.trust))
             else:
                 raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
         except SmartpumpError as error:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from smartpump.clock import Clock
-from smartpump.server.keys import SigningKeys
+from smartpump.server.keys import Keyring
 from smartpump.server.live import LiveHub
 from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
@@ -31,7 +31,7 @@ class ServerState:
     sessions: sessionmaker[Session]
     clock: Clock
     hasher: PasswordHasher
-    keys: SigningKeys
+    keys: Keyring
     metrics: Metrics
     login_throttle: LoginThrottle
     live: LiveHub = field(default_factory=LiveHub)

@@ -88,3 +88,10 @@ class ConfigurationStatus(StrEnum):
 
     DRAFT = "draft"
     RELEASED = "released"
+
+
+class PackageStatus(StrEnum):
+    """Where a software package stands: uploaded and waiting for a second person, or approved (signed)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"

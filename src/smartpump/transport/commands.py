@@ -1,6 +1,7 @@
 """Signed remote commands: Ed25519 over canonical JSON, bound to one pump, an expiry, a nonce and a counter.
 
-``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a signature
+``verify_command`` refuses, in this order: a malformed document (``command.malformed``), a key the
+pump does not trust for commands (``signature.unknown_key``, ``signature.wrong_purpose``), a signature
 that does not verify (``command.forged``), another pump's command (``command.foreign``), one outside
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
 counter not above the last accepted one). A library install carries a ``SignedLibrary``, a
@@ -18,17 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
 
 from smartpump.errors import SignatureError
+from smartpump.library.keys import ALGORITHM as ALGORITHM
+from smartpump.library.keys import KeyPurpose, TrustStore, private_key_from_pem, public_key_from_pem
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.software import SignedPackage
 from smartpump.transport.messages import MessageError, pump_id
 
-ALGORITHM: Final = "Ed25519"
 COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
 INSTALL_CONFIGURATION: Final = "configuration.install"
@@ -157,7 +157,7 @@ def sign_command(
     Raises:
         SignatureError: ``command.malformed`` for an empty nonce, a counter < 1, naive times, an
             expiry not after issue or args that are not plain JSON (Decimals go as strings);
-            ``signature.bad_key`` for a key that is not Ed25519.
+            ``key.malformed`` / ``key.wrong_type`` for a key that is not Ed25519.
     """
     if not nonce or counter < 1 or issued_at.tzinfo is None or expires_at.tzinfo is None:
         raise SignatureError(
@@ -180,25 +180,28 @@ def sign_command(
         raise SignatureError(
             f"command args are not plain JSON values: {error}", code="command.malformed"
         ) from None
-    return SignedCommand(command=body, key_id=key_id, signature=_private(private_key_pem).sign(payload))
+    signature = private_key_from_pem(private_key_pem).sign(payload)
+    return SignedCommand(command=body, key_id=key_id, signature=signature)
 
 
 def verify_command(
     cmd: SignedCommand,
-    public_key_pem: bytes,
+    trust: TrustStore,
     pump_id: str,
     now: datetime,
     seen_nonces: CommandLedger,
     *,
     max_skew: timedelta = MAX_CLOCK_SKEW,
 ) -> Command:
-    """The command, once it verifies for this pump at ``now``; it is then recorded in the ledger.
+    """The command, once it verifies for this pump at ``now`` with a key ``trust`` holds for commands; it is
+    then recorded in the ledger.
 
     Raises:
-        SignatureError: ``command.forged``, ``command.foreign``, ``command.expired``, ``command.replayed``
-            (see the module docstring for the order), ``signature.bad_key`` for an unusable key.
+        SignatureError: ``signature.unknown_key`` / ``signature.wrong_purpose`` for a key the pump does not
+            trust for commands (a library key included), then ``command.forged``, ``command.foreign``,
+            ``command.expired``, ``command.replayed`` (see the module docstring for the order).
     """
-    key = _public(public_key_pem)
+    key = public_key_from_pem(trust.key_for(cmd.key_id, KeyPurpose.COMMAND))
     try:
         if cmd.algorithm != ALGORITHM:
             raise InvalidSignature
@@ -295,23 +298,3 @@ def _utc(value: Any, where: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{where} must carry its UTC offset")
     return moment
-
-
-def _private(pem: bytes) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM private key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SignatureError("the private key is not an Ed25519 key", code="signature.bad_key")
-    return key
-
-
-def _public(pem: bytes) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm) as error:
-        raise SignatureError(f"not a usable PEM public key: {error}", code="signature.bad_key") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SignatureError("the public key is not an Ed25519 key", code="signature.bad_key")
-    return key

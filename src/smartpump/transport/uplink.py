@@ -18,6 +18,7 @@ from typing import Final
 
 from smartpump.clock import Clock
 from smartpump.errors import SignatureError, SmartpumpError
+from smartpump.library.keys import TrustStore
 from smartpump.pump.events import PumpEvent
 from smartpump.transport.base import Transport
 from smartpump.transport.commands import Command, CommandLedger, SignedCommand, verify_command
@@ -51,9 +52,9 @@ class CommandRefusal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandPolicy:
-    """How the pump checks commands and whom it tells: the trusted key and the two pump callbacks."""
+    """How the pump checks commands and whom it tells: the keys it trusts and the two pump callbacks."""
 
-    public_key_pem: bytes
+    trust: TrustStore
     on_command: Callable[[Command], None]
     on_refused: Callable[[CommandRefusal], None]
 
@@ -215,7 +216,7 @@ class Uplink:
                 signed = SignedCommand.from_dict(raw)
                 name, nonce = signed.command.command, signed.command.nonce
                 command = verify_command(
-                    signed, policy.public_key_pem, self.pump, self._clock.now(), self._ledger
+                    signed, policy.trust, self.pump, self._clock.now(), self._ledger
                 )
                 self._outbox.save_counter(COMMAND_COUNTER, self._ledger.last_counter)
         except SignatureError as error:

@@ -391,7 +391,7 @@ def test_sign_with_public_key_as_private_key_exits_2(
     out = tmp_path / "out.json"
     result = _run(app, "library", "sign", str(source), "--key", str(keys[1]), "-o", str(out))
     assert result.exit_code == 2
-    assert "signature.bad_key" in result.stderr
+    assert "key.wrong_type" in result.stderr
     assert not out.exists()
 
 
@@ -401,7 +401,7 @@ def test_sign_with_missing_key_exits_2(app: typer.Typer, tmp_path: Path) -> None
         app, "library", "sign", str(source), "--key", str(tmp_path / "none.pem"), "-o", str(tmp_path / "o")
     )
     assert result.exit_code == 2
-    assert "private key" in result.stderr
+    assert "key.missing" in result.stderr and "private key" in result.stderr
 
 
 def test_sign_unreadable_library_exits_2(app: typer.Typer, keys: tuple[Path, Path], tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def test_validly_signed_payload_that_is_no_library_is_refused(
 def test_public_key_that_is_not_pem_is_refused(signed: SignedLibrary) -> None:
     with pytest.raises(SignatureError) as error:
         verify(signed, b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
-    assert _code(error) == "signature.bad_key"
+    assert _code(error) == "key.malformed"
 
 
 def test_public_key_of_another_algorithm_is_refused(signed: SignedLibrary) -> None:
@@ -162,7 +162,7 @@ def test_public_key_of_another_algorithm_is_refused(signed: SignedLibrary) -> No
     pem = ec_public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     with pytest.raises(SignatureError) as error:
         verify(signed, pem)
-    assert _code(error) == "signature.bad_key"
+    assert _code(error) == "key.wrong_type"
 
 
 def test_signing_with_a_non_ed25519_key_is_refused() -> None:
@@ -171,13 +171,13 @@ def test_signing_with_a_non_ed25519_key_is_refused() -> None:
     )
     with pytest.raises(SignatureError) as error:
         sign(make_library(), ec_private, "k")
-    assert _code(error) == "signature.bad_key"
+    assert _code(error) == "key.wrong_type"
 
 
 def test_signing_with_garbage_key_is_refused() -> None:
     with pytest.raises(SignatureError) as error:
         sign(make_library(), b"garbage", "k")
-    assert _code(error) == "signature.bad_key"
+    assert _code(error) == "key.malformed"
 
 
 def test_signing_needs_a_key_id(keys: tuple[bytes, bytes]) -> None:

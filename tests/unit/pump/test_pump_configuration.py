@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from smartpump.clock import ManualClock
 from smartpump.ders.program import Alert, InfusionProgram, ProgramKind, VerdictLevel
 from smartpump.errors import ConfigurationError, PumpError, RollbackError, SignatureError
+from smartpump.library.keys import KeyPurpose, TrustedKey, TrustStore
 from smartpump.library.model import DeviceDefaults, DrugLibrary
 from smartpump.library.signing import generate_keypair, sign_payload
 from smartpump.pump import EventType, Pump, PumpModel, Step, capabilities
@@ -44,6 +45,7 @@ from tests.unit.pump.library import WEIGHT, basic, make_pump, morphine_pca, pump
 D = Decimal
 PRIVATE, PUBLIC = generate_keypair()
 KEY_ID = "biomed-key"
+TRUST = TrustStore([TrustedKey(key_id=KEY_ID, purpose=KeyPurpose.CONFIGURATION, public_pem=PUBLIC)])
 LVP = capabilities(PumpModel.LVP)
 NOW = ManualClock().now()
 
@@ -223,7 +225,7 @@ def test_a_valid_document_round_trips_through_its_canonical_json(
 def test_a_signed_configuration_verifies_and_activates_at_once_on_an_idle_pump() -> None:
     pump, _ = make_pump()
     document_json = signed(version=3, max_rate_ml_per_h="500").to_json()
-    pump.install_configuration(SignedConfiguration.from_json(document_json), PUBLIC, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(SignedConfiguration.from_json(document_json), TRUST, hospital_id=HOSPITAL_ID)
     [installed] = pump.events.of_type(EventType.CONFIGURATION_INSTALLED)
     [activated] = pump.events.of_type(EventType.CONFIGURATION_ACTIVATED)
     assert dict(installed.data) == {"version": 3, "pending": False}
@@ -249,6 +251,11 @@ def _signed_over(payload: bytes) -> SignedConfiguration:
 
 def _foreign_key() -> SignedConfiguration:
     other_private, _ = generate_keypair()
+    return sign_configuration(configuration(version=5), other_private, KEY_ID)
+
+
+def _unknown_key() -> SignedConfiguration:
+    other_private, _ = generate_keypair()
     return sign_configuration(configuration(version=5), other_private, "forger")
 
 
@@ -256,6 +263,7 @@ def _foreign_key() -> SignedConfiguration:
     ("make", "code"),
     [
         (_foreign_key, "signature.invalid"),
+        (_unknown_key, "signature.unknown_key"),
         (lambda: _tampered(signed(version=5, max_rate_ml_per_h="500")), "signature.invalid"),
         (lambda: replace(signed(version=5), algorithm="RSA"), "signature.algorithm"),
         (
@@ -279,6 +287,7 @@ def _foreign_key() -> SignedConfiguration:
     ],
     ids=[
         "forged",
+        "unknown-key",
         "tampered",
         "algorithm",
         "non-canonical",
@@ -292,9 +301,9 @@ def _foreign_key() -> SignedConfiguration:
 )
 def test_a_refused_configuration_is_logged_and_the_pump_keeps_its_own(make: Any, code: str) -> None:
     pump, _ = make_pump()
-    pump.install_configuration(signed(version=3, max_rate_ml_per_h="500"), PUBLIC, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(signed(version=3, max_rate_ml_per_h="500"), TRUST, hospital_id=HOSPITAL_ID)
     with pytest.raises(SignatureError) as refused:
-        pump.install_configuration(make(), PUBLIC, hospital_id=HOSPITAL_ID)
+        pump.install_configuration(make(), TRUST, hospital_id=HOSPITAL_ID)
     assert refused.value.code == code
     assert isinstance(refused.value, RollbackError) == (code == "signature.rollback")
     [rejected] = pump.events.of_type(EventType.CONFIGURATION_REJECTED)
@@ -336,7 +345,7 @@ def test_a_signed_document_travels_in_a_command_byte_for_byte() -> None:
 def test_a_configuration_never_changes_while_a_channel_delivers() -> None:
     pump, clock = make_pump()
     start(pump, "A", basic("400", vtbi="50"))
-    pump.install_configuration(signed(version=1, max_rate_ml_per_h="300"), PUBLIC, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(signed(version=1, max_rate_ml_per_h="300"), TRUST, hospital_id=HOSPITAL_ID)
     [installed] = pump.events.of_type(EventType.CONFIGURATION_INSTALLED)
     assert installed.data["pending"] is True
     assert pump.status().configuration_version == 0
@@ -358,7 +367,7 @@ def test_a_configuration_never_changes_while_a_channel_delivers() -> None:
 def test_a_programmed_channel_that_has_not_started_also_holds_the_configuration_back() -> None:
     pump, _ = make_pump()
     pump.program("B", basic("100"))
-    pump.install_configuration(signed(version=1), PUBLIC, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(signed(version=1), TRUST, hospital_id=HOSPITAL_ID)
     assert pump.configuration_version == 0
     pump.cancel("B")
     assert pump.configuration_version == 1
@@ -367,10 +376,10 @@ def test_a_programmed_channel_that_has_not_started_also_holds_the_configuration_
 def test_a_newer_configuration_replaces_a_pending_one_and_the_pending_one_counts_as_held() -> None:
     pump, _ = make_pump()
     start(pump, "A", basic("100"))
-    pump.install_configuration(signed(version=2), PUBLIC, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(signed(version=2), TRUST, hospital_id=HOSPITAL_ID)
     with pytest.raises(RollbackError):
-        pump.install_configuration(signed(version=2), PUBLIC, hospital_id=HOSPITAL_ID)
-    pump.install_configuration(signed(version=3, near_end_alert_min=10), PUBLIC, hospital_id=HOSPITAL_ID)
+        pump.install_configuration(signed(version=2), TRUST, hospital_id=HOSPITAL_ID)
+    pump.install_configuration(signed(version=3, near_end_alert_min=10), TRUST, hospital_id=HOSPITAL_ID)
     pump.stop("A")
     [activated] = pump.events.of_type(EventType.CONFIGURATION_ACTIVATED)
     assert (activated.data["version"], activated.data["previous_version"]) == (3, 0)
@@ -467,14 +476,14 @@ def test_any_cap_is_inside_at_the_cap_and_outside_one_resolution_step_above(cap:
 
 def test_require_verification_is_set_by_the_configuration() -> None:
     pump, _ = make_pump()
-    pump.install_configuration(signed(version=1, require_verification=True), PUBLIC)
+    pump.install_configuration(signed(version=1, require_verification=True), TRUST)
     pump.program("A", basic("100"))
     pump.confirm("A")
     with pytest.raises(PumpError) as refused:
         pump.start("A")
     assert refused.value.code == "pump.not_verified"
     strict, _ = make_pump(require_verification=True)
-    strict.install_configuration(signed(version=1, require_verification=False), PUBLIC)
+    strict.install_configuration(signed(version=1, require_verification=False), TRUST)
     start(strict, "A", basic("100"))
     assert strict.events.of_type(EventType.INFUSION_STARTED)
 
@@ -485,7 +494,7 @@ def test_the_near_end_alert_comes_the_configured_minutes_before_the_end(
 ) -> None:
     pump, clock = make_pump()
     if minutes is not None:
-        pump.install_configuration(signed(version=1, near_end_alert_min=minutes), PUBLIC)
+        pump.install_configuration(signed(version=1, near_end_alert_min=minutes), TRUST)
     start(pump, "A", basic("60", vtbi="20"))
     clock.advance(3600)
     pump.sync()
@@ -505,14 +514,14 @@ def test_the_kvo_rate_and_set_change_interval_apply_where_the_care_area_sets_non
     settings_v1: dict[str, Any] = {"kvo_rate_ml_per_h": "5", "set_change_interval_h": 72}
     plain, clock = _pump_on(plain_library())
     assert plain.install_set("A", set_type="LVP primary", lot="L1").change_due_h == 96
-    plain.install_configuration(signed(version=1, **settings_v1), PUBLIC)
+    plain.install_configuration(signed(version=1, **settings_v1), TRUST)
     assert plain.install_set("A", set_type="LVP primary", lot="L2").change_due_h == 72
     start(plain, "A", basic("120", vtbi="10"))
     clock.advance(600)
     plain.sync()
     assert plain.events.of_type(EventType.KVO_STARTED)[0].data["rate_ml_per_h"] == D(5)
     icu, clock = make_pump()
-    icu.install_configuration(signed(version=1, **settings_v1), PUBLIC)
+    icu.install_configuration(signed(version=1, **settings_v1), TRUST)
     assert icu.install_set("A", set_type="LVP primary", lot="L1").change_due_h == 96
     start(icu, "A", basic("120", vtbi="10"))
     clock.advance(600)
@@ -537,15 +546,15 @@ def _power_cycle(pump: Pump, clock: ManualClock) -> tuple[Pump, ManualClock]:
 
 def test_the_active_and_pending_configurations_survive_a_restart() -> None:
     pump, clock = make_pump()
-    pump.install_configuration(signed(version=2, max_rate_ml_per_h="500"), PUBLIC)
+    pump.install_configuration(signed(version=2, max_rate_ml_per_h="500"), TRUST)
     start(pump, "A", basic("400"))
-    pump.install_configuration(signed(version=3, max_rate_ml_per_h="450"), PUBLIC)
+    pump.install_configuration(signed(version=3, max_rate_ml_per_h="450"), TRUST)
     restarted, _ = _power_cycle(pump, clock)
     assert restarted.configuration == configuration(version=2, max_rate_ml_per_h="500")
     assert restarted.pending_configuration == configuration(version=3, max_rate_ml_per_h="450")
     assert _capped(restarted, "B", basic("501")).limit == D(500)
     with pytest.raises(RollbackError):
-        restarted.install_configuration(signed(version=3), PUBLIC)
+        restarted.install_configuration(signed(version=3), TRUST)
     restarted.resume("A")
     restarted.stop("A")
     assert restarted.configuration_version == 3
@@ -555,7 +564,7 @@ def test_the_active_and_pending_configurations_survive_a_restart() -> None:
 def test_an_idle_restart_activates_a_pending_configuration_and_keeps_the_settings() -> None:
     pump, clock = make_pump()
     pump.program("A", basic("100"))
-    pump.install_configuration(signed(version=4, near_end_alert_min=12, require_verification=True), PUBLIC)
+    pump.install_configuration(signed(version=4, near_end_alert_min=12, require_verification=True), TRUST)
     restarted, _ = _power_cycle(pump, clock)
     assert restarted.configuration_version == 4
     assert restarted.require_verification is True
@@ -574,7 +583,7 @@ def test_a_state_saved_before_configurations_existed_restarts_on_the_factory_def
 def test_an_edited_configuration_in_storage_fails_the_seal_and_the_pump_falls_back_to_the_default() -> None:
     key = b"k" * 32
     pump, clock = make_pump()
-    pump.install_configuration(signed(version=2, max_rate_ml_per_h="500"), PUBLIC)
+    pump.install_configuration(signed(version=2, max_rate_ml_per_h="500"), TRUST)
     sealed = pump.to_sealed_state(key)
     assert b'"max_rate_ml_per_h":"500"' in sealed
     edited = sealed.replace(b'"max_rate_ml_per_h":"500"', b'"max_rate_ml_per_h":"999"')
@@ -591,7 +600,7 @@ def test_an_edited_configuration_in_storage_fails_the_seal_and_the_pump_falls_ba
 
 def test_an_invalid_configuration_in_a_persisted_state_is_refused() -> None:
     pump, clock = make_pump()
-    pump.install_configuration(signed(version=2), PUBLIC)
+    pump.install_configuration(signed(version=2), TRUST)
     state = json.loads(json.dumps(pump.to_state()))
     state["configuration"]["settings"]["max_rate_ml_per_h"] = "5000"
     with pytest.raises(PumpError) as refused:

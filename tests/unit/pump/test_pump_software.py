@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from smartpump.clock import ManualClock
 from smartpump.errors import PumpError, SignatureError
+from smartpump.library.keys import KeyPurpose, TrustedKey, TrustStore
 from smartpump.library.signing import generate_keypair
 from smartpump.pump import EventType, Pump, PumpModel
 from smartpump.pump.software import (
@@ -30,6 +31,7 @@ from smartpump.pump.software import (
 from tests.unit.pump.library import basic, make_pump, pump_library, start
 
 PRIVATE, PUBLIC = generate_keypair()
+TRUST = TrustStore([TrustedKey(key_id="test-key", purpose=KeyPurpose.SOFTWARE, public_pem=PUBLIC)])
 MODEL = "lvp"
 IMAGE = hashlib.sha256(b"synthetic test image").hexdigest()
 
@@ -99,8 +101,8 @@ def test_a_document_missing_a_field_is_malformed(missing: str) -> None:
     assert _code(document) == "software.malformed"
 
 
-def test_an_unusable_key_is_refused_as_a_bad_key() -> None:
-    assert _code(_package("1.2.0"), key=b"not a pem key") == "signature.bad_key"
+def test_an_unusable_key_is_refused_as_a_malformed_key() -> None:
+    assert _code(_package("1.2.0"), key=b"not a pem key") == "key.malformed"
 
 
 def test_a_truncated_signature_is_forged_not_accepted() -> None:
@@ -204,7 +206,7 @@ def _software_events(pump: Pump) -> list[tuple[str, dict[str, object]]]:
 
 def test_a_package_installed_on_an_idle_pump_runs_at_once_with_both_events() -> None:
     pump, _ = make_pump()
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     assert _software_events(pump) == [
         ("software.installed", {"version": "1.1.0", "pending": False}),
         ("software.activated", {"version": "1.1.0", "previous_version": FACTORY_VERSION}),
@@ -218,7 +220,7 @@ def test_a_package_waits_while_a_channel_delivers_and_runs_when_the_last_channel
     pump, clock = make_pump()
     start(pump, "A", basic("100", vtbi="50"))
     start(pump, "B", basic("200"))
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     assert _software_events(pump) == [("software.installed", {"version": "1.1.0", "pending": True})]
     status = pump.status()
     assert (status.software_version, status.software_pending) == (FACTORY_VERSION, "1.1.0")
@@ -239,7 +241,7 @@ def test_a_package_waits_while_a_channel_delivers_and_runs_when_the_last_channel
 def test_a_program_not_yet_started_also_holds_the_software_back() -> None:
     pump, _ = make_pump()
     pump.program("C", basic("100"))
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     assert pump.software.pending_version == "1.1.0"
     pump.cancel("C")
     assert _versions(pump) == ("1.1.0", None)
@@ -275,12 +277,12 @@ def test_a_refused_package_is_logged_and_changes_nothing(
     make: Callable[[], dict[str, str]], code: str
 ) -> None:
     pump, _ = make_pump()
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     start(pump, "A", basic("100"))
-    pump.install_software(_lvp_package("1.2.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.2.0"), TRUST)
     before = _software_events(pump)
     with pytest.raises(SignatureError) as refused:
-        pump.install_software(make(), PUBLIC)
+        pump.install_software(make(), TRUST)
     assert refused.value.code == code
     assert _software_events(pump) == [
         *before,
@@ -295,7 +297,7 @@ def test_a_refused_package_is_logged_and_changes_nothing(
 def test_the_software_a_caller_reads_is_a_copy_that_cannot_bypass_the_idle_gate() -> None:
     pump, _ = make_pump()
     start(pump, "A", basic("100"))
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     pump.software.activate()
     assert _versions(pump) == (FACTORY_VERSION, "1.1.0")
     assert pump.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
@@ -303,9 +305,9 @@ def test_the_software_a_caller_reads_is_a_copy_that_cannot_bypass_the_idle_gate(
 
 def test_the_running_and_pending_software_survive_a_sealed_restart() -> None:
     pump, clock = make_pump()
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     start(pump, "A", basic("100"))
-    pump.install_software(_lvp_package("1.2.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.2.0"), TRUST)
     stored = pump.to_sealed_state(STATE_KEY)
     later = ManualClock(start=clock.now() + timedelta(seconds=60))
     restarted = Pump.power_on(
@@ -315,7 +317,7 @@ def test_the_running_and_pending_software_survive_a_sealed_restart() -> None:
     status = restarted.status()
     assert (status.software_version, status.software_pending) == ("1.1.0", "1.2.0")
     with pytest.raises(SignatureError) as refused:
-        restarted.install_software(_lvp_package("1.2.0"), PUBLIC)
+        restarted.install_software(_lvp_package("1.2.0"), TRUST)
     assert refused.value.code == "software.downgrade"
     restarted.resume("A")
     assert restarted.events.of_type(EventType.SOFTWARE_ACTIVATED) == []
@@ -326,7 +328,7 @@ def test_the_running_and_pending_software_survive_a_sealed_restart() -> None:
 
 def test_a_state_saved_before_pumps_held_software_restarts_on_the_factory_version() -> None:
     pump, clock = make_pump()
-    pump.install_software(_lvp_package("1.1.0"), PUBLIC)
+    pump.install_software(_lvp_package("1.1.0"), TRUST)
     state = json.loads(json.dumps(pump.to_state()))
     del state["software_version"], state["software_pending"]
     restarted = Pump.from_state(state, clock, pump_library())

@@ -9,6 +9,7 @@ import pytest
 
 from smartpump.errors import PumpError, RollbackError, SignatureError
 from smartpump.library.formats.json_format import canonical_bytes
+from smartpump.library.keys import KeyPurpose, TrustedKey, TrustStore
 from smartpump.library.model import DrugLibrary, Route
 from smartpump.library.signing import SignedLibrary, generate_keypair, sign
 from smartpump.pump import AlarmId, BedsideScan, EventType, Pump
@@ -100,6 +101,7 @@ def test_stopping_the_duplicate_clears_its_alert() -> None:
 
 KEYS = generate_keypair()
 OTHER_KEYS = generate_keypair()
+TRUST = TrustStore([TrustedKey(key_id="pharmacy-2026", purpose=KeyPurpose.LIBRARY, public_pem=KEYS[1])])
 
 
 def _signed(library: DrugLibrary, private: bytes = KEYS[0]) -> SignedLibrary:
@@ -108,7 +110,7 @@ def _signed(library: DrugLibrary, private: bytes = KEYS[0]) -> SignedLibrary:
 
 def test_a_verified_newer_library_installs_and_activates_on_an_idle_pump() -> None:
     pump, _ = make_pump()
-    pump.install_library(_signed(pump_library(version=2)), KEYS[1], hospital_id="hospital-example")
+    pump.install_library(_signed(pump_library(version=2)), TRUST, hospital_id="hospital-example")
     assert pump.library is not None and pump.library.version == 2
     assert pump.status().library_version == 2
     activated = pump.events.of_type(EventType.LIBRARY_ACTIVATED)[0]
@@ -118,7 +120,7 @@ def test_a_verified_newer_library_installs_and_activates_on_an_idle_pump() -> No
 def test_activation_waits_until_every_channel_is_idle() -> None:
     pump, _ = make_pump()
     start(pump, "A", dopamine("5"))
-    pump.install_library(_signed(pump_library(version=2)), KEYS[1])
+    pump.install_library(_signed(pump_library(version=2)), TRUST)
     assert pump.events.of_type(EventType.LIBRARY_INSTALLED)[0].data["pending"] is True
     status = pump.status()
     assert (status.library_version, status.library_pending) == (1, 2)
@@ -128,7 +130,7 @@ def test_activation_waits_until_every_channel_is_idle() -> None:
     assert pump.care_area == pump.library.care_area("icu")
 
 
-def _refused(pump: Pump, signed: SignedLibrary, key: bytes, error: type[Exception], code: str) -> None:
+def _refused(pump: Pump, signed: SignedLibrary, key: TrustStore, error: type[Exception], code: str) -> None:
     with pytest.raises(error) as refused:
         pump.install_library(signed, key, hospital_id="hospital-example")
     assert getattr(refused.value, "code", None) == code
@@ -142,25 +144,25 @@ def test_a_tampered_library_is_refused_and_the_previous_one_stays() -> None:
     signed = _signed(pump_library(version=2))
     tampered = replace(signed, payload=signed.payload.replace(b'"hard_max":30', b'"hard_max":300'))
     assert tampered.payload != signed.payload
-    _refused(pump, tampered, KEYS[1], SignatureError, "signature.invalid")
+    _refused(pump, tampered, TRUST, SignatureError, "signature.invalid")
 
 
 def test_a_library_signed_with_a_foreign_key_is_refused() -> None:
     pump, _ = make_pump()
     _refused(
-        pump, _signed(pump_library(version=2), OTHER_KEYS[0]), KEYS[1], SignatureError, "signature.invalid"
+        pump, _signed(pump_library(version=2), OTHER_KEYS[0]), TRUST, SignatureError, "signature.invalid"
     )
 
 
 def test_a_library_for_another_hospital_is_refused() -> None:
     pump, _ = make_pump()
     foreign = replace(pump_library(version=2), hospital_id="hospital-elsewhere")
-    _refused(pump, _signed(foreign), KEYS[1], SignatureError, "signature.wrong_hospital")
+    _refused(pump, _signed(foreign), TRUST, SignatureError, "signature.wrong_hospital")
 
 
 def test_a_rolled_back_library_is_refused() -> None:
     pump, _ = make_pump()
-    _refused(pump, _signed(pump_library(version=1)), KEYS[1], RollbackError, "signature.rollback")
+    _refused(pump, _signed(pump_library(version=1)), TRUST, RollbackError, "signature.rollback")
 
 
 def test_the_pump_reports_its_library_by_content_hash_in_start_install_activation_and_status() -> None:
@@ -171,7 +173,7 @@ def test_the_pump_reports_its_library_by_content_hash_in_start_install_activatio
     assert pump.events.of_type(EventType.PUMP_STARTED)[0].data["library_sha256"] == factory_hash
     assert pump.status().library_sha256 == factory_hash
     signed = _signed(pump_library(version=2))
-    pump.install_library(signed, KEYS[1], hospital_id="hospital-example")
+    pump.install_library(signed, TRUST, hospital_id="hospital-example")
     released_hash = hashlib.sha256(signed.payload).hexdigest()
     assert released_hash != factory_hash
     installed = pump.events.of_type(EventType.LIBRARY_INSTALLED)[0].data

@@ -11,6 +11,7 @@ import pytest
 from smartpump.clock import EPOCH
 from smartpump.errors import RollbackError, SignatureError
 from smartpump.library import signing
+from smartpump.library.keys import KeyPurpose, TrustedKey, TrustStore
 from smartpump.pump.software import sign_package, verify_package
 from smartpump.transport.commands import (
     INSTALL_LIBRARY,
@@ -30,6 +31,7 @@ from tests.factories import make_library
 PUMP = "pump-1"
 NOW = EPOCH + timedelta(hours=3)
 PRIVATE, PUBLIC = signing.generate_keypair()
+TRUST = TrustStore([TrustedKey(key_id="server-1", purpose=KeyPurpose.COMMAND, public_pem=PUBLIC)])
 
 
 def _signed(**overrides: Any) -> SignedCommand:
@@ -50,13 +52,13 @@ def _signed(**overrides: Any) -> SignedCommand:
 
 def _refusal(cmd: SignedCommand, ledger: CommandLedger | None = None, *, now: datetime = NOW) -> str:
     with pytest.raises(SignatureError) as caught:
-        verify_command(cmd, PUBLIC, PUMP, now, ledger if ledger is not None else CommandLedger())
+        verify_command(cmd, TRUST, PUMP, now, ledger if ledger is not None else CommandLedger())
     return caught.value.code
 
 
 def test_valid_command_verifies_and_is_recorded() -> None:
     ledger = CommandLedger()
-    command = verify_command(_signed(), PUBLIC, PUMP, NOW, ledger)
+    command = verify_command(_signed(), TRUST, PUMP, NOW, ledger)
     assert command.command == "config.set"
     assert command.args["kvo_rate_ml_per_h"] == "1.5"
     assert ledger.last_counter == 5
@@ -69,7 +71,7 @@ def test_command_survives_the_wire() -> None:
         decode(command_message(PUMP, signed.to_dict()).encode()).body["signed"]
     )
     assert received == signed
-    assert verify_command(received, PUBLIC, PUMP, NOW, CommandLedger()).nonce == "nonce-1"
+    assert verify_command(received, TRUST, PUMP, NOW, CommandLedger()).nonce == "nonce-1"
 
 
 def test_command_signed_with_another_key_is_forged() -> None:
@@ -104,7 +106,7 @@ def test_command_past_its_expiry_is_expired() -> None:
 
 
 def test_command_at_its_exact_expiry_is_still_valid() -> None:
-    assert verify_command(_signed(), PUBLIC, PUMP, NOW + timedelta(minutes=10), CommandLedger()).counter == 5
+    assert verify_command(_signed(), TRUST, PUMP, NOW + timedelta(minutes=10), CommandLedger()).counter == 5
 
 
 def test_command_issued_in_the_future_is_refused_as_expired() -> None:
@@ -114,7 +116,7 @@ def test_command_issued_in_the_future_is_refused_as_expired() -> None:
 
 def test_same_command_twice_is_replayed() -> None:
     ledger = CommandLedger()
-    verify_command(_signed(), PUBLIC, PUMP, NOW, ledger)
+    verify_command(_signed(), TRUST, PUMP, NOW, ledger)
     assert _refusal(_signed(), ledger) == "command.replayed"
 
 
@@ -188,7 +190,7 @@ def test_library_install_carries_the_signed_library_byte_for_byte() -> None:
     library = signing.sign(make_library(version=3), PRIVATE, "pharmacy-1")
     cmd = _signed(command=INSTALL_LIBRARY, args=install_library_args(library))
     received = SignedCommand.from_dict(decode(command_message(PUMP, cmd.to_dict()).encode()).body["signed"])
-    command = verify_command(received, PUBLIC, PUMP, NOW, CommandLedger())
+    command = verify_command(received, TRUST, PUMP, NOW, CommandLedger())
     assert signed_library_of(command) == library
 
 
@@ -196,7 +198,7 @@ def test_rollback_of_an_installed_library_is_the_library_signings_refusal() -> N
     library = signing.sign(make_library(version=3), PRIVATE, "pharmacy-1")
     command = verify_command(
         _signed(command=INSTALL_LIBRARY, args=install_library_args(library)),
-        PUBLIC,
+        TRUST,
         PUMP,
         NOW,
         CommandLedger(),
@@ -207,7 +209,7 @@ def test_rollback_of_an_installed_library_is_the_library_signings_refusal() -> N
 
 
 def test_other_command_carries_no_library() -> None:
-    command = verify_command(_signed(), PUBLIC, PUMP, NOW, CommandLedger())
+    command = verify_command(_signed(), TRUST, PUMP, NOW, CommandLedger())
     with pytest.raises(SignatureError) as caught:
         signed_library_of(command)
     assert caught.value.code == "command.malformed"
@@ -217,7 +219,7 @@ def test_software_install_carries_a_package_the_pump_verifies_after_the_wire() -
     package = sign_package("lvp", "1.4.0", "ab" * 32, PRIVATE, "biomed-1")
     cmd = _signed(command=INSTALL_SOFTWARE, args=install_software_args(package))
     received = SignedCommand.from_dict(decode(command_message(PUMP, cmd.to_dict()).encode()).body["signed"])
-    command = verify_command(received, PUBLIC, PUMP, NOW, CommandLedger())
+    command = verify_command(received, TRUST, PUMP, NOW, CommandLedger())
     assert verify_package(package_document_of(command), PUBLIC, model="lvp", installed="1.3.9") == "1.4.0"
 
 
@@ -226,7 +228,7 @@ def test_software_install_carries_a_package_the_pump_verifies_after_the_wire() -
     [("config.set", {"package": {}}), (INSTALL_SOFTWARE, {}), (INSTALL_SOFTWARE, {"package": "x"})],
 )
 def test_a_command_without_a_package_object_carries_no_package(name: str, args: dict[str, Any]) -> None:
-    command = verify_command(_signed(command=name, args=args), PUBLIC, PUMP, NOW, CommandLedger())
+    command = verify_command(_signed(command=name, args=args), TRUST, PUMP, NOW, CommandLedger())
     with pytest.raises(SignatureError) as caught:
         package_document_of(command)
     assert caught.value.code == "command.malformed"

@@ -12,6 +12,7 @@ import pytest
 
 from smartpump.clock import ManualClock
 from smartpump.library import signing
+from smartpump.library.keys import KeyPurpose, TrustedKey, TrustStore
 from smartpump.pump import Pump, PumpModel
 from smartpump.pump.events import EventLog, EventType
 from smartpump.transport.commands import (
@@ -31,6 +32,13 @@ from tests.unit.transport.helpers import Store, vitals_every_minute
 
 PUMP = "pump-1"
 PRIVATE, PUBLIC = signing.generate_keypair()
+LIBRARY_PRIVATE, LIBRARY_PUBLIC = signing.generate_keypair()
+TRUST = TrustStore(
+    [
+        TrustedKey(key_id="server-1", purpose=KeyPurpose.COMMAND, public_pem=PUBLIC),
+        TrustedKey(key_id="pharmacy-1", purpose=KeyPurpose.LIBRARY, public_pem=LIBRARY_PUBLIC),
+    ]
+)
 
 
 def _drive(broker: InProcessBroker, uplink: Uplink, clock: ManualClock, *, max_ticks: int = 5000) -> int:
@@ -243,12 +251,10 @@ class _PumpSide:
     def on_command(self, command: Command) -> None:
         self.accepted.append(command)
         if self.pump is not None and command.command == INSTALL_LIBRARY:
-            self.pump.install_library(signed_library_of(command), PUBLIC)
+            self.pump.install_library(signed_library_of(command), TRUST)
 
     def policy(self) -> CommandPolicy:
-        return CommandPolicy(
-            public_key_pem=PUBLIC, on_command=self.on_command, on_refused=self.refused.append
-        )
+        return CommandPolicy(trust=TRUST, on_command=self.on_command, on_refused=self.refused.append)
 
 
 def _command(clock: ManualClock, **overrides: Any) -> dict[str, Any]:
@@ -355,7 +361,7 @@ def test_library_rollback_by_command_is_refused_by_the_pump(tmp_path: Path, cloc
     pump = Pump(PUMP, PumpModel.LVP, clock, library=make_library(version=5))
     side = _PumpSide(pump)
     broker, server, results, _ = _command_rig(tmp_path, clock, side)
-    old = signing.sign(make_library(version=4), PRIVATE, "pharmacy-1")
+    old = signing.sign(make_library(version=4), LIBRARY_PRIVATE, "pharmacy-1")
     server.send(
         command_message(PUMP, _command(clock, command=INSTALL_LIBRARY, args=install_library_args(old)))
     )

@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import LibraryStatus
 from smartpump.server.auth import Role
+from smartpump.server.keys import KeyStatus
 from smartpump.server.vocabulary import (
     ChangeRequestSeverity,
     ChangeRequestStatus,
@@ -164,16 +166,27 @@ class AuditVerifyOut(Response):
 
     ok: bool
     records_checked: int
+    checkpoints_checked: int
     first_bad_seq: int | None
     problem: str | None
 
 
 class PublicKeyOut(Response):
-    """The library-signing public key pumps verify against."""
+    """A published signing key: pumps trust it for its ``purpose`` only; ``active`` signs, ``published``
+    is trusted ahead of a rotation."""
 
     key_id: str
+    purpose: KeyPurpose
+    status: KeyStatus
+    created_at: str
     algorithm: Literal["Ed25519"] = "Ed25519"
     public_key_pem: str
+
+
+class PublishedKeysOut(Response):
+    """Every published key (the pumps' trust list, read by ``TrustStore.from_document``)."""
+
+    keys: list[PublicKeyOut]
 
 
 class PumpCreate(Request):

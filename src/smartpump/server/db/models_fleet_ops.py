@@ -66,7 +66,9 @@ class PumpCommand(Base):
 
 
 class SoftwarePackage(Base):
-    """A signed pump software package: one version for one model (Ed25519 over model, version, hash)."""
+    """A pump software package: one version for one model, the SHA-256 and size the server computed from the
+    uploaded artefact, and once a second person approved it (``status`` ``approved``) its signature (Ed25519
+    over model, version, hash)."""
 
     __tablename__ = "software_packages"
     __table_args__ = (UniqueConstraint("model", "version"),)
@@ -75,9 +77,13 @@ class SoftwarePackage(Base):
     model: Mapped[str] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
-    signed: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    signed: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None]
 
 
 class ConfigurationVersion(Base):

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.errors import SignatureError
+from smartpump.library.keys import KeyPurpose
 from smartpump.server import audit
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import Pump
@@ -247,6 +248,7 @@ def _signed_row(
 ) -> PumpCommand:
     expires_at = now + timedelta(seconds=expires_in_s)
     nonce = secrets.token_hex(16)
+    signer = state.keys.signer(KeyPurpose.COMMAND)
     try:
         signed = sign_command(
             pump_id=pump.serial,
@@ -256,8 +258,8 @@ def _signed_row(
             expires_at=expires_at,
             nonce=nonce,
             counter=counter,
-            private_key_pem=state.keys.private_pem,
-            key_id=state.keys.key_id,
+            private_key_pem=signer.private_pem,
+            key_id=signer.key_id,
         )
     except SignatureError as error:
         raise InvalidInputError(error.message, code="command.args") from None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.errors import ConfigurationError
+from smartpump.library.keys import KeyPurpose
 from smartpump.pump.configuration import (
     FORMAT,
     PumpConfiguration,
@@ -33,7 +34,7 @@ from smartpump.server.db.repositories import configurations as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.keys import SigningKeys
+from smartpump.server.keys import Keyring
 from smartpump.server.vocabulary import ConfigurationStatus
 
 DEFAULTS_NAME: Final = "Factory defaults"
@@ -204,7 +205,7 @@ def _configuration_of(session: Session, row: ConfigurationVersion) -> PumpConfig
 
 
 def release(
-    session: Session, clock: Clock, keys: SigningKeys, access: Access, configuration_id: int
+    session: Session, clock: Clock, keys: Keyring, access: Access, configuration_id: int
 ) -> ConfigurationVersion:
     """Sign a draft with the server key; it is then immutable and may be deployed.
 
@@ -235,12 +236,13 @@ def release(
             f"v{newest.version} of {row.model} is released already; pumps would refuse v{row.version}",
             code="configuration.superseded",
         )
-    signed = sign_configuration(configuration, keys.private_pem, keys.key_id)
+    signer = keys.signer(KeyPurpose.CONFIGURATION)
+    signed = sign_configuration(configuration, signer.private_pem, signer.key_id)
     row.status = ConfigurationStatus.RELEASED.value
     row.released_by = access.principal.user_id
     row.released_at = clock.now()
     row.signed_document = signed.to_json()
-    row.key_id = keys.key_id
+    row.key_id = signer.key_id
     _audit_release(session, clock, access, row, outcome="success", reason=None)
     session.commit()
     return row

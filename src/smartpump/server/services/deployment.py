@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.events import EventType
-from smartpump.pump.software import SignedPackage, is_version, sign_package, version_key
+from smartpump.pump.software import SignedPackage, is_version, version_key
 from smartpump.server import audit
 from smartpump.server.auth import Access
 from smartpump.server.db.models import ChannelState, LibraryVersion, Pump
@@ -48,7 +47,7 @@ from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands, fleet
 from smartpump.server.state import ServerState
-from smartpump.server.vocabulary import ConfigurationStatus
+from smartpump.server.vocabulary import ConfigurationStatus, PackageStatus
 from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
     INSTALL_SOFTWARE,
@@ -122,44 +121,6 @@ class DeploymentView:
     targets: tuple[TargetView, ...]
 
 
-def create_package(
-    session: Session, state: ServerState, access: Access, *, model: str, version: str, sha256: str
-) -> SoftwarePackage:
-    """Register and sign a software package for a model (refused: a version not above the latest)."""
-    if not is_version(version) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise InvalidInputError(
-            "version must be dotted digits and sha256 64 hex digits", code="software.invalid"
-        )
-    latest = [
-        p.version for p in session.scalars(select(SoftwarePackage).where(SoftwarePackage.model == model))
-    ]
-    if latest and version_key(version) <= max(version_key(v) for v in latest):
-        raise ConflictError(
-            f"software {version} is not above the latest for {model}", code="software.downgrade"
-        )
-    signed = sign_package(model, version, sha256, state.keys.private_pem, state.keys.key_id).to_document()
-    row = SoftwarePackage(
-        model=model,
-        version=version,
-        sha256=sha256,
-        signed=json.dumps(signed, sort_keys=True),
-        created_by=access.principal.username,
-        created_at=state.clock.now(),
-    )
-    session.add(row)
-    audit.append(
-        session,
-        state.clock,
-        actor=access.principal.username,
-        action="software.registered",
-        object_type="software",
-        object_id=f"{model}:{version}",
-        details={"sha256": sha256},
-    )
-    session.commit()
-    return row
-
-
 def create_deployment(
     session: Session,
     state: ServerState,
@@ -194,6 +155,12 @@ def create_deployment(
         package = session.get(SoftwarePackage, package_id) if package_id is not None else None
         if package is None:
             raise NotFoundError(f"no software package {package_id}", code="software.not_found")
+        if package.status != PackageStatus.APPROVED.value or package.signed is None:
+            raise ConflictError(
+                f"software {package.model} {package.version} is not approved: a second person approves a "
+                "package before it can be deployed",
+                code="software.not_approved",
+            )
     if (target_value is None) != (target_kind is TargetKind.ALL):
         raise InvalidInputError("target_value is required unless the target is all", code="deployment.target")
     model = (
@@ -402,7 +369,7 @@ def _offer(session: Session, row: Deployment) -> tuple[dict[str, object], str]:
         signed = SignedConfiguration.from_json(configuration.signed_document)
         return dict(install_configuration_args(signed)), INSTALL_CONFIGURATION
     package = session.get(SoftwarePackage, row.package_id)
-    assert package is not None
+    assert package is not None and package.signed is not None
     return install_software_args(SignedPackage.from_document(json.loads(package.signed))), INSTALL_SOFTWARE
 
 
@@ -634,7 +601,8 @@ def software_currency(session: Session, access: Access) -> list[SoftwareCurrency
     """Software version currency per pump model in the caller's facilities."""
     pumps = fleet_repo.all_pumps(session, facility_ids=access.scope)
     latest: dict[str, str] = {}
-    for package in session.scalars(select(SoftwarePackage)):
+    approved = select(SoftwarePackage).where(SoftwarePackage.status == PackageStatus.APPROVED.value)
+    for package in session.scalars(approved):
         if package.model not in latest or version_key(package.version) > version_key(latest[package.model]):
             latest[package.model] = package.version
     result = []

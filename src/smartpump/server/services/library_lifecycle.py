@@ -25,6 +25,7 @@ from smartpump.errors import SmartpumpError
 from smartpump.library import signing
 from smartpump.library.diff import LibraryDiff, diff
 from smartpump.library.formats import json_format
+from smartpump.library.keys import KeyPurpose
 from smartpump.library.lint import Finding, Severity, lint
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server import audit
@@ -33,7 +34,7 @@ from smartpump.server.db.models import ChangeRequest, LibraryApproval, LibraryVe
 from smartpump.server.db.repositories import libraries as repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.keys import SigningKeys
+from smartpump.server.keys import Keyring
 from smartpump.server.services import release_policy
 from smartpump.server.settings import Settings
 from smartpump.server.vocabulary import ChangeRequestSeverity, ChangeRequestStatus
@@ -455,7 +456,7 @@ def release_standing(session: Session, row: LibraryVersion) -> release_policy.St
 
 
 def release(
-    session: Session, clock: Clock, keys: SigningKeys, access: Access, library_id: int
+    session: Session, clock: Clock, keys: Keyring, access: Access, library_id: int
 ) -> LibraryVersion:
     """Release an approved version: checks the hash-bound approval, signs it, retires the previous release."""
     row = get_version(session, access, library_id)
@@ -483,7 +484,7 @@ def release(
 
 
 def emergency_release(
-    session: Session, clock: Clock, keys: SigningKeys, access: Access, library_id: int, *, reason: str
+    session: Session, clock: Clock, keys: Keyring, access: Access, library_id: int, *, reason: str
 ) -> LibraryVersion:
     """Release without the review queue: two different approvers of the current content, and a reason.
 
@@ -562,7 +563,7 @@ def _deny(
 def _sign_and_release(
     session: Session,
     clock: Clock,
-    keys: SigningKeys,
+    keys: Keyring,
     access: Access,
     row: LibraryVersion,
     digest: str,
@@ -573,7 +574,8 @@ def _sign_and_release(
     errors = _errors(lint(library))
     if errors:
         raise _lint_refusal(errors, "release")
-    signed = signing.sign(replace(library, status=LibraryStatus.RELEASED), keys.private_pem, keys.key_id)
+    signer = keys.signer(KeyPurpose.LIBRARY)
+    signed = signing.sign(replace(library, status=LibraryStatus.RELEASED), signer.private_pem, signer.key_id)
     now = clock.now()
     previous = repo.released_in(session, row.facility_id)
     if previous is not None:
@@ -593,7 +595,7 @@ def _sign_and_release(
     row.released_at = now
     row.released_by = access.principal.user_id
     row.signed_document = signed.to_json()
-    row.key_id = keys.key_id
+    row.key_id = signer.key_id
     row.is_emergency = emergency_reason is not None
     row.emergency_reason = emergency_reason
     audit.append(
@@ -608,7 +610,7 @@ def _sign_and_release(
         details={
             "version": row.version,
             "content_hash": digest,
-            "key_id": keys.key_id,
+            "key_id": signer.key_id,
             "reason": emergency_reason,
         },
     )

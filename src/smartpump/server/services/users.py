@@ -12,10 +12,16 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.server import audit, password_policy
-from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, verify_password
+from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, principal_of, verify_password
 from smartpump.server.db.models import Facility, RoleGrant, User
 from smartpump.server.db.repositories import users as repo
-from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
+from smartpump.server.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from smartpump.server.settings import Settings
 
 FIRST_ADMIN = "admin"
@@ -148,9 +154,18 @@ def grants_of(session: Session, user_id: int) -> Sequence[RoleGrant]:
 
 
 def grant_role(
-    session: Session, clock: Clock, access: Access, user_id: int, *, role: Role, facility_id: int | None
+    session: Session,
+    clock: Clock,
+    access: Access,
+    user_id: int,
+    *,
+    role: Role,
+    facility_id: int | None,
+    via: str = "api",
 ) -> RoleGrant:
-    """Grant a role in a facility (or everywhere); privileged ones wait for a second admin."""
+    """Grant a role in a facility (or everywhere); privileged ones wait for a second admin, except the
+    bootstrap: while the deployment has one active admin, that admin's deployment-wide admin grant to
+    another user is active at once (audited ``grant.bootstrap``), so a second admin can exist."""
     user = get_user_for_admin(session, access, user_id)
     _require_admin_over(access, facility_id)
     if facility_id is not None and repo.facility_by_id(session, facility_id) is None:
@@ -158,6 +173,14 @@ def grant_role(
     if repo.find_grant(session, user.id, role.value, facility_id) is not None:
         raise ConflictError("this grant exists already", code="grant.exists")
     status = "pending" if role in PRIVILEGED_ROLES else "active"
+    bootstrap = (
+        role is Role.ADMIN
+        and facility_id is None
+        and user.id != access.principal.user_id
+        and repo.count_active_global_admins(session) == 1
+    )
+    if bootstrap:
+        status = "active"
     grant = RoleGrant(
         user_id=user.id,
         role=role.value,
@@ -172,17 +195,19 @@ def grant_role(
         session,
         clock,
         actor=access.principal.username,
-        action="grant.created",
+        action="grant.bootstrap" if bootstrap else "grant.created",
         object_type="grant",
         object_id=grant.id,
         facility_id=facility_id,
-        details={"user": user.username, "role": role.value, "status": status},
+        details={"user": user.username, "role": role.value, "status": status, "via": via},
     )
     session.commit()
     return grant
 
 
-def confirm_grant(session: Session, clock: Clock, access: Access, user_id: int, grant_id: int) -> RoleGrant:
+def confirm_grant(
+    session: Session, clock: Clock, access: Access, user_id: int, grant_id: int, *, via: str = "api"
+) -> RoleGrant:
     """Second-admin confirmation of a pending privileged grant (not by its granter, not by its grantee)."""
     grant = _grant_of(session, user_id, grant_id)
     _require_admin_over(access, grant.facility_id)
@@ -198,7 +223,7 @@ def confirm_grant(session: Session, clock: Clock, access: Access, user_id: int, 
             object_id=grant.id,
             facility_id=grant.facility_id,
             outcome="denied",
-            details={"reason": "second admin required"},
+            details={"reason": "second admin required", "via": via},
         )
         session.commit()
         raise AccessDeniedError(
@@ -214,7 +239,7 @@ def confirm_grant(session: Session, clock: Clock, access: Access, user_id: int, 
         object_type="grant",
         object_id=grant.id,
         facility_id=grant.facility_id,
-        details={"role": grant.role},
+        details={"role": grant.role, "via": via},
     )
     session.commit()
     return grant
@@ -288,6 +313,40 @@ def change_password(
         object_id=user.id,
     )
     session.commit()
+
+
+def console_admin(
+    session: Session, clock: Clock, hasher: PasswordHasher, username: str, password: str
+) -> Access:
+    """The access of an admin who proves their password at the server console (the CLI): what the API's
+    user routes give a logged-in admin, so the CLI grants through the same service and approvals.
+
+    Raises:
+        AuthenticationError: ``auth.invalid_credentials`` (audited, ``auth.console``).
+        AccessDeniedError: ``auth.password_change_required``, ``access.role`` for a non-admin.
+    """
+    user = repo.user_by_username(session, username)
+    if user is None or not user.is_active or not verify_password(hasher, user.password_hash, password):
+        audit.append(
+            session,
+            clock,
+            actor=username[:64],
+            action="auth.console",
+            object_type="user",
+            object_id=None if user is None else user.id,
+            outcome="failure",
+        )
+        session.commit()
+        raise AuthenticationError("wrong username or password", code="auth.invalid_credentials")
+    if user.must_change_password:
+        raise AccessDeniedError(
+            "change your password first (POST /api/v1/auth/password, or /ui/password)",
+            code="auth.password_change_required",
+        )
+    principal = principal_of(session, user)
+    if not principal.has_any_role({Role.ADMIN}):
+        raise AccessDeniedError(f"{username} is not an admin", code="access.role")
+    return Access(principal=principal, roles=frozenset({Role.ADMIN}))
 
 
 def get_user_for_admin(session: Session, access: Access, user_id: int) -> User:

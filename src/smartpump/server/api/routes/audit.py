@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from smartpump.server import audit
-from smartpump.server.api.deps import PageDep, SessionDep, require_roles
+from smartpump.server import audit_anchors
+from smartpump.server.api.deps import PageDep, SessionDep, StateDep, require_roles
 from smartpump.server.api.schemas import AuditRecordOut, AuditVerifyOut
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.repositories import audit as repo
@@ -62,17 +62,19 @@ def list_audit(
 
 @router.get("/verify")
 def verify_audit(
-    access: Annotated[Access, require_roles(Role.AUDITOR, Role.ADMIN)], session: SessionDep
+    access: Annotated[Access, require_roles(Role.AUDITOR, Role.ADMIN)], session: SessionDep, state: StateDep
 ) -> AuditVerifyOut:
-    """Recompute the whole chain (deployment-wide auditors and admins only)."""
+    """Recompute the whole chain and check it against the signed checkpoints kept outside the database
+    (deployment-wide auditors and admins only)."""
     if not access.is_global:
         raise AccessDeniedError(
             "verifying the whole chain needs a deployment-wide grant", code="audit.forbidden"
         )
-    report = audit.verify(session)
+    report = audit_anchors.verify_anchored(session, state.settings.audit_anchor_dir, state.keys)
     return AuditVerifyOut(
         ok=report.ok,
         records_checked=report.records_checked,
+        checkpoints_checked=report.checkpoints_checked,
         first_bad_seq=report.first_bad_seq,
         problem=report.problem,
     )

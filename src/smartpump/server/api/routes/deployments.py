@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, File, Form, Path, UploadFile, status
 from pydantic import Field
 from sqlalchemy import select
 
@@ -15,14 +15,17 @@ from smartpump.server.api.schemas import Request, Response
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
-from smartpump.server.services import commands, deployment, fleet, fleet_view
+from smartpump.server.services import commands, deployment, fleet, fleet_view, software_packages
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
+from smartpump.server.vocabulary import PackageStatus
 from smartpump.transport.commands import INSTALL_CONFIGURATION
 
 router = APIRouter(tags=["fleet"])
 Reader = Annotated[Access, require_roles(*ALL_ROLES)]
 Deployer = Annotated[Access, require_roles(Role.BIOMED, Role.PHARMACY_APPROVER)]
 Biomed = Annotated[Access, require_roles(Role.BIOMED)]
+PackageApprover = Annotated[Access, require_roles(Role.BIOMED, Role.ADMIN)]
+PackageId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Commander = Annotated[Access, require_roles(Role.BIOMED, Role.NURSE)]
 Serial = Annotated[str, Path(max_length=64)]
 DeploymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -71,22 +74,20 @@ class DeploymentOut(Response):
     targets: list[TargetOut]
 
 
-class PackageCreate(Request):
-    """A software package to sign: model, version (dotted digits) and the image's SHA-256."""
-
-    model: str = Field(min_length=1, max_length=64)
-    version: str = Field(min_length=1, max_length=32)
-    sha256: str = Field(min_length=64, max_length=64)
-
-
 class PackageOut(Response):
-    """A signed software package."""
+    """A software package: the SHA-256 and size the server computed from the uploaded artefact, who uploaded
+    it and, once a second person approved it, who (it is then signed and deployable)."""
 
     id: int
     model: str
     version: str
     sha256: str
+    size_bytes: int | None
+    status: PackageStatus
+    created_by: str
     created_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
 
 
 class CommandCreate(Request):
@@ -208,12 +209,35 @@ def get_deployment(deployment_id: DeploymentId, access: Reader, session: Session
 
 
 @router.post("/software-packages", status_code=status.HTTP_201_CREATED)
-def create_package(body: PackageCreate, access: Biomed, session: SessionDep, state: StateDep) -> PackageOut:
-    """Sign and register a pump software package (a version not above the model's latest is refused)."""
-    row = deployment.create_package(
-        session, state, access, model=body.model, version=body.version, sha256=body.sha256
+def create_package(
+    access: Biomed,
+    session: SessionDep,
+    state: StateDep,
+    model: Annotated[str, Form(min_length=1, max_length=64)],
+    version: Annotated[str, Form(min_length=1, max_length=32)],
+    artefact: Annotated[UploadFile, File(description="the software image; the server computes its SHA-256")],
+) -> PackageOut:
+    """Upload a pump software artefact (multipart: model, version, artefact); it waits for a second person's
+    approval before it is signed (a version not above the model's latest is refused)."""
+    row = software_packages.register_package(
+        session, state, access, model=model, version=version, artefact=artefact.file.read()
     )
     return PackageOut.model_validate(row)
+
+
+@router.post("/software-packages/{package_id}/approve")
+def approve_package(
+    package_id: PackageId, access: PackageApprover, session: SessionDep, state: StateDep
+) -> PackageOut:
+    """Approve and sign a package as a second person: another biomedical engineer or an admin, never its
+    uploader (``software.separation_of_duties``)."""
+    return PackageOut.model_validate(software_packages.approve_package(session, state, access, package_id))
+
+
+@router.get("/software-packages")
+def list_packages(access: Reader, session: SessionDep) -> list[PackageOut]:
+    """Every software package with its status."""
+    return [PackageOut.model_validate(row) for row in software_packages.list_packages(session)]
 
 
 @router.get("/fleet/software-currency")

@@ -26,6 +26,21 @@ def count_users(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(User)) or 0)
 
 
+def count_active_global_admins(session: Session) -> int:
+    """How many active users hold an active deployment-wide admin grant."""
+    query = (
+        select(func.count(func.distinct(RoleGrant.user_id)))
+        .join(User, User.id == RoleGrant.user_id)
+        .where(
+            RoleGrant.role == "admin",
+            RoleGrant.facility_id.is_(None),
+            RoleGrant.status == "active",
+            User.is_active.is_(True),
+        )
+    )
+    return int(session.scalar(query) or 0)
+
+
 def list_users(
     session: Session, *, facility_ids: frozenset[int] | None, limit: int, offset: int
 ) -> tuple[Sequence[User], int]:
