@@ -41,7 +41,7 @@ err_console = CliConsole(stderr=True, soft_wrap=True)
 
 
 def jsonable(value: Any) -> Any:
-    """Turn dataclasses, named tuples, Decimals, enums and tuples into plain JSON values (Decimal -> number)."""
+    """Dataclasses, named tuples, Decimals, enums and tuples as plain JSON values (Decimal -> number)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
     if isinstance(value, Enum):
