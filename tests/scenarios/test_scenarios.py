@@ -90,12 +90,15 @@ def test_generated_dose_error_scenarios_all_pass_for_the_test_library(tmp_path: 
     )
     assert generated.exit_code == 0, generated.output
     written = json.loads(generated.output)["written"]
-    assert len(written) == 6
-    assert {w["expected"] for w in written} == {"ok", "soft", "hard"}
+    dose = [w for w in written if w["family"] == "dose"]
+    assert len(dose) == 6
+    assert {w["expected"] for w in dose} == {"ok", "soft", "hard"}
+    wrong_bags = [w for w in written if w["family"] == "concentration"]
+    assert [w["expected"] for w in wrong_bags] == ["program.concentration_not_in_entry"] * 2
     ran = CliRunner().invoke(_app(), ["scenario", "run", str(out), "--json"])
     assert ran.exit_code == 0, ran.output
     document = json.loads(ran.output)
-    assert document["passed"] is True and len(document["scenarios"]) == 6
+    assert document["passed"] is True and len(document["scenarios"]) == len(written) == 8
 
 
 def test_generated_expectation_follows_the_limits_not_the_engine() -> None:
