@@ -34,7 +34,7 @@ from typing import Any, Final
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import CareArea, DrugLibrary, Entry, PCALimits
-from smartpump.pump.capabilities import Capabilities, capabilities
+from smartpump.pump.capabilities import CAPABILITIES, Capabilities, capabilities
 from smartpump.sim.workload import profile_for, typical
 from smartpump.units import (
     Concentration,
@@ -113,12 +113,20 @@ def expected_verdict(
     return "hard" if "hard" in levels else "soft" if "soft" in levels else "ok"
 
 
+def caps_for(entry: Entry, area: CareArea) -> Capabilities | None:
+    """The care area's usual pump model, else the first model whose channel the entry is for (a
+    syringe-only entry in a large-volume area plays on the syringe pump); None when no model fits."""
+    usual = capabilities(profile_for(area).model)
+    if not entry.devices or usual.device_type in entry.devices:
+        return usual
+    return next((c for c in CAPABILITIES.values() if c.device_type in entry.devices), None)
+
+
 def generate(
     library: DrugLibrary, care_area_id: str, *, library_ref: str
 ) -> tuple[list[GeneratedScenario], list[str]]:
     """The 2x/5x/10x scenarios of every usable entry of a care area, and the entries skipped (why)."""
     area = library.care_area(care_area_id)
-    caps = capabilities(profile_for(area).model)
     weight = usual_weight_kg(area)
     scenarios: list[GeneratedScenario] = []
     skipped: list[str] = []
@@ -126,8 +134,9 @@ def generate(
         if not entry.concentrations:
             skipped.append(f"{entry.id}: no fixed concentration")
             continue
-        if entry.devices and caps.device_type not in entry.devices:
-            skipped.append(f"{entry.id}: not for a {caps.device_type} pump")
+        caps = caps_for(entry, area)
+        if caps is None:
+            skipped.append(f"{entry.id}: no pump model runs {', '.join(entry.devices)} channels")
             continue
         if entry.pca is not None:
             for factor in FACTORS:

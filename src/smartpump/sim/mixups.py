@@ -22,12 +22,13 @@ from typing import Final
 from smartpump.errors import SmartpumpError
 from smartpump.library.confused_names import ConfusedNamesTable
 from smartpump.library.model import CareArea, Drug, DrugLibrary, Entry
-from smartpump.pump.capabilities import Capabilities, capabilities
+from smartpump.pump.capabilities import Capabilities
 from smartpump.sim.generate import (
     USUAL_HEIGHT_CM,
     Family,
     GeneratedScenario,
     build_scenario,
+    caps_for,
     continuous_step,
     continuous_verdict,
     level_of,
@@ -36,19 +37,19 @@ from smartpump.sim.generate import (
     usual_demand_dose,
     usual_weight_kg,
 )
-from smartpump.sim.workload import profile_for, typical
+from smartpump.sim.workload import typical
 from smartpump.units import Concentration, format_decimal
 
 WRONG_STRENGTH_FACTOR: Final = Decimal(10)
 NOT_IN_ENTRY: Final = "program.concentration_not_in_entry"
 
 
-def _usable(entry: Entry, caps: Capabilities) -> bool:
-    return bool(entry.concentrations) and (not entry.devices or caps.device_type in entry.devices)
+def _usable(entry: Entry, area: CareArea) -> bool:
+    return bool(entry.concentrations) and caps_for(entry, area) is not None
 
 
-def _first_usable(library: DrugLibrary, area: CareArea, drug: Drug, caps: Capabilities) -> Entry | None:
-    return next((e for e in library.entries_in(area.id) if e.drug_id == drug.id and _usable(e, caps)), None)
+def _first_usable(library: DrugLibrary, area: CareArea, drug: Drug) -> Entry | None:
+    return next((e for e in library.entries_in(area.id) if e.drug_id == drug.id and _usable(e, area)), None)
 
 
 def _worst(*levels: str) -> str:
@@ -61,13 +62,12 @@ def look_alike(
     """Both directions of every confused pair with a usable entry of each drug in the care area, and
     what was left out (why)."""
     area = library.care_area(care_area_id)
-    caps = capabilities(profile_for(area).model)
     weight = usual_weight_kg(area)
     scenarios: list[GeneratedScenario] = []
     skipped: list[str] = []
     for mixup in table.mixups(library):
-        first = _first_usable(library, area, mixup.first, caps)
-        second = _first_usable(library, area, mixup.second, caps)
+        first = _first_usable(library, area, mixup.first)
+        second = _first_usable(library, area, mixup.second)
         if first is None or second is None:
             continue
         if (first.pca is None) != (second.pca is None):
@@ -76,9 +76,7 @@ def look_alike(
         for intended, picked in ((first, second), (second, first)):
             try:
                 scenarios.append(
-                    _picked_instead(
-                        library, area, caps, weight, intended, picked, mixup.pair.label, library_ref
-                    )
+                    _picked_instead(library, area, weight, intended, picked, mixup.pair.label, library_ref)
                 )
             except SmartpumpError as error:
                 skipped.append(f"{intended.id} picked as {picked.id}: {error.message}")
@@ -88,13 +86,14 @@ def look_alike(
 def _picked_instead(
     library: DrugLibrary,
     area: CareArea,
-    caps: Capabilities,
     weight: Decimal,
     intended: Entry,
     picked: Entry,
     pair: str,
     library_ref: str,
 ) -> GeneratedScenario:
+    caps = caps_for(picked, area)
+    assert caps is not None
     meant, chosen = library.drug(intended.drug_id).shown_name, library.drug(picked.drug_id).shown_name
     if intended.pca is not None and picked.pca is not None:
         dose = usual_demand_dose(intended.pca)
@@ -131,13 +130,13 @@ def wrong_concentration(
 ) -> tuple[list[GeneratedScenario], list[str]]:
     """A ten-times-stronger bag for every usable entry of the care area, and the entries left out (why)."""
     area = library.care_area(care_area_id)
-    caps = capabilities(profile_for(area).model)
     weight = usual_weight_kg(area)
     scenarios: list[GeneratedScenario] = []
     skipped: list[str] = []
     for entry in library.entries_in(area.id):
-        if not _usable(entry, caps):
-            skipped.append(f"{entry.id}: no fixed concentration or not for a {caps.device_type} pump")
+        caps = caps_for(entry, area)
+        if caps is None or not entry.concentrations:
+            skipped.append(f"{entry.id}: no fixed concentration or no pump model for its channels")
             continue
         listed = entry.concentrations[0]
         wrong = Concentration(listed.amount * WRONG_STRENGTH_FACTOR, listed.unit, listed.volume_ml)
