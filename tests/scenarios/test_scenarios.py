@@ -7,8 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from smartpump.cli import scenario as scenario_cli
