@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from smartpump.cli import scenario as scenario_cli
@@ -90,12 +91,18 @@ def test_generated_dose_error_scenarios_all_pass_for_the_test_library(tmp_path: 
     )
     assert generated.exit_code == 0, generated.output
     written = json.loads(generated.output)["written"]
-    assert len(written) == 6
-    assert {w["expected"] for w in written} == {"ok", "soft", "hard"}
+    dose = [w for w in written if w["family"] == "dose"]
+    assert len(dose) == 9  # dopamine and heparin on the ICU's large-volume pump, the PCA entry on a PCA pump
+    assert {w["expected"] for w in dose} == {"ok", "soft", "hard"}
+    models = {Path(w["file"]).stem: yaml.safe_load(Path(w["file"]).read_text())["model"] for w in written}
+    assert {m for stem, m in models.items() if stem.startswith("icu-dopamine")} == {"lvp-4"}
+    assert {m for stem, m in models.items() if stem.startswith("icu-morphine-pca")} == {"pca-1"}
+    wrong_bags = [w for w in written if w["family"] == "concentration"]
+    assert [w["expected"] for w in wrong_bags] == ["program.concentration_not_in_entry"] * 3
     ran = CliRunner().invoke(_app(), ["scenario", "run", str(out), "--json"])
     assert ran.exit_code == 0, ran.output
     document = json.loads(ran.output)
-    assert document["passed"] is True and len(document["scenarios"]) == 6
+    assert document["passed"] is True and len(document["scenarios"]) == len(written) == 12
 
 
 def test_generated_expectation_follows_the_limits_not_the_engine() -> None:

@@ -12,15 +12,15 @@ from pydantic import BaseModel
 
 from smartpump.library.diff import Change, LibraryDiff
 from smartpump.library.lint import Finding
+from smartpump.library.search import SearchResult
 from smartpump.server.api import schemas
 from smartpump.server.audit import VerifyReport
 from smartpump.server.db import models, models_fleet_ops
 from smartpump.server.services.configurations import ConfigurationCurrency
 from smartpump.server.services.events import EventView
-from smartpump.server.services.fleet import ChannelReport, FacilityCurrency
+from smartpump.server.services.fleet import FacilityCurrency
 from smartpump.server.services.library_coverage import AreaCoverage, Coverage
 from smartpump.server.services.library_lifecycle import OverdueReview
-from smartpump.server.services.library_search import SearchResult
 from smartpump.server.services.maintenance import DueItem
 from smartpump.server.services.release_policy import Policy, Standing
 
@@ -45,7 +45,11 @@ PAIRS = (
     Pair(schemas.LibraryCurrencyOut, FacilityCurrency),
     Pair(schemas.OverdueReviewOut, OverdueReview),
     Pair(schemas.SearchOut, SearchResult),
-    Pair(schemas.ChannelOut, ChannelReport, added={"updated_at": "when the server last changed the row"}),
+    Pair(
+        schemas.ChannelOut,
+        models.ChannelState,
+        hidden={"id": "internal key", "pump_id": "channels are listed under their pump"},
+    ),
     Pair(schemas.AuditVerifyOut, VerifyReport, added={"ok": "the report's verdict as one boolean"}),
     Pair(schemas.DiffOut, LibraryDiff, added={"against_id": "the library version compared with"}),
     Pair(schemas.CoverageOut, Coverage, added={"library_id": "the version covered", "version": "its number"}),

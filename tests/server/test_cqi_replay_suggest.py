@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from smartpump.library.formats import json_format
-from tests.factories import dose_limits, make_entry
-from tests.server.conftest import START, World
+from tests.factories import dose_limits, make_drug, make_entry
+from tests.server.conftest import START, World, library_payload
 from tests.server.cqi_history import LIBS, CqiTeam, north_history, south_history
 
 WINDOW = {"since": (START - timedelta(days=1)).isoformat(), "until": (START + timedelta(days=1)).isoformat()}
@@ -152,3 +152,49 @@ def test_bad_suggestion_requests_are_refused(team: CqiTeam) -> None:
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
     elsewhere = _suggest(team, "s-pharm", team.released_id, min_overrides=2)
     assert (elsewhere.status_code, elsewhere.json()["error"]["code"]) == (404, "library.not_found")
+
+
+def _released_without_hard_max(team: CqiTeam) -> int:
+    """Version 3 of north: dopamine cleared of its high-alert flag by the pharmacist and entered without a
+    dose hard max (lint allows that for a drug that is not high-alert), reviewed and released."""
+    entry = make_entry(dose=dose_limits("mcg/kg/min", default=5, hard_min=1, soft_min=2, soft_max=20))
+    payload = library_payload(
+        team.north, version=3, drugs=(make_drug(is_high_alert=False),), entries=(entry,)
+    )
+    created = team.world.post_json(LIBS, payload, team.h("n-pharm"))
+    assert created.status_code == 201, created.text
+    library_id: int = created.json()["id"]
+    for action, user in (
+        ("submit", "n-pharm"),
+        ("approve", "n-appr"),
+        ("approve", "n-appr2"),
+        ("release", "n-appr"),
+    ):
+        response = team.world.client.post(f"{LIBS}/{library_id}/{action}", headers=team.h(user), json={})
+        assert response.status_code == 200, response.text
+    return library_id
+
+
+def test_suggestion_on_an_entry_without_hard_max_warns_in_the_api_note_and_cqi_page(team: CqiTeam) -> None:
+    released = _released_without_hard_max(team)
+    response = _suggest(team, "n-dual", released, min_overrides=2)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    (suggestion,) = body["suggestions"]
+    # overrides 24 and 25 -> soft max 25; the good catch at 28 -> a hard max of 27 blocks it, no override
+    assert (suggestion["proposed"], suggestion["hard_max"], suggestion["proposed_hard_max"]) == (
+        "25",
+        None,
+        "27",
+    )
+    (warning,) = suggestion["warnings"]
+    assert "raising the soft max to 25 mcg/kg/min leaves no hard stop above it" in warning
+    assert f"WARNING: {warning}" in body["note"]
+    document = team.world.client.get(f"{LIBS}/{body['draft_id']}/document", headers=team.h("n-aud")).json()
+    assert "hard_max" not in document["entries"][0]["dose"]["limits"]
+    team.world.clock.advance(timedelta(days=1).total_seconds())
+    fresh = team.world.login("n-aud")
+    page = team.world.client.get("/ui/cqi", params={"days": 2, "min_overrides": 2}, headers=fresh)
+    assert page.status_code == 200, page.text
+    assert "Limit suggestions" in page.text and "released v3" in page.text
+    assert "(propose 27)" in page.text and "Warning, icu-dopamine: entry has no dose hard max" in page.text

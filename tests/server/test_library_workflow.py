@@ -14,9 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from smartpump.library.model import DrugLibrary
+from smartpump.library.search import search
 from smartpump.server.auth import Role
 from smartpump.server.services.library_coverage import coverage
-from smartpump.server.services.library_search import search
 from tests.factories import dose_limits, make_care_area, make_drug, make_entry, make_library
 from tests.server.conftest import World, library_payload
 from tests.server.test_web_pages import csrf_of, login

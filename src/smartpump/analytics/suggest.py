@@ -2,6 +2,10 @@
 
 A proposal only ever raises an entry's dose ``soft_max``; hard limits never move. The evidence (alerts
 removed, good catches kept) comes from replaying the history against the draft the proposal makes.
+An entry without a dose hard max gets a warning with every proposal (raising its soft max leaves no
+hard stop at all above it) and, when a good catch gives the evidence, a hard-max proposal for the
+committee: two significant digits strictly below the lowest good-catch dose, above every overridden
+dose. The draft never sets it: a hard max is the committee's decision.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Suggestion:
     soft_alerts_after: int = 0
     good_catches: int = 0
     good_catches_kept: int = 0
+    proposed_hard_max: Decimal | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _two_digits(value: Decimal, rounding: str) -> Decimal:
@@ -48,6 +54,58 @@ def _two_digits(value: Decimal, rounding: str) -> Decimal:
     exponent = value.adjusted() - 1
     rounded = value.scaleb(-exponent).to_integral_value(rounding=rounding).scaleb(exponent)
     return Decimal(format(rounded, "f"))
+
+
+def _shown(value: Decimal) -> str:
+    """``value`` to three significant digits, without an exponent."""
+    return format(Decimal(f"{value:.3g}"), "f")
+
+
+def no_hard_max_warning(
+    unit: str,
+    proposed: Decimal,
+    highest_override: Decimal,
+    lowest_good_catch: Decimal | None,
+    proposed_hard_max: Decimal | None,
+) -> str:
+    """The warning a soft-max proposal on an entry without a hard max carries."""
+    reach = _two_digits(highest_override, ROUND_CEILING)
+    if proposed_hard_max is not None:
+        hard = (
+            f"proposed hard max {proposed_hard_max} {unit}, below the lowest good catch; not set in the draft"
+        )
+    elif lowest_good_catch is None:
+        hard = f"no good catch to base one on; overridden doses reach {reach} {unit}"
+    else:
+        hard = (
+            f"no hard max separates the good catches (lowest {_shown(lowest_good_catch)} {unit}) from the "
+            f"overridden doses (up to {reach} {unit})"
+        )
+    return (
+        f"entry has no dose hard max: raising the soft max to {proposed} {unit} leaves no hard stop above "
+        f"it; set a hard max before release ({hard})"
+    )
+
+
+def _step_below(value: Decimal) -> Decimal:
+    """The largest two-significant-digit number strictly below ``value``."""
+    below = _two_digits(value, ROUND_FLOOR)
+    if below >= value:
+        below = _two_digits(below - Decimal(1).scaleb(below.adjusted() - 1), ROUND_FLOOR)
+    return below
+
+
+def _hard_max_proposal(
+    highest: Decimal, proposed: Decimal, lowest_good_catch: Decimal | None
+) -> Decimal | None:
+    """Two digits strictly below the lowest good catch, when that is above the proposed soft max and
+    blocks no overridden dose; else None (no evidence for a hard max)."""
+    if lowest_good_catch is None:
+        return None
+    candidate = _step_below(lowest_good_catch)
+    if candidate <= proposed or candidate < highest:
+        return None
+    return candidate
 
 
 def _quantile(values: list[Decimal], q: float) -> Decimal:
@@ -84,6 +142,14 @@ def propose(
             proposed = _two_digits(proposed - Decimal(1).scaleb(proposed.adjusted() - 1), ROUND_FLOOR)
         if proposed <= limits.soft_max:
             continue
+        warnings: tuple[str, ...] = ()
+        proposed_hard_max = None
+        if limits.hard_max is None:
+            highest = max(Decimal(d) for d in doses)
+            proposed_hard_max = _hard_max_proposal(highest, proposed, lowest)
+            warnings = (
+                no_hard_max_warning(str(entry.dose.unit), proposed, highest, lowest, proposed_hard_max),
+            )
         suggestions.append(
             Suggestion(
                 entry_id=entry_id,
@@ -95,6 +161,8 @@ def propose(
                 hard_max=limits.hard_max,
                 overrides=len(doses),
                 lowest_good_catch=lowest,
+                proposed_hard_max=proposed_hard_max,
+                warnings=warnings,
             )
         )
     return sorted(suggestions, key=lambda s: s.entry_id)

@@ -21,6 +21,7 @@ from smartpump.cli import (  # noqa: F401  (importing a module registers its com
     library_formats,
     library_import,
     library_review,
+    library_search,
     pki,
     scenario,
     server,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.table import Table
@@ -24,7 +24,9 @@ from smartpump.ders.program import (
 from smartpump.ders.select import find_entry
 from smartpump.errors import LibraryFormatError, LookupFailedError, SmartpumpError
 from smartpump.library.formats import json_format
+from smartpump.library.formats.high_alert_table import high_alert_table
 from smartpump.library.model import CareArea, DeliveryMode, DrugLibrary, Entry, Route
+from smartpump.library.search import search
 from smartpump.pump.capabilities import PumpModel, capabilities
 from smartpump.pump.programming import check_on_model, model_device_limits
 from smartpump.units import (
@@ -79,6 +81,8 @@ ModelOpt = Annotated[
     ),
 ]
 MODELS = {"lvp": PumpModel.LVP, "syringe": PumpModel.SYRINGE, "pca": PumpModel.PCA}
+
+_CANDIDATES_SHOWN: Final = 20
 
 
 def register(app: typer.Typer) -> None:
@@ -208,7 +212,8 @@ def check(
         )
         program, verdict = _checked(lib, area, program, model, resolution, vtbi_resolution)
     except LookupFailedError as error:
-        _fail_with_candidates(error, as_json)
+        hint = did_you_mean(lib, care_area, drug) if error.code == "library.no_entry" else ()
+        _fail_with_candidates(error, as_json, hint)
     except LibraryFormatError as error:
         fail(f"{error.message} ({len(error.problems)} problems)", code=error.code)
     except SmartpumpError as error:
@@ -269,11 +274,32 @@ def _pca_program(entry: Entry, demand: Decimal | None, lockout: str | None) -> P
     return PCAProgram(demand_dose=demand, lockout_min=lockout_value)
 
 
-def _fail_with_candidates(error: LookupFailedError, as_json: bool) -> NoReturn:
+def did_you_mean(library: DrugLibrary, care_area: str, drug: str) -> tuple[str, ...]:
+    """Drugs of the care area the user may have meant by ``drug``: those answering to it as part of a
+    name, alias or brand (``norepi``, ``levophed``), else the closest names."""
+    area_id = library.care_area(care_area).id
+    in_area = {library.drug(e.drug_id).shown_name for e in library.entries_in(area_id)}
+    found = search(library, drug, high_alert_table())
+    named = [m.drug.shown_name for m in found.matches if m.entry.care_area_id == area_id]
+    return tuple(dict.fromkeys(named or [n for n in found.did_you_mean if n in in_area]))
+
+
+def _fail_with_candidates(error: LookupFailedError, as_json: bool, hint: tuple[str, ...] = ()) -> NoReturn:
     if as_json:
-        emit_json({"error": error.code, "message": error.message, "candidates": list(error.candidates)})
+        emit_json(
+            {
+                "error": error.code,
+                "message": error.message,
+                "candidates": list(error.candidates),
+                "did_you_mean": list(hint),
+            }
+        )
+    if hint:
+        fail(f"{error.message}; did you mean {' or '.join(hint)}?", code=error.code)
     if error.candidates:
-        listing = "; ".join(error.candidates[:20])
+        shown = error.candidates[:_CANDIDATES_SHOWN]
+        more = len(error.candidates) - len(shown)
+        listing = "; ".join(shown) + (f"; ... and {more} more" if more else "")
         fail(f"{error.message}. Candidates: {listing}", code=error.code)
     fail(error.message, code=error.code)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -142,15 +143,28 @@ def suggest_command(
     table = Table("entry", "unit", "soft_max", "proposed", "hard_max", "soft alerts", "good catches kept")
     for s in found:
         table.add_row(
-            s.entry_id,
+            s.entry_id + (" (!)" if s.warnings else ""),
             s.unit,
             str(s.current),
             str(s.proposed),
-            "" if s.hard_max is None else str(s.hard_max),
+            _hard_max_text(s.hard_max, s.proposed_hard_max),
             f"{s.soft_alerts_before} -> {s.soft_alerts_after}",
             f"{s.good_catches_kept}/{s.good_catches}",
+            style="yellow" if s.warnings else None,
         )
     console.print(table)
+    for s in found:
+        for warning in s.warnings:
+            err_console.print(
+                f"WARNING {s.entry_id}: {warning}", style="yellow", markup=False, highlight=False
+            )
+
+
+def _hard_max_text(hard_max: Decimal | None, proposed_hard_max: Decimal | None) -> str:
+    """The entry's hard max, or NONE (with the proposed one) where it has none."""
+    if hard_max is not None:
+        return str(hard_max)
+    return "NONE" if proposed_hard_max is None else f"NONE (propose {proposed_hard_max})"
 
 
 def _start(text: str | None, default: datetime) -> datetime:

@@ -6,7 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from rich.table import Table
@@ -14,7 +14,16 @@ from rich.table import Table
 from smartpump.cli.library import library_app
 from smartpump.cli.output import console, emit_json, err_console, fail
 from smartpump.errors import LibraryFormatError, SmartpumpError
-from smartpump.library.formats import csv_format, json_format, xlsx_format
+from smartpump.library.formats import (
+    alaris_export,
+    baxter_export,
+    csv_format,
+    json_format,
+    vendor_roundtrip,
+    xlsx_format,
+)
+from smartpump.library.formats.alaris import read_alaris
+from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.library_file import read_library
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import EXAMPLE_LABEL, DrugLibrary, Entry
@@ -22,6 +31,7 @@ from smartpump.units import format_decimal
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document for scripts.")]
 _MAX_PROBLEMS_SHOWN = 50
+EXIT_LOSSY = 1
 
 
 class ExportFormat(StrEnum):
@@ -29,6 +39,11 @@ class ExportFormat(StrEnum):
 
     CSV = "csv"
     XLSX = "xlsx"
+    ALARIS = "alaris"
+    BAXTER = "baxter"
+
+
+VENDOR_FORMATS: Final = frozenset({ExportFormat.ALARIS, ExportFormat.BAXTER})
 
 
 def _fail_with(error: SmartpumpError) -> NoReturn:
@@ -150,23 +165,50 @@ def schema_command() -> None:
 @library_app.command("export")
 def export_command(
     file: Annotated[Path, typer.Argument(help="Library file: .json (canonical) or .xlsx.")],
-    format_: Annotated[ExportFormat, typer.Option("--format", help="csv (pharmacist columns) or xlsx.")],
+    format_: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="csv (pharmacist columns), xlsx (smartpump workbook), alaris (BD Alaris Guardrails report) "
+            "or baxter (Baxter Sigma Spectrum report).",
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="alaris/baxter: refuse (write nothing, exit 1) when the layout cannot carry everything.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a library to CSV (entries only) or XLSX (the whole library); CSV losses are listed."""
+    """Export a library to CSV (entries only), XLSX (the whole library) or a vendor layout. CSV losses are
+    listed; a vendor file is re-imported and every value that does not come back is listed."""
     library = load_library(file)
     not_held: tuple[str, ...] = ()
     try:
         if format_ is ExportFormat.CSV:
             not_held = csv_format.not_held(library)
             csv_format.write(library, output)
-        else:
+        elif format_ is ExportFormat.XLSX:
             xlsx_format.write(library, output)
+        else:
+            not_held = vendor_export(library, format_, output)
     except OSError as error:
         fail(f"cannot write {output}: {error}", code="cli.write")
     except SmartpumpError as error:
         _fail_with(error)
+    if strict and not_held and format_ in VENDOR_FORMATS:
+        output.unlink(missing_ok=True)
+        for line in not_held:
+            err_console.print(f"not carried: {line}", markup=False, highlight=False)
+        fail(
+            f"the {format_.value} layout cannot carry {len(not_held)} values of this library (listed above); "
+            "nothing written",
+            code="library.export_lossy",
+            exit_code=EXIT_LOSSY,
+        )
     if as_json:
         emit_json(
             {
@@ -177,9 +219,29 @@ def export_command(
             }
         )
         return
+    label = "not in CSV" if format_ is ExportFormat.CSV else "not carried"
     for line in not_held:
-        err_console.print(f"not in CSV: {line}", markup=False, highlight=False)
-    console.print(f"wrote {output} ({format_.value}, {len(library.entries)} entries)", highlight=False)
+        err_console.print(f"{label}: {line}", markup=False, highlight=False)
+    checked = ""
+    if format_ in VENDOR_FORMATS:
+        checked = (
+            f"; re-imported: {len(not_held)} values do not come back" if not_held else "; re-imported: equal"
+        )
+    console.print(
+        f"wrote {output} ({format_.value}, {len(library.entries)} entries{checked})", highlight=False
+    )
+
+
+def vendor_export(library: DrugLibrary, format_: ExportFormat, output: Path) -> tuple[str, ...]:
+    """Write the library in a vendor layout, re-import the file and return every value that did not come
+    back (one line each; empty when the re-import equals the library)."""
+    if format_ is ExportFormat.ALARIS:
+        alaris_export.write_alaris(library, output)
+        back = read_alaris(output).library
+    else:
+        baxter_export.write_baxter(library, output)
+        back = read_baxter(output).library
+    return tuple(vendor_roundtrip.describe(c) for c in vendor_roundtrip.losses(library, back))
 
 
 @library_app.command("import-csv")

@@ -1,12 +1,13 @@
 """`smartpump scenario run FILE|DIR` plays timed scripts on a simulated pump; `scenario generate` writes
-2x/5x/10x dose-error scenarios for every entry of a care area (a pharmacist's pre-release test)."""
+dose-error (2x/5x/10x), look-alike/sound-alike and wrong-concentration scenarios for every entry of a
+care area, PCA included (a pharmacist's pre-release test)."""
 
 from __future__ import annotations
 
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 import yaml
@@ -14,9 +15,15 @@ import yaml
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.errors import SmartpumpError
 from smartpump.library.formats import json_format
+from smartpump.library.formats.confused_names_table import confused_names_table
+from smartpump.library.model import DrugLibrary
+from smartpump.sim.generate import Family, GeneratedScenario
 from smartpump.sim.generate import generate as generate_scenarios
+from smartpump.sim.mixups import look_alike, wrong_concentration
 from smartpump.sim.scenario import ScenarioResult, load_scenario, run_scenario
 from smartpump.units import format_decimal
+
+EXIT_NOTHING_GENERATED: Final = 1
 
 scenario_app = typer.Typer(
     name="scenario", help="Play pump scenarios (bedside actions, faults) in virtual time."
@@ -112,17 +119,28 @@ def run(
 @scenario_app.command("generate")
 def generate(
     library: Annotated[Path, typer.Option("--library", "-l", help="Library JSON to test.")],
-    care_area: Annotated[str, typer.Option("--care-area", help="Care area id.")],
+    care_area: Annotated[str, typer.Option("--care-area", help="Care area id (or name).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the scenarios to.")],
+    families: Annotated[
+        list[Family] | None,
+        typer.Option(
+            "--family",
+            help="Scenario family (repeatable): dose (2x/5x/10x), look-alike (confused drug names), "
+            "concentration (a ten-times-stronger bag). Default: all three.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
-    """Write 2x/5x/10x usual-dose scenarios for every entry of a care area, each expecting the verdict
-    the library's limits call for (rule: smartpump.sim.generate); then `scenario run DIR`."""
+    """Write pre-release scenarios for every entry of a care area (PCA included), each expecting what
+    the library's limits call for: dose errors, look-alike/sound-alike picks and wrong concentrations
+    (rules: smartpump.sim.generate and smartpump.sim.mixups); then `scenario run DIR`.
+    Exit 1 when nothing can be generated for the care area."""
+    chosen = tuple(dict.fromkeys(families or Family))
     try:
         drug_library = json_format.read(library)
         out.mkdir(parents=True, exist_ok=True)
         reference = os.path.relpath(library.resolve(), out.resolve())
-        scenarios, skipped = generate_scenarios(drug_library, care_area, library_ref=reference)
+        scenarios, skipped = _generated(drug_library, care_area, chosen, reference)
     except SmartpumpError as error:
         fail(error.message, code=error.code)
     except OSError as error:
@@ -131,15 +149,54 @@ def generate(
     for scenario in scenarios:
         target = out / f"{scenario.stem}.yaml"
         target.write_text(yaml.safe_dump(scenario.document, sort_keys=False), encoding="utf-8")
-        written.append({"file": str(target), "expected": scenario.expected})
+        written.append(
+            {
+                "file": str(target),
+                "family": scenario.family.value,
+                "expected": scenario.expected,
+                "note": scenario.note,
+            }
+        )
     if as_json:
         emit_json({"written": written, "skipped": skipped})
-        return
-    for item in written:
-        _say(f"{item['expected']:>8}  {item['file']}")
-    for reason in skipped:
-        _say(f" skipped  {reason}")
-    _say(f"{len(written)} scenarios written to {out}; run them with: smartpump scenario run {out}")
+    else:
+        for item in written:
+            note = f"  ({item['note']})" if item["note"] else ""
+            shown = "refused" if item["expected"].startswith("program.") else item["expected"]
+            _say(f"{shown:>8}  {item['file']}{note}")
+        for reason in skipped:
+            _say(f" skipped  {reason}")
+        if written:
+            counts = ", ".join(f"{sum(w['family'] == f.value for w in written)} {f.value}" for f in chosen)
+            _say(
+                f"{len(written)} scenarios ({counts}) written to {out}; "
+                f"run them with: smartpump scenario run {out}"
+            )
+    if not written:
+        fail(
+            f"no scenario could be generated for care area {care_area!r} (families: "
+            f"{', '.join(f.value for f in chosen)}; {len(skipped)} entries skipped, reasons above)",
+            code="scenario.none_generated",
+            exit_code=EXIT_NOTHING_GENERATED,
+        )
+
+
+def _generated(
+    library: DrugLibrary, care_area: str, families: tuple[Family, ...], reference: str
+) -> tuple[list[GeneratedScenario], list[str]]:
+    """The scenarios of the chosen families and everything skipped, in family order."""
+    scenarios: list[GeneratedScenario] = []
+    skipped: list[str] = []
+    for family in families:
+        if family is Family.DOSE:
+            found, left = generate_scenarios(library, care_area, library_ref=reference)
+        elif family is Family.LOOK_ALIKE:
+            found, left = look_alike(library, care_area, confused_names_table(), library_ref=reference)
+        else:
+            found, left = wrong_concentration(library, care_area, library_ref=reference)
+        scenarios += found
+        skipped += [f"{family.value}: {reason}" for reason in left]
+    return scenarios, skipped
 
 
 def register(app: typer.Typer) -> None:

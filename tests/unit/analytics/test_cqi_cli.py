@@ -8,8 +8,12 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
+from smartpump.analytics import frames
 from smartpump.cli import cqi
+from smartpump.library.formats import json_format
+from tests.factories import ENTRY_ID, dose_limits, make_entry, make_library
 from tests.unit.analytics.conftest import DEMO
+from tests.unit.analytics.test_suggest import UNIT, dopamine_history
 
 runner = CliRunner()
 
@@ -90,3 +94,27 @@ def test_missing_history_is_a_one_line_error(tmp_path: Path) -> None:
     ]
     result = runner.invoke(_app(), args)
     assert result.exit_code == 2 and "analytics.no_file" in result.output
+
+
+def _no_hard_max_case(tmp_path: Path) -> tuple[Path, Path]:
+    """Dopamine without a dose hard max, overridden at 21-24 with a good catch at 28 (handmade events)."""
+    library = make_library(
+        entries=(make_entry(dose=dose_limits(UNIT, default=5, hard_min=1, soft_min=2, soft_max=20)),)
+    )
+    library_path, history_path = tmp_path / "lib.json", tmp_path / "h.parquet"
+    json_format.write(library, library_path)
+    frames.write_parquet(frames.from_dicts(dopamine_history(catch_dose="28")), history_path, synthetic=True)
+    return library_path, history_path
+
+
+def test_suggest_warns_in_the_table_and_in_json_when_the_entry_has_no_hard_max(tmp_path: Path) -> None:
+    library_path, history_path = _no_hard_max_case(tmp_path)
+    args = ["cqi", "suggest", "--history", str(history_path), "--library", str(library_path)]
+    result = runner.invoke(_app(), [*args, "--min-overrides", "2"])
+    assert result.exit_code == 0, result.output
+    assert "NONE (propose 27)" in result.output
+    assert f"WARNING {ENTRY_ID}: entry has no dose hard max" in result.output
+    result = runner.invoke(_app(), [*args, "--min-overrides", "2", "--json"])
+    (only,) = json.loads(result.stdout)
+    assert (only["hard_max"], only["proposed"], only["proposed_hard_max"]) == (None, 24, 27)
+    assert "leaves no hard stop" in only["warnings"][0]

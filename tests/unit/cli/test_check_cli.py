@@ -136,3 +136,26 @@ def test_the_volume_that_holds_a_total_dose_follows_the_vtbi_resolution(
     assert (on_syringe["vtbi_ml"], on_syringe["vtbi_resolution_ml"]) == (Decimal("25.25"), Decimal("0.01"))
     on_pca = runner.invoke(app, ["check", "--library", str(path), *args, "--model", "pca"])
     assert on_pca.exit_code == 2 and "pump.device_not_allowed" in on_pca.output
+
+
+@pytest.mark.parametrize(
+    ("drug", "meant"),
+    [("levophed", "norEPINEPHrine"), ("norepi", "norEPINEPHrine"), ("DOPAMIN", "DOPamine")],
+)
+def test_an_unknown_drug_name_offers_what_the_user_meant(app: typer.Typer, drug: str, meant: str) -> None:
+    args = ["check", "--library", str(DEMO), "--care-area", "ADULT_ICU", "--drug", drug, "--dose", "1"]
+    result = runner.invoke(app, [*args, "--dose-unit", "mcg/kg/min", "--weight", "70kg"])
+    assert result.exit_code == 2
+    assert f"no entry for '{drug}' in care area 'ADULT_ICU'; did you mean {meant}?" in result.output
+    as_json = runner.invoke(app, [*args, "--dose-unit", "mcg/kg/min", "--weight", "70kg", "--json"])
+    assert json.loads(as_json.stdout[: as_json.stdout.index("\n}") + 2])["did_you_mean"] == [meant]
+
+
+def test_without_a_close_name_every_candidate_is_counted(app: typer.Typer) -> None:
+    args = ["check", "--library", str(DEMO), "--care-area", "ADULT_ICU", "--drug", "zzz", "--dose", "1"]
+    result = runner.invoke(app, [*args, "--dose-unit", "mcg/kg/min", "--weight", "70kg"])
+    assert result.exit_code == 2
+    assert "Candidates: DOBUTamine; DOPamine;" in result.output
+    library = json_format.read(DEMO)
+    in_area = {library.drug(e.drug_id).shown_name for e in library.entries_in("ADULT_ICU")}
+    assert f"; ... and {len(in_area) - 20} more" in result.output

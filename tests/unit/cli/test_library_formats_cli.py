@@ -12,6 +12,10 @@ from typer.testing import CliRunner
 import smartpump.cli.library_formats  # noqa: F401  (registers the commands on library_app)
 from smartpump.cli.library import register
 from smartpump.library.formats import csv_format, json_format, xlsx_format
+from smartpump.library.formats.baxter import read_baxter
+from smartpump.library.model import Bounds, DeliveryMode
+from tests.conftest import shared_file
+from tests.factories import dose_limits, limit_set, make_entry, make_library
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "examples" / "demo-library.json"
@@ -212,3 +216,65 @@ def test_export_to_unwritable_path_exits_2(app: typer.Typer, tmp_path: Path) -> 
         ["library", "export", str(DEMO), "--format", "xlsx", "-o", str(tmp_path / "no" / "dir" / "x.xlsx")],
     )
     assert result.exit_code == 2 and "cli.write" in result.output
+
+
+@pytest.mark.parametrize("vendor", ["alaris", "baxter"])
+def test_vendor_export_lists_every_value_that_does_not_come_back(
+    app: typer.Typer, tmp_path: Path, vendor: str
+) -> None:
+    out = tmp_path / f"{vendor}.xlsx"
+    result = runner.invoke(app, ["library", "export", str(DEMO), "--format", vendor, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    lost = [line for line in result.output.splitlines() if line.startswith("not carried: ")]
+    assert lost and any(
+        "Adult PCA / morphine / mg): the whole entry does not come back" in line for line in lost
+    )
+    assert "values do not come back" in result.output
+    document = json.loads(
+        runner.invoke(
+            app, ["library", "export", str(DEMO), "--format", vendor, "-o", str(out), "--json"]
+        ).stdout
+    )
+    assert len(document["not_held"]) == len(lost)
+
+
+def test_strict_vendor_export_refuses_and_writes_nothing(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "alaris.xlsx"
+    args = ["library", "export", str(DEMO), "--format", "alaris", "-o", str(out), "--strict"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "error [library.export_lossy]: the alaris layout cannot carry" in result.output
+    assert not out.exists()
+
+
+def test_a_library_the_layout_holds_whole_exports_equal_even_when_strict(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    imported = tmp_path / "v14.json"
+    json_format.write(
+        read_baxter(shared_file("vendor-libraries", "baxter-sigma-library-v14.xlsx")).library, imported
+    )
+    out = tmp_path / "back.xlsx"
+    args = ["library", "export", str(imported), "--format", "baxter", "-o", str(out), "--strict"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "re-imported: equal" in result.output
+    assert "not carried" not in result.output
+
+
+def test_vendor_export_of_a_value_the_layout_cannot_write_fails_with_its_code(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    entry = make_entry(
+        dose=dose_limits("mg", soft_max=2, hard_max=4),
+        mode=DeliveryMode.INTERMITTENT,
+        duration_min=Bounds(limits=limit_set(soft_min="2.5")),
+    )
+    source = tmp_path / "lib.json"
+    json_format.write(make_library(entries=(entry,)), source)
+    result = runner.invoke(
+        app, ["library", "export", str(source), "--format", "alaris", "-o", str(tmp_path / "x.xlsx")]
+    )
+    assert result.exit_code == 2
+    assert "error [library.export_duration]" in result.output

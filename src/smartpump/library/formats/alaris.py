@@ -7,18 +7,38 @@ row the model cannot hold is listed in the ImportReport with the reason.
 
 from __future__ import annotations
 
-import datetime
-import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from smartpump.errors import LibraryFormatError, SmartpumpError
-from smartpump.library.formats.detect import cell_decimal, cell_text, open_workbook, slug
+from smartpump.library.formats.alaris_layout import (
+    CUSTOM,
+    FORMAT,
+    MASTER_CONC_RE,
+    NO_DRUGS,
+    SECTION_ANES,
+    SECTION_CONT,
+    SECTION_FLUIDS,
+    SECTION_IDS,
+    SECTION_INT,
+    SECTION_PCA,
+    VERSION_RE,
+    Row,
+    amount_unit,
+    config_error,
+    device_defaults,
+    devices_of,
+    enabled,
+    hhmm_minutes,
+    limits_of,
+    master_number,
+    pca_window,
+    per_ml_unit,
+    sheet_rows,
+)
+from smartpump.library.formats.detect import cell_text, open_workbook, slug
 from smartpump.library.formats.import_report import ImportResult, ReportBuilder, flag_high_alert
-from smartpump.library.limits import LimitSet
 from smartpump.library.model import (
     BasicInfusionPolicy,
     Bounds,
@@ -26,7 +46,6 @@ from smartpump.library.model import (
     CustomConcentration,
     DeliveryMode,
     DeviceDefaults,
-    DeviceType,
     DoseLimits,
     Drug,
     DrugLibrary,
@@ -37,28 +56,7 @@ from smartpump.library.model import (
     Provenance,
     match_key,
 )
-from smartpump.units import ML_PER_H, AmountUnit, Basis, Concentration, DoseUnit
-
-FORMAT: Final = "alaris-xlsx"
-CUSTOM: Final = "- -"
-NO_DRUGS: Final = "No drugs exist in this section"
-SECTION_CONT: Final = "ContBolus Non-Anesth Drugs"
-SECTION_ANES: Final = "ContBolus Anesth Drugs"
-SECTION_INT: Final = "Intermittent Drugs"
-SECTION_FLUIDS: Final = "Fluids"
-SECTION_PCA: Final = "PCA Drugs"
-_SECTION_IDS: Final = {
-    SECTION_CONT: "cont",
-    SECTION_ANES: "anes",
-    SECTION_INT: "int",
-    SECTION_FLUIDS: "fluid",
-}
-PCA_WINDOW_MAX_H: Final = 12
-MINUTES_MAX: Final = 59
-_VERSION_RE: Final = re.compile(r"v(\d+)", re.IGNORECASE)
-_MASTER_CONC_RE: Final = re.compile(
-    r"(?P<amount>[\d,.]+|---)\s*(?P<unit>[A-Za-z]+)\s*/\s*(?P<volume>[\d,.]+|---)\s*mL"
-)
+from smartpump.units import ML_PER_H, AmountUnit, Concentration, DoseUnit
 
 
 @dataclass(slots=True)
@@ -66,18 +64,6 @@ class _Group:
     template: Entry
     concentrations: list[Concentration] = field(default_factory=list)
     custom: CustomConcentration | None = None
-
-
-@dataclass(slots=True)
-class _Row:
-    number: int
-    values: dict[str, Any]
-
-    def text(self, column: str) -> str:
-        return cell_text(self.values.get(column))
-
-    def number_of(self, column: str) -> Decimal | None:
-        return cell_decimal(self.values.get(column), what=f"{column!r}")
 
 
 def read_alaris(path: Path) -> ImportResult:
@@ -95,136 +81,8 @@ def read_alaris(path: Path) -> ImportResult:
 
 def alaris_version(data_set_name: str) -> int | None:
     """The version in an Alaris data-set name: the number after the last 'v' ('Conway2024v66is' -> 66)."""
-    found = _VERSION_RE.findall(data_set_name)
+    found = VERSION_RE.findall(data_set_name)
     return int(found[-1]) if found else None
-
-
-def _rows(workbook: Any, sheet: str, header_row: int = 2) -> Iterator[_Row]:
-    if sheet not in workbook.sheetnames:
-        raise LibraryFormatError(f"Alaris report has no sheet {sheet!r}", code="library.format_sheet")
-    rows = workbook[sheet].iter_rows(values_only=True)
-    header: Sequence[Any] = ()
-    for number, values in enumerate(rows, start=1):
-        if number == header_row:
-            header = [" ".join(cell_text(h).split()) for h in values]
-        elif number > header_row and any(cell_text(v) for v in values):
-            yield _Row(number, dict(zip(header, values, strict=False)))
-
-
-def _limits(
-    hard_min: Decimal | None = None,
-    soft_min: Decimal | None = None,
-    soft_max: Decimal | None = None,
-    hard_max: Decimal | None = None,
-) -> LimitSet:
-    return LimitSet(hard_min=hard_min, soft_min=soft_min, soft_max=soft_max, hard_max=hard_max)
-
-
-def _hhmm(value: object, *, what: str) -> Decimal | None:
-    """'hh:mm' (or a time cell) as minutes; blank -> None; minutes above 59 or seconds are refused."""
-    if isinstance(value, datetime.time):
-        if value.second or value.microsecond:
-            raise LibraryFormatError(
-                f"{what}: {value.isoformat()!r} carries seconds; hh:mm expected",
-                code="library.format_duration",
-            )
-        return Decimal(value.hour * 60 + value.minute)
-    text = cell_text(value)
-    if not text or text.lower() == "n/a":
-        return None
-    match = re.fullmatch(r"(\d+):(\d{2})", text)
-    if match is None:
-        raise LibraryFormatError(f"{what}: {text!r} is not hh:mm", code="library.format_duration")
-    if int(match[2]) > MINUTES_MAX:
-        raise LibraryFormatError(
-            f"{what}: {text!r} is not hh:mm (minutes {match[2]} above {MINUTES_MAX})",
-            code="library.format_duration",
-        )
-    return Decimal(int(match[1]) * 60 + int(match[2]))
-
-
-def _amount_unit(text: str) -> AmountUnit:
-    unit = DoseUnit.parse(text)
-    if unit.basis is not Basis.NONE or unit.time is not None:
-        raise LibraryFormatError(f"{text!r} is not an amount unit", code="library.format_unit")
-    return unit.amount
-
-
-def _per_ml_unit(text: str) -> AmountUnit:
-    amount, _, volume = text.partition("/")
-    if volume.strip().lower() != "ml":
-        raise LibraryFormatError(
-            f"concentration unit {text!r} is not <amount>/mL", code="library.format_unit"
-        )
-    return _amount_unit(amount)
-
-
-def _devices(text: str) -> tuple[DeviceType, ...]:
-    lowered = text.lower()
-    devices = []
-    if "pump" in lowered:
-        devices.append(DeviceType.LARGE_VOLUME)
-    if "syringe" in lowered:
-        devices.append(DeviceType.SYRINGE)
-    if not devices:
-        raise LibraryFormatError(f"unknown module availability {text!r}", code="library.format_module")
-    return tuple(devices)
-
-
-def _enabled(text: str) -> bool:
-    return text.strip().lower() in ("enabled", "yes", "y", "true")
-
-
-def _whole_number(value: Decimal | None, *, what: str) -> int | None:
-    """A count cell as an int; a fraction or a negative number is refused, never truncated."""
-    if value is None:
-        return None
-    if value != value.to_integral_value() or value < 0:
-        raise LibraryFormatError(
-            f"{what}: {value} is not a whole number of 0 or more", code="library.format_number"
-        )
-    return int(value)
-
-
-def _master_number(text: str, what: str) -> Decimal:
-    number = cell_decimal(text, what=what)
-    if number is None:
-        raise LibraryFormatError(f"{what} is blank", code="library.format_concentration")
-    return number
-
-
-def _config_error(sheet: str, row: _Row, error: SmartpumpError) -> LibraryFormatError:
-    """A config-sheet error naming its sheet, row and profile; the cause's code is kept."""
-    return LibraryFormatError(
-        f"{sheet} row {row.number} (profile {row.text('Profile')!r}): {error.message}", code=error.code
-    )
-
-
-def _device_defaults(row: _Row) -> DeviceDefaults:
-    """A Pump Config row as device defaults."""
-    return DeviceDefaults(
-        occlusion_pressure_mmhg=row.number_of("Default Pressure (mmHg)"),
-        max_occlusion_pressure_mmhg=row.number_of("Max Occlusion Pressure (mmHg)"),
-        air_in_line_ul=row.number_of("Air In Line (microliter)"),
-        accumulated_air_in_line=_enabled(row.text("Accumulated Air-In-Line")),
-        kvo_rate_ml_per_h=row.number_of("KVO Rate Adjust (mL/h)"),
-        auto_restart_attempts=_whole_number(
-            row.number_of("Auto-Restart Attempts"), what="'Auto-Restart Attempts'"
-        ),
-        secondary_allowed=_enabled(row.text("Secondary Infusion")),
-        max_rate_ml_per_h=row.number_of("Maximum Rate (mL/h)"),
-        max_vtbi_ml=row.number_of("Maximum VTBI (mL)"),
-    )
-
-
-def _pca_window(value: Decimal | None) -> int | None:
-    """The PCA max-dose window in whole hours, 1-12 (the range the model and the pump accept)."""
-    window = _whole_number(value, what="'Time Window (h)'")
-    if window is not None and not 1 <= window <= PCA_WINDOW_MAX_H:
-        raise LibraryFormatError(
-            f"'Time Window (h)': {window} h is outside 1-{PCA_WINDOW_MAX_H} h", code="library.format_pca"
-        )
-    return window
 
 
 class _Importer:
@@ -312,7 +170,7 @@ class _Importer:
         return name, hospital, values.get("Status", ""), values.get("Data Set ID", "")
 
     def _master_advisories(self) -> None:
-        for row in _rows(self.workbook, "Master Clinical Advisories"):
+        for row in sheet_rows(self.workbook, "Master Clinical Advisories"):
             self.advisories[row.text("Advisory Name")] = row.text("Advisory Text")
 
     def _advisory(self, name: str) -> str | None:
@@ -332,7 +190,7 @@ class _Importer:
             )
 
     def _advisory_rows(self) -> None:
-        for row in _rows(self.workbook, "Master Clinical Advisories"):
+        for row in sheet_rows(self.workbook, "Master Clinical Advisories"):
             name = row.text("Advisory Name")
             if name in self.used_advisories:
                 self.report.represented("Master Clinical Advisories")
@@ -349,10 +207,10 @@ class _Importer:
             self.profiles[profile] = slug(profile)
         return self.profiles[profile]
 
-    def _config(self, sheet: str) -> dict[str, _Row]:
+    def _config(self, sheet: str) -> dict[str, Row]:
         """The first row of each profile; a later row for the same profile is reported, not held."""
-        config: dict[str, _Row] = {}
-        for row in _rows(self.workbook, sheet):
+        config: dict[str, Row] = {}
+        for row in sheet_rows(self.workbook, sheet):
             profile = row.text("Profile")
             held = config.get(profile)
             if held is None:
@@ -374,14 +232,14 @@ class _Importer:
             device = DeviceDefaults()
             if profile in pump:
                 try:
-                    device = _device_defaults(pump[profile])
+                    device = device_defaults(pump[profile])
                 except SmartpumpError as error:
-                    raise _config_error("Pump Config", pump[profile], error) from None
+                    raise config_error("Pump Config", pump[profile], error) from None
             pca_settings = self._pca_settings(profile, pca, pause.get(profile), etco2)
             try:
                 areas.append(self._care_area(profile, unit_row, device, pca_settings))
             except SmartpumpError as error:
-                raise _config_error("PC Unit Config", unit_row, error) from None
+                raise config_error("PC Unit Config", unit_row, error) from None
         for sheet, config in (
             ("PC Unit Config", pc_unit),
             ("Pump Config", pump),
@@ -412,7 +270,7 @@ class _Importer:
             "alarm limits are monitor settings the model does not hold."
         )
         for sheet in ("Syringe Config", "Pump & Syringe Shared Config", "PCA & Syringe Shared Config"):
-            for row in _rows(self.workbook, sheet):
+            for row in sheet_rows(self.workbook, sheet):
                 self.report.skip(
                     sheet,
                     row.number,
@@ -423,15 +281,15 @@ class _Importer:
         return areas
 
     def _care_area(
-        self, profile: str, unit_row: _Row, device: DeviceDefaults, pca_settings: PCASettings
+        self, profile: str, unit_row: Row, device: DeviceDefaults, pca_settings: PCASettings
     ) -> CareArea:
-        advisory_on = _enabled(unit_row.text("No Guardrails Basic Infusion Clinical Advisory"))
+        advisory_on = enabled(unit_row.text("No Guardrails Basic Infusion Clinical Advisory"))
         message = unit_row.text("Clinical Advisory Message")
         return CareArea(
             id=self._profile_id(profile),
             name=profile,
-            weight_kg=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient Weight (kg)"))),
-            bsa_m2=Bounds(limits=_limits(hard_max=unit_row.number_of("Max Patient BSA (m2)"))),
+            weight_kg=Bounds(limits=limits_of(hard_max=unit_row.number_of("Max Patient Weight (kg)"))),
+            bsa_m2=Bounds(limits=limits_of(hard_max=unit_row.number_of("Max Patient BSA (m2)"))),
             max_rate_ml_per_h=device.max_rate_ml_per_h,
             basic_infusion=BasicInfusionPolicy(
                 allowed=True, advisory=message if advisory_on and message.lower() != "n/a" else None
@@ -441,11 +299,11 @@ class _Importer:
         )
 
     def _pca_settings(
-        self, profile: str, pca: dict[str, _Row], pause: _Row | None, etco2: dict[str, _Row]
+        self, profile: str, pca: dict[str, Row], pause: Row | None, etco2: dict[str, Row]
     ) -> PCASettings:
         """The profile's PCA settings; a PCA Config or EtCO2 Config row that cannot be read is reported
         (and dropped from ``pca``/``etco2`` so it is not counted as represented)."""
-        pause_on = pause is not None and _enabled(pause.text("PCA Pause Protocol Enabled"))
+        pause_on = pause is not None and enabled(pause.text("PCA Pause Protocol Enabled"))
         message = pause.text("PCA Pause Protocol") if pause is not None and pause_on else None
         settings = PCASettings(
             pause_enabled=pause_on, pause_message=" ".join(message.split()) if message else None
@@ -464,8 +322,8 @@ class _Importer:
             return settings
         try:
             window = (
-                _pca_window(pca_row.number_of("Time Window (h)"))
-                if _enabled(pca_row.text("Max Dose Limit"))
+                pca_window(pca_row.number_of("Time Window (h)"))
+                if enabled(pca_row.text("Max Dose Limit"))
                 else None
             )
             bolus_rate = pca_row.number_of("Bolus Delivery Rate (mL/h)")
@@ -493,7 +351,7 @@ class _Importer:
 
     def _drug_section(self, sheet: str) -> None:
         intermittent = sheet == SECTION_INT
-        for row in _rows(self.workbook, sheet):
+        for row in sheet_rows(self.workbook, sheet):
             label = row.text("Drug Name")
             profile = row.text("Profile")
             if label == NO_DRUGS:
@@ -511,16 +369,16 @@ class _Importer:
             self._add(sheet, row, label, template, concentration, custom)
 
     def _concentration(
-        self, row: _Row, conc_units_col: str, limit_cols: tuple[str, str, str]
+        self, row: Row, conc_units_col: str, limit_cols: tuple[str, str, str]
     ) -> tuple[Concentration | None, CustomConcentration | None]:
         amount_text = row.text("Drug Amount (- - = custom concentration)")
-        amount_unit = _amount_unit(row.text("Drug Amount Units"))
+        unit_of_amount = amount_unit(row.text("Drug Amount Units"))
         if amount_text == CUSTOM:
             units_text = row.text(conc_units_col)
             if units_text.lower() in ("no", "n/a", ""):
-                return None, CustomConcentration(unit=amount_unit)
-            limits = _limits(*(row.number_of(c) for c in limit_cols))
-            return None, CustomConcentration(unit=_per_ml_unit(units_text), limits=limits)
+                return None, CustomConcentration(unit=unit_of_amount)
+            limits = limits_of(*(row.number_of(c) for c in limit_cols))
+            return None, CustomConcentration(unit=per_ml_unit(units_text), limits=limits)
         if row.text("Diluent Volume Units") != "mL":
             raise LibraryFormatError(
                 f"diluent volume unit {row.text('Diluent Volume Units')!r} is not mL",
@@ -537,10 +395,10 @@ class _Importer:
                 "concentration limits on a fixed concentration cannot be represented",
                 code="library.format_concentration",
             )
-        return Concentration(amount, amount_unit, volume), None
+        return Concentration(amount, unit_of_amount, volume), None
 
     def _cont_row(
-        self, row: _Row, sheet: str
+        self, row: Row, sheet: str
     ) -> tuple[Entry, Concentration | None, CustomConcentration | None]:
         concentration, custom = self._concentration(
             row,
@@ -549,7 +407,7 @@ class _Importer:
         )
         dose = DoseLimits(
             unit=DoseUnit.parse(row.text("Dosing Units")),
-            limits=_limits(
+            limits=limits_of(
                 soft_min=row.number_of("Dose Limits Soft Min"),
                 soft_max=row.number_of("Dose Limits Soft Max"),
                 hard_max=row.number_of("Dose Limits Hard Max"),
@@ -572,7 +430,7 @@ class _Importer:
             dose=dose,
             mode=DeliveryMode.CONTINUOUS,
             therapy=row.text("Therapy Name") or None,
-            devices=_devices(row.text("Module Availability")),
+            devices=devices_of(row.text("Module Availability")),
             bolus=bolus,
             bolus_rate=bolus_rate,
             advisory=self._advisory(row.text("Clinical Advisory")),
@@ -580,13 +438,13 @@ class _Importer:
         )
         return template, concentration, custom
 
-    def _dose_limits(self, row: _Row, unit_col: str, prefix: str, initial_col: str) -> DoseLimits | None:
+    def _dose_limits(self, row: Row, unit_col: str, prefix: str, initial_col: str) -> DoseLimits | None:
         unit_text = row.text(unit_col)
         if not unit_text:
             return None
         return DoseLimits(
             unit=DoseUnit.parse(unit_text),
-            limits=_limits(
+            limits=limits_of(
                 soft_min=row.number_of(f"{prefix} Soft Min"),
                 soft_max=row.number_of(f"{prefix} Soft Max"),
                 hard_max=row.number_of(f"{prefix} Hard Max"),
@@ -594,18 +452,20 @@ class _Importer:
             default=row.number_of(initial_col),
         )
 
-    def _intermittent_row(self, row: _Row) -> tuple[Entry, Concentration | None, CustomConcentration | None]:
+    def _intermittent_row(self, row: Row) -> tuple[Entry, Concentration | None, CustomConcentration | None]:
         concentration, custom = self._concentration(
             row, "Conc. Units", ("Conc. Limits Hard Min", "Conc. Limits Soft Min", "Conc. Limits Soft Max")
         )
         prefix = "Duration Limits (hh:mm)"
         duration = Bounds(
-            limits=_limits(
-                hard_min=_hhmm(row.values.get(f"{prefix} Hard Min"), what="duration hard min"),
-                soft_min=_hhmm(row.values.get(f"{prefix} Soft Min"), what="duration soft min"),
-                soft_max=_hhmm(row.values.get(f"{prefix} Soft Max"), what="duration soft max"),
+            limits=limits_of(
+                hard_min=hhmm_minutes(row.values.get(f"{prefix} Hard Min"), what="duration hard min"),
+                soft_min=hhmm_minutes(row.values.get(f"{prefix} Soft Min"), what="duration soft min"),
+                soft_max=hhmm_minutes(row.values.get(f"{prefix} Soft Max"), what="duration soft max"),
             ),
-            default=_hhmm(row.values.get("Duration (hh:mm) Initial Value"), what="duration initial value"),
+            default=hhmm_minutes(
+                row.values.get("Duration (hh:mm) Initial Value"), what="duration initial value"
+            ),
         )
         available = row.text("Available As").lower()
         template = Entry(
@@ -614,7 +474,7 @@ class _Importer:
             drug_id=self._drug_id(row.text("Drug Name")),
             dose=DoseLimits(
                 unit=DoseUnit.parse(row.text("Dosing Units")),
-                limits=_limits(
+                limits=limits_of(
                     soft_min=row.number_of("Dose Limits Soft Min"),
                     soft_max=row.number_of("Dose Limits Soft Max"),
                     hard_max=row.number_of("Dose Limits Hard Max"),
@@ -622,7 +482,7 @@ class _Importer:
             ),
             mode=DeliveryMode.INTERMITTENT,
             therapy=row.text("Therapy Name") or None,
-            devices=_devices(row.text("Module Availability")),
+            devices=devices_of(row.text("Module Availability")),
             duration_min=duration,
             allows_secondary="secondary" in available,
             advisory=self._advisory(row.text("Clinical Advisory")),
@@ -631,14 +491,14 @@ class _Importer:
         return template, concentration, custom
 
     def _fluids(self) -> None:
-        for row in _rows(self.workbook, SECTION_FLUIDS):
+        for row in sheet_rows(self.workbook, SECTION_FLUIDS):
             label = row.text("Fluid Name")
             profile = row.text("Profile")
             try:
                 if row.text("Rate Units") != "mL/h":
                     raise LibraryFormatError(f"rate unit {row.text('Rate Units')!r} is not mL/h")
                 prefix = "Rate Limits (mL/h)"
-                limits = _limits(
+                limits = limits_of(
                     soft_min=row.number_of(f"{prefix} Soft Min"),
                     soft_max=row.number_of(f"{prefix} Soft Max"),
                     hard_max=row.number_of(f"{prefix} Hard Max"),
@@ -651,7 +511,7 @@ class _Importer:
                     kind=EntryKind.IV_FLUID,
                     mode=DeliveryMode.RATE,
                     therapy=row.text("Therapy Name") or None,
-                    devices=_devices(row.text("Module Availability")),
+                    devices=devices_of(row.text("Module Availability")),
                     rate_ml_per_h=Bounds(limits=limits),
                     allows_secondary=row.text("Supports Secondary (Y/N)").upper() == "Y",
                     advisory=self._advisory(row.text("Clinical Advisory")),
@@ -663,7 +523,7 @@ class _Importer:
             self._add(SECTION_FLUIDS, row, label, template, None, None)
 
     def _pca_drugs(self) -> None:
-        for row in _rows(self.workbook, SECTION_PCA):
+        for row in sheet_rows(self.workbook, SECTION_PCA):
             if row.text("Drug Name") == NO_DRUGS:
                 reason = "placeholder row: no drugs in this section for the profile"
             else:
@@ -677,7 +537,7 @@ class _Importer:
     def _add(
         self,
         sheet: str,
-        row: _Row,
+        row: Row,
         label: str,
         template: Entry,
         concentration: Concentration | None,
@@ -688,7 +548,7 @@ class _Importer:
         self._use_advisory(row.text("Clinical Advisory"))
         key = (
             template.care_area_id,
-            _SECTION_IDS[sheet],
+            SECTION_IDS[sheet],
             template.drug_id,
             slug(template.therapy or ""),
             slug(str(template.dose.unit)),
@@ -727,7 +587,7 @@ class _Importer:
         for entry in entries:
             used_strengths.setdefault(entry.drug_id, []).extend(entry.concentrations)
         for sheet, name_col in (("Master Drugs", "Drug Name"), ("Master Fluids", "Fluid Name")):
-            for row in _rows(self.workbook, sheet):
+            for row in sheet_rows(self.workbook, sheet):
                 label = row.text(name_col)
                 codes = self.drug_codes.setdefault(label, [])
                 codes.extend(
@@ -762,11 +622,11 @@ class _Importer:
         """None when the formulary concentration is held by some entry, else why it is not."""
         if not text:
             return None
-        match = _MASTER_CONC_RE.match(text)
+        match = MASTER_CONC_RE.match(text)
         if match is None:
             return f"formulary concentration {text!r} is not in a recognised form"
         try:
-            unit = _amount_unit(match["unit"])
+            unit = amount_unit(match["unit"])
         except SmartpumpError as error:
             return error.message
         if match["amount"] == "---" and match["volume"] == "---":
@@ -777,7 +637,7 @@ class _Importer:
             return f"formulary concentration {text!r} mixes a fixed and a custom ('---') part"
         try:
             concentration = Concentration(
-                _master_number(match["amount"], "amount"), unit, _master_number(match["volume"], "volume")
+                master_number(match["amount"], "amount"), unit, master_number(match["volume"], "volume")
             )
         except SmartpumpError as error:
             return f"formulary concentration {text!r}: {error.message}"
@@ -790,7 +650,7 @@ class _Importer:
 
     def _master_therapies(self, entries: tuple[Entry, ...]) -> None:
         used = {e.therapy for e in entries if e.therapy}
-        for row in _rows(self.workbook, "Master Therapies"):
+        for row in sheet_rows(self.workbook, "Master Therapies"):
             therapy = row.text("Therapy")
             if therapy in used:
                 self.report.represented("Master Therapies")
@@ -799,7 +659,7 @@ class _Importer:
 
     def _channel_labels(self) -> tuple[str, ...]:
         labels: list[str] = []
-        for row in _rows(self.workbook, "Channel Labels"):
+        for row in sheet_rows(self.workbook, "Channel Labels"):
             values = [cell_text(v) for k, v in row.values.items() if k != "Line Item"]
             labels.extend(v for v in values if v)
             self.report.represented("Channel Labels")
@@ -810,7 +670,7 @@ class _Importer:
 
     def _syringes(self, sheet: str, prefix: str) -> tuple[str, ...]:
         included: list[str] = []
-        for row in _rows(self.workbook, sheet):
+        for row in sheet_rows(self.workbook, sheet):
             column = next((k for k in row.values if k.endswith("Syringe Type")), None)
             if column is None:
                 raise LibraryFormatError(

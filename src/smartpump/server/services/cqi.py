@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final, Literal
@@ -18,10 +17,8 @@ from sqlalchemy.orm import Session
 from smartpump.analytics import frames, history, metrics, report
 from smartpump.analytics.metrics import COMPLIANCE_TARGET, Dimension
 from smartpump.analytics.replay import program_rows, replay
-from smartpump.analytics.suggest import Suggestion, suggest, to_draft
 from smartpump.clock import Clock
 from smartpump.errors import SmartpumpError
-from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.pump.capabilities import PumpModel
 from smartpump.pump.events import EventType
@@ -32,7 +29,7 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.errors import ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.services import change_requests, fleet, library_lifecycle
+from smartpump.server.services import fleet, library_lifecycle
 from smartpump.server.services.events import PHI_KEYS, IncomingEvent, store_events
 
 MAX_CHANGES: Final = 500
@@ -136,21 +133,6 @@ class ReplayReport:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SuggestionDraft:
-    """Limit suggestions for a released version and the draft (with its change request) that carries them."""
-
-    facility_id: int
-    released_id: int
-    released_version: int
-    draft_id: int | None
-    draft_version: int | None
-    change_request_id: int | None
-    suggestions: tuple[Suggestion, ...]
-    note: str
-    synthetic: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SyntheticLoad:
     """What ``store_synthetic_history`` wrote into the store."""
 
@@ -163,7 +145,10 @@ class SyntheticLoad:
 
 
 @dataclass(frozen=True, slots=True)
-class _Loaded:
+class Loaded:
+    """A window of stored events as a frame, the pumps seen per facility, the facilities covered and
+    how many events could not be read."""
+
     frame: pl.DataFrame
     pumps_of: dict[int, frozenset[str]]
     facilities: tuple[CqiFacility, ...]
@@ -174,7 +159,7 @@ class _Loaded:
         return bool(self.frame["synthetic"].fill_null(False).any())
 
 
-def _window_text(since: datetime | None, until: datetime | None) -> str:
+def window_text(since: datetime | None, until: datetime | None) -> str:
     start = "the first event" if since is None else since.isoformat()
     return f"{start} to {'the last event' if until is None else until.isoformat()}"
 
@@ -214,14 +199,14 @@ def _event_row(
     )
 
 
-def _load(
+def load_events(
     session: Session,
     access: Access,
     *,
     facility_id: int | None,
     since: datetime | None,
     until: datetime | None,
-) -> _Loaded:
+) -> Loaded:
     _check_window(since, until)
     scope = _scope(access, facility_id)
     rows: list[dict[str, object]] = []
@@ -245,7 +230,7 @@ def _load(
         CqiFacility(id=f.id, code=f.code, released_version=_released_version(session, f.id))
         for f in repo.facilities(session, scope)
     )
-    return _Loaded(frame, {f: frozenset(s) for f, s in pumps_of.items()}, covered, skipped)
+    return Loaded(frame, {f: frozenset(s) for f, s in pumps_of.items()}, covered, skipped)
 
 
 def _released_version(session: Session, facility_id: int) -> int | None:
@@ -268,7 +253,7 @@ def events_frame(
         NotFoundError: ``facility.not_found`` for a facility outside the caller's scope.
         InvalidInputError: ``cqi.naive_time`` / ``cqi.window`` for a bad window.
     """
-    return _load(session, access, facility_id=facility_id, since=since, until=until).frame
+    return load_events(session, access, facility_id=facility_id, since=since, until=until).frame
 
 
 def _cell(value: object) -> Cell:
@@ -293,7 +278,7 @@ def table(key: str, title: str, frame: pl.DataFrame) -> CqiTable:
     )
 
 
-def _outdated(loaded: _Loaded, by: Dimension) -> pl.DataFrame:
+def _outdated(loaded: Loaded, by: Dimension) -> pl.DataFrame:
     """Outdated-library starts, each facility's starts compared with that facility's released version."""
     parts = []
     for facility in loaded.facilities:
@@ -412,7 +397,7 @@ def overview(
 
     Outdated-library use compares each facility's starts with that facility's released version.
     """
-    loaded = _load(session, access, facility_id=facility_id, since=since, until=until)
+    loaded = load_events(session, access, facility_id=facility_id, since=since, until=until)
     events = loaded.frame
     computed: dict[str, pl.DataFrame] = {
         "compliance": metrics.compliance(events, group_by),
@@ -453,14 +438,14 @@ def export_report(
 
     The report is de-identified (no patient or order identifier); synthetic data carries the banner.
     """
-    loaded = _load(session, access, facility_id=facility_id, since=since, until=until)
+    loaded = load_events(session, access, facility_id=facility_id, since=since, until=until)
     parts = report.sections(loaded.frame, 0)
     outdated = report.Section(
         _TITLES["outdated_library"], _outdated(loaded, Dimension.CARE_AREA), "outdated_share"
     )
     parts = [outdated if p.title.startswith("Outdated library use") else p for p in parts]
     codes = ", ".join(f.code for f in loaded.facilities) or "no facility"
-    window = _window_text(since, until)
+    window = window_text(since, until)
     text = (
         report.to_csv(parts)
         if fmt == "csv"
@@ -508,7 +493,7 @@ def replay_draft(
     released = libraries_repo.released_in(session, candidate.facility_id)
     if released is None:
         raise ConflictError("the facility has no released version to compare with", code="cqi.no_release")
-    loaded = _load(session, access, facility_id=candidate.facility_id, since=since, until=until)
+    loaded = load_events(session, access, facility_id=candidate.facility_id, since=since, until=until)
     programs = program_rows(loaded.frame).filter(pl.col("care_area").is_not_null())
     result = replay(
         programs,
@@ -531,123 +516,6 @@ def replay_draft(
         entries=table("entries", "Alerts per entry before and after", result.summary),
         changes=table("changes", "Programs whose verdict changes", result.changes.head(MAX_CHANGES)),
         changes_total=result.changes.height,
-    )
-
-
-def _evidence(
-    released_version: int,
-    released_id: int,
-    since: datetime | None,
-    until: datetime | None,
-    programs: int,
-    synthetic: bool,
-    found: Sequence[Suggestion],
-) -> str:
-    window = _window_text(since, until)
-    lines = [
-        f"CQI limit suggestions on released version {released_version} (id {released_id}) from {programs} "
-        f"programs, events {window}{' (SYNTHETIC history)' if synthetic else ''}. Only dose soft maxima "
-        "are raised; hard limits are unchanged.",
-    ]
-    for s in found:
-        lines.append(
-            f"- {s.entry_id}: dose soft_max {s.current} -> {s.proposed} {s.unit} (hard max "
-            f"{'none' if s.hard_max is None else s.hard_max}); {s.overrides} overridden soft-max alerts; "
-            f"replayed soft alerts {s.soft_alerts_before} -> {s.soft_alerts_after}; good catches still "
-            f"alerting {s.good_catches_kept}/{s.good_catches}; lowest good-catch dose above today's soft "
-            f"max: {'none' if s.lowest_good_catch is None else s.lowest_good_catch}."
-        )
-    return "\n".join(lines)
-
-
-def suggest_draft(
-    session: Session,
-    clock: Clock,
-    access: Access,
-    released_id: int,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    quantile: float = 0.9,
-    min_overrides: int = 3,
-) -> SuggestionDraft:
-    """Suggest soft-max changes from the facility's stored history and, when there are any, open a NEW
-    DRAFT (author: the caller) based on the released version with them, plus a change request whose
-    reason is the evidence. The draft follows the normal review, approval and release; nothing is released.
-
-    Raises:
-        NotFoundError: ``library.not_found``; ConflictError: ``cqi.not_released``;
-        InvalidInputError: ``cqi.parameter`` for a quantile outside (0, 1] or ``min_overrides`` < 1.
-    """
-    if not 0 < quantile <= 1 or min_overrides < 1:
-        raise InvalidInputError("quantile must be in (0, 1] and min_overrides >= 1", code="cqi.parameter")
-    released = library_lifecycle.get_version(session, access, released_id)
-    if released.status != LibraryStatus.RELEASED.value:
-        raise ConflictError(
-            f"suggestions start from the released version (this one is {released.status})",
-            code="cqi.not_released",
-        )
-    loaded = _load(session, access, facility_id=released.facility_id, since=since, until=until)
-    library = library_lifecycle.library_of(released)
-    found = tuple(suggest(loaded.frame, library, quantile=quantile, min_overrides=min_overrides))
-    programs = program_rows(loaded.frame).height
-    note = _evidence(released.version, released.id, since, until, programs, loaded.synthetic, found)
-    base = SuggestionDraft(
-        facility_id=released.facility_id,
-        released_id=released.id,
-        released_version=released.version,
-        draft_id=None,
-        draft_version=None,
-        change_request_id=None,
-        suggestions=found,
-        note=note,
-        synthetic=loaded.synthetic,
-    )
-    if not found:
-        return base
-    draft = library_lifecycle.create_draft(
-        session, clock, access, facility_id=released.facility_id, document=None, based_on_id=released.id
-    )
-    entries = {e["id"]: e for e in json_format.to_document(to_draft(library, list(found)))["entries"]}
-    for s in found:
-        library_lifecycle.put_entry(session, clock, access, draft.id, s.entry_id, entries[s.entry_id])
-    request = change_requests.create_change_request(
-        session,
-        clock,
-        access,
-        facility_id=released.facility_id,
-        library_id=draft.id,
-        title=f"CQI limit suggestions on v{released.version} ({len(found)} entry changes)",
-        reason=note,
-    )
-    audit.append(
-        session,
-        clock,
-        actor=access.principal.username,
-        action="cqi.suggestions_drafted",
-        object_type="library",
-        object_id=draft.id,
-        facility_id=released.facility_id,
-        details={
-            "released_id": released.id,
-            "change_request": request.id,
-            "synthetic": loaded.synthetic,
-            "changes": [
-                {"entry": s.entry_id, "soft_max": str(s.current), "proposed": str(s.proposed)} for s in found
-            ],
-        },
-    )
-    session.commit()
-    return SuggestionDraft(
-        facility_id=base.facility_id,
-        released_id=base.released_id,
-        released_version=base.released_version,
-        draft_id=draft.id,
-        draft_version=draft.version,
-        change_request_id=request.id,
-        suggestions=found,
-        note=note,
-        synthetic=loaded.synthetic,
     )
 
 

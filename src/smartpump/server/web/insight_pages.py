@@ -14,10 +14,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from smartpump.analytics.metrics import Dimension
 from smartpump.server.api.deps import SessionDep, StateDep, require_roles
-from smartpump.server.auth import ALL_ROLES, Access
+from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.errors import InvalidInputError
 from smartpump.server.live import LiveMessage
-from smartpump.server.services import cqi
+from smartpump.server.services import cqi, cqi_suggestions
 from smartpump.server.web.render import CQI_ROLES, render
 
 router = APIRouter(include_in_schema=False)
@@ -25,6 +25,7 @@ CqiUser = Annotated[Access, require_roles(*CQI_ROLES)]
 StreamUser = Annotated[Access, require_roles(*ALL_ROLES)]
 HEARTBEAT_S: Final = 15.0
 MAX_BARS: Final = 12
+SUGGESTION_READERS: Final = frozenset({Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,12 +74,22 @@ def cqi_page(
     session: SessionDep,
     state: StateDep,
     days: Annotated[int, Query(ge=1, le=3660)] = 30,
+    min_overrides: Annotated[int, Query(ge=1, le=1_000_000)] = 3,
 ) -> Response:
-    """CQI overview over the stored events: compliance, alerts per 100 infusions, overrides by drug."""
+    """CQI overview over the stored events: compliance, alerts per 100 infusions, overrides by drug, and
+    (for pharmacy and auditors) the soft-max suggestions on each released version, with their warnings."""
     until = state.clock.now()
     since = until - timedelta(days=days)
     by_area = cqi.overview(session, access, since=since, until=until, group_by=Dimension.CARE_AREA)
     by_entry = cqi.overview(session, access, since=since, until=until, group_by=Dimension.ENTRY)
+    readers = Access(principal=access.principal, roles=SUGGESTION_READERS)
+    previews = (
+        cqi_suggestions.preview_suggestions(
+            session, readers, since=since, until=until, min_overrides=min_overrides
+        )
+        if readers.scope != frozenset()
+        else ()
+    )
     charts = (
         bar_chart(
             "Library compliance by care area", _table(by_area, "compliance"), "compliance", percent=True
@@ -96,6 +107,8 @@ def cqi_page(
         headline=by_area.headline,
         charts=charts,
         days=days,
+        previews=previews,
+        min_overrides=min_overrides,
     )
 
 

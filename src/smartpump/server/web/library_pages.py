@@ -15,8 +15,10 @@ from smartpump.library.formats import json_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
+from smartpump.library.formats.high_alert_table import high_alert_table
 from smartpump.library.formats.import_report import ImportReport
 from smartpump.library.model import DrugLibrary, LibraryStatus
+from smartpump.library.search import search as search_entries
 from smartpump.server.api.deps import ClockDep, SessionDep, StateDep, require_roles
 from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
@@ -28,7 +30,6 @@ from smartpump.server.services import (
     deployment,
     fleet,
     library_coverage,
-    library_search,
     release_policy,
 )
 from smartpump.server.services import library_lifecycle as lifecycle
@@ -168,7 +169,7 @@ def library_page(
     row = lifecycle.get_version(session, access, library_id)
     library = lifecycle.library_of(row)
     area = care_area or (library.care_areas[0].id if library.care_areas else "")
-    found = library_search.search(library, q) if q.strip() else None
+    found = search_entries(library, q, high_alert_table()) if q.strip() else None
     entries = (
         [m.entry for m in found.matches] if found else [e for e in library.entries if e.care_area_id == area]
     )

@@ -22,6 +22,7 @@ from smartpump.server.api.schemas import ErrorResponse
 from smartpump.server.api.schemas import Request as RequestBody
 from smartpump.server.auth import Access, Role
 from smartpump.server.services import cqi as service
+from smartpump.server.services import cqi_suggestions as suggestions_service
 
 router = APIRouter(prefix="/cqi", tags=["cqi"])
 Reader = Annotated[Access, require_roles(Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR)]
@@ -149,6 +150,10 @@ class SuggestionOut(BaseModel):
     soft_alerts_after: int
     good_catches: int
     good_catches_kept: int
+    proposed_hard_max: str | None = Field(
+        description="a hard max for the committee where the entry has none (never set in the draft)"
+    )
+    warnings: list[str] = Field(description="e.g. a soft max raised on an entry without a hard max")
 
 
 class SuggestionsOut(BaseModel):
@@ -197,6 +202,8 @@ def _suggestion(s: Suggestion) -> SuggestionOut:
         soft_alerts_after=s.soft_alerts_after,
         good_catches=s.good_catches,
         good_catches_kept=s.good_catches_kept,
+        proposed_hard_max=_text(s.proposed_hard_max),
+        warnings=list(s.warnings),
     )
 
 
@@ -323,7 +330,7 @@ def suggestions(
     """Suggest soft maxima from the history; when any, open a new draft (yours, for normal review) with a
     change request holding the evidence (201). Nothing to suggest answers 200 with null ids."""
     since, until = _window(clock.now(), body.since, body.until)
-    made = service.suggest_draft(
+    made = suggestions_service.suggest_draft(
         session,
         clock,
         access,

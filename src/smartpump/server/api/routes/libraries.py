@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from smartpump.library.diff import format_value
+from smartpump.library.formats.high_alert_table import high_alert_table
 from smartpump.library.model import LibraryStatus
+from smartpump.library.search import search as search_library
 from smartpump.server.api.deps import (
     ClockDep,
     JsonBody,
@@ -42,7 +44,7 @@ from smartpump.server.api.schemas import (
 from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import LibraryVersion
 from smartpump.server.errors import InvalidInputError, NotFoundError
-from smartpump.server.services import library_coverage, library_search, release_policy
+from smartpump.server.services import library_coverage, release_policy
 from smartpump.server.services import library_lifecycle as service
 
 router = APIRouter(prefix="/libraries", tags=["libraries"])
@@ -220,7 +222,7 @@ def search_entries(
 ) -> SearchOut:
     """Entries whose drug answers to ``q`` (case-insensitive, part of a name), with "did you mean"."""
     row = service.get_version(session, access, library_id)
-    found = library_search.search(service.library_of(row), q)
+    found = search_library(service.library_of(row), q, high_alert_table())
     return SearchOut(
         query=q,
         matches=[
