@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from smartpump.clock import WallClock
 from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
 from smartpump.pump import Pump
 from smartpump.server.auth import Role
-from smartpump.server.db.models import MaintenanceRecord
+from smartpump.server.db.models import ChannelState, MaintenanceRecord
 from smartpump.server.db.models import Pump as PumpRow
+from smartpump.server.services.deployment import channel_end
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.units import Concentration
@@ -187,6 +189,33 @@ def test_software_is_active_on_an_infusing_pump_only_once_its_channels_are_idle(
     assert [(r.from_version, r.to_version) for r in history] == [("1.0.0", "1.1.0")]
 
 
+def test_a_waiting_pump_says_when_it_will_activate_from_its_heartbeats_time_left(site: Site) -> None:
+    busy, *_ = site.fleet.serials()
+    site.fleet.act(busy, _dopamine)  # 250 mL at 13.1 mL/h: about 19 h 5 min left
+    site.run()
+    deployment_id = site.deploy(site.package("1.1.0"))
+    site.run()
+    [target] = [t for t in site.deployment(deployment_id)["targets"] if t["pump"] == busy]
+    assert (target["state"], target["reason"]) == ("accepted", "waiting for 1 infusing channel")
+    with site.harness.session() as session:
+        pump_id = session.scalars(select(PumpRow.id).where(PumpRow.serial == busy)).one()
+        channel = session.scalars(
+            select(ChannelState).where(ChannelState.pump_id == pump_id, ChannelState.channel == "A")
+        ).one()
+        assert channel.reported_at is not None and channel.remaining_min is not None
+        left_min = channel.remaining_min
+        expected = channel_end(channel)
+    assert abs(left_min - Decimal(250) / Decimal("13.1") * 60) <= Decimal("0.2")
+    assert expected is not None
+    assert datetime.fromisoformat(target["activates_at"]) == expected.replace(tzinfo=UTC)
+
+    site.fleet.act(busy, lambda p: p.pause("A"))
+    site.run()
+    [paused] = [t for t in site.deployment(deployment_id)["targets"] if t["pump"] == busy]
+    assert paused["reason"] == "waiting for 1 infusing channel"
+    assert paused["activates_at"] is None  # a paused channel does not end by itself
+
+
 def test_a_program_waiting_to_start_holds_the_activation_and_the_server_says_so(site: Site) -> None:
     holding, *_ = site.fleet.serials()
     site.fleet.act(
@@ -197,7 +226,10 @@ def test_a_program_waiting_to_start_holds_the_activation_and_the_server_says_so(
     )
     deployment_id = site.deploy(site.package("1.1.0"))
     site.run()
-    assert site.progress(deployment_id)[holding] == ("accepted", "waiting for idle channels")
+    assert site.progress(deployment_id)[holding] == (
+        "accepted",
+        "waiting for 1 channel programmed, to start or be cleared",
+    )
     assert site.firmware(holding) == "1.0.0"
     site.fleet.act(holding, lambda p: p.cancel("C"))
     site.run()

@@ -20,11 +20,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartpump.library.model import LibraryStatus
@@ -92,13 +92,16 @@ TERMINAL: Final = frozenset({Progress.ACTIVATED.value, Progress.REFUSED.value})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetView:
-    """One pump's progress; ``reason`` says why an accepted target is not activated yet."""
+    """One pump's progress; ``reason`` says why an accepted target is not activated yet and
+    ``activates_at`` when it is expected to: when the last of its busy channels ends, from the time left
+    its heartbeat reported (None when one has no end: a continuous infusion, a pause, a held program)."""
 
     pump: str
     wave: int
     state: str
     code: str | None
     reason: str | None = None
+    activates_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -548,31 +551,72 @@ def view(session: Session, access: Access, deployment_id: int) -> DeploymentView
                 wave=t.wave,
                 state=t.state,
                 code=t.code,
-                reason=waiting_reason(busy.get(t.pump_id, 0)) if t.state == Progress.ACCEPTED.value else None,
+                reason=busy[t.pump_id].reason if t.pump_id in busy else None,
+                activates_at=busy[t.pump_id].ends_at if t.pump_id in busy else None,
             )
             for t, serial in rows
         ),
     )
 
 
-def waiting_reason(busy_channels: int) -> str:
+def waiting_reason(infusing: int, programmed: int = 0) -> str:
     """Why a pump holds an installed version without activating it: it activates once every channel is
-    idle; ``busy_channels`` is how many the server last saw in a state other than idle."""
-    if busy_channels <= 0:
-        return "waiting for idle channels"
-    return f"waiting for {busy_channels} infusing channel{'s' if busy_channels != 1 else ''}"
+    idle; ``infusing`` channels hold a therapy (running, paused, complete, KVO), ``programmed`` ones a
+    program not started, as the server last saw them."""
+    def channels(count: int) -> str:
+        return f"{count} {'channel' if count == 1 else 'channels'}"
+
+    if infusing > 0 and programmed > 0:
+        return f"waiting for {channels(infusing)} infusing and {channels(programmed)} programmed"
+    if infusing > 0:
+        return f"waiting for {infusing} infusing channel{'s' if infusing != 1 else ''}"
+    if programmed > 0:
+        return f"waiting for {channels(programmed)} programmed, to start or be cleared"
+    return "waiting for idle channels"
 
 
-def _busy_channels(session: Session, pump_ids: Sequence[int]) -> dict[int, int]:
-    """Per pump, its channels the server last saw holding a therapy (any state but idle)."""
-    if not pump_ids:
-        return {}
-    rows = session.execute(
-        select(ChannelState.pump_id, func.count())
-        .where(ChannelState.pump_id.in_(pump_ids), ChannelState.state != "idle")
-        .group_by(ChannelState.pump_id)
-    ).all()
-    return {pump_id: int(count) for pump_id, count in rows}
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """A pump's channels holding a therapy or a program, and when the last of them ends (None: one has
+    no end)."""
+
+    infusing: int
+    programmed: int
+    ends_at: datetime | None
+
+    @property
+    def reason(self) -> str:
+        """Why the pump has not activated yet (``waiting_reason``)."""
+        return waiting_reason(self.infusing, self.programmed)
+
+
+def _busy_channels(session: Session, pump_ids: Sequence[int]) -> dict[int, Busy]:
+    """Per pump waiting to activate: its channels the server last saw holding a therapy (any state but
+    idle) and when the last one ends, from each running channel's heartbeat time left."""
+    ends: dict[int, list[datetime | None]] = {pump_id: [] for pump_id in pump_ids}
+    programmed: dict[int, int] = dict.fromkeys(pump_ids, 0)
+    rows = session.scalars(
+        select(ChannelState).where(ChannelState.pump_id.in_(pump_ids), ChannelState.state != "idle")
+    )
+    for row in rows:
+        if row.state == "programmed":
+            programmed[row.pump_id] += 1
+        ends[row.pump_id].append(channel_end(row))
+    found: dict[int, Busy] = {}
+    for pump_id, channel_ends in ends.items():
+        known = [end for end in channel_ends if end is not None]
+        last = max(known) if known and len(known) == len(channel_ends) else None
+        infusing = len(channel_ends) - programmed[pump_id]
+        found[pump_id] = Busy(infusing=infusing, programmed=programmed[pump_id], ends_at=last)
+    return found
+
+
+def channel_end(row: ChannelState) -> datetime | None:
+    """When a running channel's infusion ends by itself: its heartbeat's report time plus the time left
+    it reported; None for any other state or without a heartbeat since the channel changed."""
+    if row.state != "running" or row.reported_at is None or row.remaining_min is None:
+        return None
+    return row.reported_at + timedelta(minutes=float(row.remaining_min))
 
 
 def list_deployments(

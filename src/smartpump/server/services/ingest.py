@@ -305,9 +305,12 @@ class Ingestor:
                             "recording the patient of pump %s failed; its events are stored", ref.serial
                         )
                 current = [r for r in fresh if r.seq > applied.get(ref.id, 0)]
+                # pump-level facts (library, configuration, software, care area) the heartbeat does not
+                # carry apply from every fresh event; channel states only from those after the heartbeat
+                status = [r for r in fresh if r.type in STATUS_TYPES or r.seq > applied.get(ref.id, 0)]
                 try:
-                    if any(_changes_status(r) for r in current):
-                        self._apply_status(session, ref, current)
+                    if any(_changes_status(r) for r in status):
+                        self._apply_status(session, ref, status)
                     if any(_changes_status(r) for r in fresh):
                         deployment.on_events(session, state, ref.id, fresh)
                     fleet_view.apply_events(session, ref.id, current)

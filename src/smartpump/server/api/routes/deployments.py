@@ -46,13 +46,15 @@ class DeploymentCreate(Request):
 
 
 class TargetOut(Response):
-    """One pump's progress in a deployment (``reason``: why an accepted pump has not activated yet)."""
+    """One pump's progress in a deployment (``reason``: why an accepted pump has not activated yet;
+    ``activates_at``: when it is expected to, None when a busy channel has no end)."""
 
     pump: str
     wave: int
     state: str
     code: str | None
     reason: str | None
+    activates_at: datetime | None = None
 
 
 class DeploymentOut(Response):
@@ -166,7 +168,14 @@ def _out(view: deployment.DeploymentView) -> DeploymentOut:
         current_wave=view.current_wave,
         counts=view.counts,
         targets=[
-            TargetOut(pump=t.pump, wave=t.wave, state=t.state, code=t.code, reason=t.reason)
+            TargetOut(
+                pump=t.pump,
+                wave=t.wave,
+                state=t.state,
+                code=t.code,
+                reason=t.reason,
+                activates_at=t.activates_at,
+            )
             for t in view.targets
         ],
     )
