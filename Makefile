@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_WORKERS ?= 2
 CORE := src/smartpump/errors.py,src/smartpump/clock.py,src/smartpump/units.py,src/smartpump/library/*,src/smartpump/ders/*,src/smartpump/pump/*
 
-.PHONY: demo test lint typecheck unit slow bench clean browser wheel-check sbom audit-deps
+.PHONY: demo test lint typecheck unit slow acceptance bench clean browser wheel-check sbom audit-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ unit: $(STAMP) browser
 	$(BIN)/coverage report --include='$(CORE)' --fail-under=95
 
 test: lint typecheck unit
+
+# The whole-system acceptance tests .ci/run adds after `make test` (slow-marked, minutes): the fleet truth
+# test over a simulated day, over three hours and over the real broker, and the EHR closed loop for every
+# order kind over independent MLLP counterparts (python-hl7 client, hl7apy listener).
+acceptance: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m slow tests/integration/test_fleet_truth.py tests/integration/test_ehr_closed_loop.py
 
 # The slow tier, never part of `make test`: soak tests marked slow (the fleet and replay claims at benchmark
 # scale, tests/slow) and the property suite with ten times the Hypothesis examples.
