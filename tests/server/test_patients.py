@@ -3,6 +3,7 @@ names that patient with its original assigning authority, identifier type and na
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -73,6 +74,47 @@ def test_a_bedside_association_names_the_patient_in_documentation_of_manual_infu
     _manual_start(world, events)
     [payload] = _valid(_documented(world))
     assert _pid(payload) == ("98765^^^HOSP^MR", "Doe^John^^^^^L")
+
+
+def _status_reports(world: World) -> list[str]:
+    """One documentation pass with periodic status on: the PCD-01 (ORU^R01) payloads queued."""
+    AutoDocumentation(
+        state=world.state, destination=DESTINATION, config=EhrConfig(status_interval=timedelta(minutes=1))
+    ).run_once()
+    with world.state.sessions() as session:
+        payloads = [row.payload for row in queue_state(session, DESTINATION)]
+    return [p for p in payloads if "|ORU^R01^ORU_R01|" in p]
+
+
+def _ingested_manual_start(world: World, seq: int) -> None:
+    """A manual dopamine start as the pump reports it (through ingest, so the channel's state follows)."""
+    record = EventRecord(
+        v=1,
+        pump=SERIAL,
+        seq=seq,
+        ts=world.clock.now(),
+        channel="A",
+        type="infusion.started",
+        data={"drug": "DOPamine", "rate_ml_per_h": "10", "vtbi_ml": "250", "auto_programmed": False},
+    )
+    Ingestor(world.state).commit([(SERIAL, (record,))])
+
+
+def test_a_manual_infusion_for_an_associated_patient_gets_its_periodic_status(world: World) -> None:
+    # the PCD-01 status used to go out only for infusions started from an order
+    ehr_site(world)
+    _pump_reports(world, 1, **DOE, source="scan", previous_patient_id=None)
+    world.clock.advance(5)
+    _ingested_manual_start(world, 2)
+    [status] = _valid(_status_reports(world))
+    assert _pid(status) == ("98765^^^HOSP^MR", "Doe^John^^^^^L")
+    assert "DOPamine" in status
+
+
+def test_a_manual_infusion_without_a_patient_gets_no_periodic_status(world: World) -> None:
+    ehr_site(world)
+    _ingested_manual_start(world, 1)
+    assert _status_reports(world) == []
 
 
 def test_a_malformed_association_event_is_stored_but_not_applied(world: World) -> None:

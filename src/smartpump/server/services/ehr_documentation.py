@@ -263,13 +263,16 @@ class AutoDocumentation:
         return queued
 
     def status_reports(self, session: Session) -> int:
-        """PCD-01 for each pump running an ordered infusion, once per status interval (caller commits)."""
+        """PCD-01 for each pump running an ordered infusion, or any infusion for a patient associated at
+        the bedside, once per status interval (caller commits)."""
         interval = self.config.status_interval
         if interval is None:
             return 0
         now = self.state.clock.now()
         queued = 0
-        for pump_id in repo.pumps_with_started_orders(session):
+        reporting = set(repo.pumps_with_started_orders(session))
+        reporting |= set(patients.pumps_with_patient_and_therapy(session))
+        for pump_id in sorted(reporting):
             last = self._status_sent.get(pump_id)
             if last is not None and now - last < interval:
                 continue
@@ -296,10 +299,16 @@ class AutoDocumentation:
         for channel in fleet_repo.channels_of(session, pump.id):
             order = repo.started_order(session, pump.id, channel.channel)
             if order is None:
-                continue
-            order_id = order_id or order.order_id
-            if patient is None:
-                patient = patients.patient_context(session, pump.id, at=now, order=order)
+                if channel.state not in patients.THERAPY_STATES:
+                    continue
+                bedside = patients.patient_context(session, pump.id, at=now, order=None)
+                if bedside is None:
+                    continue
+                patient = patient or bedside
+            else:
+                order_id = order_id or order.order_id
+                if patient is None:
+                    patient = patients.patient_context(session, pump.id, at=now, order=order)
             delivering = channel.state in ("running", "kvo")
             rate = channel.rate_ml_per_h
             flow += rate if delivering and rate is not None else Decimal(0)
@@ -312,7 +321,7 @@ class AutoDocumentation:
                     rate_ml_per_h=rate,
                     vtbi_ml=channel.vtbi_ml,
                     volume_delivered_ml=channel.volume_infused_ml,
-                    drug_name=channel.drug or order.drug,
+                    drug_name=channel.drug or (order.drug if order is not None else ""),
                     care_area=pump.care_area or "",
                 )
             )

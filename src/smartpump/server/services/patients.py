@@ -24,7 +24,7 @@ from smartpump.interop.hl7v2.reports import PatientContext
 from smartpump.pump.patient import AssociationSource, PatientIdentity, identity_from
 from smartpump.server import audit
 from smartpump.server.auth import Access
-from smartpump.server.db.models import Event, Pump
+from smartpump.server.db.models import ChannelState, Event, Pump
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_patients import EhrOrderPatient, PumpPatient
 from smartpump.server.errors import InvalidInputError, NotFoundError
@@ -83,6 +83,17 @@ def current_of(session: Session, pump_ids: Sequence[int]) -> dict[int, PumpPatie
     for row in rows:
         found.setdefault(row.pump_id, row)
     return found
+
+
+THERAPY_STATES: Final = frozenset({"running", "paused", "kvo"})
+"""Channel states in which a pump holds a therapy it reports in its periodic status (PCD-01)."""
+
+
+def pumps_with_patient_and_therapy(session: Session) -> list[int]:
+    """Ids of pumps with an associated patient and at least one channel holding a therapy."""
+    busy = select(ChannelState.pump_id).where(ChannelState.state.in_(THERAPY_STATES)).distinct()
+    associated = select(PumpPatient.pump_id).where(PumpPatient.pump_id.in_(busy)).distinct()
+    return sorted(session.scalars(associated))
 
 
 def association_of(pump: Pump, row: PumpPatient) -> Association:
