@@ -4,6 +4,7 @@ page of the UI, visited as every role that may see it (the route list is the dec
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any, Final
 
@@ -150,3 +151,45 @@ def test_every_page_as_every_role_has_no_serious_or_critical_violation(
     new_page: Any, live_server: LiveServer
 ) -> None:
     _walk(new_page, live_server, tuple(ROLE_USERS), every_role=True)
+
+
+def _blocking(violations: list[Violation]) -> str:
+    """The serious/critical findings as a readable table (empty when there are none)."""
+    return summary_table([v for v in violations if v.blocking])
+
+
+def test_alarm_offline_and_error_states_have_no_serious_or_critical_violation(
+    new_page: Any, live_server: LiveServer
+) -> None:
+    nurse = new_page(bypass_csp=True)
+    login(nurse, "nina")
+    expect(nurse.locator("body")).to_have_attribute("data-live-state", "open")
+    alarming, offline = live_server.serials
+    alarms = [
+        {"channel": "A", "alarm": "occlusion.downstream", "priority": "high"},
+        {"channel": "A", "alarm": "infusion.near_end", "priority": "medium"},
+        {"channel": "B", "alarm": "callback", "priority": "low"},
+    ]
+    view = {"pump": alarming, "presence": "online", "battery_percent": 12, "channels": {}, "alarms": alarms}
+    live_server.state.live.publish(live_server.facility_id, "pump.view", view)
+    live_server.state.live.publish(live_server.facility_id, "pump.offline", {"pump": offline})
+    for alarm in alarms:
+        expect(nurse.locator(f'[data-pump="{alarming}"] li.alarm.prio-{alarm["priority"]}')).to_be_visible()
+    expect(nurse.locator(f'[data-pump="{offline}"]')).to_have_class(re.compile("offline"))
+    found = run_axe(nurse, label="/ui/ alarms and offline (nurse)")
+    shot(nurse, "accessibility-dashboard-alarms")
+    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": []})
+    live_server.state.live.publish(live_server.facility_id, "pump.online", {"pump": offline})
+    author = new_page(bypass_csp=True)
+    login(author, "phil")
+    draft, _ = _new_library_draft(author)
+    author.goto(f"{draft}/entries/ADULT_ICU.dopamine")
+    form = author.locator("#entry-form")
+    form.locator("input[name='dose.soft_max']").fill("40")
+    expect(form.locator("[data-entry-error]")).to_contain_text("soft max must not exceed hard max")
+    form.locator("input[name='bolus.unit']").fill("furlongs")
+    form.locator("button[data-action=save-entry]").click()
+    expect(author.locator("[aria-invalid=true]").first).to_be_visible()
+    found += run_axe(author, label="entry editor with errors (pharmacist)")
+    shot(author, "accessibility-entry-errors")
+    assert _blocking(found) == ""
