@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any, Final
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from smartpump.server.auth import Role
 from tests.e2e.axe import Violation, run_axe, summary_table
@@ -83,6 +83,8 @@ def _paths(
     return concrete.get(route, [route])
 
 
+LAPTOP: Final[ViewportSize] = {"width": 1366, "height": 768}
+WALL: Final[ViewportSize] = {"width": 1920, "height": 1080}
 FIRST_VISITORS: Final = (Role.PHARMACIST, Role.BIOMED, Role.NURSE, Role.AUDITOR)
 """Who walks each page in the default run: the first of these that may see it (between them, every page)."""
 
@@ -99,14 +101,14 @@ def _walk(new_page: Any, live_server: LiveServer, visitors: tuple[Role, ...], *,
     routes = page_routes()
     violations: list[Violation] = []
     walked: set[str] = set()
-    anonymous = new_page(bypass_csp=True)
+    anonymous = new_page(LAPTOP, bypass_csp=True)
     for route, roles in routes.items():
         if not roles:
             anonymous.goto(route)
             violations.extend(run_axe(anonymous, label=f"{route} (anonymous)"))
             walked.add(route)
     for role in visitors:
-        page = new_page(bypass_csp=True)
+        page = new_page(LAPTOP, bypass_csp=True)
         login(page, ROLE_USERS[role])
         for route, roles in routes.items():
             if role not in roles or (route in walked and not every_role):
@@ -117,7 +119,7 @@ def _walk(new_page: Any, live_server: LiveServer, visitors: tuple[Role, ...], *,
                 expect(page.locator("main")).to_be_visible()
                 violations.extend(run_axe(page, label=f"{path} ({role.value})"))
             walked.add(route)
-    refused = new_page(bypass_csp=True)
+    refused = new_page(LAPTOP, bypass_csp=True)
     login(refused, "nina")
     response = refused.goto("/ui/audit")
     assert response is not None and response.status == 403
@@ -161,9 +163,12 @@ def _blocking(violations: list[Violation]) -> str:
 def test_alarm_offline_and_error_states_have_no_serious_or_critical_violation(
     new_page: Any, live_server: LiveServer
 ) -> None:
-    nurse = new_page(bypass_csp=True)
+    nurse = new_page(LAPTOP, bypass_csp=True)
     login(nurse, "nina")
-    expect(nurse.locator("body")).to_have_attribute("data-live-state", "open")
+    wall = new_page(WALL, bypass_csp=True)
+    login(wall, "vic")
+    for screen in (nurse, wall):
+        expect(screen.locator("body")).to_have_attribute("data-live-state", "open")
     alarming, offline = live_server.serials
     alarms = [
         {"channel": "A", "alarm": "occlusion.downstream", "priority": "high"},
@@ -173,14 +178,18 @@ def test_alarm_offline_and_error_states_have_no_serious_or_critical_violation(
     view = {"pump": alarming, "presence": "online", "battery_percent": 12, "channels": {}, "alarms": alarms}
     live_server.state.live.publish(live_server.facility_id, "pump.view", view)
     live_server.state.live.publish(live_server.facility_id, "pump.offline", {"pump": offline})
-    for alarm in alarms:
-        expect(nurse.locator(f'[data-pump="{alarming}"] li.alarm.prio-{alarm["priority"]}')).to_be_visible()
-    expect(nurse.locator(f'[data-pump="{offline}"]')).to_have_class(re.compile("offline"))
-    found = run_axe(nurse, label="/ui/ alarms and offline (nurse)")
+    found: list[Violation] = []
+    for screen, label in ((nurse, "nurse, 1366x768"), (wall, "viewer, 1920x1080 wall screen")):
+        for alarm in alarms:
+            tile = screen.locator(f'[data-pump="{alarming}"] li.alarm.prio-{alarm["priority"]}')
+            expect(tile).to_be_visible()
+        expect(screen.locator(f'[data-pump="{offline}"]')).to_have_class(re.compile("offline"))
+        found += run_axe(screen, label=f"/ui/ alarms and offline ({label})")
     shot(nurse, "accessibility-dashboard-alarms")
+    shot(wall, "accessibility-wall-screen-alarms")
     live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": []})
     live_server.state.live.publish(live_server.facility_id, "pump.online", {"pump": offline})
-    author = new_page(bypass_csp=True)
+    author = new_page(LAPTOP, bypass_csp=True)
     login(author, "phil")
     draft, _ = _new_library_draft(author)
     author.goto(f"{draft}/entries/ADULT_ICU.dopamine")
