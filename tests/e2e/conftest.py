@@ -61,6 +61,8 @@ USERS = {
     "april": (Role.PHARMACY_APPROVER,),
     "arlo": (Role.PHARMACY_APPROVER,),
     "audrey": (Role.AUDITOR,),
+    "vic": (Role.VIEWER,),
+    "maya": (Role.PHYSICIAN,),
 }
 
 
@@ -259,7 +261,8 @@ def screenshot_folder() -> Path:
 
 @pytest.fixture
 def new_page(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
-    """Open pages in fresh browser contexts (one per user); fails the test on any JS dialog or page error."""
+    """Open pages in fresh browser contexts (one per user; ``bypass_csp`` lets a test inject its own script,
+    e.g. axe-core); fails the test on any JS dialog or page error."""
     contexts = []
     problems: list[str] = []
 
@@ -270,9 +273,11 @@ def new_page(browser: Browser, live_server: LiveServer) -> Iterator[Any]:
     def on_error(error: Error) -> None:
         problems.append(f"page error: {error}")
 
-    def open_page(viewport: ViewportSize | None = None) -> Page:
+    def open_page(viewport: ViewportSize | None = None, *, bypass_csp: bool = False) -> Page:
         context = browser.new_context(
-            base_url=live_server.url, viewport=viewport or {"width": 1366, "height": 900}
+            base_url=live_server.url,
+            viewport=viewport or {"width": 1366, "height": 900},
+            bypass_csp=bypass_csp,
         )
         contexts.append(context)
         page = context.new_page()
