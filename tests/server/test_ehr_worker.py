@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import socket
 import warnings
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from starlette.exceptions import StarletteDeprecationWarning
 
 from smartpump.clock import ManualClock
 from smartpump.interop.hl7v2.ack import AckCode, ack_code_of
+from smartpump.interop.hl7v2.listener import Sender
 from smartpump.interop.hl7v2.message import decode, parse
 from smartpump.interop.hl7v2.mllp import MllpClient
 from smartpump.server.app import create_app
@@ -56,3 +59,15 @@ def test_the_lifespan_runs_the_listener_and_it_answers_an_order(
     with TestClient(application), MllpClient("127.0.0.1", port, timeout_s=20) as client:
         reply = parse(decode(client.send(dopamine_order().to_er7().encode("utf-8"))))
     assert ack_code_of(reply) is AckCode.CA
+
+
+def test_the_sender_allow_list_setting_and_its_production_rule() -> None:
+    listed = EhrSettings(hl7_allowed_senders="EPIC/HOSP, LAB ,")
+    assert listed.senders() == frozenset({Sender("EPIC", "HOSP"), Sender("LAB")})
+    assert EhrSettings(hl7_allowed_senders="").senders() is None
+    production = SimpleNamespace(settings=SimpleNamespace(hl7_port=2575, is_production=True), background=[])
+    with pytest.raises(ValueError, match="SMARTPUMP_HL7_ALLOWED_SENDERS"):
+        install(production, EhrSettings())  # type: ignore[arg-type]
+    assert production.background == []
+    added = install(production, listed)  # type: ignore[arg-type]
+    assert len(added) == 1 and production.background == added

@@ -7,15 +7,23 @@ Both follow ``workers.BackgroundService`` and are added to ``state.background`` 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Final
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartpump.interop.hl7v2.listener import Exchange, Hl7Listener
+from smartpump.interop.hl7v2.listener import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    Exchange,
+    Hl7Listener,
+    Sender,
+)
 from smartpump.interop.hl7v2.message import decode
 from smartpump.interop.hl7v2.mllp import DEFAULT_PORT, MllpClient
 from smartpump.interop.hl7v2.outbox import Backoff, DrainResult
@@ -34,12 +42,36 @@ class EhrSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTPUMP_", extra="ignore", frozen=True)
 
     hl7_host: str = "127.0.0.1"
+    hl7_allowed_senders: str = Field(default="", max_length=4096)
+    hl7_tls_cert_file: Path | None = None
+    hl7_tls_key_file: Path | None = None
+    hl7_tls_client_ca_file: Path | None = None
+    hl7_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=10_000)
+    hl7_idle_timeout_s: float = Field(default=DEFAULT_IDLE_TIMEOUT_S, gt=0, le=86_400)
     ehr_host: str | None = None
     ehr_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     ehr_status_interval_s: int = Field(default=300, ge=0)
     ehr_max_order_age_min: int = Field(default=30, ge=1)
     ehr_offer_expires_s: int = Field(default=600, ge=10, le=86_400)
     ehr_poll_s: float = Field(default=1.0, gt=0)
+
+    def senders(self) -> frozenset[Sender] | None:
+        """The allow-list (``APP`` or ``APP/FACILITY``, comma separated); None when none is set."""
+        listed = [item for item in self.hl7_allowed_senders.split(",") if item.strip()]
+        return frozenset(Sender.parse(item) for item in listed) if listed else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS for the MLLP listener when a certificate is set; with a client CA, client certificates
+        are required and verified against it."""
+        if self.hl7_tls_cert_file is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.hl7_tls_cert_file, self.hl7_tls_key_file)
+        if self.hl7_tls_client_ca_file is not None:
+            context.load_verify_locations(self.hl7_tls_client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     def config(self) -> EhrConfig:
         """The service configuration these settings describe."""
@@ -54,17 +86,34 @@ class EhrSettings(BaseSettings):
 class Hl7ListenerService:
     """The MLLP listener (``interop.hl7v2.listener``) answering PCD-03 orders through ``OrderListener``."""
 
-    def __init__(self, *, host: str, port: int, config: EhrConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        config: EhrConfig = DEFAULT_CONFIG,
+        settings: EhrSettings | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self._config = config
+        self._settings = settings if settings is not None else EhrSettings()
         self._listener: Hl7Listener | None = None
 
     async def start(self, state: ServerState) -> None:
         """Bind and serve (port 0 picks a free port, then ``port`` holds it)."""
         handler = OrderListener(state, self._config)
+        ehr = self._settings
         self._listener = Hl7Listener(
-            handler.handle, state.clock, host=self.host, port=self.port, on_exchange=_log_exchange
+            handler.handle,
+            state.clock,
+            host=self.host,
+            port=self.port,
+            on_exchange=_log_exchange,
+            allowed_senders=ehr.senders(),
+            ssl_context=ehr.ssl_context(),
+            max_connections=ehr.hl7_max_connections,
+            idle_timeout_s=ehr.hl7_idle_timeout_s,
         )
         _, self.port = await self._listener.start()
         logger.info("listening for HL7 over MLLP", extra={"host": self.host, "port": self.port})
@@ -174,8 +223,15 @@ def install(state: ServerState, settings: EhrSettings | None = None) -> list[Bac
     if port is None:
         return []
     ehr = settings if settings is not None else EhrSettings()
+    if state.settings.is_production and ehr.senders() is None:
+        raise ValueError(
+            "SMARTPUMP_HL7_ALLOWED_SENDERS is required in production: the MLLP listener answers known "
+            "senders only"
+        )
     config = ehr.config()
-    added: list[BackgroundService] = [Hl7ListenerService(host=ehr.hl7_host, port=port, config=config)]
+    added: list[BackgroundService] = [
+        Hl7ListenerService(host=ehr.hl7_host, port=port, config=config, settings=ehr)
+    ]
     if ehr.ehr_host:
         added.append(
             EhrOutboundService(host=ehr.ehr_host, port=ehr.ehr_port, config=config, poll_s=ehr.ehr_poll_s)

@@ -115,6 +115,7 @@ _REJECT_CODES: Final = frozenset(
         "hl7.multiple_messages",
         "hl7.unsupported_type",
         "mllp.too_large",
+        "hl7.sender_not_allowed",
     }
 )
 
