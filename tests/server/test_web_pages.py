@@ -362,5 +362,5 @@ def test_a_running_channel_shows_its_dose_with_its_unit_on_the_dashboard(
         )
         session.commit()
     page = login(world.app, browsers, "bea").get("/ui/").text
-    cell = re.search(r'<td data-field="dose">([^<]*)</td>', page)
+    cell = re.search(r'<span data-field="dose" class="dose">([^<]*)</span>', page)
     assert cell is not None and cell.group(1) == "0.00125 mcg/kg/min"

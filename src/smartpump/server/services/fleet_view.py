@@ -283,7 +283,7 @@ def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: floa
         "presence": presence.value,
         "battery_percent": pump.battery_percent,
         "alarms": [
-            {"alarm": a.alarm, "channel": a.channel, "priority": a.priority}
+            {"alarm": a.alarm, "channel": a.channel, "priority": a.priority, "since": a.since.isoformat()}
             for a in alarms_of(session, [pump.id])[pump.id]
         ],
         "channels": shown,

@@ -26,7 +26,9 @@ from smartpump.server.services.ehr_fhir import PHI_ROLES
 from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
+from smartpump.server.web import station
 from smartpump.server.web.audit_view import detail_lines
+from smartpump.server.web.display import NOTHING
 from smartpump.server.web.panel_patient import PatientLine, patient_line
 from smartpump.server.web.render import (
     AUDIT_ROLES,
@@ -152,6 +154,15 @@ class ChannelView:
     vtbi_ml: Decimal | None
     remaining_ml: Decimal | None
     remaining_min: Decimal | None
+    rate_text: str = NOTHING
+    """The rate at the pump model's resolution."""
+    remaining_text: str = NOTHING
+    """The volume left at the pump model's VTBI resolution."""
+
+    @property
+    def time_left(self) -> str:
+        """The time left as h:mm."""
+        return station.hours_minutes(self.remaining_min)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -184,8 +195,23 @@ class PumpTile:
         same version number."""
         return self.released_sha256 is not None and self.library_sha256 == self.released_sha256
 
+    @property
+    def state(self) -> str:
+        """What the tile is doing (``station.tile_state``)."""
+        return station.tile_state(self).value
 
-def _channel_view(row: Any, now: datetime, horizon_s: float) -> ChannelView:
+    @property
+    def resolution_hint(self) -> str:
+        """The model's display resolution for the live script (``station.resolution_hint``)."""
+        return station.resolution_hint(self.model)
+
+    @property
+    def top_alarm(self) -> dict[str, Any] | None:
+        """The alarm the tile is coloured by (highest priority, then oldest)."""
+        return station.top_alarm(self)
+
+
+def _channel_view(row: Any, model: str, now: datetime, horizon_s: float) -> ChannelView:
     remaining, minutes = fleet_view.left_now(row, now, horizon_s=horizon_s)
     return ChannelView(
         channel=row.channel,
@@ -197,6 +223,8 @@ def _channel_view(row: Any, now: datetime, horizon_s: float) -> ChannelView:
         vtbi_ml=row.vtbi_ml,
         remaining_ml=remaining,
         remaining_min=minutes,
+        rate_text=station.rate_text(model, row.rate_ml_per_h),
+        remaining_text=station.volume_text(model, remaining),
     )
 
 
@@ -243,10 +271,12 @@ def pump_tiles(session: Any, state: ServerState, access: Access, care_area: str 
                 offline=not presence[pump.id].reachable,
                 last_seen=pump.last_seen,
                 channels=[
-                    _channel_view(c, now, horizon_s) for c in fleet.channels(session, access, pump.serial)
+                    _channel_view(c, pump.model, now, horizon_s)
+                    for c in fleet.channels(session, access, pump.serial)
                 ],
                 alarms=[
-                    {"alarm": a.alarm, "channel": a.channel, "priority": a.priority} for a in alarms[pump.id]
+                    {"alarm": a.alarm, "channel": a.channel, "priority": a.priority, "since": a.since}
+                    for a in alarms[pump.id]
                 ],
                 has_patient=row is not None,
                 patient=None
@@ -266,13 +296,17 @@ def dashboard(
     session: SessionDep,
     state: StateDep,
     care_area: Annotated[str | None, Query(max_length=64)] = None,
+    show: Annotated[str | None, Query(alias="state", max_length=16)] = None,
+    wall: Annotated[bool, Query()] = False,
 ) -> Response:
-    """Every pump and channel at a glance, updated live."""
+    """The central station: every pump of the caller's facilities (one care area, one state) at a glance,
+    alarming first, updated live; ``wall`` drops the navigation for a wall screen."""
+    wanted = station.parse_state(show)
     every, _ = fleet.list_pumps(
         session, access, facility_id=None, status=None, care_area=None, model=None, limit=MAX_ROWS, offset=0
     )
     areas = sorted({p.care_area for p in every if p.care_area})
-    tiles = pump_tiles(session, state, access, care_area or None)
+    tiles = station.station_order(pump_tiles(session, state, access, care_area or None))
     return render(
         request,
         "dashboard.html",
@@ -281,6 +315,10 @@ def dashboard(
         tiles=tiles,
         care_areas=areas,
         care_area=care_area or "",
+        states=[s.value for s in station.TileState],
+        shown_state=wanted.value if wanted else "",
+        wall=wall,
+        server_now_ms=int(state.clock.now().timestamp() * 1000),
         offline=sum(1 for t in tiles if t.offline),
         alarming=sum(1 for t in tiles if t.alarms),
     )
@@ -334,6 +372,7 @@ def pump_page(
         active="dashboard",
         pump=pump,
         tile=tile,
+        server_now_ms=int(state.clock.now().timestamp() * 1000),
         events=sorted(events, key=lambda e: e.seq, reverse=True),
         orders=orders,
         history=history,

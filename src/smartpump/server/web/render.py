@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader
 from smartpump.server.auth import ALL_ROLES, Principal, Role
 from smartpump.server.web.display import NOTHING, at_resolution, exact, significant
 from smartpump.server.web.session import csrf_token, new_presession, set_presession
+from smartpump.server.web.station import alarm_label, look_of
 
 A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,
@@ -89,6 +90,8 @@ _ENV: Final = Environment(
 _ENV.filters["num"] = _number
 _ENV.filters["sig"] = significant
 _ENV.filters["res"] = at_resolution
+_ENV.globals["icon_of"] = lambda priority: look_of(priority).icon
+_ENV.globals["label_of"] = alarm_label
 
 
 def render(

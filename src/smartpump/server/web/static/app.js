@@ -16,14 +16,108 @@ function tileFor(serial) {
   }) || null;
 }
 
+var LOOKS = { high: ["!!!", "HIGH", 0], medium: ["!!", "MEDIUM", 1], low: ["!", "LOW", 2] };
+var GROUPS = { alarming: 0, running: 1, idle: 2, offline: 3 };
+var IN_USE = ["running", "paused", "alarm", "kvo", "occlusion_hold"];
+var clockOffsetMs = 0;
+
 function alarmItem(p) {
   var li = document.createElement("li");
-  var prio = ["high", "medium", "low"].indexOf(p.priority) >= 0 ? p.priority : "low";
+  var prio = LOOKS[p.priority] ? p.priority : "low";
   li.className = "alarm prio-" + prio;
   li.setAttribute("data-alarm", p.alarm || "");
   li.setAttribute("data-channel", p.channel || "");
-  li.textContent = prio + " · " + (p.alarm || "alarm") + (p.channel ? " (" + p.channel + ")" : "");
+  var icon = document.createElement("span");
+  icon.className = "icon";
+  icon.setAttribute("aria-hidden", "true");
+  icon.textContent = LOOKS[prio][0];
+  li.appendChild(icon);
+  li.appendChild(document.createTextNode(" " + LOOKS[prio][1] + " · " + (p.alarm || "alarm") + (p.channel ? " " + p.channel : "")));
   return li;
+}
+
+function tileState(tile, alarms) {
+  if (alarms.length) { return "alarming"; }
+  if (tile.classList.contains("offline")) { return "offline"; }
+  var inUse = Array.prototype.some.call(tile.querySelectorAll("[data-field=state]"), function (c) { return IN_USE.indexOf(c.textContent) >= 0; });
+  return inUse ? "running" : "idle";
+}
+
+function restyle(tile, alarms) {
+  var top = alarms.length ? alarms[0] : null;
+  var state = tileState(tile, alarms);
+  ["high", "medium", "low"].forEach(function (k) { tile.classList.remove("prio-tile-" + k); });
+  Object.keys(GROUPS).forEach(function (k) { tile.classList.remove("st-" + k); });
+  tile.classList.add("st-" + state);
+  tile.classList.toggle("alarming", alarms.length > 0);
+  if (top) { tile.classList.add("prio-tile-" + (LOOKS[top.priority] ? top.priority : "low")); }
+  tile.setAttribute("data-state", state);
+  tile.setAttribute("data-priority", top ? top.priority : "");
+  if (top && top.since) { tile.setAttribute("data-since", top.since); } else if (!top) { tile.setAttribute("data-since", ""); }
+  var holder = document.getElementById("fleet");
+  var wanted = holder ? holder.getAttribute("data-filter-state") : "";
+  tile.hidden = Boolean(wanted) && wanted !== state;
+}
+
+function sortKey(tile) {
+  var prio = LOOKS[tile.getAttribute("data-priority")];
+  return [GROUPS[tile.getAttribute("data-state")] || 0, prio ? prio[2] : 0, tile.getAttribute("data-since") || "", tile.getAttribute("data-pump")];
+}
+
+function resort() {
+  var holder = document.querySelector(".tiles.station");
+  if (!holder) { return; }
+  var tiles = Array.prototype.slice.call(holder.querySelectorAll("[data-pump]"));
+  tiles.sort(function (a, b) {
+    var ka = sortKey(a), kb = sortKey(b);
+    for (var i = 0; i < ka.length; i += 1) { if (ka[i] < kb[i]) { return -1; } if (ka[i] > kb[i]) { return 1; } }
+    return 0;
+  });
+  tiles.forEach(function (t) { holder.appendChild(t); });
+}
+
+function atResolution(tile, value, kind) {
+  var hint = (tile.getAttribute("data-resolution") || "").split(" ").filter(Boolean);
+  var n = Number(value);
+  if (value === null || value === undefined || value === "" || !hint.length || !isFinite(n)) { return value; }
+  var places = Number(hint[0]);
+  if (kind === "rate") {
+    places = Number(hint[hint.length - 1].split(":")[1]);
+    for (var i = 1; i < hint.length; i += 1) {
+      var band = hint[i].split(":");
+      if (n <= Number(band[0])) { places = Number(band[1]); break; }
+    }
+  }
+  return n.toFixed(places);
+}
+
+function hoursMinutes(minutes) {
+  var whole = Math.max(0, Math.floor(minutes));
+  var m = whole % 60;
+  return Math.floor(whole / 60) + ":" + (m < 10 ? "0" : "") + m;
+}
+
+function setTimeLeft(cell, minutes, atMs) {
+  if (!cell) { return; }
+  if (minutes === null || minutes === undefined || minutes === "") {
+    cell.setAttribute("data-min", "");
+    text(cell, null);
+    return;
+  }
+  cell.setAttribute("data-min", String(minutes));
+  cell.setAttribute("data-at", String(atMs));
+  text(cell, hoursMinutes(Number(minutes)));
+}
+
+function countDown() {
+  var now = Date.now() - clockOffsetMs;
+  Array.prototype.forEach.call(document.querySelectorAll("[data-pump] td[data-field=time]"), function (cell) {
+    var minutes = cell.getAttribute("data-min"), at = Number(cell.getAttribute("data-at"));
+    var row = cell.closest("tr"), tile = cell.closest("[data-pump]");
+    if (!minutes || !at || tile.classList.contains("offline")) { return; }
+    if (row.querySelector("[data-field=state]").textContent !== "running") { return; }
+    text(cell, hoursMinutes(Number(minutes) - Math.max(0, now - at) / 60000));
+  });
 }
 
 function recount() {
@@ -41,28 +135,30 @@ function onChannel(p) {
     if (none) { none.remove(); }
     row = document.createElement("tr");
     row.setAttribute("data-channel", p.channel);
-    ["channel", "drug", "dose", "rate", "remaining", "time", "state"].forEach(function (f) {
-      var td = document.createElement("td");
-      if (f !== "channel") { td.setAttribute("data-field", f); } else { td.textContent = p.channel; }
-      row.appendChild(td);
-    });
+    row.innerHTML = '<td class="ch"></td><td class="drug"><span data-field="drug"></span> <span data-field="dose" class="dose"></span></td>' +
+      '<td class="num"><span data-field="rate"></span> <span class="unit">mL/h</span></td>' +
+      '<td class="num"><span data-field="remaining"></span> <span class="unit">mL</span></td>' +
+      '<td class="num" data-field="time" title="time left (h:mm)"></td><td data-field="state"></td>';
+    row.querySelector("td.ch").textContent = p.channel;
     body.appendChild(row);
   }
   if ("drug" in p) { text(row.querySelector("[data-field=drug]"), p.drug); }
-  if ("dose" in p) { text(row.querySelector("[data-field=dose]"), p.dose === null ? null : p.dose + (p.dose_unit ? " " + p.dose_unit : "")); }
-  if ("rate_ml_per_h" in p) { text(row.querySelector("[data-field=rate]"), p.rate_ml_per_h); }
+  if ("dose" in p) { row.querySelector("[data-field=dose]").textContent = p.dose === null ? "" : p.dose + (p.dose_unit ? " " + p.dose_unit : ""); }
+  if ("rate_ml_per_h" in p) { text(row.querySelector("[data-field=rate]"), atResolution(tile, p.rate_ml_per_h, "rate")); }
   var vtbi = p.vtbi_ml, infused = p.infused_ml !== undefined ? p.infused_ml : p.volume_infused_ml;
   if (vtbi !== undefined && vtbi !== null && infused !== undefined) {
     var left = Number(vtbi) - Number(infused);
-    text(row.querySelector("[data-field=remaining]"), left.toFixed(1));
+    text(row.querySelector("[data-field=remaining]"), atResolution(tile, left, "volume"));
     var rate = Number(p.rate_ml_per_h);
-    text(row.querySelector("[data-field=time]"), rate > 0 && p.state === "running" ? Math.round(left * 60 / rate) + " min" : null);
+    setTimeLeft(row.querySelector("[data-field=time]"), rate > 0 && p.state === "running" ? left * 60 / rate : null, Date.now() - clockOffsetMs);
   }
   if ("state" in p) {
     var cell = row.querySelector("[data-field=state]");
     text(cell, p.state);
     cell.className = "state-" + String(p.state).replace(/[^a-z_]/g, "");
   }
+  var drugShown = row.querySelector("[data-field=drug]").textContent;
+  row.classList.toggle("unused", drugShown === "—" && row.querySelector("[data-field=state]").textContent === "idle");
 }
 
 function onPump(p, kind) {
@@ -71,6 +167,8 @@ function onPump(p, kind) {
   if (kind === "pump.offline" || kind === "pump.online") {
     var offline = kind === "pump.offline";
     tile.classList.toggle("offline", offline);
+    restyle(tile, alarmsOf(tile));
+    resort();
     recount();
     text(tile.querySelector("[data-field=conn]"), offline ? "offline" : "online");
   }
@@ -85,13 +183,21 @@ function onPump(p, kind) {
   }
 }
 
+function alarmsOf(tile) {
+  var top = tile.querySelector("[data-field=alarms] li");
+  return top ? [{ priority: top.className.replace("alarm prio-", ""), since: tile.getAttribute("data-since") }] : [];
+}
+
 function onView(p) {
   var tile = tileFor(p.pump);
   if (!tile) { return; }
   var list = tile.querySelector("[data-field=alarms]");
   while (list.firstChild) { list.removeChild(list.firstChild); }
-  (p.alarms || []).forEach(function (a) { list.appendChild(alarmItem(a)); });
-  tile.classList.toggle("alarming", list.children.length > 0);
+  var alarms = (p.alarms || []).slice().sort(function (a, b) {
+    var ra = (LOOKS[a.priority] || LOOKS.low)[2], rb = (LOOKS[b.priority] || LOOKS.low)[2];
+    return ra !== rb ? ra - rb : String(a.since || "").localeCompare(String(b.since || ""));
+  });
+  alarms.forEach(function (a) { list.appendChild(alarmItem(a)); });
   var presence = String(p.presence || "offline").replace(/[^a-z]/g, "");
   var conn = tile.querySelector("[data-field=conn]");
   text(conn, presence);
@@ -108,10 +214,12 @@ function onView(p) {
     });
     var row = tile.querySelector("tr[data-channel='" + String(cid).replace(/[^A-Za-z0-9]/g, "") + "']");
     if (row) {
-      text(row.querySelector("[data-field=remaining]"), c.remaining_ml);
-      text(row.querySelector("[data-field=time]"), c.remaining_min === null ? null : c.remaining_min + " min");
+      text(row.querySelector("[data-field=remaining]"), atResolution(tile, c.remaining_ml, "volume"));
+      setTimeLeft(row.querySelector("[data-field=time]"), c.remaining_min, p.ts ? Date.parse(p.ts) : Date.now() - clockOffsetMs);
     }
   });
+  restyle(tile, alarms);
+  resort();
   recount();
 }
 
@@ -247,6 +355,10 @@ document.addEventListener("DOMContentLoaded", function () {
   Array.prototype.forEach.call(document.querySelectorAll("select[data-autosubmit]"), function (s) {
     s.addEventListener("change", function () { s.form.submit(); });
   });
+  var station = document.querySelector("[data-server-now]");
+  if (station) { clockOffsetMs = Date.now() - Number(station.getAttribute("data-server-now")); }
+  recount();
+  setInterval(countDown, 5000);
   startLive();
   entryValidation();
   maintenanceHelpers();
