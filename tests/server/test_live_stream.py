@@ -73,3 +73,37 @@ def test_leaving_the_live_stream_closes_it_without_an_error(
             wait_until(lambda: live.subscribers == 0, f"visit {visit} to unsubscribe after leaving")
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert [r.getMessage() for r in problems] == []
+
+
+def test_open_live_streams_hold_no_database_connection(world: World) -> None:
+    # issue 15: 15 open live-dashboard streams held the pool (5+10) and every database request waited
+    facility = world.facility()
+    headers = world.as_role(Role.NURSE, facility, username="nina")
+    live, engine = world.state.live, world.state.engine
+    streams = 20
+    opened = threading.Barrier(streams + 1, timeout=WAIT_S)
+    leave = threading.Event()
+
+    def watch(base: str) -> None:
+        with httpx.stream(
+            "GET", f"{base}/ui/stream", headers={**headers, "Accept": "text/event-stream"}, timeout=WAIT_S
+        ) as response:
+            assert response.status_code == 200
+            frames = response.iter_text()  # kept: dropping the iterator closes the response
+            assert ": connected" in next(frames)
+            opened.wait()
+            leave.wait(WAIT_S)
+
+    with served(world.app) as base:
+        watchers = [threading.Thread(target=watch, args=(base,), daemon=True) for _ in range(streams)]
+        for watcher in watchers:
+            watcher.start()
+        opened.wait()
+        wait_until(lambda: live.subscribers == streams, "every stream to subscribe")
+        assert engine.pool.checkedout() == 0
+        answered = httpx.get(f"{base}/api/v1/pumps", headers=headers, timeout=WAIT_S)
+        assert answered.status_code == 200
+        leave.set()
+        for watcher in watchers:
+            watcher.join(WAIT_S)
+    wait_until(lambda: live.subscribers == 0, "every stream to end")

@@ -157,11 +157,13 @@ async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
 
 
 @router.get("/ui/stream")
-async def stream(request: Request, access: StreamUser, state: StateDep) -> Response:
-    """Live fleet messages of the caller's facilities as Server-Sent Events (text/event-stream only)."""
+async def stream(request: Request, access: StreamUser, state: StateDep, session: SessionDep) -> Response:
+    """Live fleet messages of the caller's facilities as Server-Sent Events (text/event-stream only); the
+    request's database session is released before streaming, so open streams hold no connection."""
     if "text/event-stream" not in request.headers.get("accept", ""):
         raise InvalidInputError("this endpoint speaks text/event-stream only", code="ui.stream_accept")
     scope = access.principal.scope(ALL_ROLES)
+    session.close()
     return StreamingResponse(
         _frames(state.live.subscribe(scope)),
         media_type="text/event-stream",
