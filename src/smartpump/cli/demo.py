@@ -169,7 +169,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     configure_logging(settings.log_level)
     try:
         migrate.upgrade(url)
-        engine = make_engine(url)
+        engine = make_engine(url, request_slots=settings.max_concurrent_requests)
         with make_session_factory(engine)() as session:
             if holds_demo(session):
                 fail(

@@ -58,7 +58,7 @@ def serve(
     try:
         if not settings.is_production:
             migrate.upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, request_slots=settings.max_concurrent_requests)
         if migrate.current_revision(engine) != migrate.head_revision():
             fail(
                 "the database is not at the latest migration: run `smartpump db upgrade`", code="db.outdated"

@@ -21,6 +21,7 @@ from smartpump.server.api.routes import ROUTERS, health
 from smartpump.server.audit_anchors import AuditAnchorWorker
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
+from smartpump.server.capacity import Capacity
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
@@ -44,7 +45,11 @@ def create_app(
     sim_fleet: SimFleet | None = None,
 ) -> FastAPI:
     """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
-    engine = engine if engine is not None else make_engine(settings.database_url)
+    engine = (
+        engine
+        if engine is not None
+        else make_engine(settings.database_url, request_slots=settings.max_concurrent_requests)
+    )
     clock = clock if clock is not None else WallClock()
     state = ServerState(
         settings=settings,
@@ -106,6 +111,11 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         max_document_bytes=settings.max_document_bytes,
         json_limits=json_limits(settings),
+    )
+    app.add_middleware(
+        Capacity,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        queue_wait_s=settings.queue_wait_s,
     )
     _install_request_middleware(app, state.metrics)
     return app

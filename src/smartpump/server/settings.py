@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     """The facility's IANA time zone (``America/New_York``): HL7 timestamps sent without a UTC offset are
     wall-clock time there. UTC by default."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_concurrent_requests: int = Field(default=32, ge=1, le=10_000)
+    queue_wait_s: float = Field(default=2.0, ge=0, le=60)
     max_document_bytes: int = Field(default=21 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=32, ge=4, le=256)
     max_json_values: int = Field(default=1_000_000, ge=1000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -17,18 +17,37 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets foreign keys on, its directory created, and a busy timeout."""
+BACKGROUND_CONNECTIONS: Final = 8
+"""Connections beyond the request slots, for the ingest and EHR workers and the deployment advance."""
+POOL_TIMEOUT_S: Final = 10
+
+
+def make_engine(url: str, *, request_slots: int = 5) -> Engine:
+    """An engine for the URL with a pool of ``request_slots`` connections (the server's concurrent
+    requests) plus ``BACKGROUND_CONNECTIONS`` for its workers; SQLite gets foreign keys on, its directory
+    created, and a busy timeout."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=request_slots,
+            max_overflow=BACKGROUND_CONNECTIONS,
+            pool_timeout=POOL_TIMEOUT_S,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=request_slots,
+        max_overflow=BACKGROUND_CONNECTIONS,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

@@ -1,0 +1,68 @@
+"""Capacity by design (issue 15, item 4): a burst of concurrent requests from one account degrades to
+503 ``server.busy`` with ``Retry-After``, never to a 500 or a stall; the health check still answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import Counter
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from smartpump.clock import ManualClock
+from smartpump.server.app import create_app
+from smartpump.server.auth import Role
+from smartpump.server.settings import Settings
+from tests.server.conftest import World
+from tests.server.test_live_stream import WAIT_S, served
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+BURST = 60
+
+
+def test_a_burst_beyond_the_request_slots_gets_503_with_retry_after_and_never_500(
+    settings: Settings, clock: ManualClock, engine: Engine
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"max_concurrent_requests": 2, "queue_wait_s": 0.0}),
+        clock=clock,
+        engine=engine,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        world = World(app, client, clock)
+        facility = world.facility()
+        headers = world.as_role(Role.VIEWER, facility, username="vera")
+        answers: list[tuple[int, str | None, Any]] = []
+        lock = threading.Lock()
+        start = threading.Barrier(BURST, timeout=WAIT_S)
+
+        def ask(base: str) -> None:
+            start.wait()
+            response = httpx.get(f"{base}/api/v1/pumps", headers=headers, timeout=WAIT_S)
+            body = response.json()
+            code = body["error"]["code"] if response.status_code != 200 else None
+            with lock:
+                answers.append((response.status_code, response.headers.get("retry-after"), code))
+
+        with served(app) as base:
+            began = time.monotonic()
+            askers = [threading.Thread(target=ask, args=(base,), daemon=True) for _ in range(BURST)]
+            for asker in askers:
+                asker.start()
+            for asker in askers:
+                asker.join(WAIT_S)
+            elapsed = time.monotonic() - began
+            health = httpx.get(f"{base}/api/v1/health", timeout=WAIT_S)
+    statuses = Counter(status for status, _, _ in answers)
+    assert len(answers) == BURST
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[200] >= 1 and statuses[503] >= 1, statuses
+    assert all(retry == "1" and code == "server.busy" for status, retry, code in answers if status == 503)
+    assert elapsed < WAIT_S
+    assert health.status_code == 200, health.text  # the health check is never queued behind a burst
