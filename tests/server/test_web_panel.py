@@ -126,9 +126,15 @@ class Panel:
         return self.client.post(f"/ui/panel/{self.serial}", data=data)
 
     def ok(self, action: str, channel: str = "A", **fields: str) -> str:
+        """Press a button the pump accepts: 303 to the panel's GET (never a page a reload would re-send),
+        whose page is returned."""
         response = self.press(action, channel, **fields)
-        assert response.status_code == 200, response.text
-        return str(response.text)
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith(f"/ui/panel/{self.serial}?channel={channel}&done={action}&")
+        shown: httpx.Response = self.client.get(location)
+        assert shown.status_code == 200, shown.text
+        return str(shown.text)
 
     def run(self, area: str, entry_id: str, channel: str = "A", **fields: str) -> None:
         """Program and start an infusion through the panel (verdict OK expected)."""

@@ -15,7 +15,7 @@ from typing import Any, Final
 from smartpump.ders.program import Alert, InfusionProgram, VerdictLevel
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
-from smartpump.library.model import DeliveryMode, DrugLibrary, Entry
+from smartpump.library.model import DeliveryMode, DrugLibrary, Entry, Route
 from smartpump.pump import DeclineReason, OverrideReason, Pump
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
 from smartpump.pump.events import EventType, PumpEvent
@@ -27,10 +27,15 @@ FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "patient": ("scan", "patient_id", "authority", "id_type", "family_name", "given_name"),
     "program": (
         "entry_id",
+        "route",
         "concentration",
         "weight_kg",
+        "height_cm",
+        "bsa_m2",
         "dose",
+        "rate_ml_per_h",
         "vtbi_ml",
+        "duration_min",
         "lockout_min",
         "basal",
         "max_dose",
@@ -150,6 +155,11 @@ class Refusal:
     message: str
     code: str
     alerts: tuple[AlertLine, ...] = ()
+
+    @property
+    def first_crossed(self) -> AlertLine | None:
+        """The limit the refusal is about: the first hard one, else the first soft one."""
+        return next((a for a in self.alerts if a.level == "hard"), next(iter(self.alerts), None))
 
     @property
     def level(self) -> str:
@@ -345,6 +355,10 @@ def entry_options(library: DrugLibrary, entries: Iterable[Entry]) -> list[dict[s
             "unit": str(entry.dosing_unit),
             "concentrations": [str(c) for c in entry.concentrations],
             "is_pca": entry.mode is DeliveryMode.PCA,
+            "is_intermittent": entry.mode is DeliveryMode.INTERMITTENT,
+            "per_m2": "/m2" in str(entry.dosing_unit),
+            "route": entry.route.value,
+            "advisory": entry.advisory or "",
         }
         for entry in entries
     ]
@@ -359,7 +373,13 @@ def _program_values(program: InfusionProgram) -> dict[str, str]:
         "dose": "" if program.dose is None else exact(program.dose),
         "rate_ml_per_h": "" if program.rate_ml_per_h is None else exact(program.rate_ml_per_h),
         "vtbi_ml": "" if program.vtbi_ml is None else exact(program.vtbi_ml),
+        "duration_min": "" if program.duration_min is None else exact(program.duration_min),
+        "route": program.route.value,
+        "height_cm": "" if program.patient.height_cm is None else exact(program.patient.height_cm),
+        "bsa_m2": "" if program.patient.bsa_m2 is None else exact(program.patient.bsa_m2),
     }
+    if program.entry_id is None:
+        values["entry_id"] = "basic"
     pca = program.pca
     if pca is not None:
         values["dose"] = exact(pca.demand_dose)
@@ -387,3 +407,49 @@ def override_reasons() -> list[tuple[str, str]]:
 def decline_reasons() -> list[tuple[str, str]]:
     """The coded reasons for declining an EHR order as (code, words)."""
     return [(r.value, r.value.replace("_", " ")) for r in DeclineReason]
+
+
+def route_options() -> list[tuple[str, str]]:
+    """The routes of administration as (code, words)."""
+    return [(r.value, r.value.replace("_", " ")) for r in Route]
+
+
+VERDICT_FOCUS: Final = (
+    "#verdict [data-action=start]",
+    "#verdict select[name=reason]",
+    "#verdict [data-action=cancel]",
+    "#decline select",
+)
+RUNNING_FOCUS: Final = ("#running [data-action=pause]", "#running [data-action=resume]", "#running button")
+PROGRAM_FOCUS: Final = ("#program-form select[name=entry_id]", "#program-form input[name=dose]")
+FOCUS_AFTER: Final[Mapping[str, tuple[str, ...]]] = {
+    "patient": ("select[name=care_area]",),
+    "care_area": PROGRAM_FOCUS,
+    "program": VERDICT_FOCUS,
+    "titrate": VERDICT_FOCUS,
+    "override": VERDICT_FOCUS,
+    "confirm": RUNNING_FOCUS,
+    "start": RUNNING_FOCUS,
+    "pause": RUNNING_FOCUS,
+    "resume": RUNNING_FOCUS,
+    "bolus": RUNNING_FOCUS,
+    "loading": RUNNING_FOCUS,
+    "secondary": RUNNING_FOCUS,
+    "pca_demand": ("#running [data-action=pca_demand]",),
+    "stop": PROGRAM_FOCUS,
+    "cancel": PROGRAM_FOCUS,
+    "decline": PROGRAM_FOCUS,
+    "silence": (".channels-nav a.active",),
+}
+"""Where the keyboard focus goes after each action: the control the nurse is most likely to press next
+(the first of these the page shows)."""
+
+
+def focus_after(action: str, *, refused: bool) -> tuple[str, ...]:
+    """The selectors to focus after ``action``: a refused action's own button (the nurse corrects and
+    presses it again), a done one's next step; nothing for a plain page load."""
+    if not action:
+        return ()
+    if refused:
+        return (f"[data-action={action}]", *FOCUS_AFTER.get(action, ()))
+    return FOCUS_AFTER.get(action, ())
