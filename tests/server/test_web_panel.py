@@ -45,17 +45,20 @@ with warnings.catch_warnings():
 
 WARD = "ward"
 STEP_DOWN = "step-down"
+ONCOLOGY = "onc"
 
 
 def panel_library() -> DrugLibrary:
     """Synthetic example library: an ICU with a bolus-only heparin, a loading-only amiodarone, dopamine
     with neither, and a piggyback-capable cefazolin; a ward that forbids secondaries although it lists
-    cefazolin; a step-down unit that allows secondaries but has no entry that allows one."""
+    cefazolin; a step-down unit that allows secondaries but has no entry that allows one; an oncology unit
+    with a fluorouracil dosed per m2 of body surface, with a clinical advisory."""
     drugs = (
         make_drug(),
         make_drug(id="heparin", generic_name="heparin", display_name="heparin", drug_class="anticoagulant"),
         make_drug(id="amiodarone", generic_name="amiodarone", display_name="amiodarone", is_high_alert=False),
         make_drug(id="cefazolin", generic_name="cefazolin", display_name="ceFAZolin", is_high_alert=False),
+        make_drug(id="fluorouracil", generic_name="fluorouracil", display_name="fluorouracil"),
     )
 
     def heparin(area: str) -> Entry:
@@ -94,11 +97,20 @@ def panel_library() -> DrugLibrary:
         heparin(WARD),
         cefazolin(WARD),
         heparin(STEP_DOWN),
+        make_entry(
+            id=f"{ONCOLOGY}-fluorouracil",
+            care_area_id=ONCOLOGY,
+            drug_id="fluorouracil",
+            dose=dose_limits("mg/m2/day", soft_max=1000, hard_max=1200),
+            concentrations=(concentration("5000 mg/100 mL"),),
+            advisory="Vesicant: check the line for patency before each start.",
+        ),
     )
     areas: tuple[CareArea, ...] = (
         make_care_area(),
         make_care_area(id=WARD, name="Ward", device=DeviceDefaults(secondary_allowed=False)),
         make_care_area(id=STEP_DOWN, name="Step-down"),
+        make_care_area(id=ONCOLOGY, name="Oncology"),
     )
     return make_library(drugs=drugs, care_areas=areas, entries=entries)
 
