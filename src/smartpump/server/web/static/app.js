@@ -266,7 +266,7 @@ function panelMode(form, option, changed) {
       pca: "PCA: demand dose, lockout and limits below.",
       continuous: "Continuous infusion."}[mode] || "");
   }
-  var route = form.querySelector("[data-route]");
+  var route = form.querySelector("select[data-route-select]");
   if (route && changed && option && option.getAttribute("data-route")) { route.value = option.getAttribute("data-route"); }
 }
 
