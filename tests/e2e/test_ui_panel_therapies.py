@@ -130,6 +130,7 @@ def test_an_intermittent_is_given_over_its_duration_with_its_advisory(
     page.click("button[data-action=program]")
     expect(page.locator("#verdict")).to_contain_text("Verdict: OK")
     expect(page.locator("#computed-rate")).to_have_text(re.compile(r"^100(\.0)? mL/h$"))
+    expect(page.locator("#verdict-duration")).to_have_text("60 min")
     shot(page, "panel-intermittent-1366x768", full_page=False)
     page.click("#verdict button[data-action=start]")
     expect(page.locator("#channel-state")).to_have_text("running")

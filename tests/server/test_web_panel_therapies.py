@@ -63,6 +63,7 @@ def test_an_intermittent_is_given_over_its_duration(panel: Panel) -> None:
     pending = panel.pump.channel("A").pending
     assert pending is not None and pending.program.kind is ProgramKind.INTERMITTENT
     assert pending.program.duration_min == Decimal(30)
+    assert text_of(block(page, "strong", "verdict-duration")) == "30 min"
     assert values(block(page, "form", "program-form"))["duration_min"] == "30"
 
 

@@ -183,6 +183,7 @@ class VerdictView:
     dose: str | None
     dose_unit: str
     vtbi: str | None
+    duration_min: str | None
     alerts: tuple[AlertLine, ...]
     deliverable: tuple[str, ...]
     is_titration: bool
@@ -218,6 +219,7 @@ def verdict_view(pending: Pending) -> VerdictView:
     resolution = program.rate_resolution_ml_per_h
     vtbi = getattr(verdict, "vtbi_ml", None)
     vtbi = program.vtbi_ml if vtbi is None else vtbi
+    duration = program.duration_min
     return VerdictView(
         level=verdict.level.value,
         drug=pending.drug,
@@ -225,6 +227,7 @@ def verdict_view(pending: Pending) -> VerdictView:
         dose=None if verdict.dose is None else significant(verdict.dose),
         dose_unit=verdict.dose_unit,
         vtbi=None if vtbi is None else significant(vtbi, LIMIT_DIGITS),
+        duration_min=None if duration is None else significant(duration, LIMIT_DIGITS),
         alerts=alert_lines(verdict.alerts),
         deliverable=deliverable_lines(getattr(verdict, "deliverable", ()), verdict.dose_unit, resolution),
         is_titration=pending.is_titration,
