@@ -8,9 +8,10 @@ import re
 from decimal import Decimal
 
 import tests.server.test_web_panel as web_panel
-from smartpump.ders.program import ProgramKind
+from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
 from smartpump.library.model import Route
 from smartpump.pump import EventType, PumpEvent
+from smartpump.units import Concentration
 from tests.server.test_web_panel import HEPARIN, ONCOLOGY, Panel, block, opening_tag, text_of, values
 
 panel = web_panel.panel
@@ -157,3 +158,17 @@ def test_a_refused_action_keeps_focus_on_its_own_button_and_the_skip_link_leads_
     assert "rule ders.bolus_dose.hard_max" in error
     assert '<a class="panel-skip" href="#program-form">' in refused.text
     assert 'id="program-form"' in refused.text
+
+
+def test_an_auto_programmed_program_not_from_a_known_order_names_no_order(panel: Panel) -> None:
+    panel.ok("care_area", care_area="icu")
+    program = InfusionProgram(
+        entry_id="icu-dopamine",
+        dose=Decimal(5),
+        concentration=Concentration.parse("400 mg/250 mL"),
+        patient=PatientParameters(weight_kg=Decimal(80)),
+    )
+    panel.fleet.act(panel.serial, lambda p: p.program("A", program, auto_programmed=True))
+    order = text_of(block(panel.page(), "p", "ehr-order"))
+    assert order.startswith("EHR order (order id not known) · for ")
+    assert panel.fleet.order_behind(panel.serial, "A", program) is None

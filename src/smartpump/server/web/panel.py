@@ -378,10 +378,14 @@ def _attempt(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> O
         return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
 
 
-def _view(pump: Pump, channel: str) -> dict[str, Any]:
+def _view(fleet: SimFleet, pump: Pump, channel: str) -> dict[str, Any]:
     """Everything the panel displays for one pump and its selected channel (legal actions only)."""
     library, area = pump.library, pump.care_area
     current = pump.channel(channel)
+    pending = current.pending
+    ordered = None
+    if pending is not None and pending.auto_programmed:
+        ordered = fleet.order_behind(pump.id, channel, pending.program)
     therapy = current.therapy
     entries = [] if library is None or area is None else entry_options(library, library.entries_in(area.id))
     secondaries = secondary_entries(pump, channel)
@@ -394,7 +398,8 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
         "routes": route_options(),
         "channel": channel,
         "state": current.state.value,
-        "verdict": None if current.pending is None else verdict_view(current.pending),
+        "verdict": None if pending is None else verdict_view(pending),
+        "order_id": None if ordered is None else ordered.order_id,
         "therapy": therapy,
         "titration": None if therapy is None else titration_view(pump, therapy),
         "dose_offers": dose_offers(pump, channel),
@@ -408,6 +413,7 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
 def _render(
     request: Request,
     access: Access,
+    fleet: SimFleet,
     pump: Pump,
     channel: str,
     *,
@@ -426,7 +432,7 @@ def _render(
         principal=access.principal,
         active="panel",
         serial=pump.id,
-        view=_view(pump, channel),
+        view=_view(fleet, pump, channel),
         message=outcome if isinstance(outcome, Flash) else None,
         refusal=outcome if isinstance(outcome, Refusal) else None,
         form=form,
@@ -457,7 +463,7 @@ def panel(
     with fleet.lock:
         if channel not in pump.channels:
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
-        return _render(request, access, pump, channel, outcome=flash)
+        return _render(request, access, fleet, pump, channel, outcome=flash)
 
 
 @router.post("/ui/panel/{serial}")
@@ -547,7 +553,7 @@ def panel_action(
         result = fleet.act(serial, lambda acting: _attempt(acting, action, channel, fields))
         assert isinstance(result, Outcome | Refusal)
         if isinstance(result, Refusal):
-            return _render(request, access, pump, channel, outcome=result, submitted=(action, fields))
+            return _render(request, access, fleet, pump, channel, outcome=result, submitted=(action, fields))
     flash = Flash(text=result.text, tone=result.tone, action=action)
     query = flash_query(state.settings, serial, channel, flash)
     return RedirectResponse(f"/ui/panel/{serial}?{query}", status_code=303)
