@@ -100,6 +100,12 @@ def test_a_bsa_drug_from_weight_and_height_and_without_either(panel: Panel) -> N
     refused = panel.press("program", **typed)
     assert refused.status_code == 409
     assert "bsa" in text_of(block(refused.text, "p", "panel-error")).lower()
+    malformed = panel.press("program", weight_kg="70", height_cm="tall", **typed)
+    assert malformed.status_code == 409
+    assert "height 'tall' is not a number (panel.value_invalid)" in text_of(
+        block(malformed.text, "p", "panel-error")
+    )
+    assert values(block(malformed.text, "form", "program-form"))["height_cm"] == "tall"
     page = panel.ok("program", weight_kg="70", height_cm="175", **typed)
     assert "Checked: OK" in text_of(block(page, "p", "panel-message"))
     pending = panel.pump.channel("A").pending
@@ -140,7 +146,13 @@ def test_a_forged_or_altered_answer_is_not_shown(panel: Panel) -> None:
     location = pressed.headers["location"]
     altered = location.replace("Adult+ICU", "Ward")
     assert altered != location
-    for forged in (altered, f"/ui/panel/{panel.serial}?channel=A&done=start&tone=ok&said=Infusing&sig=00"):
+    forgeries = (
+        altered,
+        f"/ui/panel/{panel.serial}?channel=A&done=start&tone=ok&said=Infusing&sig=00",
+        location.replace("tone=ok", "tone=shout"),
+        location.replace("channel=A", "channel=B"),
+    )
+    for forged in forgeries:
         shown = panel.client.get(forged)
         assert shown.status_code == 200
         assert 'id="panel-message"' not in shown.text

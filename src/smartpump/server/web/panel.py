@@ -4,7 +4,8 @@ Each action runs on the real ``Pump`` of the server's simulated fleet through ``
 lock, so the pump's events go to the server like any other). The panel offers only what is legal on the
 channel (``panel_view``) and refuses a forged request for anything else before it reaches the pump; the
 pump's own refusals are shown with their message, code and the limits its check crossed, and the form
-keeps what the nurse typed.
+keeps what the nurse typed. An accepted press redirects to the panel's GET with its signed answer
+(``panel_flash``), so a reload never repeats it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ router = APIRouter(include_in_schema=False)
 PanelUser = Annotated[Access, require_roles(*PANEL_ROLES)]
 Serial = Annotated[str, Path(max_length=64)]
 Field = Annotated[str, Form(max_length=32)]
+Said = Annotated[str, Query(max_length=400)]
 ACTIONS: Final = frozenset(
     {
         "care_area",
@@ -440,9 +442,6 @@ def _render(
         focus=focus_after(pressed, refused=isinstance(outcome, Refusal)),
         status_code=409 if isinstance(outcome, Refusal) else 200,
     )
-
-
-Said = Annotated[str, Query(max_length=400)]
 
 
 @router.get("/ui/panel/{serial}")
