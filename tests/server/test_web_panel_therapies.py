@@ -184,3 +184,34 @@ def test_an_auto_programmed_program_not_from_a_known_order_names_no_order(panel:
     order = text_of(block(panel.page(), "p", "ehr-order"))
     assert order.startswith("EHR order (order id not known) · for ")
     assert panel.fleet.order_behind(panel.serial, "A", program) is None
+
+
+def test_a_multistep_program_runs_its_steps_by_rate(panel: Panel) -> None:
+    panel.ok("care_area", care_area="icu")
+    typed = {"entry_id": "icu-heparin", "weight_kg": "80", "dose": ""}
+    steps = {"step_rate_1": "10", "step_volume_1": "20", "step_rate_2": "5", "step_volume_2": "30"}
+    page = panel.ok("program", **typed, **steps)
+    assert "Checked: OK" in text_of(block(page, "p", "panel-message"))
+    pending = panel.pump.channel("A").pending
+    assert pending is not None
+    assert [(s.rate_ml_per_h, s.volume_ml) for s in pending.steps] == [
+        (Decimal(10), Decimal(20)),
+        (Decimal(5), Decimal(30)),
+    ]
+    assert pending.program.rate_ml_per_h == Decimal(10) and pending.program.vtbi_ml == Decimal(50)
+
+
+def test_a_half_filled_or_hard_step_is_refused_with_the_steps_kept(panel: Panel) -> None:
+    panel.ok("care_area", care_area="icu")
+    typed = {"entry_id": "icu-heparin", "weight_kg": "80", "dose": ""}
+    half = panel.press("program", step_rate_1="10", step_volume_1="20", step_rate_2="5", **typed)
+    assert half.status_code == 409
+    assert "enter the step 2 volume (panel.value_required)" in text_of(block(half.text, "p", "panel-error"))
+    kept = values(block(half.text, "form", "program-form"))
+    assert (kept["step_rate_2"], kept["step_volume_2"]) == ("5", "")
+    page = panel.ok(
+        "program", step_rate_1="10", step_volume_1="20", step_rate_2="200", step_volume_2="30", **typed
+    )
+    verdict = block(page, "section", "verdict")
+    assert "verdict-hard" in opening_tag(page, "verdict")
+    assert "alert-hard" in verdict

@@ -29,6 +29,7 @@ from smartpump.errors import SmartpumpError
 from smartpump.library.model import DeliveryMode, Entry, Route
 from smartpump.pump import DeclineReason, OverrideReason, Pump, PumpStatus
 from smartpump.pump.channel import Therapy
+from smartpump.pump.delivery import Step
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
 from smartpump.server.errors import InvalidInputError, NotFoundError
@@ -39,6 +40,7 @@ from smartpump.server.web.panel_flash import Flash, flash_query, read_flash
 from smartpump.server.web.panel_patient import identity_from_form, line_of
 from smartpump.server.web.panel_view import (
     FORM_FIELDS,
+    STEP_ROWS,
     Refusal,
     checked_alerts,
     decline_reasons,
@@ -212,16 +214,33 @@ def _program(pump: Pump, fields: dict[str, str]) -> InfusionProgram:
             pca=_pca(fields, window_h),
         )
     intermittent = entry is not None and entry.mode is DeliveryMode.INTERMITTENT
+    by_steps = bool(_steps(fields)) and not intermittent
     return InfusionProgram(
         entry_id=entry_id,
         kind=ProgramKind.INTERMITTENT if intermittent else ProgramKind.CONTINUOUS,
         route=route,
-        dose=_required(fields["dose"], "dose"),
+        dose=None if by_steps else _required(fields["dose"], "dose"),
         concentration=concentration,
         patient=patient,
         vtbi_ml=vtbi,
         duration_min=_required(fields["duration_min"], "duration") if intermittent else None,
     )
+
+
+def _steps(fields: dict[str, str]) -> tuple[Step, ...]:
+    """The multistep rows the nurse filled (rate and volume each), in order; a half-filled row is refused."""
+    steps: list[Step] = []
+    for number in range(1, STEP_ROWS + 1):
+        rate, volume = fields[f"step_rate_{number}"], fields[f"step_volume_{number}"]
+        if not rate.strip() and not volume.strip():
+            continue
+        steps.append(
+            Step(
+                rate_ml_per_h=_required(rate, f"step {number} rate"),
+                volume_ml=_required(volume, f"step {number} volume"),
+            )
+        )
+    return tuple(steps)
 
 
 def _running(pump: Pump, channel: str) -> Therapy:
@@ -298,10 +317,11 @@ def _checked(verdict: Verdict) -> Outcome:
     return Outcome(text="Checked: OK")
 
 
-def _hold(pump: Pump, channel: str, program: InfusionProgram) -> Outcome:
+def _hold(pump: Pump, channel: str, program: InfusionProgram, steps: tuple[Step, ...] = ()) -> Outcome:
     pending = pump.channel(channel).pending
-    verdict = pump.reprogram(channel, program) if pending is not None else pump.program(channel, program)
-    return _checked(verdict)
+    if pending is not None:
+        return _checked(pump.reprogram(channel, program, steps=steps))
+    return _checked(pump.program(channel, program, steps=steps))
 
 
 def _running_at(label: str, verdict: Verdict, program: InfusionProgram) -> Outcome:
@@ -327,7 +347,9 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
                 "to program another drug",
                 code="panel.channel_running",
             )
-        return _hold(pump, channel, _program(pump, fields))
+        program = _program(pump, fields)
+        steps = () if program.kind is not ProgramKind.CONTINUOUS else _steps(fields)
+        return _hold(pump, channel, program, steps)
     if action == "titrate":
         return _hold(pump, channel, _titration(_running(pump, channel), fields))
     if action == "override":
@@ -485,6 +507,14 @@ def panel_action(
     rate_ml_per_h: Field = "",
     vtbi_ml: Field = "",
     duration_min: Field = "",
+    step_rate_1: Field = "",
+    step_volume_1: Field = "",
+    step_rate_2: Field = "",
+    step_volume_2: Field = "",
+    step_rate_3: Field = "",
+    step_volume_3: Field = "",
+    step_rate_4: Field = "",
+    step_volume_4: Field = "",
     reason: Annotated[str, Form(max_length=64)] = "",
     decline_reason: Annotated[str, Form(max_length=32)] = "",
     bolus_dose: Field = "",
@@ -525,6 +555,14 @@ def panel_action(
         "rate_ml_per_h": rate_ml_per_h,
         "vtbi_ml": vtbi_ml,
         "duration_min": duration_min,
+        "step_rate_1": step_rate_1,
+        "step_volume_1": step_volume_1,
+        "step_rate_2": step_rate_2,
+        "step_volume_2": step_volume_2,
+        "step_rate_3": step_rate_3,
+        "step_volume_3": step_volume_3,
+        "step_rate_4": step_rate_4,
+        "step_volume_4": step_volume_4,
         "reason": reason,
         "decline_reason": decline_reason,
         "bolus_dose": bolus_dose,

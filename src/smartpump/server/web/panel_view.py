@@ -22,6 +22,9 @@ from smartpump.pump.events import EventType, PumpEvent
 from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, distinct, exact, significant
 from smartpump.units import DoseUnit
 
+STEP_ROWS: Final = 4
+"""How many multistep (ramp/taper) rows the program form offers."""
+STEP_FIELDS: Final = tuple(f"step_{what}_{n}" for n in range(1, STEP_ROWS + 1) for what in ("rate", "volume"))
 FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "care_area": ("care_area",),
     "patient": ("scan", "patient_id", "authority", "id_type", "family_name", "given_name"),
@@ -36,6 +39,7 @@ FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
         "rate_ml_per_h",
         "vtbi_ml",
         "duration_min",
+        *STEP_FIELDS,
         "lockout_min",
         "basal",
         "max_dose",

@@ -252,6 +252,7 @@ function panelMode(form, option, changed) {
   show("[data-drug-fields]", mode !== "basic");
   show("[data-basic-fields]", mode === "basic");
   show("[data-intermittent-fields]", mode === "intermittent");
+  show("[data-continuous-fields]", mode === "continuous");
   show("[data-bsa-hint]", option !== null && option.getAttribute("data-per-m2") === "yes");
   var advisory = form.querySelector("[data-advisory-text]");
   if (advisory) {
