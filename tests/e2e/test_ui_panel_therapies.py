@@ -1,7 +1,8 @@
 """The front panel as a nurse uses it on a 1366x768 laptop, in real headless Chromium: a hard verdict in red
 beside its buttons above the fold, a soft alert overridden with a coded reason, an intermittent given over
 its duration, a drug dosed per m2 of body surface with its advisory, a basic infusion chosen explicitly,
-and a reload after a bolus that does not give it again. Screenshots under artifacts/screenshots."""
+a multistep by rate, and a reload after a bolus that does not give it again. Screenshots under
+artifacts/screenshots."""
 
 from __future__ import annotations
 
@@ -172,6 +173,19 @@ def test_a_basic_infusion_is_chosen_explicitly_and_a_reload_after_a_bolus_gives_
     expect(page.locator("#verdict")).to_contain_text(re.compile(r"Computed rate 125(\.0)? mL/h"))
     page.click("#verdict button[data-action=cancel]")
 
+    page.select_option("#program-form select[name=entry_id]", "ADULT_ICU.heparin")
+    page.fill("#program-form input[name=weight_kg]", "80")
+    page.click("#multistep summary")
+    page.fill("#program-form input[name=step_rate_1]", "10")
+    page.fill("#program-form input[name=step_volume_1]", "20")
+    page.fill("#program-form input[name=step_rate_2]", "5")
+    page.fill("#program-form input[name=step_volume_2]", "30")
+    page.click("button[data-action=program]")
+    expect(page.locator("#verdict")).to_contain_text("VTBI 50 mL")
+    expect(page.locator("#program-form input[name=step_rate_2]")).to_have_value("5")
+    shot(page, "panel-multistep-1366x768", full_page=False)
+    page.click("#verdict button[data-action=cancel]")
+    expect(page.locator("#program-form input[name=step_rate_1]")).to_have_value("")
     page.select_option("#program-form select[name=entry_id]", "ADULT_ICU.heparin")
     page.fill("#program-form input[name=weight_kg]", "80")
     page.fill("#program-form input[name=dose]", "18")

@@ -199,6 +199,13 @@ def test_a_multistep_program_runs_its_steps_by_rate(panel: Panel) -> None:
         (Decimal(5), Decimal(30)),
     ]
     assert pending.program.rate_ml_per_h == Decimal(10) and pending.program.vtbi_ml == Decimal(50)
+    listed = re.findall(r"<li>(.*?)</li>", block(page, "ol", "verdict-steps"))
+    assert [re.sub(r"\.0 mL/h", " mL/h", line) for line in listed] == [
+        "10 mL/h for 20 mL",
+        "5 mL/h for 30 mL",
+    ]
+    shown = values(block(page, "form", "program-form"))
+    assert {name: shown[name] for name in steps} == steps
 
 
 def test_a_half_filled_or_hard_step_is_refused_with_the_steps_kept(panel: Panel) -> None:

@@ -18,6 +18,7 @@ from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
 from smartpump.library.model import DeliveryMode, DrugLibrary, Entry, Route
 from smartpump.pump import DeclineReason, OverrideReason, Pump
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
+from smartpump.pump.delivery import Step
 from smartpump.pump.events import EventType, PumpEvent
 from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, distinct, exact, significant
 from smartpump.units import DoseUnit
@@ -188,6 +189,7 @@ class VerdictView:
     dose_unit: str
     vtbi: str | None
     duration_min: str | None
+    steps: tuple[str, ...]
     alerts: tuple[AlertLine, ...]
     deliverable: tuple[str, ...]
     is_titration: bool
@@ -216,6 +218,12 @@ def deliverable_lines(options: Iterable[Any], dose_unit: str, resolution: Decima
     return tuple(lines)
 
 
+def step_line(step: Step, resolution: Decimal) -> str:
+    """One multistep step as '10.0 mL/h for 20 mL' (rate at the pump's resolution)."""
+    rate = at_resolution(step.rate_ml_per_h, resolution)
+    return f"{rate} mL/h for {significant(step.volume_ml, LIMIT_DIGITS)} mL"
+
+
 def verdict_view(pending: Pending) -> VerdictView:
     """What the panel shows of a held program: level, rate at the pump's resolution, dose, alerts,
     deliverable alternatives (``Verdict.deliverable`` once DERS reports them)."""
@@ -232,6 +240,7 @@ def verdict_view(pending: Pending) -> VerdictView:
         dose_unit=verdict.dose_unit,
         vtbi=None if vtbi is None else significant(vtbi, LIMIT_DIGITS),
         duration_min=None if duration is None else significant(duration, LIMIT_DIGITS),
+        steps=tuple(step_line(step, resolution) for step in pending.steps),
         alerts=alert_lines(verdict.alerts),
         deliverable=deliverable_lines(getattr(verdict, "deliverable", ()), verdict.dose_unit, resolution),
         is_titration=pending.is_titration,
@@ -397,12 +406,17 @@ def _program_values(program: InfusionProgram) -> dict[str, str]:
 
 
 def form_values(channel: Channel) -> dict[str, str]:
-    """What the forms show: the held program's values, else the running therapy's, else nothing."""
+    """What the forms show: the held program's values (its steps too), else the running therapy's, else
+    nothing."""
     values = dict.fromkeys(ALL_FIELDS, "")
     held = channel.pending.program if channel.pending is not None else None
     program = held if held is not None else channel.therapy.program if channel.therapy is not None else None
     if program is not None:
         values.update(_program_values(program))
+    if channel.pending is not None:
+        for number, step in enumerate(channel.pending.steps[:STEP_ROWS], start=1):
+            values[f"step_rate_{number}"] = exact(step.rate_ml_per_h)
+            values[f"step_volume_{number}"] = exact(step.volume_ml)
     return values
 
 
