@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expe
 from pydantic import SecretStr
 
 from smartpump.library.formats import json_format
+from smartpump.library.model import DrugLibrary
 from smartpump.server import keys
 from smartpump.server.app import create_app
 from smartpump.server.auth import Access, Principal, Role
@@ -194,6 +195,11 @@ def _complete_hard_limits(http: httpx.Client, library_id: int, pharmacist: dict[
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real server on a free port with a two-pump simulated fleet and demo-like data."""
+    yield from serve(tmp_path_factory, json_format.read(REPO / "examples" / "demo-library.json"))
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory, library: DrugLibrary) -> Iterator[LiveServer]:
+    """Run the real server on a free port, its two simulated pumps on ``library``, until resumed."""
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'smartpump.db'}"
     migrate.upgrade(url)
@@ -205,7 +211,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         argon2_time_cost=1,
         argon2_memory_kib=1024,
     )
-    library = json_format.read(REPO / "examples" / "demo-library.json")
     link = InProcessLink()
     fleet = SimFleet(
         library=library,

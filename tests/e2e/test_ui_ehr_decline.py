@@ -92,6 +92,8 @@ def test_a_nurse_declines_an_ehr_order_on_the_panel_and_the_pump_page_shows_why(
     decline = page.locator("#decline")
     expect(decline).to_be_visible()
     expect(decline).to_contain_text("EHR order")
+    expect(page.locator("#ehr-order [data-order-id]")).to_have_text("UI-16")
+    expect(page.locator("#ehr-order")).to_contain_text(f"MR {patient}")
     expect(page.locator("button[data-action=cancel]")).to_have_count(0)
     box = decline.locator("button[data-action=decline]").bounding_box()
     assert box is not None and box["y"] + box["height"] <= LAPTOP["height"], (

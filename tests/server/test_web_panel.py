@@ -45,17 +45,20 @@ with warnings.catch_warnings():
 
 WARD = "ward"
 STEP_DOWN = "step-down"
+ONCOLOGY = "onc"
 
 
 def panel_library() -> DrugLibrary:
     """Synthetic example library: an ICU with a bolus-only heparin, a loading-only amiodarone, dopamine
     with neither, and a piggyback-capable cefazolin; a ward that forbids secondaries although it lists
-    cefazolin; a step-down unit that allows secondaries but has no entry that allows one."""
+    cefazolin; a step-down unit that allows secondaries but has no entry that allows one; an oncology unit
+    with a fluorouracil dosed per m2 of body surface, with a clinical advisory."""
     drugs = (
         make_drug(),
         make_drug(id="heparin", generic_name="heparin", display_name="heparin", drug_class="anticoagulant"),
         make_drug(id="amiodarone", generic_name="amiodarone", display_name="amiodarone", is_high_alert=False),
         make_drug(id="cefazolin", generic_name="cefazolin", display_name="ceFAZolin", is_high_alert=False),
+        make_drug(id="fluorouracil", generic_name="fluorouracil", display_name="fluorouracil"),
     )
 
     def heparin(area: str) -> Entry:
@@ -94,11 +97,20 @@ def panel_library() -> DrugLibrary:
         heparin(WARD),
         cefazolin(WARD),
         heparin(STEP_DOWN),
+        make_entry(
+            id=f"{ONCOLOGY}-fluorouracil",
+            care_area_id=ONCOLOGY,
+            drug_id="fluorouracil",
+            dose=dose_limits("mg/m2/day", soft_max=1000, hard_max=1200),
+            concentrations=(concentration("5000 mg/100 mL"),),
+            advisory="Vesicant: check the line for patency before each start.",
+        ),
     )
     areas: tuple[CareArea, ...] = (
         make_care_area(),
         make_care_area(id=WARD, name="Ward", device=DeviceDefaults(secondary_allowed=False)),
         make_care_area(id=STEP_DOWN, name="Step-down"),
+        make_care_area(id=ONCOLOGY, name="Oncology"),
     )
     return make_library(drugs=drugs, care_areas=areas, entries=entries)
 
@@ -126,9 +138,15 @@ class Panel:
         return self.client.post(f"/ui/panel/{self.serial}", data=data)
 
     def ok(self, action: str, channel: str = "A", **fields: str) -> str:
+        """Press a button the pump accepts: 303 to the panel's GET (never a page a reload would re-send),
+        whose page is returned."""
         response = self.press(action, channel, **fields)
-        assert response.status_code == 200, response.text
-        return str(response.text)
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith(f"/ui/panel/{self.serial}?channel={channel}&done={action}&")
+        shown: httpx.Response = self.client.get(location)
+        assert shown.status_code == 200, shown.text
+        return str(shown.text)
 
     def run(self, area: str, entry_id: str, channel: str = "A", **fields: str) -> None:
         """Program and start an infusion through the panel (verdict OK expected)."""

@@ -109,6 +109,7 @@ class SimFleet:
         self._wall = WallClock()
         self._uplinks: dict[str, Uplink] = {}
         self._held_offers: dict[tuple[str, str], HeldOffer] = {}
+        self._ordered: dict[tuple[str, str], HeldOffer] = {}
         self.heartbeat_interval_s = heartbeat_interval_s
         self._heartbeats: dict[str, tuple[int, float]] = {}
         self._transports: dict[str, Transport] = {}
@@ -305,6 +306,16 @@ class SimFleet:
             for s in _step_list(args.get("steps"))
         )
         self.act(serial, lambda p: p.program(cid, program, steps=steps, auto_programmed=True))
+        self._ordered[(serial, cid)] = HeldOffer(
+            kind=kind, order_id=str(args.get("order_id") or ""), program=program
+        )
+
+    def order_behind(self, serial: str, cid: str, program: InfusionProgram) -> HeldOffer | None:
+        """The EHR order the auto-programmed ``program`` held on a channel came from (None when the last
+        order offered there was another program: the panel never names a wrong order)."""
+        with self.lock:
+            ordered = self._ordered.get((serial, cid))
+        return ordered if ordered is not None and ordered.program == program else None
 
     def held_offer(self, serial: str, cid: str) -> HeldOffer | None:
         """The bolus, loading-dose or piggyback offer waiting for the nurse on a channel, if any."""

@@ -4,7 +4,8 @@ Each action runs on the real ``Pump`` of the server's simulated fleet through ``
 lock, so the pump's events go to the server like any other). The panel offers only what is legal on the
 channel (``panel_view``) and refuses a forged request for anything else before it reaches the pump; the
 pump's own refusals are shown with their message, code and the limits its check crossed, and the form
-keeps what the nurse typed.
+keeps what the nurse typed. An accepted press redirects to the panel's GET with its signed answer
+(``panel_flash``), so a reload never repeats it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from smartpump.ders.program import (
     InfusionProgram,
@@ -25,26 +26,31 @@ from smartpump.ders.program import (
     VerdictLevel,
 )
 from smartpump.errors import SmartpumpError
-from smartpump.library.model import DeliveryMode, Entry
+from smartpump.library.model import DeliveryMode, Entry, Route
 from smartpump.pump import DeclineReason, OverrideReason, Pump, PumpStatus
 from smartpump.pump.channel import Therapy
+from smartpump.pump.delivery import Step
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.web.display import at_resolution
+from smartpump.server.web.panel_flash import Flash, flash_query, read_flash
 from smartpump.server.web.panel_patient import identity_from_form, line_of
 from smartpump.server.web.panel_view import (
     FORM_FIELDS,
+    STEP_ROWS,
     Refusal,
     checked_alerts,
     decline_reasons,
     dose_offers,
     entry_options,
+    focus_after,
     form_values,
     override_reasons,
     refusal,
+    route_options,
     secondary_entries,
     titration_view,
     verdict_view,
@@ -57,6 +63,7 @@ router = APIRouter(include_in_schema=False)
 PanelUser = Annotated[Access, require_roles(*PANEL_ROLES)]
 Serial = Annotated[str, Path(max_length=64)]
 Field = Annotated[str, Form(max_length=32)]
+Said = Annotated[str, Query(max_length=400)]
 ACTIONS: Final = frozenset(
     {
         "care_area",
@@ -155,32 +162,85 @@ def _pca(fields: dict[str, str], window_h: int | None) -> PCAProgram:
     )
 
 
+BASIC_INFUSION: Final = "basic"
+"""The drug-list value of a basic infusion (no library entry, rate only), chosen explicitly."""
+
+
+def _route(text: str, entry: Entry | None) -> Route:
+    """The route the nurse chose (the entry's own when none was chosen)."""
+    if not text:
+        return Route.IV if entry is None else entry.route
+    try:
+        return Route(text)
+    except ValueError:
+        raise InvalidInputError(f"unknown route {text!r}", code="panel.route") from None
+
+
+def _patient(fields: dict[str, str]) -> PatientParameters:
+    return PatientParameters(
+        weight_kg=_decimal(fields["weight_kg"], "weight"),
+        height_cm=_decimal(fields["height_cm"], "height"),
+        bsa_m2=_decimal(fields["bsa_m2"], "BSA"),
+    )
+
+
 def _program(pump: Pump, fields: dict[str, str]) -> InfusionProgram:
     entry_id = fields["entry_id"]
     if not entry_id:
-        raise InvalidInputError("choose a drug", code="panel.drug_required")
-    concentration = _concentration(fields["concentration"])
-    patient = PatientParameters(weight_kg=_decimal(fields["weight_kg"], "weight"))
+        raise InvalidInputError("choose a drug, or a basic infusion", code="panel.drug_required")
     vtbi = _decimal(fields["vtbi_ml"], "VTBI")
+    if entry_id == BASIC_INFUSION:
+        return InfusionProgram(
+            entry_id=None,
+            kind=ProgramKind.BASIC,
+            route=_route(fields["route"], None),
+            rate_ml_per_h=_required(fields["rate_ml_per_h"], "rate"),
+            vtbi_ml=vtbi,
+        )
+    concentration = _concentration(fields["concentration"])
+    patient = _patient(fields)
     library = pump.library
     entry = None if library is None else next((e for e in library.entries if e.id == entry_id), None)
+    route = _route(fields["route"], entry)
     if entry is not None and entry.mode is DeliveryMode.PCA:
         window_h = None if entry.pca is None else entry.pca.max_dose_window_h
         return InfusionProgram(
             entry_id=entry_id,
             kind=ProgramKind.PCA,
+            route=route,
             concentration=concentration,
             patient=patient,
             vtbi_ml=vtbi,
             pca=_pca(fields, window_h),
         )
+    intermittent = entry is not None and entry.mode is DeliveryMode.INTERMITTENT
+    by_steps = bool(_steps(fields)) and not intermittent
     return InfusionProgram(
         entry_id=entry_id,
-        dose=_required(fields["dose"], "dose"),
+        kind=ProgramKind.INTERMITTENT if intermittent else ProgramKind.CONTINUOUS,
+        route=route,
+        dose=None if by_steps else _required(fields["dose"], "dose"),
         concentration=concentration,
         patient=patient,
         vtbi_ml=vtbi,
+        duration_min=_required(fields["duration_min"], "duration") if intermittent else None,
     )
+
+
+def _steps(fields: dict[str, str]) -> tuple[Step, ...]:
+    """The multistep rows the nurse filled (rate and volume each), in order; a half-filled row is refused."""
+    steps: list[Step] = []
+    for number in range(1, STEP_ROWS + 1):
+        rate, volume = fields[f"step_rate_{number}"], fields[f"step_volume_{number}"]
+        if not rate.strip() and not volume.strip():
+            continue
+        steps.append(
+            Step(
+                rate_ml_per_h=_required(rate, f"step {number} rate"),
+                volume_ml=_required(volume, f"step {number} volume"),
+            )
+        )
+    return tuple(steps)
 
 
 def _running(pump: Pump, channel: str) -> Therapy:
@@ -257,10 +317,11 @@ def _checked(verdict: Verdict) -> Outcome:
     return Outcome(text="Checked: OK")
 
 
-def _hold(pump: Pump, channel: str, program: InfusionProgram) -> Outcome:
+def _hold(pump: Pump, channel: str, program: InfusionProgram, steps: tuple[Step, ...] = ()) -> Outcome:
     pending = pump.channel(channel).pending
-    verdict = pump.reprogram(channel, program) if pending is not None else pump.program(channel, program)
-    return _checked(verdict)
+    if pending is not None:
+        return _checked(pump.reprogram(channel, program, steps=steps))
+    return _checked(pump.program(channel, program, steps=steps))
 
 
 def _running_at(label: str, verdict: Verdict, program: InfusionProgram) -> Outcome:
@@ -286,7 +347,9 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
                 "to program another drug",
                 code="panel.channel_running",
             )
-        return _hold(pump, channel, _program(pump, fields))
+        program = _program(pump, fields)
+        steps = () if program.kind is not ProgramKind.CONTINUOUS else _steps(fields)
+        return _hold(pump, channel, program, steps)
     if action == "titrate":
         return _hold(pump, channel, _titration(_running(pump, channel), fields))
     if action == "override":
@@ -339,10 +402,14 @@ def _attempt(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> O
         return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
 
 
-def _view(pump: Pump, channel: str) -> dict[str, Any]:
+def _view(fleet: SimFleet, pump: Pump, channel: str) -> dict[str, Any]:
     """Everything the panel displays for one pump and its selected channel (legal actions only)."""
     library, area = pump.library, pump.care_area
     current = pump.channel(channel)
+    pending = current.pending
+    ordered = None
+    if pending is not None and pending.auto_programmed:
+        ordered = fleet.order_behind(pump.id, channel, pending.program)
     therapy = current.therapy
     entries = [] if library is None or area is None else entry_options(library, library.entries_in(area.id))
     secondaries = secondary_entries(pump, channel)
@@ -352,9 +419,11 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
         "areas": [] if library is None else [(a.id, a.name) for a in library.care_areas],
         "area": area,
         "entries": entries,
+        "routes": route_options(),
         "channel": channel,
         "state": current.state.value,
-        "verdict": None if current.pending is None else verdict_view(current.pending),
+        "verdict": None if pending is None else verdict_view(pending),
+        "order_id": None if ordered is None else ordered.order_id,
         "therapy": therapy,
         "titration": None if therapy is None else titration_view(pump, therapy),
         "dose_offers": dose_offers(pump, channel),
@@ -368,10 +437,11 @@ def _view(pump: Pump, channel: str) -> dict[str, Any]:
 def _render(
     request: Request,
     access: Access,
+    fleet: SimFleet,
     pump: Pump,
     channel: str,
     *,
-    outcome: Outcome | Refusal | None,
+    outcome: Flash | Refusal | None,
     submitted: tuple[str, dict[str, str]] | None = None,
 ) -> Response:
     form = form_values(pump.channel(channel))
@@ -379,17 +449,19 @@ def _render(
     if submitted is not None and isinstance(outcome, Refusal):
         action, fields = submitted
         form.update({name: fields[name] for name in FORM_FIELDS.get(action, ())})
+    pressed = action or (outcome.action if isinstance(outcome, Flash) else "")
     return render(
         request,
         "panel.html",
         principal=access.principal,
         active="panel",
         serial=pump.id,
-        view=_view(pump, channel),
-        message=outcome if isinstance(outcome, Outcome) else None,
+        view=_view(fleet, pump, channel),
+        message=outcome if isinstance(outcome, Flash) else None,
         refusal=outcome if isinstance(outcome, Refusal) else None,
         form=form,
         form_action=action,
+        focus=focus_after(pressed, refused=isinstance(outcome, Refusal)),
         status_code=409 if isinstance(outcome, Refusal) else 200,
     )
 
@@ -401,13 +473,18 @@ def panel(
     access: PanelUser,
     state: StateDep,
     channel: Annotated[str, Query(max_length=1, pattern="^[A-D]$")] = "A",
+    done: Annotated[str, Query(max_length=32)] = "",
+    tone: Annotated[str, Query(max_length=8)] = "",
+    said: Said = "",
+    sig: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    """The front panel of one simulated pump."""
+    """The front panel of one simulated pump (with the signed answer of the action that led here)."""
     fleet, pump = _pump(state, serial)
+    flash = read_flash(state.settings, serial, channel, done=done, tone=tone, said=said, sig=sig)
     with fleet.lock:
         if channel not in pump.channels:
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
-        return _render(request, access, pump, channel, outcome=None)
+        return _render(request, access, fleet, pump, channel, outcome=flash)
 
 
 @router.post("/ui/panel/{serial}")
@@ -421,11 +498,23 @@ def panel_action(
     channel: Annotated[str, Form(max_length=1, pattern="^[A-D]$")] = "A",
     care_area: Annotated[str, Form(max_length=64)] = "",
     entry_id: Annotated[str, Form(max_length=128)] = "",
+    route: Annotated[str, Form(max_length=32)] = "",
     concentration: Annotated[str, Form(max_length=64)] = "",
     weight_kg: Field = "",
+    height_cm: Field = "",
+    bsa_m2: Field = "",
     dose: Field = "",
     rate_ml_per_h: Field = "",
     vtbi_ml: Field = "",
+    duration_min: Field = "",
+    step_rate_1: Field = "",
+    step_volume_1: Field = "",
+    step_rate_2: Field = "",
+    step_volume_2: Field = "",
+    step_rate_3: Field = "",
+    step_volume_3: Field = "",
+    step_rate_4: Field = "",
+    step_volume_4: Field = "",
     reason: Annotated[str, Form(max_length=64)] = "",
     decline_reason: Annotated[str, Form(max_length=32)] = "",
     bolus_dose: Field = "",
@@ -447,7 +536,8 @@ def panel_action(
     family_name: Annotated[str, Form(max_length=64)] = "",
     given_name: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Press a front-panel button; the pump's answer (or refusal, with the values kept) is shown."""
+    """Press a front-panel button. Done: 303 to the panel's GET with the pump's answer signed in the query
+    (a reload repeats nothing); refused: 409 with the refusal and the values kept as typed."""
     if action not in ACTIONS:
         raise InvalidInputError(f"unknown action {action!r}", code="panel.action")
     if reason and reason not in {r.value for r in OverrideReason}:
@@ -456,11 +546,23 @@ def panel_action(
     fields = {
         "care_area": care_area,
         "entry_id": entry_id,
+        "route": route,
         "concentration": concentration,
         "weight_kg": weight_kg,
+        "height_cm": height_cm,
+        "bsa_m2": bsa_m2,
         "dose": dose,
         "rate_ml_per_h": rate_ml_per_h,
         "vtbi_ml": vtbi_ml,
+        "duration_min": duration_min,
+        "step_rate_1": step_rate_1,
+        "step_volume_1": step_volume_1,
+        "step_rate_2": step_rate_2,
+        "step_volume_2": step_volume_2,
+        "step_rate_3": step_rate_3,
+        "step_volume_3": step_volume_3,
+        "step_rate_4": step_rate_4,
+        "step_volume_4": step_volume_4,
         "reason": reason,
         "decline_reason": decline_reason,
         "bolus_dose": bolus_dose,
@@ -487,4 +589,8 @@ def panel_action(
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
         result = fleet.act(serial, lambda acting: _attempt(acting, action, channel, fields))
         assert isinstance(result, Outcome | Refusal)
-        return _render(request, access, pump, channel, outcome=result, submitted=(action, fields))
+        if isinstance(result, Refusal):
+            return _render(request, access, fleet, pump, channel, outcome=result, submitted=(action, fields))
+    flash = Flash(text=result.text, tone=result.tone, action=action)
+    query = flash_query(state.settings, serial, channel, flash)
+    return RedirectResponse(f"/ui/panel/{serial}?{query}", status_code=303)

@@ -15,22 +15,32 @@ from typing import Any, Final
 from smartpump.ders.program import Alert, InfusionProgram, VerdictLevel
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
-from smartpump.library.model import DeliveryMode, DrugLibrary, Entry
+from smartpump.library.model import DeliveryMode, DrugLibrary, Entry, Route
 from smartpump.pump import DeclineReason, OverrideReason, Pump
 from smartpump.pump.channel import Channel, ChannelState, Pending, Therapy
+from smartpump.pump.delivery import Step
 from smartpump.pump.events import EventType, PumpEvent
 from smartpump.server.web.display import LIMIT_DIGITS, at_resolution, distinct, exact, significant
 from smartpump.units import DoseUnit
 
+STEP_ROWS: Final = 4
+"""How many multistep (ramp/taper) rows the program form offers."""
+STEP_FIELDS: Final = tuple(f"step_{what}_{n}" for n in range(1, STEP_ROWS + 1) for what in ("rate", "volume"))
 FORM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "care_area": ("care_area",),
     "patient": ("scan", "patient_id", "authority", "id_type", "family_name", "given_name"),
     "program": (
         "entry_id",
+        "route",
         "concentration",
         "weight_kg",
+        "height_cm",
+        "bsa_m2",
         "dose",
+        "rate_ml_per_h",
         "vtbi_ml",
+        "duration_min",
+        *STEP_FIELDS,
         "lockout_min",
         "basal",
         "max_dose",
@@ -152,6 +162,11 @@ class Refusal:
     alerts: tuple[AlertLine, ...] = ()
 
     @property
+    def first_crossed(self) -> AlertLine | None:
+        """The limit the refusal is about: the first hard one, else the first soft one."""
+        return next((a for a in self.alerts if a.level == "hard"), next(iter(self.alerts), None))
+
+    @property
     def level(self) -> str:
         """hard when a hard limit was crossed, soft when only soft ones, none when no limit was involved."""
         levels = {a.level for a in self.alerts}
@@ -173,6 +188,8 @@ class VerdictView:
     dose: str | None
     dose_unit: str
     vtbi: str | None
+    duration_min: str | None
+    steps: tuple[str, ...]
     alerts: tuple[AlertLine, ...]
     deliverable: tuple[str, ...]
     is_titration: bool
@@ -201,6 +218,12 @@ def deliverable_lines(options: Iterable[Any], dose_unit: str, resolution: Decima
     return tuple(lines)
 
 
+def step_line(step: Step, resolution: Decimal) -> str:
+    """One multistep step as '10.0 mL/h for 20 mL' (rate at the pump's resolution)."""
+    rate = at_resolution(step.rate_ml_per_h, resolution)
+    return f"{rate} mL/h for {significant(step.volume_ml, LIMIT_DIGITS)} mL"
+
+
 def verdict_view(pending: Pending) -> VerdictView:
     """What the panel shows of a held program: level, rate at the pump's resolution, dose, alerts,
     deliverable alternatives (``Verdict.deliverable`` once DERS reports them)."""
@@ -208,6 +231,7 @@ def verdict_view(pending: Pending) -> VerdictView:
     resolution = program.rate_resolution_ml_per_h
     vtbi = getattr(verdict, "vtbi_ml", None)
     vtbi = program.vtbi_ml if vtbi is None else vtbi
+    duration = program.duration_min
     return VerdictView(
         level=verdict.level.value,
         drug=pending.drug,
@@ -215,6 +239,8 @@ def verdict_view(pending: Pending) -> VerdictView:
         dose=None if verdict.dose is None else significant(verdict.dose),
         dose_unit=verdict.dose_unit,
         vtbi=None if vtbi is None else significant(vtbi, LIMIT_DIGITS),
+        duration_min=None if duration is None else significant(duration, LIMIT_DIGITS),
+        steps=tuple(step_line(step, resolution) for step in pending.steps),
         alerts=alert_lines(verdict.alerts),
         deliverable=deliverable_lines(getattr(verdict, "deliverable", ()), verdict.dose_unit, resolution),
         is_titration=pending.is_titration,
@@ -345,6 +371,10 @@ def entry_options(library: DrugLibrary, entries: Iterable[Entry]) -> list[dict[s
             "unit": str(entry.dosing_unit),
             "concentrations": [str(c) for c in entry.concentrations],
             "is_pca": entry.mode is DeliveryMode.PCA,
+            "is_intermittent": entry.mode is DeliveryMode.INTERMITTENT,
+            "per_m2": "/m2" in str(entry.dosing_unit),
+            "route": entry.route.value,
+            "advisory": entry.advisory or "",
         }
         for entry in entries
     ]
@@ -359,7 +389,13 @@ def _program_values(program: InfusionProgram) -> dict[str, str]:
         "dose": "" if program.dose is None else exact(program.dose),
         "rate_ml_per_h": "" if program.rate_ml_per_h is None else exact(program.rate_ml_per_h),
         "vtbi_ml": "" if program.vtbi_ml is None else exact(program.vtbi_ml),
+        "duration_min": "" if program.duration_min is None else exact(program.duration_min),
+        "route": program.route.value,
+        "height_cm": "" if program.patient.height_cm is None else exact(program.patient.height_cm),
+        "bsa_m2": "" if program.patient.bsa_m2 is None else exact(program.patient.bsa_m2),
     }
+    if program.entry_id is None:
+        values["entry_id"] = "basic"
     pca = program.pca
     if pca is not None:
         values["dose"] = exact(pca.demand_dose)
@@ -370,12 +406,17 @@ def _program_values(program: InfusionProgram) -> dict[str, str]:
 
 
 def form_values(channel: Channel) -> dict[str, str]:
-    """What the forms show: the held program's values, else the running therapy's, else nothing."""
+    """What the forms show: the held program's values (its steps too), else the running therapy's, else
+    nothing."""
     values = dict.fromkeys(ALL_FIELDS, "")
     held = channel.pending.program if channel.pending is not None else None
     program = held if held is not None else channel.therapy.program if channel.therapy is not None else None
     if program is not None:
         values.update(_program_values(program))
+    if channel.pending is not None:
+        for number, step in enumerate(channel.pending.steps[:STEP_ROWS], start=1):
+            values[f"step_rate_{number}"] = exact(step.rate_ml_per_h)
+            values[f"step_volume_{number}"] = exact(step.volume_ml)
     return values
 
 
@@ -387,3 +428,49 @@ def override_reasons() -> list[tuple[str, str]]:
 def decline_reasons() -> list[tuple[str, str]]:
     """The coded reasons for declining an EHR order as (code, words)."""
     return [(r.value, r.value.replace("_", " ")) for r in DeclineReason]
+
+
+def route_options() -> list[tuple[str, str]]:
+    """The routes of administration as (code, words)."""
+    return [(r.value, r.value.replace("_", " ")) for r in Route]
+
+
+VERDICT_FOCUS: Final = (
+    "#verdict [data-action=start]",
+    "#verdict select[name=reason]",
+    "#verdict [data-action=cancel]",
+    "#decline select",
+)
+RUNNING_FOCUS: Final = ("#running [data-action=pause]", "#running [data-action=resume]", "#running button")
+PROGRAM_FOCUS: Final = ("#program-form select[name=entry_id]", "#program-form input[name=dose]")
+FOCUS_AFTER: Final[Mapping[str, tuple[str, ...]]] = {
+    "patient": ("select[name=care_area]",),
+    "care_area": PROGRAM_FOCUS,
+    "program": VERDICT_FOCUS,
+    "titrate": VERDICT_FOCUS,
+    "override": VERDICT_FOCUS,
+    "confirm": RUNNING_FOCUS,
+    "start": RUNNING_FOCUS,
+    "pause": RUNNING_FOCUS,
+    "resume": RUNNING_FOCUS,
+    "bolus": RUNNING_FOCUS,
+    "loading": RUNNING_FOCUS,
+    "secondary": RUNNING_FOCUS,
+    "pca_demand": ("#running [data-action=pca_demand]",),
+    "stop": PROGRAM_FOCUS,
+    "cancel": PROGRAM_FOCUS,
+    "decline": PROGRAM_FOCUS,
+    "silence": (".channels-nav a.active",),
+}
+"""Where the keyboard focus goes after each action: the control the nurse is most likely to press next
+(the first of these the page shows)."""
+
+
+def focus_after(action: str, *, refused: bool) -> tuple[str, ...]:
+    """The selectors to focus after ``action``: a refused action's own button (the nurse corrects and
+    presses it again), a done one's next step; nothing for a plain page load."""
+    if not action:
+        return ()
+    if refused:
+        return (f"[data-action={action}]", *FOCUS_AFTER.get(action, ()))
+    return FOCUS_AFTER.get(action, ())

@@ -345,10 +345,48 @@ function panelHelpers() {
       if (values.length === 1 && !conc.value) { conc.value = values[0]; }
       if (unit) { text(unit, option ? option.getAttribute("data-unit") : ""); }
       if (pca) { pca.hidden = !(option && option.getAttribute("data-pca") === "yes"); }
+      panelMode(form, option, changed);
     }
     select.addEventListener("change", function () { update(true); });
     update(false);
   });
+}
+
+function panelMode(form, option, changed) {
+  var mode = option ? option.getAttribute("data-mode") || "" : "";
+  function show(selector, visible) {
+    Array.prototype.forEach.call(form.querySelectorAll(selector), function (el) { el.hidden = !visible; });
+  }
+  show("[data-drug-fields]", mode !== "basic");
+  show("[data-basic-fields]", mode === "basic");
+  show("[data-intermittent-fields]", mode === "intermittent");
+  show("[data-continuous-fields]", mode === "continuous");
+  show("[data-bsa-hint]", option !== null && option.getAttribute("data-per-m2") === "yes");
+  var advisory = form.querySelector("[data-advisory-text]");
+  if (advisory) {
+    var words = option ? option.getAttribute("data-advisory") || "" : "";
+    advisory.textContent = words ? "Advisory: " + words : "";
+    advisory.hidden = !words;
+  }
+  var modeText = form.querySelector("[data-mode-text]");
+  if (modeText) {
+    text(modeText, {basic: "Basic infusion: no drug-library limits; enter a rate.",
+      intermittent: "Intermittent: the dose is given over the duration.",
+      pca: "PCA: demand dose, lockout and limits below.",
+      continuous: "Continuous infusion."}[mode] || "");
+  }
+  var route = form.querySelector("select[data-route-select]");
+  if (route && changed && option && option.getAttribute("data-route")) { route.value = option.getAttribute("data-route"); }
+}
+
+function panelFocus() {
+  var panel = document.querySelector(".panel[data-focus]");
+  if (!panel) { return; }
+  var targets = panel.getAttribute("data-focus").split("|");
+  for (var i = 0; i < targets.length; i += 1) {
+    var el = document.querySelector(targets[i]);
+    if (el && !el.closest("[hidden]")) { el.focus(); return; }
+  }
 }
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -363,4 +401,5 @@ document.addEventListener("DOMContentLoaded", function () {
   entryValidation();
   maintenanceHelpers();
   panelHelpers();
+  panelFocus();
 });
