@@ -129,6 +129,10 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
     view.configuration_version = heartbeat.configuration_version
     _replace_alarms(session, pump.id, heartbeat, now)
     _replace_channels(session, pump.id, heartbeat, now)
+    if pump.configuration_version is None:
+        # the first the server learns of the pump's configuration: a report, not an activation (that is
+        # audited from the pump's configuration.activated event)
+        pump.configuration_version = heartbeat.configuration_version
     record_status(
         session,
         clock,
@@ -137,7 +141,6 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
         battery_percent=heartbeat.battery_percent,
         installed_library_version=heartbeat.library_version,
         installed_library_sha256=heartbeat.library_sha256,
-        configuration_version=heartbeat.configuration_version,
         care_area=heartbeat.care_area,
     )
     return True
