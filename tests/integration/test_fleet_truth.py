@@ -28,6 +28,7 @@ from smartpump.pump import Pump, PumpStatus
 from smartpump.server import keys
 from smartpump.server.db.models import Event
 from smartpump.server.db.models import Pump as PumpRow
+from smartpump.server.db.models_fleet_view import PumpView
 from smartpump.server.services.fleet_view import ALARM_TYPES, BOARD_RESET_TYPES
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
@@ -91,6 +92,31 @@ def _status(fleet: SimFleet, serial: str) -> PumpStatus:
         return fleet.fleet.act(serial, Pump.status)
 
 
+def _wait_for_heartbeats(harness: Harness, fleet: SimFleet) -> None:
+    """Move messages until the server has applied every pump's latest heartbeat (its view holds the pump
+    clock of the pump's status now): heartbeats are not kept in the outbox, so ``settle`` cannot see them
+    in flight over a broker."""
+    expected = {serial: _naive(_status(fleet, serial).clock) for serial in fleet.serials()}
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        with harness.session() as session:
+            shown = dict(
+                session.execute(
+                    select(PumpRow.serial, PumpView.pump_clock).join(PumpView, PumpView.pump_id == PumpRow.id)
+                ).all()
+            )
+        if all(_naive(shown.get(serial)) == clock for serial, clock in expected.items()):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server did not apply every pump's heartbeat within {WAIT_S} s")
+        harness.worker.run_once()
+        time.sleep(0.02)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=None)
+
+
 def _run(
     harness: Harness,
     fleet: SimFleet,
@@ -117,6 +143,7 @@ def _run(
                 tally.divergences.append(Divergence(serial, "alarms (events alone)", folded, own))
         fleet.heartbeat_now()
         settle()
+        _wait_for_heartbeats(harness, fleet)
         with harness.session() as session:
             for serial in fleet.serials():
                 status = _status(fleet, serial)
