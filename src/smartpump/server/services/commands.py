@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -339,8 +339,14 @@ def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envel
         signed: dict[str, Any] = json.loads(row.signed)
         if not send(command_message(serial, signed)):
             break
-        row.status = "sent"
-        row.sent_at = now
+        # only while still queued: the pump's answer may already have been recorded by the ingest side
+        # (a fast refusal), and "sent" must never overwrite it
+        session.execute(
+            update(PumpCommand)
+            .where(PumpCommand.id == row.id, PumpCommand.status == "queued")
+            .values(status="sent", sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
         sent += 1
     session.commit()
     return sent
