@@ -4,6 +4,8 @@ the outcome is stored per order and shown by the API."""
 
 from __future__ import annotations
 
+import asyncio
+
 import hl7
 import pytest
 from pydantic import ValidationError
@@ -19,6 +21,8 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.ehr_worker import EhrSettings
 from smartpump.server.services import commands
 from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, queue_state
+from smartpump.server.workers import IngestWorker
+from smartpump.transport.messages import Envelope
 from tests.server.conftest import World
 from tests.server.ehr_support import SERIAL, dopamine_order, ehr_site, err_code
 from tests.server.test_ehr_documentation import Events
@@ -178,6 +182,28 @@ def test_a_started_order_is_told_by_its_pcd10_start_and_gets_no_refusal(world: W
     assert _order(world, "12345").status == "started"
 
 
+def test_a_refusal_recorded_while_the_offer_is_being_sent_is_never_overwritten_as_sent(world: World) -> None:
+    # the pump's answer can be stored by ingest before the sender marks its command sent (a fast
+    # refusal): "sent" must not overwrite it, or the order would stay offered (seen as a flaky test)
+    ehr_site(world)
+    for service in world.state.background:  # this test is the sender: the worker must not send first
+        if isinstance(service, IngestWorker):
+            asyncio.run(service.stop())
+    _accepted(world)
+
+    def send_and_refuse_at_once(envelope: Envelope) -> bool:
+        _refuse_offer(world, "command.patient_mismatch", "the order is for another patient")
+        return True
+
+    with world.state.sessions() as session:
+        assert commands.dispatch_pending(session, world.state, send_and_refuse_at_once) == 1
+    with world.state.sessions() as session:
+        [command] = session.scalars(select(PumpCommand)).all()
+        assert (command.status, command.result_code) == ("refused", "command.patient_mismatch")
+    _document(world)
+    assert _order(world, "12345").status == "refused"
+
+
 def test_the_api_and_the_pump_page_show_each_order_with_its_outcome(world: World) -> None:
     site = ehr_site(world)
     _accepted(world)
@@ -192,6 +218,9 @@ def test_the_api_and_the_pump_page_show_each_order_with_its_outcome(world: World
         "command.patient_mismatch",
     )
     assert order["outcome_reported_at"] is not None
+    page = world.client.get(f"/ui/pumps/{SERIAL}", headers=site.nurse)
+    assert page.status_code == 200, page.text
+    assert 'class="order order-refused"' in page.text and "(command.patient_mismatch)" in page.text
     viewer = world.as_role(Role.VIEWER, site.facility_id, username="ehr-viewer")
     assert world.client.get(f"/api/v1/pumps/{SERIAL}/orders", headers=viewer).status_code == 403
     assert world.client.get("/api/v1/pumps/NOPE/orders", headers=site.nurse).status_code == 404
