@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from smartpump.pump import Pump
 from smartpump.server.auth import Role
 from smartpump.server.db.models import ChannelState, MaintenanceRecord
 from smartpump.server.db.models import Pump as PumpRow
-from smartpump.server.services.deployment import channel_end
 from smartpump.server.settings import Settings
 from smartpump.server.sim_fleet import SimFleet
 from smartpump.units import Concentration
@@ -203,11 +202,12 @@ def test_a_waiting_pump_says_when_it_will_activate_from_its_heartbeats_time_left
             select(ChannelState).where(ChannelState.pump_id == pump_id, ChannelState.channel == "A")
         ).one()
         assert channel.reported_at is not None and channel.remaining_min is not None
-        left_min = channel.remaining_min
-        expected = channel_end(channel)
-    assert abs(left_min - Decimal(250) / Decimal("13.1") * 60) <= Decimal("0.2")
-    assert expected is not None
-    assert datetime.fromisoformat(target["activates_at"]) == expected.replace(tzinfo=UTC)
+        left_min, reported_at = channel.remaining_min, channel.reported_at
+    hours_left = Decimal(250) / Decimal("13.1")  # 250 mL at 13.1 mL/h
+    assert abs(left_min - hours_left * 60) <= Decimal("0.2")
+    expected = reported_at.replace(tzinfo=UTC) + timedelta(hours=float(hours_left))
+    activates_at = datetime.fromisoformat(target["activates_at"]).replace(tzinfo=UTC)
+    assert abs(activates_at - expected) <= timedelta(seconds=12)  # the heartbeat rounds to 0.1 min
 
     site.fleet.act(busy, lambda p: p.pause("A"))
     site.run()

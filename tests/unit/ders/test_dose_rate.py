@@ -111,7 +111,10 @@ def test_a_dose_rate_alert_fires_exactly_when_the_delivered_rate_crosses_a_bound
     dose: int, minutes: int
 ) -> None:
     verdict = verdict_of(kcl(dose, minutes))
-    delivered_meq_per_h = verdict.rate_ml_per_h / 10  # 10 mEq/100 mL = 0.1 mEq/mL
+    # 10 mEq/100 mL: the dose's volume is 10 mL per mEq, run over the minutes at the pump's 0.1 mL/h step
+    rate_ml_per_h = round_half_up(Decimal(dose) * 10 * 60 / Decimal(minutes), Decimal("0.1"))
+    assert verdict.rate_ml_per_h == rate_ml_per_h
+    delivered_meq_per_h = rate_ml_per_h / 10
     alerts = dose_rate_alerts(verdict)
     if delivered_meq_per_h > 20:
         assert set(alerts) == {"ders.dose_rate.hard_max"}
