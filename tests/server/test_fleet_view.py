@@ -8,6 +8,7 @@ it (reconciliation), so the check passes again with no event ever arriving.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -129,6 +130,17 @@ def test_a_late_event_never_undoes_a_newer_heartbeat_and_a_stale_heartbeat_never
         row = session.scalars(select(PumpRow)).one()
         shown = fleet_view.alarms_of(session, [row.id])[row.id]
     assert [(a.alarm, a.channel, a.priority) for a in shown] == [(AlarmId.DOOR_OPEN.value, "A", "high")]
+
+
+def test_a_heartbeat_older_than_the_view_still_reports_the_battery(
+    harness: Harness, clock: ManualClock
+) -> None:
+    pump = _occluded_then_cleared(clock)
+    _send_events(harness, pump)
+    older = replace(heartbeat_of_status(pump.status(), interval_s=30), seq=1, battery_percent=42)
+    harness.worker.ingestor.heartbeat(SERIAL, older)
+    with harness.session() as session:
+        assert session.scalars(select(PumpRow.battery_percent)).one() == 42
 
 
 def test_volume_and_time_left_run_down_between_heartbeats_and_stop_at_zero(

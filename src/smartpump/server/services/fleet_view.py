@@ -118,6 +118,7 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
     view.interval_s = heartbeat.interval_s
     view.battery_percent = heartbeat.battery_percent
     view.on_ac = heartbeat.on_ac
+    pump.battery_percent = heartbeat.battery_percent  # what the dashboard shows, even from an older heartbeat
     if pump.last_seen is None or now > pump.last_seen:
         pump.last_seen = now
     if heartbeat.seq < view.applied_seq:
@@ -138,7 +139,6 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
         clock,
         pump.serial,
         seen_at=now,
-        battery_percent=heartbeat.battery_percent,
         installed_library_version=heartbeat.library_version,
         installed_library_sha256=heartbeat.library_sha256,
         care_area=heartbeat.care_area,
