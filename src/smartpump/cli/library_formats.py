@@ -71,7 +71,8 @@ def _range(low: Any, high: Any) -> str:
     return f"{'' if low is None else format_decimal(low)} - {'' if high is None else format_decimal(high)}"
 
 
-def _shown_limits(entry: Entry) -> tuple[str, LimitSet]:
+def shown_limits(entry: Entry) -> tuple[str, LimitSet]:
+    """The unit and limits a listing shows for an entry: a PCA entry's demand dose, else its dose."""
     if entry.pca is not None:
         return f"{entry.pca.demand_dose.unit}/dose", entry.pca.demand_dose.limits
     return str(entry.dose.unit), entry.dose.limits
@@ -88,7 +89,7 @@ def _summary(library: DrugLibrary, entries: list[Entry]) -> dict[str, Any]:
         "drugs": len({e.drug_id for e in entries}),
         "care_areas": len({e.care_area_id for e in entries}),
         "high_alert_entries": sum(library.drug(e.drug_id).is_high_alert for e in entries),
-        "entries_without_hard_max": sum(_shown_limits(e)[1].hard_max is None for e in entries),
+        "entries_without_hard_max": sum(shown_limits(e)[1].hard_max is None for e in entries),
         "pca_entries": sum(e.pca is not None for e in entries),
     }
 
@@ -123,7 +124,7 @@ def show_command(
         table.add_column(column, no_wrap=column in ("drug", "dosing unit", "soft", "hard"))
     for entry in entries:
         drug = library.drug(entry.drug_id)
-        unit, limits = _shown_limits(entry)
+        unit, limits = shown_limits(entry)
         table.add_row(
             library.care_area(entry.care_area_id).name,
             drug.shown_name + (" [red](HA)[/]" if drug.is_high_alert else ""),
@@ -143,7 +144,7 @@ def show_command(
 
 
 def _entry_document(library: DrugLibrary, entry: Entry) -> dict[str, Any]:
-    unit, limits = _shown_limits(entry)
+    unit, limits = shown_limits(entry)
     return {
         "id": entry.id,
         "care_area": entry.care_area_id,

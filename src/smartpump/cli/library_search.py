@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from smartpump.cli.library import library_app
-from smartpump.cli.library_formats import load_library
+from smartpump.cli.library_formats import load_library, shown_limits
 from smartpump.cli.output import console, emit_json, err_console, fail
 from smartpump.errors import SmartpumpError
 from smartpump.library.formats import json_format
@@ -35,9 +35,9 @@ def _match_document(library: DrugLibrary, match: Match) -> dict[str, Any]:
         "high_alert": match.drug.is_high_alert,
         "therapy": entry.therapy,
         "mode": entry.mode.value,
-        "dosing_unit": str(entry.dose.unit),
+        "dosing_unit": shown_limits(entry)[0],
         "concentrations": [str(c) for c in entry.concentrations],
-        "dose_limits": json_format.encode_value(entry.dose.limits),
+        "dose_limits": json_format.encode_value(shown_limits(entry)[1]),
     }
 
 
@@ -89,7 +89,7 @@ def search_command(
                 d["matched"],
                 d["therapy"] or "",
                 d["dosing_unit"],
-                _limits_text(m.entry.dose.limits),
+                _limits_text(shown_limits(m.entry)[1]),
             )
         console.print(table)
         console.print("limits: hard min / soft min / soft max / hard max; HA = high-alert", highlight=False)

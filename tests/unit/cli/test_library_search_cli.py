@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,22 @@ def test_without_the_vocabulary_a_brand_alone_is_not_a_name() -> None:
     )
     assert search(stripped, "levophed").matches == ()
     assert {m.drug.id for m in search(stripped, "levophed", high_alert_table()).matches} == {"norepinephrine"}
+
+
+def test_a_pca_entry_is_listed_with_its_demand_dose_limits_as_library_show_lists_it(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    library = json_format.read(DEMO)
+    entry = library.entry("PCA.morphine")
+    assert entry.pca is not None
+    limits = replace(entry.pca.demand_dose.limits, soft_max=None, hard_max=Decimal(2))
+    demand = replace(entry.pca.demand_dose, limits=limits)
+    pca_limits = replace(entry.pca, demand_dose=demand)
+    entries = tuple(replace(e, pca=pca_limits) if e.id == entry.id else e for e in library.entries)
+    path = tmp_path / "pca.json"
+    json_format.write(replace(library, entries=entries), path)
+    code, found = _search_json(app, "morphine", path, "--care-area", "PCA")
+    assert code == 0
+    [pca] = [m for m in found["matches"] if m["entry_id"] == "PCA.morphine"]
+    assert pca["dosing_unit"] == "mg/dose"
+    assert pca["dose_limits"] == {"soft_min": 0.1, "hard_max": 2}
