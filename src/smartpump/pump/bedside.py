@@ -26,7 +26,7 @@ from smartpump.pump.programming import (
 )
 from smartpump.pump.rates import kvo_rate, rate_changed
 from smartpump.pump.verification import BedsideScan, Expected, mismatches
-from smartpump.units import to_decimal
+from smartpump.units import format_decimal, round_half_up, to_decimal, volume_to_dose
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,12 +196,39 @@ class Bedside:
                             "its PCA doses are weight-based: stop the PCA therapy first", code="pump.pca"
                         )
                 checked, verdict = self.programming.recheck(channel, replace(program, patient=patient))
-            except (ProgramError, PumpError, LibraryError) as error:
+                self._refuse_if_already_beyond(therapy.infused_ml, checked, verdict)
+            except (ProgramError, PumpError, LibraryError, UnitError) as error:
                 raise PumpError(
                     f"channel {channel.id} {drug}: {error.message}", code="pump.patient_change_refused"
                 ) from None
             found.append(_Recheck(channel=channel, drug=drug, program=checked, verdict=verdict))
         return found
+
+    def _refuse_if_already_beyond(
+        self, infused_ml: Decimal, program: InfusionProgram, verdict: Verdict
+    ) -> None:
+        """Refuse new patient parameters for which the volume a total dose has already infused holds more
+        than the entry's hard maximum (a weight corrected down after a raise): what went in cannot be
+        undone, so the therapy must be stopped, not continued as if it were within its limits."""
+        if program.entry_id is None or verdict.vtbi_ml is None or infused_ml <= verdict.vtbi_ml:
+            return
+        entry = self.core.active_library().entry(program.entry_id)
+        unit = entry.dose.unit
+        if unit.is_rate:
+            return
+        concentration = program.concentration or (entry.concentrations[0] if entry.concentrations else None)
+        given = volume_to_dose(
+            infused_ml, unit, concentration, weight_kg=program.patient.weight_kg, bsa_m2=verdict.bsa_m2
+        )
+        breach = entry.dose.limits.classify(given)
+        if breach is not None and breach.kind.is_hard:
+            shown = format_decimal(round_half_up(given, Decimal("0.01")))
+            bound = breach.kind.value.replace("_", " ")
+            raise PumpError(
+                f"{format_decimal(infused_ml)} mL already infused hold {shown} {unit} for these parameters, "
+                f"beyond the {bound} {format_decimal(breach.limit)}: stop the infusion to change them",
+                code="pump.patient_change_refused",
+            )
 
     def _run_rechecked(self, recheck: _Recheck) -> None:
         """The therapy takes its re-checked program; a dose-programmed one (not PCA, not multistep)

@@ -338,6 +338,29 @@ def test_the_patient_cannot_change_under_a_pending_program_and_bad_values_are_re
     assert pump.patient_parameters == NO_PATIENT
 
 
+def test_a_weight_corrected_down_after_more_than_its_dose_went_in_is_refused() -> None:
+    # found by the whole-pump machine: an intermittent in mg/kg re-run for a higher weight, then the weight
+    # corrected back down: what had gone in was above the hard max for the corrected weight
+    pump, clock = delivered_pump()
+    pump.set_patient_parameters(weight_kg=D(40))
+    start(pump, "A", gentamicin("6", patient=NO_PATIENT))  # 240 mg = 60 mL
+    pump.set_patient_parameters(weight_kg=D(100))  # 600 mg = 150 mL, now at 300 mL/h
+    clock.advance(25 * 60)
+    pump.sync()
+    therapy = pump.channel("A").therapy
+    assert therapy is not None
+    infused = therapy.infused_ml
+    assert infused == D(125)  # 500 mg: 12.5 mg/kg for 40 kg, above the hard max 10
+    with pytest.raises(PumpError) as refused:
+        pump.set_patient_parameters(weight_kg=D(40))
+    assert refused.value.code == "pump.patient_change_refused"
+    assert "12.5 mg/kg" in refused.value.message and "hard max 10" in refused.value.message
+    assert pump.patient_parameters == PatientParameters(weight_kg=D(100))
+    # below the hard max for the new weight the correction is taken
+    pump.set_patient_parameters(weight_kg=D(80))  # 500 mg = 6.25 mg/kg
+    assert pump.patient_parameters == PatientParameters(weight_kg=D(80))
+
+
 def test_the_patients_parameters_survive_a_restart() -> None:
     # defect: after a power cycle a titration without a patient no longer matched the running one
     pump, clock = delivered_pump()
