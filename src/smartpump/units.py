@@ -632,15 +632,9 @@ def ml_per_dose(
     per_dose = _CTX.multiply(basis, unit._per_hour)
     if unit.is_volume or concentration is None:
         return per_dose, _ONE
-    source, target = unit.amount, concentration.unit
-    if source._dimension is not target._dimension:
-        raise UnitError(
-            f"cannot convert {source} ({source.dimension}) to {target} ({target.dimension})",
-            code="unit.dimension_mismatch",
-        )
-    numerator = _CTX.multiply(per_dose, concentration.volume_ml)
-    if source is not target:
-        numerator = numerator.scaleb(source._exponent10 - target._exponent10, _CTX)
+    numerator = convert_amount(
+        _CTX.multiply(per_dose, concentration.volume_ml), unit.amount, concentration.unit
+    )
     return numerator, concentration.amount
 
 

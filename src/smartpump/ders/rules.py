@@ -345,8 +345,6 @@ def device_clear(ctx: CheckContext) -> bool:
             or (device.rate_cap_ml_per_h is not None and rate > device.rate_cap_ml_per_h)
         ):
             return False
-    elif device is not None and device.rate_cap_ml_per_h is not None and rate > device.rate_cap_ml_per_h:
-        return False
     if vtbi is not None:
         if vtbi < program.vtbi_resolution_ml:
             return False

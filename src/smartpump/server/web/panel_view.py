@@ -372,7 +372,7 @@ def entry_options(library: DrugLibrary, entries: Iterable[Entry]) -> list[dict[s
             "concentrations": [str(c) for c in entry.concentrations],
             "is_pca": entry.mode is DeliveryMode.PCA,
             "is_intermittent": entry.mode is DeliveryMode.INTERMITTENT,
-            "per_m2": "/m2" in str(entry.dosing_unit),
+            "per_m2": entry.needs_bsa,
             "route": entry.route.value,
             "advisory": entry.advisory or "",
         }
