@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from smartpump.errors import LibraryFormatError
 from smartpump.library.formats import alaris_export, baxter_export, json_format
@@ -154,3 +156,20 @@ def test_a_duration_in_fractions_of_a_minute_is_refused_not_rounded(tmp_path: Pa
         alaris_export.dumps(library)
     assert raised.value.code == "library.export_duration"
     assert "2.5 min is not a whole number of minutes" in raised.value.message
+
+
+@pytest.mark.parametrize(("write", "read"), [(_via_alaris, "alaris.xlsx"), (_via_baxter, "baxter.xlsx")])
+def test_a_name_that_looks_like_a_formula_is_written_as_text_and_comes_back(
+    write: Any, read: str, tmp_path: Path
+) -> None:
+    formula = '=HYPERLINK("http://example.invalid","dopamine")'
+    library = make_library(
+        drugs=(replace(make_library().drugs[0], generic_name=formula, display_name=""),),
+        care_areas=(make_care_area(),),
+    )
+    back = write(library, tmp_path)
+    assert back.drugs[0].shown_name == formula
+    workbook = load_workbook(tmp_path / read)
+    cells = [c for sheet in workbook.worksheets for row in sheet.iter_rows() for c in row]
+    written = [c for c in cells if c.value == formula]
+    assert written and all(c.data_type == "s" for c in written)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
-from openpyxl.utils.exceptions import IllegalCharacterError
 
 from smartpump.errors import LibraryFormatError
 from smartpump.library.formats.alaris import alaris_version
@@ -29,6 +28,7 @@ from smartpump.library.formats.alaris_layout import (
     SECTION_INT,
     SECTION_PCA,
 )
+from smartpump.library.formats.xlsx_format import append_literal_row
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import (
     Bounds,
@@ -230,13 +230,7 @@ class _Writer:
         sheet.append([title])
         sheet.append(list(columns))
         for number, row in enumerate(rows, start=1):
-            try:
-                sheet.append([number, *row])
-            except IllegalCharacterError:
-                raise LibraryFormatError(
-                    f"{title} line {number}: text holds characters a workbook cannot store",
-                    code="library.export_text",
-                ) from None
+            append_literal_row(sheet, [number, *row], f"{title} line {number}", code="library.export_text")
 
     def _properties(self) -> None:
         library = self.library

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
-from openpyxl.utils.exceptions import IllegalCharacterError
 
-from smartpump.errors import LibraryFormatError
 from smartpump.library.formats.alaris_export import cell_number
 from smartpump.library.formats.baxter import FULL_LIST
+from smartpump.library.formats.xlsx_format import append_literal_row
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import Bounds, CareArea, DeliveryMode, DoseLimits, DrugLibrary, Entry
 from smartpump.units import Concentration, format_decimal
@@ -70,13 +69,7 @@ class _Writer:
         assert sheet is not None
         sheet.title = FULL_LIST
         for number, row in enumerate(self.rows, start=1):
-            try:
-                sheet.append(row)
-            except IllegalCharacterError:
-                raise LibraryFormatError(
-                    f"{FULL_LIST} row {number}: text holds characters a workbook cannot store",
-                    code="library.export_text",
-                ) from None
+            append_literal_row(sheet, row, f"{FULL_LIST} row {number}", code="library.export_text")
         return workbook
 
     def _area(self, area: CareArea) -> None:

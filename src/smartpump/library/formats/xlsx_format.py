@@ -117,6 +117,21 @@ def to_workbook(library: DrugLibrary) -> Workbook:
     return workbook
 
 
+def append_literal_row(sheet: Any, row: list[Any], where: str, *, code: str) -> None:
+    """Append ``row`` with every text kept as text: a value starting with ``=`` is stored as a string,
+    never as a formula (a drug name cannot run in the pharmacist's spreadsheet); text a workbook cannot
+    hold is refused with ``code``, naming ``where``."""
+    try:
+        sheet.append(row)
+    except IllegalCharacterError:
+        raise LibraryFormatError(
+            f"{where}: text holds characters a workbook cannot store", code=code
+        ) from None
+    for cell in sheet[sheet.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _add_sheet(workbook: Workbook, title: str, columns: list[str], rows: Iterable[list[Any]]) -> None:
     sheet = workbook.create_sheet(title)
     sheet.append(columns)
