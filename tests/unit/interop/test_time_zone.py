@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from smartpump.interop.fhir.mappers import FhirMappingError, authored_on
 from smartpump.interop.hl7v2.message import Hl7ParseError, format_timestamp, parse, parse_timestamp
 from smartpump.interop.hl7v2.pcd03 import parse_order
 from tests.unit.interop.helpers import example
@@ -61,3 +62,21 @@ def test_every_outbound_timestamp_carries_an_offset() -> None:
     assert back is not None and back.astimezone(UTC) == local.astimezone(UTC)
     with pytest.raises(ValueError):
         format_timestamp(datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-03-08T02:30:00", None),  # skipped by spring forward
+        ("2026-11-01T01:30:00", None),  # repeated by fall back
+        ("2026-11-01T02:30:00", datetime(2026, 11, 1, 7, 30, tzinfo=UTC)),
+        ("2026-11-01T01:30:00-04:00", datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),  # its offset says which
+    ],
+)
+def test_a_fhir_authored_on_follows_the_same_dst_rule(text: str, utc: datetime | None) -> None:
+    if utc is None:
+        with pytest.raises(FhirMappingError, match="America/New_York") as refused:
+            authored_on(text, NEW_YORK)
+        assert refused.value.code == "fhir.invalid"
+    else:
+        assert authored_on(text, NEW_YORK) == utc

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from smartpump.errors import SmartpumpError, UnitError
 from smartpump.interop.hl7v2 import codes
+from smartpump.interop.hl7v2.message import names_one_instant
 from smartpump.interop.hl7v2.pcd03 import InfusionOrder, OrderRejected, OrderStep
 from smartpump.interop.hl7v2.reports import DeviceIdentity, SourceChannel
 from smartpump.units import Concentration, DoseUnit, format_decimal
@@ -247,7 +248,8 @@ def authored_on(value: JsonValue, local_zone: tzinfo = UTC) -> datetime | None:
     ``YYYY``, ``YYYY-MM`` and ``YYYY-MM-DD``); a time without an offset is read in ``local_zone``.
 
     Raises:
-        FhirMappingError: ``fhir.invalid`` for a value that is not a FHIR dateTime.
+        FhirMappingError: ``fhir.invalid`` for a value that is not a FHIR dateTime, or a local time a
+            daylight saving change skips or repeats.
     """
     if value is None or value == "":
         return None
@@ -258,7 +260,16 @@ def authored_on(value: JsonValue, local_zone: tzinfo = UTC) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise FhirMappingError(f"authoredOn {text!r} is not a FHIR dateTime", code="fhir.invalid") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=local_zone)
+    if moment.tzinfo is not None:
+        return moment
+    local = moment.replace(tzinfo=local_zone)
+    if not names_one_instant(local):
+        raise FhirMappingError(
+            f"authoredOn {text!r} has no offset and names no single instant in {local_zone} (a daylight "
+            "saving change skips or repeats it): send it with its offset",
+            code="fhir.invalid",
+        )
+    return local
 
 
 def authored_on_date(value: JsonValue) -> str:

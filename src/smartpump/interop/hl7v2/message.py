@@ -478,7 +478,7 @@ def parse_timestamp(text: str, *, local_zone: tzinfo = UTC) -> datetime | None:
         )
     except ValueError:
         raise Hl7ParseError(f"not a valid date/time: {text!r}", code="hl7.bad_timestamp") from None
-    if offset is None and not _names_one_instant(moment):
+    if offset is None and not names_one_instant(moment):
         raise Hl7ParseError(
             f"{text!r} has no UTC offset and is a local time that a daylight-saving change in "
             f"{getattr(local_zone, 'key', local_zone)} skips or repeats: send it with an offset",
@@ -487,7 +487,7 @@ def parse_timestamp(text: str, *, local_zone: tzinfo = UTC) -> datetime | None:
     return moment
 
 
-def _names_one_instant(moment: datetime) -> bool:
+def names_one_instant(moment: datetime) -> bool:
     """Whether a wall-clock time exists exactly once in its zone (fold 0 and 1 agree and round-trip)."""
     other = moment.replace(fold=1 - moment.fold)
     if moment.utcoffset() != other.utcoffset():
