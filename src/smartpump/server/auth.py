@@ -40,6 +40,8 @@ class Role(StrEnum):
 
 
 ALL_ROLES: Final = frozenset(Role)
+PHI_ROLES: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
+"""Roles that read patient identifiers (events, EHR orders, FHIR resources, dashboard patient labels)."""
 PRIVILEGED_ROLES: Final = frozenset(
     {Role.ADMIN, Role.AUDITOR, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.BIOMED}
 )

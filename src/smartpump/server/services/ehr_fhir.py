@@ -33,7 +33,7 @@ from smartpump.interop.hl7v2 import codes
 from smartpump.interop.hl7v2.pcd03 import DEFAULT_MAX_ORDER_AGE, OrderRejected
 from smartpump.interop.hl7v2.reports import DeliveryStatus, SourceChannel
 from smartpump.server import audit
-from smartpump.server.auth import Access, Role
+from smartpump.server.auth import PHI_ROLES, Access
 from smartpump.server.db.models import Event, Pump
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
@@ -50,7 +50,6 @@ from smartpump.server.services.ehr import (
 from smartpump.server.state import ServerState
 from smartpump.units import DoseUnit
 
-PHI_ROLES: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 PIV_SYSTEM: Final = "urn:oid:1.3.6.1.4.1.19376.1.6.1.3.1"
 ERROR_SYSTEM: Final = "urn:smartpump:error-code"
 """CodeSystem of the API's stable error codes, as carried in an OperationOutcome issue's ``details``."""

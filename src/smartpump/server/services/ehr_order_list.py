@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.server import audit
-from smartpump.server.auth import Access, Role
+from smartpump.server.auth import PHI_ROLES, Access
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.errors import AccessDeniedError
 from smartpump.server.services import fleet
 from smartpump.server.services.ehr_documentation import link_orders
 from smartpump.server.services.ehr_outcomes import settle_offers
 
-ORDER_READERS: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
-"""Roles that read a pump's EHR orders (they name patients): the FHIR PHI readers."""
+ORDER_READERS: Final = PHI_ROLES
+"""Roles that read a pump's EHR orders (they name patients)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

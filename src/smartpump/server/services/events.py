@@ -16,13 +16,12 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.server import audit
-from smartpump.server.auth import Access, Role
+from smartpump.server.auth import PHI_ROLES, Access
 from smartpump.server.db.models import Event
 from smartpump.server.db.repositories import events as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 
-PHI_ROLES: Final = frozenset({Role.NURSE, Role.PHARMACIST, Role.PHARMACY_APPROVER, Role.AUDITOR})
 REDACTED: Final = "[redacted]"
 PHI_KEYS: Final = ("patient_id", "order_id")
 MAX_INDEX_KEY: Final = 64

@@ -16,13 +16,12 @@ from fastapi.responses import RedirectResponse, Response
 from smartpump.server import auth
 from smartpump.server.api.deps import PUBLIC, SessionDep, StateDep, client_address, require_roles
 from smartpump.server.api.errors import status_for
-from smartpump.server.auth import Access, Role
+from smartpump.server.auth import PHI_ROLES, Access, Role
 from smartpump.server.db.repositories import audit as audit_repo
 from smartpump.server.errors import AuthenticationError, InvalidInputError, NotFoundError, ThrottledError
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, fleet_view, maintenance, patients
-from smartpump.server.services.ehr_fhir import PHI_ROLES
 from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
