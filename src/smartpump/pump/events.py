@@ -54,11 +54,9 @@ class EventType(StrEnum):
     BOLUS_CANCELLED = "bolus.cancelled"
     SECONDARY_STARTED = "secondary.started"
     SECONDARY_COMPLETED = "secondary.completed"
-    PCA_STARTED = "pca.started"
     PCA_DEMAND_GRANTED = "pca.demand_granted"
     PCA_DEMAND_DENIED = "pca.demand_denied"
     PCA_PAUSED = "pca.paused"
-    PCA_RESUMED = "pca.resumed"
     PCA_DOSE_GRANTED = "pca.dose_granted"
     PCA_MAX_DOSE_REACHED = "pca.max_dose_reached"
     PCA_BASAL_RESUMED = "pca.basal_resumed"
@@ -187,7 +185,6 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.BOLUS_CANCELLED: ("kind", "delivered_ml", "reason"),
     EventType.SECONDARY_STARTED: ("entry_id", "rate_ml_per_h", "vtbi_ml"),
     EventType.SECONDARY_COMPLETED: ("volume_ml", "primary_rate_ml_per_h"),
-    EventType.PCA_STARTED: ("demand_dose", "lockout_min", "basal", "max_dose", "window_h", "unit"),
     EventType.PCA_DEMAND_GRANTED: (
         "dose",
         "unit",
@@ -208,7 +205,6 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
         "ceiling",
     ),
     EventType.PCA_PAUSED: ("reading", "value", "threshold"),
-    EventType.PCA_RESUMED: ("by",),
     EventType.PCA_DOSE_GRANTED: (
         "kind",
         "dose",
