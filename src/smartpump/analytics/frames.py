@@ -16,7 +16,7 @@ from typing import Any, Final
 import polars as pl
 
 from smartpump.errors import SmartpumpError
-from smartpump.pump.events import PumpEvent
+from smartpump.pump.events import EventType, PumpEvent
 
 SCALE_DIGITS: Final = 9
 _SCALE: Final = Decimal(10) ** SCALE_DIGITS
@@ -145,7 +145,7 @@ def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
         row[name] = _text(data.get(name))
     if row["verdict"] is None:
         row["verdict"] = _text(data.get("previous_verdict"))
-    if type_ == "alarm.cleared":
+    if type_ == EventType.ALARM_CLEARED:
         row["cleared_by"] = _text(data.get("by"))
     for name in QUANTITIES:
         value = _decimal(data.get(name), f"{type_} {name}")
@@ -156,7 +156,7 @@ def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
     for name in _BOOL_FIELDS:
         flag = data.get(name)
         row[name] = None if flag is None else bool(flag)
-    duration = data.get("duration_s") if type_ == "alarm.cleared" else None
+    duration = data.get("duration_s") if type_ == EventType.ALARM_CLEARED else None
     row["alarm_duration_s"] = None if duration is None else float(duration)
     alerts = data.get("alerts") or data.get("previous_alerts") or []
     row["alert_rules"] = [str(a["rule"]) for a in alerts]

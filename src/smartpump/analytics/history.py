@@ -22,20 +22,21 @@ from smartpump.ders.check import check
 from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind, Verdict, VerdictLevel
 from smartpump.errors import ProgramError, SmartpumpError
 from smartpump.library.model import CareArea, DeliveryMode, DrugLibrary, Entry
+from smartpump.pump.alarms import ALARMS, AlarmId, EndedBy
 from smartpump.pump.events import EventType, EventValue, PumpEvent
 
 DEFAULT_START: Final = datetime(2025, 1, 6, tzinfo=UTC)
 _CRITICAL: Final = ("icu", "nicu", "or", "anesth", "pacu", "critical")
 _LIBRARY_USE: Final = (("nicu", 0.80), ("icu", 0.92), ("ped", 0.85), ("or", 0.75), ("anesth", 0.75))
 _ALARM_MIX: Final = (
-    ("occlusion.downstream", 40),
-    ("channel.paused", 28),
-    ("occlusion.upstream", 18),
-    ("air_in_line", 9),
-    ("door.open", 2),
-    ("occlusion.sustained", 2),
-    ("battery.low", 1),
+    (AlarmId.OCCLUSION_DOWNSTREAM, 42),
+    (AlarmId.CHANNEL_PAUSED, 28),
+    (AlarmId.OCCLUSION_UPSTREAM, 18),
+    (AlarmId.AIR_IN_LINE, 9),
+    (AlarmId.DOOR_OPEN, 2),
+    (AlarmId.BATTERY_LOW, 1),
 )
+"""The alarms a synthetic history raises (the pump's own alarm ids) and their relative weights."""
 _OVERRIDE_REASONS: Final = ("clinically_appropriate", "physician_order", "titration", "other")
 
 
@@ -280,9 +281,14 @@ class _Generator:
         for _ in range(_poisson(rng, per_hour * hours)):
             raised = start + timedelta(hours=rng.uniform(0, hours))
             alarm = rng.choices(names, weights)[0]
-            writer.add(raised, channel, EventType.ALARM_RAISED, alarm=alarm, priority="medium")
+            priority = ALARMS[alarm].priority.value
+            writer.add(raised, channel, EventType.ALARM_RAISED, alarm=alarm.value, priority=priority)
             ack_s = round(rng.lognormvariate(math.log(60), 0.8), 1)
-            cleared_data: dict[str, Any] = {"alarm": alarm, "by": "operator", "duration_s": ack_s}
+            cleared_data: dict[str, Any] = {
+                "alarm": alarm.value,
+                "by": EndedBy.OPERATOR.value,
+                "duration_s": ack_s,
+            }
             writer.add(raised + timedelta(seconds=ack_s), channel, EventType.ALARM_CLEARED, **cleared_data)
         reason = "user"
         writer.add(

@@ -12,15 +12,18 @@ from typing import Final
 
 import polars as pl
 
+from smartpump.pump.alarms import EndedBy
+from smartpump.pump.events import EventType
+
 COMPLIANCE_TARGET: Final = 0.95
 OVERRIDE_WINDOW_S: Final = 2.0
 _FLOW: Final = (
-    "program.checked",
-    "alert.overridden",
-    "program.reprogrammed",
-    "program.cancelled",
-    "program.confirmed",
-    "infusion.started",
+    EventType.PROGRAM_CHECKED,
+    EventType.ALERT_OVERRIDDEN,
+    EventType.PROGRAM_REPROGRAMMED,
+    EventType.PROGRAM_CANCELLED,
+    EventType.PROGRAM_CONFIRMED,
+    EventType.INFUSION_STARTED,
 )
 _ATTRIBUTES: Final = ("care_area", "entry_id", "library_version", "auto_programmed", "is_basic")
 
@@ -54,7 +57,7 @@ def _of(events: pl.DataFrame, type_: str) -> pl.DataFrame:
 
 
 def _checks(events: pl.DataFrame) -> pl.DataFrame:
-    return _of(events, "program.checked").sort("seq")
+    return _of(events, EventType.PROGRAM_CHECKED).sort("seq")
 
 
 def _attributed(rows: pl.DataFrame, events: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
@@ -79,7 +82,7 @@ def _attributed(rows: pl.DataFrame, events: pl.DataFrame, by: tuple[str, ...]) -
 
 
 def _starts(events: pl.DataFrame) -> pl.DataFrame:
-    starts = _attributed(_of(events, "infusion.started"), events, ("pump", "channel"))
+    starts = _attributed(_of(events, EventType.INFUSION_STARTED), events, ("pump", "channel"))
     return starts.with_columns(is_basic=pl.col("entry_id").is_null())
 
 
@@ -138,7 +141,7 @@ def alerts(events: pl.DataFrame, by: Dimension) -> pl.DataFrame:
 def overrides(events: pl.DataFrame, by: Dimension) -> pl.DataFrame:
     """Override rate = overrides / soft alerts; within 2 s = override ts - check ts <= 2 s (same channel)."""
     soft = _count_by(_checks(events).filter(pl.col("verdict") == "soft"), by, soft_alerts=pl.len())
-    rows = _attributed(_of(events, "alert.overridden"), events, ("pump", "channel"))
+    rows = _attributed(_of(events, EventType.ALERT_OVERRIDDEN), events, ("pump", "channel"))
     rows = rows.with_columns(
         fast=(pl.col("ts") - pl.col("check_ts")).dt.total_microseconds() <= int(OVERRIDE_WINDOW_S * 1e6)
     )
@@ -171,8 +174,8 @@ def catch_events(events: pl.DataFrame) -> pl.DataFrame:
     channel; ``averted_factor`` is that check's largest alert factor. Attributes are the check's."""
     flow = program_flow(events)
     catches = flow.filter(
-        pl.col("type").is_in(["program.reprogrammed", "program.cancelled"])
-        & (pl.col("prev_type") == "program.checked")
+        pl.col("type").is_in([EventType.PROGRAM_REPROGRAMMED, EventType.PROGRAM_CANCELLED])
+        & (pl.col("prev_type") == EventType.PROGRAM_CHECKED)
         & pl.col("prev_verdict").is_in(["soft", "hard"])
     )
     return catches.select(
@@ -199,8 +202,8 @@ def good_catches(events: pl.DataFrame, by: Dimension) -> pl.DataFrame:
         good_catches=pl.len(),
         soft_catches=(pl.col("verdict") == "soft").sum(),
         hard_catches=(pl.col("verdict") == "hard").sum(),
-        reprograms=(pl.col("type") == "program.reprogrammed").sum(),
-        cancels=(pl.col("type") == "program.cancelled").sum(),
+        reprograms=(pl.col("type") == EventType.PROGRAM_REPROGRAMMED).sum(),
+        cancels=(pl.col("type") == EventType.PROGRAM_CANCELLED).sum(),
         median_averted_factor=pl.col("averted_factor").median(),
         max_averted_factor=pl.col("averted_factor").max(),
     ).sort(by.value, nulls_last=True)
@@ -234,7 +237,7 @@ def top_alerting_entries(events: pl.DataFrame, limit: int = 10) -> pl.DataFrame:
     )
     if counted.is_empty():
         return counted
-    overridden = _count_by(_of(events, "alert.overridden"), by, overrides=pl.len())
+    overridden = _count_by(_of(events, EventType.ALERT_OVERRIDDEN), by, overrides=pl.len())
     caught = _count_by(catch_events(events), by, good_catches=pl.len())
     merged = counted.join(overridden, on=by.value, how="left").join(caught, on=by.value, how="left")
     total = merged["alerts"].sum()
@@ -310,8 +313,10 @@ def alarms(events: pl.DataFrame, by: Dimension) -> pl.DataFrame:
         gap_h=(pl.col("ts").shift(-1).over("pump") - pl.col("ts")).dt.total_seconds(fractional=True) / 3600.0
     )
     hours = _count_by(_pump_state(ordered, events), by, pump_hours=pl.col("gap_h").fill_null(0.0).sum())
-    raised = _pump_state(_of(events, "alarm.raised"), events)
-    cleared = _pump_state(_of(events, "alarm.cleared").filter(pl.col("cleared_by") == "operator"), events)
+    raised = _pump_state(_of(events, EventType.ALARM_RAISED), events)
+    cleared = _pump_state(
+        _of(events, EventType.ALARM_CLEARED).filter(pl.col("cleared_by") == EndedBy.OPERATOR), events
+    )
     if raised.is_empty():
         return pl.DataFrame(
             schema={

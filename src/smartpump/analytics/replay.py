@@ -18,6 +18,7 @@ from smartpump.analytics.frames import encode_limit
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
 from smartpump.library.model import DeliveryMode, DrugLibrary
+from smartpump.pump.events import EventType
 
 #: Rules replayed, in ``ders.rules.RULES`` order: (rule parameter, value column).
 REPLAYED_RULES: Final = (
@@ -299,7 +300,7 @@ def prepare(programs: pl.DataFrame) -> pl.DataFrame:
 
 def program_rows(events: pl.DataFrame) -> pl.DataFrame:
     """The ``program.checked`` rows of an event frame, with the columns the replay reads."""
-    return events.filter(pl.col("type") == "program.checked").select(PROGRAM_COLUMNS)
+    return events.filter(pl.col("type") == EventType.PROGRAM_CHECKED).select(PROGRAM_COLUMNS)
 
 
 def replay(

@@ -22,6 +22,7 @@ from smartpump.analytics.replay import program_rows
 from smartpump.analytics.replay import replay as replay_programs
 from smartpump.library.limits import LimitKind
 from smartpump.library.model import DrugLibrary, LibraryStatus, Provenance
+from smartpump.pump.events import EventType
 
 SOFT_MAX_RULE: Final = "ders.dose.soft_max"
 
@@ -120,8 +121,8 @@ def propose(
     significant digits, kept strictly below every good-catch dose and the hard max, above today's."""
     flow = program_flow(events)
     overridden = flow.filter(
-        (pl.col("type") == "alert.overridden")
-        & (pl.col("prev_type") == "program.checked")
+        (pl.col("type") == EventType.ALERT_OVERRIDDEN)
+        & (pl.col("prev_type") == EventType.PROGRAM_CHECKED)
         & pl.col("prev_alert_rules").list.contains(SOFT_MAX_RULE)
     ).select("entry_id", "prev_dose")
     catches = catch_events(events).filter(pl.col("dose").is_not_null())

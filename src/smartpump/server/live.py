@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
+from smartpump.pump.events import EventType
+
 KINDS: Final = frozenset(
     {
         "pump.status",
-        "channel.state",
-        "alarm.raised",
-        "alarm.cleared",
-        "alarm.escalated",
+        EventType.ALARM_RAISED,
+        EventType.ALARM_CLEARED,
+        EventType.ALARM_ESCALATED,
         "pump.view",
         "pump.offline",
         "pump.online",

@@ -20,6 +20,7 @@ from smartpump.analytics.replay import program_rows, replay
 from smartpump.clock import Clock
 from smartpump.errors import SmartpumpError
 from smartpump.library.model import DrugLibrary, LibraryStatus
+from smartpump.pump.alarms import EndedBy
 from smartpump.pump.capabilities import PumpModel
 from smartpump.pump.events import EventType
 from smartpump.server import audit
@@ -326,7 +327,9 @@ def _finite(value: object) -> float | None:
 
 
 def _median_ack(events: pl.DataFrame) -> float | None:
-    acks = events.filter((pl.col("type") == "alarm.cleared") & (pl.col("cleared_by") == "operator"))
+    acks = events.filter(
+        (pl.col("type") == EventType.ALARM_CLEARED) & (pl.col("cleared_by") == EndedBy.OPERATOR)
+    )
     return _finite(acks["alarm_duration_s"].median())
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from smartpump.library.model import LibraryStatus
 from smartpump.library.signing import SignedLibrary
+from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.events import EventType
 from smartpump.pump.software import SignedPackage, is_version, version_key
@@ -563,6 +564,7 @@ def waiting_reason(infusing: int, programmed: int = 0) -> str:
     """Why a pump holds an installed version without activating it: it activates once every channel is
     idle; ``infusing`` channels hold a therapy (running, paused, complete, KVO), ``programmed`` ones a
     program not started, as the server last saw them."""
+
     def channels(count: int) -> str:
         return f"{count} {'channel' if count == 1 else 'channels'}"
 
@@ -596,10 +598,12 @@ def _busy_channels(session: Session, pump_ids: Sequence[int]) -> dict[int, Busy]
     ends: dict[int, list[datetime | None]] = {pump_id: [] for pump_id in pump_ids}
     programmed: dict[int, int] = dict.fromkeys(pump_ids, 0)
     rows = session.scalars(
-        select(ChannelState).where(ChannelState.pump_id.in_(pump_ids), ChannelState.state != "idle")
+        select(ChannelState).where(
+            ChannelState.pump_id.in_(pump_ids), ChannelState.state != PumpChannelState.IDLE
+        )
     )
     for row in rows:
-        if row.state == "programmed":
+        if row.state == PumpChannelState.PROGRAMMED:
             programmed[row.pump_id] += 1
         ends[row.pump_id].append(channel_end(row))
     found: dict[int, Busy] = {}
@@ -614,7 +618,7 @@ def _busy_channels(session: Session, pump_ids: Sequence[int]) -> dict[int, Busy]
 def channel_end(row: ChannelState) -> datetime | None:
     """When a running channel's infusion ends by itself: its heartbeat's report time plus the time left
     it reported; None for any other state or without a heartbeat since the channel changed."""
-    if row.state != "running" or row.reported_at is None or row.remaining_min is None:
+    if row.state != PumpChannelState.RUNNING or row.reported_at is None or row.remaining_min is None:
         return None
     return row.reported_at + timedelta(minutes=float(row.remaining_min))
 

@@ -39,7 +39,10 @@ from smartpump.interop.hl7v2.reports import (
     SourceKind,
 )
 from smartpump.library.model import DeviceType
+from smartpump.pump.alarms import AlarmId, Priority
 from smartpump.pump.capabilities import capabilities
+from smartpump.pump.channel import ChannelState
+from smartpump.pump.events import EventType
 from smartpump.server.db.models import Event, Pump
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
@@ -52,47 +55,52 @@ from smartpump.server.services.ehr_outcomes import report_outcomes, settle_offer
 from smartpump.server.state import ServerState
 from smartpump.units import Concentration, DoseUnit
 
+_E, _A, _S = EventType, AlarmId, ChannelState
 LINK_CURSOR: Final = "link"
 DOCUMENT_CURSOR: Final = "hl7"
 BATCH: Final = 500
 LINK_TYPES: Final = (
-    "infusion.started",
-    "infusion.stopped",
-    "infusion.completed",
-    "rate.changed",
-    "bolus.started",
-    "bolus.completed",
-    "bolus.cancelled",
-    "secondary.started",
-    "secondary.completed",
+    _E.INFUSION_STARTED,
+    _E.INFUSION_STOPPED,
+    _E.INFUSION_COMPLETED,
+    _E.RATE_CHANGED,
+    _E.BOLUS_STARTED,
+    _E.BOLUS_COMPLETED,
+    _E.BOLUS_CANCELLED,
+    _E.SECONDARY_STARTED,
+    _E.SECONDARY_COMPLETED,
 )
-OVERLAY_STARTS: Final = frozenset({"bolus.started", "secondary.started"})
-OVERLAY_ENDS: Final = frozenset({"bolus.completed", "bolus.cancelled", "secondary.completed"})
+OVERLAY_STARTS: Final = frozenset({_E.BOLUS_STARTED, _E.SECONDARY_STARTED})
+OVERLAY_ENDS: Final = frozenset({_E.BOLUS_COMPLETED, _E.BOLUS_CANCELLED, _E.SECONDARY_COMPLETED})
 DOCUMENTED_TYPES: Final = (
-    "infusion.started",
-    "infusion.stopped",
-    "infusion.completed",
-    "rate.changed",
-    "bolus.started",
-    "bolus.completed",
-    "bolus.cancelled",
-    "secondary.started",
-    "secondary.completed",
-    "alarm.raised",
-    "alarm.cleared",
-    "alarm.silenced",
+    _E.INFUSION_STARTED,
+    _E.INFUSION_STOPPED,
+    _E.INFUSION_COMPLETED,
+    _E.RATE_CHANGED,
+    _E.BOLUS_STARTED,
+    _E.BOLUS_COMPLETED,
+    _E.BOLUS_CANCELLED,
+    _E.SECONDARY_STARTED,
+    _E.SECONDARY_COMPLETED,
+    _E.ALARM_RAISED,
+    _E.ALARM_CLEARED,
+    _E.ALARM_SILENCED,
 )
-_PRIORITY: Final = {"high": AlarmPriority.HIGH, "medium": AlarmPriority.MEDIUM, "low": AlarmPriority.LOW}
-_ALARM_TERMS: Final = {
-    "occlusion.downstream": ("MDC_EVT_FLUID_LINE_OCCL", 196940),
-    "occlusion.upstream": ("MDC_EVT_FLUID_LINE_OCCL", 196940),
-    "door.open": ("MDC_EVT_STAT_DOOR_OPEN", 202828),
-    "battery.low": ("MDC_EVT_BATT_LO", 196802),
-    "syringe.near_empty": ("MDC_EVT_ADVIS_PUMP_SYRINGE_REPLACE_WARN", 203320),
+_PRIORITY: Final[dict[str, AlarmPriority]] = {
+    Priority.HIGH: AlarmPriority.HIGH,
+    Priority.MEDIUM: AlarmPriority.MEDIUM,
+    Priority.LOW: AlarmPriority.LOW,
+}
+_ALARM_TERMS: Final[dict[str, tuple[str, int]]] = {
+    _A.OCCLUSION_DOWNSTREAM: ("MDC_EVT_FLUID_LINE_OCCL", 196940),
+    _A.OCCLUSION_UPSTREAM: ("MDC_EVT_FLUID_LINE_OCCL", 196940),
+    _A.DOOR_OPEN: ("MDC_EVT_STAT_DOOR_OPEN", 202828),
+    _A.BATTERY_LOW: ("MDC_EVT_BATT_LO", 196802),
+    _A.SYRINGE_NEAR_EMPTY: ("MDC_EVT_ADVIS_PUMP_SYRINGE_REPLACE_WARN", 203320),
 }
 """Pump alarms with an MDC event term of their own; every other alarm is sent as MDC_EVT_ALARM + its text."""
-_ADVISORY_ALARMS: Final = frozenset(
-    {"infusion.near_end", "infusion.kvo", "set.change_due", "infiltration.advisory"}
+_ADVISORY_ALARMS: Final[frozenset[str]] = frozenset(
+    {_A.NEAR_END, _A.KVO_RUNNING, _A.SET_CHANGE_DUE, _A.INFILTRATION}
 )
 
 
@@ -155,9 +163,9 @@ def link_orders(session: Session, clock: Clock) -> int:
     rows = repo.events_after(session, cursor.last_event_id, LINK_TYPES, limit=BATCH)
     for event, pump in rows:
         channel = event.channel or DEFAULT_CHANNEL
-        if event.type == "rate.changed" or event.type in OVERLAY_STARTS or event.type in OVERLAY_ENDS:
+        if event.type == _E.RATE_CHANGED or event.type in OVERLAY_STARTS or event.type in OVERLAY_ENDS:
             _link_running(session, event, pump.id, channel)
-        elif event.type == "infusion.started":
+        elif event.type == _E.INFUSION_STARTED:
             if event_data(event).get("auto_programmed") is True:
                 order = repo.offered_order(session, pump.id, channel, received_by=event.received_at)
                 if order is not None:
@@ -165,7 +173,7 @@ def link_orders(session: Session, clock: Clock) -> int:
         else:
             order = repo.started_order(session, pump.id, channel)
             if order is not None:
-                order.status = "completed" if event.type == "infusion.completed" else "stopped"
+                order.status = "completed" if event.type == _E.INFUSION_COMPLETED else "stopped"
                 order.end_event_id, order.ended_at = event.id, event.ts
     if len(rows) < BATCH:
         cursor.last_event_id = max(cursor.last_event_id, repo.last_event_id(session))
@@ -182,16 +190,16 @@ def _link_running(session: Session, event: Event, pump_id: int, channel: str) ->
     if event.type in OVERLAY_ENDS:
         delivering = _delivering_order(session, pump_id, channel)
         if delivering is not None:
-            delivering.status = "stopped" if event.type == "bolus.cancelled" else "completed"
+            delivering.status = "stopped" if event.type == _E.BOLUS_CANCELLED else "completed"
             delivering.end_event_id, delivering.ended_at = event.id, event.ts
         return
-    if event.type == "rate.changed" and event_data(event).get("cause") != "titration":
+    if event.type == _E.RATE_CHANGED and event_data(event).get("cause") != "titration":
         return
     order = repo.offered_order(session, pump_id, channel, received_by=event.received_at)
     if order is None or repo.started_order(session, pump_id, channel) is None:
         return
     order.start_event_id, order.started_at = event.id, event.ts
-    if event.type == "rate.changed":
+    if event.type == _E.RATE_CHANGED:
         order.status, order.end_event_id, order.ended_at = "applied", event.id, event.ts
     else:
         order.status = "delivering"
@@ -309,7 +317,7 @@ class AutoDocumentation:
                 order_id = order_id or order.order_id
                 if patient is None:
                     patient = patients.patient_context(session, pump.id, at=now, order=order)
-            delivering = channel.state in ("running", "kvo")
+            delivering = channel.state in (_S.RUNNING, _S.KVO)
             rate = channel.rate_ml_per_h
             flow += rate if delivering and rate is not None else Decimal(0)
             sources.append(
@@ -358,14 +366,14 @@ class AutoDocumentation:
         order, patient = self._context(session, event, pump)
         start_rows = (
             [event]
-            if event.type == "infusion.started"
-            else repo.latest_event(session, pump.id, channel, "infusion.started", before_id=event.id)
+            if event.type == _E.INFUSION_STARTED
+            else repo.latest_event(session, pump.id, channel, _E.INFUSION_STARTED, before_id=event.id)
         )
         if not start_rows:
             return []
         start = event_data(start_rows[0])
         checked_rows = repo.latest_event(
-            session, pump.id, channel, "program.checked", before_id=start_rows[0].id
+            session, pump.id, channel, _E.PROGRAM_CHECKED, before_id=start_rows[0].id
         )
         checked = event_data(checked_rows[0]) if checked_rows else {}
         order_id = order.order_id if order is not None else ""
@@ -383,19 +391,19 @@ class AutoDocumentation:
             library_version=str(start.get("library_version") or pump.installed_library_version or ""),
         )
         match event.type:
-            case "infusion.started":
+            case _E.INFUSION_STARTED:
                 reports = [base]
-            case "infusion.stopped" | "infusion.completed":
+            case _E.INFUSION_STOPPED | _E.INFUSION_COMPLETED:
                 kind = (
                     InfusionEventKind.COMPLETE
-                    if event.type == "infusion.completed"
+                    if event.type == _E.INFUSION_COMPLETED
                     else InfusionEventKind.STOP
                 )
                 source = _with(base.source, DeliveryStatus.NOT_DELIVERING, delivered=data.get("infused_ml"))
                 reports = [
                     replace(base, event=kind, source=source, is_infusing=False, current_flow_ml_per_h=None)
                 ]
-            case "rate.changed":
+            case _E.RATE_CHANGED:
                 before = replace(
                     base,
                     source=_with(
@@ -419,7 +427,7 @@ class AutoDocumentation:
                     stop,
                     replace(start_report, is_infusing=True, current_flow_ml_per_h=after.rate_ml_per_h),
                 ]
-            case "secondary.started" | "secondary.completed":
+            case _E.SECONDARY_STARTED | _E.SECONDARY_COMPLETED:
                 primary = repo.started_order(session, pump.id, channel)
                 parent = primary.order_id if primary is not None else ""
                 reports = [self._secondary_report(base, event.type, data, order, parent)]
@@ -437,7 +445,7 @@ class AutoDocumentation:
         primary_order_id: str,
     ) -> InfusionEventReport:
         """A piggyback's start or end on the secondary source, under its own order, the primary as parent."""
-        started = event_type == "secondary.started"
+        started = event_type == _E.SECONDARY_STARTED
         source = replace(
             base.source,
             kind=SourceKind.SECONDARY,
@@ -466,7 +474,7 @@ class AutoDocumentation:
         mode = (
             ProgramDeliveryMode.LOADING_DOSE if data.get("kind") == "loading" else ProgramDeliveryMode.BOLUS
         )
-        if event_type == "bolus.started":
+        if event_type == _E.BOLUS_STARTED:
             source = replace(
                 base.source,
                 delivery_mode=mode,
@@ -476,8 +484,8 @@ class AutoDocumentation:
                 dose_unit=_unit(data.get("dose_unit")),
             )
             return replace(base, source=source, parent_order_id=parent_order_id)
-        kind = InfusionEventKind.COMPLETE if event_type == "bolus.completed" else InfusionEventKind.STOP
-        delivered = data.get("volume_ml") if event_type == "bolus.completed" else data.get("delivered_ml")
+        kind = InfusionEventKind.COMPLETE if event_type == _E.BOLUS_COMPLETED else InfusionEventKind.STOP
+        delivered = data.get("volume_ml") if event_type == _E.BOLUS_COMPLETED else data.get("delivered_ml")
         source = replace(
             base.source,
             delivery_mode=mode,
@@ -489,13 +497,13 @@ class AutoDocumentation:
     def _alarm_reports(self, session: Session, event: Event, pump: Pump) -> list[AlarmReport]:
         data = event_data(event)
         _, patient = self._context(session, event, pump)
-        if event.type == "alarm.silenced":
+        if event.type == _E.ALARM_SILENCED:
             names = [str(a) for a in data.get("alarms") or []]
             phases = [
                 (name, AlarmPhase.CONTINUE, AlarmState.ACTIVE, InactivationState.AUDIO_PAUSED)
                 for name in names
             ]
-        elif event.type == "alarm.raised":
+        elif event.type == _E.ALARM_RAISED:
             state = AlarmState.LATCHED if data.get("latching") is True else AlarmState.ACTIVE
             phases = [(str(data.get("alarm")), AlarmPhase.START, state, InactivationState.ENABLED)]
         else:
@@ -531,9 +539,9 @@ class AutoDocumentation:
 
     @staticmethod
     def _raised(session: Session, event: Event, pump: Pump, name: str) -> Event | None:
-        if event.type == "alarm.raised":
+        if event.type == _E.ALARM_RAISED:
             return event
-        candidates = repo.latest_event(session, pump.id, None, "alarm.raised", before_id=event.id, limit=50)
+        candidates = repo.latest_event(session, pump.id, None, _E.ALARM_RAISED, before_id=event.id, limit=50)
         return next(
             (
                 e

@@ -32,6 +32,7 @@ from smartpump.interop.fhir.mappers import (
 from smartpump.interop.hl7v2 import codes
 from smartpump.interop.hl7v2.pcd03 import DEFAULT_MAX_ORDER_AGE, OrderRejected
 from smartpump.interop.hl7v2.reports import DeliveryStatus, SourceChannel
+from smartpump.pump.events import EventType
 from smartpump.server import audit
 from smartpump.server.auth import PHI_ROLES, Access
 from smartpump.server.db.models import Event, Pump
@@ -53,7 +54,12 @@ from smartpump.units import DoseUnit
 PIV_SYSTEM: Final = "urn:oid:1.3.6.1.4.1.19376.1.6.1.3.1"
 ERROR_SYSTEM: Final = "urn:smartpump:error-code"
 """CodeSystem of the API's stable error codes, as carried in an OperationOutcome issue's ``details``."""
-READING_TYPES: Final = ("infusion.started", "rate.changed", "infusion.stopped", "infusion.completed")
+READING_TYPES: Final = (
+    EventType.INFUSION_STARTED,
+    EventType.RATE_CHANGED,
+    EventType.INFUSION_STOPPED,
+    EventType.INFUSION_COMPLETED,
+)
 
 
 def operation_outcome(
@@ -327,11 +333,11 @@ def _in(ts: datetime, dates: DateRange) -> bool:
 def _readings(pump: Pump, order: EhrOrder, event: Event) -> list[Resource]:
     data = event_data(event)
     items: list[tuple[str, str, Decimal | None, codes.UnitCode]] = []
-    if event.type == "infusion.started":
+    if event.type == EventType.INFUSION_STARTED:
         items.append(
             ("rate", "MDC_FLOW_FLUID_PUMP", decimal_or_none(data.get("rate_ml_per_h")), codes.ML_PER_H)
         )
-    elif event.type == "rate.changed":
+    elif event.type == EventType.RATE_CHANGED:
         items.append(
             ("rate", "MDC_FLOW_FLUID_PUMP", decimal_or_none(data.get("new_rate_ml_per_h")), codes.ML_PER_H)
         )

@@ -37,6 +37,7 @@ from smartpump.interop.hl7v2.pcd03 import (
 from smartpump.library.formats import json_format
 from smartpump.library.model import DeviceType, DrugLibrary
 from smartpump.pump.capabilities import capabilities
+from smartpump.pump.channel import ChannelState
 from smartpump.pump.persistence import program_to_dict
 from smartpump.server import audit
 from smartpump.server.auth import FacilityScope
@@ -54,7 +55,6 @@ from smartpump.server.services.presence import Presence
 from smartpump.server.state import ServerState
 
 OFFER_COMMAND: Final = "offer_program"
-IDLE_CHANNEL_STATES: Final = frozenset({"idle", "complete"})
 RUNNING_INTENTS: Final = frozenset(
     {OrderIntent.TITRATION, OrderIntent.BOLUS, OrderIntent.LOADING, OrderIntent.SECONDARY}
 )
@@ -197,14 +197,14 @@ def _check_offerable(
     if intent is OrderIntent.PCA and _device_type(pump) is not DeviceType.PCA:
         raise OrderRejected(9016, f"pump {pump.serial} is not a PCA pump")
     state_row = fleet_repo.channel(session, pump.id, channel)
-    state = state_row.state if state_row is not None else "idle"
-    in_use = state not in IDLE_CHANNEL_STATES
+    state = state_row.state if state_row is not None else ChannelState.IDLE
+    in_use = state != ChannelState.IDLE
     where = f"channel {channel} of pump {pump.serial}"
     if intent in RUNNING_INTENTS:
         if intent is OrderIntent.SECONDARY:
             if not in_use:
                 raise OrderRejected(9013, f"{where} runs no primary infusion to piggyback on")
-            if state != "running":
+            if state != ChannelState.RUNNING:
                 raise OrderRejected(9030, f"{where} is {state}: its infusion cannot take a piggyback now")
         else:
             _check_parent(session, order, pump, channel, where, in_use)

@@ -27,6 +27,7 @@ from smartpump.interop.hl7v2.order_outcome import (
     build_order_outcome,
     piv_code_for_refusal,
 )
+from smartpump.pump.events import EventType
 from smartpump.server.db.models import Event
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_fleet_ops import PumpCommand
@@ -128,7 +129,7 @@ def _declined(session: Session, order: EhrOrder) -> _End | None:
         .where(
             Event.pump_id == order.pump_id,
             Event.channel == order.channel,
-            Event.type == "program.cancelled",
+            Event.type == EventType.PROGRAM_CANCELLED,
             after,
         )
         .order_by(Event.id)

@@ -12,6 +12,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
+from smartpump.pump.events import EventType
 from smartpump.server import audit
 from smartpump.server.auth import Access
 from smartpump.server.db.models import (
@@ -38,7 +39,7 @@ from smartpump.server.vocabulary import (
     PumpStatus,
 )
 
-ALARM_EVENT: Final = "alarm.raised"
+ALARM_EVENT: Final = EventType.ALARM_RAISED
 
 
 def set_schedule(

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from smartpump.errors import PumpError
 from smartpump.interop.hl7v2.pcd03 import InfusionOrder
 from smartpump.interop.hl7v2.reports import PatientContext
+from smartpump.pump.channel import ChannelState as PumpChannelState
+from smartpump.pump.events import EventType
 from smartpump.pump.patient import AssociationSource, PatientIdentity, identity_from
 from smartpump.server import audit
 from smartpump.server.auth import Access
@@ -33,7 +35,7 @@ from smartpump.server.services.commands import ASSOCIATE_PATIENT, issue_command
 from smartpump.server.state import ServerState
 from smartpump.transport.messages import EventRecord
 
-ASSOCIATED_TYPE: Final = "patient.associated"
+ASSOCIATED_TYPE: Final = EventType.PATIENT_ASSOCIATED
 PUMP_ACTOR: Final = "pump"
 SOURCES: Final = frozenset(s.value for s in AssociationSource)
 ORDER_ID_TYPE: Final = "MR"
@@ -85,7 +87,7 @@ def current_of(session: Session, pump_ids: Sequence[int]) -> dict[int, PumpPatie
     return found
 
 
-THERAPY_STATES: Final = frozenset({"running", "paused", "kvo"})
+THERAPY_STATES: Final = frozenset({PumpChannelState.RUNNING, PumpChannelState.PAUSED, PumpChannelState.KVO})
 """Channel states in which a pump holds a therapy it reports in its periodic status (PCD-01)."""
 
 

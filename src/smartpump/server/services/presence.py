@@ -20,7 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-IDLE_STATES: Final = frozenset({"idle"})
+from smartpump.pump.channel import ChannelState
+
+IDLE_STATES: Final = frozenset({ChannelState.IDLE})
 
 
 class Presence(StrEnum):
