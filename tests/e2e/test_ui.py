@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from smartpump.pump.alarms import AlarmId
 from tests.e2e.conftest import LiveServer, login, shot
+from tests.e2e.live_views import publish_view
 
 pytestmark = pytest.mark.e2e
 
@@ -32,9 +34,8 @@ def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: 
     login(page, "nina")
     expect(page.locator("body")).to_have_attribute("data-live-state", "open")
     serial = live_server.serials[0]
-    view = {"pump": serial, "presence": "online", "battery_percent": 81, "channels": {}}
-    alarms = [{"channel": "A", "alarm": "occlusion.downstream", "priority": "high"}]
-    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": alarms})
+    raised = (AlarmId.OCCLUSION_DOWNSTREAM.value, "A", "high", live_server.state.clock.now())
+    publish_view(live_server, serial, [raised], battery_percent=81)
     alarm = page.locator(f'[data-pump="{serial}"] li.alarm.prio-high[data-alarm="occlusion.downstream"]')
     # The page never polls or reloads: the alarm can only arrive over the live stream.
     expect(alarm).to_be_visible()
@@ -42,7 +43,7 @@ def test_a_pump_alarm_appears_live_on_the_dashboard(new_page: Any, live_server: 
     expect(page.locator(f'[data-pump="{serial}"] [data-field=battery]')).to_have_text("battery 81 %")
     expect(page.locator("#count-alarming")).to_have_text("1")
     shot(page, "dashboard-live-alarm")
-    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": []})
+    publish_view(live_server, serial, [])
     expect(alarm).to_have_count(0)
     expect(page.locator("#count-alarming")).to_have_text("0")
 

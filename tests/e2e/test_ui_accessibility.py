@@ -11,9 +11,11 @@ from typing import Any, Final
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
+from smartpump.pump.alarms import AlarmId
 from smartpump.server.auth import Role
 from tests.e2e.axe import Violation, run_axe, summary_table
 from tests.e2e.conftest import REPO, LiveServer, login, shot
+from tests.e2e.live_views import publish_view
 from tests.server.access_web import ACCESS
 
 pytestmark = pytest.mark.e2e
@@ -170,25 +172,25 @@ def test_alarm_offline_and_error_states_have_no_serious_or_critical_violation(
     for screen in (nurse, wall):
         expect(screen.locator("body")).to_have_attribute("data-live-state", "open")
     alarming, offline = live_server.serials
+    now = live_server.state.clock.now()
     alarms = [
-        {"channel": "A", "alarm": "occlusion.downstream", "priority": "high"},
-        {"channel": "A", "alarm": "infusion.near_end", "priority": "medium"},
-        {"channel": "B", "alarm": "callback", "priority": "low"},
+        (AlarmId.OCCLUSION_DOWNSTREAM.value, "A", "high", now),
+        (AlarmId.NEAR_END.value, "A", "medium", now),
+        (AlarmId.SET_CHANGE_DUE.value, "B", "low", now),
     ]
-    view = {"pump": alarming, "presence": "online", "battery_percent": 12, "channels": {}, "alarms": alarms}
-    live_server.state.live.publish(live_server.facility_id, "pump.view", view)
-    live_server.state.live.publish(live_server.facility_id, "pump.offline", {"pump": offline})
+    publish_view(live_server, alarming, alarms, battery_percent=12)
+    publish_view(live_server, offline, online=False)
     found: list[Violation] = []
     for screen, label in ((nurse, "nurse, 1366x768"), (wall, "viewer, 1920x1080 wall screen")):
-        for alarm in alarms:
-            tile = screen.locator(f'[data-pump="{alarming}"] li.alarm.prio-{alarm["priority"]}')
+        for _, _, priority, _ in alarms:
+            tile = screen.locator(f'[data-pump="{alarming}"] li.alarm.prio-{priority}')
             expect(tile).to_be_visible()
         expect(screen.locator(f'[data-pump="{offline}"]')).to_have_class(re.compile("offline"))
         found += run_axe(screen, label=f"/ui/ alarms and offline ({label})")
     shot(nurse, "accessibility-dashboard-alarms")
     shot(wall, "accessibility-wall-screen-alarms")
-    live_server.state.live.publish(live_server.facility_id, "pump.view", {**view, "alarms": []})
-    live_server.state.live.publish(live_server.facility_id, "pump.online", {"pump": offline})
+    publish_view(live_server, alarming, [])
+    publish_view(live_server, offline, online=True)
     author = new_page(LAPTOP, bypass_csp=True)
     login(author, "phil")
     draft, _ = _new_library_draft(author)

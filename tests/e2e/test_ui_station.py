@@ -9,19 +9,21 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from smartpump.pump.alarms import AlarmId
 from smartpump.server.auth import Role
 from smartpump.server.db.models import ChannelState, Pump, RoleGrant
 from smartpump.server.db.models_fleet_view import ActiveAlarm
 from smartpump.server.services import users as users_service
 from smartpump.server.services.fleet import ChannelReport, record_status
 from tests.e2e.conftest import HTTP_TIMEOUT_S, PASSWORD, LiveServer, login, shot
+from tests.e2e.live_views import publish_view
 
 pytestmark = pytest.mark.e2e
 LAPTOP: Final = {"width": 1366, "height": 768}
@@ -218,18 +220,38 @@ def test_a_live_alarm_recolours_and_reorders_and_filters_stay_in_the_url(
     _login(page, "nina")
     expect(page.locator("body")).to_have_attribute("data-live-state", "open")
     expect(page.locator("#count-alarming")).to_have_text("3")
-    view = {"pump": "ST-33", "presence": "online", "battery_percent": 55, "channels": {}}
-    alarm = {"channel": "B", "alarm": "air.in_line", "priority": "high", "since": "2000-01-01T00:00:00+00:00"}
-    station.state.live.publish(station.facility_id, "pump.view", {**view, "alarms": [alarm]})
+    # The live update is the server's view of the pump (as ingest publishes it): the script only renders it.
+    oldest = station.state.clock.now() - timedelta(days=1)
+    view = publish_view(station, "ST-33", [(AlarmId.AIR_IN_LINE.value, "B", "high", oldest)])
+    tile = cast(dict[str, str], view["tile"])
     first = page.locator("[data-pump]").first
     expect(first).to_have_attribute("data-pump", "ST-33")
+    expect(first).to_have_attribute("data-sort", tile["sort_key"])
     expect(first).to_have_class(re.compile(r"\bprio-tile-high\b"))
-    expect(first.locator("li.alarm").first).to_have_text("!!! HIGH · air.in_line B")
+    expect(first.locator("li.alarm").first).to_have_text("!!! HIGH · air_in_line.single B")
     expect(page.locator("#count-alarming")).to_have_text("4")
     shot(page, "station-live-high-1366x768", full_page=False)
-    station.state.live.publish(station.facility_id, "pump.view", {**view, "alarms": []})
+    live_order = _serials(page)
+    page.reload()
+    expect(page.locator("#count-alarming")).to_have_text("4")
+    assert _serials(page) == live_order, "the first render orders the tiles as the live update did"
+    expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+    # A medium alarm newer than ST-21's: after the older medium, before the low one, in the medium colour.
+    publish_view(
+        station, "ST-33", [(AlarmId.DUPLICATE_THERAPY.value, "A", "medium", station.state.clock.now())]
+    )
+    expect(page.locator("[data-pump]").nth(2)).to_have_attribute("data-pump", "ST-33")
+    assert _serials(page)[:4] == ["ST-07", "ST-21", "ST-33", "ST-30"]
+    moved = page.locator('[data-pump="ST-33"]')
+    expect(moved).to_have_class(re.compile(r"\bprio-tile-medium\b"))
+    expect(moved).not_to_have_class(re.compile(r"\bprio-tile-high\b"))
+    tint = moved.evaluate("t => getComputedStyle(t).backgroundColor")
+    assert tint == page.locator('[data-pump="ST-21"]').evaluate("t => getComputedStyle(t).backgroundColor")
+    publish_view(station, "ST-33", [])
     expect(page.locator("#count-alarming")).to_have_text("3")
     expect(page.locator('[data-pump="ST-33"]')).to_have_attribute("data-state", "running")
+    page.reload()
+    expect(page.locator("#count-alarming")).to_have_text("3")
     page.select_option("select[name=state]", "alarming")
     page.wait_for_url(re.compile(r"state=alarming"))
     expect(page.locator("[data-pump]:visible")).to_have_count(3)
@@ -237,6 +259,10 @@ def test_a_live_alarm_recolours_and_reorders_and_filters_stay_in_the_url(
     page.wait_for_url(re.compile(r"care_area=ADULT_ICU.*state=alarming|state=alarming.*care_area=ADULT_ICU"))
     expect(page.locator("[data-pump]:visible")).to_have_count(2)
     shot(page, "station-filter-1366x768", full_page=False)
+
+
+def _serials(page: Any) -> list[str]:
+    return list(page.locator("[data-pump]").evaluate_all("ts => ts.map(t => t.getAttribute('data-pump'))"))
 
 
 def test_a_viewers_wall_screen_is_right_on_first_render(new_page: Any, station: LiveServer) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, select
@@ -288,7 +289,8 @@ def test_channel_state_follows_events_across_batches_with_the_dose(
         ("running", "dopamine", None, None, Decimal("20"), Decimal("250")),
         ("idle", None, None, None, Decimal(0), None),
     ]
-    live = [(m.payload["dose"], m.payload["dose_unit"]) for m in harness.state.live.recent("channel.state")]
+    views = [cast(dict[str, Any], m.payload["channels"])["A"] for m in harness.state.live.recent("pump.view")]
+    live = [(view["dose"], view["dose_unit"]) for view in views]
     shown = [
         ("5", mcg),
         ("6", mcg),
@@ -329,3 +331,44 @@ def test_a_pump_whose_state_cannot_be_applied_leaves_no_false_gap(
     ]
     with harness.session() as session:
         assert sorted(session.scalars(select(PumpLink.max_seq))) == [3, 3]
+
+
+def test_one_event_is_published_once_as_the_pumps_view(harness: Harness, clock: ManualClock) -> None:
+    # issue 14: one infusion.started went out as channel.state and as pump.view, both carrying the channel
+    harness.register("p-1")
+    log = EventLog("p-1")
+    live = harness.state.live
+    alarm: dict[str, EventValue] = {
+        "alarm": "occlusion.downstream",
+        "priority": "high",
+        "stops_delivery": True,
+    }
+    steps: list[tuple[EventType, dict[str, EventValue]]] = [
+        (EventType.INFUSION_STARTED, {"drug": "dopamine", "rate_ml_per_h": "12.5", "vtbi_ml": "250"}),
+        (EventType.RATE_CHANGED, {"old_rate_ml_per_h": "12.5", "new_rate_ml_per_h": "15"}),
+        (EventType.ALARM_RAISED, alarm),
+        (EventType.ALARM_CLEARED, {"alarm": "occlusion.downstream", "by": "operator", "priority": "high"}),
+        (EventType.INFUSION_STOPPED, {"infused_ml": "40", "reason": "user"}),
+    ]
+    per_event = []
+    for event_type, data in steps:
+        before = live.published
+        event = log.append(event_type, clock.now(), "A", data)
+        harness.worker.ingestor.commit([("p-1", (EventRecord.from_event(event),))])
+        sent = live.recent()[before - live.published :] if live.published > before else []
+        per_event.append(sorted(m.kind for m in sent))
+    assert per_event == [
+        ["pump.status", "pump.view"],
+        ["pump.status", "pump.view"],
+        ["alarm.raised", "pump.status", "pump.view"],
+        ["alarm.cleared", "pump.status", "pump.view"],
+        ["pump.status", "pump.view"],
+    ]
+    tiles = [cast(dict[str, Any], m.payload["tile"]) for m in live.recent("pump.view")]
+    assert [(t["state"], t["priority"]) for t in tiles] == [
+        ("running", ""),
+        ("running", ""),
+        ("alarming", "high"),
+        ("running", ""),
+        ("idle", ""),
+    ]

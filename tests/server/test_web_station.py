@@ -19,6 +19,7 @@ from smartpump.server.auth import Role
 from smartpump.server.db.models import ChannelState, Pump
 from smartpump.server.db.models_fleet_view import ActiveAlarm
 from smartpump.server.errors import InvalidInputError
+from smartpump.server.services import tile_look
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.web import station
 from smartpump.server.web.pages import ChannelView, PumpTile
@@ -91,16 +92,16 @@ def test_the_station_lists_alarming_by_priority_then_age_then_running_idle_and_o
 def test_a_tile_is_coloured_and_labelled_by_its_highest_then_oldest_alarm() -> None:
     tile = _tile("P-1", alarms=[("near_end", "low", 0), ("occlusion", "high", 3), ("air", "high", 2)])
     assert tile.top_alarm is not None and tile.top_alarm["alarm"] == "air"
-    assert station.alarm_label(tile.top_alarm) == "HIGH · air A"
-    assert {p: (look.icon, look.colour) for p, look in station.ALARM_LOOKS.items()} == {
+    assert tile_look.alarm_label(tile.top_alarm) == "HIGH · air A"
+    assert {p: (look.icon, look.colour) for p, look in tile_look.ALARM_LOOKS.items()} == {
         "high": ("!!!", "red"),
         "medium": ("!!", "yellow"),
         "low": ("!", "cyan"),
     }
-    assert len({look.icon for look in station.ALARM_LOOKS.values()}) == 3, "icons tell priorities apart"
+    assert len({look.icon for look in tile_look.ALARM_LOOKS.values()}) == 3, "icons tell priorities apart"
     unknown = {"alarm": "door.open", "channel": None, "priority": "bogus"}
-    assert station.alarm_label(unknown) == "LOW · door.open"
-    assert station.top_alarm(_tile("P-2")) is None
+    assert tile_look.alarm_label(unknown) == "LOW · door.open"
+    assert _tile("P-2").top_alarm is None
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ def test_an_empty_state_filter_shows_every_state(text: str | None) -> None:
 
 
 def test_the_state_filter_takes_each_state_and_refuses_others() -> None:
-    assert [station.parse_state(s.value) for s in station.TileState] == list(station.TileState)
+    assert [station.parse_state(s.value) for s in tile_look.TileState] == list(tile_look.TileState)
     for bad in ("ALARMING", "silent", "running;", "<b>"):
         with pytest.raises(InvalidInputError) as refused:
             station.parse_state(bad)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.library.signing import SignedLibrary
+from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.server import audit
 from smartpump.server.auth import Access
 from smartpump.server.db.models import ChannelState, LibraryVersion, MaintenanceRecord, Pump
@@ -149,7 +150,7 @@ def channels(session: Session, access: Access, serial: str) -> Sequence[ChannelS
     return repo.channels_of(session, get_pump(session, access, serial).id)
 
 
-SHOWS_DOSE: Final = frozenset({"running", "paused"})
+SHOWS_DOSE: Final = frozenset({PumpChannelState.RUNNING, PumpChannelState.PAUSED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,11 +165,6 @@ class ChannelReport:
     rate_ml_per_h: Decimal | None = None
     volume_infused_ml: Decimal | None = None
     vtbi_ml: Decimal | None = None
-
-    @property
-    def shown_dose(self) -> Decimal | None:
-        """The dose a display shows: only while the channel runs or is paused."""
-        return self.dose if self.state in SHOWS_DOSE else None
 
     @classmethod
     def of_row(cls, row: ChannelState) -> ChannelReport:

@@ -15,25 +15,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
+from smartpump.pump.channel import ChannelState as ChannelStateName
+from smartpump.pump.events import EventType
 from smartpump.server.db.models import ChannelState, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
-from smartpump.server.services.fleet import record_status
+from smartpump.server.services.fleet import SHOWS_DOSE, record_status
 from smartpump.server.services.presence import Presence, presence_of
+from smartpump.server.services.tile_look import PRIORITY_ORDER, alarm_label, look_of, tile_look
 from smartpump.transport.heartbeat import Heartbeat
 from smartpump.transport.messages import EventRecord
 
 PUMP_WIDE: Final = ""
 """The ``channel`` of an alarm of the whole pump."""
-BOARD_RESET_TYPES: Final = frozenset({"pump.started", "pump.state_restored"})
-ALARM_TYPES: Final = frozenset({"alarm.raised", "alarm.escalated", "alarm.cleared", *BOARD_RESET_TYPES})
-PRIORITY_RANK: Final = {"high": 0, "medium": 1, "low": 2}
+BOARD_RESET_TYPES: Final = frozenset({EventType.PUMP_STARTED, EventType.PUMP_STATE_RESTORED})
+ALARM_TYPES: Final = frozenset(
+    {EventType.ALARM_RAISED, EventType.ALARM_ESCALATED, EventType.ALARM_CLEARED, *BOARD_RESET_TYPES}
+)
 ZERO: Final = Decimal(0)
 
 
@@ -88,12 +92,12 @@ def _fold_alarm(session: Session, pump_id: int, record: EventRecord) -> None:
             ActiveAlarm.pump_id == pump_id, ActiveAlarm.channel == channel, ActiveAlarm.alarm == alarm
         )
     ).first()
-    if record.type == "alarm.cleared":
+    if record.type == EventType.ALARM_CLEARED:
         if row is not None:
             session.delete(row)
         return
-    priority = data.get("priority" if record.type == "alarm.raised" else "to_priority")
-    if priority not in PRIORITY_RANK:
+    priority = data.get("priority" if record.type == EventType.ALARM_RAISED else "to_priority")
+    if priority not in PRIORITY_ORDER:
         return
     if row is None:
         session.add(
@@ -203,7 +207,14 @@ def alarms_of(session: Session, pump_ids: Iterable[int]) -> dict[int, list[Alarm
             AlarmView(alarm=row.alarm, channel=row.channel or None, priority=row.priority, since=row.since)
         )
     for alarms in result.values():
-        alarms.sort(key=lambda a: (PRIORITY_RANK.get(a.priority, 3), a.since, a.channel or "", a.alarm))
+        alarms.sort(
+            key=lambda a: (
+                PRIORITY_ORDER.get(a.priority, len(PRIORITY_ORDER)),
+                a.since,
+                a.channel or "",
+                a.alarm,
+            )
+        )
     return result
 
 
@@ -224,7 +235,7 @@ def left_now(row: ChannelState, now: datetime, *, horizon_s: float) -> tuple[Dec
         return max(ZERO, row.vtbi_ml - (row.volume_infused_ml or ZERO)), None
     if row.remaining_ml is None:
         return None, None
-    if row.state != "running" or row.remaining_min is None or row.remaining_min <= 0:
+    if row.state != ChannelStateName.RUNNING or row.remaining_min is None or row.remaining_min <= 0:
         return max(ZERO, row.remaining_ml), None if row.remaining_min is None else max(
             ZERO, row.remaining_min
         )
@@ -266,30 +277,51 @@ def presence_by_pump(
 
 
 def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: float) -> dict[str, object]:
-    """A pump's view as the live stream carries it (no PHI): presence, battery, alarms, channels."""
+    """A pump's view as the live stream carries it (no PHI): presence, battery, alarms in presentation order
+    with their icon and label, channels, and the tile's look (``services.tile_look``: state, priority, sort
+    key) so the browser renders what the first render shows without rules of its own."""
     presence = presence_by_pump(session, [pump], now, offline_after_s)[pump.id]
     channels = session.scalars(select(ChannelState).where(ChannelState.pump_id == pump.id)).all()
     shown: dict[str, object] = {}
     for row in channels:
         remaining_ml, remaining_min = left_now(row, now, horizon_s=offline_after_s)
+        dose = None if row.dose is None or row.state not in SHOWS_DOSE else Decimal(row.dose)
         shown[row.channel] = {
             "state": row.state,
             "drug": row.drug,
-            "dose": None if row.dose is None else _text(Decimal(row.dose)),
-            "dose_unit": row.dose_unit,
+            "dose": _text(dose),
+            "dose_unit": None if dose is None else row.dose_unit,
             "rate_ml_per_h": _text(row.rate_ml_per_h),
             "remaining_ml": _text(remaining_ml),
             "remaining_min": _text(remaining_min),
         }
+    alarms: list[dict[str, Any]] = [
+        {"alarm": a.alarm, "channel": a.channel, "priority": a.priority, "since": a.since}
+        for a in alarms_of(session, [pump.id])[pump.id]
+    ]
+    look = tile_look(
+        pump.serial, alarms, offline=not presence.reachable, channel_states=(row.state for row in channels)
+    )
     return {
         "pump": pump.serial,
         "presence": presence.value,
         "battery_percent": pump.battery_percent,
         "alarms": [
-            {"alarm": a.alarm, "channel": a.channel, "priority": a.priority, "since": a.since.isoformat()}
-            for a in alarms_of(session, [pump.id])[pump.id]
+            {
+                **a,
+                "since": a["since"].isoformat(),
+                "icon": look_of(a["priority"]).icon,
+                "label": alarm_label(a),
+            }
+            for a in alarms
         ],
         "channels": shown,
+        "tile": {
+            "state": look.state.value,
+            "priority": look.priority,
+            "sort_key": look.sort_key,
+            "offline": not presence.reachable,
+        },
     }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
+from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.pump.events import EventType
 from smartpump.server import audit
 from smartpump.server.db.models import ChannelState, Event, Facility, Pump
@@ -42,32 +43,33 @@ SHA256_HEX_DIGITS: Final = 64
 HEX: Final = frozenset("0123456789abcdef")
 
 SKEW_LIMIT: Final = timedelta(days=1)
-SHED_TYPE: Final = "events.shed"
-RUNNING_TYPES: Final = {
-    "infusion.started": "running",
-    "infusion.resumed": "running",
-    "pca.started": "running",
-    "pca.resumed": "running",
-    "infusion.paused": "paused",
-    "pca.paused": "paused",
-    "infusion.stopped": "idle",
-    "kvo.started": "kvo",
-    "infusion.standby": "standby",
-    "infusion.scheduled": "delayed",
+SHED_TYPE: Final = EventType.EVENTS_SHED
+_E, _S = EventType, PumpChannelState
+CHANNEL_MOVES: Final[Mapping[str, PumpChannelState]] = {
+    _E.INFUSION_STARTED: _S.RUNNING,
+    _E.INFUSION_RESUMED: _S.RUNNING,
+    _E.INFUSION_PAUSED: _S.PAUSED,
+    _E.PCA_PAUSED: _S.PAUSED,
+    _E.INFUSION_STOPPED: _S.IDLE,
+    _E.KVO_STARTED: _S.KVO,
+    _E.INFUSION_STANDBY: _S.STANDBY,
+    _E.INFUSION_SCHEDULED: _S.DELAYED,
 }
+"""The pump events that move a channel, and the state each moves it to."""
 
 MAX_DOSE_UNIT: Final = 32
 MAX_DOSE_TEXT: Final = 40
 STATUS_TYPES: Final = frozenset(
     {
-        EventType.PUMP_STARTED.value,
-        "library.activated",
-        "configuration.activated",
-        EventType.SOFTWARE_ACTIVATED.value,
-        "care_area.selected",
+        _E.PUMP_STARTED,
+        _E.LIBRARY_ACTIVATED,
+        _E.CONFIGURATION_ACTIVATED,
+        _E.SOFTWARE_ACTIVATED,
+        _E.CARE_AREA_SELECTED,
     }
 )
-CHANNEL_TYPES: Final = frozenset({*RUNNING_TYPES, "rate.changed", "alarm.raised"})
+CHANNEL_TYPES: Final = frozenset({*CHANNEL_MOVES, _E.RATE_CHANGED, _E.ALARM_RAISED})
+LIVE_ALARM_TYPES: Final = frozenset({_E.ALARM_RAISED, _E.ALARM_CLEARED, _E.ALARM_ESCALATED})
 
 Batch = tuple[str, tuple[EventRecord, ...]]
 
@@ -356,7 +358,7 @@ class Ingestor:
     def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
         live = self._state.live
         for record in fresh:
-            if record.type in ("alarm.raised", "alarm.cleared", "alarm.escalated"):
+            if record.type in LIVE_ALARM_TYPES:
                 alarm = {k: _plain(record.data.get(k)) for k in ("alarm", "priority", "by", "to_priority")}
                 live.publish(
                     ref.facility_id, record.type, {"pump": ref.serial, "channel": record.channel, **alarm}
@@ -389,15 +391,15 @@ class Ingestor:
         firmware = software[-1] if software else None
         for record in records:
             data = record.data
-            if record.type == "library.activated" and isinstance(data.get("version"), int):
+            if record.type == _E.LIBRARY_ACTIVATED and isinstance(data.get("version"), int):
                 library_version = int(data["version"])
                 library_sha256 = _sha256(data.get("sha256"))
-            elif record.type == "pump.started" and isinstance(data.get("library_version"), int):
+            elif record.type == _E.PUMP_STARTED and isinstance(data.get("library_version"), int):
                 library_version = int(data["library_version"])
                 library_sha256 = _sha256(data.get("library_sha256"))
-            elif record.type == "configuration.activated" and isinstance(data.get("version"), int):
+            elif record.type == _E.CONFIGURATION_ACTIVATED and isinstance(data.get("version"), int):
                 configuration_version = int(data["version"])
-            elif record.type == "care_area.selected" and isinstance(data.get("care_area"), str):
+            elif record.type == _E.CARE_AREA_SELECTED and isinstance(data.get("care_area"), str):
                 care_area = str(data["care_area"])
             elif record.channel is not None:
                 previous = channels.get(record.channel)
@@ -433,23 +435,10 @@ class Ingestor:
             care_area=care_area,
             channels=tuple(channels.values()),
         )
-        for report in channels.values():
-            self._state.live.publish(
-                ref.facility_id,
-                "channel.state",
-                {
-                    "pump": ref.serial,
-                    "channel": report.channel,
-                    "state": report.state,
-                    "drug": report.drug,
-                    "dose": None if report.shown_dose is None else str(report.shown_dose),
-                    "dose_unit": report.dose_unit if report.shown_dose is not None else None,
-                    "rate_ml_per_h": None if report.rate_ml_per_h is None else str(report.rate_ml_per_h),
-                },
-            )
 
     def link_changed(self, serial: str, online: bool) -> None:
-        """Apply a pump's retained status (``online``, or the broker's last-will ``offline``)."""
+        """Apply a pump's retained status (``online``, or the broker's last-will ``offline``); publish it and
+        the pump's view (its presence follows the link)."""
         state = self._state
         with state.sessions() as session:
             ref = self.pump(session, serial)
@@ -461,7 +450,9 @@ class Ingestor:
             link.online = online
             link.status_changed_at = state.clock.now()
             session.commit()
+            view = self._view(session, ref)
         state.live.publish(ref.facility_id, "pump.online" if online else "pump.offline", {"pump": serial})
+        state.live.publish(ref.facility_id, "pump.view", view)
 
     def hello(self, serial: str, next_seq: int, acked_seq: int) -> None:
         """A pump (re)connected: flag as a gap any seq it believes acked that the store does not hold."""
@@ -667,22 +658,22 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
     """The channel's state after this event (``previous``: its state before, stored or from the same
     batch), or None when the event does not change it. The dose is the program's, as an event stated it,
     kept through pause, alarm and resume, cleared when the channel stops or by a rate change that states
-    none (never left stale); it is shown only while the channel runs or is paused (``shown_dose``)."""
+    none (never left stale); it is shown only while the channel runs or is paused (``fleet.SHOWS_DOSE``)."""
     assert record.channel is not None
     data = record.data
-    if record.type == "rate.changed" and previous is not None:
+    if record.type == _E.RATE_CHANGED and previous is not None:
         dose, unit = _dose_of(data)
         return replace(
             previous, dose=dose, dose_unit=unit, rate_ml_per_h=decimal_or_none(data.get("new_rate_ml_per_h"))
         )
-    if record.type == "alarm.raised" and data.get("stops_delivery") is True:
+    if record.type == _E.ALARM_RAISED and data.get("stops_delivery") is True:
         if previous is None:
-            return ChannelReport(channel=record.channel, state="alarm", rate_ml_per_h=Decimal(0))
-        return replace(previous, state="alarm", rate_ml_per_h=Decimal(0))
-    state = RUNNING_TYPES.get(record.type)
+            return ChannelReport(channel=record.channel, state=_S.ALARM, rate_ml_per_h=Decimal(0))
+        return replace(previous, state=_S.ALARM, rate_ml_per_h=Decimal(0))
+    state = CHANNEL_MOVES.get(record.type)
     if state is None:
         return None
-    kept = previous if previous is not None and state != "idle" else None
+    kept = previous if previous is not None and state is not _S.IDLE else None
     drug = data.get("drug")
     dose, unit = _dose_of(data)
     if dose is None and kept is not None:
@@ -693,10 +684,10 @@ def _channel_report(record: EventRecord, previous: ChannelReport | None) -> Chan
         channel=record.channel,
         state=state,
         drug=str(drug) if drug is not None else (kept.drug if kept else None),
-        dose=dose if state != "idle" else None,
-        dose_unit=unit if state != "idle" else None,
+        dose=dose if state is not _S.IDLE else None,
+        dose_unit=unit if state is not _S.IDLE else None,
         rate_ml_per_h=Decimal(0)
-        if state in ("idle", "paused")
+        if state in (_S.IDLE, _S.PAUSED)
         else decimal_or_none(data.get("rate_ml_per_h")),
         volume_infused_ml=infused if infused is not None or kept is None else kept.volume_infused_ml,
         vtbi_ml=vtbi if vtbi is not None or kept is None else kept.vtbi_ml,

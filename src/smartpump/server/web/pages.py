@@ -23,6 +23,7 @@ from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import events as events_service
 from smartpump.server.services import fleet, fleet_view, maintenance, patients
 from smartpump.server.services.ehr_order_list import ORDER_READERS, pump_orders
+from smartpump.server.services.tile_look import TileState
 from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import FaultCategory, MaintenanceKind, MaintenanceResult
 from smartpump.server.web import station
@@ -196,8 +197,13 @@ class PumpTile:
 
     @property
     def state(self) -> str:
-        """What the tile is doing (``station.tile_state``)."""
-        return station.tile_state(self).value
+        """What the tile is doing (``services.tile_look``)."""
+        return station.look(self).state.value
+
+    @property
+    def sort_key(self) -> str:
+        """The tile's place in the station's order, as the live view sends it (``services.tile_look``)."""
+        return station.look(self).sort_key
 
     @property
     def resolution_hint(self) -> str:
@@ -207,7 +213,8 @@ class PumpTile:
     @property
     def top_alarm(self) -> dict[str, Any] | None:
         """The alarm the tile is coloured by (highest priority, then oldest)."""
-        return station.top_alarm(self)
+        top = station.look(self).top
+        return None if top is None else dict(top)
 
 
 def _channel_view(row: Any, model: str, now: datetime, horizon_s: float) -> ChannelView:
@@ -314,7 +321,7 @@ def dashboard(
         tiles=tiles,
         care_areas=areas,
         care_area=care_area or "",
-        states=[s.value for s in station.TileState],
+        states=[s.value for s in TileState],
         shown_state=wanted.value if wanted else "",
         wall=wall,
         server_now_ms=int(state.clock.now().timestamp() * 1000),

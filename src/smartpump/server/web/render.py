@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader
 
 from smartpump.server.auth import ALL_ROLES, Principal, Role
+from smartpump.server.services.tile_look import alarm_label, look_of
 from smartpump.server.web.display import NOTHING, at_resolution, exact, significant
 from smartpump.server.web.session import csrf_token, new_presession, set_presession
-from smartpump.server.web.station import alarm_label, look_of
 
 A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,

@@ -16,52 +16,39 @@ function tileFor(serial) {
   }) || null;
 }
 
-var LOOKS = { high: ["!!!", "HIGH", 0], medium: ["!!", "MEDIUM", 1], low: ["!", "LOW", 2] };
-var GROUPS = { alarming: 0, running: 1, idle: 2, offline: 3 };
-var IN_USE = ["running", "paused", "alarm", "kvo", "occlusion_hold"];
 var clockOffsetMs = 0;
 
-function alarmItem(p) {
+function alarmItem(a) {
   var li = document.createElement("li");
-  var prio = LOOKS[p.priority] ? p.priority : "low";
-  li.className = "alarm prio-" + prio;
-  li.setAttribute("data-alarm", p.alarm || "");
-  li.setAttribute("data-channel", p.channel || "");
+  li.className = "alarm prio-" + String(a.priority).replace(/[^a-z]/g, "");
+  li.setAttribute("data-alarm", a.alarm || "");
+  li.setAttribute("data-channel", a.channel || "");
   var icon = document.createElement("span");
   icon.className = "icon";
   icon.setAttribute("aria-hidden", "true");
-  icon.textContent = LOOKS[prio][0];
+  icon.textContent = a.icon;
   li.appendChild(icon);
-  li.appendChild(document.createTextNode(" " + LOOKS[prio][1] + " · " + (p.alarm || "alarm") + (p.channel ? " " + p.channel : "")));
+  li.appendChild(document.createTextNode(" " + a.label));
   return li;
 }
 
-function tileState(tile, alarms) {
-  if (alarms.length) { return "alarming"; }
-  if (tile.classList.contains("offline")) { return "offline"; }
-  var inUse = Array.prototype.some.call(tile.querySelectorAll("[data-field=state]"), function (c) { return IN_USE.indexOf(c.textContent) >= 0; });
-  return inUse ? "running" : "idle";
-}
-
-function restyle(tile, alarms) {
-  var top = alarms.length ? alarms[0] : null;
-  var state = tileState(tile, alarms);
-  ["high", "medium", "low"].forEach(function (k) { tile.classList.remove("prio-tile-" + k); });
-  Object.keys(GROUPS).forEach(function (k) { tile.classList.remove("st-" + k); });
+/* The tile's look as the server computed it (services.tile_look): state, top priority, sort key, offline. */
+function restyle(tile, look) {
+  Array.prototype.slice.call(tile.classList).forEach(function (c) {
+    if (c.indexOf("prio-tile-") === 0 || c.indexOf("st-") === 0) { tile.classList.remove(c); }
+  });
+  var state = String(look.state).replace(/[^a-z]/g, "");
+  var priority = String(look.priority || "").replace(/[^a-z]/g, "");
   tile.classList.add("st-" + state);
-  tile.classList.toggle("alarming", alarms.length > 0);
-  if (top) { tile.classList.add("prio-tile-" + (LOOKS[top.priority] ? top.priority : "low")); }
+  tile.classList.toggle("alarming", priority !== "");
+  tile.classList.toggle("offline", Boolean(look.offline));
+  if (priority) { tile.classList.add("prio-tile-" + priority); }
   tile.setAttribute("data-state", state);
-  tile.setAttribute("data-priority", top ? top.priority : "");
-  if (top && top.since) { tile.setAttribute("data-since", top.since); } else if (!top) { tile.setAttribute("data-since", ""); }
+  tile.setAttribute("data-priority", priority);
+  tile.setAttribute("data-sort", look.sort_key);
   var holder = document.getElementById("fleet");
   var wanted = holder ? holder.getAttribute("data-filter-state") : "";
   tile.hidden = Boolean(wanted) && wanted !== state;
-}
-
-function sortKey(tile) {
-  var prio = LOOKS[tile.getAttribute("data-priority")];
-  return [GROUPS[tile.getAttribute("data-state")] || 0, prio ? prio[2] : 0, tile.getAttribute("data-since") || "", tile.getAttribute("data-pump")];
 }
 
 function resort() {
@@ -69,9 +56,8 @@ function resort() {
   if (!holder) { return; }
   var tiles = Array.prototype.slice.call(holder.querySelectorAll("[data-pump]"));
   tiles.sort(function (a, b) {
-    var ka = sortKey(a), kb = sortKey(b);
-    for (var i = 0; i < ka.length; i += 1) { if (ka[i] < kb[i]) { return -1; } if (ka[i] > kb[i]) { return 1; } }
-    return 0;
+    var ka = a.getAttribute("data-sort") || "", kb = b.getAttribute("data-sort") || "";
+    return ka < kb ? -1 : (ka > kb ? 1 : 0);
   });
   tiles.forEach(function (t) { holder.appendChild(t); });
 }
@@ -145,13 +131,6 @@ function onChannel(p) {
   if ("drug" in p) { text(row.querySelector("[data-field=drug]"), p.drug); }
   if ("dose" in p) { row.querySelector("[data-field=dose]").textContent = p.dose === null ? "" : p.dose + (p.dose_unit ? " " + p.dose_unit : ""); }
   if ("rate_ml_per_h" in p) { text(row.querySelector("[data-field=rate]"), atResolution(tile, p.rate_ml_per_h, "rate")); }
-  var vtbi = p.vtbi_ml, infused = p.infused_ml !== undefined ? p.infused_ml : p.volume_infused_ml;
-  if (vtbi !== undefined && vtbi !== null && infused !== undefined) {
-    var left = Number(vtbi) - Number(infused);
-    text(row.querySelector("[data-field=remaining]"), atResolution(tile, left, "volume"));
-    var rate = Number(p.rate_ml_per_h);
-    setTimeLeft(row.querySelector("[data-field=time]"), rate > 0 && p.state === "running" ? left * 60 / rate : null, Date.now() - clockOffsetMs);
-  }
   if ("state" in p) {
     var cell = row.querySelector("[data-field=state]");
     text(cell, p.state);
@@ -161,48 +140,16 @@ function onChannel(p) {
   row.classList.toggle("unused", drugShown === "—" && row.querySelector("[data-field=state]").textContent === "idle");
 }
 
-function onPump(p, kind) {
-  var tile = tileFor(p.pump || p.serial);
-  if (!tile) { return; }
-  if (kind === "pump.offline" || kind === "pump.online") {
-    var offline = kind === "pump.offline";
-    tile.classList.toggle("offline", offline);
-    restyle(tile, alarmsOf(tile));
-    resort();
-    recount();
-    text(tile.querySelector("[data-field=conn]"), offline ? "offline" : "online");
-  }
-  if (p.battery_percent !== undefined && p.battery_percent !== null) {
-    text(tile.querySelector("[data-field=battery]"), "battery " + p.battery_percent + " %");
-  }
-  if (p.channels && typeof p.channels === "object") {
-    Object.keys(p.channels).forEach(function (cid) {
-      var c = Object.assign({ pump: p.pump || p.serial, channel: cid }, p.channels[cid]);
-      onChannel(c);
-    });
-  }
-}
-
-function alarmsOf(tile) {
-  var top = tile.querySelector("[data-field=alarms] li");
-  return top ? [{ priority: top.className.replace("alarm prio-", ""), since: tile.getAttribute("data-since") }] : [];
-}
-
 function onView(p) {
   var tile = tileFor(p.pump);
-  if (!tile) { return; }
+  if (!tile || !p.tile) { return; }
   var list = tile.querySelector("[data-field=alarms]");
   while (list.firstChild) { list.removeChild(list.firstChild); }
-  var alarms = (p.alarms || []).slice().sort(function (a, b) {
-    var ra = (LOOKS[a.priority] || LOOKS.low)[2], rb = (LOOKS[b.priority] || LOOKS.low)[2];
-    return ra !== rb ? ra - rb : String(a.since || "").localeCompare(String(b.since || ""));
-  });
-  alarms.forEach(function (a) { list.appendChild(alarmItem(a)); });
-  var presence = String(p.presence || "offline").replace(/[^a-z]/g, "");
+  (p.alarms || []).forEach(function (a) { list.appendChild(alarmItem(a)); });
+  var presence = String(p.presence || "").replace(/[^a-z]/g, "");
   var conn = tile.querySelector("[data-field=conn]");
   text(conn, presence);
   if (conn) { conn.className = "conn presence-" + presence; }
-  tile.classList.toggle("offline", presence === "silent" || presence === "offline");
   if (p.battery_percent !== undefined && p.battery_percent !== null) {
     text(tile.querySelector("[data-field=battery]"), "battery " + p.battery_percent + " %");
   }
@@ -218,7 +165,7 @@ function onView(p) {
       setTimeLeft(row.querySelector("[data-field=time]"), c.remaining_min, p.ts ? Date.parse(p.ts) : Date.now() - clockOffsetMs);
     }
   });
-  restyle(tile, alarms);
+  restyle(tile, p.tile);
   resort();
   recount();
 }
@@ -236,10 +183,6 @@ function startLive() {
     });
   }
   handle("pump.view", onView);
-  handle("channel.state", onChannel);
-  handle("pump.status", onPump);
-  handle("pump.offline", onPump);
-  handle("pump.online", onPump);
   source.onopen = function () { text(state, "live: connected"); document.body.setAttribute("data-live-state", "open"); };
   source.onerror = function () { text(state, "live: reconnecting…"); document.body.setAttribute("data-live-state", "error"); };
 }
