@@ -27,71 +27,24 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from smartpump.server.state import ServerState
 from smartpump.transport.commands import (
+    ASSOCIATE_PATIENT,
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
     INSTALL_SOFTWARE,
+    OFFER_PROGRAM,
     sign_command,
 )
 from smartpump.transport.messages import Envelope, command_message
+from smartpump.transport.offers import OfferError, read_offer
 
-OFFER_PROGRAM: Final = "program.offer"
 ALIASES: Final = {
     "install_library": INSTALL_LIBRARY,
     "install_configuration": INSTALL_CONFIGURATION,
     "offer_program": OFFER_PROGRAM,
 }
-ASSOCIATE_PATIENT: Final = "patient.associate"
-"""Associate a patient with the pump (args: patient_id, authority, id_type, family_name, given_name)."""
 PATIENT_FIELDS: Final = frozenset({"patient_id", "authority", "id_type", "family_name", "given_name"})
 COMMANDS: Final = frozenset(
     {INSTALL_LIBRARY, INSTALL_CONFIGURATION, OFFER_PROGRAM, INSTALL_SOFTWARE, ASSOCIATE_PATIENT}
-)
-OFFER_FIELDS: Final = frozenset(
-    {
-        "order_id",
-        "patient_id",
-        "channel",
-        "entry_id",
-        "dose",
-        "dose_unit",
-        "rate_ml_per_h",
-        "vtbi_ml",
-        "weight_kg",
-        "kind",
-        "program_kind",
-        "route",
-        "concentration_amount",
-        "concentration_unit",
-        "concentration_volume_ml",
-        "height_cm",
-        "bsa_m2",
-        "duration_min",
-        "parent_order_id",
-        "pca_demand_dose",
-        "pca_lockout_min",
-        "pca_basal",
-        "pca_loading_dose",
-        "pca_max_dose",
-        "pca_max_dose_window_h",
-        "steps",
-    }
-)
-OFFER_NUMBERS: Final = (
-    "dose",
-    "rate_ml_per_h",
-    "vtbi_ml",
-    "weight_kg",
-    "concentration_amount",
-    "concentration_volume_ml",
-    "height_cm",
-    "bsa_m2",
-    "duration_min",
-    "pca_demand_dose",
-    "pca_lockout_min",
-    "pca_basal",
-    "pca_loading_dose",
-    "pca_max_dose",
-    "pca_max_dose_window_h",
 )
 MAX_EXPIRY_S: Final = 7 * 24 * 3600
 
@@ -180,7 +133,7 @@ def issue_command(
     Raises:
         NotFoundError: ``pump.not_found``.
         InvalidInputError: ``command.unknown`` for a name outside ``COMMANDS`` (or its alias),
-            ``command.args`` for an offered program with fields it does not know or no order id,
+            ``command.args`` for an offered program that is not a ``transport.offers`` program offer,
             ``command.expiry`` for an expiry outside 1 s - 7 days.
     """
     name = ALIASES.get(command, command)
@@ -278,37 +231,10 @@ def _signed_row(
 
 
 def _check_offer(args: Mapping[str, object]) -> None:
-    unknown = sorted(set(args) - OFFER_FIELDS)
-    if unknown:
-        raise InvalidInputError(f"unknown program fields: {', '.join(unknown)}", code="command.args")
-    for required in ("order_id", "patient_id", "channel", "entry_id"):
-        if not isinstance(args.get(required), str) or not args.get(required):
-            raise InvalidInputError(f"an offered program needs {required}", code="command.args")
-    for number in OFFER_NUMBERS:
-        value = args.get(number)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInputError(f"{number} travels as a decimal string", code="command.args")
-    steps = args.get("steps")
-    if steps is not None and (
-        not isinstance(steps, list)
-        or not steps
-        or not all(
-            isinstance(s, dict)
-            and set(s) == {"rate_ml_per_h", "volume_ml"}
-            and all(isinstance(v, str) for v in s.values())
-            for s in steps
-        )
-    ):
-        raise InvalidInputError(
-            "steps is a list of {rate_ml_per_h, volume_ml} decimal strings", code="command.args"
-        )
-    pca = args.get("kind") == "pca" or args.get("program_kind") == "pca"
-    if args.get("dose") is not None and args.get("rate_ml_per_h") is not None:
-        raise InvalidInputError("give only one of dose and rate_ml_per_h", code="command.args")
-    if not pca and args.get("dose") is None and args.get("rate_ml_per_h") is None:
-        raise InvalidInputError("give exactly one of dose and rate_ml_per_h", code="command.args")
-    if pca and (args.get("pca_demand_dose") is None or args.get("pca_lockout_min") is None):
-        raise InvalidInputError("a PCA offer needs pca_demand_dose and pca_lockout_min", code="command.args")
+    try:
+        read_offer(args)
+    except OfferError as error:
+        raise InvalidInputError(error.message, code="command.args") from None
 
 
 def _poke(state: ServerState) -> None:

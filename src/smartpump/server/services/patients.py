@@ -29,8 +29,9 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_patients import EhrOrderPatient, PumpPatient
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import fleet
-from smartpump.server.services.commands import ASSOCIATE_PATIENT, issue_command
+from smartpump.server.services.commands import issue_command
 from smartpump.server.state import ServerState
+from smartpump.transport.commands import ASSOCIATE_PATIENT
 from smartpump.transport.messages import EventRecord
 
 ASSOCIATED_TYPE: Final = "patient.associated"
