@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from smartpump.demo.fleet import SimFleet
 from smartpump.ders.program import InfusionProgram
 from smartpump.library import signing
 from smartpump.library.keys import KeyPurpose
@@ -23,7 +24,6 @@ from smartpump.server.errors import ConflictError, InvalidInputError
 from smartpump.server.keys import SigningKey
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.transport.commands import sign_command
 from smartpump.transport.messages import command_message
 from smartpump.transport.offers import OFFER_FORMAT, OfferKind, ProgramOffer, offer_args
@@ -212,7 +212,7 @@ def _deploy(harness: Harness, library_id: int, waves: list[int]) -> dict[str, ob
 
 
 def fleet_step(harness: Harness):  # type: ignore[no-untyped-def]
-    fleet = harness.state.sim_fleet
+    fleet = harness.fleet
     assert fleet is not None
 
     def step() -> None:

@@ -60,10 +60,9 @@ from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
 
 if TYPE_CHECKING:
-    from smartpump.server.state import ServerState
     from smartpump.server.workers import InProcessLink
 
-logger = logging.getLogger("smartpump.server.sim_fleet")
+logger = logging.getLogger("smartpump.demo.fleet")
 
 DEFAULT_HEARTBEAT_S: Final = 30
 """Seconds of a pump's clock between two heartbeats when nothing changes (well inside ``offline_after_s``)."""
@@ -143,6 +142,10 @@ class SimFleet:
         """Run one action on a pump under the lock and hand its events to the uplink."""
         with self.lock:
             return self.fleet.act(serial, action)
+
+    def runner(self) -> SimFleetRunner:
+        """The background service that advances this fleet with the wall clock while the app runs."""
+        return SimFleetRunner(self)
 
     def software(self, serial: str) -> SoftwareSlot:
         """The software a simulated pump runs and the version waiting to activate (hold ``lock``)."""
@@ -347,7 +350,7 @@ class SimFleetRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    async def start(self, state: ServerState) -> None:
+    async def start(self, state: object) -> None:
         """Start advancing the fleet in a thread."""
         self._thread = threading.Thread(target=self._run, name="smartpump-sim-fleet", daemon=True)
         self._thread.start()
