@@ -37,3 +37,10 @@ class ServerState:
     live: LiveHub = field(default_factory=LiveHub)
     sim_fleet: SimulatedFleet | None = None
     background: list[BackgroundService] = field(default_factory=list)
+
+    def wake(self) -> None:
+        """Wake every background service that can be poked (queued commands go out now)."""
+        for service in self.background:
+            poke = getattr(service, "poke", None)
+            if callable(poke):
+                poke()

@@ -25,7 +25,7 @@ from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
-from smartpump.server.state import ServerState
+from smartpump.server.services.context import CommandContext, DeploymentContext
 from smartpump.transport.commands import (
     ASSOCIATE_PATIENT,
     INSTALL_CONFIGURATION,
@@ -85,7 +85,7 @@ def record_of(row: PumpCommand, serial: str) -> CommandRecord:
 
 def require_configuration_role(
     session: Session,
-    state: ServerState,
+    state: CommandContext,
     access: Access,
     facility_id: int,
     *,
@@ -119,7 +119,7 @@ def require_configuration_role(
 
 def issue_command(
     session: Session,
-    state: ServerState,
+    state: CommandContext,
     *,
     pump_serial: str,
     command: str,
@@ -184,12 +184,12 @@ def issue_command(
         details={"command": name, "nonce": row.nonce, "counter": row.counter, "expires_at": row.expires_at},
     )
     session.commit()
-    _poke(state)
+    state.wake()
     return record_of(row, pump.serial)
 
 
 def _signed_row(
-    state: ServerState,
+    state: CommandContext,
     pump: Pump,
     name: str,
     args: Mapping[str, object],
@@ -237,14 +237,7 @@ def _check_offer(args: Mapping[str, object]) -> None:
         raise InvalidInputError(error.message, code="command.args") from None
 
 
-def _poke(state: ServerState) -> None:
-    for service in state.background:
-        poke = getattr(service, "poke", None)
-        if callable(poke):
-            poke()
-
-
-def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envelope], bool]) -> int:
+def dispatch_pending(session: Session, state: DeploymentContext, send: Callable[[Envelope], bool]) -> int:
     """Send queued commands over the link (expired ones are marked, not sent); returns how many went."""
     now = state.clock.now()
     rows = session.execute(
@@ -280,7 +273,7 @@ def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envel
 
 def record_result(
     session: Session,
-    state: ServerState,
+    state: DeploymentContext,
     *,
     pump_id: int,
     nonce: str,
@@ -329,7 +322,7 @@ def record_result(
     session.commit()
 
 
-def _tell_deployment(session: Session, state: ServerState, row: PumpCommand) -> None:
+def _tell_deployment(session: Session, state: DeploymentContext, row: PumpCommand) -> None:
     if row.deployment_target_id is None:
         return
     from smartpump.server.services import deployment

@@ -51,10 +51,10 @@ from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
+from smartpump.server.services.context import OrderContext
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.server.services.presence import Presence
-from smartpump.server.state import ServerState
 from smartpump.transport.commands import OFFER_PROGRAM
 from smartpump.transport.offers import OfferKind, ProgramOffer, offer_args
 
@@ -67,7 +67,7 @@ RUNNING_INTENTS: Final = frozenset(
 
 def submit_order(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     order: InfusionOrder,
     *,
     source: str,
@@ -164,7 +164,7 @@ def _resolve_pump(session: Session, order: InfusionOrder, channel: str, scope: F
     return pump
 
 
-def _check_reachable(session: Session, state: ServerState, pump: Pump, now: datetime) -> None:
+def _check_reachable(session: Session, state: OrderContext, pump: Pump, now: datetime) -> None:
     if pump.status in ("out_of_service", "retired"):
         raise OrderRejected(9007, f"pump {pump.serial} is {pump.status.replace('_', ' ')}")
     presence = fleet_view.presence_by_pump(session, [pump], now, state.settings.offline_after_s)[pump.id]
@@ -292,7 +292,7 @@ def _step_volume(program: InfusionProgram) -> Decimal:
 
 def _offer(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     pump: Pump,
     channel: str,
     decision: OrderDecision,
@@ -325,7 +325,7 @@ def _offer(
 class OrderListener:
     """The MLLP listener's handler: each RGV^O15 is answered once, the reply kept in the database."""
 
-    def __init__(self, state: ServerState, config: EhrConfig = DEFAULT_CONFIG) -> None:
+    def __init__(self, state: OrderContext, config: EhrConfig = DEFAULT_CONFIG) -> None:
         self._state = state
         self._config = config
 
