@@ -20,6 +20,7 @@
     ├── interop.hl7v2.pcd03.OrderRejected       an infusion order refused, with its IHE PIV code
     ├── interop.fhir.mappers.FhirMappingError   a FHIR resource that cannot be mapped
     ├── transport.messages.MessageError         a pump <-> server message that fails validation
+    │   └── transport.offers.OfferError         a program offer that does not follow its format
     ├── analytics.flow_accuracy.BenchError      a bench record or analysis that cannot be used
     └── server.errors.*                         NotFoundError, ConflictError, AccessDeniedError,
                                                 AuthenticationError (ThrottledError), InvalidInputError

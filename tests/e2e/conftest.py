@@ -25,6 +25,7 @@ import uvicorn
 from playwright.sync_api import Browser, Dialog, Error, Page, ViewportSize, expect, sync_playwright
 from pydantic import SecretStr
 
+from smartpump.demo.fleet import SimFleet
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
 from smartpump.server import keys
@@ -34,7 +35,6 @@ from smartpump.server.db import migrate
 from smartpump.server.db.models import RoleGrant
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.workers import InProcessLink
 
@@ -79,12 +79,13 @@ def _free_port() -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveServer:
-    """The running server: its base URL, shared state and the seeded facility."""
+    """The running server: its base URL, shared state, the seeded facility and the simulated fleet."""
 
     url: str
     state: ServerState
     facility_id: int
     serials: tuple[str, ...]
+    fleet: SimFleet
 
 
 def _seed_users(state: ServerState) -> int:
@@ -237,7 +238,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory, library: DrugLibrary) -> Ite
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
     _seed_through_api(base, facility_id, fleet)
-    yield LiveServer(url=base, state=state, facility_id=facility_id, serials=tuple(fleet.serials()))
+    yield LiveServer(
+        url=base, state=state, facility_id=facility_id, serials=tuple(fleet.serials()), fleet=fleet
+    )
     server.should_exit = True
     thread.join(timeout=SERVER_START_S)
     fleet.close()

@@ -48,8 +48,7 @@ def _declined_event_stored(live_server: LiveServer, serial: str, channel: str) -
 def test_a_nurse_declines_an_ehr_order_on_the_panel_and_the_pump_page_shows_why(
     new_page: Any, live_server: LiveServer
 ) -> None:
-    fleet = live_server.state.sim_fleet
-    assert fleet is not None
+    fleet = live_server.fleet
     serial = live_server.serials[0]
     with fleet.lock:
         pump = fleet.pump(serial)

@@ -115,8 +115,7 @@ def test_front_panel_bolus_and_silencing_an_alarm(new_page: Any, live_server: Li
     page.click("button[data-action=bolus]")
     expect(page.locator("#panel-message")).to_contain_text("Bolus running at")
     shot(page, "panel-bolus")
-    fleet = live_server.state.sim_fleet
-    assert fleet is not None
+    fleet = live_server.fleet
     fleet.act(serial, lambda pump: pump.air_bubble("A", Decimal(5000)))
     page.goto(f"/ui/panel/{serial}?channel=A")
     expect(page.locator(".screen li.alarm")).not_to_have_count(0)

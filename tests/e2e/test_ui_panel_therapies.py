@@ -193,8 +193,7 @@ def test_a_basic_infusion_is_chosen_explicitly_and_a_reload_after_a_bolus_gives_
     page.click("button[data-action=program]")
     page.click("#verdict button[data-action=start]")
     expect(page.locator("#channel-state")).to_have_text("running")
-    fleet = live_server.state.sim_fleet
-    assert fleet is not None
+    fleet = live_server.fleet
     boluses: list[PumpEvent] = []
     fleet.fleet.subscribe(
         lambda _pump, event: boluses.append(event) if event.type is EventType.BOLUS_STARTED else None

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select
 
 import tests.server.conftest as server_fixtures
 from smartpump.clock import ManualClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
 from smartpump.server import keys
@@ -33,7 +34,6 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
 from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.workers import InProcessLink
 from tests.factories import make_care_area
 from tests.integration.test_ehr_end_to_end import Loop

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 
 import tests.server.conftest as server_fixtures
 from smartpump.clock import ManualClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.interop.hl7v2.ack import AckCode, ack_code_of, build_ack
 from smartpump.interop.hl7v2.listener import Hl7Listener, new_control_id
 from smartpump.interop.hl7v2.message import Message, decode, parse
@@ -32,7 +33,6 @@ from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
 from smartpump.server.keys import load
 from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.workers import InProcessLink
 from tests.server.conftest import _wipe
 from tests.server.connected_helpers import Harness

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from smartpump.demo.fleet import SimFleet
 from smartpump.library.formats import json_format
 from smartpump.pump import Pump, PumpStatus
 from smartpump.server import keys
@@ -31,7 +32,6 @@ from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.db.models_fleet_view import PumpView
 from smartpump.server.services.fleet_view import ALARM_TYPES, BOARD_RESET_TYPES
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.workers import InProcessLink
 from smartpump.transport.messages import Topics
 from smartpump.transport.mqtt import MqttSettings, MqttTransport

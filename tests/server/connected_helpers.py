@@ -13,11 +13,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock, WallClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Facility, Pump
 from smartpump.server.keys import load
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.workers import IngestWorker, InProcessLink
 from tests.factories import make_library
@@ -37,6 +37,7 @@ class Harness:
         register_facility: bool = True,
     ) -> None:
         self.app = create_app(settings, clock=clock, engine=engine, sim_fleet=sim_fleet)
+        self.fleet = sim_fleet
         self.state: ServerState = self.app.state.smartpump
         worker = self.state.background[0]
         assert isinstance(worker, IngestWorker) and worker.link is not None

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, update
 from starlette.exceptions import StarletteDeprecationWarning
 
 from smartpump.clock import WallClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.ders.program import InfusionProgram, PatientParameters
 from smartpump.library.keys import KeyPurpose
 from smartpump.pump import Pump
@@ -24,7 +25,6 @@ from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord
 from smartpump.server.db.models_fleet_ops import ConfigurationVersion
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.units import Concentration
 from tests.server.conftest import World
 from tests.server.connected_helpers import Harness, linked_fleet

@@ -7,23 +7,26 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
+from smartpump.demo.fleet import SimFleet
+from smartpump.ders.program import InfusionProgram
 from smartpump.library import signing
 from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
-from smartpump.server.errors import ConflictError
+from smartpump.server.errors import ConflictError, InvalidInputError
 from smartpump.server.keys import SigningKey
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.transport.commands import sign_command
 from smartpump.transport.messages import command_message
+from smartpump.transport.offers import OFFER_FORMAT, OfferKind, ProgramOffer, offer_args
 from tests.factories import make_library
 from tests.server.connected_helpers import Harness, linked_fleet
 
@@ -102,13 +105,15 @@ def test_an_offered_program_for_another_patient_is_refused_and_the_result_record
             harness.state,
             pump_serial=serial,
             command="offer_program",
-            args={
-                "order_id": "o-1",
-                "patient_id": "someone-else",
-                "channel": "A",
-                "entry_id": "icu-dopamine",
-                "rate_ml_per_h": "5",
-            },
+            args=offer_args(
+                ProgramOffer(
+                    order_id="o-1",
+                    patient_id="someone-else",
+                    channel="A",
+                    kind=OfferKind.NEW,
+                    program=InfusionProgram(entry_id="icu-dopamine", rate_ml_per_h=Decimal("5")),
+                )
+            ),
             actor="nurse",
         )
     harness.pump_messages(step=fleet.advance)
@@ -116,6 +121,27 @@ def test_an_offered_program_for_another_patient_is_refused_and_the_result_record
         row = session.scalars(select(PumpCommand).where(PumpCommand.nonce == record.nonce)).one()
     assert (row.status, row.result_code) == ("refused", "command.patient_mismatch")
     assert (serial, "command.patient_mismatch") in _refusals(fleet, harness)
+
+
+def test_a_malformed_offer_signed_by_the_server_key_is_refused_by_the_pump_itself(
+    connected: tuple[Harness, SimFleet],
+) -> None:
+    harness, fleet = connected
+    serial = fleet.serials()[0]
+    command_key = harness.state.keys.signer(KeyPurpose.COMMAND)
+    with pytest.raises(InvalidInputError) as caught, harness.session() as session:
+        commands.issue_command(
+            session,
+            harness.state,
+            pump_serial=serial,
+            command="offer_program",
+            args={"format": OFFER_FORMAT, "order_id": 5},
+            actor="nurse",
+        )
+    assert caught.value.code == "command.args"
+    _send_raw(harness, serial, command_key, nonce="bad-offer", args={"format": OFFER_FORMAT, "order_id": 5})
+    harness.pump_messages(step=fleet.advance)
+    assert (serial, "command.malformed") in _refusals(fleet, harness)
 
 
 def _release(harness: Harness, library: DrugLibrary, *, tamper: bool = False) -> int:
@@ -186,7 +212,7 @@ def _deploy(harness: Harness, library_id: int, waves: list[int]) -> dict[str, ob
 
 
 def fleet_step(harness: Harness):  # type: ignore[no-untyped-def]
-    fleet = harness.state.sim_fleet
+    fleet = harness.fleet
     assert fleet is not None
 
     def step() -> None:

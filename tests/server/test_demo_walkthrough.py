@@ -21,13 +21,13 @@ from sqlalchemy import Engine, select
 from smartpump.cli.demo import SeedReport, seed_demo
 from smartpump.clock import ManualClock
 from smartpump.data import DEMO_LIBRARY
+from smartpump.demo.fleet import SimFleet
 from smartpump.ders.program import InfusionProgram, ProgramKind
 from smartpump.library.formats import json_format
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Pump
 from smartpump.server.keys import load
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.state import ServerState
 from smartpump.server.workers import IngestWorker, InProcessLink
 from tests.server.conftest import _wipe

@@ -37,6 +37,7 @@ def test_accepted_order_is_offered_to_the_pump_with_the_checked_program(world: W
     assert command["command"] == "program.offer"
     assert command["pump_id"] == SERIAL
     assert command["args"] == {
+        "format": "smartpump.program-offer/1",
         "order_id": "12345",
         "patient_id": "98765",
         "channel": "A",

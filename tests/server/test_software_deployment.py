@@ -16,13 +16,13 @@ from sqlalchemy import Engine, select
 from starlette.exceptions import StarletteDeprecationWarning
 
 from smartpump.clock import WallClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
 from smartpump.pump import Pump
 from smartpump.server.auth import Role
 from smartpump.server.db.models import ChannelState, MaintenanceRecord
 from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.units import Concentration
 from tests.server.conftest import World
 from tests.server.connected_helpers import Harness, linked_fleet

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import Engine
 
 from smartpump.clock import ManualClock
+from smartpump.demo.fleet import SimFleet
 from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DeliveryMode, DeviceDefaults, DrugLibrary, Entry
 from smartpump.pump import OverrideReason, Pump
 from smartpump.server.app import create_app
 from smartpump.server.auth import Role
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet
 from smartpump.server.workers import InProcessLink
 from tests.factories import (
     bounds,

@@ -33,7 +33,7 @@ from smartpump.errors import SmartpumpError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from smartpump.server.sim_fleet import SimFleet
+    from smartpump.demo.fleet import SimFleet
     from smartpump.server.state import ServerState
 
 DEMO_DIR: Final = Path("var/demo")
@@ -144,6 +144,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
+    from smartpump.demo.fleet import SimFleet
     from smartpump.library.formats import json_format
     from smartpump.server import keys
     from smartpump.server.app import create_app
@@ -152,7 +153,6 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     from smartpump.server.logs import configure_logging
     from smartpump.server.process import tune_garbage_collector
     from smartpump.server.settings import Settings
-    from smartpump.server.sim_fleet import SimFleet
     from smartpump.server.workers import InProcessLink
 
     _wipe(data_dir)

@@ -42,9 +42,9 @@ def fleet(
     as_json: Annotated[bool, typer.Option("--json", help="print the final counters as JSON")] = False,
 ) -> None:
     """Run simulated pumps that report to a server through the broker (the server runs `smartpump serve`)."""
+    from smartpump.demo.fleet import SimFleet
     from smartpump.library.formats import json_format
     from smartpump.library.keys import TrustStore
-    from smartpump.server.sim_fleet import SimFleet
     from smartpump.transport.messages import Topics
     from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
 

@@ -26,7 +26,7 @@ from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
-from smartpump.server.sim_fleet import SimFleet, SimFleetRunner
+from smartpump.server.simulated import SimulatedFleet
 from smartpump.server.state import ServerState
 from smartpump.server.web import mount_web
 from smartpump.server.workers import IngestWorker, InProcessLink, server_transport
@@ -42,9 +42,10 @@ def create_app(
     *,
     clock: Clock | None = None,
     engine: Engine | None = None,
-    sim_fleet: SimFleet | None = None,
+    sim_fleet: SimulatedFleet | None = None,
 ) -> FastAPI:
-    """Build the API application (the database must be migrated: ``smartpump db upgrade``)."""
+    """Build the API application (the database must be migrated: ``smartpump db upgrade``); a simulated
+    fleet (the demo's) runs beside it and is what the front panel drives."""
     engine = (
         engine
         if engine is not None
@@ -73,7 +74,7 @@ def create_app(
     )
     state.background.append(AuditAnchorWorker(settings.audit_checkpoint_interval_s))
     if sim_fleet is not None:
-        state.background.append(SimFleetRunner(sim_fleet))
+        state.background.append(sim_fleet.runner())
     ehr_worker.install(state)
 
     @asynccontextmanager

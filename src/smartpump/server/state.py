@@ -17,7 +17,7 @@ from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
 
 if TYPE_CHECKING:
-    from smartpump.server.sim_fleet import SimFleet
+    from smartpump.server.simulated import SimulatedFleet
     from smartpump.server.workers import BackgroundService
 
 
@@ -35,5 +35,12 @@ class ServerState:
     metrics: Metrics
     login_throttle: LoginThrottle
     live: LiveHub = field(default_factory=LiveHub)
-    sim_fleet: SimFleet | None = None
+    sim_fleet: SimulatedFleet | None = None
     background: list[BackgroundService] = field(default_factory=list)
+
+    def wake(self) -> None:
+        """Wake every background service that can be poked (queued commands go out now)."""
+        for service in self.background:
+            poke = getattr(service, "poke", None)
+            if callable(poke):
+                poke()

@@ -6,7 +6,8 @@ that does not verify (``command.forged``), another pump's command (``command.for
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
 counter not above the last accepted one). A library install carries a ``SignedLibrary``, a
 configuration install a ``SignedConfiguration`` and a software install a ``SignedPackage`` document;
-their own verification (signature, hospital, model, anti-rollback) runs when the pump installs them.
+their own verification (signature, hospital, model, anti-rollback) runs when the pump installs them. A
+program offer carries a ``transport.offers.ProgramOffer``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
 INSTALL_CONFIGURATION: Final = "configuration.install"
 INSTALL_SOFTWARE: Final = "software.install"
+OFFER_PROGRAM: Final = "program.offer"
+"""Hold an EHR order's program on a channel for the nurse (args: ``transport.offers``)."""
+ASSOCIATE_PATIENT: Final = "patient.associate"
+"""Associate a patient with the pump (args: patient_id, authority, id_type, family_name, given_name)."""
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 

@@ -25,73 +25,26 @@ from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
-from smartpump.server.state import ServerState
+from smartpump.server.services.context import CommandContext, DeploymentContext
 from smartpump.transport.commands import (
+    ASSOCIATE_PATIENT,
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
     INSTALL_SOFTWARE,
+    OFFER_PROGRAM,
     sign_command,
 )
 from smartpump.transport.messages import Envelope, command_message
+from smartpump.transport.offers import OfferError, read_offer
 
-OFFER_PROGRAM: Final = "program.offer"
 ALIASES: Final = {
     "install_library": INSTALL_LIBRARY,
     "install_configuration": INSTALL_CONFIGURATION,
     "offer_program": OFFER_PROGRAM,
 }
-ASSOCIATE_PATIENT: Final = "patient.associate"
-"""Associate a patient with the pump (args: patient_id, authority, id_type, family_name, given_name)."""
 PATIENT_FIELDS: Final = frozenset({"patient_id", "authority", "id_type", "family_name", "given_name"})
 COMMANDS: Final = frozenset(
     {INSTALL_LIBRARY, INSTALL_CONFIGURATION, OFFER_PROGRAM, INSTALL_SOFTWARE, ASSOCIATE_PATIENT}
-)
-OFFER_FIELDS: Final = frozenset(
-    {
-        "order_id",
-        "patient_id",
-        "channel",
-        "entry_id",
-        "dose",
-        "dose_unit",
-        "rate_ml_per_h",
-        "vtbi_ml",
-        "weight_kg",
-        "kind",
-        "program_kind",
-        "route",
-        "concentration_amount",
-        "concentration_unit",
-        "concentration_volume_ml",
-        "height_cm",
-        "bsa_m2",
-        "duration_min",
-        "parent_order_id",
-        "pca_demand_dose",
-        "pca_lockout_min",
-        "pca_basal",
-        "pca_loading_dose",
-        "pca_max_dose",
-        "pca_max_dose_window_h",
-        "steps",
-    }
-)
-OFFER_NUMBERS: Final = (
-    "dose",
-    "rate_ml_per_h",
-    "vtbi_ml",
-    "weight_kg",
-    "concentration_amount",
-    "concentration_volume_ml",
-    "height_cm",
-    "bsa_m2",
-    "duration_min",
-    "pca_demand_dose",
-    "pca_lockout_min",
-    "pca_basal",
-    "pca_loading_dose",
-    "pca_max_dose",
-    "pca_max_dose_window_h",
 )
 MAX_EXPIRY_S: Final = 7 * 24 * 3600
 
@@ -132,7 +85,7 @@ def record_of(row: PumpCommand, serial: str) -> CommandRecord:
 
 def require_configuration_role(
     session: Session,
-    state: ServerState,
+    state: CommandContext,
     access: Access,
     facility_id: int,
     *,
@@ -166,7 +119,7 @@ def require_configuration_role(
 
 def issue_command(
     session: Session,
-    state: ServerState,
+    state: CommandContext,
     *,
     pump_serial: str,
     command: str,
@@ -180,7 +133,7 @@ def issue_command(
     Raises:
         NotFoundError: ``pump.not_found``.
         InvalidInputError: ``command.unknown`` for a name outside ``COMMANDS`` (or its alias),
-            ``command.args`` for an offered program with fields it does not know or no order id,
+            ``command.args`` for an offered program that is not a ``transport.offers`` program offer,
             ``command.expiry`` for an expiry outside 1 s - 7 days.
     """
     name = ALIASES.get(command, command)
@@ -231,12 +184,12 @@ def issue_command(
         details={"command": name, "nonce": row.nonce, "counter": row.counter, "expires_at": row.expires_at},
     )
     session.commit()
-    _poke(state)
+    state.wake()
     return record_of(row, pump.serial)
 
 
 def _signed_row(
-    state: ServerState,
+    state: CommandContext,
     pump: Pump,
     name: str,
     args: Mapping[str, object],
@@ -278,47 +231,13 @@ def _signed_row(
 
 
 def _check_offer(args: Mapping[str, object]) -> None:
-    unknown = sorted(set(args) - OFFER_FIELDS)
-    if unknown:
-        raise InvalidInputError(f"unknown program fields: {', '.join(unknown)}", code="command.args")
-    for required in ("order_id", "patient_id", "channel", "entry_id"):
-        if not isinstance(args.get(required), str) or not args.get(required):
-            raise InvalidInputError(f"an offered program needs {required}", code="command.args")
-    for number in OFFER_NUMBERS:
-        value = args.get(number)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInputError(f"{number} travels as a decimal string", code="command.args")
-    steps = args.get("steps")
-    if steps is not None and (
-        not isinstance(steps, list)
-        or not steps
-        or not all(
-            isinstance(s, dict)
-            and set(s) == {"rate_ml_per_h", "volume_ml"}
-            and all(isinstance(v, str) for v in s.values())
-            for s in steps
-        )
-    ):
-        raise InvalidInputError(
-            "steps is a list of {rate_ml_per_h, volume_ml} decimal strings", code="command.args"
-        )
-    pca = args.get("kind") == "pca" or args.get("program_kind") == "pca"
-    if args.get("dose") is not None and args.get("rate_ml_per_h") is not None:
-        raise InvalidInputError("give only one of dose and rate_ml_per_h", code="command.args")
-    if not pca and args.get("dose") is None and args.get("rate_ml_per_h") is None:
-        raise InvalidInputError("give exactly one of dose and rate_ml_per_h", code="command.args")
-    if pca and (args.get("pca_demand_dose") is None or args.get("pca_lockout_min") is None):
-        raise InvalidInputError("a PCA offer needs pca_demand_dose and pca_lockout_min", code="command.args")
+    try:
+        read_offer(args)
+    except OfferError as error:
+        raise InvalidInputError(error.message, code="command.args") from None
 
 
-def _poke(state: ServerState) -> None:
-    for service in state.background:
-        poke = getattr(service, "poke", None)
-        if callable(poke):
-            poke()
-
-
-def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envelope], bool]) -> int:
+def dispatch_pending(session: Session, state: DeploymentContext, send: Callable[[Envelope], bool]) -> int:
     """Send queued commands over the link (expired ones are marked, not sent); returns how many went."""
     now = state.clock.now()
     rows = session.execute(
@@ -354,7 +273,7 @@ def dispatch_pending(session: Session, state: ServerState, send: Callable[[Envel
 
 def record_result(
     session: Session,
-    state: ServerState,
+    state: DeploymentContext,
     *,
     pump_id: int,
     nonce: str,
@@ -403,7 +322,7 @@ def record_result(
     session.commit()
 
 
-def _tell_deployment(session: Session, state: ServerState, row: PumpCommand) -> None:
+def _tell_deployment(session: Session, state: DeploymentContext, row: PumpCommand) -> None:
     if row.deployment_target_id is None:
         return
     from smartpump.server.services import deployment

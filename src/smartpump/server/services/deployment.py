@@ -47,7 +47,7 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands, fleet
-from smartpump.server.state import ServerState
+from smartpump.server.services.context import DeploymentContext
 from smartpump.server.vocabulary import ConfigurationStatus, PackageStatus
 from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
@@ -127,7 +127,7 @@ class DeploymentView:
 
 def create_deployment(
     session: Session,
-    state: ServerState,
+    state: DeploymentContext,
     access: Access,
     *,
     facility_id: int,
@@ -254,7 +254,7 @@ def _running_release(session: Session, library: LibraryVersion, pumps: Sequence[
 
 
 def _deployable_configuration(
-    session: Session, state: ServerState, access: Access, facility_id: int, configuration_id: int | None
+    session: Session, state: DeploymentContext, access: Access, facility_id: int, configuration_id: int | None
 ) -> ConfigurationVersion:
     """A released configuration of the facility, deployed by biomedical engineering only (audited)."""
     commands.require_configuration_role(
@@ -301,7 +301,7 @@ def _targets(
     return sorted(pumps, key=lambda p: p.serial)
 
 
-def advance(session: Session, state: ServerState) -> int:
+def advance(session: Session, state: DeploymentContext) -> int:
     """Launch every wave that is due (halting a deployment with a refusal); returns commands issued."""
     now = state.clock.now()
     issued = 0
@@ -377,7 +377,7 @@ def _offer(session: Session, row: Deployment) -> tuple[dict[str, object], str]:
     return install_software_args(SignedPackage.from_document(json.loads(package.signed))), INSTALL_SOFTWARE
 
 
-def on_command_result(session: Session, state: ServerState, command: PumpCommand) -> None:
+def on_command_result(session: Session, state: DeploymentContext, command: PumpCommand) -> None:
     """Move a deployment target along after its pump accepted or refused (or the command expired)."""
     target = session.get(DeploymentTarget, command.deployment_target_id)
     if target is None or target.state in TERMINAL:
@@ -418,7 +418,9 @@ def on_command_result(session: Session, state: ServerState, command: PumpCommand
     _finish_if_done(session, state, row)
 
 
-def on_events(session: Session, state: ServerState, pump_id: int, records: Sequence[EventRecord]) -> None:
+def on_events(
+    session: Session, state: DeploymentContext, pump_id: int, records: Sequence[EventRecord]
+) -> None:
     """A pump activated a library, a configuration or a software version: mark it activated in the
     deployments of that version (a software package is never activated by the command's acceptance)."""
     query = select(DeploymentTarget, Deployment).join(
@@ -497,7 +499,7 @@ def software_activated(records: Sequence[EventRecord]) -> list[str]:
     ]
 
 
-def _finish_if_done(session: Session, state: ServerState, row: Deployment) -> None:
+def _finish_if_done(session: Session, state: DeploymentContext, row: Deployment) -> None:
     targets = session.scalars(select(DeploymentTarget).where(DeploymentTarget.deployment_id == row.id)).all()
     waves: list[int] = json.loads(row.waves)
     if (
@@ -509,7 +511,7 @@ def _finish_if_done(session: Session, state: ServerState, row: Deployment) -> No
     _progress(state, row, targets)
 
 
-def _progress(state: ServerState, row: Deployment, targets: Sequence[DeploymentTarget]) -> None:
+def _progress(state: DeploymentContext, row: Deployment, targets: Sequence[DeploymentTarget]) -> None:
     counts = Counter(t.state for t in targets)
     payload: dict[str, object] = {"deployment": row.id, "status": row.status, "wave": row.current_wave}
     payload.update(dict(counts))

@@ -16,7 +16,7 @@ from smartpump.server.services.ehr_documentation import (
 )
 from smartpump.server.services.ehr_orders import (
     OrderListener,
-    offer_args,
+    program_offer,
     submit_order,
 )
 from smartpump.server.services.ehr_outbound import DEFAULT_BACKOFF, Sender, drain, enqueue, queue_state
@@ -36,7 +36,7 @@ __all__ = [
     "eui64",
     "event_data",
     "link_orders",
-    "offer_args",
+    "program_offer",
     "queue_state",
     "submit_order",
 ]

@@ -49,10 +49,10 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import patients
+from smartpump.server.services.context import SessionContext
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
 from smartpump.server.services.ehr_outcomes import report_outcomes, settle_offers
-from smartpump.server.state import ServerState
 from smartpump.units import Concentration, DoseUnit
 
 _E, _A, _S = EventType, AlarmId, ChannelState
@@ -225,7 +225,7 @@ class _Outgoing:
 class AutoDocumentation:
     """Turns stored pump events into PCD-10 / PCD-04 / PCD-01 messages queued for one EHR destination."""
 
-    state: ServerState
+    state: SessionContext
     destination: str
     config: EhrConfig = field(default_factory=EhrConfig)
     _status_sent: dict[int, datetime] = field(default_factory=dict)

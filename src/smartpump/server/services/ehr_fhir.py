@@ -41,6 +41,7 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.event_data import decimal_or_none
+from smartpump.server.services.context import OrderContext
 from smartpump.server.services.ehr import (
     SOURCE_FHIR,
     device_identity,
@@ -48,7 +49,6 @@ from smartpump.server.services.ehr import (
     link_orders,
     submit_order,
 )
-from smartpump.server.state import ServerState
 from smartpump.units import DoseUnit
 
 PIV_SYSTEM: Final = "urn:oid:1.3.6.1.4.1.19376.1.6.1.3.1"
@@ -196,7 +196,7 @@ def _phi_scope(access: Access) -> frozenset[int] | None:
 
 def _audit_read(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     access: Access,
     resource_type: str,
     filters: Mapping[str, Any],
@@ -215,7 +215,7 @@ def _audit_read(
 
 def medication_administrations(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     access: Access,
     *,
     patient: str | None,
@@ -285,7 +285,7 @@ def _administration(session: Session, order: EhrOrder) -> Resource:
 
 def observations(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     access: Access,
     *,
     device_ref: str | None,
@@ -370,7 +370,7 @@ def _unit(value: object) -> DoseUnit | None:
 
 
 def submit_medication_request(
-    session: Session, state: ServerState, access: Access, body: object
+    session: Session, state: OrderContext, access: Access, body: object
 ) -> tuple[int, Resource]:
     """Take a MedicationRequest through the PCD-03 path: 201 with the accepted request (``status`` active),
     or an OperationOutcome: 422 with the PIV code when refused, 400 when it is not a MedicationRequest.

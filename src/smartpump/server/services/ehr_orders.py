@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -20,6 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smartpump.ders.program import InfusionProgram
 from smartpump.errors import PumpError, SmartpumpError
 from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.listener import new_control_id
@@ -38,6 +40,7 @@ from smartpump.library.formats import json_format
 from smartpump.library.model import DeviceType, DrugLibrary
 from smartpump.pump.capabilities import capabilities
 from smartpump.pump.channel import ChannelState
+from smartpump.pump.delivery import Step
 from smartpump.pump.persistence import program_to_dict
 from smartpump.server import audit
 from smartpump.server.auth import FacilityScope
@@ -49,12 +52,13 @@ from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
+from smartpump.server.services.context import OrderContext
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.server.services.presence import Presence
-from smartpump.server.state import ServerState
+from smartpump.transport.commands import OFFER_PROGRAM
+from smartpump.transport.offers import OfferKind, ProgramOffer, offer_args
 
-OFFER_COMMAND: Final = "offer_program"
 RUNNING_INTENTS: Final = frozenset(
     {OrderIntent.TITRATION, OrderIntent.BOLUS, OrderIntent.LOADING, OrderIntent.SECONDARY}
 )
@@ -63,7 +67,7 @@ RUNNING_INTENTS: Final = frozenset(
 
 def submit_order(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     order: InfusionOrder,
     *,
     source: str,
@@ -160,7 +164,7 @@ def _resolve_pump(session: Session, order: InfusionOrder, channel: str, scope: F
     return pump
 
 
-def _check_reachable(session: Session, state: ServerState, pump: Pump, now: datetime) -> None:
+def _check_reachable(session: Session, state: OrderContext, pump: Pump, now: datetime) -> None:
     if pump.status in ("out_of_service", "retired"):
         raise OrderRejected(9007, f"pump {pump.serial} is {pump.status.replace('_', ' ')}")
     presence = fleet_view.presence_by_pump(session, [pump], now, state.settings.offline_after_s)[pump.id]
@@ -250,68 +254,45 @@ def _device_type(pump: Pump) -> DeviceType | None:
         return None
 
 
-def offer_args(decision: OrderDecision, channel: str) -> dict[str, object]:
-    """The ``offer_program`` command arguments: order, patient, channel, entry, kind, concentration and the
-    dose or rate; a bolus names its parent order, a PCA its settings, a multistep its steps (rate, volume)."""
+def program_offer(decision: OrderDecision, channel: str) -> ProgramOffer:
+    """The offer of an accepted order: its first program with the dose (or else the rate) it was checked
+    with; a multistep sends the checked rate of every step, a bolus or loading dose names its parent."""
     order, program = decision.order, decision.programs[0]
-    intent = order.intent
-    args: dict[str, object] = {
-        "order_id": order.order_id,
-        "patient_id": order.patient_id,
-        "channel": channel,
-        "entry_id": program.entry_id or "",
-        "kind": intent.value,
-        "program_kind": program.kind.value,
-        "route": program.route.value,
-    }
-    if intent is OrderIntent.MULTISTEP:
-        args["rate_ml_per_h"] = str(decision.verdicts[0].rate_ml_per_h)
-        args["steps"] = [
-            {"rate_ml_per_h": str(v.rate_ml_per_h), "volume_ml": str(p.vtbi_ml)}
+    kind = OfferKind(order.intent.value)
+    steps: tuple[Step, ...] = ()
+    if kind is OfferKind.MULTISTEP:
+        program = replace(
+            program, dose=None, dose_unit=None, rate_ml_per_h=decision.verdicts[0].rate_ml_per_h, vtbi_ml=None
+        )
+        steps = tuple(
+            Step(rate_ml_per_h=v.rate_ml_per_h, volume_ml=_step_volume(p))
             for p, v in zip(decision.programs, decision.verdicts, strict=True)
-        ]
+        )
     elif program.dose is not None and program.dose_unit is not None:
-        args |= {"dose": str(program.dose), "dose_unit": str(program.dose_unit)}
-    elif program.rate_ml_per_h is not None:
-        args["rate_ml_per_h"] = str(program.rate_ml_per_h)
-    if intent in (OrderIntent.BOLUS, OrderIntent.LOADING):
-        args["parent_order_id"] = order.parent_order_id
-    concentration = program.concentration
-    if concentration is not None:
-        args |= {
-            "concentration_amount": str(concentration.amount),
-            "concentration_unit": str(concentration.unit),
-            "concentration_volume_ml": str(concentration.volume_ml),
-        }
-    vtbi = None if intent is OrderIntent.MULTISTEP else program.vtbi_ml
-    patient = program.patient
-    for name, value in (
-        ("vtbi_ml", vtbi),
-        ("weight_kg", patient.weight_kg),
-        ("height_cm", patient.height_cm),
-        ("bsa_m2", patient.bsa_m2),
-        ("duration_min", program.duration_min),
-    ):
-        if value is not None:
-            args[name] = str(value)
-    pca = program.pca
-    if pca is not None:
-        for name, number in (
-            ("pca_demand_dose", pca.demand_dose),
-            ("pca_lockout_min", pca.lockout_min),
-            ("pca_basal", pca.basal),
-            ("pca_loading_dose", pca.loading_dose),
-            ("pca_max_dose", pca.max_dose),
-            ("pca_max_dose_window_h", pca.max_dose_window_h),
-        ):
-            if number is not None:
-                args[name] = str(number)
-    return args
+        program = replace(program, rate_ml_per_h=None)
+    else:
+        program = replace(program, dose=None, dose_unit=None)
+    return ProgramOffer(
+        order_id=order.order_id,
+        patient_id=order.patient_id,
+        channel=channel,
+        kind=kind,
+        program=program,
+        steps=steps,
+        parent_order_id=order.parent_order_id if kind in (OfferKind.BOLUS, OfferKind.LOADING) else "",
+    )
+
+
+def _step_volume(program: InfusionProgram) -> Decimal:
+    """A multistep step's volume (``evaluate_order`` refuses a step without one: 9041)."""
+    if program.vtbi_ml is None:
+        raise OrderRejected(9041, "a step of the multistep order has no volume (RXG-5)")
+    return program.vtbi_ml
 
 
 def _offer(
     session: Session,
-    state: ServerState,
+    state: OrderContext,
     pump: Pump,
     channel: str,
     decision: OrderDecision,
@@ -327,8 +308,8 @@ def _offer(
             session,
             state,
             pump_serial=pump.serial,
-            command=OFFER_COMMAND,
-            args=offer_args(decision, channel),
+            command=OFFER_PROGRAM,
+            args=offer_args(program_offer(decision, channel)),
             actor=actor[:64],
             expires_in_s=config.offer_expires_in_s,
         )
@@ -344,7 +325,7 @@ def _offer(
 class OrderListener:
     """The MLLP listener's handler: each RGV^O15 is answered once, the reply kept in the database."""
 
-    def __init__(self, state: ServerState, config: EhrConfig = DEFAULT_CONFIG) -> None:
+    def __init__(self, state: OrderContext, config: EhrConfig = DEFAULT_CONFIG) -> None:
         self._state = state
         self._config = config
 

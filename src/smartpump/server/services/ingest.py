@@ -30,9 +30,9 @@ from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import commands, deployment, fleet_view, patients, quarantine, seq_integrity
+from smartpump.server.services.context import IngestContext
 from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
-from smartpump.server.state import ServerState
 from smartpump.server.vocabulary import PumpStatus
 from smartpump.transport.heartbeat import Heartbeat
 from smartpump.transport.messages import EventRecord
@@ -107,7 +107,7 @@ class IngestStats:
 class Ingestor:
     """Applies pump uplink messages to the database; one per server process, used by one thread."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: IngestContext) -> None:
         self._state = state
         self._pumps: dict[str, PumpRef] = {}
         self.stats = IngestStats()

@@ -31,8 +31,9 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_patients import EhrOrderPatient, PumpPatient
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import fleet
-from smartpump.server.services.commands import ASSOCIATE_PATIENT, issue_command
-from smartpump.server.state import ServerState
+from smartpump.server.services.commands import issue_command
+from smartpump.server.services.context import CommandContext
+from smartpump.transport.commands import ASSOCIATE_PATIENT
 from smartpump.transport.messages import EventRecord
 
 ASSOCIATED_TYPE: Final = EventType.PATIENT_ASSOCIATED
@@ -171,7 +172,7 @@ def on_events(session: Session, pump_id: int, records: Sequence[EventRecord]) ->
 
 
 def associate(
-    session: Session, state: ServerState, access: Access, serial: str, data: Mapping[str, Any]
+    session: Session, state: CommandContext, access: Access, serial: str, data: Mapping[str, Any]
 ) -> Association:
     """Associate a patient with a pump through the API: recorded, audited, sent to the pump; commits.
 
@@ -221,7 +222,7 @@ def associate(
     return association_of(pump, row)
 
 
-def read(session: Session, state: ServerState, access: Access, serial: str) -> Association:
+def read(session: Session, state: CommandContext, access: Access, serial: str) -> Association:
     """The pump's current patient (an audited PHI read).
 
     Raises:

@@ -21,14 +21,14 @@ from smartpump.server import audit
 from smartpump.server.auth import Access
 from smartpump.server.db.models_fleet_ops import SoftwarePackage
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
-from smartpump.server.state import ServerState
+from smartpump.server.services.context import SigningContext
 from smartpump.server.vocabulary import PackageStatus
 
 MODEL_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def register_package(
-    session: Session, state: ServerState, access: Access, *, model: str, version: str, artefact: bytes
+    session: Session, state: SigningContext, access: Access, *, model: str, version: str, artefact: bytes
 ) -> SoftwarePackage:
     """Record an uploaded software artefact for a model: its SHA-256 and size computed here; it waits for a
     second person's approval (refused: an empty artefact, a version not above the model's latest).
@@ -74,7 +74,9 @@ def register_package(
     return row
 
 
-def approve_package(session: Session, state: ServerState, access: Access, package_id: int) -> SoftwarePackage:
+def approve_package(
+    session: Session, state: SigningContext, access: Access, package_id: int
+) -> SoftwarePackage:
     """A second person's approval: the package is signed with the software key and may be deployed.
 
     Raises:

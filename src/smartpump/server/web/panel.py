@@ -1,7 +1,7 @@
 """The pump front panel: a nurse programs a simulated pump step by step (also a training tool).
 
-Each action runs on the real ``Pump`` of the server's simulated fleet through ``SimFleet.act`` (under its
-lock, so the pump's events go to the server like any other). The panel offers only what is legal on the
+Each action runs on the real ``Pump`` of the server's simulated fleet through ``SimulatedFleet.act`` (under
+its lock, so the pump's events go to the server like any other). The panel offers only what is legal on the
 channel (``panel_view``) and refuses a forged request for anything else before it reaches the pump; the
 pump's own refusals are shown with their message, code and the limits its check crossed, and the form
 keeps what the nurse typed. An accepted press redirects to the panel's GET with its signed answer
@@ -33,7 +33,7 @@ from smartpump.pump.delivery import Step
 from smartpump.server.api.deps import StateDep, require_roles
 from smartpump.server.auth import Access
 from smartpump.server.errors import InvalidInputError, NotFoundError
-from smartpump.server.sim_fleet import SimFleet
+from smartpump.server.simulated import SimulatedFleet
 from smartpump.server.state import ServerState
 from smartpump.server.web.display import at_resolution
 from smartpump.server.web.panel_flash import Flash, flash_query, read_flash
@@ -102,11 +102,11 @@ class Outcome:
     tone: str = "ok"
 
 
-def _fleet(state: ServerState) -> SimFleet | None:
+def _fleet(state: ServerState) -> SimulatedFleet | None:
     return state.sim_fleet
 
 
-def _pump(state: ServerState, serial: str) -> tuple[SimFleet, Pump]:
+def _pump(state: ServerState, serial: str) -> tuple[SimulatedFleet, Pump]:
     fleet = _fleet(state)
     if fleet is None or serial not in fleet.serials():
         raise NotFoundError(f"no simulated pump {serial!r}", code="panel.no_pump")
@@ -402,7 +402,7 @@ def _attempt(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> O
         return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
 
 
-def _view(fleet: SimFleet, pump: Pump, channel: str) -> dict[str, Any]:
+def _view(fleet: SimulatedFleet, pump: Pump, channel: str) -> dict[str, Any]:
     """Everything the panel displays for one pump and its selected channel (legal actions only)."""
     library, area = pump.library, pump.care_area
     current = pump.channel(channel)
@@ -437,7 +437,7 @@ def _view(fleet: SimFleet, pump: Pump, channel: str) -> dict[str, Any]:
 def _render(
     request: Request,
     access: Access,
-    fleet: SimFleet,
+    fleet: SimulatedFleet,
     pump: Pump,
     channel: str,
     *,

@@ -24,19 +24,16 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from smartpump.clock import ManualClock, WallClock
-from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind
+from smartpump.ders.program import InfusionProgram
 from smartpump.errors import PumpError, SmartpumpError
 from smartpump.library.keys import TrustStore
-from smartpump.library.model import DrugLibrary, Route
-from smartpump.pump.delivery import Step
+from smartpump.library.model import DrugLibrary
 from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.pump.events import PumpEvent
 from smartpump.pump.patient import AssociationSource, identity_from
@@ -47,27 +44,26 @@ from smartpump.sim.fleet import Fleet
 from smartpump.sim.workload import HospitalWorkload
 from smartpump.transport.base import Transport
 from smartpump.transport.commands import (
+    ASSOCIATE_PATIENT,
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
     INSTALL_SOFTWARE,
+    OFFER_PROGRAM,
     Command,
     package_document_of,
     signed_configuration_of,
     signed_library_of,
 )
 from smartpump.transport.heartbeat import heartbeat_message, heartbeat_of_status
+from smartpump.transport.offers import OfferKind, ProgramOffer, program_offer_of
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
-from smartpump.units import Concentration, DoseUnit
 
 if TYPE_CHECKING:
-    from smartpump.server.state import ServerState
     from smartpump.server.workers import InProcessLink
 
-logger = logging.getLogger("smartpump.server.sim_fleet")
+logger = logging.getLogger("smartpump.demo.fleet")
 
-OFFER_PROGRAM: Final = "program.offer"
-ASSOCIATE_PATIENT: Final = "patient.associate"
 DEFAULT_HEARTBEAT_S: Final = 30
 """Seconds of a pump's clock between two heartbeats when nothing changes (well inside ``offline_after_s``)."""
 SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE})
@@ -108,8 +104,8 @@ class SimFleet:
         self._monotonic = monotonic
         self._wall = WallClock()
         self._uplinks: dict[str, Uplink] = {}
-        self._held_offers: dict[tuple[str, str], HeldOffer] = {}
-        self._ordered: dict[tuple[str, str], HeldOffer] = {}
+        self._held_offers: dict[tuple[str, str], ProgramOffer] = {}
+        self._ordered: dict[tuple[str, str], ProgramOffer] = {}
         self.heartbeat_interval_s = heartbeat_interval_s
         self._heartbeats: dict[str, tuple[int, float]] = {}
         self._transports: dict[str, Transport] = {}
@@ -146,6 +142,10 @@ class SimFleet:
         """Run one action on a pump under the lock and hand its events to the uplink."""
         with self.lock:
             return self.fleet.act(serial, action)
+
+    def runner(self) -> SimFleetRunner:
+        """The background service that advances this fleet with the wall clock while the app runs."""
+        return SimFleetRunner(self)
 
     def software(self, serial: str) -> SoftwareSlot:
         """The software a simulated pump runs and the version waiting to activate (hold ``lock``)."""
@@ -277,47 +277,36 @@ class SimFleet:
         """Take an auto-programmed offer for the pump's own patient: a new, PCA or multistep program or a
         titration is held by the pump (the nurse confirms, then starts); a bolus, loading dose or piggyback
         on a running channel is held here until the nurse confirms it (``confirm_offer``)."""
-        args = command.args
+        offer = program_offer_of(command)
         pump = self.pump(serial)
-        if pump.patient_id is None or args.get("patient_id") != pump.patient_id:
+        if pump.patient_id is None or offer.patient_id != pump.patient_id:
             raise PumpError(
                 "the order is for another patient than this pump's", code="command.patient_mismatch"
             )
-        cid = str(args["channel"])
-        kind = str(args.get("kind") or "new")
-        program = offered_program(args)
+        cid = offer.channel
         running = pump.channel(cid).therapy is not None
-        if kind in OVERLAY_OFFERS or kind == "titration":
-            if not running:
-                raise PumpError(
-                    f"channel {cid} runs no infusion for this {kind} order", code="command.not_running"
-                )
-        elif running:
+        if offer.kind.needs_running and not running:
+            raise PumpError(
+                f"channel {cid} runs no infusion for this {offer.kind} order", code="command.not_running"
+            )
+        if not offer.kind.needs_running and running:
             raise PumpError(f"channel {cid} is busy", code="command.channel_busy")
-        if kind in OVERLAY_OFFERS:
+        if offer.kind.overlay:
             if (serial, cid) in self._held_offers:
                 raise PumpError(f"channel {cid} already holds an offer", code="pump.program_pending")
-            self._held_offers[(serial, cid)] = HeldOffer(
-                kind=kind, order_id=str(args.get("order_id") or ""), program=program
-            )
+            self._held_offers[(serial, cid)] = offer
             return
-        steps = tuple(
-            Step(rate_ml_per_h=_required(s.get("rate_ml_per_h")), volume_ml=_required(s.get("volume_ml")))
-            for s in _step_list(args.get("steps"))
-        )
-        self.act(serial, lambda p: p.program(cid, program, steps=steps, auto_programmed=True))
-        self._ordered[(serial, cid)] = HeldOffer(
-            kind=kind, order_id=str(args.get("order_id") or ""), program=program
-        )
+        self.act(serial, lambda p: p.program(cid, offer.program, steps=offer.steps, auto_programmed=True))
+        self._ordered[(serial, cid)] = offer
 
-    def order_behind(self, serial: str, cid: str, program: InfusionProgram) -> HeldOffer | None:
+    def order_behind(self, serial: str, cid: str, program: InfusionProgram) -> ProgramOffer | None:
         """The EHR order the auto-programmed ``program`` held on a channel came from (None when the last
         order offered there was another program: the panel never names a wrong order)."""
         with self.lock:
             ordered = self._ordered.get((serial, cid))
         return ordered if ordered is not None and ordered.program == program else None
 
-    def held_offer(self, serial: str, cid: str) -> HeldOffer | None:
+    def held_offer(self, serial: str, cid: str) -> ProgramOffer | None:
         """The bolus, loading-dose or piggyback offer waiting for the nurse on a channel, if any."""
         with self.lock:
             return self._held_offers.get((serial, cid))
@@ -333,7 +322,7 @@ class SimFleet:
             held = self._held_offers.pop((serial, cid), None)
             if held is None:
                 raise PumpError("no offer is held on this channel", code="pump.no_pending_program")
-            if held.kind == "secondary":
+            if held.kind is OfferKind.SECONDARY:
                 self.act(serial, lambda p: p.secondary(cid, held.program, override=override))
             else:
                 self.act(serial, lambda p: p.bolus(cid, held.program, override=override))
@@ -352,87 +341,6 @@ class SimFleet:
             del self._held_offers[(serial, cid)]
 
 
-OVERLAY_OFFERS: Final = frozenset({"bolus", "loading", "secondary"})
-"""Offers the pump delivers on top of a running infusion; held by the fleet until the nurse confirms."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HeldOffer:
-    """A bolus, loading-dose or piggyback offer waiting for the nurse's confirmation at the pump."""
-
-    kind: str
-    order_id: str
-    program: InfusionProgram
-
-
-def offered_program(args: Mapping[str, object]) -> InfusionProgram:
-    """The InfusionProgram an ``program.offer`` command carries (concentration, PCA settings included)."""
-    dose_unit = args.get("dose_unit")
-    concentration: Concentration | None = None
-    amount = _decimal(args.get("concentration_amount"))
-    if amount is not None:
-        volume = _required(args.get("concentration_volume_ml"))
-        concentration = Concentration.parse(f"{amount} {args.get('concentration_unit')}/{volume} mL")
-    pca: PCAProgram | None = None
-    demand = _decimal(args.get("pca_demand_dose"))
-    if demand is not None:
-        window = _decimal(args.get("pca_max_dose_window_h"))
-        pca = PCAProgram(
-            demand_dose=demand,
-            lockout_min=_required(args.get("pca_lockout_min")),
-            basal=_decimal(args.get("pca_basal")),
-            loading_dose=_decimal(args.get("pca_loading_dose")),
-            max_dose=_decimal(args.get("pca_max_dose")),
-            max_dose_window_h=None if window is None else int(window),
-        )
-    try:
-        kind = ProgramKind(str(args.get("program_kind") or ProgramKind.CONTINUOUS.value))
-        route = Route(str(args.get("route") or Route.IV.value))
-    except ValueError:
-        raise PumpError("unknown program kind or route", code="command.args") from None
-    return InfusionProgram(
-        entry_id=str(args["entry_id"]),
-        kind=kind,
-        route=route,
-        dose=_decimal(args.get("dose")),
-        dose_unit=DoseUnit.parse(dose_unit) if isinstance(dose_unit, str) else None,
-        rate_ml_per_h=_decimal(args.get("rate_ml_per_h")),
-        concentration=concentration,
-        vtbi_ml=_decimal(args.get("vtbi_ml")),
-        duration_min=_decimal(args.get("duration_min")),
-        patient=PatientParameters(
-            weight_kg=_decimal(args.get("weight_kg")),
-            height_cm=_decimal(args.get("height_cm")),
-            bsa_m2=_decimal(args.get("bsa_m2")),
-        ),
-        pca=pca,
-    )
-
-
-def _step_list(value: object) -> list[Mapping[str, object]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
-        raise PumpError("steps must be a list of objects", code="command.args")
-    return value
-
-
-def _required(value: object) -> Decimal:
-    result = _decimal(value)
-    if result is None:
-        raise PumpError("a required number is missing", code="command.args")
-    return result
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise PumpError(f"not a decimal: {value!r}", code="command.args") from None
-
-
 class SimFleetRunner:
     """The background service that advances an in-process ``SimFleet`` with the wall clock."""
 
@@ -442,7 +350,7 @@ class SimFleetRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    async def start(self, state: ServerState) -> None:
+    async def start(self, state: object) -> None:
         """Start advancing the fleet in a thread."""
         self._thread = threading.Thread(target=self._run, name="smartpump-sim-fleet", daemon=True)
         self._thread.start()
