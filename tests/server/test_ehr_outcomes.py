@@ -75,7 +75,11 @@ def _check_outcome(message: Message, *, control_id: str, order_id: str, piv: str
     assert msa.value(2) == control_id
     assert err_code(message) == piv
     assert (orc.value(1), orc.value(2), orc.value(5), orc.value(16, 1)) == ("OC", order_id, "CA", code)
-    assert message.first("PID").value(3, 1) == "98765"  # type: ignore[union-attr]
+    pid = message.first("PID")
+    assert pid is not None
+    # the order's PID-3 is 98765^^^IHE^PI: its identifier type and assigning authority come back as sent
+    assert (pid.value(3, 1), pid.value(3, 4), pid.value(3, 5)) == ("98765", "IHE", "PI")
+    assert (pid.value(5, 1), pid.value(5, 2)) == ("Doe", "John")
     independent = hl7.parse(message.to_er7())
     assert str(independent.segment("MSA")[2]) == control_id
 
