@@ -68,7 +68,8 @@ def patient_segments(patient: PatientContext | None) -> tuple[Segment, ...]:
 
 
 def pid_segment(patient: PatientContext) -> Segment:
-    """PID-3 = ID^^^assigning authority^identifier type as known; PID-5 = the legal name (type ``L``), or only the name type ``U`` when no name is known."""
+    """PID-3 = ID^^^assigning authority^identifier type as known; PID-5 = the legal name (type ``L``), or
+    only the name type ``U`` when no name is known."""
     named = bool(patient.family_name or patient.given_name)
     return build_segment(
         "PID",
