@@ -230,6 +230,20 @@ def test_the_api_and_the_pump_page_show_each_order_with_its_outcome(world: World
     assert world.client.get("/api/v1/pumps/NOPE/orders", headers=site.nurse).status_code == 404
 
 
+def test_the_prescriber_travels_from_orc_12_to_the_offer_the_api_and_the_pump_page(world: World) -> None:
+    site = ehr_site(world)
+    order = dopamine_order(prescriber="P-77^Smith^Ann^^^Dr")
+    reply = OrderListener(world.state).answer(order)
+    assert ack_code_of(reply).value == "CA", reply.to_er7()  # type: ignore[union-attr]
+    with world.state.sessions() as session:
+        command = session.scalars(select(PumpCommand)).one()
+        assert "Dr Ann Smith (P-77)" in command.signed
+    [shown] = world.client.get(f"/api/v1/pumps/{SERIAL}/orders", headers=site.nurse).json()
+    assert (shown["prescriber_id"], shown["prescriber_name"]) == ("P-77", "Dr Ann Smith")
+    page = world.client.get(f"/ui/pumps/{SERIAL}", headers=site.nurse).text
+    assert '<td class="prescriber">Dr Ann Smith <span class="muted">(P-77)</span></td>' in page
+
+
 def test_a_dose_change_is_documented_in_the_unit_of_its_own_event(world: World) -> None:
     ehr_site(world)
     _accepted(world)

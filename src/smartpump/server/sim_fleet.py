@@ -298,7 +298,10 @@ class SimFleet:
             if (serial, cid) in self._held_offers:
                 raise PumpError(f"channel {cid} already holds an offer", code="pump.program_pending")
             self._held_offers[(serial, cid)] = HeldOffer(
-                kind=kind, order_id=str(args.get("order_id") or ""), program=program
+                kind=kind,
+                order_id=str(args.get("order_id") or ""),
+                prescriber=str(args.get("prescriber") or ""),
+                program=program,
             )
             return
         steps = tuple(
@@ -307,7 +310,10 @@ class SimFleet:
         )
         self.act(serial, lambda p: p.program(cid, program, steps=steps, auto_programmed=True))
         self._ordered[(serial, cid)] = HeldOffer(
-            kind=kind, order_id=str(args.get("order_id") or ""), program=program
+            kind=kind,
+            order_id=str(args.get("order_id") or ""),
+            prescriber=str(args.get("prescriber") or ""),
+            program=program,
         )
 
     def order_behind(self, serial: str, cid: str, program: InfusionProgram) -> HeldOffer | None:
@@ -363,6 +369,8 @@ class HeldOffer:
     kind: str
     order_id: str
     program: InfusionProgram
+    prescriber: str = ""
+    """The ordering provider as the order named it (empty when it named none)."""
 
 
 def offered_program(args: Mapping[str, object]) -> InfusionProgram:

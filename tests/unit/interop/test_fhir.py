@@ -197,3 +197,15 @@ def test_every_order_status_is_a_valid_medication_request_status(order_status: s
     MedicationRequest.model_validate(resource)
     assert (resource["id"], resource["status"]) == ("ORD-7", status)
     assert ("statusReason" in resource) is (status == "cancelled")
+
+
+def test_the_requester_is_the_orders_prescriber() -> None:
+    order = medication_request_to_order(
+        _request(requester={"reference": "Practitioner/P-9", "display": "Dr Lee Wong"})
+    )
+    assert (order.prescriber_id, order.prescriber_name, order.prescriber) == (
+        "P-9",
+        "Dr Lee Wong",
+        "Dr Lee Wong (P-9)",
+    )
+    assert medication_request_to_order(_request()).prescriber == ""

@@ -290,6 +290,8 @@ def medication_request_to_order(
         parent_order_id="",
         order_time=authored_on(request.get("authoredOn"), local_zone),
         clinician=str(_get(request.get("requester"), "reference")),
+        prescriber_id=str(_get(request.get("requester"), "reference") or "").rpartition("/")[2],
+        prescriber_name=str(_get(request.get("requester"), "display") or ""),
         steps=(step,),
         pump_id=performer.removeprefix("Device/") if performer.startswith("Device/") else pump_id,
         pump_vendor="",

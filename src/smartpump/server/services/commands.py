@@ -50,6 +50,7 @@ OFFER_FIELDS: Final = frozenset(
     {
         "order_id",
         "patient_id",
+        "prescriber",
         "channel",
         "entry_id",
         "dose",

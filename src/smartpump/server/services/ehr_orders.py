@@ -110,6 +110,8 @@ def submit_order(
         sender=sender[:227],
         control_id=order.control_id[:199],
         patient_id=order.patient_id[:64],
+        prescriber_id=order.prescriber_id[:64],
+        prescriber_name=order.prescriber_name[:128],
         status="offered" if decision.accepted else "rejected",
         piv_code=decision.rejection.error_code if decision.rejection else None,
         reason=decision.rejection.reason if decision.rejection else "",
@@ -251,13 +253,15 @@ def _device_type(pump: Pump) -> DeviceType | None:
 
 
 def offer_args(decision: OrderDecision, channel: str) -> dict[str, object]:
-    """The ``offer_program`` command arguments: order, patient, channel, entry, kind, concentration and the
-    dose or rate; a bolus names its parent order, a PCA its settings, a multistep its steps (rate, volume)."""
+    """The ``offer_program`` command arguments: order, patient, prescriber, channel, entry, kind,
+    concentration and the dose or rate; a bolus names its parent order, a PCA its settings, a multistep its
+    steps (rate, volume)."""
     order, program = decision.order, decision.programs[0]
     intent = order.intent
     args: dict[str, object] = {
         "order_id": order.order_id,
         "patient_id": order.patient_id,
+        "prescriber": order.prescriber[:200],
         "channel": channel,
         "entry_id": program.entry_id or "",
         "kind": intent.value,

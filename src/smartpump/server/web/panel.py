@@ -424,6 +424,7 @@ def _view(fleet: SimFleet, pump: Pump, channel: str) -> dict[str, Any]:
         "state": current.state.value,
         "verdict": None if pending is None else verdict_view(pending),
         "order_id": None if ordered is None else ordered.order_id,
+        "prescriber": "" if ordered is None else ordered.prescriber,
         "therapy": therapy,
         "titration": None if therapy is None else titration_view(pump, therapy),
         "dose_offers": dose_offers(pump, channel),
