@@ -49,6 +49,7 @@ from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
+from smartpump.server.services.ehr_documentation import link_orders
 from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.server.services.presence import Presence
 from smartpump.server.state import ServerState
@@ -92,6 +93,8 @@ def submit_order(
     else:
         decision = evaluate_order(order, library, care_area, now=now, max_age=config.max_order_age)
         if decision.accepted:
+            # the channel's running order as the events now stand, whether or not documentation runs
+            link_orders(session, state.clock)
             try:
                 _check_offerable(session, decision, pump, channel, now)
             except OrderRejected as rejection:
@@ -261,13 +264,14 @@ def offer_args(decision: OrderDecision, channel: str) -> dict[str, object]:
     args: dict[str, object] = {
         "order_id": order.order_id,
         "patient_id": order.patient_id,
-        "prescriber": order.prescriber[:200],
         "channel": channel,
         "entry_id": program.entry_id or "",
         "kind": intent.value,
         "program_kind": program.kind.value,
         "route": program.route.value,
     }
+    if order.prescriber:
+        args["prescriber"] = order.prescriber[:200]
     if intent is OrderIntent.MULTISTEP:
         args["rate_ml_per_h"] = str(decision.verdicts[0].rate_ml_per_h)
         args["steps"] = [
