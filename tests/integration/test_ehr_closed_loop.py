@@ -309,6 +309,9 @@ def test_every_order_kind_closes_the_loop_over_independent_mllp_counterparts(
         [declined] = ehr.messages("N-1")
         assert _refusal(declined) == ("AR", "101", "9023")
         assert str(declined.segment("ORC")[16]).startswith("patient_condition^")
+        # the order's PID-3 (identifier type PI, authority IHE) and PID-5 come back as sent
+        assert str(declined.segment("PID")[3]) == f"{patient}^^^IHE^PI"
+        assert str(declined.segment("PID")[5]) == "Doe^John^^^^^L"
 
         # a pump refusal (the order names another patient): 9012, channel free again
         _accepted(
