@@ -242,8 +242,10 @@ def _request_status(world: World, headers: dict[str, str], order_id: str) -> dic
 
 def test_a_medication_request_status_follows_its_order_offered_started_stopped(world: World) -> None:
     site = ehr_site(world)
-    OrderListener(world.state).answer(dopamine_order())
-    assert _request_status(world, site.nurse, "12345")["status"] == "active"
+    OrderListener(world.state).answer(dopamine_order(prescriber="P-77^Smith^Ann^^^Dr"))
+    offered = _request_status(world, site.nurse, "12345")
+    assert offered["status"] == "active"
+    assert offered["requester"] == {"reference": "Practitioner/P-77", "display": "Dr Ann Smith"}
     events = Events(world)
     events.add("infusion.started", drug="DOPamine", rate_ml_per_h="31.9", dose="10", auto_programmed=True)
     started = _request_status(world, site.nurse, "12345")

@@ -170,9 +170,12 @@ def medication_request(
     pump_serial: str,
     outcome_code: str = "",
     reason: str = "",
+    prescriber_id: str = "",
+    prescriber_name: str = "",
 ) -> Resource:
     """An order as the MedicationRequest it stands for now: its status from the order's outcome and, for an
-    order that ended without an infusion (``cancelled``), the outcome as ``statusReason``."""
+    order that ended without an infusion (``cancelled``), the outcome as ``statusReason``; the prescriber
+    as ``requester`` (a Practitioner reference and display) when the order named one."""
     resource: Resource = {
         "resourceType": "MedicationRequest",
         "id": fhir_id(order_id),
@@ -183,6 +186,13 @@ def medication_request(
         "subject": {"reference": f"Patient/{patient_id}"},
         "performer": {"reference": f"Device/{pump_serial}"},
     }
+    requester: Resource = {}
+    if prescriber_id:
+        requester["reference"] = f"Practitioner/{prescriber_id}"
+    if prescriber_name:
+        requester["display"] = prescriber_name
+    if requester:
+        resource["requester"] = requester
     if resource["status"] == "cancelled":
         resource["statusReason"] = {
             "coding": [{"system": OUTCOME_SYSTEM, "code": outcome_code or order_status}],

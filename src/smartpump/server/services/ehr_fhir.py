@@ -450,6 +450,8 @@ def _request(order: EhrOrder) -> Resource:
         pump_serial=order.pump_serial,
         outcome_code=order.outcome_code,
         reason=order.reason,
+        prescriber_id=order.prescriber_id,
+        prescriber_name=order.prescriber_name,
     )
 
 
