@@ -27,6 +27,7 @@ import tests.server.conftest as server_fixtures
 from smartpump.clock import ManualClock
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
+from smartpump.pump.capabilities import PumpModel
 from smartpump.server import keys
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_ehr import EhrOrder
@@ -272,7 +273,7 @@ def test_every_order_kind_closes_the_loop_over_independent_mllp_counterparts(
     site: tuple[Harness, SimFleet, ManualClock],
 ) -> None:
     harness, fleet, server_clock = site
-    lvp, pca = sorted(fleet.serials(), key=lambda s: fleet.pump(s).caps.model.value != "lvp")
+    lvp, pca = sorted(fleet.serials(), key=lambda s: fleet.pump(s).caps.model is not PumpModel.LVP)
     with fleet.lock:
         patient = fleet.pump(lvp).patient_id
         pca_patient = fleet.pump(pca).patient_id
