@@ -28,6 +28,7 @@ from smartpump.clock import ManualClock
 from smartpump.demo.fleet import SimFleet
 from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
+from smartpump.pump.capabilities import PumpModel
 from smartpump.server import keys
 from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_ehr import EhrOrder
@@ -272,7 +273,7 @@ def test_every_order_kind_closes_the_loop_over_independent_mllp_counterparts(
     site: tuple[Harness, SimFleet, ManualClock],
 ) -> None:
     harness, fleet, server_clock = site
-    lvp, pca = sorted(fleet.serials(), key=lambda s: fleet.pump(s).caps.model.value != "lvp")
+    lvp, pca = sorted(fleet.serials(), key=lambda s: fleet.pump(s).caps.model is not PumpModel.LVP)
     with fleet.lock:
         patient = fleet.pump(lvp).patient_id
         pca_patient = fleet.pump(pca).patient_id
@@ -309,6 +310,9 @@ def test_every_order_kind_closes_the_loop_over_independent_mllp_counterparts(
         [declined] = ehr.messages("N-1")
         assert _refusal(declined) == ("AR", "101", "9023")
         assert str(declined.segment("ORC")[16]).startswith("patient_condition^")
+        # the order's PID-3 (identifier type PI, authority IHE) and PID-5 come back as sent
+        assert str(declined.segment("PID")[3]) == f"{patient}^^^IHE^PI"
+        assert str(declined.segment("PID")[5]) == "Doe^John^^^^^L"
 
         # a pump refusal (the order names another patient): 9012, channel free again
         _accepted(

@@ -51,8 +51,10 @@ def dopamine_order(
     channel: str = "",
     order_time: datetime | None = None,
     patient: str = PATIENT,
+    prescriber: str = "",
 ) -> Message:
-    """The PCD-03 dopamine example (CP-159 form) for our pump, with the given changes."""
+    """The PCD-03 dopamine example (CP-159 form) for our pump, with the given changes (``prescriber`` is
+    ORC-12, an XCN such as ``P-77^Smith^Ann^^^Dr``)."""
     text = example()
     text = text.replace("^^A0001^PUMPVENDOR", f"{serial}^^^PUMPVENDOR")
     text = text.replace("|RGV^O15^RGV_O15|1|", f"|RGV^O15^RGV_O15|{control_id}|")
@@ -64,6 +66,8 @@ def dopamine_order(
         text = _set_field(text, "OBX|1|", 4, channel)
     if order_time is not None:
         text = _set_field(text, "ORC|", 9, order_time.strftime("%Y%m%d%H%M%S+0000"))
+    if prescriber:
+        text = _set_field(text, "ORC|", 12, prescriber)
     return parse(text)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.device import Device
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from smartpump.server.auth import Role
 from smartpump.server.services.ehr import OrderListener, eui64
@@ -228,3 +229,67 @@ def test_bad_date_search_is_a_422(world: World) -> None:
     site = ehr_site(world)
     response = world.client.get("/api/v1/fhir/Observation", headers=site.nurse, params={"date": "gexyz"})
     assert response.status_code == 422
+
+
+def _request_status(world: World, headers: dict[str, str], order_id: str) -> dict[str, Any]:
+    """GET the order as a MedicationRequest, validated by fhir.resources."""
+    response = world.client.get(f"/api/v1/fhir/MedicationRequest/{order_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    MedicationRequest.model_validate(response.json())
+    resource: dict[str, Any] = response.json()
+    return resource
+
+
+def test_a_medication_request_status_follows_its_order_offered_started_stopped(world: World) -> None:
+    site = ehr_site(world)
+    OrderListener(world.state).answer(dopamine_order(prescriber="P-77^Smith^Ann^^^Dr"))
+    offered = _request_status(world, site.nurse, "12345")
+    assert offered["status"] == "active"
+    assert offered["requester"] == {"reference": "Practitioner/P-77", "display": "Dr Ann Smith"}
+    events = Events(world)
+    events.add("infusion.started", drug="DOPamine", rate_ml_per_h="31.9", dose="10", auto_programmed=True)
+    started = _request_status(world, site.nurse, "12345")
+    assert started["status"] == "active" and "statusReason" not in started
+    world.clock.advance(600)
+    events.add("infusion.stopped", infused_ml="5.3", reason="user")
+    stopped = _request_status(world, site.nurse, "12345")
+    assert stopped["status"] == "stopped"
+    assert stopped["subject"] == {"reference": "Patient/98765"}
+    assert stopped["identifier"] == [{"system": "urn:smartpump:order-id", "value": "12345"}]
+
+
+def test_a_declined_order_is_a_cancelled_request_with_the_nurses_reason(world: World) -> None:
+    site = ehr_site(world)
+    response = world.client.post("/api/v1/fhir/MedicationRequest", headers=site.nurse, json=_request())
+    assert response.json()["status"] == "active"
+    Events(world).add(
+        "program.cancelled",
+        verdict="ok",
+        entry_id="icu-dopamine",
+        alerts=[],
+        auto_programmed=True,
+        reason="wrong_patient",
+    )
+    declined = _request_status(world, site.nurse, "MR-1")
+    assert declined["status"] == "cancelled"
+    assert declined["statusReason"]["coding"] == [
+        {"system": "urn:smartpump:order-outcome", "code": "wrong_patient"}
+    ]
+    again = world.client.post("/api/v1/fhir/MedicationRequest", headers=site.nurse, json=_request())
+    assert again.status_code == 200
+    MedicationRequest.model_validate(again.json())
+    assert again.json()["status"] == "cancelled"
+    assert again.json()["statusReason"] == declined["statusReason"]
+
+
+def test_a_medication_request_read_is_phi_facility_checked_and_404_as_an_operation_outcome(
+    world: World,
+) -> None:
+    site = ehr_site(world)
+    OrderListener(world.state).answer(dopamine_order())
+    south = world.facility("south")
+    outsider = world.as_role(Role.NURSE, south, username="south-nurse")
+    missing = world.client.get("/api/v1/fhir/MedicationRequest/12345", headers=outsider)
+    assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
+    assert world.client.get("/api/v1/fhir/MedicationRequest/12345", headers=site.biomed).status_code == 403
+    assert _request_status(world, site.nurse, "12345")["status"] == "active"

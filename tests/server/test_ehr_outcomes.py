@@ -75,7 +75,11 @@ def _check_outcome(message: Message, *, control_id: str, order_id: str, piv: str
     assert msa.value(2) == control_id
     assert err_code(message) == piv
     assert (orc.value(1), orc.value(2), orc.value(5), orc.value(16, 1)) == ("OC", order_id, "CA", code)
-    assert message.first("PID").value(3, 1) == "98765"  # type: ignore[union-attr]
+    pid = message.first("PID")
+    assert pid is not None
+    # the order's PID-3 is 98765^^^IHE^PI: its identifier type and assigning authority come back as sent
+    assert (pid.value(3, 1), pid.value(3, 4), pid.value(3, 5)) == ("98765", "IHE", "PI")
+    assert (pid.value(5, 1), pid.value(5, 2)) == ("Doe", "John")
     independent = hl7.parse(message.to_er7())
     assert str(independent.segment("MSA")[2]) == control_id
 
@@ -224,6 +228,20 @@ def test_the_api_and_the_pump_page_show_each_order_with_its_outcome(world: World
     viewer = world.as_role(Role.VIEWER, site.facility_id, username="ehr-viewer")
     assert world.client.get(f"/api/v1/pumps/{SERIAL}/orders", headers=viewer).status_code == 403
     assert world.client.get("/api/v1/pumps/NOPE/orders", headers=site.nurse).status_code == 404
+
+
+def test_the_prescriber_travels_from_orc_12_to_the_offer_the_api_and_the_pump_page(world: World) -> None:
+    site = ehr_site(world)
+    order = dopamine_order(prescriber="P-77^Smith^Ann^^^Dr")
+    reply = OrderListener(world.state).answer(order)
+    assert ack_code_of(reply).value == "CA", reply.to_er7()  # type: ignore[union-attr]
+    with world.state.sessions() as session:
+        command = session.scalars(select(PumpCommand)).one()
+        assert "Dr Ann Smith (P-77)" in command.signed
+    [shown] = world.client.get(f"/api/v1/pumps/{SERIAL}/orders", headers=site.nurse).json()
+    assert (shown["prescriber_id"], shown["prescriber_name"]) == ("P-77", "Dr Ann Smith")
+    page = world.client.get(f"/ui/pumps/{SERIAL}", headers=site.nurse).text
+    assert '<td class="prescriber">Dr Ann Smith <span class="muted">(P-77)</span></td>' in page
 
 
 def test_a_dose_change_is_documented_in_the_unit_of_its_own_event(world: World) -> None:

@@ -36,7 +36,7 @@ def test_metadata_is_a_public_valid_capability_statement(world: World) -> None:
     assert statement.fhirVersion == "4.0.1" and statement.kind == "instance"
     assert statement.rest is not None
     served = {r.type: [i.code for i in r.interaction or []] for r in statement.rest[0].resource or []}
-    assert served["MedicationRequest"] == ["create"]
+    assert served["MedicationRequest"] == ["create", "read"]
     assert set(served) == {"Device", "MedicationAdministration", "Observation", "MedicationRequest"}
     assert statement.implementation is not None
     assert statement.implementation.url == "http://testserver/api/v1/fhir"

@@ -8,11 +8,13 @@ The fleet first plays the last ``--history-h`` hours at once, then runs at the w
 event carries the pump's own clock, which is never ahead of the server's, so the CQI views and the live
 dashboard show the same time.
 
-The demo library is imported as a draft through the real lifecycle; its lint errors (high-alert entries
-without a hard maximum) block submission and release, and they are printed, not hidden: the pumps run it
-as their factory-installed library (version 1) until a pharmacist fixes those entries and two other
-approvers (the default release policy) approve and release the result as version 2, which can then be
-deployed.
+The pumps run the example library as their factory-installed library (version 1). The server starts
+with its first release, version 2, made through the real lifecycle and audited under the demo's own
+users: the pharmacist imports the example as a draft and completes what lint refuses (a high-alert entry
+without a dose hard maximum gets one of twice its soft maximum, said in the entry's provenance; the
+example itself keeps its sources' values), the two approvers approve it (the default release policy) and
+one of them releases it, signed. Lint warnings stay and are printed. EHR orders are checked against this
+release at once; a biomed deploys it to the pumps (``POST /api/v1/deployments``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from smartpump.demo.fleet import SimFleet
+    from smartpump.server.auth import Access
     from smartpump.server.state import ServerState
 
 DEMO_DIR: Final = Path("var/demo")
@@ -51,6 +54,8 @@ DEMO_USERS: Final = (
     ("viewer", "viewer"),
 )
 HOUR_S: Final = 3600
+SEED_REASON: Final = "demo seed: first release of the example library"
+"""The approvals' comment, in the audit log, of the release the demo seeds."""
 
 
 def demo(
@@ -212,16 +217,23 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
         highlight=False,
     )
     say(
-        f"  demo library: imported as draft v{report.library_version} (#{report.library_id}); "
-        f"{len(report.lint_errors)} lint error(s) block its release:",
+        f"  demo library: v{report.library_version} (#{report.library_id}) released and signed by the demo "
+        f"seed; high-alert entries it completed to clear lint errors: {len(report.completed)}",
         markup=False,
         highlight=False,
     )
-    for finding in report.lint_errors:
-        say(f"    {finding}", markup=False, highlight=False)
+    for line in report.completed:
+        say(f"    {line}", markup=False, highlight=False)
+    lint_url = f"/api/v1/libraries/{report.library_id}/lint"
     say(
-        f"  The pumps run it as their factory library v{library.version}; fix, approve and release "
-        f"v{report.library_version}, then POST /api/v1/deployments.",
+        f"  {len(report.lint_warnings)} lint warning(s) remain (GET {lint_url}).",
+        markup=False,
+        highlight=False,
+    )
+    say(
+        f"  EHR orders are checked against v{report.library_version} now; the pumps run the example as their "
+        f"factory library v{library.version} until a biomed deploys v{report.library_version} "
+        "(POST /api/v1/deployments).",
         markup=False,
         highlight=False,
     )
@@ -249,19 +261,22 @@ def holds_demo(session: Session) -> bool:
 
 
 class SeedReport:
-    """What the seeding created: users with their passwords, the draft library, its lint errors."""
+    """What the seeding created: users with their passwords, the released library, the entries the seed
+    completed to clear lint errors, and the lint warnings that remain."""
 
     def __init__(self) -> None:
         self.users: list[tuple[str, str, str]] = []
         self.library_id = 0
         self.library_version = 0
-        self.lint_errors: list[str] = []
+        self.completed: list[str] = []
+        self.lint_warnings: list[str] = []
         self.care_areas: list[str] = []
 
 
 def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedReport:
     """Seed the facility, the users, the registry of the simulated pumps (with their factory library's
-    version and content hash) and then the draft library, numbered above the factory version."""
+    version and content hash) and then the first release of the example library, numbered above the factory
+    version (see the module docstring)."""
     from smartpump.library.formats import json_format
     from smartpump.pump.installation import library_sha256
     from smartpump.server.auth import Access, Principal, Role
@@ -292,14 +307,14 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
         ids[username] = user.id
         report.users.append((username, role, password))
     session.commit()
-    pharmacist = Access(
-        principal=Principal(
-            user_id=ids["pharmacist"],
-            username="pharmacist",
-            facility_roles={facility.id: frozenset({Role.PHARMACIST})},
-        ),
-        roles=frozenset({Role.PHARMACIST}),
-    )
+
+    def acting(username: str, role: Role) -> Access:
+        principal = Principal(
+            user_id=ids[username], username=username, facility_roles={facility.id: frozenset({role})}
+        )
+        return Access(principal=principal, roles=frozenset({role}))
+
+    pharmacist = acting("pharmacist", Role.PHARMACIST)
     areas: set[str] = set()
     for serial in fleet.serials():
         pump = fleet.pump(serial)
@@ -331,17 +346,51 @@ def seed_demo(session: Session, state: ServerState, fleet: SimFleet) -> SeedRepo
     )
     report.library_id = draft.id
     report.library_version = draft.version
-    try:
-        library_lifecycle.submit(session, clock, pharmacist, draft.id)
-    except SmartpumpError:
-        session.rollback()
-    report.lint_errors = [
+    report.completed = _complete_hard_maxima(session, state, pharmacist, draft.id)
+    library_lifecycle.submit(session, clock, pharmacist, draft.id)
+    approvers = (acting("approver", Role.PHARMACY_APPROVER), acting("approver2", Role.PHARMACY_APPROVER))
+    for approver in approvers:
+        library_lifecycle.approve(session, clock, approver, draft.id, comment=SEED_REASON, emergency=False)
+    released = library_lifecycle.release(session, clock, state.keys, approvers[0], draft.id)
+    report.lint_warnings = [
         f"{f.rule} at {f.where}: {f.message}"
-        for f in library_lifecycle.findings(draft)
-        if f.severity.value == "error"
+        for f in library_lifecycle.findings(released)
+        if f.severity.value == "warning"
     ]
     report.care_areas = sorted(areas)
     return report
+
+
+def _complete_hard_maxima(
+    session: Session, state: ServerState, pharmacist: Access, library_id: int
+) -> list[str]:
+    """Give each high-alert entry lint refuses for lacking a dose hard maximum one of twice its highest dose
+    limit, noted in its provenance (the pharmacist's edit, audited); returns what was completed."""
+    from decimal import Decimal
+
+    from smartpump.library.formats import json_format
+    from smartpump.server.services import library_lifecycle
+    from smartpump.units import format_decimal
+
+    row = library_lifecycle.get_version(session, pharmacist, library_id)
+    missing = {
+        f.where.removeprefix("entry:")
+        for f in library_lifecycle.findings(row)
+        if f.rule == "lint.high_alert.no_hard_max"
+    }
+    completed = []
+    for entry in json_format.to_document(library_lifecycle.library_of(row))["entries"]:
+        if entry["id"] not in missing:
+            continue
+        limits = entry["dose"]["limits"]
+        hard_max = 2 * max(Decimal(str(v)) for v in limits.values())
+        limits["hard_max"] = hard_max
+        shown = format_decimal(hard_max)
+        note = f"hard max {shown} {entry['dose']['unit']} added by the demo seed (twice the highest limit)"
+        entry["provenance"] = f"{entry['provenance']}; {note}" if entry.get("provenance") else note
+        library_lifecycle.put_entry(session, state.clock, pharmacist, library_id, entry["id"], entry)
+        completed.append(f"{entry['id']}: {note}")
+    return completed
 
 
 def register(app: typer.Typer) -> None:

@@ -316,16 +316,17 @@ class SimFleet:
 
         Raises:
             PumpError: ``pump.no_pending_program`` when nothing is held, or the pump's own refusal (the offer
-                is then dropped).
+                stays held, so the nurse can answer it again: with an override reason, or a decline).
         """
         with self.lock:
-            held = self._held_offers.pop((serial, cid), None)
+            held = self._held_offers.get((serial, cid))
             if held is None:
                 raise PumpError("no offer is held on this channel", code="pump.no_pending_program")
             if held.kind is OfferKind.SECONDARY:
                 self.act(serial, lambda p: p.secondary(cid, held.program, override=override))
             else:
                 self.act(serial, lambda p: p.bolus(cid, held.program, override=override))
+            del self._held_offers[(serial, cid)]
 
     def decline_offer(
         self, serial: str, cid: str, *, reason: DeclineReason | str = DeclineReason.OTHER

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from smartpump.ders.program import InfusionProgram
-from smartpump.pump.device import Pump
+from smartpump.pump.device import DeclineReason, OverrideReason, Pump
 from smartpump.transport.offers import ProgramOffer
 
 if TYPE_CHECKING:
@@ -42,6 +42,18 @@ class SimulatedFleet(Protocol):
 
     def order_behind(self, serial: str, cid: str, program: InfusionProgram) -> ProgramOffer | None:
         """The EHR offer the program held on a channel came from, when it is still that program."""
+        ...
+
+    def held_offer(self, serial: str, cid: str) -> ProgramOffer | None:
+        """The bolus, loading-dose or piggyback offer waiting for the nurse on a channel, if any."""
+        ...
+
+    def confirm_offer(self, serial: str, cid: str, *, override: OverrideReason | None = None) -> None:
+        """The nurse accepts the held offer: the pump checks and starts it (its refusal is raised)."""
+        ...
+
+    def decline_offer(self, serial: str, cid: str, *, reason: DeclineReason | str = ...) -> None:
+        """The nurse declines the held offer with a coded reason (nothing is delivered)."""
         ...
 
     def runner(self) -> BackgroundService:

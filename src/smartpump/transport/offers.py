@@ -31,6 +31,7 @@ from smartpump.units import AmountUnit, Concentration, DoseUnit
 
 OFFER_FORMAT: Final = "smartpump.program-offer/1"
 MAX_TEXT: Final = 128
+MAX_PRESCRIBER: Final = 200
 """Longest order id, patient id, channel or entry id an offer carries."""
 _E = TypeVar("_E", bound=StrEnum)
 _DECIMAL: Final = re.compile(r"[0-9]{1,32}(?:\.[0-9]{1,32})?(?:E[+-]?[0-9]{1,4})?")
@@ -80,6 +81,8 @@ class ProgramOffer:
     program: InfusionProgram
     steps: tuple[Step, ...] = ()
     parent_order_id: str = ""
+    prescriber: str = ""
+    """The ordering provider as the order named it, shown to the nurse (empty when it named none)."""
 
     def __post_init__(self) -> None:
         for name, text in (
@@ -92,6 +95,8 @@ class ProgramOffer:
                 raise OfferError(name, f"must be text of 1-{MAX_TEXT} characters")
         if len(self.parent_order_id) > MAX_TEXT:
             raise OfferError("parent_order_id", f"must be at most {MAX_TEXT} characters")
+        if not isinstance(self.prescriber, str) or len(self.prescriber) > MAX_PRESCRIBER:
+            raise OfferError("prescriber", f"must be text of at most {MAX_PRESCRIBER} characters")
         for name, number in _numbers(self):
             if number is not None and _DECIMAL.fullmatch(str(number)) is None:
                 raise OfferError(
@@ -127,6 +132,8 @@ def offer_args(offer: ProgramOffer) -> dict[str, object]:
     }
     if offer.parent_order_id:
         args["parent_order_id"] = offer.parent_order_id
+    if offer.prescriber:
+        args["prescriber"] = offer.prescriber
     if program.dose_unit is not None:
         args["dose_unit"] = str(program.dose_unit)
     concentration = program.concentration
@@ -208,6 +215,9 @@ def read_offer(args: Mapping[str, object]) -> ProgramOffer:
     parent = args.get("parent_order_id", "")
     if not isinstance(parent, str) or ("parent_order_id" in args and not parent):
         raise OfferError("parent_order_id", "must be non-empty text when given")
+    prescriber = args.get("prescriber", "")
+    if not isinstance(prescriber, str) or ("prescriber" in args and not prescriber):
+        raise OfferError("prescriber", "must be non-empty text when given")
     return ProgramOffer(
         order_id=reader.text("order_id"),
         patient_id=reader.text("patient_id"),
@@ -216,6 +226,7 @@ def read_offer(args: Mapping[str, object]) -> ProgramOffer:
         program=program,
         steps=reader.steps(),
         parent_order_id=parent,
+        prescriber=prescriber,
     )
 
 
@@ -230,6 +241,7 @@ _FIELDS: Final = frozenset(
         "program_kind",
         "route",
         "parent_order_id",
+        "prescriber",
         "dose",
         "dose_unit",
         "rate_ml_per_h",

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from smartpump.interop.fhir.mappers import (
     FhirMappingError,
     device,
     device_metrics,
     medication_administration,
+    medication_request,
     medication_request_to_order,
     observation,
 )
@@ -165,3 +167,45 @@ def test_invalid_resource_is_refused() -> None:
     del resource["subject"]
     with pytest.raises(FhirMappingError):
         medication_request_to_order(resource)
+
+
+@pytest.mark.parametrize(
+    ("order_status", "status"),
+    [
+        ("offered", "active"),
+        ("started", "active"),
+        ("delivering", "active"),
+        ("applied", "completed"),
+        ("completed", "completed"),
+        ("stopped", "stopped"),
+        ("declined", "cancelled"),
+        ("refused", "cancelled"),
+        ("expired", "cancelled"),
+        ("rejected", "cancelled"),
+    ],
+)
+def test_every_order_status_is_a_valid_medication_request_status(order_status: str, status: str) -> None:
+    resource = medication_request(
+        order_id="ORD 7",
+        order_status=order_status,
+        patient_id="98765",
+        drug_name="DOPamine",
+        pump_serial="A0001",
+        outcome_code="wrong_patient",
+        reason="declined by the nurse",
+    )
+    MedicationRequest.model_validate(resource)
+    assert (resource["id"], resource["status"]) == ("ORD-7", status)
+    assert ("statusReason" in resource) is (status == "cancelled")
+
+
+def test_the_requester_is_the_orders_prescriber() -> None:
+    order = medication_request_to_order(
+        _request(requester={"reference": "Practitioner/P-9", "display": "Dr Lee Wong"})
+    )
+    assert (order.prescriber_id, order.prescriber_name, order.prescriber) == (
+        "P-9",
+        "Dr Lee Wong",
+        "Dr Lee Wong (P-9)",
+    )
+    assert medication_request_to_order(_request()).prescriber == ""

@@ -13,6 +13,7 @@ from smartpump.interop.hl7v2.ack import AckCode, ack_code_of
 from smartpump.interop.hl7v2.listener import Exchange, Hl7Listener, accept_all
 from smartpump.interop.hl7v2.message import Message, parse
 from smartpump.interop.hl7v2.mllp import Frame, MllpClient, MllpDecoder, MllpError, frame, open_stream
+from smartpump.interop.hl7v2.validation import structure_problems
 from tests.unit.interop.helpers import example
 
 DOPAMINE = example("pcd03_rgv_o15_ex1_dopamine_dose_rate.hl7").encode()
@@ -203,3 +204,58 @@ def test_client_replaces_a_connection_the_peer_closed_after_its_reply() -> None:
     thread.join(timeout=10)
     server.close()
     assert received == [b"one", b"two"]
+
+
+def _raw_exchange(host: str, port: int, payload: bytes) -> bytes:
+    """Send one raw MLLP frame over a plain blocking socket and read the framed reply."""
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(b"\x0b" + payload + b"\x1c\r")
+        data = b""
+        while not data.endswith(b"\x1c\r"):
+            chunk = sock.recv(4096)
+            assert chunk, "the listener closed the connection without replying"
+            data += chunk
+    assert data.startswith(b"\x0b")
+    return data[1:-2]
+
+
+@pytest.mark.parametrize(
+    ("payload", "msh9", "msa", "receiver", "version"),
+    [
+        (b"garbage", "ACK^O15^ACK", "MSA|AR", "", "2.6"),
+        (b"\xff\xfeMSH|^~\\&|EHR", "ACK^O15^ACK", "MSA|AR", "", "2.6"),
+        (
+            b"MSH|^~\\&|ADTSYS^X|WARD|SP|H|20260101||ADT^A01^ADT_A01|C9|P|2.5\rPID|1\r!!|x",
+            "ACK^A01^ACK",
+            "MSA|AR|C9",
+            "ADTSYS|WARD",
+            "2.5",
+        ),
+        (
+            b"MSH|^~\\&|EHR|H|SP|H|20260101||RGV^O1^RGV_O15|D7|P|9.9\rZZZZ|1",
+            "ACK^O15^ACK",
+            "MSA|AR|D7",
+            "EHR|H",
+            "2.6",
+        ),
+    ],
+    ids=["garbage", "undecodable", "adt-with-bad-segment", "garbled-trigger-and-version"],
+)
+def test_ack_to_unparsable_input_over_a_raw_socket(
+    payload: bytes, msh9: str, msa: str, receiver: str, version: str
+) -> None:
+    handler = Recorder(ManualClock())
+
+    async def body(host: str, port: int) -> bytes:
+        return await asyncio.to_thread(_raw_exchange, host, port, payload)
+
+    reply, _ = asyncio.run(_with_listener(handler, body))
+    segments = reply.decode().split("\r")
+    msh = segments[0].split("|")
+    assert handler.seen == []
+    assert msh[8] == msh9 and msh[11] == version
+    assert "|".join(msh[4:6]) == (receiver or "|")
+    assert segments[1] == msa
+    problems = structure_problems(parse(reply.decode()))
+    # MSA-2 is required by HL7; when MSH-10 cannot be read it is left empty rather than invented
+    assert problems == (("ValidationError: Missing required child MSA.MSA_2",) if msa == "MSA|AR" else ())

@@ -14,6 +14,7 @@ from smartpump.interop.hl7v2.order_outcome import (
     build_order_outcome,
     piv_code_for_refusal,
 )
+from smartpump.interop.hl7v2.reports import PatientContext
 from smartpump.interop.hl7v2.validation import structure_problems
 
 ENDED = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
@@ -23,7 +24,7 @@ def _outcome(**changes: object) -> OrderOutcome:
     values: dict[str, object] = {
         "order_id": "ORD-7",
         "order_control_id": "MSG-42",
-        "patient_id": "MRN-1",
+        "patient": PatientContext(patient_id="MRN-1", id_type=""),
         "end": OrderEnd.DECLINED,
         "piv_code": 9023,
         "pump_code": "wrong_patient",
@@ -43,13 +44,24 @@ def _build(outcome: OrderOutcome) -> str:
 
 
 @pytest.mark.parametrize(
-    ("authority", "name", "pid3", "pid5"),
-    [("HOSP", ("Doe", "Jane"), "MRN-1^^^HOSP^MR", "Doe^Jane"), ("", (), "MRN-1", "^^^^^^U")],
+    ("patient", "pid3", "pid5"),
+    [
+        (
+            PatientContext(
+                patient_id="MRN-1", authority="HOSP", id_type="MR", family_name="Doe", given_name="Jane"
+            ),
+            "MRN-1^^^HOSP^MR",
+            "Doe^Jane^^^^^L",
+        ),
+        (PatientContext(patient_id="PI-77", authority="NHS", id_type="NH"), "PI-77^^^NHS^NH", "^^^^^^U"),
+        (PatientContext(patient_id="MRN-1", id_type=""), "MRN-1", "^^^^^^U"),
+    ],
+    ids=["mr-named", "non-mr-type-kept", "no-authority"],
 )
 def test_the_outcome_validates_and_names_order_patient_and_codes(
-    authority: str, name: tuple[str, ...], pid3: str, pid5: str
+    patient: PatientContext, pid3: str, pid5: str
 ) -> None:
-    text = _build(_outcome(patient_authority=authority, patient_name=name))
+    text = _build(_outcome(patient=patient))
     parsed = hl7.parse(text)
     assert str(parsed.segment("MSH")[9]) == "RRG^O16^RRG_O16"
     assert str(parsed.segment("MSH")[5]) == "EPIC"

@@ -301,3 +301,23 @@ def test_segments_out_of_order_are_a_parse_error() -> None:
 def test_missing_patient_id_is_9031() -> None:
     _, order = _order(replace=("PID|||98765^^^IHE^PI|", "PID||||"))
     assert _rejected(order) == 9031
+
+
+@pytest.mark.parametrize(
+    ("orc12", "prescriber_id", "name", "shown"),
+    [
+        ("P-77^Smith^Ann^^^Dr", "P-77", "Dr Ann Smith", "Dr Ann Smith (P-77)"),
+        ("^Smith^Ann", "", "Ann Smith", "Ann Smith"),
+        ("P-77", "P-77", "", "P-77"),
+        ("", "", "", ""),
+    ],
+    ids=["id-and-name", "name-only", "id-only", "none"],
+)
+def test_the_ordering_provider_is_read_from_orc_12(
+    orc12: str, prescriber_id: str, name: str, shown: str
+) -> None:
+    line = next(seg for seg in example(DOPAMINE).split("\r") if seg.startswith("ORC|"))
+    fields = line.split("|")
+    fields[12] = orc12
+    _, order = _order(replace=(line, "|".join(fields)))
+    assert (order.prescriber_id, order.prescriber_name, order.prescriber) == (prescriber_id, name, shown)

@@ -50,11 +50,12 @@ def capability_statement(*, base_url: str, software_version: str, published: dat
         },
         {
             "type": "MedicationRequest",
-            "interaction": [{"code": "create"}],
+            "interaction": [{"code": "create"}, {"code": "read"}],
             "documentation": (
                 "Auto-programs the pump named by performer (Device/<serial>) on the channel named by the "
                 f"extension {CHANNEL_EXTENSION} (A-D, A when absent) through the PCD-03 checks; a refusal "
-                "is an OperationOutcome carrying the IHE PIV error code."
+                "is an OperationOutcome carrying the IHE PIV error code. Read by order id: status follows "
+                "the order's outcome (active, completed, stopped, cancelled with statusReason)."
             ),
         },
     ]

@@ -31,6 +31,22 @@ LOINC_WEIGHT: Final = "29463-7"
 ORDER_SYSTEM: Final = "urn:smartpump:order-id"
 CHANNEL_EXTENSION: Final = "urn:smartpump:fhir:extension:pump-channel"
 """MedicationRequest extension (``valueString`` A-D): the pump channel an order is for (A when absent)."""
+OUTCOME_SYSTEM: Final = "urn:smartpump:order-outcome"
+"""MedicationRequest.statusReason coding system: our outcome code (decline reason, pump refusal code,
+``offer.expired``) for an order that ended without an infusion."""
+REQUEST_STATUS: Final = {
+    "offered": "active",
+    "started": "active",
+    "delivering": "active",
+    "applied": "completed",
+    "completed": "completed",
+    "stopped": "stopped",
+    "declined": "cancelled",
+    "refused": "cancelled",
+    "expired": "cancelled",
+    "rejected": "cancelled",
+}
+"""MedicationRequest.status for each order status (docs/interop.md "MedicationRequest status")."""
 _DATE_ONLY: Final = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 
@@ -140,6 +156,57 @@ def medication_administration(
     )
 
 
+def request_status(order_status: str) -> str:
+    """The R4 MedicationRequest.status of an order in ``order_status`` (``unknown`` when not mapped)."""
+    return REQUEST_STATUS.get(order_status, "unknown")
+
+
+def medication_request(
+    *,
+    order_id: str,
+    order_status: str,
+    patient_id: str,
+    drug_name: str,
+    pump_serial: str,
+    outcome_code: str = "",
+    reason: str = "",
+    prescriber_id: str = "",
+    prescriber_name: str = "",
+) -> Resource:
+    """An order as the MedicationRequest it stands for now: its status from the order's outcome and, for an
+    order that ended without an infusion (``cancelled``), the outcome as ``statusReason``; the prescriber
+    as ``requester`` (a Practitioner reference and display) when the order named one."""
+    resource: Resource = {
+        "resourceType": "MedicationRequest",
+        "id": fhir_id(order_id),
+        "identifier": [{"system": ORDER_SYSTEM, "value": order_id}],
+        "status": request_status(order_status),
+        "intent": "order",
+        "medicationCodeableConcept": {"text": drug_name or "unspecified"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "performer": {"reference": f"Device/{pump_serial}"},
+    }
+    requester: Resource = {}
+    if prescriber_id:
+        requester["reference"] = f"Practitioner/{prescriber_id}"
+    if prescriber_name:
+        requester["display"] = prescriber_name
+    if requester:
+        resource["requester"] = requester
+    if resource["status"] == "cancelled":
+        resource["statusReason"] = {
+            "coding": [{"system": OUTCOME_SYSTEM, "code": outcome_code or order_status}],
+            "text": reason or order_status,
+        }
+    return validated(resource)
+
+
+def fhir_id(value: str) -> str:
+    """``value`` as a FHIR id: ASCII letters, digits, ``-`` and ``.`` (others become ``-``), at most 64."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "-" for c in value)[:64]
+    return cleaned or "order"
+
+
 def observation(
     *,
     observation_id: str,
@@ -233,6 +300,8 @@ def medication_request_to_order(
         parent_order_id="",
         order_time=authored_on(request.get("authoredOn"), local_zone),
         clinician=str(_get(request.get("requester"), "reference")),
+        prescriber_id=str(_get(request.get("requester"), "reference") or "").rpartition("/")[2],
+        prescriber_name=str(_get(request.get("requester"), "display") or ""),
         steps=(step,),
         pump_id=performer.removeprefix("Device/") if performer.startswith("Device/") else pump_id,
         pump_vendor="",

@@ -1,8 +1,8 @@
 """Acknowledgements: ACK (original mode AA/AE/AR, enhanced CA/CE/CR) and RRG^O16 with ERR segments.
 
 ERR-3 carries the HL7 table 0357 condition, ERR-4 the severity and ERR-5 the IHE PIV application
-error code (9001-9044). A message we could not parse still gets an AE/AR, echoing its MSH-10 when
-that much can be read.
+error code (9001-9044). A message we could not parse still gets an AE/AR addressed from what of its
+MSH can be read (sender, trigger, MSH-10, version); MSA-2 is empty when its MSH-10 cannot be read.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ OUR_APPLICATION: Final = "SMARTPUMP"
 DEFAULT_TRIGGER: Final = "O15"
 """MSH-9.2 of an ACK to input whose trigger event cannot be read (PCD-03 is the only inbound transaction)."""
 _TRIGGER: Final = re.compile(r"[A-Z0-9]{3}")
+_VERSION: Final = re.compile(r"2\.[1-9](\.[0-9]{1,2})?")
+_HEADER_TEXT_MAX: Final = 199
 
 
 class AckCode(StrEnum):
@@ -134,6 +136,45 @@ def error_detail_for(error: Hl7ParseError) -> ErrorDetail:
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SalvagedHeader:
+    """What could be read from the MSH of input that does not parse; empty strings where nothing could."""
+
+    sending_application: str = ""
+    sending_facility: str = ""
+    trigger: str = ""
+    control_id: str = ""
+    version: str = ""
+
+
+def salvage_header(text: str) -> SalvagedHeader:
+    """MSH-3, MSH-4, MSH-9.2, MSH-10 and MSH-12 read from text that may not parse.
+
+    Only a first line starting ``MSH`` with a non-alphanumeric field separator is read; MSH-3/MSH-4 keep
+    their first component, a trigger or version that is not well formed is left empty.
+    """
+    if not text.startswith("MSH") or len(text) < 4 or text[3].isalnum() or text[3].isspace():
+        return SalvagedHeader()
+    separator = text[3]
+    component = text[4] if len(text) > 4 and text[4] not in (separator, "\r", "\n") else "^"
+    first = text.replace("\n", "\r").split("\r", 1)[0]
+    parts = first.split(separator)
+
+    def field(number: int) -> str:
+        return parts[number - 1].strip()[:_HEADER_TEXT_MAX] if len(parts) >= number else ""
+
+    message_type = field(9).split(component)
+    trigger = message_type[1].strip() if len(message_type) > 1 else ""
+    version = field(12).split(component)[0].strip()
+    return SalvagedHeader(
+        sending_application=field(3).split(component)[0],
+        sending_facility=field(4).split(component)[0],
+        trigger=trigger if _TRIGGER.fullmatch(trigger) else "",
+        control_id=field(10),
+        version=version if _VERSION.fullmatch(version) else "",
+    )
+
+
 def build_ack(
     original: Message | None,
     code: AckCode,
@@ -144,21 +185,31 @@ def build_ack(
     acked_control_id: str | None = None,
     text: str = "",
     fallback_trigger: str = DEFAULT_TRIGGER,
+    salvaged: SalvagedHeader | None = None,
 ) -> Message:
     """An ACK answering ``original`` (ACK^<trigger>^ACK); ``original`` None answers unparsable input.
 
-    MSH-9.2 echoes the original's trigger event; when it has none that is well formed (unparsable input, an
-    empty or garbled MSH-9), it is ``fallback_trigger``: O15, the trigger of the PCD-03 orders this
-    interface takes. The receiving fields are the original's sending fields; ACK^O15 carries the PIV profile.
+    MSH-9.2 echoes the original's trigger event (or, for unparsable input, the ``salvaged`` one); when none
+    is well formed it is ``fallback_trigger``: O15, the trigger of the PCD-03 orders this interface takes.
+    The receiving fields are the original's (or salvaged) sending fields; ACK^O15 carries the PIV profile.
+    MSA-2 is the original's MSH-10, or the salvaged one, and empty when it could not be read.
     """
-    trigger = original.message_type[1] if original is not None else ""
+    if original is not None:
+        trigger = original.message_type[1]
+    else:
+        trigger = salvaged.trigger if salvaged is not None else ""
     if not _TRIGGER.fullmatch(trigger):
         trigger = fallback_trigger
     profile: tuple[tuple[str, str, str, str], ...] = ()
     if original is not None and original.message_type[:2] == ("RGV", "O15"):
         profile = (PIV_PROFILE,)
-    msh = _reply_msh(original, ("ACK", trigger, "ACK"), control_id, timestamp, profile)
-    msa_id = acked_control_id if acked_control_id is not None else (original.control_id if original else "")
+    msh = _reply_msh(original, ("ACK", trigger, "ACK"), control_id, timestamp, profile, salvaged)
+    if acked_control_id is not None:
+        msa_id = acked_control_id
+    elif original is not None:
+        msa_id = original.control_id
+    else:
+        msa_id = salvaged.control_id if salvaged is not None else ""
     msa = build_segment("MSA", code.value, msa_id, text or None)
     return Message((msh, msa, *(e.segment() for e in errors)))
 
@@ -183,17 +234,19 @@ def _reply_msh(
     control_id: str,
     timestamp: datetime,
     profile: tuple[tuple[str, str, str, str], ...],
+    salvaged: SalvagedHeader | None = None,
 ) -> Segment:
     if original is None:
+        header = salvaged if salvaged is not None else SalvagedHeader()
         return build_msh(
             sending_application=OUR_APPLICATION,
             sending_facility=OUR_APPLICATION,
-            receiving_application="",
-            receiving_facility="",
+            receiving_application=header.sending_application,
+            receiving_facility=header.sending_facility,
             timestamp=timestamp,
             message_type=message_type,
             control_id=control_id,
-            version="2.6",
+            version=header.version or "2.6",
         )
     msh = original.msh
     return build_msh(
@@ -219,12 +272,3 @@ def ack_code_of(message: Message) -> AckCode | None:
         return AckCode(msa.value(1).strip())
     except ValueError:
         return None
-
-
-def salvage_control_id(text: str) -> str:
-    """MSH-10 read from text that may not parse (empty when it cannot be found)."""
-    if not text.startswith("MSH") or len(text) < 4:
-        return ""
-    first = text.replace("\n", "\r").split("\r", 1)[0]
-    parts = first.split(text[3])
-    return parts[9].strip()[:199] if len(parts) > 9 else ""

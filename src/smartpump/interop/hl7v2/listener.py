@@ -25,11 +25,12 @@ from smartpump.clock import Clock
 from smartpump.interop.hl7v2.ack import (
     AckCode,
     ErrorDetail,
+    SalvagedHeader,
     ack_code_for_error,
     ack_code_of,
     build_ack,
     error_detail_for,
-    salvage_control_id,
+    salvage_header,
 )
 from smartpump.interop.hl7v2.message import Hl7ParseError, Message, decode, parse
 from smartpump.interop.hl7v2.mllp import MAX_MESSAGE_BYTES, MllpStream
@@ -205,7 +206,8 @@ class Hl7Listener:
             message = parse(text)
             check_inbound(message)
         except Hl7ParseError as error:
-            return self._error_reply(None, salvage_control_id(payload.decode("latin-1")), error, now, peer)
+            salvaged = salvage_header(payload.decode("latin-1"))
+            return self._error_reply(None, salvaged.control_id, error, now, peer, salvaged)
         refusal = self._sender_refusal(message, identity)
         if refusal is not None:
             return self._error_reply(message, message.control_id, refusal, now, peer)
@@ -276,7 +278,13 @@ class Hl7Listener:
         return True
 
     def _error_reply(
-        self, message: Message | None, control_id: str, error: Hl7ParseError, now: datetime, peer: str
+        self,
+        message: Message | None,
+        control_id: str,
+        error: Hl7ParseError,
+        now: datetime,
+        peer: str,
+        salvaged: SalvagedHeader | None = None,
     ) -> str:
         reply = build_ack(
             message,
@@ -285,6 +293,7 @@ class Hl7Listener:
             timestamp=now,
             errors=(error_detail_for(error),),
             acked_control_id=control_id,
+            salvaged=salvaged,
         )
         if self._on_exchange is not None and self._may_log(peer):
             self._on_exchange(

@@ -63,8 +63,15 @@ def patient_segments(patient: PatientContext | None) -> tuple[Segment, ...]:
     """
     if patient is None or not patient.patient_id:
         return ()
+    pv1 = build_segment("PV1", None, "I", (patient.point_of_care, patient.room, patient.bed))
+    return pid_segment(patient), pv1
+
+
+def pid_segment(patient: PatientContext) -> Segment:
+    """PID-3 = ID^^^assigning authority^identifier type as known; PID-5 = the legal name (type ``L``), or
+    only the name type ``U`` when no name is known."""
     named = bool(patient.family_name or patient.given_name)
-    pid = build_segment(
+    return build_segment(
         "PID",
         None,
         None,
@@ -74,8 +81,6 @@ def patient_segments(patient: PatientContext | None) -> tuple[Segment, ...]:
         if named
         else ("", "", "", "", "", "", "U"),
     )
-    pv1 = build_segment("PV1", None, "I", (patient.point_of_care, patient.room, patient.bed))
-    return pid, pv1
 
 
 class ObxTree:

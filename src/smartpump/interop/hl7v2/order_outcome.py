@@ -19,6 +19,8 @@ from typing import Final
 from smartpump.interop.hl7v2.ack import OUR_APPLICATION, RRG_PROFILE, AckCode, ErrorDetail, Severity
 from smartpump.interop.hl7v2.codes import HL7_ERROR_APPLICATION_INTERNAL, PIV_ERRORS
 from smartpump.interop.hl7v2.message import Message, build_msh, build_segment, format_timestamp
+from smartpump.interop.hl7v2.observations import pid_segment
+from smartpump.interop.hl7v2.reports import PatientContext
 
 DECLINED_PIV: Final = 9023
 """PIV 9023 "Program rejected by user": the nurse declined the order at the pump."""
@@ -26,8 +28,6 @@ EXPIRED_PIV: Final = 9015
 """PIV 9015 "Request timed out": nobody confirmed the offer before it expired."""
 OTHER_PIV: Final = 9016
 """PIV 9016 "Other error": a pump refusal with no code of its own in the PIV table."""
-UNKNOWN_NAME: Final = ("", "", "", "", "", "", "U")
-"""PID-5 when the order carried no name: XPN-7 name type ``U`` (unspecified), PID-5 being required."""
 PUMP_REFUSAL_PIV: Final = {
     "command.patient_mismatch": 9012,
     "command.channel_busy": 9002,
@@ -59,9 +59,8 @@ class OrderOutcome:
 
     order_id: str
     order_control_id: str
-    patient_id: str
-    patient_authority: str = ""
-    patient_name: tuple[str, ...] = ()
+    patient: PatientContext
+    """The patient as the order named it (PID-3 ID, assigning authority and identifier type, PID-5 name)."""
     end: OrderEnd
     piv_code: int
     pump_code: str
@@ -108,13 +107,7 @@ def build_order_outcome(
         application_code=outcome.piv_code,
         text=text,
     ).segment()
-    identifier = (
-        (outcome.patient_id, "", "", outcome.patient_authority, "MR")
-        if outcome.patient_authority
-        else (outcome.patient_id,)
-    )
-    name = outcome.patient_name or UNKNOWN_NAME
-    pid = build_segment("PID", None, None, identifier, None, name)
+    pid = pid_segment(outcome.patient)
     orc = build_segment(
         "ORC",
         "OC",

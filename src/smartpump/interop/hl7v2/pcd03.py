@@ -127,6 +127,17 @@ class InfusionOrder:
     patient_id_type: str = ""
     patient_family_name: str = ""
     patient_given_name: str = ""
+    prescriber_id: str = ""
+    """ORC-12.1 (XCN ID) of the ordering provider; FHIR ``requester`` reference id."""
+    prescriber_name: str = ""
+    """ORC-12 prefix, given and family name (``Dr Ann Smith``); FHIR ``requester.display``."""
+
+    @property
+    def prescriber(self) -> str:
+        """The ordering provider as the pump shows it: ``Dr Ann Smith (P-77)``, the part known, or empty."""
+        if self.prescriber_name and self.prescriber_id:
+            return f"{self.prescriber_name} ({self.prescriber_id})"
+        return self.prescriber_name or self.prescriber_id
 
     @property
     def first(self) -> OrderStep:
@@ -236,6 +247,10 @@ def parse_order(message: Message, *, local_zone: tzinfo = UTC) -> InfusionOrder:
         patient_id_type=pid.value(3, 5).strip() if pid else "",
         patient_family_name=pid.value(5, 1).strip() if pid else "",
         patient_given_name=pid.value(5, 2).strip() if pid else "",
+        prescriber_id=orc.value(12, 1).strip(),
+        prescriber_name=" ".join(
+            p for p in (orc.value(12, 6), orc.value(12, 3), orc.value(12, 2)) if p.strip()
+        ),
     )
 
 

@@ -248,13 +248,15 @@ class ChannelOut(Response):
 class EhrOrderOut(Response):
     """An EHR order of a pump and its outcome: offered, rejected, started (applied, delivering), stopped,
     completed, declined (by the nurse), refused (by the pump) or expired; PIV code and reason when it
-    did not start, the pump's code, and when the EHR was told."""
+    did not start, the pump's code, and when the EHR was told; the prescriber (ORC-12, FHIR requester)."""
 
     order_id: str
     parent_order_id: str
     source: str
     channel: str
     patient_id: str
+    prescriber_id: str
+    prescriber_name: str
     drug: str
     status: str
     piv_code: int | None

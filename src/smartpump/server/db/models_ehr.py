@@ -37,7 +37,8 @@ class EhrOrder(Base):
     ``start_event_id`` / ``end_event_id`` link it to the infusion events it became; ``command_nonce`` to the
     offer command; ``offer_event_id`` is the newest stored event when it was offered (a decline comes
     later); ``outcome_code`` is the pump's code (decline reason, refusal code, ``offer.expired``) and
-    ``outcome_reported_at`` when the outcome was queued for the EHR.
+    ``outcome_reported_at`` when the outcome was queued for the EHR. ``prescriber_id`` / ``prescriber_name``
+    are the ordering provider (ORC-12, FHIR ``requester``), empty when the order named none.
     """
 
     __tablename__ = "ehr_orders"
@@ -54,6 +55,8 @@ class EhrOrder(Base):
     sender: Mapped[str] = mapped_column(String(227))
     control_id: Mapped[str] = mapped_column(String(199))
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    prescriber_id: Mapped[str] = mapped_column(String(64), default="")
+    prescriber_name: Mapped[str] = mapped_column(String(128), default="")
     status: Mapped[str] = mapped_column(String(16))
     piv_code: Mapped[int | None]
     reason: Mapped[str] = mapped_column(Text, default="")

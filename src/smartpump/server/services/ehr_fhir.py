@@ -26,6 +26,7 @@ from smartpump.interop.fhir.mappers import (
     device,
     device_metrics,
     medication_administration,
+    medication_request,
     medication_request_to_order,
     observation,
 )
@@ -41,7 +42,7 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.event_data import decimal_or_none
-from smartpump.server.services.context import OrderContext
+from smartpump.server.services.context import ClockContext, OrderContext
 from smartpump.server.services.ehr import (
     SOURCE_FHIR,
     device_identity,
@@ -49,6 +50,7 @@ from smartpump.server.services.ehr import (
     link_orders,
     submit_order,
 )
+from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.units import DoseUnit
 
 PIV_SYSTEM: Final = "urn:oid:1.3.6.1.4.1.19376.1.6.1.3.1"
@@ -395,7 +397,8 @@ def submit_medication_request(
         repo.orders_of_request(session, SOURCE_FHIR, sender, order.order_id) if order.order_id else None
     )
     if previous is not None and previous.status != "rejected":
-        return 200, _accepted(resource, previous.order_id)
+        _bring_up_to_date(session, state, previous)
+        return 200, _accepted(resource, previous)
     decision = submit_order(
         session,
         state,
@@ -407,7 +410,9 @@ def submit_medication_request(
     )
     if decision.rejection is not None:
         return 422, _refusal(decision.rejection.error_code, decision.rejection.reason)
-    return 201, _accepted(resource, order.order_id)
+    stored = repo.orders_of_request(session, SOURCE_FHIR, sender, order.order_id)
+    assert stored is not None
+    return 201, _accepted(resource, stored)
 
 
 def _check_authored_day(day: str, now: datetime, zone: tzinfo) -> None:
@@ -433,11 +438,44 @@ def _refusal(piv_code: int, reason: str) -> Resource:
     return operation_outcome(code="business-rule", text=reason, piv_code=piv_code)
 
 
-def _accepted(resource: dict[str, JsonValue], order_id: str) -> Resource:
-    accepted = {**resource, "id": _fhir_id(order_id), "status": "active"}
+def _accepted(resource: dict[str, JsonValue], order: EhrOrder) -> Resource:
+    """The submitted resource as stored: our id, and the status of the order's outcome so far."""
+    current = _request(order)
+    accepted = {**resource, "id": current["id"], "status": current["status"]}
+    if "statusReason" in current:
+        accepted["statusReason"] = current["statusReason"]
     return _validated(accepted)
 
 
-def _fhir_id(value: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-." else "-" for c in value)[:64]
-    return cleaned or "order"
+def _request(order: EhrOrder) -> Resource:
+    return medication_request(
+        order_id=order.order_id,
+        order_status=order.status,
+        patient_id=order.patient_id,
+        drug_name=order.drug,
+        pump_serial=order.pump_serial,
+        outcome_code=order.outcome_code,
+        reason=order.reason,
+        prescriber_id=order.prescriber_id,
+        prescriber_name=order.prescriber_name,
+    )
+
+
+def _bring_up_to_date(session: Session, state: ClockContext, order: EhrOrder) -> None:
+    """Link the order to its infusion and settle its offer (declined, refused, expired), then commit."""
+    link_orders(session, state.clock)
+    if order.status == "offered" and order.pump_id is not None:
+        settle_offers(session, state.clock.now(), pump_id=order.pump_id, channel=order.channel, expire=True)
+    session.commit()
+
+
+def read_medication_request(session: Session, state: OrderContext, access: Access, order_id: str) -> Resource:
+    """The newest order with this id in the caller's facilities as a MedicationRequest whose status is its
+    outcome (404 otherwise); audited as a PHI read."""
+    order = repo.newest_order(session, order_id, facility_ids=_phi_scope(access))
+    if order is None:
+        raise NotFoundError(f"no MedicationRequest {order_id!r}", code="fhir.not_found")
+    _bring_up_to_date(session, state, order)
+    resource = _request(order)
+    _audit_read(session, state, access, "MedicationRequest", {"id": order_id}, {order.patient_id})
+    return resource

@@ -32,6 +32,8 @@ class OrderView:
     source: str
     channel: str
     patient_id: str
+    prescriber_id: str
+    prescriber_name: str
     drug: str
     status: str
     piv_code: int | None
@@ -81,6 +83,8 @@ def pump_orders(
             source=r.source,
             channel=r.channel,
             patient_id=r.patient_id,
+            prescriber_id=r.prescriber_id,
+            prescriber_name=r.prescriber_name,
             drug=r.drug,
             status=r.status,
             piv_code=r.piv_code,

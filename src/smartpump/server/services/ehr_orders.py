@@ -54,6 +54,7 @@ from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.services.context import OrderContext
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, SOURCE_HL7, EhrConfig
+from smartpump.server.services.ehr_documentation import link_orders
 from smartpump.server.services.ehr_outcomes import settle_offers
 from smartpump.server.services.presence import Presence
 from smartpump.transport.commands import OFFER_PROGRAM
@@ -96,6 +97,8 @@ def submit_order(
     else:
         decision = evaluate_order(order, library, care_area, now=now, max_age=config.max_order_age)
         if decision.accepted:
+            # the channel's running order as the events now stand, whether or not documentation runs
+            link_orders(session, state.clock)
             try:
                 _check_offerable(session, decision, pump, channel, now)
             except OrderRejected as rejection:
@@ -114,6 +117,8 @@ def submit_order(
         sender=sender[:227],
         control_id=order.control_id[:199],
         patient_id=order.patient_id[:64],
+        prescriber_id=order.prescriber_id[:64],
+        prescriber_name=order.prescriber_name[:128],
         status="offered" if decision.accepted else "rejected",
         piv_code=decision.rejection.error_code if decision.rejection else None,
         reason=decision.rejection.reason if decision.rejection else "",
@@ -280,6 +285,7 @@ def program_offer(decision: OrderDecision, channel: str) -> ProgramOffer:
         program=program,
         steps=steps,
         parent_order_id=order.parent_order_id if kind in (OfferKind.BOLUS, OfferKind.LOADING) else "",
+        prescriber=(order.prescriber or "")[:200],
     )
 
 

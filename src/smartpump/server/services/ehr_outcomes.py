@@ -33,6 +33,7 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.services.ehr_config import SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
+from smartpump.server.services.patients import order_patient
 
 ENDED_WITHOUT_INFUSION: Final = tuple(end.value for end in OrderEnd)
 EXPIRED_CODE: Final = "offer.expired"
@@ -169,7 +170,7 @@ def report_outcomes(session: Session, clock: Clock, destination: str, config: Eh
         outcome = OrderOutcome(
             order_id=order.order_id,
             order_control_id=order.control_id,
-            patient_id=order.patient_id,
+            patient=order_patient(session, order),
             end=OrderEnd(order.status),
             piv_code=order.piv_code or DECLINED_PIV,
             pump_code=order.outcome_code,

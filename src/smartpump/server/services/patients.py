@@ -306,8 +306,15 @@ def patient_context(
     if order is None or not order.patient_id:
         return None if association is None else _context(association, association.patient_id)
     context = session.get(EhrOrderPatient, order.id)
+    if context is None and association is not None and association.patient_id == order.patient_id:
+        return _context(association, order.patient_id)
+    return order_patient(session, order)
+
+
+def order_patient(session: Session, order: EhrOrder) -> PatientContext:
+    """The patient as the order named it: PID-3 ID, assigning authority and identifier type (``MR`` when the
+    order named none), PID-5 name."""
+    context = session.get(EhrOrderPatient, order.id)
     if context is not None:
         return _context(context, order.patient_id)
-    if association is not None and association.patient_id == order.patient_id:
-        return _context(association, order.patient_id)
     return PatientContext(patient_id=order.patient_id, id_type=ORDER_ID_TYPE)

@@ -48,6 +48,7 @@ from smartpump.server.web.panel_view import (
     entry_options,
     focus_after,
     form_values,
+    held_offer_view,
     override_reasons,
     refusal,
     route_options,
@@ -78,6 +79,8 @@ ACTIONS: Final = frozenset(
         "stop",
         "cancel",
         "decline",
+        "accept_offer",
+        "decline_offer",
         "bolus",
         "loading",
         "secondary",
@@ -402,6 +405,27 @@ def _attempt(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> O
         return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
 
 
+HELD_OFFER_ACTIONS: Final = frozenset({"accept_offer", "decline_offer"})
+"""The nurse's answers to a bolus, loading-dose or piggyback offer the fleet holds on a running channel."""
+
+
+def _answer_held_offer(
+    fleet: SimulatedFleet, pump: Pump, action: str, channel: str, fields: dict[str, str]
+) -> Outcome | Refusal:
+    """Accept (the pump checks and starts it, an override reason given up front) or decline (with a coded
+    reason, which tells the EHR) the offer held on the channel; a refusal keeps the crossed limits."""
+    first = pump.events.next_seq
+    try:
+        if action == "decline_offer":
+            fleet.decline_offer(pump.id, channel, reason=fields["decline_reason"])
+            return Outcome(text="EHR offer declined")
+        reason = OverrideReason(fields["reason"]) if fields["reason"] else None
+        fleet.confirm_offer(pump.id, channel, override=reason)
+        return Outcome(text="EHR offer accepted and running")
+    except SmartpumpError as error:
+        return refusal(error, checked_alerts(pump.events.since(first - 1), channel))
+
+
 def _view(fleet: SimulatedFleet, pump: Pump, channel: str) -> dict[str, Any]:
     """Everything the panel displays for one pump and its selected channel (legal actions only)."""
     library, area = pump.library, pump.care_area
@@ -410,6 +434,7 @@ def _view(fleet: SimulatedFleet, pump: Pump, channel: str) -> dict[str, Any]:
     ordered = None
     if pending is not None and pending.auto_programmed:
         ordered = fleet.order_behind(pump.id, channel, pending.program)
+    held = fleet.held_offer(pump.id, channel)
     therapy = current.therapy
     entries = [] if library is None or area is None else entry_options(library, library.entries_in(area.id))
     secondaries = secondary_entries(pump, channel)
@@ -424,6 +449,12 @@ def _view(fleet: SimulatedFleet, pump: Pump, channel: str) -> dict[str, Any]:
         "state": current.state.value,
         "verdict": None if pending is None else verdict_view(pending),
         "order_id": None if ordered is None else ordered.order_id,
+        "prescriber": "" if ordered is None else ordered.prescriber,
+        "held_offer": None
+        if held is None
+        else held_offer_view(
+            pump, kind=held.kind, order_id=held.order_id, prescriber=held.prescriber, program=held.program
+        ),
         "therapy": therapy,
         "titration": None if therapy is None else titration_view(pump, therapy),
         "dose_offers": dose_offers(pump, channel),
@@ -587,7 +618,11 @@ def panel_action(
     with fleet.lock:
         if channel not in pump.channels:
             raise NotFoundError(f"no channel {channel}", code="panel.no_channel")
-        result = fleet.act(serial, lambda acting: _attempt(acting, action, channel, fields))
+        result: object
+        if action in HELD_OFFER_ACTIONS:
+            result = _answer_held_offer(fleet, pump, action, channel, fields)
+        else:
+            result = fleet.act(serial, lambda acting: _attempt(acting, action, channel, fields))
         assert isinstance(result, Outcome | Refusal)
         if isinstance(result, Refusal):
             return _render(request, access, fleet, pump, channel, outcome=result, submitted=(action, fields))

@@ -474,3 +474,45 @@ def focus_after(action: str, *, refused: bool) -> tuple[str, ...]:
     if refused:
         return (f"[data-action={action}]", *FOCUS_AFTER.get(action, ()))
     return FOCUS_AFTER.get(action, ())
+
+
+HELD_KINDS: Final = {"bolus": "Bolus", "loading": "Loading dose", "secondary": "Piggyback"}
+"""The offers the fleet holds on a running channel until the nurse accepts or declines, by their kind."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldOfferView:
+    """A held EHR offer as the panel shows it: what, from which order and prescriber, and how much."""
+
+    label: str
+    order_id: str
+    prescriber: str
+    drug: str
+    dose: str
+
+
+def held_offer_view(
+    pump: Pump, *, kind: str, order_id: str, prescriber: str, program: InfusionProgram
+) -> HeldOfferView:
+    """The panel's line for a held bolus, loading-dose or piggyback offer (the program exactly as ordered)."""
+    entry = _entry_of(pump, program.entry_id)
+    library = pump.library
+    drug = program.entry_id or "basic infusion"
+    if entry is not None and library is not None:
+        drug = library.drug(entry.drug_id).shown_name
+    parts = []
+    if program.dose is not None:
+        parts.append(f"{exact(program.dose)} {program.dose_unit or ''}".strip())
+    elif program.rate_ml_per_h is not None:
+        parts.append(f"{exact(program.rate_ml_per_h)} mL/h")
+    if program.vtbi_ml is not None:
+        parts.append(f"VTBI {exact(program.vtbi_ml)} mL")
+    if program.duration_min is not None:
+        parts.append(f"over {significant(program.duration_min)} min")
+    return HeldOfferView(
+        label=HELD_KINDS.get(kind, kind),
+        order_id=order_id,
+        prescriber=prescriber,
+        drug=drug,
+        dose=" · ".join(parts),
+    )

@@ -145,3 +145,12 @@ def create_medication_request(
     the PIV code (422) or a structure problem (400)."""
     status, resource = ehr_fhir.submit_medication_request(session, state, access, body)
     return _fhir(resource, status)
+
+
+@router.get("/MedicationRequest/{order_id}", response_class=JSONResponse)
+def read_medication_request(
+    order_id: Annotated[str, Path(max_length=64)], access: PhiReader, session: SessionDep, state: StateDep
+) -> JSONResponse:
+    """An order (HL7 or FHIR) as a MedicationRequest whose status is the order's outcome so far (audited
+    PHI read; 404 outside the caller's facilities)."""
+    return _fhir(ehr_fhir.read_medication_request(session, state, access, order_id))

@@ -100,6 +100,14 @@ def orders_of_request(session: Session, source: str, sender: str, order_id: str)
     ).first()
 
 
+def newest_order(session: Session, order_id: str, *, facility_ids: frozenset[int] | None) -> EhrOrder | None:
+    """The newest order stored under this order id within the facilities (all when None)."""
+    query = select(EhrOrder).where(EhrOrder.order_id == order_id)
+    if facility_ids is not None:
+        query = query.where(EhrOrder.facility_id.in_(facility_ids))
+    return session.scalars(query.order_by(EhrOrder.id.desc()).limit(1)).first()
+
+
 def cursor(session: Session, name: str, now: datetime) -> EhrCursor:
     """A worker's cursor row, locked for this transaction (created at 0 on first use)."""
     row = session.scalars(select(EhrCursor).where(EhrCursor.name == name).with_for_update()).one_or_none()
