@@ -26,7 +26,8 @@ from smartpump.server.app import create_app
 from smartpump.server.auth import Role
 from smartpump.server.db import migrate
 from smartpump.server.db.engine import make_engine, normalize_url
-from smartpump.server.db.models import Base, Facility, RoleGrant
+from smartpump.server.db.models import Facility, RoleGrant
+from smartpump.server.db.schema import METADATA
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
 from tests.factories import make_library
@@ -92,7 +93,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
+    tables = list(reversed(METADATA.sorted_tables))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)

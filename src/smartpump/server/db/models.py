@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -15,36 +14,15 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.types import UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base with a stable constraint naming convention (migrations depend on it)."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        str: String(255),
-        Decimal: Numeric(12, 4),
-    }
+from smartpump.server.db.base import Base
 
 
 class Facility(Base):
@@ -378,11 +356,3 @@ class ReleasePolicy(Base):
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime]
 
-
-from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet, EHR and bench tables)
-    models_bench,
-    models_ehr,
-    models_fleet_ops,
-    models_identity,
-    models_patients,
-)
