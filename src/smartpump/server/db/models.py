@@ -22,7 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from smartpump.library.model import LibraryStatus
 from smartpump.server.db.base import Base
+from smartpump.server.db.types import enum_column
+from smartpump.server.vocabulary import ChangeRequestStatus, FaultStatus, GrantStatus, PumpStatus
 
 
 class Facility(Base):
@@ -64,7 +67,7 @@ class RoleGrant(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, 16))
     granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
@@ -130,7 +133,7 @@ class Pump(Base):
     last_seen: Mapped[datetime | None]
     battery_percent: Mapped[int | None]
     battery_health_percent: Mapped[int | None]
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PumpStatus] = mapped_column(enum_column(PumpStatus, 32))
     inspection_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
@@ -232,7 +235,7 @@ class FaultReport(Base):
     pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[FaultStatus] = mapped_column(enum_column(FaultStatus, 16))
     reported_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reported_at: Mapped[datetime]
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -279,7 +282,7 @@ class LibraryVersion(Base):
     facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
     name: Mapped[str]
     version: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[LibraryStatus] = mapped_column(enum_column(LibraryStatus, 16))
     document: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -333,7 +336,7 @@ class ChangeRequest(Base):
     library_version_id: Mapped[int | None] = mapped_column(ForeignKey("library_versions.id"))
     title: Mapped[str]
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ChangeRequestStatus] = mapped_column(enum_column(ChangeRequestStatus, 16))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -355,4 +358,3 @@ class ReleasePolicy(Base):
     required_roles: Mapped[str] = mapped_column(String(256))
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime]
-

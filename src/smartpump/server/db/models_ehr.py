@@ -10,6 +10,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smartpump.server.db.base import Base
+from smartpump.server.db.types import enum_column
+from smartpump.server.vocabulary import OrderStatus
 
 
 class EhrInbound(Base):
@@ -54,7 +56,7 @@ class EhrOrder(Base):
     sender: Mapped[str] = mapped_column(String(227))
     control_id: Mapped[str] = mapped_column(String(199))
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus, 16))
     piv_code: Mapped[int | None]
     reason: Mapped[str] = mapped_column(Text, default="")
     drug: Mapped[str] = mapped_column(String(128), default="")
