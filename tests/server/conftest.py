@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -103,6 +103,15 @@ def _wipe(engine: Engine) -> None:
                 connection.execute(table.delete())
 
 
+def _stored_tables(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [
+            t.name
+            for t in METADATA.sorted_tables
+            if connection.execute(select(func.count()).select_from(t)).scalar()
+        ]
+
+
 def error_code(body: Any) -> str:
     """The stable error code of an API error: the envelope's, or an OperationOutcome's (FHIR routes)."""
     if body.get("resourceType") == "OperationOutcome":
@@ -116,18 +125,22 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
+def _settings(database_url: str, directory: Path) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key=SecretStr("test-secret-key-" + "x" * 32),
-        signing_keys_dir=tmp_path / "keys",
-        audit_anchor_dir=tmp_path / "audit-anchors",
+        signing_keys_dir=directory / "keys",
+        audit_anchor_dir=directory / "audit-anchors",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         alarm_flag_count=5,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
+    return _settings(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -142,6 +155,25 @@ def app(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Any]
 def client(app: Any) -> Iterator[TestClient]:
     """An HTTP client for the app (server errors surface as 500 responses, not exceptions)."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def shared_app(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app for a whole module of tests that store nothing (anonymous or refused requests, route
+    introspection): built once instead of per test; every table is emptied after the module."""
+    directory = tmp_path_factory.mktemp("shared-app")
+    application = create_app(_settings(database_url, directory), clock=ManualClock(START), engine=engine)
+    yield application
+    stored = _stored_tables(engine)
+    _wipe(engine)
+    assert stored == [], f"tests sharing one app stored rows in {stored}: give them the per-test app"
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_app: Any) -> Iterator[TestClient]:
+    """An HTTP client for the module's shared app (server errors surface as 500 responses)."""
+    with TestClient(shared_app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
