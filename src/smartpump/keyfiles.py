@@ -17,10 +17,11 @@ from smartpump.errors import SigningKeyError
 from smartpump.library.keys import private_key_from_pem, public_key_from_pem
 
 PRIVATE_KEY_MODE: Final = 0o600
+PUBLIC_KEY_MODE: Final = 0o644
 OPEN_BITS: Final = 0o077
 """Permission bits a private key file must not carry: any access for the group or for others."""
 
-__all__ = ["read_private_key", "read_public_key", "write_private_key"]
+__all__ = ["read_private_key", "read_public_key", "write_private_key", "write_public_key"]
 
 
 def read_private_key(path: Path) -> bytes:
@@ -37,8 +38,7 @@ def read_private_key(path: Path) -> bytes:
         raise SigningKeyError(f"private key {path}: {error.message}", code=error.code) from None
     if mode & OPEN_BITS:
         raise SigningKeyError(
-            f"private key {path} is open to others (mode {stat.S_IMODE(mode):04o}); "
-            f"run chmod 600 {path}",
+            f"private key {path} is open to others (mode {stat.S_IMODE(mode):04o}); run chmod 600 {path}",
             code="key.permissions",
         )
     return data
@@ -64,10 +64,23 @@ def write_private_key(path: Path, private_pem: bytes) -> None:
     Raises:
         OSError: the file exists or cannot be written.
     """
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
+    _write_new(path, private_pem, PRIVATE_KEY_MODE)
+
+
+def write_public_key(path: Path, public_pem: bytes) -> None:
+    """Create a public key file readable by all (0644), refusing to replace one (O_EXCL: no race).
+
+    Raises:
+        OSError: the file exists or cannot be written.
+    """
+    _write_new(path, public_pem, PUBLIC_KEY_MODE)
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(private_pem)
-    os.chmod(path, PRIVATE_KEY_MODE)
+        handle.write(data)
+    os.chmod(path, mode)
 
 
 def _read(path: Path, what: str) -> tuple[bytes, int]:

@@ -26,14 +26,11 @@ from sqlalchemy import Engine, select
 import tests.server.conftest as server_fixtures
 from smartpump.clock import ManualClock
 from smartpump.demo.fleet import SimFleet
-from smartpump.library.formats import json_format
 from smartpump.library.model import DrugLibrary
 from smartpump.pump.capabilities import PumpModel
 from smartpump.server import keys
-from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
-from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
 from smartpump.server.workers import InProcessLink
 from tests.factories import make_care_area
@@ -41,6 +38,7 @@ from tests.integration.test_ehr_end_to_end import Loop
 from tests.server.conftest import _wipe
 from tests.server.connected_helpers import Harness
 from tests.server.ehr_support import dopamine_order, full_library
+from tests.server.library_rows import store_released_library
 
 database_url = server_fixtures.database_url
 engine = server_fixtures.engine
@@ -144,22 +142,7 @@ def site(
         assert pump.care_area is not None
         harness.register(serial, care_area=pump.care_area.id, model=pump.caps.model.value, library=1)
     with harness.session() as session:
-        author = User(username="pharmacist", password_hash="x", created_at=server_clock.now())
-        session.add(author)
-        session.flush()
-        session.add(
-            LibraryVersion(
-                facility_id=harness.facility_id,
-                name=library.name,
-                version=library.version,
-                status="released",
-                document=json_format.dumps(library),
-                content_hash=content_hash(library),
-                author_id=author.id,
-                created_at=server_clock.now(),
-                updated_at=server_clock.now(),
-            )
-        )
+        store_released_library(session, harness.facility_id, library, server_clock.now())
         session.commit()
     harness.pump_messages(step=fleet.advance)
     yield harness, fleet, server_clock

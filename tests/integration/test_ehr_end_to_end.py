@@ -26,17 +26,15 @@ from smartpump.interop.hl7v2.listener import Hl7Listener, new_control_id
 from smartpump.interop.hl7v2.message import Message, decode, parse
 from smartpump.interop.hl7v2.mllp import MllpClient
 from smartpump.interop.hl7v2.outbox import Backoff
-from smartpump.library.formats import json_format
-from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.ehr_worker import EhrOutboundService, Hl7ListenerService
 from smartpump.server.keys import load
-from smartpump.server.services.library_lifecycle import content_hash
 from smartpump.server.settings import Settings
 from smartpump.server.workers import InProcessLink
 from tests.server.conftest import _wipe
 from tests.server.connected_helpers import Harness
 from tests.server.ehr_support import dopamine_order, ehr_library, err_code
+from tests.server.library_rows import store_released_library
 
 T = TypeVar("T")
 database_url = server_fixtures.database_url
@@ -108,22 +106,7 @@ def site(
     [serial] = fleet.serials()
     harness.register(serial, care_area="icu", model=fleet.pump(serial).caps.model.value, library=1)
     with harness.session() as session:
-        author = User(username="pharmacist", password_hash="x", created_at=server_clock.now())
-        session.add(author)
-        session.flush()
-        session.add(
-            LibraryVersion(
-                facility_id=harness.facility_id,
-                name=library.name,
-                version=library.version,
-                status="released",
-                document=json_format.dumps(library),
-                content_hash=content_hash(library),
-                author_id=author.id,
-                created_at=server_clock.now(),
-                updated_at=server_clock.now(),
-            )
-        )
+        store_released_library(session, harness.facility_id, library, server_clock.now())
         session.commit()
     harness.pump_messages(step=fleet.advance)
     yield harness, fleet, server_clock

@@ -44,7 +44,6 @@ from smartpump.transport.messages import (
     events_message,
 )
 from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
-from tests.integration.test_mqtt_ingest_supervision import wait_until
 from tests.server.conftest import (  # noqa: F401  (fixtures)
     START,
     TestClient,
@@ -54,6 +53,7 @@ from tests.server.conftest import (  # noqa: F401  (fixtures)
     engine,
     settings,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 

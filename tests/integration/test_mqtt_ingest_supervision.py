@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -35,21 +34,12 @@ from tests.server.conftest import (  # noqa: F401  (fixtures)
     settings,
 )
 from tests.unit.transport.helpers import vitals_every_minute
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
 BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 WAIT_S = 10.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    """Poll ``predicate``; fail with ``what`` after ``WAIT_S``."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {WAIT_S} s waiting for {what}")
 
 
 class Rig:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -35,22 +35,13 @@ from smartpump.transport.mqtt import IngestSubscriber, MqttSettings, MqttTranspo
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
 from tests.unit.transport.helpers import Store, vitals_every_minute
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
 BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 WAIT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Poll ``predicate`` until it holds; fail the test with ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

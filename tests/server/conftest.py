@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -26,7 +26,8 @@ from smartpump.server.app import create_app
 from smartpump.server.auth import Role
 from smartpump.server.db import migrate
 from smartpump.server.db.engine import make_engine, normalize_url
-from smartpump.server.db.models import Base, Facility, RoleGrant
+from smartpump.server.db.models import Facility, RoleGrant
+from smartpump.server.db.schema import METADATA
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
 from tests.factories import make_library
@@ -92,7 +93,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
+    tables = list(reversed(METADATA.sorted_tables))
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -100,6 +101,15 @@ def _wipe(engine: Engine) -> None:
         else:
             for table in tables:
                 connection.execute(table.delete())
+
+
+def _stored_tables(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [
+            t.name
+            for t in METADATA.sorted_tables
+            if connection.execute(select(func.count()).select_from(t)).scalar()
+        ]
 
 
 def error_code(body: Any) -> str:
@@ -115,18 +125,22 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
+def _settings(database_url: str, directory: Path) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key=SecretStr("test-secret-key-" + "x" * 32),
-        signing_keys_dir=tmp_path / "keys",
-        audit_anchor_dir=tmp_path / "audit-anchors",
+        signing_keys_dir=directory / "keys",
+        audit_anchor_dir=directory / "audit-anchors",
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         alarm_flag_count=5,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings: cheap Argon2, a per-test signing key, fixed secret."""
+    return _settings(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -141,6 +155,25 @@ def app(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Any]
 def client(app: Any) -> Iterator[TestClient]:
     """An HTTP client for the app (server errors surface as 500 responses, not exceptions)."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def shared_app(database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app for a whole module of tests that store nothing (anonymous or refused requests, route
+    introspection): built once instead of per test; every table is emptied after the module."""
+    directory = tmp_path_factory.mktemp("shared-app")
+    application = create_app(_settings(database_url, directory), clock=ManualClock(START), engine=engine)
+    yield application
+    stored = _stored_tables(engine)
+    _wipe(engine)
+    assert stored == [], f"tests sharing one app stored rows in {stored}: give them the per-test app"
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_app: Any) -> Iterator[TestClient]:
+    """An HTTP client for the module's shared app (server errors surface as 500 responses)."""
+    with TestClient(shared_app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -4,7 +4,6 @@ registered in care area ``icu`` and seen online, and the IHE PCD-03 dopamine exa
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,10 +13,11 @@ from smartpump.interop.hl7v2.message import Message, parse
 from smartpump.library.formats import json_format
 from smartpump.library.model import DeliveryMode, DeviceType, DrugLibrary, EhrMapping, PCALimits
 from smartpump.server.auth import Role
-from smartpump.server.db.models import LibraryVersion
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, queue_state
 from tests.factories import bounds, concentration, dose_limits, make_drug, make_entry, make_library
 from tests.server.conftest import World
+from tests.server.library_rows import store_released_library
 
 HL7_DIR: Final = Path(__file__).resolve().parents[3] / "shared" / "data" / "hl7"
 EXAMPLE_PUMP: Final = "A0001"
@@ -91,26 +91,14 @@ class EhrSite:
     library: DrugLibrary
 
 
-def release(world: World, facility_id: int, library: DrugLibrary, author_id: int) -> None:
-    """Store a released library version for a facility (direct insert: the lifecycle has its own tests)."""
-    document = json_format.dumps(library)
-    now = world.clock.now()
+def documentation_pass(world: World, destination: str) -> list[str]:
+    """One auto-documentation pass to ``destination`` (no periodic status); every queued payload, in order."""
+    documentation = AutoDocumentation(
+        state=world.state, destination=destination, config=EhrConfig(status_interval=None)
+    )
+    documentation.run_once()
     with world.state.sessions() as session:
-        session.add(
-            LibraryVersion(
-                facility_id=facility_id,
-                name=library.name,
-                version=library.version,
-                status="released",
-                document=document,
-                content_hash=hashlib.sha256(json_format.canonical_bytes(library)).hexdigest(),
-                author_id=author_id,
-                created_at=now,
-                updated_at=now,
-                released_at=now,
-            )
-        )
-        session.commit()
+        return [row.payload for row in queue_state(session, destination)]
 
 
 def full_library(hospital_id: str = "north") -> DrugLibrary:
@@ -161,7 +149,9 @@ def ehr_site(
     biomed = world.as_role(Role.BIOMED, facility, username="ehr-biomed")
     nurse = world.as_role(Role.NURSE, facility, username="ehr-nurse")
     library = library if library is not None else ehr_library()
-    release(world, facility, library, author)
+    with world.state.sessions() as session:
+        store_released_library(session, facility, library, world.clock.now(), author_id=author)
+        session.commit()
     add_pump(world, biomed, facility, serial, care_area=care_area, online=online)
     return EhrSite(facility_id=facility, nurse=nurse, biomed=biomed, library=library)
 

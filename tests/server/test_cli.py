@@ -19,6 +19,7 @@ from smartpump.server.db.repositories import audit as audit_repo
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
+from smartpump.server.vocabulary import GrantStatus
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def _admins(*usernames: str) -> None:
     engine.dispose()
 
 
-def _grants(username: str) -> list[tuple[str, str]]:
+def _grants(username: str) -> list[tuple[str, GrantStatus]]:
     settings = Settings()
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:

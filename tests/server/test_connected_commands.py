@@ -18,7 +18,6 @@ from smartpump.ders.program import InfusionProgram
 from smartpump.library import signing
 from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import DrugLibrary, LibraryStatus
-from smartpump.server.db.models import LibraryVersion, User
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.errors import ConflictError, InvalidInputError
 from smartpump.server.keys import SigningKey
@@ -29,6 +28,7 @@ from smartpump.transport.messages import command_message
 from smartpump.transport.offers import OFFER_FORMAT, OfferKind, ProgramOffer, offer_args
 from tests.factories import make_library
 from tests.server.connected_helpers import Harness, linked_fleet
+from tests.server.library_rows import store_released_library
 
 HOSPITAL = "north"
 
@@ -155,28 +155,17 @@ def _release(harness: Harness, library: DrugLibrary, *, tamper: bool = False) ->
         payload = base64.b64decode(doc["payload"]).replace(b"Factory test library", b"Factory test librarX")
         doc["payload"] = base64.b64encode(payload).decode("ascii")
         document = json.dumps(doc)
-    now = datetime.now(UTC)
     with harness.session() as session:
-        author = User(username=f"author-v{library.version}", password_hash="-", created_at=now)
-        session.add(author)
-        session.flush()
-        row = LibraryVersion(
-            facility_id=harness.facility_id,
-            name=library.name,
-            version=library.version,
-            status="released",
-            document="{}",
-            content_hash="0" * 64,
-            author_id=author.id,
-            created_at=now,
-            updated_at=now,
-            released_at=now,
+        library_id = store_released_library(
+            session,
+            harness.facility_id,
+            library,
+            datetime.now(UTC),
             signed_document=document,
             key_id=library_key.key_id,
         )
-        session.add(row)
         session.commit()
-        return row.id
+        return library_id
 
 
 def _deploy(harness: Harness, library_id: int, waves: list[int]) -> dict[str, object]:

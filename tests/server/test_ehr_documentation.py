@@ -14,7 +14,7 @@ from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, drain, queue_state
 from smartpump.server.services.events import IncomingEvent, store_events
 from tests.server.conftest import World
-from tests.server.ehr_support import SERIAL, dopamine_order, ehr_site, segments
+from tests.server.ehr_support import SERIAL, documentation_pass, dopamine_order, ehr_site, segments
 
 DESTINATION = "ehr.test:2575"
 
@@ -33,14 +33,6 @@ class Events:
                 pump=SERIAL, seq=self.seq, ts=self.world.clock.now(), type=type_, channel=channel, data=data
             )
             store_events(session, self.world.clock, [event])
-
-
-def _documented(world: World, status_interval: timedelta | None = None) -> list[str]:
-    AutoDocumentation(
-        state=world.state, destination=DESTINATION, config=EhrConfig(status_interval=status_interval)
-    ).run_once()
-    with world.state.sessions() as session:
-        return [row.payload for row in queue_state(session, DESTINATION)]
 
 
 def _started(world: World) -> Events:
@@ -69,7 +61,7 @@ def _obx(payload: str) -> dict[str, str]:
 
 def test_auto_programmed_start_becomes_an_ipec_start_with_the_original_order_id(world: World) -> None:
     _started(world)
-    [payload] = _documented(world)
+    [payload] = documentation_pass(world, DESTINATION)
     [msh] = segments(payload, "MSH")
     [obr] = segments(payload, "OBR")
     [pid] = segments(payload, "PID")
@@ -85,7 +77,7 @@ def test_auto_programmed_start_becomes_an_ipec_start_with_the_original_order_id(
 def test_order_is_linked_to_its_infusion_and_closed_by_completion(world: World) -> None:
     events = _started(world)
     events.add("infusion.completed", infused_ml="250", vtbi_ml="250")
-    payloads = _documented(world)
+    payloads = documentation_pass(world, DESTINATION)
     assert [segments(p, "OBR")[0][2] for p in payloads] == ["12345^PCD-03", "12345^PCD-03"]
     assert _obx(payloads[1])["MDC_ATTR_EVT_COND"].split("^")[1] == "MDC_EVT_PUMP_DELIV_COMP"
     assert _obx(payloads[1])["MDC_VOL_FLUID_DELIV_TOTAL"] == "250"
@@ -99,7 +91,7 @@ def test_rate_change_is_a_stop_then_a_start(world: World) -> None:
     events.add(
         "rate.changed", old_rate_ml_per_h="31.9", new_rate_ml_per_h="47.8", dose="15", cause="titration"
     )
-    payloads = _documented(world)[1:]
+    payloads = documentation_pass(world, DESTINATION)[1:]
     conditions = [_obx(p)["MDC_ATTR_EVT_COND"].split("^")[1] for p in payloads]
     assert conditions == ["MDC_EVT_PUMP_DELIV_STOP", "MDC_EVT_PUMP_DELIV_START"]
     assert [_obx(p)["MDC_FLOW_FLUID_PUMP"] for p in payloads] == ["31.9", "47.8"]
@@ -109,7 +101,7 @@ def test_manual_infusion_carries_no_order_id(world: World) -> None:
     ehr_site(world)
     events = Events(world)
     events.add("infusion.started", drug="DOPamine", rate_ml_per_h="10", auto_programmed=False)
-    [payload] = _documented(world)
+    [payload] = documentation_pass(world, DESTINATION)
     assert segments(payload, "OBR")[0][2] == "^PCD-03"
 
 
@@ -119,7 +111,7 @@ def test_alarm_start_and_acknowledged_end_share_one_alert_id(world: World) -> No
         "alarm.raised", alarm="occlusion.downstream", priority="high", latching=True, stops_delivery=True
     )
     events.add("alarm.cleared", alarm="occlusion.downstream", by="operator", duration_s="30")
-    start, end = [p for p in _documented(world) if "ORU^R40" in p]
+    start, end = [p for p in documentation_pass(world, DESTINATION) if "ORU^R40" in p]
     assert segments(start, "OBR")[0][3] == segments(end, "OBR")[0][3]
     assert _obx(start)["MDC_EVT_ALARM"] == "196940^MDC_EVT_FLUID_LINE_OCCL^MDC^^^^^^occlusion.downstream"
     assert (_obx(start)["MDC_ATTR_EVENT_PHASE"], _obx(end)["MDC_ATTR_EVENT_PHASE"]) == ("start", "end")
@@ -142,8 +134,8 @@ def test_periodic_status_is_sent_once_per_interval(world: World) -> None:
 
 def test_running_twice_documents_each_event_once(world: World) -> None:
     _started(world)
-    assert len(_documented(world)) == 1
-    assert len(_documented(world)) == 1
+    assert len(documentation_pass(world, DESTINATION)) == 1
+    assert len(documentation_pass(world, DESTINATION)) == 1
 
 
 class FlakyEhr:
@@ -174,7 +166,7 @@ def test_six_hour_outage_then_everything_is_delivered_in_order_once(world: World
     for rate in range(40, 60):
         events.add("rate.changed", old_rate_ml_per_h=str(rate - 1), new_rate_ml_per_h=str(rate))
         world.clock.advance(60)
-    _documented(world)
+    documentation_pass(world, DESTINATION)
     ehr = FlakyEhr()
     with world.state.sessions() as session:
         expected = [row.control_id for row in queue_state(session, DESTINATION)]
@@ -195,7 +187,7 @@ def test_six_hour_outage_then_everything_is_delivered_in_order_once(world: World
 def test_negative_ack_parks_the_message_and_the_queue_moves_on(world: World) -> None:
     events = _started(world)
     events.add("infusion.stopped", infused_ml="12", reason="user")
-    _documented(world)
+    documentation_pass(world, DESTINATION)
     replies = iter([AckCode.AE, AckCode.AA])
 
     def send(text: str) -> str:

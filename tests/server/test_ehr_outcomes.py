@@ -20,11 +20,11 @@ from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.ehr_worker import EhrSettings
 from smartpump.server.services import commands
-from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, queue_state
+from smartpump.server.services.ehr import OrderListener
 from smartpump.server.workers import IngestWorker
 from smartpump.transport.messages import Envelope
 from tests.server.conftest import World
-from tests.server.ehr_support import SERIAL, dopamine_order, ehr_site, err_code
+from tests.server.ehr_support import SERIAL, documentation_pass, dopamine_order, ehr_site, err_code
 from tests.server.test_ehr_documentation import Events
 
 DESTINATION = "ehr.test:2575"
@@ -38,11 +38,7 @@ def _order(world: World, order_id: str) -> EhrOrder:
 
 def _document(world: World) -> list[Message]:
     """Run one documentation pass; every queued message, parsed, in queue order."""
-    AutoDocumentation(
-        state=world.state, destination=DESTINATION, config=EhrConfig(status_interval=None)
-    ).run_once()
-    with world.state.sessions() as session:
-        return [parse(row.payload) for row in queue_state(session, DESTINATION)]
+    return [parse(payload) for payload in documentation_pass(world, DESTINATION)]
 
 
 def _outcomes(messages: list[Message]) -> list[Message]:

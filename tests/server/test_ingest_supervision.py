@@ -7,14 +7,12 @@ a stalled worker is reported; and later batches are stored and acked.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select, text
 
 from smartpump.clock import ManualClock
@@ -33,6 +31,7 @@ from smartpump.transport.messages import (
 )
 from tests.server.conftest import START, TestClient, _wipe
 from tests.server.connected_helpers import Harness
+from tests.waiting import wait_until
 
 WAIT_S = 20.0
 
@@ -100,14 +99,15 @@ class LiveFleet:
         return body
 
     def wait_until(self, predicate: Callable[[], bool], what: str) -> None:
-        """Deliver messages both ways until ``predicate`` holds; fail with ``what`` after ``WAIT_S``."""
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            self.link.deliver()
-            if predicate():
-                return
-            time.sleep(0.02)
-        pytest.fail(f"timed out after {WAIT_S} s waiting for {what}; health: {self.health()}")
+        """Deliver messages both ways until ``predicate`` holds; fail with ``what`` and the health after
+        ``WAIT_S``."""
+        wait_until(
+            predicate,
+            what,
+            timeout_s=WAIT_S,
+            step=self.link.deliver,
+            explain=lambda: f"health: {self.health()}",
+        )
 
 
 def _batch(serial: str, first: int, last: int) -> Envelope:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,18 +15,9 @@ import uvicorn
 
 from smartpump.server.auth import Role
 from tests.server.conftest import World
+from tests.waiting import wait_until
 
 WAIT_S = 30.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Wait for a state (never a fixed time); fail naming it when it does not come."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @contextmanager

@@ -10,12 +10,12 @@ from sqlalchemy import Engine, inspect
 
 from smartpump.server.db import migrate
 from smartpump.server.db.engine import make_engine
-from smartpump.server.db.models import Base
+from smartpump.server.db.schema import METADATA
 
 
 def test_migrated_database_matches_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), METADATA)
     assert differences == []
 
 

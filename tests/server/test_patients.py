@@ -16,7 +16,7 @@ from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderLis
 from smartpump.server.services.ingest import Ingestor
 from smartpump.transport.messages import EventRecord
 from tests.server.conftest import World
-from tests.server.ehr_support import SERIAL, dopamine_order, ehr_site, segments
+from tests.server.ehr_support import SERIAL, documentation_pass, dopamine_order, ehr_site, segments
 from tests.server.test_ehr_documentation import Events
 
 DESTINATION = "ehr.patients:2575"
@@ -27,14 +27,6 @@ DOE = {
     "family_name": "Doe",
     "given_name": "John",
 }
-
-
-def _documented(world: World) -> list[str]:
-    AutoDocumentation(
-        state=world.state, destination=DESTINATION, config=EhrConfig(status_interval=None)
-    ).run_once()
-    with world.state.sessions() as session:
-        return [row.payload for row in queue_state(session, DESTINATION)]
 
 
 def _valid(payloads: list[str]) -> list[str]:
@@ -72,7 +64,7 @@ def test_a_bedside_association_names_the_patient_in_documentation_of_manual_infu
     events.seq = 1
     world.clock.advance(5)
     _manual_start(world, events)
-    [payload] = _valid(_documented(world))
+    [payload] = _valid(documentation_pass(world, DESTINATION))
     assert _pid(payload) == ("98765^^^HOSP^MR", "Doe^John^^^^^L")
 
 
@@ -127,7 +119,7 @@ def test_a_malformed_association_event_is_stored_but_not_applied(world: World) -
 def test_without_a_known_patient_the_patient_group_is_left_out(world: World) -> None:
     ehr_site(world)
     _manual_start(world, Events(world))
-    [payload] = _valid(_documented(world))
+    [payload] = _valid(documentation_pass(world, DESTINATION))
     assert segments(payload, "PID") == [] and segments(payload, "PV1") == []
 
 
@@ -136,7 +128,7 @@ def test_an_order_keeps_its_assigning_authority_type_and_name(world: World) -> N
     OrderListener(world.state).answer(_order("PID|||98765^^^HOSP^MR||Doe^John^^^^^L"))
     events = Events(world)
     events.add("infusion.started", drug="DOPamine", rate_ml_per_h="31.9", auto_programmed=True)
-    [payload] = _valid(_documented(world))
+    [payload] = _valid(documentation_pass(world, DESTINATION))
     assert _pid(payload) == ("98765^^^HOSP^MR", "Doe^John^^^^^L")
 
 
@@ -144,7 +136,7 @@ def test_an_order_without_a_name_follows_the_pcd_convention_for_an_unknown_name(
     ehr_site(world)
     OrderListener(world.state).answer(_order("PID|||98765^^^HOSP^MR"))
     Events(world).add("infusion.started", drug="DOPamine", rate_ml_per_h="31.9", auto_programmed=True)
-    [payload] = _valid(_documented(world))
+    [payload] = _valid(documentation_pass(world, DESTINATION))
     assert _pid(payload) == ("98765^^^HOSP^MR", "^^^^^^U")
 
 
@@ -170,7 +162,7 @@ def test_the_api_associates_audits_and_sends_the_association_to_the_pump(world: 
         assert command.command == "patient.associate"
     world.clock.advance(2)
     _manual_start(world, Events(world))
-    [payload] = _valid(_documented(world))
+    [payload] = _valid(documentation_pass(world, DESTINATION))
     assert _pid(payload) == ("98765^^^HOSP^MR", "Doe^John^^^^^L")
 
 
@@ -191,7 +183,7 @@ def test_the_outbound_validation_fixture_sees_every_queued_message(
 ) -> None:
     ehr_site(world)
     _manual_start(world, Events(world))
-    payloads = _documented(world)
+    payloads = documentation_pass(world, DESTINATION)
     assert [m.to_er7() for m in every_outbound_hl7_message_validates] == payloads
 
 
@@ -207,7 +199,7 @@ def test_a_rate_change_documents_the_dose_in_the_unit_of_its_own_event(world: Wo
         dose_unit="mg/h",
         cause="titration",
     )
-    start, stop, restart = _valid(_documented(world))
+    start, stop, restart = _valid(documentation_pass(world, DESTINATION))
 
     def dose(payload: str) -> tuple[str, str]:
         [obx] = [f for f in segments(payload, "OBX") if "MDC_RATE_DOSE" in f[3]]

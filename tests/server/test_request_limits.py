@@ -59,9 +59,11 @@ def limited(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[
 
 @pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
 def test_every_route_refuses_json_nested_a_thousand_levels_before_anything_else(
-    client: TestClient, method: str, path: str
+    shared_client: TestClient, method: str, path: str
 ) -> None:
-    response = client.request(method, _url(path), content=DEEP, headers={"Content-Type": "application/json"})
+    response = shared_client.request(
+        method, _url(path), content=DEEP, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "request.too_deep"
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,20 +14,10 @@ from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.services import commands
 from smartpump.server.state import ServerState
 from smartpump.server.workers import IngestWorker, InProcessLink
+from tests.waiting import wait_until
 
 # A poll far longer than any test: only a wake-up can move the thread within the test's time.
 HOUR_S = 3600.0
-WAIT_S = 30.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Wait for a state (never a fixed time); fail naming it when it does not come."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture

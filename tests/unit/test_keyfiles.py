@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from smartpump.errors import SignatureError, SigningKeyError
-from smartpump.keyfiles import read_private_key, read_public_key, write_private_key
+from smartpump.keyfiles import read_private_key, read_public_key, write_private_key, write_public_key
 from smartpump.library.keys import (
     generate_keypair,
     key_fingerprint,
@@ -174,3 +174,12 @@ def test_a_written_private_key_is_owner_only_and_never_replaced(tmp_path: Path) 
     assert read_private_key(path) == PRIVATE
     with pytest.raises(FileExistsError):
         write_private_key(path, PRIVATE)
+
+
+def test_a_written_public_key_is_readable_by_all_and_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "new.pub.pem"
+    write_public_key(path, PUBLIC)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert read_public_key(path) == PUBLIC
+    with pytest.raises(FileExistsError):
+        write_public_key(path, PUBLIC)

@@ -45,6 +45,7 @@ def fleet(
     from smartpump.demo.fleet import SimFleet
     from smartpump.library.formats import json_format
     from smartpump.library.keys import TrustStore
+    from smartpump.server.pki import ca_cert_file, identity_files
     from smartpump.transport.messages import Topics
     from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
 
@@ -56,10 +57,10 @@ def fleet(
     def transport_for(serial: str) -> MqttTransport:
         if pki_dir is None:
             return MqttTransport.for_pump(serial, settings)
-        cert, key = pki_dir / "pumps" / f"{serial}.crt", pki_dir / "pumps" / f"{serial}.key"
+        cert, key = identity_files(pki_dir, "pump", serial)
         if not cert.exists() or not key.exists():
             fail(f"no certificate of {serial} in {pki_dir}: smartpump pki enrol {serial}", code="fleet.pki")
-        tls = TlsOptions(ca_certs=str(pki_dir / "ca.crt"), certfile=str(cert), keyfile=str(key))
+        tls = TlsOptions(ca_certs=str(ca_cert_file(pki_dir)), certfile=str(cert), keyfile=str(key))
         return MqttTransport.for_pump(serial, replace(settings, tls=tls))
 
     try:

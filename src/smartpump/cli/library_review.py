@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,7 +16,7 @@ from rich.table import Table
 from smartpump.cli.library import keys_app, library_app
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.errors import LibraryFormatError, SignatureError, SigningKeyError
-from smartpump.keyfiles import read_private_key, read_public_key
+from smartpump.keyfiles import read_private_key, read_public_key, write_private_key, write_public_key
 from smartpump.library import signing
 from smartpump.library.diff import Change, ChangeKind, diff, format_value
 from smartpump.library.formats.library_file import read_library
@@ -326,14 +325,6 @@ def verify_command(
         )
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create a file with the given permissions, refusing to replace one (O_EXCL: no race)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, mode)
-
-
 @keys_app.command("generate")
 def generate_command(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Directory for the key files.")],
@@ -351,8 +342,8 @@ def generate_command(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         private_pem, public_pem = signing.generate_keypair()
-        _write_new(private_path, private_pem, 0o600)
-        _write_new(public_path, public_pem, 0o644)
+        write_private_key(private_path, private_pem)
+        write_public_key(public_path, public_pem)
     except OSError as error:
         fail(f"cannot write keys in {out_dir}: {error.strerror}", code="cli.unwritable")
     key_id = signing.key_fingerprint(public_pem)

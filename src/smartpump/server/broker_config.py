@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from smartpump.server.pki import SERVER_PREFIX, DevicePki, PkiError
+from smartpump.server.pki import BROKER_NAME, SERVER_PREFIX, DevicePki, PkiError, identity_files
 from smartpump.transport.messages import MAX_MESSAGE_BYTES
 
 PUMP_WRITES: Final = ("events", "results", "status")
@@ -116,7 +116,8 @@ def config_text(pki: DevicePki, options: BrokerOptions, acl_path: Path) -> str:
 def write_broker_config(pki: DevicePki, options: BrokerOptions, out_dir: Path) -> BrokerFiles:
     """Write ``mosquitto.conf`` and ``acl`` into ``out_dir``; needs the broker's certificate and at least
     one active server identity."""
-    if not (pki.directory / "broker" / "broker.crt").exists():
+    broker_cert, _ = identity_files(pki.directory, "broker", BROKER_NAME)
+    if not broker_cert.exists():
         raise PkiError("no broker certificate: run `smartpump pki broker-cert` first", code="pki.no_broker")
     servers = tuple(sorted({i.name for i in pki.identities() if i.kind == "server" and i.status == "active"}))
     if not servers:

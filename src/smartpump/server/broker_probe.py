@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartpump.server.pki import SERVER_PREFIX, PkiError
+from smartpump.server.pki import SERVER_PREFIX, PkiError, ca_cert_file, identity_files
 from smartpump.transport.messages import Topics, hello_message, pump_id
 from smartpump.transport.mqtt import MqttSettings, TlsOptions
 
@@ -33,18 +33,13 @@ def publish_as(
     directory: Path, identity: str, target: str, url: str, prefix: str, *, client_id: str
 ) -> ProbeOutcome:
     """Publish ``target``'s hello as ``identity`` (a pump serial or ``server:<name>``) and report."""
-    folder, stem = (
-        ("servers", identity.removeprefix(SERVER_PREFIX))
-        if identity.startswith(SERVER_PREFIX)
-        else (
-            "pumps",
-            pump_id(identity),
-        )
-    )
-    cert, key = directory / folder / f"{stem}.crt", directory / folder / f"{stem}.key"
+    if identity.startswith(SERVER_PREFIX):
+        cert, key = identity_files(directory, "server", identity)
+    else:
+        cert, key = identity_files(directory, "pump", pump_id(identity))
     if not cert.exists() or not key.exists():
         raise PkiError(f"no certificate and key of {identity} in {directory}", code="pki.unknown")
-    tls = TlsOptions(ca_certs=str(directory / "ca.crt"), certfile=str(cert), keyfile=str(key))
+    tls = TlsOptions(ca_certs=str(ca_cert_file(directory)), certfile=str(cert), keyfile=str(key))
     settings = MqttSettings.from_url(url, topics=Topics(prefix), tls=tls)
     hello = hello_message(target, next_seq=1, acked_seq=0)
     done = threading.Event()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from smartpump.errors import SigningKeyError
-from smartpump.keyfiles import read_private_key, read_public_key, write_private_key
+from smartpump.keyfiles import read_private_key, read_public_key, write_private_key, write_public_key
 from smartpump.library.keys import (
     KeyPurpose,
     TrustedKey,
@@ -194,7 +194,7 @@ def _new_key(directory: Path, purpose: KeyPurpose, status: KeyStatus, now: datet
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     stem = _stem(purpose.value, key_id)
     write_private_key(directory / f"{stem}.key.pem", private_pem)
-    (directory / f"{stem}.pub.pem").write_bytes(public_pem)
+    write_public_key(directory / f"{stem}.pub.pem", public_pem)
     return {"key_id": key_id, "purpose": purpose.value, "status": status.value, "created_at": now.isoformat()}
 
 

@@ -52,6 +52,7 @@ _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,252})")
 
 Kind = Literal["pump", "server", "broker"]
 Status = Literal["active", "superseded", "revoked"]
+FOLDERS: Final[dict[Kind, str]] = {"pump": "pumps", "server": "servers", "broker": "broker"}
 
 
 class PkiError(SmartpumpError):
@@ -84,6 +85,19 @@ class Issued:
     key_path: Path | None
 
 
+def ca_cert_file(directory: Path) -> Path:
+    """The trust anchor of the PKI in ``directory`` (what pumps, servers and the broker are given)."""
+    return directory / "ca.crt"
+
+
+def identity_files(directory: Path, kind: Kind, name: str) -> tuple[Path, Path]:
+    """The certificate and key files of an identity in ``directory`` (a server ``name`` with or without
+    ``server:``)."""
+    folder = directory / FOLDERS[kind]
+    stem = name.removeprefix(SERVER_PREFIX)
+    return folder / f"{stem}.crt", folder / f"{stem}.key"
+
+
 class DevicePki:
     """The PKI directory; every change rewrites the CRL and the registry."""
 
@@ -94,7 +108,7 @@ class DevicePki:
     @property
     def ca_cert_path(self) -> Path:
         """The trust anchor pumps, servers and the broker are given."""
-        return self.directory / "ca.crt"
+        return ca_cert_file(self.directory)
 
     @property
     def crl_path(self) -> Path:
@@ -266,9 +280,7 @@ class DevicePki:
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
-        folder = self.directory / {"pump": "pumps", "server": "servers", "broker": "broker"}[kind]
-        stem = name.removeprefix(SERVER_PREFIX)
-        cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
+        cert_path, key_path = identity_files(self.directory, kind, name)
         if key is not None:
             _write_private(key_path, _key_pem(key))
         elif key_path.exists():

@@ -95,3 +95,43 @@ class PackageStatus(StrEnum):
 
     PENDING = "pending"
     APPROVED = "approved"
+
+
+class GrantStatus(StrEnum):
+    """A role grant in force, or a privileged grant waiting for a second admin."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+
+
+class CommandStatus(StrEnum):
+    """What became of a signed pump command."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+class DeploymentStatus(StrEnum):
+    """Where a deployment stands: offering waves, stopped on a refusal or by hand, or done."""
+
+    ACTIVE = "active"
+    HALTED = "halted"
+    COMPLETED = "completed"
+
+
+class OrderStatus(StrEnum):
+    """Where an EHR order stands: offered or rejected on receipt, then its outcome at the pump."""
+
+    OFFERED = "offered"
+    REJECTED = "rejected"
+    STARTED = "started"
+    APPLIED = "applied"
+    DELIVERING = "delivering"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    REFUSED = "refused"
+    EXPIRED = "expired"

@@ -18,7 +18,16 @@ from smartpump.cli import app
 from smartpump.clock import ManualClock
 from smartpump.server.broker_config import BrokerOptions, acl_text, write_broker_config
 from smartpump.server.device_identity import EXPIRED, REVOKED, UNENROLLED, DeviceGate, IdentityRegistry
-from smartpump.server.pki import PUMP_URN, DevicePki, PkiError, read_registry, verify_crl
+from smartpump.server.pki import (
+    BROKER_NAME,
+    PUMP_URN,
+    DevicePki,
+    PkiError,
+    ca_cert_file,
+    identity_files,
+    read_registry,
+    verify_crl,
+)
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -70,6 +79,17 @@ def test_private_keys_are_readable_by_their_owner_only(pki: DevicePki) -> None:
         assert key is not None and _mode(key) == 0o600, key
         assert _mode(key.parent) == 0o700, key.parent
     assert _mode(pki.ca_cert_path) == 0o644 and _mode(pki.registry_path) == 0o644
+
+
+def test_the_layout_readers_use_is_where_the_pki_writes(pki: DevicePki) -> None:
+    issued = pki.enrol_pump("PUMP-0001")
+    server = pki.issue_server("ingest")
+    broker = pki.issue_broker(["127.0.0.1"])
+    assert identity_files(pki.directory, "pump", "PUMP-0001") == (issued.cert_path, issued.key_path)
+    assert identity_files(pki.directory, "server", "server:ingest") == (server.cert_path, server.key_path)
+    assert identity_files(pki.directory, "server", "ingest") == (server.cert_path, server.key_path)
+    assert identity_files(pki.directory, "broker", BROKER_NAME) == (broker.cert_path, broker.key_path)
+    assert ca_cert_file(pki.directory) == pki.ca_cert_path and pki.ca_cert_path.is_file()
 
 
 def test_a_broker_certificate_serves_its_hosts(pki: DevicePki) -> None:

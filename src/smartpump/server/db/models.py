@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -15,36 +14,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.types import UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base with a stable constraint naming convention (migrations depend on it)."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        str: String(255),
-        Decimal: Numeric(12, 4),
-    }
+from smartpump.library.model import LibraryStatus
+from smartpump.server.db.base import Base
+from smartpump.server.db.types import enum_column
+from smartpump.server.vocabulary import ChangeRequestStatus, FaultStatus, GrantStatus, PumpStatus
 
 
 class Facility(Base):
@@ -86,7 +67,7 @@ class RoleGrant(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[GrantStatus] = mapped_column(enum_column(GrantStatus, 16))
     granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
@@ -152,7 +133,7 @@ class Pump(Base):
     last_seen: Mapped[datetime | None]
     battery_percent: Mapped[int | None]
     battery_health_percent: Mapped[int | None]
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PumpStatus] = mapped_column(enum_column(PumpStatus, 32))
     inspection_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
@@ -254,7 +235,7 @@ class FaultReport(Base):
     pump_id: Mapped[int] = mapped_column(ForeignKey("pumps.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[FaultStatus] = mapped_column(enum_column(FaultStatus, 16))
     reported_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reported_at: Mapped[datetime]
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -301,7 +282,7 @@ class LibraryVersion(Base):
     facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
     name: Mapped[str]
     version: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[LibraryStatus] = mapped_column(enum_column(LibraryStatus, 16))
     document: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -355,7 +336,7 @@ class ChangeRequest(Base):
     library_version_id: Mapped[int | None] = mapped_column(ForeignKey("library_versions.id"))
     title: Mapped[str]
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ChangeRequestStatus] = mapped_column(enum_column(ChangeRequestStatus, 16))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -377,12 +358,3 @@ class ReleasePolicy(Base):
     required_roles: Mapped[str] = mapped_column(String(256))
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime]
-
-
-from smartpump.server.db import (  # noqa: E402, F401  (registers the connected-fleet, EHR and bench tables)
-    models_bench,
-    models_ehr,
-    models_fleet_ops,
-    models_identity,
-    models_patients,
-)

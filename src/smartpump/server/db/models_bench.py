@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.models import Base
+from smartpump.server.db.base import Base
 
 
 class BenchTest(Base):

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.models import Base
+from smartpump.server.db.base import Base
+from smartpump.server.db.types import enum_column
+from smartpump.server.vocabulary import OrderStatus
 
 
 class EhrInbound(Base):
@@ -57,7 +59,7 @@ class EhrOrder(Base):
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     prescriber_id: Mapped[str] = mapped_column(String(64), default="")
     prescriber_name: Mapped[str] = mapped_column(String(128), default="")
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus, 16))
     piv_code: Mapped[int | None]
     reason: Mapped[str] = mapped_column(Text, default="")
     drug: Mapped[str] = mapped_column(String(128), default="")

@@ -8,7 +8,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.models import Base
+from smartpump.server.db.base import Base
+from smartpump.server.db.types import enum_column
+from smartpump.server.vocabulary import CommandStatus, ConfigurationStatus, DeploymentStatus, PackageStatus
 
 
 class PumpLink(Base):
@@ -57,7 +59,7 @@ class PumpCommand(Base):
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     issued_by: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[CommandStatus] = mapped_column(enum_column(CommandStatus, 16))
     sent_at: Mapped[datetime | None]
     result_at: Mapped[datetime | None]
     result_code: Mapped[str | None] = mapped_column(String(64))
@@ -78,7 +80,7 @@ class SoftwarePackage(Base):
     version: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    status: Mapped[PackageStatus] = mapped_column(enum_column(PackageStatus, 16), server_default="pending")
     signed: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
@@ -99,7 +101,7 @@ class ConfigurationVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(255))
     settings: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ConfigurationStatus] = mapped_column(enum_column(ConfigurationStatus, 16))
     content_sha256: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
@@ -124,7 +126,7 @@ class Deployment(Base):
     target_value: Mapped[str | None] = mapped_column(String(64))
     waves: Mapped[str] = mapped_column(Text)
     pause_s: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeploymentStatus] = mapped_column(enum_column(DeploymentStatus, 16))
     current_wave: Mapped[int] = mapped_column(Integer, default=0)
     next_wave_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(64))

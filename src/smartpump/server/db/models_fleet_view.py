@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.models import Base
+from smartpump.server.db.base import Base
 
 
 class PumpView(Base):

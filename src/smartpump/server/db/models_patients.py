@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smartpump.server.db.models import Base
+from smartpump.server.db.base import Base
 
 
 class PumpPatient(Base):

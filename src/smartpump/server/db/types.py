@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import DateTime, Dialect, Enum
 from sqlalchemy.types import TypeDecorator
 
 
@@ -27,3 +28,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def _values(members: type[StrEnum]) -> list[str]:
+    return [member.value for member in members]
+
+
+def enum_column(members: type[StrEnum], length: int) -> Enum:
+    """A VARCHAR(length) holding one of ``members`` by value: an unknown value is refused before it is sent,
+    and a read gives back the member."""
+    return Enum(
+        members,
+        native_enum=False,
+        create_constraint=False,
+        validate_strings=True,
+        values_callable=_values,
+        length=length,
+    )

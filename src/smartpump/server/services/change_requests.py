@@ -89,7 +89,7 @@ def link_change_request(
         )
     request.resolved_by_id = row.id
     if request.status == ChangeRequestStatus.OPEN.value:
-        request.status = ChangeRequestStatus.ACCEPTED.value
+        request.status = ChangeRequestStatus.ACCEPTED
         request.decided_by = access.principal.user_id
         request.decided_at = clock.now()
     audit.append(
@@ -143,7 +143,7 @@ def decide_change_request(
         raise InvalidInputError("a decision is accepted, rejected or done", code="change_request.decision")
     if request.status in (ChangeRequestStatus.REJECTED.value, ChangeRequestStatus.DONE.value):
         raise ConflictError(f"change request is {request.status}", code="change_request.closed")
-    request.status = status.value
+    request.status = status
     request.decided_by = access.principal.user_id
     request.decided_at = clock.now()
     request.decision_note = note

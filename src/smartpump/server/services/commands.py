@@ -26,6 +26,7 @@ from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from smartpump.server.services.context import CommandContext, DeploymentContext
+from smartpump.server.vocabulary import CommandStatus
 from smartpump.transport.commands import (
     ASSOCIATE_PATIENT,
     INSTALL_CONFIGURATION,
@@ -250,7 +251,7 @@ def dispatch_pending(session: Session, state: DeploymentContext, send: Callable[
     sent = 0
     for row, serial in rows:
         if row.expires_at < now:
-            row.status = "expired"
+            row.status = CommandStatus.EXPIRED
             row.result_code = "command.expired"
             row.result_at = now
             _tell_deployment(session, state, row)
@@ -302,7 +303,7 @@ def record_result(
         return
     if row.status in ("accepted", "refused"):
         return
-    row.status = "accepted" if ok else "refused"
+    row.status = CommandStatus.ACCEPTED if ok else CommandStatus.REFUSED
     row.result_code = code
     row.result_reason = reason
     row.result_at = state.clock.now()

@@ -238,7 +238,7 @@ def release(
         )
     signer = keys.signer(KeyPurpose.CONFIGURATION)
     signed = sign_configuration(configuration, signer.private_pem, signer.key_id)
-    row.status = ConfigurationStatus.RELEASED.value
+    row.status = ConfigurationStatus.RELEASED
     row.released_by = access.principal.user_id
     row.released_at = clock.now()
     row.signed_document = signed.to_json()

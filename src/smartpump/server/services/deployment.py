@@ -48,7 +48,7 @@ from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands, fleet
 from smartpump.server.services.context import DeploymentContext
-from smartpump.server.vocabulary import ConfigurationStatus, PackageStatus
+from smartpump.server.vocabulary import ConfigurationStatus, DeploymentStatus, PackageStatus
 from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
     INSTALL_SOFTWARE,
@@ -315,7 +315,7 @@ def advance(session: Session, state: DeploymentContext) -> int:
         ).all()
         launched = [t for t in targets if t.wave <= row.current_wave]
         if any(t.state == Progress.REFUSED.value for t in launched):
-            row.status = "halted"
+            row.status = DeploymentStatus.HALTED
             row.next_wave_at = None
             _progress(state, row, targets)
             continue
@@ -507,7 +507,8 @@ def _finish_if_done(session: Session, state: DeploymentContext, row: Deployment)
         and row.current_wave >= len(waves)
         and all(t.state in TERMINAL for t in targets)
     ):
-        row.status = "halted" if any(t.state == Progress.REFUSED.value for t in targets) else "completed"
+        refused = any(t.state == Progress.REFUSED.value for t in targets)
+        row.status = DeploymentStatus.HALTED if refused else DeploymentStatus.COMPLETED
     _progress(state, row, targets)
 
 

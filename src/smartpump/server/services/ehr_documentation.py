@@ -53,6 +53,7 @@ from smartpump.server.services.context import SessionContext
 from smartpump.server.services.ehr_config import DEFAULT_CHANNEL, DEFAULT_CONFIG, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
 from smartpump.server.services.ehr_outcomes import report_outcomes, settle_offers
+from smartpump.server.vocabulary import OrderStatus
 from smartpump.units import Concentration, DoseUnit
 
 _E, _A, _S = EventType, AlarmId, ChannelState
@@ -169,11 +170,13 @@ def link_orders(session: Session, clock: Clock) -> int:
             if event_data(event).get("auto_programmed") is True:
                 order = repo.offered_order(session, pump.id, channel, received_by=event.received_at)
                 if order is not None:
-                    order.status, order.start_event_id, order.started_at = "started", event.id, event.ts
+                    order.status = OrderStatus.STARTED
+                    order.start_event_id, order.started_at = event.id, event.ts
         else:
             order = repo.started_order(session, pump.id, channel)
             if order is not None:
-                order.status = "completed" if event.type == _E.INFUSION_COMPLETED else "stopped"
+                completed = event.type == _E.INFUSION_COMPLETED
+                order.status = OrderStatus.COMPLETED if completed else OrderStatus.STOPPED
                 order.end_event_id, order.ended_at = event.id, event.ts
     if len(rows) < BATCH:
         cursor.last_event_id = max(cursor.last_event_id, repo.last_event_id(session))
@@ -190,7 +193,8 @@ def _link_running(session: Session, event: Event, pump_id: int, channel: str) ->
     if event.type in OVERLAY_ENDS:
         delivering = _delivering_order(session, pump_id, channel)
         if delivering is not None:
-            delivering.status = "stopped" if event.type == _E.BOLUS_CANCELLED else "completed"
+            cancelled = event.type == _E.BOLUS_CANCELLED
+            delivering.status = OrderStatus.STOPPED if cancelled else OrderStatus.COMPLETED
             delivering.end_event_id, delivering.ended_at = event.id, event.ts
         return
     if event.type == _E.RATE_CHANGED and event_data(event).get("cause") != "titration":
@@ -200,9 +204,9 @@ def _link_running(session: Session, event: Event, pump_id: int, channel: str) ->
         return
     order.start_event_id, order.started_at = event.id, event.ts
     if event.type == _E.RATE_CHANGED:
-        order.status, order.end_event_id, order.ended_at = "applied", event.id, event.ts
+        order.status, order.end_event_id, order.ended_at = OrderStatus.APPLIED, event.id, event.ts
     else:
-        order.status = "delivering"
+        order.status = OrderStatus.DELIVERING
 
 
 def _delivering_order(session: Session, pump_id: int, channel: str) -> EhrOrder | None:

@@ -34,6 +34,7 @@ from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.services.ehr_config import SOURCE_HL7, EhrConfig
 from smartpump.server.services.ehr_outbound import enqueue
 from smartpump.server.services.patients import order_patient
+from smartpump.server.vocabulary import OrderStatus
 
 ENDED_WITHOUT_INFUSION: Final = tuple(end.value for end in OrderEnd)
 EXPIRED_CODE: Final = "offer.expired"
@@ -77,7 +78,7 @@ def settle_offers(
                 at=order.expires_at,
             )
         if end is not None:
-            order.status = end.end.value
+            order.status = OrderStatus(end.end)
             order.piv_code = end.piv_code
             order.outcome_code = end.pump_code[:64]
             order.reason = end.reason

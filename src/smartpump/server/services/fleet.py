@@ -127,7 +127,7 @@ def update_pump(
         pump.care_area = care_area
         changes["care_area"] = care_area
     if status is not None:
-        pump.status = status.value
+        pump.status = status
         changes["status"] = status.value
         if status is PumpStatus.IN_SERVICE:
             pump.inspection_reason = None

@@ -201,7 +201,7 @@ def _edit(
         session.rollback()
         return row
     voided = sum(1 for a in repo.approvals(session, row.id) if a.content_hash == old_hash)
-    row.status = LibraryStatus.DRAFT.value
+    row.status = LibraryStatus.DRAFT
     row.submitted_at = None
     row.updated_at = clock.now()
     repo.add_contributor(session, row.id, access.principal.user_id)
@@ -331,7 +331,7 @@ def submit(session: Session, clock: Clock, access: Access, library_id: int) -> L
         )
         session.commit()
         raise _lint_refusal(errors, "submission")
-    row.status = LibraryStatus.IN_REVIEW.value
+    row.status = LibraryStatus.IN_REVIEW
     row.submitted_at = clock.now()
     audit.append(
         session,
@@ -422,7 +422,7 @@ def approve(
         )
     )
     if status is LibraryStatus.IN_REVIEW:
-        row.status = LibraryStatus.APPROVED.value
+        row.status = LibraryStatus.APPROVED
     audit.append(
         session,
         clock,
@@ -579,7 +579,7 @@ def _sign_and_release(
     now = clock.now()
     previous = repo.released_in(session, row.facility_id)
     if previous is not None:
-        previous.status = LibraryStatus.RETIRED.value
+        previous.status = LibraryStatus.RETIRED
         previous.retired_at = now
         audit.append(
             session,
@@ -591,7 +591,7 @@ def _sign_and_release(
             facility_id=previous.facility_id,
             details={"version": previous.version, "superseded_by": row.version},
         )
-    row.status = LibraryStatus.RELEASED.value
+    row.status = LibraryStatus.RELEASED
     row.released_at = now
     row.released_by = access.principal.user_id
     row.signed_document = signed.to_json()
@@ -623,7 +623,7 @@ def _resolve_change_requests(session: Session, clock: Clock, access: Access, row
     for request in repo.change_requests_resolved_by(session, row.id):
         if request.status not in (ChangeRequestStatus.OPEN.value, ChangeRequestStatus.ACCEPTED.value):
             continue
-        request.status = ChangeRequestStatus.DONE.value
+        request.status = ChangeRequestStatus.DONE
         request.decided_by = access.principal.user_id
         request.decided_at = clock.now()
         request.decision_note = f"resolved by the release of v{row.version}"
@@ -645,7 +645,7 @@ def retire(session: Session, clock: Clock, access: Access, library_id: int) -> L
     if row.status == LibraryStatus.RETIRED.value:
         raise ConflictError("library is retired already", code="library.state")
     previous = row.status
-    row.status = LibraryStatus.RETIRED.value
+    row.status = LibraryStatus.RETIRED
     row.retired_at = clock.now()
     audit.append(
         session,

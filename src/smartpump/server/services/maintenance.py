@@ -273,7 +273,7 @@ def resolve_fault(
         raise NotFoundError("no such fault report", code="fault.not_found")
     if fault.status != FaultStatus.OPEN.value:
         raise ConflictError("fault report is already resolved", code="fault.resolved")
-    fault.status = FaultStatus.RESOLVED.value
+    fault.status = FaultStatus.RESOLVED
     fault.resolved_by = access.principal.user_id
     fault.resolved_at = clock.now()
     fault.resolution = resolution
@@ -463,7 +463,7 @@ def _open_fault(
     )
     session.add(fault)
     if pump.status == PumpStatus.IN_SERVICE.value:
-        pump.status = PumpStatus.NEEDS_INSPECTION.value
+        pump.status = PumpStatus.NEEDS_INSPECTION
     pump.inspection_reason = description if pump.inspection_reason is None else pump.inspection_reason
     session.flush()
     if reported_by is None:

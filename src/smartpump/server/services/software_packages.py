@@ -109,7 +109,7 @@ def approve_package(
     signer = state.keys.signer(KeyPurpose.SOFTWARE)
     signed = sign_package(row.model, row.version, row.sha256, signer.private_pem, signer.key_id)
     row.signed = json.dumps(signed.to_document(), sort_keys=True)
-    row.status = PackageStatus.APPROVED.value
+    row.status = PackageStatus.APPROVED
     row.approved_by = access.principal.username
     row.approved_at = state.clock.now()
     audit.append(

@@ -23,6 +23,7 @@ from smartpump.server.errors import (
     NotFoundError,
 )
 from smartpump.server.settings import Settings
+from smartpump.server.vocabulary import GrantStatus
 
 FIRST_ADMIN = "admin"
 
@@ -229,7 +230,7 @@ def confirm_grant(
         raise AccessDeniedError(
             "a privileged grant needs a second, different admin", code="grant.dual_control"
         )
-    grant.status = "active"
+    grant.status = GrantStatus.ACTIVE
     grant.confirmed_by = access.principal.user_id
     audit.append(
         session,
