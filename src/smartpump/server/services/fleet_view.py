@@ -266,7 +266,7 @@ def presence_by_pump(
 
 
 def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: float) -> dict[str, object]:
-    """A pump's view as the live stream carries it (no PHI): presence, battery, alarms, channels."""
+    """A pump's view as the live stream carries it (no PHI): model, presence, battery, alarms, channels."""
     presence = presence_by_pump(session, [pump], now, offline_after_s)[pump.id]
     channels = session.scalars(select(ChannelState).where(ChannelState.pump_id == pump.id)).all()
     shown: dict[str, object] = {}
@@ -283,6 +283,7 @@ def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: floa
         }
     return {
         "pump": pump.serial,
+        "model": pump.model,
         "presence": presence.value,
         "battery_percent": pump.battery_percent,
         "alarms": [

@@ -433,12 +433,14 @@ class Ingestor:
             care_area=care_area,
             channels=tuple(channels.values()),
         )
+        model = session.scalar(select(Pump.model).where(Pump.id == ref.id))
         for report in channels.values():
             self._state.live.publish(
                 ref.facility_id,
                 "channel.state",
                 {
                     "pump": ref.serial,
+                    "model": model,
                     "channel": report.channel,
                     "state": report.state,
                     "drug": report.drug,
