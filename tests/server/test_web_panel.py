@@ -341,7 +341,7 @@ def test_a_piggyback_on_an_entry_that_allows_one_runs(panel: Panel) -> None:
         secondary_min="30",
         secondary_vtbi_ml="50",
     )
-    assert "Piggyback running at 100.0 mL/h" in block(started, "p", "panel-message")
+    assert "Piggyback running at 100 mL/h" in block(started, "p", "panel-message")
     therapy = panel.pump.channel("A").therapy
     assert therapy is not None and therapy.overlay is not None
 
@@ -440,7 +440,7 @@ def test_a_piggyback_with_callback_calls_the_nurse_back_and_the_reset_clears_it(
         secondary_vtbi_ml="50",
         secondary_callback="yes",
     )
-    assert "Piggyback running at 100.0 mL/h; the pump calls you back when it ends" in text_of(
+    assert "Piggyback running at 100 mL/h; the pump calls you back when it ends" in text_of(
         block(started, "p", "panel-message")
     )
     assert "callback when it ends" in text_of(block(started, "p", "overlay"))

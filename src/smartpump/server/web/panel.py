@@ -325,8 +325,10 @@ def _hold(pump: Pump, channel: str, program: InfusionProgram, steps: tuple[Step,
     return _checked(pump.program(channel, program, steps=steps))
 
 
-def _running_at(label: str, verdict: Verdict, program: InfusionProgram, *, callback: bool = False) -> Outcome:
-    rate = at_resolution(verdict.rate_ml_per_h, program.rate_resolution_ml_per_h)
+def _running_at(label: str, verdict: Verdict, pump: Pump, *, callback: bool = False) -> Outcome:
+    """What the display says of a bolus, loading dose or piggyback started: its rate at the step of the
+    model's rate band it falls in (as the station shows it)."""
+    rate = at_resolution(verdict.rate_ml_per_h, pump.caps.resolution_at(verdict.rate_ml_per_h))
     called = "; the pump calls you back when it ends" if callback else ""
     return Outcome(text=f"{label} running at {rate} mL/h{called}")
 
@@ -391,12 +393,12 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
     if action in ("bolus", "loading"):
         program = _dose_over_time(pump, channel, action, fields)
         verdict = pump.bolus(channel, program, override=reason)
-        return _running_at("Bolus" if action == "bolus" else "Loading dose", verdict, program)
+        return _running_at("Bolus" if action == "bolus" else "Loading dose", verdict, pump)
     if action == "secondary":
         program = _secondary(pump, channel, fields)
         callback = _callback(fields["secondary_callback"])
         verdict = pump.secondary(channel, program, override=reason, callback=callback)
-        return _running_at("Piggyback", verdict, program, callback=callback)
+        return _running_at("Piggyback", verdict, pump, callback=callback)
     if action == "pca_demand":
         if pump.pca_demand(channel):
             return Outcome(text="Demand dose granted")
