@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from smartpump.ders.program import Alert, VerdictLevel
 from smartpump.library.limits import LimitKind
+from smartpump.server.web import station
 from smartpump.server.web.display import at_resolution, distinct, exact, significant
 from smartpump.server.web.panel_view import alert_lines, deliverable_lines
 
@@ -150,3 +151,50 @@ def test_deliverable_alternatives_read_as_rate_and_dose() -> None:
 )
 def test_a_value_beyond_a_limit_never_reads_as_the_limit(value: str, reference: str, shown: str) -> None:
     assert distinct(Decimal(value), Decimal(reference), 3) == shown
+
+
+@pytest.mark.parametrize(
+    ("model", "rate", "shown"),
+    [
+        ("lvp-4", "99.9", "99.9"),  # the last rate of the 0.1 mL/h band keeps its decimal
+        ("lvp-4", "99.95", "100"),  # above the band: whole mL/h, half-up
+        ("lvp-4", "998.5", "999"),
+        ("lvp-4", "0.05", "0.1"),  # half-up at the smallest step, never banker's rounding
+        ("lvp-4", "0.04", "0.0"),
+        ("syringe-1", "0.045", "0.05"),  # a syringe pump's 0.01 mL/h band
+        ("syringe-1", "9.99", "9.99"),
+        ("syringe-1", "9.995", "10.0"),  # above 9.99: the 0.1 mL/h band
+    ],
+)
+def test_a_rate_reads_at_the_resolution_of_its_band_at_each_band_edge(
+    model: str, rate: str, shown: str
+) -> None:
+    assert station.rate_text(model, Decimal(rate)) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("1000", "1000"), ("999.5", "1000"), ("1250", "1250"), ("1234567.89", "1234568"), ("1.3E+3", "1300")],
+)
+def test_thousands_keep_every_integer_digit_without_separator_or_exponent(value: str, shown: str) -> None:
+    """The rule writes no thousands separator ("1250 units/h"), on first render and, since the script shows
+    the server's string, live alike."""
+    assert significant(Decimal(value)) == shown
+
+
+@pytest.mark.parametrize(
+    ("minutes", "shown"), [("1439.99", "23:59"), ("1440", "24:00"), ("6000.9", "100:00"), ("0.0001", "0:00")]
+)
+def test_h_mm_counts_hours_past_a_day_and_never_rounds_up(minutes: str, shown: str) -> None:
+    assert station.hours_minutes(Decimal(minutes)) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "resolution", "shown"),
+    [("1.005", "0.01", "1.01"), ("1.45", "0.1", "1.5"), ("2.675", "0.01", "2.68"), ("0.5", "0.01", "0.50")],
+)
+def test_at_resolution_is_half_up_on_the_exact_value_where_a_float_would_round_down(
+    value: str, resolution: str, shown: str
+) -> None:
+    """1.005, 1.45 and 2.675 have no exact binary float: JavaScript's toFixed gives 1.00, 1.4 and 2.67."""
+    assert at_resolution(Decimal(value), Decimal(resolution)) == shown

@@ -22,7 +22,7 @@ from smartpump.clock import ManualClock
 from smartpump.demo.fleet import SimFleet
 from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DeliveryMode, DeviceDefaults, DrugLibrary, Entry
-from smartpump.pump import OverrideReason, Pump
+from smartpump.pump import AlarmId, ChannelState, OverrideReason, Pump
 from smartpump.server.app import create_app
 from smartpump.server.auth import Role
 from smartpump.server.settings import Settings
@@ -341,7 +341,7 @@ def test_a_piggyback_on_an_entry_that_allows_one_runs(panel: Panel) -> None:
         secondary_min="30",
         secondary_vtbi_ml="50",
     )
-    assert "Piggyback running at 100.0 mL/h" in block(started, "p", "panel-message")
+    assert "Piggyback running at 100 mL/h" in block(started, "p", "panel-message")
     therapy = panel.pump.channel("A").therapy
     assert therapy is not None and therapy.overlay is not None
 
@@ -419,3 +419,66 @@ def test_a_refused_bolus_shows_the_pumps_message_the_limits_crossed_and_keeps_th
     assert "verdict-soft" in opening_tag(soft.text, "refusal")
     given = panel.ok("bolus", bolus_dose="90", bolus_min="30", reason=OverrideReason.PRESCRIBER_ORDER.value)
     assert "Bolus running at" in block(given, "p", "panel-message")
+
+
+def _half_an_hour_later(panel: Panel) -> None:
+    """The pump's own clock moves on 30 min and 1 s (the 50 mL piggyback at 100 mL/h has ended)."""
+    with panel.fleet.lock:
+        panel.fleet.env.clock.advance(1801)
+        panel.pump.sync()
+
+
+def test_a_piggyback_with_callback_calls_the_nurse_back_and_the_reset_clears_it(panel: Panel) -> None:
+    panel.run("icu", "icu-heparin", **HEPARIN)
+    form = block(panel.page(), "form", "secondary-form")
+    assert re.search(r'<input type="checkbox" name="secondary_callback" value="yes">', form)
+    started = panel.ok(
+        "secondary",
+        secondary_entry_id="icu-cefazolin",
+        secondary_dose="1000",
+        secondary_min="30",
+        secondary_vtbi_ml="50",
+        secondary_callback="yes",
+    )
+    assert "Piggyback running at 100 mL/h; the pump calls you back when it ends" in text_of(
+        block(started, "p", "panel-message")
+    )
+    assert "callback when it ends" in text_of(block(started, "p", "overlay"))
+    _half_an_hour_later(panel)
+    channel = panel.pump.channel("A")
+    assert channel.state is ChannelState.RUNNING and channel.flow_ml_per_h == Decimal(
+        "14.4"
+    )  # 18 units/kg/h x 80 kg at 100 units/mL
+    page = panel.page()
+    alarm = re.search(r'<li class="alarm prio-medium" data-alarm="secondary.callback">(.*?)</li>', page, re.S)
+    assert alarm, page
+    assert text_of(alarm.group(1)).startswith("medium · secondary.callback (A)")
+    reset = panel.ok("clear_alarm", alarm="secondary.callback", alarm_channel="A")
+    assert "Alarm secondary.callback reset" in text_of(block(reset, "p", "panel-message"))
+    assert 'data-alarm="secondary.callback"' not in reset
+    assert not panel.pump.alarms.is_active(AlarmId.SECONDARY_CALLBACK, "A")
+
+
+def test_a_piggyback_without_callback_ends_silently_and_bad_callback_or_alarm_values_are_refused(
+    panel: Panel,
+) -> None:
+    panel.run("icu", "icu-heparin", **HEPARIN)
+    piggyback = {
+        "secondary_entry_id": "icu-cefazolin",
+        "secondary_dose": "1000",
+        "secondary_min": "30",
+        "secondary_vtbi_ml": "50",
+    }
+    refused = panel.press("secondary", **piggyback, secondary_callback="maybe")
+    assert refused.status_code == 409
+    assert "(panel.callback)" in block(refused.text, "p", "panel-error")
+    assert values(block(refused.text, "form", "secondary-form"))["secondary_dose"] == "1000"
+    therapy = panel.pump.channel("A").therapy
+    assert therapy is not None and therapy.overlay is None
+    started = panel.ok("secondary", **piggyback)
+    assert "calls you back" not in text_of(block(started, "p", "panel-message"))
+    _half_an_hour_later(panel)
+    assert not panel.pump.alarms.is_active(AlarmId.SECONDARY_CALLBACK, "A")
+    unknown = panel.press("clear_alarm", alarm="no.such.alarm")
+    assert unknown.status_code == 409
+    assert "(panel.alarm)" in block(unknown.text, "p", "panel-error")

@@ -148,8 +148,6 @@ def test_rates_and_volumes_follow_the_models_resolution() -> None:
     assert station.volume_text("syringe-1", Decimal("1.065")) == "1.07"
     assert station.rate_text("unknown-model", Decimal("13.04999")) == "13"
     assert station.rate_text("lvp-4", None) == station.volume_text("lvp-4", None) == "—"
-    assert station.resolution_hint("lvp-4") == "1 99.9:1 999:0"
-    assert station.resolution_hint("unknown-model") == ""
 
 
 @pytest.mark.parametrize("text", ["", None])
@@ -267,7 +265,6 @@ def test_the_dashboard_renders_order_colour_counts_and_time_left_on_first_load(
     assert time_cell is not None and time_cell.groups()[0::2] == ("1366.2", "22:46")
     assert "1366.2 min" not in page
     assert '<span data-field="rate">13.0</span>' in page
-    assert 'data-resolution="1 99.9:1 999:0"' in page
 
 
 def test_the_state_filter_hides_other_tiles_and_keeps_counts_of_the_whole_scope(

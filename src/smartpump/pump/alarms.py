@@ -74,6 +74,7 @@ class AlarmId(StrEnum):
     DUPLICATE_THERAPY = "therapy.duplicate"
     STATE_INTEGRITY = "state.integrity_failed"
     MOTOR_RATE_MISMATCH = "motor.rate_mismatch"
+    SECONDARY_CALLBACK = "secondary.callback"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +147,13 @@ ALARMS: Final[dict[AlarmId, AlarmSpec]] = dict(
             latching=True,
             stops=True,
             rationale="actuator rate differs from the displayed program",
+        ),
+        _spec(
+            AlarmId.SECONDARY_CALLBACK,
+            M,
+            latching=True,
+            stops=False,
+            rationale="piggyback ended as the nurse asked to be called back; the primary runs again",
         ),
     )
 )

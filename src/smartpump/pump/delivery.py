@@ -62,6 +62,8 @@ class Overlay:
     dose: Decimal | None = None
     dose_unit: str | None = None
     entry_id: str | None = None
+    callback: bool = False
+    """A secondary whose end the nurse asked to be called back for (``secondary.callback`` alarm)."""
 
     @property
     def remaining_ml(self) -> Decimal:

@@ -385,11 +385,17 @@ class Pump:
         return self._programming.bolus(cid, program, override=override)
 
     def secondary(
-        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None = None
+        self,
+        cid: str,
+        program: InfusionProgram,
+        *,
+        override: OverrideReason | str | None = None,
+        callback: bool = False,
     ) -> Verdict:
         """A secondary (piggyback) infusion for an entry and care area that allow it; the primary
-        resumes when its volume is delivered."""
-        return self._programming.secondary(cid, program, override=override)
+        resumes when its volume is delivered, and with ``callback`` the pump also raises
+        ``secondary.callback`` (medium, latching) so the nurse is called back to the bedside."""
+        return self._programming.secondary(cid, program, override=override, callback=callback)
 
     # ----------------------------------------------------------------- infusion
 

@@ -183,8 +183,8 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.BOLUS_STARTED: ("kind", "dose", "dose_unit", "volume_ml", "rate_ml_per_h"),
     EventType.BOLUS_COMPLETED: ("kind", "volume_ml"),
     EventType.BOLUS_CANCELLED: ("kind", "delivered_ml", "reason"),
-    EventType.SECONDARY_STARTED: ("entry_id", "rate_ml_per_h", "vtbi_ml"),
-    EventType.SECONDARY_COMPLETED: ("volume_ml", "primary_rate_ml_per_h"),
+    EventType.SECONDARY_STARTED: ("entry_id", "rate_ml_per_h", "vtbi_ml", "callback"),
+    EventType.SECONDARY_COMPLETED: ("volume_ml", "primary_rate_ml_per_h", "callback"),
     EventType.PCA_DEMAND_GRANTED: (
         "dose",
         "unit",

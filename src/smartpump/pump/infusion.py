@@ -188,7 +188,12 @@ class Infusion:
             raise PumpError(f"channel {cid} has no infusion to stop", code="pump.not_running")
         self.alarming.clear_paused(channel, EndedBy.STOPPED)
         core.emit(EventType.INFUSION_STOPPED, cid, infused_ml=_infused(channel), reason=reason)
-        for alarm in (AlarmId.INFUSION_COMPLETE, AlarmId.NEAR_END, AlarmId.DUPLICATE_THERAPY):
+        for alarm in (
+            AlarmId.INFUSION_COMPLETE,
+            AlarmId.NEAR_END,
+            AlarmId.DUPLICATE_THERAPY,
+            AlarmId.SECONDARY_CALLBACK,
+        ):
             self.alarming.end(alarm, cid, EndedBy.STOPPED)
         channel.therapy = None
         channel.pending = None
@@ -230,7 +235,8 @@ class Infusion:
         rate_changed(self.core, channel, old, "multistep")
 
     def overlay_done(self, channel: Channel) -> None:
-        """A bolus or secondary delivered its volume; the therapy completes if its VTBI is reached."""
+        """A bolus or secondary delivered its volume; the therapy completes if its VTBI is reached. A
+        secondary with a callback raises ``secondary.callback`` as the primary runs again."""
         therapy = channel.therapy
         assert therapy is not None and therapy.overlay is not None
         overlay = therapy.overlay
@@ -241,7 +247,15 @@ class Infusion:
                 channel.id,
                 volume_ml=overlay.delivered_ml,
                 primary_rate_ml_per_h=therapy.rate_ml_per_h,
+                callback=overlay.callback,
             )
+            if overlay.callback:
+                self.alarming.raise_(
+                    AlarmId.SECONDARY_CALLBACK,
+                    channel.id,
+                    value=overlay.delivered_ml,
+                    limit=overlay.volume_ml,
+                )
         else:
             self.core.emit(
                 EventType.BOLUS_COMPLETED, channel.id, kind=overlay.kind.value, volume_ml=overlay.delivered_ml

@@ -535,10 +535,11 @@ class Programming:
         return verdict
 
     def secondary(
-        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None
+        self, cid: str, program: InfusionProgram, *, override: OverrideReason | str | None, callback: bool
     ) -> Verdict:
         """A secondary (piggyback) infusion from its own container, for an entry that allows it in a
-        care area that allows it; runs ``Verdict.vtbi_ml``, then the primary resumes."""
+        care area that allows it; runs ``Verdict.vtbi_ml``, then the primary resumes (with ``callback``,
+        the ``secondary.callback`` alarm calls the nurse back when it ends)."""
         core = self.core
         core.sync()
         channel = core.channel(cid)
@@ -558,6 +559,7 @@ class Programming:
             dose=verdict.dose,
             dose_unit=verdict.dose_unit,
             entry_id=verdict.entry_id,
+            callback=callback,
         )
         core.emit(
             EventType.SECONDARY_STARTED,
@@ -565,6 +567,7 @@ class Programming:
             entry_id=verdict.entry_id,
             rate_ml_per_h=verdict.rate_ml_per_h,
             vtbi_ml=volume,
+            callback=callback,
         )
         core.after_change()
         return verdict

@@ -144,7 +144,9 @@ def _actions(pump: Pump, clock: ManualClock) -> dict[str, Callable[[Mapping[str,
         "resume": lambda s: pump.resume(s.get("channel", "A")),
         "stop": lambda s: pump.stop(s.get("channel", "A")),
         "bolus": lambda s: pump.bolus(s.get("channel", "A"), _program(s), override=s.get("override")),
-        "secondary": lambda s: pump.secondary(s.get("channel", "A"), _program(s), override=s.get("override")),
+        "secondary": lambda s: pump.secondary(
+            s.get("channel", "A"), _program(s), override=s.get("override"), callback=bool(s.get("callback"))
+        ),
         "patient": lambda s: pump.set_patient_parameters(
             _dec(s, "weight_kg"), _dec(s, "height_cm"), _dec(s, "bsa_m2"), override=s.get("override")
         ),

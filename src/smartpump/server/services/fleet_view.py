@@ -277,9 +277,9 @@ def presence_by_pump(
 
 
 def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: float) -> dict[str, object]:
-    """A pump's view as the live stream carries it (no PHI): presence, battery, alarms in presentation order
-    with their icon and label, channels, and the tile's look (``services.tile_look``: state, priority, sort
-    key) so the browser renders what the first render shows without rules of its own."""
+    """A pump's view as the live stream carries it (no PHI): model, presence, battery, alarms in presentation
+    order with their icon and label, channels, and the tile's look (``services.tile_look``: state, priority,
+    sort key) so the browser renders what the first render shows without rules of its own."""
     presence = presence_by_pump(session, [pump], now, offline_after_s)[pump.id]
     channels = session.scalars(select(ChannelState).where(ChannelState.pump_id == pump.id)).all()
     shown: dict[str, object] = {}
@@ -304,6 +304,7 @@ def live_view(session: Session, pump: Pump, now: datetime, offline_after_s: floa
     )
     return {
         "pump": pump.serial,
+        "model": pump.model,
         "presence": presence.value,
         "battery_percent": pump.battery_percent,
         "alarms": [

@@ -18,6 +18,7 @@ from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.errors import InvalidInputError
 from smartpump.server.live import LiveMessage
 from smartpump.server.services import cqi, cqi_suggestions
+from smartpump.server.web.live_display import with_display
 from smartpump.server.web.render import CQI_ROLES, render
 
 router = APIRouter(include_in_schema=False)
@@ -148,7 +149,7 @@ async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
                 continue
             message = pending.result()
             pending = None
-            yield sse_frame(message)
+            yield sse_frame(with_display(message))
     finally:
         if pending is not None and not pending.done():
             pending.cancel()

@@ -206,11 +206,6 @@ class PumpTile:
         return station.look(self).sort_key
 
     @property
-    def resolution_hint(self) -> str:
-        """The model's display resolution for the live script (``station.resolution_hint``)."""
-        return station.resolution_hint(self.model)
-
-    @property
     def top_alarm(self) -> dict[str, Any] | None:
         """The alarm the tile is coloured by (highest priority, then oldest)."""
         top = station.look(self).top

@@ -27,7 +27,7 @@ from smartpump.ders.program import (
 )
 from smartpump.errors import SmartpumpError
 from smartpump.library.model import DeliveryMode, Entry, Route
-from smartpump.pump import DeclineReason, OverrideReason, Pump, PumpStatus
+from smartpump.pump import AlarmId, DeclineReason, OverrideReason, Pump, PumpStatus
 from smartpump.pump.channel import Therapy
 from smartpump.pump.delivery import Step
 from smartpump.server.api.deps import StateDep, require_roles
@@ -86,6 +86,7 @@ ACTIONS: Final = frozenset(
         "secondary",
         "pca_demand",
         "silence",
+        "clear_alarm",
     }
 )
 
@@ -327,9 +328,26 @@ def _hold(pump: Pump, channel: str, program: InfusionProgram, steps: tuple[Step,
     return _checked(pump.program(channel, program, steps=steps))
 
 
-def _running_at(label: str, verdict: Verdict, program: InfusionProgram) -> Outcome:
-    rate = at_resolution(verdict.rate_ml_per_h, program.rate_resolution_ml_per_h)
-    return Outcome(text=f"{label} running at {rate} mL/h")
+def _running_at(label: str, verdict: Verdict, pump: Pump, *, callback: bool = False) -> Outcome:
+    """What the display says of a bolus, loading dose or piggyback started: its rate at the step of the
+    model's rate band it falls in (as the station shows it)."""
+    rate = at_resolution(verdict.rate_ml_per_h, pump.caps.resolution_at(verdict.rate_ml_per_h))
+    called = "; the pump calls you back when it ends" if callback else ""
+    return Outcome(text=f"{label} running at {rate} mL/h{called}")
+
+
+def _callback(value: str) -> bool:
+    """The piggyback's "call me back" box: ticked ("yes") or not (""); anything else is refused."""
+    if value not in ("", "yes"):
+        raise InvalidInputError(f"callback {value!r} is neither ticked nor clear", code="panel.callback")
+    return value == "yes"
+
+
+def _alarm(value: str) -> AlarmId:
+    try:
+        return AlarmId(value)
+    except ValueError:
+        raise InvalidInputError(f"unknown alarm {value!r}", code="panel.alarm") from None
 
 
 def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outcome:
@@ -378,11 +396,12 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
     if action in ("bolus", "loading"):
         program = _dose_over_time(pump, channel, action, fields)
         verdict = pump.bolus(channel, program, override=reason)
-        return _running_at("Bolus" if action == "bolus" else "Loading dose", verdict, program)
+        return _running_at("Bolus" if action == "bolus" else "Loading dose", verdict, pump)
     if action == "secondary":
         program = _secondary(pump, channel, fields)
-        verdict = pump.secondary(channel, program, override=reason)
-        return _running_at("Piggyback", verdict, program)
+        callback = _callback(fields["secondary_callback"])
+        verdict = pump.secondary(channel, program, override=reason, callback=callback)
+        return _running_at("Piggyback", verdict, pump, callback=callback)
     if action == "pca_demand":
         if pump.pca_demand(channel):
             return Outcome(text="Demand dose granted")
@@ -390,6 +409,10 @@ def _act(pump: Pump, action: str, channel: str, fields: dict[str, str]) -> Outco
     if action == "silence":
         pump.silence()
         return Outcome(text="Alarms silenced for 2 minutes")
+    if action == "clear_alarm":
+        alarm = _alarm(fields["alarm"])
+        pump.clear_alarm(alarm, fields["alarm_channel"] or None)
+        return Outcome(text=f"Alarm {alarm.value} reset")
     simple = {"pause": pump.pause, "resume": pump.resume, "stop": pump.stop, "cancel": pump.cancel}
     simple[action](channel)
     return Outcome(text=SIMPLE_MESSAGES[action])
@@ -557,6 +580,9 @@ def panel_action(
     secondary_dose: Field = "",
     secondary_min: Field = "",
     secondary_vtbi_ml: Field = "",
+    secondary_callback: Annotated[str, Form(max_length=8)] = "",
+    alarm: Annotated[str, Form(max_length=64)] = "",
+    alarm_channel: Annotated[str, Form(max_length=8)] = "",
     lockout_min: Field = "",
     basal: Field = "",
     max_dose: Field = "",
@@ -605,6 +631,9 @@ def panel_action(
         "secondary_dose": secondary_dose,
         "secondary_min": secondary_min,
         "secondary_vtbi_ml": secondary_vtbi_ml,
+        "secondary_callback": secondary_callback,
+        "alarm": alarm,
+        "alarm_channel": alarm_channel,
         "lockout_min": lockout_min,
         "basal": basal,
         "max_dose": max_dose,

@@ -461,6 +461,7 @@ FOCUS_AFTER: Final[Mapping[str, tuple[str, ...]]] = {
     "cancel": PROGRAM_FOCUS,
     "decline": PROGRAM_FOCUS,
     "silence": (".channels-nav a.active",),
+    "clear_alarm": (".channels-nav a.active",),
 }
 """Where the keyboard focus goes after each action: the control the nurse is most likely to press next
 (the first of these the page shows)."""

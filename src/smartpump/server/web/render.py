@@ -14,6 +14,7 @@ from smartpump.server.auth import ALL_ROLES, Principal, Role
 from smartpump.server.services.tile_look import alarm_label, look_of
 from smartpump.server.web.display import NOTHING, at_resolution, exact, significant
 from smartpump.server.web.session import csrf_token, new_presession, set_presession
+from smartpump.server.web.station import rate_text
 
 A, PH, AP, N, B, AU, V, MD = (
     Role.ADMIN,
@@ -92,6 +93,7 @@ _ENV.filters["sig"] = significant
 _ENV.filters["res"] = at_resolution
 _ENV.globals["icon_of"] = lambda priority: look_of(priority).icon
 _ENV.globals["label_of"] = alarm_label
+_ENV.globals["rate_of"] = rate_text
 
 
 def render(

@@ -88,19 +88,3 @@ def volume_text(model: str, volume_ml: Decimal | None) -> str:
     except PumpError:
         return significant(volume_ml)
     return at_resolution(volume_ml, caps.vtbi_resolution_ml)
-
-
-def _places(resolution: Decimal) -> int:
-    exponent = resolution.normalize().as_tuple().exponent
-    return max(-exponent, 0) if isinstance(exponent, int) else 0
-
-
-def resolution_hint(model: str) -> str:
-    """The model's display resolution for the live script: "vtbi_places rate_up_to:places ..." (e.g.
-    "1 99.9:1 999:0"); "" for an unknown model (the script then shows what the server sent)."""
-    try:
-        caps = capabilities(model)
-    except PumpError:
-        return ""
-    bands = " ".join(f"{band.up_to_ml_per_h}:{_places(band.resolution_ml_per_h)}" for band in caps.rate_bands)
-    return f"{_places(caps.vtbi_resolution_ml)} {bands}"

@@ -3,13 +3,6 @@
 
 function text(el, value) { if (el) { el.textContent = value === null || value === undefined || value === "" ? "—" : String(value); } }
 
-function significant(value) {
-  var n = Number(value);
-  if (!isFinite(n) || n === 0) { return String(value); }
-  var places = Math.max(2 - Math.floor(Math.log10(Math.abs(n))), 0);
-  return String(Number(n.toFixed(places)));
-}
-
 function tileFor(serial) {
   return Array.prototype.find.call(document.querySelectorAll("[data-pump]"), function (el) {
     return el.getAttribute("data-pump") === serial;
@@ -62,28 +55,13 @@ function resort() {
   tiles.forEach(function (t) { holder.appendChild(t); });
 }
 
-function atResolution(tile, value, kind) {
-  var hint = (tile.getAttribute("data-resolution") || "").split(" ").filter(Boolean);
-  var n = Number(value);
-  if (value === null || value === undefined || value === "" || !hint.length || !isFinite(n)) { return value; }
-  var places = Number(hint[0]);
-  if (kind === "rate") {
-    places = Number(hint[hint.length - 1].split(":")[1]);
-    for (var i = 1; i < hint.length; i += 1) {
-      var band = hint[i].split(":");
-      if (n <= Number(band[0])) { places = Number(band[1]); break; }
-    }
-  }
-  return n.toFixed(places);
-}
-
 function hoursMinutes(minutes) {
   var whole = Math.max(0, Math.floor(minutes));
   var m = whole % 60;
   return Math.floor(whole / 60) + ":" + (m < 10 ? "0" : "") + m;
 }
 
-function setTimeLeft(cell, minutes, atMs) {
+function setTimeLeft(cell, minutes, atMs, shown) {
   if (!cell) { return; }
   if (minutes === null || minutes === undefined || minutes === "") {
     cell.setAttribute("data-min", "");
@@ -92,7 +70,7 @@ function setTimeLeft(cell, minutes, atMs) {
   }
   cell.setAttribute("data-min", String(minutes));
   cell.setAttribute("data-at", String(atMs));
-  text(cell, hoursMinutes(Number(minutes)));
+  text(cell, shown);
 }
 
 function countDown() {
@@ -128,9 +106,12 @@ function onChannel(p) {
     row.querySelector("td.ch").textContent = p.channel;
     body.appendChild(row);
   }
+  /* numbers as the server wrote them for reading (*_text: the tile's rule on first render); never rounded here */
   if ("drug" in p) { text(row.querySelector("[data-field=drug]"), p.drug); }
-  if ("dose" in p) { row.querySelector("[data-field=dose]").textContent = p.dose === null ? "" : p.dose + (p.dose_unit ? " " + p.dose_unit : ""); }
-  if ("rate_ml_per_h" in p) { text(row.querySelector("[data-field=rate]"), atResolution(tile, p.rate_ml_per_h, "rate")); }
+  if ("dose_text" in p) { row.querySelector("[data-field=dose]").textContent = p.dose_text ? p.dose_text + (p.dose_unit ? " " + p.dose_unit : "") : ""; }
+  if ("rate_text" in p) { text(row.querySelector("[data-field=rate]"), p.rate_text); }
+  if ("remaining_text" in p) { text(row.querySelector("[data-field=remaining]"), p.remaining_text); }
+  if ("time_left" in p) { setTimeLeft(row.querySelector("[data-field=time]"), p.remaining_min, p.at || Date.now() - clockOffsetMs, p.time_left); }
   if ("state" in p) {
     var cell = row.querySelector("[data-field=state]");
     text(cell, p.state);
@@ -154,16 +135,7 @@ function onView(p) {
     text(tile.querySelector("[data-field=battery]"), "battery " + p.battery_percent + " %");
   }
   Object.keys(p.channels || {}).forEach(function (cid) {
-    var c = p.channels[cid];
-    onChannel({
-      pump: p.pump, channel: cid, drug: c.drug, rate_ml_per_h: c.rate_ml_per_h, state: c.state,
-      dose: c.dose === null ? null : significant(c.dose), dose_unit: c.dose_unit
-    });
-    var row = tile.querySelector("tr[data-channel='" + String(cid).replace(/[^A-Za-z0-9]/g, "") + "']");
-    if (row) {
-      text(row.querySelector("[data-field=remaining]"), atResolution(tile, c.remaining_ml, "volume"));
-      setTimeLeft(row.querySelector("[data-field=time]"), c.remaining_min, p.ts ? Date.parse(p.ts) : Date.now() - clockOffsetMs);
-    }
+    onChannel(Object.assign({}, p.channels[cid], { pump: p.pump, channel: cid, at: p.ts ? Date.parse(p.ts) : 0 }));
   });
   restyle(tile, p.tile);
   resort();
