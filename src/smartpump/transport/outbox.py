@@ -16,10 +16,10 @@ from types import TracebackType
 from typing import Final
 
 from smartpump.errors import SmartpumpError
-from smartpump.pump.events import PumpEvent
+from smartpump.pump.events import EventType, PumpEvent
 from smartpump.transport.messages import SCHEMA_VERSION, EventRecord, pump_id
 
-SHED_EVENT_TYPE: Final = "events.shed"
+SHED_EVENT_TYPE: Final = EventType.EVENTS_SHED.value
 PROTECTED_PREFIXES: Final = (
     "alarm.",
     "library.",
