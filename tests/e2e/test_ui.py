@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from smartpump.pump.alarms import AlarmId
 from tests.e2e.conftest import LiveServer, login, shot
@@ -168,3 +168,20 @@ def test_every_other_page_renders(new_page: Any, live_server: LiveServer) -> Non
     assert refused is not None and refused.status == 403
     expect(nurse.locator("main")).to_contain_text("Not allowed")
     shot(nurse, "audit-refused-for-nurse")
+
+
+def test_a_live_stream_refused_as_busy_is_opened_again(new_page: Any, live_server: LiveServer) -> None:
+    page = new_page()
+    refused: list[str] = []
+
+    def busy_once(route: Route) -> None:
+        if refused:
+            route.continue_()
+            return
+        refused.append(route.request.url)
+        route.fulfill(status=503, headers={"Retry-After": "1"}, content_type="application/json", body="{}")
+
+    page.route("**/ui/stream", busy_once)
+    login(page, "nina")
+    expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+    assert len(refused) == 1  # the first opening was refused 503; the page opened a new stream by itself

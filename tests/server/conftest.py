@@ -148,6 +148,7 @@ def app(settings: Settings, clock: ManualClock, engine: Engine) -> Iterator[Any]
     """The API on the test database; every table is emptied afterwards."""
     application = create_app(settings, clock=clock, engine=engine)
     yield application
+    application.state.smartpump.ingest_engine.dispose()
     _wipe(engine)
 
 

@@ -100,8 +100,9 @@ class Harness:
         return self.state.sessions()
 
     def close(self) -> None:
-        """Close the worker's transport."""
+        """Close the worker's transport and the ingest engine's connections."""
         self.worker.transport.close()
+        self.state.ingest_engine.dispose()
 
 
 def wire(events: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:

@@ -82,3 +82,66 @@ def _burst(
             elapsed = time.monotonic() - began
     [during] = health
     return Counter(status for status, _, _ in answers), answers, elapsed, during
+
+
+STREAMS = 60
+
+
+def test_live_streams_opening_at_once_are_counted_until_they_stream_and_then_hold_no_slot(
+    settings: Settings, clock: ManualClock, engine: Engine
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"max_concurrent_requests": 2, "queue_wait_s": 0.0}),
+        clock=clock,
+        engine=engine,
+    )
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            world = World(app, client, clock)
+            headers = world.as_role(Role.NURSE, world.facility(), username="nina")
+            with served(app) as base:
+                statuses, elapsed, during = _streams(base, headers)
+    finally:
+        _wipe(engine)
+    assert set(statuses) <= {200, 503}, statuses  # never a 500 or a timeout
+    assert statuses[503] >= 1, statuses  # opening a stream takes a request slot
+    assert statuses[200] >= 1, statuses
+    assert elapsed < WAIT_S
+    assert during.status_code == 200, during.text  # the open streams hold no slot
+
+
+def _streams(base: str, headers: dict[str, str]) -> tuple[Counter[int], float, httpx.Response]:
+    """STREAMS streams opened at once and kept open; an API request once every opening is answered."""
+    opened: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(STREAMS + 1, timeout=WAIT_S)
+    answered = threading.Barrier(STREAMS + 1, timeout=WAIT_S)
+    close = threading.Event()
+
+    def hold() -> None:
+        start.wait()
+        try:
+            with httpx.stream(
+                "GET", f"{base}/ui/stream", headers={**headers, "Accept": "text/event-stream"}, timeout=WAIT_S
+            ) as response:
+                with lock:
+                    opened.append(response.status_code)
+                answered.wait()
+                close.wait(WAIT_S)
+        except httpx.HTTPError:
+            with lock:
+                opened.append(0)
+            answered.wait()
+
+    holders = [threading.Thread(target=hold, daemon=True) for _ in range(STREAMS)]
+    for holder in holders:
+        holder.start()
+    began = time.monotonic()
+    start.wait()
+    answered.wait()
+    elapsed = time.monotonic() - began
+    during = httpx.get(f"{base}/api/v1/pumps", headers=headers, timeout=WAIT_S)
+    close.set()
+    for holder in holders:
+        holder.join(WAIT_S)
+    return Counter(opened), elapsed, during

@@ -303,3 +303,34 @@ def test_a_biomed_lists_and_admits_held_pumps_from_the_command_line(
     engine.dispose()
     again = runner.invoke(cli_app, ["pki", "quarantine", "--json"])
     assert [p["serial"] for p in json.loads(again.output)] == ["lost-1"]
+
+
+def test_a_rejected_pump_leaves_the_list_stays_refused_and_cannot_be_admitted(
+    site: Site, tmp_path: Path
+) -> None:
+    log, uplink = site.pump(tmp_path, "rogue-1")
+    vitals_every_minute(log, site.clock, 3)
+    uplink.take(log.since(0))
+    uplink.step()
+    site.harness.pump_messages()
+    auditor = site.client.post("/api/v1/fleet/quarantine/rogue-1/reject", headers=site.auditor)
+    assert auditor.status_code == 403
+    rejected = site.client.post("/api/v1/fleet/quarantine/rogue-1/reject", headers=site.biomed)
+    assert rejected.status_code == 204, rejected.text
+    listed = site.client.get("/api/v1/fleet/quarantine", headers=site.biomed)
+    assert listed.json() == [] and listed.headers["X-Total-Count"] == "0"
+    _, before, _ = site.held()["rogue-1"]
+    site.resend(uplink)
+    assert site.harness.stored() == {} and uplink.backlog == 3  # still refused: nothing stored or acked
+    assert site.held()["rogue-1"][1] > before  # still counted, still off the list
+    assert site.client.get("/api/v1/fleet/quarantine", headers=site.biomed).json() == []
+    for path in ("reject", "admit"):
+        again = site.client.post(
+            f"/api/v1/fleet/quarantine/rogue-1/{path}",
+            headers=site.biomed,
+            json={"facility_id": site.harness.facility_id, "model": "lvp"},
+        )
+        assert again.status_code == 404 and again.json()["error"]["code"] == "quarantine.not_found"
+    with site.harness.session() as session:
+        audit = session.scalars(select(AuditRecord).where(AuditRecord.action == "pump.rejected")).one()
+        assert audit.actor == "bea" and audit.object_id == "rogue-1"

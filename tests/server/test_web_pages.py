@@ -147,10 +147,18 @@ def test_session_cookie_does_not_authenticate_the_api(world: World, browsers: li
 @pytest.mark.parametrize(
     ("role", "shown", "hidden"),
     [
-        (Role.NURSE, {"Fleet", "Front panel", "Drug library", "CQI"}, {"Audit log", "Maintenance"}),
-        (Role.BIOMED, {"Fleet", "Maintenance", "Front panel"}, {"Audit log"}),
-        (Role.AUDITOR, {"Fleet", "Audit log", "Maintenance", "Drug library"}, {"Front panel"}),
-        (Role.VIEWER, {"Fleet", "Drug library"}, {"Audit log", "Maintenance", "Front panel", "CQI"}),
+        (
+            Role.NURSE,
+            {"Fleet", "Front panel", "Drug library", "CQI"},
+            {"Audit log", "Maintenance", "Quarantine"},
+        ),
+        (Role.BIOMED, {"Fleet", "Maintenance", "Quarantine", "Front panel"}, {"Audit log"}),
+        (Role.AUDITOR, {"Fleet", "Audit log", "Maintenance", "Quarantine", "Drug library"}, {"Front panel"}),
+        (
+            Role.VIEWER,
+            {"Fleet", "Drug library"},
+            {"Audit log", "Maintenance", "Quarantine", "Front panel", "CQI"},
+        ),
     ],
 )
 def test_navigation_shows_the_pages_of_the_users_roles(

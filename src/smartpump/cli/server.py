@@ -192,7 +192,8 @@ def _role(text: str) -> Role:
 
 def _console_access(session: Session, settings: Settings, clock: Clock, username: str) -> Access:
     password = typer.prompt(f"password of {username}", hide_input=True, err=True)
-    return users_service.console_admin(session, clock, password_hasher(settings), username, password)
+    hasher = password_hasher(settings)
+    return users_service.console_admin(session, settings, clock, hasher, username, password)
 
 
 def _grant(

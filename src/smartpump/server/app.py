@@ -22,7 +22,7 @@ from smartpump.server.audit_anchors import AuditAnchorWorker
 from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.capacity import Capacity
-from smartpump.server.db.engine import make_engine, make_session_factory
+from smartpump.server.db.engine import make_engine, make_ingest_engine, make_session_factory
 from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
@@ -44,18 +44,22 @@ def create_app(
     engine: Engine | None = None,
     sim_fleet: SimulatedFleet | None = None,
 ) -> FastAPI:
-    """Build the API application (the database must be migrated: ``smartpump db upgrade``); a simulated
-    fleet (the demo's) runs beside it and is what the front panel drives."""
+    """Build the API application (the database must be migrated: ``smartpump db upgrade``); ingest gets its
+    own engine on the same database, disposed when the app stops; a simulated fleet (the demo's) runs
+    beside it and is what the front panel drives."""
     engine = (
         engine
         if engine is not None
         else make_engine(settings.database_url, request_slots=settings.max_concurrent_requests)
     )
     clock = clock if clock is not None else WallClock()
+    ingest_engine = make_ingest_engine(engine.url.render_as_string(hide_password=False))
     state = ServerState(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        ingest_engine=ingest_engine,
+        ingest_sessions=make_session_factory(ingest_engine),
         clock=clock,
         hasher=password_hasher(settings),
         keys=keys.load(settings.signing_keys_dir, create_missing=not settings.is_production, now=clock.now()),
@@ -88,6 +92,7 @@ def create_app(
         finally:
             for service in reversed(started):
                 await service.stop()
+            ingest_engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,

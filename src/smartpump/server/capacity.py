@@ -1,7 +1,9 @@
 """Capacity by design: at most ``max_concurrent_requests`` requests are served at once; one more waits up
 to ``queue_wait_s`` for a slot and is then answered 503 ``server.busy`` with ``Retry-After``, never a
-500 or a stall. The health check and the live stream are not counted (a stream is long-lived and holds
-no database connection; the health check must answer while the server is busy).
+500 or a stall. The health check is not counted (it must answer while the server is busy). A live stream
+holds a slot only until it starts streaming (its authentication is database work like any request's; an
+open stream holds no connection and no slot), so any number of streams opening at once cannot take every
+worker thread and database connection, which stalled the whole server at 200 streams.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import time
 from typing import Final
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartpump.server.api.errors import error_body
 
-UNCOUNTED_PATHS: Final = frozenset({"/api/v1/health", "/ui/stream"})
+UNCOUNTED_PATHS: Final = frozenset({"/api/v1/health"})
+STREAM_PATHS: Final = frozenset({"/ui/stream"})
+"""Long-lived responses: their slot is given back when the response starts."""
 RETRY_AFTER_S: Final = 1
 POLL_S: Final = 0.01
 
@@ -43,11 +47,25 @@ class Capacity:
                 await self._refuse(scope, receive, send)
                 return
             await asyncio.sleep(POLL_S)
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                with self._lock:
+                    self.in_flight -= 1
+
+        async def send_then_release(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()
+            await send(message)
+
+        streaming = scope["path"] in STREAM_PATHS
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_then_release if streaming else send)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            release()
 
     def _take(self) -> bool:
         with self._lock:

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
-    """Settings, database, clock, hasher, keys, metrics, login throttle, live hub, demo fleet and background
-    services."""
+    """Settings, database (the request engine, and the ingest worker's own engine), clock, hasher, keys,
+    metrics, login throttle, live hub, demo fleet and background services."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    ingest_engine: Engine
+    ingest_sessions: sessionmaker[Session]
     clock: Clock
     hasher: PasswordHasher
     keys: Keyring

@@ -426,10 +426,10 @@ class IngestWorker:
         if state is None or not self._outbound_due.is_set():
             return False
         self._outbound_due.clear()
-        with state.sessions() as session:
+        with state.ingest_sessions() as session:
             deployment.advance(session, state)
             commands.dispatch_pending(session, state, self.transport.send)
-        with state.sessions() as session:
+        with state.ingest_sessions() as session:
             if commands.queued(session) or deployment.has_pending_waves(session):
                 self._outbound_due.set()
         return True

@@ -18,7 +18,9 @@ def normalize_url(url: str) -> str:
 
 
 BACKGROUND_CONNECTIONS: Final = 8
-"""Connections beyond the request slots, for the ingest and EHR workers and the deployment advance."""
+"""Connections beyond the request slots, for the EHR and audit-anchor workers and nested sessions."""
+INGEST_CONNECTIONS: Final = 2
+"""The ingest engine's pool: one connection for the ingest thread, one spare (a pre-ping replacement)."""
 POOL_TIMEOUT_S: Final = 10
 
 
@@ -26,6 +28,16 @@ def make_engine(url: str, *, request_slots: int = 5) -> Engine:
     """An engine for the URL with a pool of ``request_slots`` connections (the server's concurrent
     requests) plus ``BACKGROUND_CONNECTIONS`` for its workers; SQLite gets foreign keys on, its directory
     created, and a busy timeout."""
+    return _engine(url, pool_size=request_slots, max_overflow=BACKGROUND_CONNECTIONS)
+
+
+def make_ingest_engine(url: str) -> Engine:
+    """The ingest worker's own engine (``INGEST_CONNECTIONS``, no overflow): no burst of requests or live
+    streams on the request engine can take the connections ingest commits with."""
+    return _engine(url, pool_size=INGEST_CONNECTIONS, max_overflow=0)
+
+
+def _engine(url: str, *, pool_size: int, max_overflow: int) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -35,8 +47,8 @@ def make_engine(url: str, *, request_slots: int = 5) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=request_slots,
-            max_overflow=BACKGROUND_CONNECTIONS,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             pool_timeout=POOL_TIMEOUT_S,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -44,8 +56,8 @@ def make_engine(url: str, *, request_slots: int = 5) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=request_slots,
-        max_overflow=BACKGROUND_CONNECTIONS,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=POOL_TIMEOUT_S,
     )
 

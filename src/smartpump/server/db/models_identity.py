@@ -13,7 +13,8 @@ from smartpump.server.db.base import Base
 
 class QuarantinedPump(Base):
     """A pump that spoke without being admitted: unknown to the fleet registry, or refused by the device
-    registry; nothing it sent is stored or acked until a biomed admits (registers) it."""
+    registry; nothing it sent is stored or acked until a biomed admits (registers) it, and never after a
+    biomed rejects it."""
 
     __tablename__ = "quarantined_pumps"
 
@@ -26,6 +27,8 @@ class QuarantinedPump(Base):
     events: Mapped[int] = mapped_column(BigInteger)
     admitted_at: Mapped[datetime | None]
     admitted_by: Mapped[str | None] = mapped_column(String(64))
+    rejected_at: Mapped[datetime | None]
+    rejected_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class SeqConflict(Base):

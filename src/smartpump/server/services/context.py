@@ -68,9 +68,14 @@ class OrderContext(CommandContext, SessionContext, Protocol):
 
 
 class IngestContext(DeploymentContext, SessionContext, Protocol):
-    """What the uplink ingest needs: deployments, sessions and settings."""
+    """What the uplink ingest needs: deployments, sessions (its own engine's for its writes) and settings."""
 
     @property
     def settings(self) -> Settings:
         """The server settings."""
+        ...
+
+    @property
+    def ingest_sessions(self) -> sessionmaker[Session]:
+        """The session factory of ingest's own engine (never the request pool)."""
         ...

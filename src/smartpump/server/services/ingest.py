@@ -105,10 +105,12 @@ class IngestStats:
 
 
 class Ingestor:
-    """Applies pump uplink messages to the database; one per server process, used by one thread."""
+    """Applies pump uplink messages to the database through the ingest engine (``state.ingest_sessions``,
+    never the request pool); one per server process, used by one thread."""
 
     def __init__(self, state: IngestContext) -> None:
         self._state = state
+        self._sessions = state.ingest_sessions
         self._pumps: dict[str, PumpRef] = {}
         self.stats = IngestStats()
 
@@ -183,7 +185,7 @@ class Ingestor:
     def commit(self, batches: Sequence[Batch]) -> CommitResult:
         """Store every batch of a known pump in one transaction; derived state is applied after."""
         state = self._state
-        with state.sessions() as session:
+        with self._sessions() as session:
             known = self.pumps(session, [serial for serial, _ in batches])
             refs = [known[serial] for serial, _ in batches]
             if session.get_bind().dialect.name == "postgresql":
@@ -220,7 +222,7 @@ class Ingestor:
         if not held:
             return
         try:
-            with self._state.sessions() as session:
+            with self._sessions() as session:
                 quarantine.hold(session, self._state.clock, held)
         except Exception:
             logger.exception("recording %d quarantined pumps failed; nothing of theirs is stored", len(held))
@@ -238,7 +240,7 @@ class Ingestor:
         for ref, (_, records) in zip(refs, batches, strict=True):
             if ref is not None:
                 by_pump.setdefault(ref.id, []).extend(records)
-        with self._state.sessions() as session:
+        with self._sessions() as session:
             self.stats.seq_conflicts += seq_integrity.record_conflicts(session, self._state.clock, by_pump)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
@@ -249,7 +251,7 @@ class Ingestor:
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
-        with state.sessions() as session:
+        with self._sessions() as session:
             ids = [ref.id for ref in by_pump]
             known = {
                 pump_id: (max_seq, skewed)
@@ -334,7 +336,7 @@ class Ingestor:
         """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``) and publish the view;
         one that cannot be applied is logged and dropped (the next heartbeat replaces it)."""
         state = self._state
-        with state.sessions() as session:
+        with self._sessions() as session:
             ref = self.pump(session, serial)
             pump = None if ref is None else session.get(Pump, ref.id)
             if ref is None or pump is None:
@@ -440,7 +442,7 @@ class Ingestor:
         """Apply a pump's retained status (``online``, or the broker's last-will ``offline``); publish it and
         the pump's view (its presence follows the link)."""
         state = self._state
-        with state.sessions() as session:
+        with self._sessions() as session:
             ref = self.pump(session, serial)
             if ref is None:
                 return
@@ -457,7 +459,7 @@ class Ingestor:
     def hello(self, serial: str, next_seq: int, acked_seq: int) -> None:
         """A pump (re)connected: flag as a gap any seq it believes acked that the store does not hold."""
         state = self._state
-        with state.sessions() as session:
+        with self._sessions() as session:
             ref = self.pump(session, serial)
             if ref is None:
                 return
@@ -474,7 +476,7 @@ class Ingestor:
     def command_result(self, serial: str, body: Mapping[str, Any]) -> None:
         """Record what a pump did with a command."""
         state = self._state
-        with state.sessions() as session:
+        with self._sessions() as session:
             ref = self.pump(session, serial)
             if ref is None:
                 return

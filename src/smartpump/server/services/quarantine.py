@@ -1,6 +1,8 @@
 """Pumps held in quarantine: a pump that spoke without being admitted (unknown to the fleet registry, or
 refused by the device registry) is recorded here, never registered automatically; nothing it sent is
-stored or acked, so its outbox keeps every event until a biomed admits it and it resends them."""
+stored or acked, so its outbox keeps every event until a biomed admits it and it resends them. A pump a
+biomed rejects stays held (still counted when it speaks) but leaves the list waiting for a decision; it can
+still be registered later through the pump registry."""
 
 from __future__ import annotations
 
@@ -83,16 +85,21 @@ def hold(session: Session, clock: Clock, held: Mapping[str, Held]) -> None:
         row.last_seen_at = now
         row.messages += what.messages
         row.events += what.events
-        row.admitted_at = None
-        row.admitted_by = None
+        if row.rejected_at is None:
+            row.admitted_at = None
+            row.admitted_by = None
     session.commit()
 
 
 def pending(session: Session, *, limit: int, offset: int) -> tuple[list[QuarantinedPump], int]:
-    """Pumps held and not admitted, most recently seen first, and how many there are (a pump held as unknown
-    that was registered since, through the pump registry, is no longer waiting)."""
+    """Pumps held and neither admitted nor rejected, most recently seen first, and how many there are (a pump
+    held as unknown that was registered since, through the pump registry, is no longer waiting)."""
     registered = select(Pump.id).where(Pump.serial == QuarantinedPump.serial).exists()
-    waiting = and_(QuarantinedPump.admitted_at.is_(None), or_(QuarantinedPump.reason != UNKNOWN, ~registered))
+    waiting = and_(
+        QuarantinedPump.admitted_at.is_(None),
+        QuarantinedPump.rejected_at.is_(None),
+        or_(QuarantinedPump.reason != UNKNOWN, ~registered),
+    )
     total = int(session.scalar(select(func.count()).select_from(QuarantinedPump).where(waiting)) or 0)
     rows = session.scalars(
         select(QuarantinedPump)
@@ -118,11 +125,7 @@ def admit(
 ) -> Pump:
     """Register a held pump in a facility (its next resend is stored and acked); refused unless it is held
     as unknown (a pump the device registry refuses must be enrolled first)."""
-    row = session.scalars(
-        select(QuarantinedPump).where(QuarantinedPump.serial == serial, QuarantinedPump.admitted_at.is_(None))
-    ).first()
-    if row is None:
-        raise NotFoundError(f"no pump {serial!r} in quarantine", code="quarantine.not_found")
+    row = _waiting(session, serial)
     if row.reason != UNKNOWN:
         raise ConflictError(
             f"pump {serial!r} is held for {row.reason}: enrol it (smartpump pki enrol) before admitting it",
@@ -155,3 +158,39 @@ def admit(
     )
     session.commit()
     return pump
+
+
+def reject(session: Session, clock: Clock, access: Access, serial: str) -> QuarantinedPump:
+    """Decide that a held pump is not to be admitted: it leaves the waiting list and stays refused (audited
+    ``pump.rejected`` with what it tried to send).
+
+    Raises:
+        NotFoundError: ``quarantine.not_found`` when the pump is not waiting for a decision.
+    """
+    row = _waiting(session, serial)
+    row.rejected_at = clock.now()
+    row.rejected_by = access.principal.username
+    audit.append(
+        session,
+        clock,
+        actor=access.principal.username,
+        action="pump.rejected",
+        object_type="pump",
+        object_id=serial,
+        details={"reason": row.reason, "messages": row.messages, "events": row.events},
+    )
+    session.commit()
+    return row
+
+
+def _waiting(session: Session, serial: str) -> QuarantinedPump:
+    row = session.scalars(
+        select(QuarantinedPump).where(
+            QuarantinedPump.serial == serial,
+            QuarantinedPump.admitted_at.is_(None),
+            QuarantinedPump.rejected_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no pump {serial!r} waiting in quarantine", code="quarantine.not_found")
+    return row

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.server import audit, password_policy
 from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, principal_of, verify_password
-from smartpump.server.db.models import Facility, RoleGrant, User
+from smartpump.server.db.models import AuditRecord, Facility, RoleGrant, User
 from smartpump.server.db.repositories import users as repo
 from smartpump.server.errors import (
     AccessDeniedError,
@@ -21,6 +24,7 @@ from smartpump.server.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    ThrottledError,
 )
 from smartpump.server.settings import Settings
 from smartpump.server.vocabulary import GrantStatus
@@ -317,28 +321,51 @@ def change_password(
 
 
 def console_admin(
-    session: Session, clock: Clock, hasher: PasswordHasher, username: str, password: str
+    session: Session, settings: Settings, clock: Clock, hasher: PasswordHasher, username: str, password: str
 ) -> Access:
     """The access of an admin who proves their password at the server console (the CLI): what the API's
     user routes give a logged-in admin, so the CLI grants through the same service and approvals.
 
+    The console is throttled on its own: ``login_max_failures`` failures of the account at the console
+    within ``login_lockout_minutes`` since its last console success refuse it until the oldest of them is
+    that old (counted from the audit log: each CLI run is its own process). The account-wide lock of
+    network logins does not apply here, so no attack from the network locks an admin out of the console.
+
     Raises:
+        ThrottledError: ``auth.throttled`` (audited, ``auth.console``, outcome ``throttled``).
         AuthenticationError: ``auth.invalid_credentials`` (audited, ``auth.console``).
         AccessDeniedError: ``auth.password_change_required``, ``access.role`` for a non-admin.
     """
+    actor = username[:64]
     user = repo.user_by_username(session, username)
+    object_id = None if user is None else user.id
+    retry_after = _console_retry_after_s(session, settings, clock, actor)
+    if retry_after is not None:
+        audit.append(
+            session,
+            clock,
+            actor=actor,
+            action="auth.console",
+            object_type="user",
+            object_id=object_id,
+            outcome="throttled",
+        )
+        session.commit()
+        raise ThrottledError("too many failed console logins; try again later", retry_after_s=retry_after)
     if user is None or not user.is_active or not verify_password(hasher, user.password_hash, password):
         audit.append(
             session,
             clock,
-            actor=username[:64],
+            actor=actor,
             action="auth.console",
             object_type="user",
-            object_id=None if user is None else user.id,
+            object_id=object_id,
             outcome="failure",
         )
         session.commit()
         raise AuthenticationError("wrong username or password", code="auth.invalid_credentials")
+    audit.append(session, clock, actor=actor, action="auth.console", object_type="user", object_id=object_id)
+    session.commit()
     if user.must_change_password:
         raise AccessDeniedError(
             "change your password first (POST /api/v1/auth/password, or /ui/password)",
@@ -348,6 +375,27 @@ def console_admin(
     if not principal.has_any_role({Role.ADMIN}):
         raise AccessDeniedError(f"{username} is not an admin", code="access.role")
     return Access(principal=principal, roles=frozenset({Role.ADMIN}))
+
+
+def _console_retry_after_s(session: Session, settings: Settings, clock: Clock, actor: str) -> int | None:
+    """Seconds until the console may be tried for this account again, or None when it may now."""
+    now = clock.now()
+    period = timedelta(minutes=settings.login_lockout_minutes)
+    outcomes = session.execute(
+        select(AuditRecord.outcome, AuditRecord.ts)
+        .where(
+            AuditRecord.action == "auth.console",
+            AuditRecord.actor == actor,
+            AuditRecord.ts > now - period,
+            AuditRecord.outcome.in_(("success", "failure")),
+        )
+        .order_by(AuditRecord.seq.desc())
+    ).all()
+    failures = list(itertools.takewhile(lambda row: row.outcome == "failure", outcomes))
+    if len(failures) < settings.login_max_failures:
+        return None
+    oldest = failures[settings.login_max_failures - 1].ts
+    return int((oldest + period - now).total_seconds()) + 1
 
 
 def get_user_for_admin(session: Session, access: Access, user_id: int) -> User:

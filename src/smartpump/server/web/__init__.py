@@ -12,6 +12,7 @@ from smartpump.server.web import (
     pages,
     panel,
     password_pages,
+    quarantine_pages,
 )
 from smartpump.server.web.render import render
 from smartpump.server.web.session import CookieAuthMiddleware, install_html_errors
@@ -27,7 +28,15 @@ def _error_page(request: Request, status: int, code: str, message: str) -> Respo
 
 def mount_web(app: FastAPI) -> None:
     """Add the UI's routes under /ui, the session-cookie middleware and HTML error pages to the app."""
-    for module in (pages, library_pages, configuration_pages, panel, insight_pages, password_pages):
+    for module in (
+        pages,
+        library_pages,
+        configuration_pages,
+        panel,
+        insight_pages,
+        password_pages,
+        quarantine_pages,
+    ):
         app.include_router(module.router)
     app.include_router(bench_pages.router)
     app.add_middleware(CookieAuthMiddleware)

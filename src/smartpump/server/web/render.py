@@ -33,6 +33,7 @@ LIBRARY_REVIEWERS: Final = frozenset({PH, AP, MD, AU})
 CONFIGURATION_READERS: Final = ALL_ROLES
 EVENT_READERS: Final = frozenset({N, PH, AP, B, AU})
 MAINTENANCE_ROLES: Final = frozenset({B, AU})
+QUARANTINE_ROLES: Final = frozenset({B, AU})
 BENCH_ROLES: Final = frozenset({B, AU, V})
 CQI_ROLES: Final = frozenset({PH, AP, N, B, AU})
 AUDIT_ROLES: Final = frozenset({AU})
@@ -61,6 +62,7 @@ NAV: Final = (
         key="configurations", label="Configurations", href="/ui/configurations", roles=CONFIGURATION_READERS
     ),
     NavItem(key="maintenance", label="Maintenance", href="/ui/maintenance", roles=MAINTENANCE_ROLES),
+    NavItem(key="quarantine", label="Quarantine", href="/ui/quarantine", roles=QUARANTINE_ROLES),
     NavItem(key="bench", label="Bench", href="/ui/bench", roles=BENCH_ROLES),
     NavItem(key="cqi", label="CQI", href="/ui/cqi", roles=CQI_ROLES),
     NavItem(key="audit", label="Audit log", href="/ui/audit", roles=AUDIT_ROLES),

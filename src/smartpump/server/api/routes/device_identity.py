@@ -82,6 +82,12 @@ def admit(serial: Serial, body: AdmitIn, access: Biomed, session: SessionDep, cl
     return PumpOut.model_validate(pump)
 
 
+@router.post("/quarantine/{serial}/reject", status_code=status.HTTP_204_NO_CONTENT)
+def reject(serial: Serial, access: Biomed, session: SessionDep, clock: ClockDep) -> None:
+    """Decide not to admit a held pump: it leaves the waiting list and stays refused (audited)."""
+    quarantine.reject(session, clock, access, serial)
+
+
 @router.get("/seq-conflicts")
 def list_seq_conflicts(
     access: Reader, session: SessionDep, page: PageDep, response: Response

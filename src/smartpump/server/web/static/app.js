@@ -156,7 +156,13 @@ function startLive() {
   }
   handle("pump.view", onView);
   source.onopen = function () { text(state, "live: connected"); document.body.setAttribute("data-live-state", "open"); };
-  source.onerror = function () { text(state, "live: reconnecting…"); document.body.setAttribute("data-live-state", "error"); };
+  source.onerror = function () {
+    text(state, "live: reconnecting…");
+    document.body.setAttribute("data-live-state", "error");
+    // A refused opening (503 server.busy when the server is full) closes an EventSource for good: open a
+    // new one after a few seconds, spread so that many screens do not come back at the same moment.
+    if (source.readyState === EventSource.CLOSED) { window.setTimeout(startLive, 2000 + Math.random() * 3000); }
+  };
 }
 
 function escapeRegex(value) { return value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
