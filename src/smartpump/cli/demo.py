@@ -221,7 +221,8 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
         say(f"    {finding}", markup=False, highlight=False)
     say(
         f"  The pumps run it as their factory library v{library.version}; fix, approve and release "
-        f"v{report.library_version}, then POST /api/v1/deployments.",
+        f"v{report.library_version}, then deploy it with 'Deploy to pumps' on its page "
+        "(or POST /api/v1/deployments).",
         markup=False,
         highlight=False,
     )
