@@ -77,11 +77,17 @@ def _frame(entries: list[Entry]) -> pl.DataFrame:
             ),
             "dose_unit": pl.Series(units, dtype=pl.Enum(units)).gather(unit_of),
             "dose_x": soft_max * scale * spread // 1000,
+            "dose_programmed_x": pl.repeat(None, N, dtype=pl.Int64, eager=True),
             "rate_ml_per_h_x": pl.repeat(10 * scale, N, eager=True),
             "vtbi_ml_x": pl.repeat(None, N, dtype=pl.Int64, eager=True),
             "weight_kg_x": pl.repeat(70 * scale, N, eager=True),
             "bsa_m2_x": pl.repeat(None, N, dtype=pl.Int64, eager=True),
             "duration_min_x": pl.repeat(None, N, dtype=pl.Int64, eager=True),
+            "alert_rules": pl.repeat([], N, dtype=pl.List(pl.String), eager=True),
+            "rate_ml_per_h": pl.repeat("10", N, eager=True),
+            "concentration": pl.repeat(None, N, dtype=pl.String, eager=True),
+            "weight_kg": pl.repeat("70", N, eager=True),
+            "bsa_m2": pl.repeat(None, N, dtype=pl.String, eager=True),
         }
     )
 

@@ -1,4 +1,5 @@
-"""The vectorised replay gives exactly ders.check's verdict and alerts, also on and next to every limit."""
+"""The vectorised replay gives exactly ders.check's verdict and alerts, also on and next to every limit
+(an intermittent's dose rate included)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from smartpump.ders.check import check
 from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind, Verdict
 from smartpump.errors import ProgramError
 from smartpump.library.limits import LimitSet
-from smartpump.library.model import BasicInfusionPolicy, Bounds, DoseLimits, DrugLibrary
+from smartpump.library.model import BasicInfusionPolicy, Bounds, DeliveryMode, DoseLimits, DrugLibrary
 from smartpump.units import DoseUnit
 from tests.factories import concentration, make_care_area, make_entry, make_library
 
@@ -55,7 +56,18 @@ def _library(draw: st.DrawFn, version: int) -> DrugLibrary:
         concentrations=(concentration("400 mg/250 mL"),),
         rate_ml_per_h=bounds(),
     )
-    return make_library(version=version, care_areas=(area,), entries=(mg, weight_based))
+    kcl = make_entry(
+        id="icu-kcl",
+        mode=DeliveryMode.INTERMITTENT,
+        dose=DoseLimits(unit=DoseUnit.parse("mEq"), limits=draw(limit_sets())),
+        dose_rate=draw(
+            st.sampled_from([None, DoseLimits(unit=DoseUnit.parse("mEq/h"), limits=draw(limit_sets()))])
+        ),
+        concentrations=(concentration("10 mEq/100 mL"),),
+        rate_ml_per_h=bounds(),
+        duration_min=bounds(),
+    )
+    return make_library(version=version, care_areas=(area,), entries=(mg, weight_based, kcl))
 
 
 def _near(draw: st.DrawFn, limits: LimitSet) -> Decimal:
@@ -69,7 +81,7 @@ def scenarios(draw: st.DrawFn) -> tuple[DrugLibrary, DrugLibrary, list[InfusionP
     current, candidate = _library(draw, 1), _library(draw, 2)
     programs: list[InfusionProgram] = []
     for _ in range(draw(st.integers(1, 12))):
-        which = draw(st.sampled_from(["mg", "wb", "basic"]))
+        which = draw(st.sampled_from(["mg", "wb", "basic", "kcl"]))
         pick = draw(st.sampled_from([current, candidate]))
         area = pick.care_areas[0]
         weight = _near(draw, area.weight_kg.limits)
@@ -78,6 +90,19 @@ def scenarios(draw: st.DrawFn) -> tuple[DrugLibrary, DrugLibrary, list[InfusionP
             rate = _near(draw, area.basic_infusion.rate_ml_per_h.limits)
             programs.append(
                 InfusionProgram(entry_id=None, kind=ProgramKind.BASIC, rate_ml_per_h=rate, vtbi_ml=vtbi)
+            )
+            continue
+        if which == "kcl":
+            kcl = pick.entry("icu-kcl")
+            anchor = _near(draw, kcl.dose_rate.limits if kcl.dose_rate else kcl.dose.limits)
+            programs.append(
+                InfusionProgram(
+                    entry_id=kcl.id,
+                    kind=ProgramKind.INTERMITTENT,
+                    dose=anchor,
+                    duration_min=draw(st.sampled_from([Decimal(60), Decimal(45), Decimal(90)])),
+                    patient=PatientParameters(weight_kg=weight),
+                )
             )
             continue
         entry = pick.entry("icu-mg" if which == "mg" else "icu-wb")
@@ -109,6 +134,7 @@ def _event(seq: int, verdict: Verdict, program: InfusionProgram, library: DrugLi
             "dose_programmed": None if verdict.dose_programmed is None else str(verdict.dose_programmed),
             "dose_unit": verdict.dose_unit,
             "rate_ml_per_h": str(verdict.rate_ml_per_h),
+            "duration_min": None if program.duration_min is None else str(program.duration_min),
             "vtbi_ml": None if verdict.vtbi_ml is None else str(verdict.vtbi_ml),
             "alerts": [
                 {"rule": a.rule, "level": a.level.value, "limit": str(a.limit), "value": str(a.value)}

@@ -68,3 +68,6 @@ def test_every_rule_of_a_replayed_kind_is_replayed_or_says_why_not() -> None:
     assert needed - replayed - NOT_REPLAYED.keys() == set()
     assert not replayed & NOT_REPLAYED.keys(), "a rule is both replayed and declared not replayed"
     assert all(reason for reason in NOT_REPLAYED.values())
+    assert NOT_REPLAYED.keys() <= {r.parameter for r in RULES}, (
+        "NOT_REPLAYED names a rule that does not exist"
+    )

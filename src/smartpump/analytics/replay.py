@@ -4,21 +4,29 @@ Each library becomes two small limit tables (entries, care areas) of encoded lim
 the programs are joined to them and every rule of ``smartpump.ders.rules`` that a limit change can move
 is classified with Polars expressions, with ``ders.check``'s semantics: a value on a limit is inside,
 hard bounds before soft, rate limits hold the delivered (rounded) rate that the pump recorded, and dose
-limits hold both the delivered and the programmed dose (the worse breach counts).
+limits hold both the delivered and the programmed dose (the worse breach counts). An intermittent's
+dose rate depends on the library's unit and concentration, so it is measured by the DERS rule itself,
+once per distinct program of an entry that has dose-rate limits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
 
 import polars as pl
 
 from smartpump.analytics.frames import encode_limit
+from smartpump.ders.check import resolve_concentration
+from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind
+from smartpump.ders.rules import RULES, CheckContext
+from smartpump.ders.rules import evaluate as evaluate_rules
 from smartpump.errors import SmartpumpError
 from smartpump.library.limits import LIMIT_ORDER, LimitKind, LimitSet
-from smartpump.library.model import DeliveryMode, DrugLibrary
+from smartpump.library.model import CareArea, DeliveryMode, DrugLibrary, Entry
 from smartpump.pump.events import EventType
+from smartpump.units import Concentration
 
 #: Rules replayed, in ``ders.rules.RULES`` order: (rule parameter, value column).
 REPLAYED_RULES: Final = (
@@ -26,6 +34,7 @@ REPLAYED_RULES: Final = (
     ("patient_bsa", "bsa_m2_x"),
     ("dose", "dose_x"),
     ("rate", "rate_ml_per_h_x"),
+    ("dose_rate", "rate_ml_per_h"),
     ("duration", "duration_min_x"),
     ("vtbi", "vtbi_ml_x"),
     ("basic.rate", "rate_ml_per_h_x"),
@@ -37,8 +46,11 @@ REPLAYED_KINDS: Final = ("continuous", "intermittent", "basic")
 #: this list and ``REPLAYED_RULES`` to ``ders.rules.RULES``).
 NOT_REPLAYED: Final = {
     "concentration": "program rows carry no custom concentration",
-    "dose_rate": "program rows carry no concentration to turn the rate into a dose rate",
 }
+#: The DERS rule the replay runs as such (its value needs the library's unit and concentration).
+DOSE_RATE_RULE: Final = next(r for r in RULES if r.parameter == "dose_rate")
+#: Program columns the dose-rate rule reads (exact text, not encoded).
+DOSE_RATE_INPUTS: Final = ("entry_id", "care_area", "rate_ml_per_h", "concentration", "weight_kg", "bsa_m2")
 PROGRAM_COLUMNS: Final = (
     "pump",
     "seq",
@@ -54,6 +66,10 @@ PROGRAM_COLUMNS: Final = (
     "bsa_m2_x",
     "duration_min_x",
     "alert_rules",
+    "rate_ml_per_h",
+    "concentration",
+    "weight_kg",
+    "bsa_m2",
 )
 #: Device limits (``ders.device.*``) do not depend on the library: a program the pump's device refused
 #: stays refused before and after.
@@ -213,6 +229,95 @@ def _rule_lookups(
     }
 
 
+def _decimal(text: object) -> Decimal | None:
+    return None if text is None else Decimal(str(text))
+
+
+def dose_rate_breach(
+    entry: Entry,
+    care_area: CareArea,
+    rate_ml_per_h: Decimal,
+    concentration: str | None,
+    weight_kg: Decimal | None,
+    bsa_m2: Decimal | None,
+) -> int:
+    """The breach code (index in ``BREACH_KINDS``) of the DERS dose-rate rule for an intermittent run at
+    ``rate_ml_per_h`` under ``entry``, resolved as ``ders.check`` resolves it; 0 when the rule cannot
+    measure it (a concentration the entry no longer lists, or no weight for a per-kg unit)."""
+    program = InfusionProgram(
+        entry_id=entry.id,
+        kind=ProgramKind.INTERMITTENT,
+        route=entry.route,
+        rate_ml_per_h=rate_ml_per_h,
+        concentration=None if concentration is None else Concentration.parse(concentration),
+        patient=PatientParameters(weight_kg=weight_kg, bsa_m2=bsa_m2),
+    )
+    try:
+        resolved, is_custom = resolve_concentration(entry, program, entry.dose.unit)
+        ctx = CheckContext(
+            program=program,
+            care_area=care_area,
+            entry=entry,
+            dose=None,
+            dose_limits=None,
+            rate_ml_per_h=rate_ml_per_h,
+            rate_ml_per_h_exact=rate_ml_per_h,
+            concentration=resolved,
+            is_custom_concentration=is_custom,
+            weight_kg=weight_kg,
+            bsa_m2=bsa_m2,
+            duration_min=None,
+        )
+        alerts = evaluate_rules(ctx, (DOSE_RATE_RULE,))
+    except SmartpumpError:
+        return 0
+    return BREACH_KINDS.index(alerts[0].limit_kind) if alerts else 0
+
+
+def _dose_rate_codes(library: DrugLibrary, cats: dict[str, list[str]]) -> pl.Expr | None:
+    """Per program, the dose-rate breach code under ``library`` (computed once per distinct intermittent
+    program of an entry with dose-rate limits, 0 elsewhere); None when no such entry is programmed."""
+    entries = {e.id: e for e in library.entries if e.dose_rate is not None and e.id in cats["entry_id"]}
+    if not entries:
+        return None
+    areas = {a.id: a for a in library.care_areas}
+
+    def codes(batch: pl.Series) -> pl.Series:
+        frame = batch.struct.unnest().with_row_index("row")
+        wanted = frame.filter(
+            (pl.col("kind").cast(pl.String) == "intermittent")
+            & pl.col("entry_id").cast(pl.String).is_in(list(entries))
+            & pl.col("rate_ml_per_h").is_not_null()
+        )
+        cache: dict[tuple[object, ...], int] = {}
+        rows: list[int] = []
+        values: list[int] = []
+        for row, entry_id, area_id, rate, concentration, weight, bsa in wanted.select(
+            "row", *DOSE_RATE_INPUTS
+        ).iter_rows():
+            key = (entry_id, area_id, rate, concentration, weight, bsa)
+            if key not in cache:
+                area = areas.get(str(area_id))
+                cache[key] = (
+                    0
+                    if area is None
+                    else dose_rate_breach(
+                        entries[str(entry_id)],
+                        area,
+                        Decimal(str(rate)),
+                        concentration,
+                        _decimal(weight),
+                        _decimal(bsa),
+                    )
+                )
+            rows.append(row)
+            values.append(cache[key])
+        result = pl.zeros(batch.len(), pl.Int8, eager=True)
+        return result.scatter(rows, values) if rows else result
+
+    return pl.struct("kind", *DOSE_RATE_INPUTS).map_batches(codes, return_dtype=pl.Int8)
+
+
 def evaluate(programs: pl.LazyFrame, library: DrugLibrary, prefix: str) -> pl.LazyFrame:
     """Add ``<prefix>_status``, ``<prefix>_verdict`` (0 ok, 1 soft, 2 hard; null when not evaluated),
     ``<prefix>_soft``/``<prefix>_hard`` (alert counts) and one breach code per replayed rule.
@@ -238,9 +343,14 @@ def evaluate(programs: pl.LazyFrame, library: DrugLibrary, prefix: str) -> pl.La
     lookups = _rule_lookups(library, cats)
     names: list[str] = []
     codes: list[pl.Expr] = []
+    dose_rate = _dose_rate_codes(library, cats)
     for parameter, value in REPLAYED_RULES:
         name = f"{prefix}:{parameter}"
         names.append(name)
+        if parameter == "dose_rate":
+            measured = pl.lit(0, pl.Int8) if dose_rate is None else dose_rate
+            codes.append(pl.when(evaluated).then(measured).otherwise(pl.lit(0, pl.Int8)).alias(name))
+            continue
         rule_lookups = lookups[parameter]
         if rule_lookups is None:
             codes.append(pl.lit(0, pl.Int8).alias(name))

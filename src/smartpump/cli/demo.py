@@ -232,8 +232,8 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     )
     say(
         f"  EHR orders are checked against v{report.library_version} now; the pumps run the example as their "
-        f"factory library v{library.version} until a biomed deploys v{report.library_version} "
-        "(POST /api/v1/deployments).",
+        f"factory library v{library.version} until it is deployed with 'Deploy to pumps' on "
+        f"v{report.library_version}'s page (or POST /api/v1/deployments).",
         markup=False,
         highlight=False,
     )

@@ -188,6 +188,7 @@ def export_command(
     listed; a vendor file is re-imported and every value that does not come back is listed."""
     library = load_library(file)
     not_held: tuple[str, ...] = ()
+    counts: dict[str, tuple[int, int]] = {}
     try:
         if format_ is ExportFormat.CSV:
             not_held = csv_format.not_held(library)
@@ -195,7 +196,7 @@ def export_command(
         elif format_ is ExportFormat.XLSX:
             xlsx_format.write(library, output)
         else:
-            not_held = vendor_export(library, format_, output)
+            not_held, counts = vendor_export(library, format_, output)
     except OSError as error:
         fail(f"cannot write {output}: {error}", code="cli.write")
     except SmartpumpError as error:
@@ -217,6 +218,11 @@ def export_command(
                 "format": format_.value,
                 "entries": len(library.entries),
                 "not_held": not_held,
+                **(
+                    {"entries_by_mode": {m: {"written": w, "reimported": b} for m, (w, b) in counts.items()}}
+                    if counts
+                    else {}
+                ),
             }
         )
         return
@@ -231,18 +237,28 @@ def export_command(
     console.print(
         f"wrote {output} ({format_.value}, {len(library.entries)} entries{checked})", highlight=False
     )
+    if counts:
+        console.print(
+            "entries written -> re-imported: "
+            + ", ".join(f"{mode} {written} -> {back}" for mode, (written, back) in counts.items()),
+            highlight=False,
+        )
 
 
-def vendor_export(library: DrugLibrary, format_: ExportFormat, output: Path) -> tuple[str, ...]:
+def vendor_export(
+    library: DrugLibrary, format_: ExportFormat, output: Path
+) -> tuple[tuple[str, ...], dict[str, tuple[int, int]]]:
     """Write the library in a vendor layout, re-import the file and return every value that did not come
-    back (one line each; empty when the re-import equals the library)."""
+    back (one line each; empty when the re-import equals the library) and, per delivery mode, the entries
+    written and re-imported."""
     if format_ is ExportFormat.ALARIS:
         alaris_export.write_alaris(library, output)
         back = read_alaris(output).library
     else:
         baxter_export.write_baxter(library, output)
         back = read_baxter(output).library
-    return tuple(vendor_roundtrip.describe(c) for c in vendor_roundtrip.losses(library, back))
+    lines = tuple(vendor_roundtrip.describe(c) for c in vendor_roundtrip.losses(library, back))
+    return lines, vendor_roundtrip.entry_counts(library, back)
 
 
 @library_app.command("import-csv")

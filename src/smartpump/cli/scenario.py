@@ -1,6 +1,7 @@
 """`smartpump scenario run FILE|DIR` plays timed scripts on a simulated pump; `scenario generate` writes
-dose-error (2x/5x/10x), look-alike/sound-alike and wrong-concentration scenarios for every entry of a
-care area, PCA included (a pharmacist's pre-release test)."""
+dose-error (2x/5x/10x), look-alike/sound-alike, wrong-concentration and limit-edge (intermittent dose,
+duration and dose rate; custom concentration) scenarios for every entry of a care area, PCA included (a
+pharmacist's pre-release test)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from smartpump.errors import SmartpumpError
 from smartpump.library.formats import json_format
 from smartpump.library.formats.confused_names_table import confused_names_table
 from smartpump.library.model import DrugLibrary
+from smartpump.sim.edges import limit_edges
 from smartpump.sim.generate import Family, GeneratedScenario
 from smartpump.sim.generate import generate as generate_scenarios
 from smartpump.sim.mixups import look_alike, wrong_concentration
@@ -45,12 +47,16 @@ def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False)
 
 
-def _run_file(file: Path, library: Path | None) -> ScenarioResult:
+def _run_file(file: Path, library: Path | None, loaded: dict[Path, DrugLibrary]) -> ScenarioResult:
+    """Run one scenario file; each library file is read once per run (``loaded`` keeps them)."""
     scenario = load_scenario(file)
     library_path = library or (file.parent / scenario.library if scenario.library else None)
     if library_path is None:
         fail("no library: pass --library or set 'library' in the scenario", code="scenario.no_library")
-    return run_scenario(scenario, json_format.read(library_path))
+    key = library_path.resolve()
+    if key not in loaded:
+        loaded[key] = json_format.read(library_path)
+    return run_scenario(scenario, loaded[key])
 
 
 def _result_json(result: ScenarioResult, *, events: bool) -> dict[str, Any]:
@@ -80,9 +86,10 @@ def run(
     else:
         files = [path]
     results: list[ScenarioResult] = []
+    loaded: dict[Path, DrugLibrary] = {}
     try:
         for file in files:
-            results.append(_run_file(file, library))
+            results.append(_run_file(file, library, loaded))
     except SmartpumpError as error:
         fail(f"{file}: {error.message}", code=error.code)
     if as_json:
@@ -126,14 +133,15 @@ def generate(
         typer.Option(
             "--family",
             help="Scenario family (repeatable): dose (2x/5x/10x), look-alike (confused drug names), "
-            "concentration (a ten-times-stronger bag). Default: all three.",
+            "concentration (a ten-times-stronger bag), limits (intermittent dose, duration and dose-rate "
+            "edges; custom-concentration edges). Default: all four.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write pre-release scenarios for every entry of a care area (PCA included), each expecting what
-    the library's limits call for: dose errors, look-alike/sound-alike picks and wrong concentrations
-    (rules: smartpump.sim.generate and smartpump.sim.mixups); then `scenario run DIR`.
+    the library's limits call for: dose errors, look-alike/sound-alike picks, wrong concentrations and
+    limit edges (rules: smartpump.sim.generate, .mixups and .edges); then `scenario run DIR`.
     Exit 1 when nothing can be generated for the care area."""
     chosen = tuple(dict.fromkeys(families or Family))
     try:
@@ -192,8 +200,10 @@ def _generated(
             found, left = generate_scenarios(library, care_area, library_ref=reference)
         elif family is Family.LOOK_ALIKE:
             found, left = look_alike(library, care_area, confused_names_table(), library_ref=reference)
-        else:
+        elif family is Family.CONCENTRATION:
             found, left = wrong_concentration(library, care_area, library_ref=reference)
+        else:
+            found, left = limit_edges(library, care_area, library_ref=reference)
         scenarios += found
         skipped += [f"{family.value}: {reason}" for reason in left]
     return scenarios, skipped

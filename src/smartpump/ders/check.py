@@ -195,7 +195,7 @@ def _resolve(
         raise ProgramError(
             f"{entry.id}: a patient weight is needed for {unit}", code="program.weight_required"
         )
-    concentration, is_custom = _concentration(entry, program, unit)
+    concentration, is_custom = resolve_concentration(entry, program, unit)
     ctx = CheckContext(
         program=program,
         care_area=care_area,
@@ -473,9 +473,11 @@ def _patient(
     return weight, bsa
 
 
-def _concentration(
+def resolve_concentration(
     entry: Entry, program: InfusionProgram, unit: DoseUnit
 ) -> tuple[Concentration | None, bool]:
+    """The concentration the program runs (the entry's only one when none is named; None for a
+    dose in mL) and whether it is a custom one; refused with a ProgramError when not the entry's."""
     chosen = program.concentration
     if chosen is None:
         if unit.is_volume:

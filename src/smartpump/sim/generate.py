@@ -21,7 +21,8 @@ severe of the demand dose, lockout and maximum against the entry's PCA limits. E
 fixed concentration are skipped (listed in ``skipped``).
 
 ``smartpump.sim.mixups`` adds the drug mix-up families (look-alike/sound-alike and wrong
-concentration); ``Family`` names them all.
+concentration), ``smartpump.sim.edges`` the limit edges of intermittent and custom-concentration
+entries; ``Family`` names them all.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ USUAL_HEIGHT_CM: Final = Decimal(170)
 
 
 class Family(StrEnum):
-    """The kinds of pre-release scenario: dose errors, look-alike/sound-alike picks, wrong concentration."""
+    """The kinds of pre-release scenario: dose errors, look-alike/sound-alike picks, wrong concentration,
+    and limit edges (intermittent dose, duration and dose rate; custom concentration)."""
 
     DOSE = "dose"
     LOOK_ALIKE = "look-alike"
     CONCENTRATION = "concentration"
+    LIMITS = "limits"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -227,16 +227,19 @@ def test_vendor_export_lists_every_value_that_does_not_come_back(
     assert result.exit_code == 0, result.output
     assert out.is_file()
     lost = [line for line in result.output.splitlines() if line.startswith("not carried: ")]
-    assert lost and any(
-        "Adult PCA / morphine / mg): the whole entry does not come back" in line for line in lost
-    )
+    # Alaris has a PCA Drugs sheet; the Sigma report has no place for a PCA entry
+    pca_lost = any("Adult PCA / morphine / mg): the whole entry does not come back" in line for line in lost)
+    assert lost and pca_lost is (vendor == "baxter")
     assert "values do not come back" in result.output
+    pca_count = "pca 3 -> 0" if vendor == "baxter" else "pca 3 -> 3"
+    assert "entries written -> re-imported: " in result.output and pca_count in result.output
     document = json.loads(
         runner.invoke(
             app, ["library", "export", str(DEMO), "--format", vendor, "-o", str(out), "--json"]
         ).stdout
     )
     assert len(document["not_held"]) == len(lost)
+    assert document["entries_by_mode"]["pca"] == {"written": 3, "reimported": 0 if vendor == "baxter" else 3}
 
 
 def test_strict_vendor_export_refuses_and_writes_nothing(app: typer.Typer, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Export to the two vendor layouts the importer reads, checked by re-import equality: the real BD Alaris
 v66 and Baxter v14 libraries come back equal field by field; the demo library's losses are exactly the
-values each layout has no place for, every one of them listed."""
+values each layout has no place for, every one of them listed; PCA entries go through the Alaris PCA Drugs
+sheet, and the entries written and re-imported are counted per delivery mode."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ from smartpump.library.formats import alaris_export, baxter_export, json_format
 from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.formats.detect import ImportFormat, detect_format
-from smartpump.library.formats.vendor_roundtrip import describe, losses
-from smartpump.library.model import Bounds, DeliveryMode, DrugLibrary
+from smartpump.library.formats.vendor_roundtrip import describe, entry_counts, losses
+from smartpump.library.model import (
+    Bounds,
+    CustomConcentration,
+    DeliveryMode,
+    DrugLibrary,
+    PCALimits,
+    PCASettings,
+)
 from tests.conftest import shared_file
-from tests.factories import dose_limits, limit_set, make_care_area, make_entry, make_library
+from tests.factories import concentration, dose_limits, limit_set, make_care_area, make_entry, make_library
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo-library.json"
 
@@ -39,7 +47,7 @@ ALARIS_NOT_CARRIED = {
     "pca.pause_spo2_min_percent",
     "pca.pause_etco2_max_mmhg",
     "dose.hard_min",
-    "entry",  # PCA entries: the importer does not read PCA rows
+    "pca.max_dose_window_h",  # the window is the profile's (PCA Config), not the entry's
 }
 BAXTER_NOT_CARRIED = {
     "hospital_id",
@@ -108,9 +116,13 @@ def test_demo_through_alaris_loses_only_what_the_layout_cannot_hold(
 ) -> None:
     found = losses(demo, _via_alaris(demo, tmp_path))
     assert {c.parameter for c in found} == ALARIS_NOT_CARRIED
-    lost_entries = [c for c in found if c.parameter == "entry"]
-    assert len(lost_entries) == sum(e.mode is DeliveryMode.PCA for e in demo.entries) == 3
-    assert all("Adult PCA /" in c.where for c in lost_entries)
+    windows = {c.where.split(" (", 1)[1].rstrip(")") for c in found if c.parameter == "pca.max_dose_window_h"}
+    pca_area = demo.care_area("PCA")
+    assert windows == {
+        f"Adult PCA / {demo.drug(e.drug_id).shown_name} / {e.dose.unit}"
+        for e in demo.entries
+        if e.pca is not None and e.pca.max_dose_window_h != pca_area.pca.max_dose_window_h
+    }
     hard_minima = [c for c in found if c.parameter == "dose.hard_min"]
     assert len(hard_minima) == sum(e.pca is None and e.dose.limits.hard_min is not None for e in demo.entries)
 
@@ -173,3 +185,111 @@ def test_a_name_that_looks_like_a_formula_is_written_as_text_and_comes_back(
     cells = [c for sheet in workbook.worksheets for row in sheet.iter_rows() for c in row]
     written = [c for c in cells if c.value == formula]
     assert written and all(c.data_type == "s" for c in written)
+
+
+def test_demo_pca_entries_are_written_to_the_pca_drugs_sheet_and_all_come_back(
+    demo: DrugLibrary, tmp_path: Path
+) -> None:
+    back = _via_alaris(demo, tmp_path)
+    counts = entry_counts(demo, back)
+    assert counts["pca"] == (3, 3)
+    assert all(written == reimported for written, reimported in counts.values()), counts
+    sheet = load_workbook(tmp_path / "alaris.xlsx")["PCA Drugs"]
+    assert sorted(str(r[2]) for r in sheet.iter_rows(min_row=3, values_only=True)) == [
+        "HYDROmorphone",
+        "fentaNYL",
+        "morphine",
+    ]
+
+
+def test_a_full_pca_entry_comes_back_exactly_through_alaris(tmp_path: Path) -> None:
+    pca = PCALimits(
+        demand_dose=dose_limits("mg", default="1", soft_min="0.5", soft_max=2, hard_max=3),
+        lockout_min=Bounds(limits=limit_set(hard_min=5, soft_min=6, soft_max=20), default=Decimal(10)),
+        basal=dose_limits("mg/h", default=0, soft_max=1, hard_max=2),
+        loading_dose=dose_limits("mg", soft_max=3, hard_max=5),
+        clinician_bolus=dose_limits("mg", soft_min=1, soft_max=2, hard_max=4),
+        max_dose=dose_limits("mg", default=8, soft_max=10, hard_max=12),
+        max_dose_window_h=4,
+    )
+    entry = make_entry(
+        id="pca-morphine",
+        mode=DeliveryMode.PCA,
+        dose=pca.demand_dose,
+        pca=pca,
+        concentrations=(),
+        custom_concentration=CustomConcentration(
+            unit=pca.demand_dose.unit.amount, limits=limit_set(hard_min=1)
+        ),
+        rate_ml_per_h=Bounds(),
+        devices=(),
+    )
+    area = make_care_area(pca=PCASettings(max_dose_window_h=4, pause_enabled=True))
+    library = make_library(care_areas=(area,), entries=(entry,))
+    back = _via_alaris(library, tmp_path)
+    (returned,) = back.entries
+    assert returned.pca == pca
+    assert returned.custom_concentration == entry.custom_concentration
+    assert [c.parameter for c in losses(library, back) if c.where.startswith("entry:")] == []
+
+
+def test_an_alaris_pca_row_without_pca_dose_limits_is_reported_not_imported(tmp_path: Path) -> None:
+    entry = make_entry(
+        id="pca-morphine",
+        mode=DeliveryMode.PCA,
+        dose=dose_limits("mg", soft_max=2, hard_max=3),
+        pca=PCALimits(demand_dose=dose_limits("mg", soft_max=2, hard_max=3)),
+        concentrations=(concentration("30 mg/30 mL"),),
+        rate_ml_per_h=Bounds(),
+    )
+    path = tmp_path / "alaris.xlsx"
+    alaris_export.write_alaris(make_library(entries=(entry,)), path)
+    workbook = load_workbook(path)
+    sheet = workbook["PCA Drugs"]
+    for column in range(17, 21):  # PCA Dose Limits soft min .. initial value
+        sheet.cell(row=3, column=column).value = None
+    workbook.save(path)
+    result = read_alaris(path)
+    assert result.library.entries == ()
+    (skipped,) = [u for u in result.report.unrepresented if u.sheet == "PCA Drugs"]
+    assert "without PCA dose limits" in skipped.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "reader", "via"),
+    [
+        ("alaris-guardrails-dataset-v66.xlsx", read_alaris, _via_alaris),
+        ("baxter-sigma-library-v14.xlsx", read_baxter, _via_baxter),
+    ],
+)
+def test_real_exports_come_back_with_every_entry_of_every_mode(
+    name: str, reader: Any, via: Any, tmp_path: Path
+) -> None:
+    original = reader(shared_file("vendor-libraries", name)).library
+    counts = entry_counts(original, via(original, tmp_path))
+    assert all(written == back for written, back in counts.values()), counts
+    assert sum(written for written, _ in counts.values()) == len(original.entries)
+
+
+def test_baxter_lists_intermittent_and_pca_entries_as_not_coming_back(
+    demo: DrugLibrary, tmp_path: Path
+) -> None:
+    # Sigma Spectrum reports carry continuous and rate rows only: no layout is made up for the others.
+    intermittent = make_entry(
+        id="icu-kcl",
+        mode=DeliveryMode.INTERMITTENT,
+        dose=dose_limits("mEq", soft_max=20, hard_max=40),
+        concentrations=(concentration("10 mEq/100 mL"),),
+        duration_min=Bounds(limits=limit_set(soft_min=60)),
+        rate_ml_per_h=Bounds(),
+    )
+    library = replace(
+        demo, entries=(*demo.entries, replace(intermittent, care_area_id="ADULT_ICU", drug_id="dopamine"))
+    )
+    back = _via_baxter(library, tmp_path)
+    counts = entry_counts(library, back)
+    assert counts["intermittent"] == (1, 0)
+    assert counts["pca"] == (3, 0)
+    assert counts["continuous"][0] == counts["continuous"][1] > 0
+    lost = [c for c in losses(library, back) if c.parameter == "entry"]
+    assert len(lost) == 4

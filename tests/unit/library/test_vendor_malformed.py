@@ -429,7 +429,7 @@ def test_alaris_placeholder_row_is_reported(tmp_path: Path) -> None:
     assert "placeholder" in skipped.reason
 
 
-def test_alaris_pca_drug_rows_are_reported_not_dropped(tmp_path: Path) -> None:
+def test_alaris_pca_drug_rows_that_cannot_be_read_are_reported_not_dropped(tmp_path: Path) -> None:
     rows = [
         {"Profile": PROFILE, "Drug Name": "synthorphine"},
         {"Profile": PROFILE, "Drug Name": "No drugs exist in this section"},
@@ -439,7 +439,7 @@ def test_alaris_pca_drug_rows_are_reported_not_dropped(tmp_path: Path) -> None:
     count = result.report.sheet("PCA Drugs")
     assert (count.rows_read, count.not_represented) == (2, 2)
     reasons = [u.reason for u in result.report.unrepresented]
-    assert any("not imported yet" in r for r in reasons)
+    assert any("unknown dosing unit" in r for r in reasons)  # a row with no amount unit, no limits
     assert any("placeholder" in r for r in reasons)
 
 

@@ -52,6 +52,7 @@ from smartpump.library.model import (
     Entry,
     EntryKind,
     LibraryStatus,
+    PCALimits,
     PCASettings,
     Provenance,
     match_key,
@@ -106,7 +107,7 @@ class _Importer:
         for sheet in (SECTION_CONT, SECTION_ANES, SECTION_INT):
             self._drug_section(sheet)
         self._fluids()
-        self._pca_drugs()
+        self._pca_drugs({area.id: area for area in care_area_rows})
         entries = self._entries()
         drugs = self._drugs(entries)
         self._master_therapies(entries)
@@ -369,9 +370,14 @@ class _Importer:
             self._add(sheet, row, label, template, concentration, custom)
 
     def _concentration(
-        self, row: Row, conc_units_col: str, limit_cols: tuple[str, str, str]
+        self,
+        row: Row,
+        conc_units_col: str,
+        limit_cols: tuple[str, str, str],
+        amount_col: str = "Drug Amount (- - = custom concentration)",
+        volume_col: str = "Diluent Volume (- - = custom concentration)",
     ) -> tuple[Concentration | None, CustomConcentration | None]:
-        amount_text = row.text("Drug Amount (- - = custom concentration)")
+        amount_text = row.text(amount_col)
         unit_of_amount = amount_unit(row.text("Drug Amount Units"))
         if amount_text == CUSTOM:
             units_text = row.text(conc_units_col)
@@ -384,8 +390,8 @@ class _Importer:
                 f"diluent volume unit {row.text('Diluent Volume Units')!r} is not mL",
                 code="library.format_unit",
             )
-        amount = row.number_of("Drug Amount (- - = custom concentration)")
-        volume = row.number_of("Diluent Volume (- - = custom concentration)")
+        amount = row.number_of(amount_col)
+        volume = row.number_of(volume_col)
         if amount is None or volume is None:
             raise LibraryFormatError(
                 "drug amount or diluent volume is blank", code="library.format_concentration"
@@ -522,17 +528,84 @@ class _Importer:
                 continue
             self._add(SECTION_FLUIDS, row, label, template, None, None)
 
-    def _pca_drugs(self) -> None:
+    def _pca_drugs(self, areas: dict[str, CareArea]) -> None:
         for row in sheet_rows(self.workbook, SECTION_PCA):
-            if row.text("Drug Name") == NO_DRUGS:
-                reason = "placeholder row: no drugs in this section for the profile"
-            else:
-                reason = (
-                    "PCA drug rows are not imported yet (the exports this importer was built on have none)"
+            label, profile = row.text("Drug Name"), row.text("Profile")
+            if label == NO_DRUGS:
+                self.report.skip(
+                    SECTION_PCA,
+                    row.number,
+                    profile,
+                    "placeholder row: no drugs in this section for the profile",
                 )
-            self.report.skip(
-                SECTION_PCA, row.number, f"{row.text('Profile')} / {row.text('Drug Name')}", reason
-            )
+                continue
+            try:
+                template, concentration, custom = self._pca_row(row, areas)
+            except SmartpumpError as error:
+                self.report.skip(SECTION_PCA, row.number, f"{profile} / {label}", error.message)
+                continue
+            self._add(SECTION_PCA, row, label, template, concentration, custom)
+        self.report.note(
+            "PCA Drugs: 'Max Accumulated Lockout' and 'Supports PCA Pause Protocol' are not held per entry "
+            "(the PCA pause protocol is the profile's); every PCA dose is in the row's dosing unit, the "
+            "continuous (basal) dose in that unit per hour, and the max-dose window is the profile's."
+        )
+
+    def _pca_row(
+        self, row: Row, areas: dict[str, CareArea]
+    ) -> tuple[Entry, Concentration | None, CustomConcentration | None]:
+        """A PCA Drugs row as a PCA entry (demand, lockout, basal, clinician bolus, loading, max dose)."""
+        concentration, custom = self._concentration(
+            row,
+            "Conc. Units",
+            ("Conc. Limits Hard Min", "Conc. Limits Soft Min", "Conc. Limits Soft Max"),
+            amount_col="Drug Amount",
+            volume_col="Diluent Volume",
+        )
+        unit = row.text("Dosing Units")
+
+        def dose(prefix: str, unit_text: str, *, initial: bool = True) -> DoseLimits | None:
+            bounds = [row.number_of(f"{prefix} {b}") for b in ("Soft Min", "Soft Max", "Hard Max")]
+            default = row.number_of(f"{prefix} Initial Value") if initial else None
+            if all(b is None for b in bounds) and default is None:
+                return None
+            limits = limits_of(soft_min=bounds[0], soft_max=bounds[1], hard_max=bounds[2])
+            return DoseLimits(unit=DoseUnit.parse(unit_text), limits=limits, default=default)
+
+        demand = dose("PCA Dose Limits", unit)
+        if demand is None:
+            raise LibraryFormatError("a PCA row without PCA dose limits", code="library.format_pca")
+        lockout = "Lock Out Interval (minutes)"
+        care_area_id = self._profile_id(row.text("Profile"))
+        area = areas.get(care_area_id)
+        pca = PCALimits(
+            demand_dose=demand,
+            lockout_min=Bounds(
+                limits=limits_of(
+                    hard_min=row.number_of(f"{lockout} Hard Min"),
+                    soft_min=row.number_of(f"{lockout} Soft Min"),
+                    soft_max=row.number_of(f"{lockout} Soft Max"),
+                ),
+                default=row.number_of(f"{lockout} Initial Value"),
+            ),
+            basal=dose("Continuous Dose Limits", f"{unit}/h"),
+            loading_dose=dose("Loading Dose Limits", unit, initial=False),
+            clinician_bolus=dose("Bolus Dose Limits", unit, initial=False),
+            max_dose=dose("Max Accumulated Dose Range", unit),
+            max_dose_window_h=None if area is None else area.pca.max_dose_window_h,
+        )
+        template = Entry(
+            id="",
+            care_area_id=care_area_id,
+            drug_id=self._drug_id(row.text("Drug Name")),
+            dose=demand,
+            mode=DeliveryMode.PCA,
+            therapy=row.text("Therapy Name") or None,
+            pca=pca,
+            advisory=self._advisory(row.text("Clinical Advisory")),
+            provenance=f"Alaris {SECTION_PCA}",
+        )
+        return template, concentration, custom
 
     def _add(
         self,

@@ -2,10 +2,12 @@
 
 Every sheet the importer needs is written (header in row 2 under a title row): care areas as profiles
 (PC Unit, Pump, PCA, PCA Pause and EtCO2 config), continuous entries in the ContBolus sheets (one row
-per concentration, custom concentrations as '- -' rows), intermittent entries, IV fluids, the master
-drug, fluid, therapy, advisory, channel-label and syringe lists. The layout cannot carry everything the
-model holds (e.g. dose hard minima, drug aliases and classes, PCA entries, entry routes): what it drops
-is found by re-importing the file and comparing (``vendor_roundtrip.losses``), never guessed here.
+per concentration, custom concentrations as '- -' rows), intermittent entries, IV fluids, PCA entries
+(PCA Drugs, the columns of the Guardrails v12 report), the master drug, fluid, therapy, advisory,
+channel-label and syringe lists. The layout cannot carry everything the model holds (e.g. dose hard
+minima, drug aliases and classes, entry routes, a PCA basal in another unit than the PCA dose per hour):
+what it drops is found by re-importing the file and comparing (``vendor_roundtrip.losses``), never
+guessed here.
 """
 
 from __future__ import annotations
@@ -114,6 +116,49 @@ FLUID_COLUMNS: Final = [
     "Rate Limits (mL/h) Hard Max",
     "Clinical Advisory",
 ]
+PCA_COLUMNS: Final = [
+    "Line Item",
+    "Profile",
+    "Drug Name",
+    "Therapy Name",
+    "Drug Amount",
+    "Drug Amount Units",
+    "Diluent Volume",
+    "Diluent Volume Units",
+    "Final Concentration",
+    "Final Concentration Units",
+    "Max Accumulated Lockout",
+    "Dosing Units",
+    "Max Accumulated Dose Range Soft Min",
+    "Max Accumulated Dose Range Soft Max",
+    "Max Accumulated Dose Range Hard Max",
+    "Max Accumulated Dose Range Initial Value",
+    "PCA Dose Limits Soft Min",
+    "PCA Dose Limits Soft Max",
+    "PCA Dose Limits Hard Max",
+    "PCA Dose Limits Initial Value",
+    "Lock Out Interval (minutes) Hard Min",
+    "Lock Out Interval (minutes) Soft Min",
+    "Lock Out Interval (minutes) Soft Max",
+    "Lock Out Interval (minutes) Initial Value",
+    "Continuous Dose Limits Soft Min",
+    "Continuous Dose Limits Soft Max",
+    "Continuous Dose Limits Hard Max",
+    "Continuous Dose Limits Initial Value",
+    "Bolus Dose Limits Soft Min",
+    "Bolus Dose Limits Soft Max",
+    "Bolus Dose Limits Hard Max",
+    "Bolus Dose included in Accum Max Dose (Y/N)",
+    "Loading Dose Limits Soft Min",
+    "Loading Dose Limits Soft Max",
+    "Loading Dose Limits Hard Max",
+    "Conc. Units",
+    "Conc. Limits Hard Min",
+    "Conc. Limits Soft Min",
+    "Conc. Limits Soft Max",
+    "Supports PCA Pause Protocol (Y/N)",
+    "Clinical Advisory",
+]
 _PC_UNIT_COLUMNS: Final = [
     "Line Item",
     "Profile",
@@ -145,7 +190,6 @@ _PCA_COLUMNS: Final = [
 _PAUSE_COLUMNS: Final = ["Line Item", "Profile", "PCA Pause Protocol Enabled", "PCA Pause Protocol"]
 _ETCO2_COLUMNS: Final = ["Line Item", "Profile", "PCA Pause Resp. Rate Initial Value (bpm)"]
 _EMPTY_SHEETS: Final = {
-    SECTION_PCA: ["Line Item", "Profile", "Drug Name"],
     "Syringe Config": ["Line Item", "Profile"],
     "Pump & Syringe Shared Config": ["Line Item", "Profile"],
     "PCA & Syringe Shared Config": ["Line Item", "Profile"],
@@ -205,6 +249,7 @@ class _Writer:
             SECTION_ANES: [],
             SECTION_INT: [],
             SECTION_FLUIDS: [],
+            SECTION_PCA: [],
         }
 
     def run(self) -> Workbook:
@@ -219,6 +264,7 @@ class _Writer:
         self._sheet(SECTION_ANES, CONT_COLUMNS[:-1], [r[:-1] for r in self.sheets[SECTION_ANES]])
         self._sheet(SECTION_INT, INT_COLUMNS, self.sheets[SECTION_INT])
         self._sheet(SECTION_FLUIDS, FLUID_COLUMNS, self.sheets[SECTION_FLUIDS])
+        self._sheet(SECTION_PCA, PCA_COLUMNS, self.sheets[SECTION_PCA])
         self._care_areas(library.care_areas)
         for title, columns in _EMPTY_SHEETS.items():
             self._sheet(title, columns, [])
@@ -271,9 +317,10 @@ class _Writer:
                 ]
             )
             return
-        if entry.mode is DeliveryMode.PCA:
-            return
         for concentration in self._bags(entry):
+            if entry.mode is DeliveryMode.PCA:
+                self.sheets[SECTION_PCA].append(self._pca_row(entry, area, drug, concentration, advisory))
+                continue
             if entry.mode is DeliveryMode.INTERMITTENT:
                 self.sheets[SECTION_INT].append(
                     self._intermittent_row(entry, area, drug, concentration, advisory)
@@ -343,6 +390,45 @@ class _Writer:
             str(entry.dose.unit),
             *_soft_soft_hard(entry.dose.limits),
             *conc_limits,
+            advisory,
+        ]
+
+    def _pca_row(
+        self, entry: Entry, area: str, drug: str, bag: Concentration | None, advisory: str | None
+    ) -> list[Any]:
+        """One PCA Drugs row: every PCA dose in the one dosing unit, the basal in that unit per hour (a
+        limit in another unit is left blank and shows as a loss), the window from the profile's PCA Config."""
+        pca = entry.pca
+        assert pca is not None
+        unit = pca.demand_dose.unit
+        conc, conc_limits = self._concentration_cells(entry, bag)
+
+        def in_unit(dose: DoseLimits | None, wanted: str, initial: bool = True) -> list[Any]:
+            if dose is None or str(dose.unit) != wanted:
+                return [None] * (4 if initial else 3)
+            cells = _soft_soft_hard(dose.limits)
+            return [*cells, cell_number(dose.default)] if initial else cells
+
+        lockout = pca.lockout_min
+        return [
+            area,
+            drug,
+            entry.therapy,
+            *conc[:6],
+            None,
+            str(unit),
+            *in_unit(pca.max_dose, str(unit)),
+            *in_unit(pca.demand_dose, str(unit)),
+            cell_number(lockout.limits.hard_min),
+            cell_number(lockout.limits.soft_min),
+            cell_number(lockout.limits.soft_max),
+            cell_number(lockout.default),
+            *in_unit(pca.basal, f"{unit}/h"),
+            *in_unit(pca.clinician_bolus, str(unit), initial=False),
+            None if pca.clinician_bolus is None else "Y",
+            *in_unit(pca.loading_dose, str(unit), initial=False),
+            *conc_limits,
+            "Y" if self.library.care_area(entry.care_area_id).pca.pause_enabled else "N",
             advisory,
         ]
 

@@ -29,6 +29,7 @@ SECTION_IDS: Final = {
     SECTION_ANES: "anes",
     SECTION_INT: "int",
     SECTION_FLUIDS: "fluid",
+    SECTION_PCA: "pca",
 }
 PCA_WINDOW_MAX_H: Final = 12
 MINUTES_MAX: Final = 59

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Final
 
 from smartpump.library.diff import Change, diff
-from smartpump.library.model import DrugLibrary
+from smartpump.library.model import DeliveryMode, DrugLibrary
 
 METADATA: Final = frozenset({"status", "provenance"})
 
@@ -36,3 +36,14 @@ def describe(change: Change) -> str:
     if change.is_whole_object:
         return f"{change.where}: the whole {change.section.value} does not come back ({change.kind.value})"
     return f"{change.where}: {change.parameter} {old} -> {new}"
+
+
+def entry_counts(original: DrugLibrary, reimported: DrugLibrary) -> dict[str, tuple[int, int]]:
+    """Per delivery mode (every mode, in model order): entries in the library and entries that came back."""
+    return {
+        mode.value: (
+            sum(e.mode is mode for e in original.entries),
+            sum(e.mode is mode for e in reimported.entries),
+        )
+        for mode in DeliveryMode
+    }

@@ -96,6 +96,19 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def removed_limits(saved: Mapping[str, str], values: Mapping[str, str]) -> tuple[str, ...]:
+    """The bounds the entry held that the submitted form sends empty ('Dose soft min 5 mcg/min'): a
+    destructive edit, since a removed limit no longer alerts (a field not sent keeps its value)."""
+    removed: list[str] = []
+    for param in PARAMS:
+        unit = saved.get(f"{param.key}.unit", "") or param.fixed_unit
+        for bound in BOUNDS:
+            key = f"{param.key}.{bound}"
+            if saved.get(key, "") and key in values and not values[key].strip():
+                removed.append(f"{param.label} {bound.replace('_', ' ')} {saved[key]} {unit}".rstrip())
+    return tuple(removed)
+
+
 def values_of(entry: Mapping[str, Any]) -> dict[str, str]:
     """The form's field values for an entry document (empty strings where nothing is configured)."""
     values: dict[str, str] = {}

@@ -261,6 +261,7 @@ def _entry_page(
     values: dict[str, str] | None = None,
     errors: entry_form.Errors | None = None,
     problem: str | None = None,
+    confirm_removal: bool = False,
     status_code: int = 200,
 ) -> Response:
     library = lifecycle.library_of(row)
@@ -285,6 +286,7 @@ def _entry_page(
         values=values if values is not None else entry_form.values_of(raw or {}),
         errors=errors or {},
         problem=problem,
+        confirm_removal=confirm_removal,
         params=entry_form.PARAMS,
         bounds=entry_form.BOUNDS,
         routes=entry_form.ROUTES,
@@ -319,7 +321,9 @@ def save_entry(
     """Add or change an entry: all its limits, concentrations, therapy, route and advisory.
 
     Each field is checked here; a refusal (ours or the lifecycle service's) is shown next to its field
-    with its code, and nothing is saved. Saving voids approvals of the old content, as the service does.
+    with its code, and nothing is saved. An edit that empties a bound the entry held is destructive: it is
+    saved only when submitted again with ``confirm_removal=yes`` (the page says which limits go). Saving
+    voids approvals of the old content, as the service does.
     """
     row = lifecycle.get_version(session, access, library_id)
     entry_id = values.get("entry_id", "").strip()
@@ -339,6 +343,21 @@ def save_entry(
         base["drug_id"] = values.get("drug_id", "").strip()
     entry, found = entry_form.parse(values, base)
     errors.update(found)
+    removed = entry_form.removed_limits(entry_form.values_of(existing), values) if existing else ()
+    if not errors and removed and values.get("confirm_removal") != "yes":
+        return _entry_page(
+            request,
+            access,
+            row,
+            entry_id,
+            values=values,
+            problem=(
+                f"Nothing was saved yet: this edit removes {len(removed)} limit(s) ({'; '.join(removed)}), "
+                "which will no longer alert. Press 'Save entry' again to confirm, or restore the values."
+            ),
+            confirm_removal=True,
+            status_code=409,
+        )
     if not errors:
         try:
             lifecycle.put_entry(session, clock, access, library_id, entry_id, entry)
