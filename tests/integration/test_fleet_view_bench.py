@@ -1,0 +1,62 @@
+"""The fleet view benchmark (``benchmarks/fleet_view.py``) at tiny scale against the real PostgreSQL and
+Mosquitto, so that it cannot rot: it runs to the end, every event sent is stored exactly once, alarm
+probes reach the live stream (every one on the idle server), and the fleet list answers, idle and under
+load. No timing is
+asserted (the benchmark measures; this checks that it still can)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_benchmark_runs_at_tiny_scale_and_loses_nothing() -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "SMARTPUMP_BENCH_MQTT_URL": os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"),
+        "SMARTPUMP_BENCH_POSTGRES_ADMIN_URL": os.environ.get(
+            "SMARTPUMP_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    }
+    env.pop("SMARTPUMP_BENCH_POSTGRES_URL", None)
+    arguments = ["--pumps", "20", "--rate", "200", "--seconds", "2", "--publishers", "2"]
+    arguments += ["--probe-pumps", "4", "--probe-hz", "3", "--port", str(_free_port())]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "fleet_view.py"), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "registered 24 of 24 pumps" in out, out
+    counts = re.search(r"events sent ([\d,]+), stored ([\d,]+) \(distinct \(pump, seq\) ([\d,]+)", out)
+    assert counts is not None, out
+    sent, stored, distinct = (int(group.replace(",", "")) for group in counts.groups())
+    assert sent > 200, out
+    assert sent == stored == distinct, out
+    seen = re.search(r"alarms seen / not seen in 10 s\s+all\s+(\d+) / (\d+)\s+(\d+) / (\d+)", out)
+    assert seen is not None, out
+    idle_seen, idle_missed, loaded_seen, _loaded_missed = (int(g) for g in seen.groups())
+    assert idle_seen > 0 and idle_missed == 0 and loaded_seen > 0, out
+    lists = re.search(r"fleet list requests\s+(\d+)\s+(\d+)", out)
+    assert lists is not None and int(lists.group(1)) > 0 and int(lists.group(2)) > 0, out
