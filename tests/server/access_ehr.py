@@ -16,5 +16,6 @@ ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/fhir/MedicationAdministration"): PHI_READERS,
     ("GET", "/api/v1/fhir/Observation"): PHI_READERS,
     ("POST", "/api/v1/fhir/MedicationRequest"): frozenset({Role.NURSE, Role.PHARMACIST}),
+    ("GET", "/api/v1/fhir/MedicationRequest/{order_id}"): PHI_READERS,
     ("GET", "/api/v1/pumps/{serial}/orders"): PHI_READERS,
 }

@@ -100,6 +100,7 @@ def _demo(settings: Settings, engine: Engine, tmp_path: Path, *, history_s: floa
     finally:
         worker.transport.close()
         fleet.close()
+        state.ingest_engine.dispose()
         _wipe(engine)
 
 

@@ -19,6 +19,7 @@ from tests.waiting import wait_until
 
 PUMP_OFFER_KEYS = frozenset(
     {
+        "format",
         "order_id",
         "patient_id",
         "channel",
