@@ -33,11 +33,21 @@ from smartpump.library.keys import (
     key_fingerprint,
     public_key_of,
 )
+from smartpump.library.trust_list import ListedKey, ListedStatus, TrustList
 
 KEYRING_FILE: Final = "keyring.json"
 KEYRING_FORMAT: Final = "smartpump.keyring/1"
-PUMP_PURPOSES: Final = (KeyPurpose.LIBRARY, KeyPurpose.CONFIGURATION, KeyPurpose.SOFTWARE, KeyPurpose.COMMAND)
-"""Purposes whose keys pumps verify; the audit key signs checkpoints only the server and auditors read."""
+TRUST_LIST_FILE: Final = "trust-list.json"
+TRUST_LIST_FORMAT: Final = "smartpump.trust-list-version/1"
+PUMP_PURPOSES: Final = (
+    KeyPurpose.LIBRARY,
+    KeyPurpose.CONFIGURATION,
+    KeyPurpose.SOFTWARE,
+    KeyPurpose.COMMAND,
+    KeyPurpose.TRUST,
+)
+"""Purposes whose keys pumps verify (the trust root signs their trust list); the audit key signs checkpoints
+only the server and auditors read."""
 
 
 class KeyStatus(StrEnum):
@@ -88,6 +98,23 @@ class Keyring:
             TrustedKey(key_id=k.key_id, purpose=k.purpose, public_pem=k.public_pem)
             for k in self.published()
             if k.purpose in PUMP_PURPOSES
+        )
+
+    def trust_list(self, version: int) -> TrustList:
+        """The pumps' trust list at ``version``: every key of the pump purposes with its status (retired keys
+        listed so pumps revoke them)."""
+        return TrustList(
+            version=version,
+            keys=tuple(
+                ListedKey(
+                    key_id=k.key_id,
+                    purpose=k.purpose,
+                    public_pem=k.public_pem,
+                    status=ListedStatus(k.status.value),
+                )
+                for k in self.keys
+                if k.purpose in PUMP_PURPOSES
+            ),
         )
 
     def key(self, key_id: str) -> SigningKey:
@@ -175,6 +202,38 @@ def retire(directory: Path, key_id: str) -> SigningKey:
     return _load_key(directory, entry)
 
 
+def next_trust_list_version(directory: Path) -> int:
+    """Take the next trust-list version (one above the last taken, 1 at first) and record it in
+    ``trust-list.json`` beside the keyring, so versions only grow whichever replica or console publishes.
+
+    Raises:
+        SigningKeyError: ``key.malformed`` for a version file that is not one.
+    """
+    path = directory / TRUST_LIST_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        last = 0
+    except (OSError, ValueError) as error:
+        raise SigningKeyError(f"cannot read {path}: {error}", code="key.malformed") from None
+    else:
+        version = document.get("version") if isinstance(document, dict) else None
+        if (
+            document.get("format") != TRUST_LIST_FORMAT
+            or isinstance(version, bool)
+            or not isinstance(version, int)
+        ):
+            raise SigningKeyError(f"{path} is not a trust-list version file", code="key.malformed")
+        last = version
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(
+        json.dumps({"format": TRUST_LIST_FORMAT, "version": last + 1}) + "\n", encoding="utf-8"
+    )
+    os.replace(partial, path)
+    return last + 1
+
+
 def manifest(directory: Path) -> list[dict[str, str]]:
     """Every key of the keyring as listed (id, purpose, status, creation time), without reading key files.
 
@@ -258,4 +317,3 @@ def _write_manifest(directory: Path, entries: list[dict[str, str]]) -> None:
     text = json.dumps({"format": KEYRING_FORMAT, "keys": entries}, indent=2) + "\n"
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
-
