@@ -5,15 +5,20 @@ logged, and the pumps keep what they trusted."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
+from smartpump.cli import keyring as keyring_cli  # noqa: F401  (registers the keys commands)
+from smartpump.cli.library import register
 from smartpump.clock import WallClock
 from smartpump.demo.fleet import SimFleet
 from smartpump.library import signing
@@ -161,3 +166,30 @@ def test_only_the_facilitys_admin_publishes(rig: Rig) -> None:
         assert response.status_code == 403, response.text
     assert error_code(response.json()) == "key.publish_role"
     assert rig.standing() == [(s, None, None, None) for s in rig.fleet.serials()]
+
+
+def test_rotate_and_trust_status_at_the_console(rig: Rig, settings: Settings, monkeypatch: Any) -> None:
+    """The console queues the commands in the database; the server's worker finds them at its next look at
+    the queue (``queue_poll_s``, zero here) and sends them."""
+    monkeypatch.setenv("SMARTPUMP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SMARTPUMP_SIGNING_KEYS_DIR", str(settings.signing_keys_dir))
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    rotated = runner.invoke(app, ["keys", "rotate", "--purpose", "command", "--facility", HOSPITAL, "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    body = json.loads(rotated.output)
+    rig.harness.worker.queue_poll_s = 0.0
+    successor = next(
+        k
+        for k in rig.keyring().keys
+        if k.purpose is KeyPurpose.COMMAND and k.status is keys.KeyStatus.PUBLISHED
+    )
+    assert body["version"] == 1 and f"command:{successor.key_id}" in body["key_ids"]
+    assert [(p["serial"], p["status"]) for p in body["pumps"]] == [(s, "queued") for s in rig.fleet.serials()]
+    rig.harness.pump_messages(step=rig.fleet.advance)
+    status = runner.invoke(app, ["keys", "trust-status", "--facility", HOSPITAL])
+    assert status.exit_code == 0, status.output
+    assert status.output.splitlines() == [f"{s}  v1  accepted" for s in rig.fleet.serials()]
+    unknown = runner.invoke(app, ["keys", "publish", "--facility", "nowhere"])
+    assert unknown.exit_code == 2 and "facility.not_found" in unknown.output
