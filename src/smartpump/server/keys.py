@@ -1,5 +1,5 @@
 """The server's keyring: one Ed25519 signing key per purpose (library, configuration, software, command,
-audit checkpoint), each with its id and status, kept in one directory, rotatable.
+trust root, audit checkpoint), each with its id and status, kept in one directory, rotatable.
 
 The directory holds ``keyring.json`` (every key's id, purpose, status and creation time) and, per key,
 ``<purpose>-<key_id>.key.pem`` (mode 0600) and ``<purpose>-<key_id>.pub.pem``. A key is
@@ -7,6 +7,9 @@ The directory holds ``keyring.json`` (every key's id, purpose, status and creati
 * ``published``: pumps are told to trust it, nothing is signed with it yet (the first step of a rotation);
 * ``active``: the one key that signs for its purpose (published too);
 * ``retired``: neither signs nor is published; pumps drop it.
+
+The pumps learn these states from the trust list (``trust_list``), signed by the trust-root key and
+numbered from ``trust-list.json`` in the same directory (``next_trust_list_version``).
 
 In development a missing key of a purpose is made on start; in production the server refuses to start
 without one (``key.missing``), so no key is ever made up behind the operator's back.
