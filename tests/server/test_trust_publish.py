@@ -165,6 +165,9 @@ def test_only_the_facilitys_admin_publishes(rig: Rig) -> None:
         )
         assert response.status_code == 403, response.text
     assert error_code(response.json()) == "key.publish_role"
+    everywhere = rig.world.as_role(Role.ADMIN, None)
+    nowhere = rig.client.post("/api/v1/keys/publish", headers=everywhere, json={"facility_id": 999})
+    assert (nowhere.status_code, error_code(nowhere.json())) == (404, "facility.not_found")
     assert rig.standing() == [(s, None, None, None) for s in rig.fleet.serials()]
 
 

@@ -21,8 +21,9 @@ from smartpump.errors import SignatureError
 from smartpump.library.keys import KeyPurpose
 from smartpump.library.trust_list import SignedTrustList, read_payload, sign_trust_list
 from smartpump.server import audit
-from smartpump.server.db.models import Pump
+from smartpump.server.db.models import Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.errors import NotFoundError
 from smartpump.server.keys import Keyring, next_trust_list_version
 from smartpump.server.services.commands import CommandRecord, issue_command
 from smartpump.server.services.context import CommandContext
@@ -80,10 +81,17 @@ def publish(
     facility_ids: Iterable[int],
     actor: str,
 ) -> Publication:
-    """Send a signed trust list to every pump of the facilities (one ``trust.install`` each) and audit it."""
+    """Send a signed trust list to every pump of the facilities (one ``trust.install`` each) and audit it.
+
+    Raises:
+        NotFoundError: ``facility.not_found`` for an id with no facility (nothing is sent).
+    """
     trust_list = read_payload(signed.payload)
     key_ids = tuple(f"{k.purpose.value}:{k.key_id}" for k in trust_list.trusted())
     wanted = sorted(set(facility_ids))
+    known = set(session.scalars(select(Facility.id).where(Facility.id.in_(wanted))))
+    if missing := [f for f in wanted if f not in known]:
+        raise NotFoundError(f"no facility {missing[0]}", code="facility.not_found")
     serials = session.scalars(
         select(Pump.serial).where(Pump.facility_id.in_(wanted)).order_by(Pump.serial)
     ).all()
