@@ -17,6 +17,7 @@ without one (``key.missing``), so no key is ever made up behind the operator's b
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable
@@ -207,12 +208,19 @@ def retire(directory: Path, key_id: str) -> SigningKey:
 
 def next_trust_list_version(directory: Path) -> int:
     """Take the next trust-list version (one above the last taken, 1 at first) and record it in
-    ``trust-list.json`` beside the keyring, so versions only grow whichever replica or console publishes.
+    ``trust-list.json`` beside the keyring, under an exclusive lock, so versions only grow and are never
+    given twice, whichever replica or console publishes.
 
     Raises:
         SigningKeyError: ``key.malformed`` for a version file that is not one.
     """
-    path = directory / TRUST_LIST_FILE
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(directory / f"{TRUST_LIST_FILE}.lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _take_trust_list_version(directory / TRUST_LIST_FILE)
+
+
+def _take_trust_list_version(path: Path) -> int:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -228,7 +236,6 @@ def next_trust_list_version(directory: Path) -> int:
         ):
             raise SigningKeyError(f"{path} is not a trust-list version file", code="key.malformed")
         last = version
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = path.with_suffix(".json.partial")
     partial.write_text(
         json.dumps({"format": TRUST_LIST_FORMAT, "version": last + 1}) + "\n", encoding="utf-8"
