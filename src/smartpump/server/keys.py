@@ -230,7 +230,8 @@ def _take_trust_list_version(path: Path) -> int:
     else:
         version = document.get("version") if isinstance(document, dict) else None
         if (
-            document.get("format") != TRUST_LIST_FORMAT
+            not isinstance(document, dict)
+            or document.get("format") != TRUST_LIST_FORMAT
             or isinstance(version, bool)
             or not isinstance(version, int)
         ):

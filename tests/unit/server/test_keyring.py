@@ -118,7 +118,8 @@ def test_trust_list_versions_only_grow_and_are_never_given_twice(tmp_path: Path)
     with ThreadPoolExecutor(max_workers=8) as pool:
         taken = list(pool.map(lambda _: keys.next_trust_list_version(tmp_path), range(40)))
     assert sorted(taken) == list(range(1, 41))
-    (tmp_path / keys.TRUST_LIST_FILE).write_text('{"format": "other", "version": 3}')
-    with pytest.raises(SigningKeyError) as broken:
-        keys.next_trust_list_version(tmp_path)
-    assert broken.value.code == "key.malformed"
+    for text in ('{"format": "other", "version": 3}', "[41]", "{"):
+        (tmp_path / keys.TRUST_LIST_FILE).write_text(text)
+        with pytest.raises(SigningKeyError) as broken:
+            keys.next_trust_list_version(tmp_path)
+        assert broken.value.code == "key.malformed"
