@@ -224,7 +224,7 @@ def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_sto
         )
 
     policy = CommandPolicy(
-        trust=rig.server.state.keys.trust_store(),
+        trust=rig.server.state.keys.trust_store,
         on_command=lambda c: accepted.append(c.nonce),
         on_refused=refused,
     )

@@ -101,6 +101,8 @@ CORE_ACCESS: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/audit/verify"): frozenset({AU, A}),
     ("GET", "/api/v1/keys"): ALL_ROLES,
     ("GET", "/api/v1/keys/library-signing"): ALL_ROLES,
+    ("POST", "/api/v1/keys/publish"): frozenset({A}),
+    ("GET", "/api/v1/keys/trust-list"): frozenset({A, B, AU}),
 }
 
 

@@ -5,10 +5,11 @@ clock (``sim.environment`` wall mode, ``speed`` virtual seconds per wall second)
 into the pump's durable outbox and out through its ``Uplink``; verified commands are routed to the pump:
 a library or a configuration is installed (each activates when every channel is idle), an offered program
 waits on the channel for the nurse's confirmation, a software package is verified (a downgrade refused)
-and activates, like a library, only when every channel is idle. Refusals are logged by the pump
-(``command.refused``; ``library.rejected``, ``configuration.rejected`` and ``software.rejected`` for the
-documents it verifies itself). Command validity is checked against the wall clock, because the
-virtual clock runs ``speed`` times faster.
+and activates, like a library, only when every channel is idle, and a trust list replaces the pump's
+trusted keys at once (each pump is provisioned with ``trust`` and keeps its own from then on). Refusals
+are logged by the pump (``command.refused``; ``library.rejected``, ``configuration.rejected``,
+``software.rejected`` and ``trust.rejected`` for the documents it verifies itself). Command validity is
+checked against the wall clock, because the virtual clock runs ``speed`` times faster.
 
 Each pump sends its status heartbeat (``transport.heartbeat``) after every ``advance`` in which it logged
 an event, and at least every ``heartbeat_interval_s`` of its own clock.
@@ -48,11 +49,13 @@ from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
     INSTALL_SOFTWARE,
+    INSTALL_TRUST,
     OFFER_PROGRAM,
     Command,
     package_document_of,
     signed_configuration_of,
     signed_library_of,
+    signed_trust_list_of,
 )
 from smartpump.transport.heartbeat import heartbeat_message, heartbeat_of_status
 from smartpump.transport.offers import OfferKind, ProgramOffer, program_offer_of
@@ -66,7 +69,7 @@ logger = logging.getLogger("smartpump.demo.fleet")
 
 DEFAULT_HEARTBEAT_S: Final = 30
 """Seconds of a pump's clock between two heartbeats when nothing changes (well inside ``offline_after_s``)."""
-SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE})
+SELF_LOGGED: Final = frozenset({INSTALL_LIBRARY, INSTALL_CONFIGURATION, INSTALL_SOFTWARE, INSTALL_TRUST})
 """Commands whose refusal the pump logs itself (``*.rejected``), so no ``command.refused`` is added."""
 
 
@@ -95,7 +98,6 @@ class SimFleet:
         self.link = link
         self.lock = link.lock if link is not None else threading.RLock()
         self.library = library
-        self.trust = trust
         self.hospital_id = hospital_id if hospital_id is not None else library.hospital_id
         self._transport_for = transport_for
         self._outbox_dir = outbox_dir
@@ -115,7 +117,7 @@ class SimFleet:
         now = start if start is not None else datetime.now(UTC)
         clock = ManualClock(now - timedelta(seconds=history_s))
         self.env = Environment(clock, pacing=WallPacing(speed=speed, sleep=time.sleep, monotonic=monotonic))
-        self.fleet = Fleet(self.env, library)
+        self.fleet = Fleet(self.env, library, trust=trust)
         with self.lock:
             self.fleet.subscribe(self._on_event)
             self.workload = HospitalWorkload(self.fleet, pumps=pumps, seed=seed)
@@ -217,7 +219,7 @@ class SimFleet:
                 batch_size=self._batch_size,
                 ack_timeout_s=self._ack_timeout_s,
                 commands=CommandPolicy(
-                    trust=self.trust,
+                    trust=lambda: self.pump(serial).trust,
                     on_command=lambda command: self._on_command(serial, command),
                     on_refused=lambda refusal: self._on_refused(serial, refusal),
                 ),
@@ -243,15 +245,13 @@ class SimFleet:
                 signed = signed_library_of(command)
                 self.act(
                     serial,
-                    lambda p: p.install_library(signed, self.trust, hospital_id=self.hospital_id),
+                    lambda p: p.install_library(signed, p.trust, hospital_id=self.hospital_id),
                 )
             elif command.command == INSTALL_CONFIGURATION:
                 configuration = signed_configuration_of(command)
                 self.act(
                     serial,
-                    lambda p: p.install_configuration(
-                        configuration, self.trust, hospital_id=self.hospital_id
-                    ),
+                    lambda p: p.install_configuration(configuration, p.trust, hospital_id=self.hospital_id),
                 )
             elif command.command == ASSOCIATE_PATIENT:
                 identity = identity_from(command.args)
@@ -260,7 +260,10 @@ class SimFleet:
                 self._offer(serial, command)
             elif command.command == INSTALL_SOFTWARE:
                 document = package_document_of(command)
-                self.act(serial, lambda p: p.install_software(document, self.trust))
+                self.act(serial, lambda p: p.install_software(document, p.trust))
+            elif command.command == INSTALL_TRUST:
+                trust_list = signed_trust_list_of(command)
+                self.act(serial, lambda p: p.install_trust_list(trust_list))
             else:
                 raise PumpError(f"this pump does not take {command.command!r}", code="command.unsupported")
         except SmartpumpError as error:

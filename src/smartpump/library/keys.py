@@ -128,6 +128,8 @@ class KeyPurpose(StrEnum):
     SOFTWARE = "software"
     COMMAND = "command"
     AUDIT = "audit"
+    TRUST = "trust"
+    """The trust root: signs only the pump's trusted-key list (``library.trust_list``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,9 @@ from typing import Final, NoReturn, Protocol
 from smartpump.clock import Clock
 from smartpump.ders.program import NO_PATIENT, PatientParameters
 from smartpump.errors import PumpError
+from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DrugLibrary
+from smartpump.library.trust_list import TrustState
 from smartpump.pump.alarms import AlarmBoard
 from smartpump.pump.capabilities import Capabilities
 from smartpump.pump.channel import Channel, Pending
@@ -65,6 +67,7 @@ class PumpCore:
         require_verification: bool,
         hardware: HardwarePort | None,
         configuration: PumpConfiguration | None,
+        trust: TrustStore,
     ) -> None:
         self.id = pump_id
         self.caps = caps
@@ -83,6 +86,7 @@ class PumpCore:
         self.configuration: PumpConfiguration | None = configuration
         self.pending_configuration: PumpConfiguration | None = None
         self.software = SoftwareSlot()
+        self.trust = TrustState.provisioned(trust)
         self.settings: ConfigurationSettings = (
             configuration.settings if configuration is not None else factory_settings(caps.model)
         )

@@ -19,10 +19,11 @@ from typing import Any
 
 from smartpump.clock import Clock
 from smartpump.ders.program import InfusionProgram, PatientParameters, Verdict
-from smartpump.errors import PumpError, SmartpumpError
+from smartpump.errors import PumpError, SignatureError, SmartpumpError
 from smartpump.library.keys import TrustStore
 from smartpump.library.model import CareArea, DrugLibrary
 from smartpump.library.signing import SignedLibrary
+from smartpump.library.trust_list import SignedTrustList, TrustState
 from smartpump.pump.administration_set import AdministrationSet
 from smartpump.pump.alarm_control import AlarmControl
 from smartpump.pump.alarms import AlarmBoard, AlarmId, AlarmRecord
@@ -92,6 +93,7 @@ class Pump:
         require_verification: bool = False,
         hardware: HardwarePort | None = None,
         configuration: PumpConfiguration | None = None,
+        trust: TrustStore | None = None,
     ) -> None:
         caps = capabilities(model)
         if configuration is not None and configuration.model is not caps.model:
@@ -115,6 +117,7 @@ class Pump:
             require_verification=require_verification,
             hardware=hardware,
             configuration=configuration,
+            trust=trust if trust is not None else TrustStore([]),
         )
         self._core = core
         self._alarming = AlarmControl(core)
@@ -515,6 +518,22 @@ class Pump:
         hospital, model, a version above the one held); it becomes active when every channel is idle."""
         self._installation.install_configuration(signed, trust, hospital_id=hospital_id)
 
+    @property
+    def trust(self) -> TrustStore:
+        """The keys this pump trusts now, each for its one purpose (as provisioned, then as the last installed
+        trust list says)."""
+        return self._core.trust.store
+
+    @property
+    def trust_version(self) -> int:
+        """The version of the installed trust list (0: the keys as provisioned)."""
+        return self._core.trust.version
+
+    def install_trust_list(self, signed: SignedTrustList) -> None:
+        """Install a signed trust list at once (it changes no infusion) after verifying it with a trust-root
+        key this pump holds; ``trust.rejected`` and the SignatureError when refused, nothing changed."""
+        self._installation.install_trust_list(signed)
+
     def install_software(self, document: Mapping[str, object], trust: TrustStore) -> None:
         """Install a signed software package after verifying it for this model with a key trusted for software
         (``software.rejected`` and the SignatureError when refused); it runs once every channel is idle."""
@@ -554,6 +573,7 @@ class Pump:
         channels: int | None = None,
         min_next_seq: int = 1,
         hardware: HardwarePort | None = None,
+        trust: TrustStore | None = None,
     ) -> Pump:
         """Power on from sealed storage (SAF-STO-01). The saved state comes back when its tag verifies
         and it is this pump's, not older than ``min_next_seq`` (kept apart, e.g. by the event outbox);
@@ -566,7 +586,7 @@ class Pump:
             try:
                 state = open_state(stored, key)
                 check_owner(state, pump_id, model, channels, min_next_seq)
-                return cls.from_state(state, clock, library, hardware=hardware)
+                return cls.from_state(state, clock, library, hardware=hardware, trust=trust)
             except SmartpumpError as error:
                 refused = error
         pump = cls(
@@ -577,6 +597,7 @@ class Pump:
             next_seq=min_next_seq,
             library=library,
             hardware=hardware,
+            trust=trust,
         )
         if refused is not None:
             core = pump._core
@@ -593,11 +614,13 @@ class Pump:
         library: DrugLibrary | None,
         *,
         hardware: HardwarePort | None = None,
+        trust: TrustStore | None = None,
     ) -> Pump:
         """Power on from a persisted state: totals, history and the configuration come back, delivery
         does not (every channel with a therapy is paused and needs ``resume``, the clinician's
         confirmation). A state without configuration or software keys was written before they existed:
-        the pump keeps its factory default configuration and software version."""
+        the pump keeps its factory default configuration and software version; one without a trust list keeps
+        the provisioned ``trust``."""
         try:
             check_document(state, library)
             pump = cls(
@@ -611,11 +634,14 @@ class Pump:
                 require_verification=bool(state["require_verification"]),
                 hardware=hardware,
                 configuration=configuration_from(state.get("configuration")),
+                trust=trust,
             )
+            if state.get("trust") is not None:
+                pump._core.trust = TrustState.from_dict(state["trust"])
             pump._core.pending_configuration = configuration_from(state.get("pending_configuration"))
             pump._core.software = software_from(state)
             pump._restart.restore(state)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, SignatureError) as error:
             raise PumpError(
                 f"persisted pump state is not valid: {error!r}", code="pump.state_invalid"
             ) from None

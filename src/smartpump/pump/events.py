@@ -89,6 +89,8 @@ class EventType(StrEnum):
     SOFTWARE_REJECTED = "software.rejected"
     SOFTWARE_ACTIVATED = "software.activated"
     COMMAND_REFUSED = "command.refused"
+    TRUST_INSTALLED = "trust.installed"
+    TRUST_REJECTED = "trust.rejected"
     EVENTS_SHED = "events.shed"
 
 
@@ -248,6 +250,8 @@ EVENT_FIELDS: Final[dict[EventType, tuple[str, ...]]] = {
     EventType.SOFTWARE_REJECTED: ("code", "reason"),
     EventType.SOFTWARE_ACTIVATED: ("version", "previous_version"),
     EventType.COMMAND_REFUSED: ("command", "nonce", "code", "reason"),
+    EventType.TRUST_INSTALLED: ("version", "previous_version", "key_id", "key_ids", "revoked"),
+    EventType.TRUST_REJECTED: ("code", "reason", "key_id"),
     EventType.EVENTS_SHED: ("count", "first_seq", "last_seq", "seqs", "types"),
 }
 

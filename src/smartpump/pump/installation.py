@@ -18,6 +18,7 @@ from smartpump.library.formats import json_format
 from smartpump.library.keys import KeyPurpose, TrustStore
 from smartpump.library.model import DrugLibrary
 from smartpump.library.signing import SignedLibrary, verify
+from smartpump.library.trust_list import SignedTrustList, verify_trust_list
 from smartpump.pump.configuration import SignedConfiguration, content_sha256, verify_configuration
 from smartpump.pump.core import PumpCore
 from smartpump.pump.events import EventType
@@ -116,6 +117,30 @@ class Installation:
             raise
         core.emit(EventType.SOFTWARE_INSTALLED, None, version=version, pending=not core.all_idle())
         core.after_change()
+
+    def install_trust_list(self, signed: SignedTrustList) -> None:
+        """Replace the trusted keys with a signed trust list once it verifies against the keys held now
+        (``trust.installed``); a refused list changes nothing (``trust.rejected``)."""
+        core = self.core
+        core.sync()
+        held = core.trust
+        try:
+            _, state = verify_trust_list(signed, held)
+        except SignatureError as error:
+            core.emit(
+                EventType.TRUST_REJECTED, None, code=error.code, reason=error.message, key_id=signed.key_id
+            )
+            raise
+        core.trust = state
+        core.emit(
+            EventType.TRUST_INSTALLED,
+            None,
+            version=state.version,
+            previous_version=held.version,
+            key_id=signed.key_id,
+            key_ids=[f"{k.purpose.value}:{k.key_id}" for k in state.store.keys],
+            revoked=sorted(state.revoked - held.revoked),
+        )
 
     def record_command_refused(self, *, command: str, nonce: str, code: str, reason: str) -> None:
         """Log a server command that failed verification (forged, replayed, expired, foreign)."""

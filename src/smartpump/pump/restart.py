@@ -142,6 +142,7 @@ class Restart:
             else core.pending_configuration.to_dict(),
             "software_version": core.software.installed_version,
             "software_pending": core.software.pending_version,
+            "trust": core.trust.to_dict(),
             "on_ac": core.battery.on_ac,
             "battery_charge_min": str(core.battery.charge_at(now)),
             "channel_state": {c.id: _channel_state(c, now) for c in core.channels.values()},

@@ -1,5 +1,5 @@
 """The server's keyring: one Ed25519 signing key per purpose (library, configuration, software, command,
-audit checkpoint), each with its id and status, kept in one directory, rotatable.
+trust root, audit checkpoint), each with its id and status, kept in one directory, rotatable.
 
 The directory holds ``keyring.json`` (every key's id, purpose, status and creation time) and, per key,
 ``<purpose>-<key_id>.key.pem`` (mode 0600) and ``<purpose>-<key_id>.pub.pem``. A key is
@@ -8,12 +8,16 @@ The directory holds ``keyring.json`` (every key's id, purpose, status and creati
 * ``active``: the one key that signs for its purpose (published too);
 * ``retired``: neither signs nor is published; pumps drop it.
 
+The pumps learn these states from the trust list (``trust_list``), signed by the trust-root key and
+numbered from ``trust-list.json`` in the same directory (``next_trust_list_version``).
+
 In development a missing key of a purpose is made on start; in production the server refuses to start
 without one (``key.missing``), so no key is ever made up behind the operator's back.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable
@@ -33,11 +37,21 @@ from smartpump.library.keys import (
     key_fingerprint,
     public_key_of,
 )
+from smartpump.library.trust_list import ListedKey, ListedStatus, TrustList
 
 KEYRING_FILE: Final = "keyring.json"
 KEYRING_FORMAT: Final = "smartpump.keyring/1"
-PUMP_PURPOSES: Final = (KeyPurpose.LIBRARY, KeyPurpose.CONFIGURATION, KeyPurpose.SOFTWARE, KeyPurpose.COMMAND)
-"""Purposes whose keys pumps verify; the audit key signs checkpoints only the server and auditors read."""
+TRUST_LIST_FILE: Final = "trust-list.json"
+TRUST_LIST_FORMAT: Final = "smartpump.trust-list-version/1"
+PUMP_PURPOSES: Final = (
+    KeyPurpose.LIBRARY,
+    KeyPurpose.CONFIGURATION,
+    KeyPurpose.SOFTWARE,
+    KeyPurpose.COMMAND,
+    KeyPurpose.TRUST,
+)
+"""Purposes whose keys pumps verify (the trust root signs their trust list); the audit key signs checkpoints
+only the server and auditors read."""
 
 
 class KeyStatus(StrEnum):
@@ -88,6 +102,23 @@ class Keyring:
             TrustedKey(key_id=k.key_id, purpose=k.purpose, public_pem=k.public_pem)
             for k in self.published()
             if k.purpose in PUMP_PURPOSES
+        )
+
+    def trust_list(self, version: int) -> TrustList:
+        """The pumps' trust list at ``version``: every key of the pump purposes with its status (retired keys
+        listed so pumps revoke them)."""
+        return TrustList(
+            version=version,
+            keys=tuple(
+                ListedKey(
+                    key_id=k.key_id,
+                    purpose=k.purpose,
+                    public_pem=k.public_pem,
+                    status=ListedStatus(k.status.value),
+                )
+                for k in self.keys
+                if k.purpose in PUMP_PURPOSES
+            ),
         )
 
     def key(self, key_id: str) -> SigningKey:
@@ -175,6 +206,45 @@ def retire(directory: Path, key_id: str) -> SigningKey:
     return _load_key(directory, entry)
 
 
+def next_trust_list_version(directory: Path) -> int:
+    """Take the next trust-list version (one above the last taken, 1 at first) and record it in
+    ``trust-list.json`` beside the keyring, under an exclusive lock, so versions only grow and are never
+    given twice, whichever replica or console publishes.
+
+    Raises:
+        SigningKeyError: ``key.malformed`` for a version file that is not one.
+    """
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(directory / f"{TRUST_LIST_FILE}.lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _take_trust_list_version(directory / TRUST_LIST_FILE)
+
+
+def _take_trust_list_version(path: Path) -> int:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        last = 0
+    except (OSError, ValueError) as error:
+        raise SigningKeyError(f"cannot read {path}: {error}", code="key.malformed") from None
+    else:
+        version = document.get("version") if isinstance(document, dict) else None
+        if (
+            not isinstance(document, dict)
+            or document.get("format") != TRUST_LIST_FORMAT
+            or isinstance(version, bool)
+            or not isinstance(version, int)
+        ):
+            raise SigningKeyError(f"{path} is not a trust-list version file", code="key.malformed")
+        last = version
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(
+        json.dumps({"format": TRUST_LIST_FORMAT, "version": last + 1}) + "\n", encoding="utf-8"
+    )
+    os.replace(partial, path)
+    return last + 1
+
+
 def manifest(directory: Path) -> list[dict[str, str]]:
     """Every key of the keyring as listed (id, purpose, status, creation time), without reading key files.
 
@@ -258,4 +328,3 @@ def _write_manifest(directory: Path, entries: list[dict[str, str]]) -> None:
     text = json.dumps({"format": KEYRING_FORMAT, "keys": entries}, indent=2) + "\n"
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
-

@@ -41,6 +41,9 @@ logger = logging.getLogger("smartpump.server.workers")
 MAX_GROUP_BATCHES: Final = 200
 MAX_GROUP_EVENTS: Final = 20_000
 TICK_S: Final = 0.5
+QUEUE_POLL_S: Final = 5.0
+"""Seconds between two looks at the command queue without a poke: commands queued by another process (the
+console's ``smartpump keys publish``, another replica) go out within this time."""
 INBOX_LIMIT: Final = 500  # MQTT messages awaiting commit; beyond it paho waits (back-pressure on the broker)
 RETRY_PAUSE_S: Final = 1.0
 RESTART_MIN_S: Final = 1.0
@@ -172,8 +175,11 @@ class IngestWorker:
         link: InProcessLink | None = None,
         tick_s: float = TICK_S,
         stall_after_s: float = DEFAULT_STALL_AFTER_S,
+        queue_poll_s: float = QUEUE_POLL_S,
     ) -> None:
         self.transport = transport
+        self.queue_poll_s = queue_poll_s
+        self._queue_polled_s = time.monotonic()
         self.link = link
         self.tick_s = tick_s
         self.stall_after_s = stall_after_s
@@ -420,9 +426,13 @@ class IngestWorker:
             return False
 
     def outbound(self) -> bool:
-        """Send queued commands and launch due deployment waves (only when something may be due); returns
-        whether it ran."""
+        """Send queued commands and launch due deployment waves (only when something may be due: poked, a
+        pump said hello or answered, or ``queue_poll_s`` passed); returns whether it ran."""
         state = self._state
+        now_s = time.monotonic()
+        if now_s - self._queue_polled_s >= self.queue_poll_s:
+            self._queue_polled_s = now_s
+            self._outbound_due.set()
         if state is None or not self._outbound_due.is_set():
             return False
         self._outbound_due.clear()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import TypeVar
 
+from smartpump.library.keys import TrustStore
 from smartpump.library.model import DrugLibrary
 from smartpump.pump.capabilities import PumpModel
 from smartpump.pump.device import Pump
@@ -29,7 +30,8 @@ class Stepping(StrEnum):
 
 
 class Fleet:
-    """Pumps sharing one virtual clock; each event is dispatched once, in seq order, to every hook."""
+    """Pumps sharing one virtual clock; each event is dispatched once, in seq order, to every hook; each pump
+    is provisioned with ``trust`` (its own copy from then on: a trust list it installs is its own)."""
 
     def __init__(
         self,
@@ -39,11 +41,13 @@ class Fleet:
         stepping: Stepping = Stepping.EVENT_DRIVEN,
         step_s: float = 1.0,
         retain_events: bool = False,
+        trust: TrustStore | None = None,
     ) -> None:
         if not step_s > 0:
             raise ValueError(f"the fixed step must be positive, got {step_s}")
         self.env = env
         self.library = library
+        self.trust = trust
         self.stepping = stepping
         self.step_s = step_s
         self.retain_events = retain_events
@@ -74,7 +78,7 @@ class Fleet:
         """Power on a pump with the fleet's library on the shared clock and select its care area."""
         if pump_id in self.pumps:
             raise ValueError(f"pump {pump_id!r} is already in the fleet")
-        pump = Pump(pump_id, model, self.env.clock, channels=channels, library=self.library)
+        pump = Pump(pump_id, model, self.env.clock, channels=channels, library=self.library, trust=self.trust)
         self.pumps[pump_id] = pump
         self._seen[pump_id] = pump.next_seq - 1 - len(pump.events)
         self._wake_at[pump_id] = None

@@ -5,8 +5,9 @@ pump does not trust for commands (``signature.unknown_key``, ``signature.wrong_p
 that does not verify (``command.forged``), another pump's command (``command.foreign``), one outside
 its validity window (``command.expired``) and a replay (``command.replayed``: nonce already seen or
 counter not above the last accepted one). A library install carries a ``SignedLibrary``, a
-configuration install a ``SignedConfiguration`` and a software install a ``SignedPackage`` document;
-their own verification (signature, hospital, model, anti-rollback) runs when the pump installs them. A
+configuration install a ``SignedConfiguration``, a software install a ``SignedPackage`` document and a
+trust install a ``SignedTrustList``; their own verification (signature, hospital, model, anti-rollback)
+runs when the pump installs them. A
 program offer carries a ``transport.offers.ProgramOffer``.
 """
 
@@ -26,6 +27,7 @@ from smartpump.errors import SignatureError
 from smartpump.library.keys import ALGORITHM as ALGORITHM
 from smartpump.library.keys import KeyPurpose, TrustStore, private_key_from_pem, public_key_from_pem
 from smartpump.library.signing import SignedLibrary
+from smartpump.library.trust_list import SignedTrustList
 from smartpump.pump.configuration import SignedConfiguration
 from smartpump.pump.software import SignedPackage
 from smartpump.transport.messages import MessageError, pump_id
@@ -34,6 +36,8 @@ COMMAND_FORMAT: Final = "smartpump.signed-command/1"
 INSTALL_LIBRARY: Final = "library.install"
 INSTALL_CONFIGURATION: Final = "configuration.install"
 INSTALL_SOFTWARE: Final = "software.install"
+INSTALL_TRUST: Final = "trust.install"
+"""Replace the pump's trusted keys with a signed trust list (args: ``signed_trust_list``)."""
 OFFER_PROGRAM: Final = "program.offer"
 """Hold an EHR order's program on a channel for the nurse (args: ``transport.offers``)."""
 ASSOCIATE_PATIENT: Final = "patient.associate"
@@ -290,6 +294,26 @@ def package_document_of(command: Command) -> Mapping[str, object]:
             f"{command.command!r} does not carry a software package", code="command.malformed"
         )
     return document
+
+
+def install_trust_args(signed: SignedTrustList) -> dict[str, Any]:
+    """The args of a ``trust.install`` command: the signed trust list document, byte for byte."""
+    return {"signed_trust_list": signed.to_json()}
+
+
+def signed_trust_list_of(command: Command) -> SignedTrustList:
+    """The SignedTrustList a ``trust.install`` command carries (``Pump.install_trust_list`` verifies it).
+
+    Raises:
+        SignatureError: ``command.malformed`` for another command or args without the document;
+            ``signature.malformed`` for a document that is not a signed trust list.
+    """
+    text = command.args.get("signed_trust_list")
+    if command.command != INSTALL_TRUST or not isinstance(text, str):
+        raise SignatureError(
+            f"{command.command!r} does not carry a signed trust list", code="command.malformed"
+        )
+    return SignedTrustList.from_json(text)
 
 
 def _text(value: Any, where: str) -> str:

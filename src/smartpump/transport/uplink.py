@@ -52,9 +52,10 @@ class CommandRefusal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandPolicy:
-    """How the pump checks commands and whom it tells: the keys it trusts and the two pump callbacks."""
+    """How the pump checks commands and whom it tells: the keys it trusts now (asked at each command, since
+    a ``trust.install`` changes them) and the two pump callbacks."""
 
-    trust: TrustStore
+    trust: Callable[[], TrustStore]
     on_command: Callable[[Command], None]
     on_refused: Callable[[CommandRefusal], None]
 
@@ -215,9 +216,7 @@ class Uplink:
             with self._lock:
                 signed = SignedCommand.from_dict(raw)
                 name, nonce = signed.command.command, signed.command.nonce
-                command = verify_command(
-                    signed, policy.trust, self.pump, self._clock.now(), self._ledger
-                )
+                command = verify_command(signed, policy.trust(), self.pump, self._clock.now(), self._ledger)
                 self._outbox.save_counter(COMMAND_COUNTER, self._ledger.last_counter)
         except SignatureError as error:
             self._refuse(policy, name, nonce, error.code, error.message)

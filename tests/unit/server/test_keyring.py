@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,3 +112,14 @@ def test_the_manifest_lists_keys_without_reading_them(tmp_path: Path) -> None:
     rows = keys.manifest(tmp_path)
     assert sorted(r["purpose"] for r in rows) == sorted(p.value for p in KeyPurpose)
     assert json.loads((tmp_path / keys.KEYRING_FILE).read_text())["format"] == keys.KEYRING_FORMAT
+
+
+def test_trust_list_versions_only_grow_and_are_never_given_twice(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(lambda _: keys.next_trust_list_version(tmp_path), range(40)))
+    assert sorted(taken) == list(range(1, 41))
+    for text in ('{"format": "other", "version": 3}', "[41]", "{"):
+        (tmp_path / keys.TRUST_LIST_FILE).write_text(text)
+        with pytest.raises(SigningKeyError) as broken:
+            keys.next_trust_list_version(tmp_path)
+        assert broken.value.code == "key.malformed"

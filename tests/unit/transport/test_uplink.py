@@ -254,7 +254,7 @@ class _PumpSide:
             self.pump.install_library(signed_library_of(command), TRUST)
 
     def policy(self) -> CommandPolicy:
-        return CommandPolicy(trust=TRUST, on_command=self.on_command, on_refused=self.refused.append)
+        return CommandPolicy(trust=lambda: TRUST, on_command=self.on_command, on_refused=self.refused.append)
 
 
 def _command(clock: ManualClock, **overrides: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from smartpump.transport.commands import (
     INSTALL_CONFIGURATION,
     INSTALL_LIBRARY,
     INSTALL_SOFTWARE,
+    INSTALL_TRUST,
     OFFER_PROGRAM,
     sign_command,
 )
@@ -45,7 +46,14 @@ ALIASES: Final = {
 }
 PATIENT_FIELDS: Final = frozenset({"patient_id", "authority", "id_type", "family_name", "given_name"})
 COMMANDS: Final = frozenset(
-    {INSTALL_LIBRARY, INSTALL_CONFIGURATION, OFFER_PROGRAM, INSTALL_SOFTWARE, ASSOCIATE_PATIENT}
+    {
+        INSTALL_LIBRARY,
+        INSTALL_CONFIGURATION,
+        OFFER_PROGRAM,
+        INSTALL_SOFTWARE,
+        ASSOCIATE_PATIENT,
+        INSTALL_TRUST,
+    }
 )
 MAX_EXPIRY_S: Final = 7 * 24 * 3600
 
