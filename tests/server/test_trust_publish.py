@@ -171,6 +171,21 @@ def test_only_the_facilitys_admin_publishes(rig: Rig) -> None:
     assert rig.standing() == [(s, None, None, None) for s in rig.fleet.serials()]
 
 
+def test_a_trust_list_is_never_relayed_through_the_generic_command_route(rig: Rig) -> None:
+    """Even a list the root signed reaches pumps only through its facility admin's publication."""
+    root = rig.keyring().signer(KeyPurpose.TRUST)
+    signed = sign_trust_list(rig.keyring().trust_list(5), root.private_pem, root.key_id)
+    first = rig.fleet.serials()[0]
+    for role in (Role.NURSE, Role.BIOMED):
+        response = rig.client.post(
+            f"/api/v1/pumps/{first}/commands",
+            headers=rig.world.as_role(role, rig.harness.facility_id),
+            json={"command": INSTALL_TRUST, "args": install_trust_args(signed)},
+        )
+        assert (response.status_code, error_code(response.json())) == (403, "command.trust_via_publish")
+    assert rig.standing() == [(s, None, None, None) for s in rig.fleet.serials()]
+
+
 def test_rotate_and_trust_status_at_the_console(rig: Rig, settings: Settings, monkeypatch: Any) -> None:
     """The console queues the commands in the database; the server's worker finds them at its next look at
     the queue (``queue_poll_s``, zero here) and sends them."""

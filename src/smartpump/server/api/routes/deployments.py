@@ -15,10 +15,11 @@ from smartpump.server.api.schemas import Request, Response
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
+from smartpump.server.errors import AccessDeniedError
 from smartpump.server.services import commands, deployment, fleet, fleet_view, software_packages
 from smartpump.server.services.deployment import DeploymentKind, TargetKind
 from smartpump.server.vocabulary import PackageStatus
-from smartpump.transport.commands import INSTALL_CONFIGURATION
+from smartpump.transport.commands import INSTALL_CONFIGURATION, INSTALL_TRUST
 
 router = APIRouter(tags=["fleet"])
 Reader = Annotated[Access, require_roles(*ALL_ROLES)]
@@ -268,8 +269,14 @@ def issue_command(
     serial: Serial, body: CommandCreate, access: Commander, session: SessionDep, state: StateDep
 ) -> CommandOut:
     """Sign and queue a command for one pump (it verifies it and answers; delivery still needs the nurse);
-    ``configuration.install`` is for biomedical engineering only."""
+    ``configuration.install`` is for biomedical engineering only; a trust list reaches pumps only through
+    ``POST /keys/publish`` (its facility's admin), never relayed here (403 ``command.trust_via_publish``)."""
     pump = fleet.get_pump(session, access, serial)
+    if body.command == INSTALL_TRUST:
+        raise AccessDeniedError(
+            "a trust list is published to a facility's pumps with POST /api/v1/keys/publish (its admin)",
+            code="command.trust_via_publish",
+        )
     if commands.ALIASES.get(body.command, body.command) == INSTALL_CONFIGURATION:
         commands.require_configuration_role(
             session,
