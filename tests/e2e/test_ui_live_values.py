@@ -1,7 +1,7 @@
 """Live values read as a reload reads them, in real headless Chromium: the server's live message carries the
 tile's own strings beside the exact values, so a dose 1.005 mg/h shows "1.01" (a float in the script
 rounded it to "1"), a volume 1.45 mL "1.5" (the float 1.4499... gave "1.4"), a rate 0.50 "0.5", 1250 units/h
-"1250" and 1366.2 min "22:46" — first live, then the same after a reload."""
+"1,250" (thousands grouped) and 1366.2 min "22:46" — first live, then the same after a reload."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ LAPTOP: Final = {"width": 1366, "height": 768}
 SERIAL: Final = "LV-01"
 SHOWN: Final = {
     "A": {"dose": "1.01 mg/h", "rate": "0.5", "remaining": "1.5", "time": "22:46"},
-    "B": {"dose": "1250 units/h", "rate": "25.0", "remaining": "240.0", "time": "1:30"},
+    "B": {"dose": "1,250 units/h", "rate": "25.0", "remaining": "240.0", "time": "1:30"},
 }
 
 

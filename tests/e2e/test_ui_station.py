@@ -276,3 +276,34 @@ def test_a_viewers_wall_screen_is_right_on_first_render(new_page: Any, station: 
     expect(page.locator('[data-pump="ST-07"] [data-field=patient]')).not_to_contain_text("SIM")
     assert _outside_viewport(page) == []
     shot(page, "station-viewer-wall-1920x1080", full_page=False)
+
+
+def test_filtered_station_follows_live_updates_without_a_reload(new_page: Any, station: LiveServer) -> None:
+    page = new_page(LAPTOP)
+    login(page, "nina")
+    page.goto("/ui/?care_area=ADULT_ICU&state=alarming")
+    visible = page.locator("[data-pump]:visible")
+    expect(visible).to_have_count(2)
+    assert _serials_visible(page) == ["ST-07", "ST-21"]
+    expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+    oldest = station.state.clock.now() - timedelta(days=1)
+    # ST-00 is in PEDIATRICS: its alarm is outside the care-area filter and never shows here.
+    publish_view(station, "ST-00", [(AlarmId.AIR_IN_LINE.value, "A", "high", oldest)])
+    # ST-33 is in ADULT_ICU: it starts alarming, so it enters the "alarming" filter live, first in line.
+    publish_view(station, "ST-33", [(AlarmId.AIR_IN_LINE.value, "B", "high", oldest)])
+    expect(visible.first).to_have_attribute("data-pump", "ST-33")
+    expect(visible).to_have_count(3)
+    assert _serials_visible(page) == ["ST-33", "ST-07", "ST-21"], "the pump outside the care area stays out"
+    expect(page.locator("#count-shown")).to_have_text("3")
+    # The alarm ends: ST-33 leaves the filter live.
+    publish_view(station, "ST-33", [])
+    expect(page.locator('[data-pump="ST-33"]')).to_be_hidden()
+    expect(visible).to_have_count(2)
+    expect(page.locator("#count-shown")).to_have_text("2")
+    publish_view(station, "ST-00", [])
+
+
+def _serials_visible(page: Any) -> list[str]:
+    return list(
+        page.locator("[data-pump]:visible").evaluate_all("ts => ts.map(t => t.getAttribute('data-pump'))")
+    )

@@ -1,5 +1,6 @@
 """Numbers for reading: rounded half-up to stated significant digits or to the pump's resolution, never
-with an exponent or a tail of digits; and the panel's words for alerts and deliverable alternatives."""
+with an exponent or a tail of digits, thousands grouped (ISMP) after rounding; and the panel's words for
+alerts and deliverable alternatives."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from smartpump.server.web.panel_view import alert_lines, deliverable_lines
     ("value", "digits", "shown"),
     [
         ("1.166666666666666666666666667", 3, "1.17"),
-        ("1.3E+3", 3, "1300"),
+        ("1.3E+3", 3, "1,300"),
         ("143.347014066888888888888889", 3, "143"),
         ("143.347014066888888888888889", 4, "143.3"),
         ("4.952380952380952380952380952", 3, "4.95"),
@@ -32,8 +33,8 @@ from smartpump.server.web.panel_view import alert_lines, deliverable_lines
         ("9.996", 3, "10"),
         ("0.9996", 3, "1"),
         ("0.000123456", 3, "0.000123"),
-        ("12345.6", 3, "12346"),
-        ("1E+30", 3, "1000000000000000000000000000000"),
+        ("12345.6", 3, "12,346"),
+        ("1E+30", 3, "1," + ",".join(["000"] * 10)),
         ("0.0", 3, "0"),
         ("-2.345", 3, "-2.35"),
         ("2.345", 3, "2.35"),
@@ -53,10 +54,15 @@ def test_significant_digits(value: str, digits: int, shown: str) -> None:
         ("0.35", "0.1", "0.4"),
         ("0.25", "0.01", "0.25"),
         ("14.44999", "0.1", "14.4"),
-        ("1.3E+3", "1", "1300"),
+        ("1.3E+3", "1", "1,300"),
+        ("2500", "1", "2,500"),
+        ("999.4", "1", "999"),
+        ("999.5", "1", "1,000"),
         ("0.04", "0.1", "0.0"),
         ("-0.04", "0.1", "0.0"),
-        ("999.95", "0.1", "1000.0"),
+        ("999.95", "0.1", "1,000.0"),
+        ("999.94", "0.1", "999.9"),
+        ("-1234.56", "0.1", "-1,234.6"),
     ],
 )
 def test_at_resolution(value: str, resolution: str, shown: str) -> None:
@@ -88,6 +94,8 @@ def test_nothing_is_a_dash_and_bad_requests_are_refused() -> None:
 def test_significant_is_plain_and_within_half_a_unit_of_its_last_digit(value: Decimal, digits: int) -> None:
     shown = significant(value, digits)
     assert "E" not in shown.upper()
+    assert shown.replace(",", "") == shown or abs(value) >= 1000, "only thousands are grouped"
+    shown = shown.replace(",", "")
     if value.is_zero():
         assert shown == "0"
         return
@@ -134,7 +142,7 @@ def test_deliverable_alternatives_read_as_rate_and_dose() -> None:
         "13.0 mL/h = 5 mcg/kg/min",
     )
     volumes = (Option(rate_ml_per_h=Decimal("100.2"), vtbi_ml=Decimal("50.1"), dose=Decimal("1002")),)
-    assert deliverable_lines(volumes, "mg", Decimal("0.1")) == ("50.1 mL at 100.2 mL/h = 1002 mg",)
+    assert deliverable_lines(volumes, "mg", Decimal("0.1")) == ("50.1 mL at 100.2 mL/h = 1,002 mg",)
     assert deliverable_lines((), "mg", Decimal("0.1")) == ()
 
 
@@ -174,12 +182,30 @@ def test_a_rate_reads_at_the_resolution_of_its_band_at_each_band_edge(
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("1000", "1000"), ("999.5", "1000"), ("1250", "1250"), ("1234567.89", "1234568"), ("1.3E+3", "1300")],
+    [
+        ("999", "999"),
+        ("999.4", "999"),
+        ("999.5", "1,000"),  # rounded first, then grouped: the carry makes the fourth digit
+        ("999.95", "1,000"),
+        ("1000", "1,000"),
+        ("1250", "1,250"),
+        ("1.3E+3", "1,300"),
+        ("12345.6", "12,346"),  # 3 significant digits keep every integer digit
+        ("1234567.89", "1,234,568"),
+        ("-2500", "-2,500"),
+    ],
 )
-def test_thousands_keep_every_integer_digit_without_separator_or_exponent(value: str, shown: str) -> None:
-    """The rule writes no thousands separator ("1250 units/h"), on first render and, since the script shows
+def test_thousands_are_grouped_after_rounding_and_keep_every_integer_digit(value: str, shown: str) -> None:
+    """Read-only text groups thousands ("1,250 units/h", ISMP), on first render and, since the script shows
     the server's string, live alike."""
     assert significant(Decimal(value)) == shown
+
+
+@pytest.mark.parametrize("value", ["1300", "2500.25", "1234567.891", "999.95"])
+def test_an_exact_value_for_a_form_input_is_never_grouped(value: str) -> None:
+    """``exact`` fills the panel's inputs: what it writes parses back to the same number."""
+    assert "," not in exact(Decimal(value))
+    assert Decimal(exact(Decimal(value))) == Decimal(value)
 
 
 @pytest.mark.parametrize(

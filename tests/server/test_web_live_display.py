@@ -82,3 +82,13 @@ def test_no_dose_outside_running_or_paused_and_a_dash_for_what_is_missing() -> N
 def test_other_kinds_pass_unchanged() -> None:
     alarm = _message("alarm.raised", {"pump": "P-1", "alarm": "occlusion.downstream", "priority": "high"})
     assert with_display(alarm) is alarm
+
+
+def test_live_strings_group_thousands_as_the_first_render_does() -> None:
+    """ISMP thousands separators ride on the live strings too: the script never formats a number."""
+    channel = {"state": "running", "dose": "1250", "rate_ml_per_h": "999.6", "remaining_ml": "2500"}
+    assert channel_texts("lvp-4", channel) == {
+        "rate_text": "1,000",
+        "dose_text": "1,250",
+        "remaining_text": "2,500.0",
+    }

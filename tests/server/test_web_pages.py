@@ -258,9 +258,19 @@ def test_library_draft_goes_through_approval_and_release_in_the_pages(
     assert phil.post(f"/ui/libraries/{created['id']}/submit", data={"csrf": csrf_of(page)}).status_code == 303
     april = login(world.app, browsers, "april")
     token = csrf_of(april.get(f"/ui/libraries/{created['id']}").text)
+    assert 'data-action="approve"' in april.get(f"/ui/libraries/{created['id']}").text
     assert april.post(f"/ui/libraries/{created['id']}/approve", data={"csrf": token}).status_code == 303
     page = april.get(f"/ui/libraries/{created['id']}").text
     assert "Still needed: 1 more approver(s) in total." in page
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None and title.group(1) == "Library v1 · smartpump", "the title is words, not markup"
+    assert page.count('id="deployments"') == 1
+    # An approver who approved this content sees when, not a second Approve button (the server refuses one).
+    assert 'data-action="approve"' not in page
+    approved_on = r'id="my-approval"[^>]*>You approved this version on \d{4}-\d\d-\d\d \d\d:\d\d UTC'
+    assert re.search(approved_on, page)
+    again = april.post(f"/ui/libraries/{created['id']}/approve", data={"csrf": token})
+    assert (again.status_code, "library.already_approved" in again.text) == (409, True)
     refused = april.post(f"/ui/libraries/{created['id']}/release", data={"csrf": token})
     assert (refused.status_code, "library.policy_unmet" in refused.text) == (409, True)
     world.user((Role.PHARMACY_APPROVER, facility), username="arlo")

@@ -37,6 +37,12 @@ PAIRS: Final = (
     ("--offline", "--card", NON_TEXT, "an offline pump's border"),
     ("--high", "--card", NON_TEXT, "an alarming pump's border"),
     ("--ok", "--card", NON_TEXT, "a running pump's border"),
+    ("--focus", "--card", NON_TEXT, "the keyboard focus outline on a card"),
+    ("--focus", "--bg", NON_TEXT, "the keyboard focus outline on the page"),
+    ("--focus", "#fdecea", NON_TEXT, "the keyboard focus outline on a hard verdict"),
+    ("--focus", "#fff8e6", NON_TEXT, "the keyboard focus outline on a soft verdict"),
+    ("--focus-on-dark", "#0f1c27", NON_TEXT, "the keyboard focus outline on the panel's dark screen"),
+    ("#ffffff", "#12324f", NON_TEXT, "the keyboard focus outline on the navigation bar"),
 )
 HEX: Final = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 

@@ -285,6 +285,7 @@ def test_the_bolus_form_shows_the_running_entry_limits_and_asks_only_dose_and_du
         "bolus_dose",
         "bolus_min",
     ]
+    assert "Bolus dose (units/kg)" in text_of(block(page, "form", "bolus-form"))
     assert 'id="loading-offer"' not in page
 
 
@@ -296,6 +297,8 @@ def test_loading_is_offered_only_by_an_entry_with_loading_limits(panel: Panel) -
         "Loading dose limits (mg): soft max 150 · hard max 300 · duration (min): hard min 10 · hard max 30"
         in (offer)
     )
+    assert "Loading dose (mg)" in offer
+    assert "dose dose" not in offer.lower()
     assert 'id="bolus-offer"' not in page
 
 

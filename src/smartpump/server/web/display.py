@@ -1,5 +1,8 @@
 """Numbers for reading: exact Decimals underneath, shown rounded half-up, in plain notation, never with
-an exponent ("1300", not "1.3E+3") and never with a tail of digits ("1.17", not "1.166666666666666667").
+an exponent ("1,300", not "1.3E+3") and never with a tail of digits ("1.17", not "1.166666666666666667").
+Read-only text groups thousands with commas (ISMP: "1,300 units/h", "2,500 mL"), after rounding
+(999.96 to 3 significant digits reads "1,000"); ``exact`` never groups, so a form's input value stays
+parseable.
 
 Two rules: ``significant`` for doses, limits and factors (a stated number of significant digits, the
 integer digits always kept), ``at_resolution`` for rates and volumes (as many decimals as the pump's
@@ -31,9 +34,14 @@ def _plain(value: Decimal) -> str:
     return format(abs(value) if value.is_zero() else value, "f")
 
 
+def _reading(value: Decimal) -> str:
+    """Fixed-point text with thousands grouped by commas ("1,300.5"); a zero never shows a minus sign."""
+    return format(abs(value) if value.is_zero() else value, ",f")
+
+
 def significant(value: Decimal | int | None, digits: int = READING_DIGITS) -> str:
     """``value`` rounded half-up to ``digits`` significant digits, but never fewer than its integer
-    digits (12345 stays "12345"), without exponent or trailing zeros; "—" for None."""
+    digits (12345 reads "12,345"), thousands grouped, without exponent or trailing zeros; "—" for None."""
     if value is None:
         return NOTHING
     if digits < 1:
@@ -44,7 +52,7 @@ def significant(value: Decimal | int | None, digits: int = READING_DIGITS) -> st
     if number.is_zero():
         return "0"
     places = max(digits - 1 - number.adjusted(), 0)
-    text = _plain(_round_to_places(number, places))
+    text = _reading(_round_to_places(number, places))
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -60,7 +68,7 @@ def distinct(value: Decimal, reference: Decimal, digits: int = READING_DIGITS) -
 
 def at_resolution(value: Decimal | int | None, resolution: Decimal) -> str:
     """``value`` rounded half-up to the decimals of ``resolution`` (0.1 -> one decimal, 1 -> none),
-    trailing zeros kept, without exponent; "—" for None."""
+    trailing zeros kept, thousands grouped ("2,500.0"), without exponent; "—" for None."""
     if value is None:
         return NOTHING
     if not resolution.is_finite() or resolution <= 0:
@@ -71,12 +79,12 @@ def at_resolution(value: Decimal | int | None, resolution: Decimal) -> str:
     exponent = resolution.normalize().as_tuple().exponent
     assert isinstance(exponent, int)
     places = max(-exponent, 0)
-    return _plain(_round_to_places(number, places))
+    return _reading(_round_to_places(number, places))
 
 
 def exact(value: Decimal | int) -> str:
-    """The whole value in plain notation, without exponent or trailing zeros (what a nurse typed, or
-    the number underneath a rounded one)."""
+    """The whole value in plain notation, without exponent, trailing zeros or thousands separators (what
+    a nurse typed, a form's input value, or the number underneath a rounded one)."""
     number = Decimal(value)
     if not number.is_finite():
         raise ValueError(f"{number} is not a finite number")

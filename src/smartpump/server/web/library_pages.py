@@ -190,6 +190,14 @@ def library_page(
     approve_roles = [
         r for r in release_policy.APPROVER_ROLES if r in roles_here and r in standing.policy.counted_roles
     ]
+    mine = next(
+        (
+            a
+            for a in lifecycle.current_approvals(session, row, row.content_hash)
+            if a.approver_id == access.principal.user_id
+        ),
+        None,
+    )
     versions, _ = lifecycle.list_versions(
         session, access, facility_id=row.facility_id, status=None, limit=200, offset=0
     )
@@ -228,7 +236,10 @@ def library_page(
         amounts=entry_form.UNIT_AMOUNTS,
         times=entry_form.UNIT_TIMES,
         can_submit=status is LibraryStatus.DRAFT and Role.PHARMACIST in roles_here,
-        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED) and bool(approve_roles),
+        my_approval=mine,
+        can_approve=status in (LibraryStatus.IN_REVIEW, LibraryStatus.APPROVED)
+        and bool(approve_roles)
+        and mine is None,
         can_release=status is LibraryStatus.APPROVED and Role.PHARMACY_APPROVER in roles_here,
         can_link=status in lifecycle.EDITABLE and Role.PHARMACIST in roles_here,
     )

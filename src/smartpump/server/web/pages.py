@@ -320,6 +320,7 @@ def dashboard(
         shown_state=wanted.value if wanted else "",
         wall=wall,
         server_now_ms=int(state.clock.now().timestamp() * 1000),
+        shown=sum(1 for t in tiles if wanted is None or t.state == wanted.value),
         offline=sum(1 for t in tiles if t.offline),
         alarming=sum(1 for t in tiles if t.alarms),
     )

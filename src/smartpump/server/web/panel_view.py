@@ -297,6 +297,8 @@ class DoseOffer:
 
     action: str
     label: str
+    dose_label: str
+    """The dose field's name, "dose" said once ("Loading dose", never "Loading dose dose")."""
     unit: str
     limits: tuple[tuple[str, str], ...]
     duration_limits: tuple[tuple[str, str], ...]
@@ -332,6 +334,7 @@ def dose_offers(pump: Pump, cid: str) -> tuple[DoseOffer, ...]:
             DoseOffer(
                 action="bolus",
                 label="Bolus",
+                dose_label="Bolus dose",
                 unit=str(entry.bolus.unit),
                 limits=limit_texts(entry.bolus.limits),
                 duration_limits=(),
@@ -342,6 +345,7 @@ def dose_offers(pump: Pump, cid: str) -> tuple[DoseOffer, ...]:
             DoseOffer(
                 action="loading",
                 label="Loading dose",
+                dose_label="Loading dose",
                 unit=str(entry.loading.unit),
                 limits=limit_texts(entry.loading.limits),
                 duration_limits=limit_texts(entry.loading_duration_min.limits),

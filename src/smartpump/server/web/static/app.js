@@ -84,7 +84,10 @@ function countDown() {
   });
 }
 
+/* The summary follows the filters live: tiles shown (a tile moving into or out of the state filter counts at once),
+   alarming and offline among the care area's tiles. */
 function recount() {
+  text(document.getElementById("count-shown"), document.querySelectorAll("[data-pump]:not([hidden])").length);
   text(document.getElementById("count-alarming"), document.querySelectorAll("[data-pump].alarming").length);
   text(document.getElementById("count-offline"), document.querySelectorAll("[data-pump].offline").length);
 }
