@@ -26,10 +26,10 @@ def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         try:
             yield session
+            session.commit()
         except BaseException:
             session.rollback()
             raise
-        session.commit()
 
 
 @contextmanager
@@ -40,10 +40,10 @@ def in_own_transaction(session: Session) -> Iterator[Session]:
         raise RuntimeError("a refusal's own transaction must come before any other write of the unit")
     try:
         yield session
+        session.commit()
     except BaseException:
         session.rollback()
         raise
-    session.commit()
 
 
 @event.listens_for(Session, "after_flush")
