@@ -11,12 +11,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from smartpump.library.formats import json_format
 from smartpump.server import audit
 from smartpump.server.api.deps import SessionDep
+from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord, Facility
 from smartpump.server.db.unit_of_work import in_own_transaction, unit_of_work
 from smartpump.server.errors import ConflictError
+from tests.factories import make_library
 from tests.server.conftest import World
+from tests.server.test_web_pages import browsers, csrf_of, login
+
+__all__ = ["browsers"]
 
 
 def _facilities(world: World) -> list[str]:
@@ -77,3 +83,20 @@ def test_a_route_commits_once_on_success_and_rolls_back_when_it_raises(app: Any,
         refused = client.post("/test/unit-of-work", params={"code": "refused"})
     assert refused.status_code == 409
     assert _facilities(world) == ["kept"]
+
+
+def test_a_page_that_opens_its_own_unit_commits_the_draft_it_imports(
+    world: World, browsers: list[TestClient]
+) -> None:
+    facility = world.facility("north")
+    world.user((Role.PHARMACIST, facility), username="phil")
+    phil = login(world.app, browsers, "phil")
+    document = json_format.encode_json(json_format.to_document(make_library(hospital_id="north")))
+    imported = phil.post(
+        "/ui/libraries/import",
+        data={"facility_id": str(facility), "csrf": csrf_of(phil.get("/ui/libraries").text)},
+        files={"upload": ("library.json", document.encode(), "application/json")},
+    )
+    assert imported.status_code == 200, imported.text
+    drafts = world.client.get("/api/v1/libraries", headers=world.as_role(Role.PHARMACIST, facility)).json()
+    assert [d["status"] for d in drafts] == ["draft"]
