@@ -93,6 +93,7 @@ def _store_overrides(live_server: LiveServer) -> None:
                 _event(seq + 2, at + timedelta(seconds=9), "infusion.started", {"entry_id": ENTRY}),
             ]
         store_events(session, state.clock, events)
+        session.commit()
 
 
 def test_cqi_page_warns_on_a_suggestion_for_an_entry_without_hard_max(

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from smartpump.server.auth import Role
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services.events import IncomingEvent, store_events
 from tests.server.conftest import START, World, library_payload
 
@@ -145,7 +146,7 @@ class CqiTeam:
 
     def store(self, events: list[IncomingEvent]) -> None:
         """Store events through the event store."""
-        with self.world.state.sessions() as session:
+        with unit_of_work(self.world.state.sessions) as session:
             store_events(session, self.world.clock, events)
 
     def release(

@@ -28,6 +28,7 @@ from smartpump.interop.hl7v2.ack import AckCode, ack_code_of
 from smartpump.library.formats import json_format
 from smartpump.server.app import create_app
 from smartpump.server.db.models import AuditRecord, Event, Pump
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.keys import load
 from smartpump.server.services.ehr import OrderListener
 from smartpump.server.settings import Settings
@@ -91,7 +92,7 @@ def _demo(settings: Settings, engine: Engine, tmp_path: Path, *, history_s: floa
     worker = state.background[0]
     assert isinstance(worker, IngestWorker)
     worker.attach(state)
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         report = seed_demo(session, state, fleet)
     demo = Demo(client=TestClient(app), state=state, fleet=fleet, worker=worker, clock=clock, report=report)
     try:

@@ -283,6 +283,7 @@ def test_a_biomed_lists_and_admits_held_pumps_from_the_command_line(
         session.commit()
         quarantine.hold(session, clock, {"stranger-9": quarantine.Held("pump.unknown", 2, 30)})
         quarantine.hold(session, clock, {"lost-1": quarantine.Held("device.revoked", 1, 5)})
+        session.commit()
 
     listed = runner.invoke(cli_app, ["pki", "quarantine", "--json"])
     assert listed.exit_code == 0, listed.output

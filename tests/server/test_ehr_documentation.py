@@ -11,6 +11,7 @@ from smartpump.interop.hl7v2.listener import new_control_id
 from smartpump.interop.hl7v2.message import parse
 from smartpump.interop.hl7v2.mllp import MllpError
 from smartpump.server.db.models_ehr import EhrOrder
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, drain, queue_state
 from smartpump.server.services.events import IncomingEvent, store_events
 from tests.server.conftest import World
@@ -28,7 +29,7 @@ class Events:
 
     def add(self, type_: str, channel: str | None = "A", **data: Any) -> None:
         self.seq += 1
-        with self.world.state.sessions() as session:
+        with unit_of_work(self.world.state.sessions) as session:
             event = IncomingEvent(
                 pump=SERIAL, seq=self.seq, ts=self.world.clock.now(), type=type_, channel=channel, data=data
             )

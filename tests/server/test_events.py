@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from smartpump.server.auth import Role
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.errors import NotFoundError
 from smartpump.server.services.events import IncomingEvent, index_key, store_events
 from tests.server.conftest import World
@@ -33,7 +34,7 @@ def _event(
 
 
 def _store(world: World, events: list[IncomingEvent]) -> tuple[int, int]:
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         result = store_events(session, world.clock, events)
     return result.stored, result.duplicates
 

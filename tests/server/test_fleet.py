@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from smartpump.server.auth import Role
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services import fleet
 from tests.server.conftest import World
 
@@ -75,7 +76,7 @@ def test_status_report_updates_channels_battery_and_update_history(world: World)
     north = world.facility("north")
     biomed = world.as_role(Role.BIOMED, north)
     world.pump(biomed, north, "P-1")
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         fleet.record_status(
             session,
             world.clock,
@@ -121,7 +122,7 @@ def test_library_currency_lists_pumps_not_on_the_released_version(world: World) 
     biomed = world.as_role(Role.BIOMED, north)
     world.pump(biomed, north, "P-1")
     world.pump(biomed, north, "P-2")
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         fleet.record_status(
             session,
             world.clock,

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from smartpump.server.auth import Role
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services.events import IncomingEvent, store_events
 from tests.server.conftest import World
 
@@ -94,7 +95,7 @@ def test_healthy_battery_does_not_flag(world: World, north: int) -> None:
 
 def test_repeated_alarms_flag_the_pump_once(world: World, north: int) -> None:
     events = [IncomingEvent(pump="P-2", seq=i, ts=world.clock.now(), type="alarm.raised") for i in range(5)]
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         store_events(session, world.clock, events)
     tech = world.login("tech")
     assert world.client.post("/api/v1/maintenance/flags/evaluate", headers=tech).json() == {
@@ -108,7 +109,7 @@ def test_repeated_alarms_flag_the_pump_once(world: World, north: int) -> None:
 
 def test_alarms_below_the_threshold_do_not_flag(world: World, north: int) -> None:
     events = [IncomingEvent(pump="P-2", seq=i, ts=world.clock.now(), type="alarm.raised") for i in range(4)]
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         store_events(session, world.clock, events)
     response = world.client.post("/api/v1/maintenance/flags/evaluate", headers=world.login("tech"))
     assert response.json() == {"flagged_serials": []}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services import quarantine
 from tests.server.conftest import World
 from tests.server.test_web_pages import SCRIPT, browsers, csrf_of, login
@@ -17,7 +18,7 @@ __all__ = ["browsers"]
 
 
 def _hold(world: World, *serials: str) -> None:
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         quarantine.hold(session, world.clock, {s: quarantine.Held(quarantine.UNKNOWN, 1, 3) for s in serials})
 
 

@@ -257,6 +257,7 @@ def _history_into_db(
 
     from smartpump.clock import WallClock
     from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.db.unit_of_work import unit_of_work
     from smartpump.server.services.cqi import store_synthetic_history
 
     if os.environ.get("SMARTPUMP_ENV") == "production":
@@ -266,7 +267,7 @@ def _history_into_db(
     except (SQLAlchemyError, ValueError) as error:
         fail(f"bad database URL: {error}", code="db.url")
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             loaded = store_synthetic_history(
                 session,
                 WallClock(),

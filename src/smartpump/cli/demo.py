@@ -155,6 +155,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
     from smartpump.server.app import create_app
     from smartpump.server.db import migrate
     from smartpump.server.db.engine import make_engine, make_session_factory
+    from smartpump.server.db.unit_of_work import unit_of_work
     from smartpump.server.logs import configure_logging
     from smartpump.server.process import tune_garbage_collector
     from smartpump.server.settings import Settings
@@ -198,7 +199,7 @@ def _run(*, host: str, port: int, pumps: int, history_h: float, seed: int, data_
         )
         app = create_app(settings, engine=engine, sim_fleet=fleet)
         state = app.state.smartpump
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             report = seed_demo(session, state, fleet)
     except (SQLAlchemyError, OSError, SmartpumpError) as error:
         fail(f"cannot start the demo: {error}", code="demo.start")

@@ -268,13 +268,14 @@ def admit(
     from smartpump.server.auth import Access, Principal, Role
     from smartpump.server.db.engine import make_engine, make_session_factory
     from smartpump.server.db.repositories import users as users_repo
+    from smartpump.server.db.unit_of_work import unit_of_work
     from smartpump.server.services import quarantine
 
     biomed = frozenset({Role.BIOMED})
     access = Access(principal=Principal(user_id=0, username="cli", global_roles=biomed), roles=biomed)
     engine = make_engine(_settings().database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             found = users_repo.facility_by_code(session, facility)
             if found is None:
                 fail(f"no facility {facility!r}", code="facility.not_found")

@@ -21,6 +21,7 @@ from smartpump.server.auth import Access, Role, password_hasher
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.db.models import RoleGrant, User
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.keys import Keyring
 from smartpump.server.services import users as users_service
 from smartpump.server.settings import Settings
@@ -65,7 +66,7 @@ def serve(
             )
         app = create_app(settings, engine=engine)
         state = app.state.smartpump
-        with state.sessions() as session:
+        with unit_of_work(state.sessions) as session:
             first = ensure_first_admin(session, settings, state.clock, state.hasher)
     except (SQLAlchemyError, OSError, SmartpumpError) as error:
         fail(f"cannot start: {error}", code="server.start")
@@ -259,7 +260,7 @@ def users_create(
     engine = make_engine(settings.database_url)
     grant = None
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             access = _console_access(session, settings, clock, as_admin) if as_admin else None
             user = users_service.create_user(
                 session,
@@ -299,7 +300,7 @@ def users_grant(
     clock = WallClock()
     engine = make_engine(settings.database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             access = _console_access(session, settings, clock, as_admin)
             user = users_repo.user_by_username(session, username)
             if user is None:
@@ -327,7 +328,7 @@ def users_confirm(
     clock = WallClock()
     engine = make_engine(settings.database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             access = _console_access(session, settings, clock, as_admin)
             user = users_repo.user_by_username(session, username)
             if user is None:

@@ -27,6 +27,7 @@ from smartpump.interop.hl7v2.listener import (
 from smartpump.interop.hl7v2.message import decode
 from smartpump.interop.hl7v2.mllp import DEFAULT_PORT, MllpClient
 from smartpump.interop.hl7v2.outbox import Backoff, DrainResult
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services.ehr import DEFAULT_BACKOFF, AutoDocumentation, EhrConfig, OrderListener, drain
 from smartpump.server.state import ServerState
 from smartpump.server.workers import BackgroundService
@@ -200,7 +201,7 @@ class EhrOutboundService:
         """Queue messages for new events, then send what is due."""
         assert self._state is not None and self._documentation is not None, "the sender is not attached"
         queued = self._documentation.run_once()
-        with self._state.sessions() as session:
+        with unit_of_work(self._state.sessions) as session:
             result = drain(session, self._state.clock, self.destination, self._send, backoff=self._backoff)
         return SendResult(queued=queued, drained=result)
 

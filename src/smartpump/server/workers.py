@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.device_identity import DeviceGate, IdentityRegistry
 from smartpump.server.services import commands, deployment, quarantine
 from smartpump.server.services.ingest import Batch, Ingestor
@@ -436,7 +437,7 @@ class IngestWorker:
         if state is None or not self._outbound_due.is_set():
             return False
         self._outbound_due.clear()
-        with state.ingest_sessions() as session:
+        with unit_of_work(state.ingest_sessions) as session:
             deployment.advance(session, state)
             commands.dispatch_pending(session, state, self.transport.send)
         with state.ingest_sessions() as session:

@@ -21,6 +21,7 @@ from smartpump.errors import LibraryFormatError
 from smartpump.library.formats import json_format
 from smartpump.server import audit
 from smartpump.server.auth import Access, Principal, Role, principal_for_token
+from smartpump.server.db.unit_of_work import in_own_transaction, unit_of_work
 from smartpump.server.errors import AccessDeniedError, AuthenticationError, InvalidInputError
 from smartpump.server.settings import Settings
 from smartpump.server.state import ServerState
@@ -43,8 +44,9 @@ StateDep = Annotated[ServerState, Depends(get_state)]
 
 
 def get_session(state: StateDep) -> Iterator[Session]:
-    """One session per request; anything not committed is rolled back."""
-    with state.sessions() as session:
+    """One session per request, its unit of work: committed once when the route returns, rolled back when
+    it raises (before the response is sent, so a failed commit is the request's error)."""
+    with unit_of_work(state.sessions) as session:
         yield session
 
 
@@ -68,7 +70,7 @@ def get_hasher(state: StateDep) -> PasswordHasher:
     return state.hasher
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
@@ -103,16 +105,16 @@ class RoleGuard:
                 code=PASSWORD_CHANGE_REQUIRED,
             )
         if not principal.has_any_role(self.roles):
-            audit.append(
-                session,
-                clock,
-                actor=principal.username,
-                action="access.denied",
-                object_type="route",
-                object_id=f"{request.method} {request.url.path}"[:128],
-                outcome="denied",
-            )
-            session.commit()
+            with in_own_transaction(session):
+                audit.append(
+                    session,
+                    clock,
+                    actor=principal.username,
+                    action="access.denied",
+                    object_type="route",
+                    object_id=f"{request.method} {request.url.path}"[:128],
+                    outcome="denied",
+                )
             raise AccessDeniedError("your roles do not allow this", code="access.role")
         return Access(principal=principal, roles=self.roles)
 

@@ -172,7 +172,7 @@ def _file(
         },
     )
     if passed:
-        session.commit()
+        session.flush()
     else:
         report_fault(
             session, clock, access, pump.serial, category=FaultCategory.FLOW_ACCURACY, description=summary

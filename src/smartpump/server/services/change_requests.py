@@ -66,7 +66,6 @@ def create_change_request(
         facility_id=facility_id,
         details={"title": title, "severity": severity.value},
     )
-    session.commit()
     return request
 
 
@@ -102,7 +101,6 @@ def link_change_request(
         facility_id=request.facility_id,
         details={"library": row.id, "version": row.version},
     )
-    session.commit()
     return request
 
 
@@ -157,5 +155,4 @@ def decide_change_request(
         facility_id=request.facility_id,
         details={"status": status.value},
     )
-    session.commit()
     return request

@@ -33,6 +33,7 @@ from smartpump.server.db.models_fleet_ops import ConfigurationVersion
 from smartpump.server.db.repositories import configurations as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import in_own_transaction
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.keys import Keyring
 from smartpump.server.vocabulary import ConfigurationStatus
@@ -165,7 +166,6 @@ def _draft(
             "settings": configuration.settings.to_dict(),
         },
     )
-    session.commit()
     return row
 
 
@@ -221,8 +221,8 @@ def release(
             code="configuration.state",
         )
     if row.created_by == access.principal.user_id:
-        _audit_release(session, clock, access, row, outcome="denied", reason="author of this draft")
-        session.commit()
+        with in_own_transaction(session):
+            _audit_release(session, clock, access, row, outcome="denied", reason="author of this draft")
         raise AccessDeniedError(
             "the author of a configuration cannot release it; a second biomedical engineer must",
             code="configuration.separation_of_duties",
@@ -244,7 +244,7 @@ def release(
     row.signed_document = signed.to_json()
     row.key_id = signer.key_id
     _audit_release(session, clock, access, row, outcome="success", reason=None)
-    session.commit()
+    session.flush()
     return row
 
 

@@ -469,7 +469,6 @@ def export_report(
             "events": loaded.frame.height,
         },
     )
-    session.commit()
     return text
 
 
@@ -617,7 +616,6 @@ def store_synthetic_history(
             "duplicates": duplicates,
         },
     )
-    session.commit()
     return SyntheticLoad(
         facility_id=facility.id,
         library_version=library.version,

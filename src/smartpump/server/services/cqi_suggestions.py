@@ -141,7 +141,6 @@ def suggest_draft(
             ],
         },
     )
-    session.commit()
     return SuggestionDraft(
         facility_id=base.facility_id,
         released_id=base.released_id,

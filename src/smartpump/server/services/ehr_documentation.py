@@ -47,6 +47,7 @@ from smartpump.server.db.models import Event, Pump
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import patients
 from smartpump.server.services.context import SessionContext
@@ -237,13 +238,12 @@ class AutoDocumentation:
     def run_once(self) -> int:
         """Link orders, end the offers that are over and report them, document every new event, add due
         status reports; returns messages queued."""
-        with self.state.sessions() as session:
+        with unit_of_work(self.state.sessions) as session:
             link_orders(session, self.state.clock)
             settle_offers(session, self.state.clock.now(), expire=True)
             queued = report_outcomes(session, self.state.clock, self.destination, self.config)
             queued += self.document(session)
             queued += self.status_reports(session)
-            session.commit()
             return queued
 
     def document(self, session: Session) -> int:

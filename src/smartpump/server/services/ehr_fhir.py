@@ -212,7 +212,6 @@ def _audit_read(
         object_type=resource_type[:32],
         details={**filters, "patients_returned": sorted(patients)},
     )
-    session.commit()
 
 
 def medication_administrations(
@@ -229,7 +228,6 @@ def medication_administrations(
 ) -> Resource:
     """Infusions started from orders as MedicationAdministrations (device: pump, request: order); audited."""
     link_orders(session, state.clock)
-    session.commit()
     order_id = request.removeprefix("MedicationRequest/") if request is not None else None
     rows, total = repo.orders(
         session,
@@ -298,7 +296,6 @@ def observations(
 ) -> Resource:
     """Pump readings (rate set, volume infused) of ordered infusions as Observations; audited."""
     link_orders(session, state.clock)
-    session.commit()
     pump_id = None
     if device_ref is not None:
         pump_id = _visible_pump(session, access, device_ref.removeprefix("Device/")).id
@@ -462,11 +459,10 @@ def _request(order: EhrOrder) -> Resource:
 
 
 def _bring_up_to_date(session: Session, state: ClockContext, order: EhrOrder) -> None:
-    """Link the order to its infusion and settle its offer (declined, refused, expired), then commit."""
+    """Link the order to its infusion and settle its offer (declined, refused, expired)."""
     link_orders(session, state.clock)
     if order.status == "offered" and order.pump_id is not None:
         settle_offers(session, state.clock.now(), pump_id=order.pump_id, channel=order.channel, expire=True)
-    session.commit()
 
 
 def read_medication_request(session: Session, state: OrderContext, access: Access, order_id: str) -> Resource:

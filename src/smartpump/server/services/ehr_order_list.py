@@ -75,7 +75,6 @@ def pump_orders(
         facility_id=pump.facility_id,
         details={"patients_returned": sorted({r.patient_id for r in rows})},
     )
-    session.commit()
     return [
         OrderView(
             order_id=r.order_id,

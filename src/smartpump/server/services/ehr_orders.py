@@ -50,6 +50,7 @@ from smartpump.server.db.repositories import ehr as repo
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import in_own_transaction, unit_of_work
 from smartpump.server.services import fleet_view, patients
 from smartpump.server.services.commands import issue_command
 from smartpump.server.services.context import OrderContext
@@ -77,7 +78,7 @@ def submit_order(
     scope: FacilityScope = None,
     config: EhrConfig = DEFAULT_CONFIG,
 ) -> OrderDecision:
-    """Check an order like a manual program and offer it to its pump; store and audit the outcome; commit.
+    """Check an order like a manual program and offer it to its pump; store and audit the outcome.
 
     Refusals (returned as a decision with ``rejection``): 9003 no pump named, 9001 unknown pump or
     channel (or a pump outside ``scope``), 9007 pump offline or out of service, 9029 no care area,
@@ -150,7 +151,6 @@ def submit_order(
             "alerts": [a.rule for v in decision.verdicts for a in v.alerts],
         },
     )
-    session.commit()
     return decision
 
 
@@ -348,7 +348,7 @@ class OrderListener:
         """
         sender = message.msh.value(3).strip()[:227]
         control_id = message.control_id[:199]
-        with self._state.sessions() as session:
+        with unit_of_work(self._state.sessions) as session:
             stored = repo.inbound(session, sender, control_id)
             if stored is not None:
                 return _stored_reply(stored)
@@ -365,11 +365,10 @@ class OrderListener:
                 ack_code="",
                 reply="",
             )
-            session.add(claim)
             try:
-                session.commit()
+                with in_own_transaction(session):
+                    session.add(claim)
             except IntegrityError:
-                session.rollback()
                 stored = repo.inbound(session, sender, control_id)
                 assert stored is not None
                 return _stored_reply(stored)
@@ -377,14 +376,13 @@ class OrderListener:
                 reply, order_id = self._process(session, message, sender)
             except BaseException:
                 session.rollback()
-                session.execute(delete(EhrInbound).where(EhrInbound.id == claim.id))
-                session.commit()
+                with in_own_transaction(session):
+                    session.execute(delete(EhrInbound).where(EhrInbound.id == claim.id))
                 raise
             claim.reply = reply.to_er7()
             code = ack_code_of(reply)
             claim.ack_code = code.value if code is not None else ""
             claim.order_id = order_id[:64] if order_id else None
-            session.commit()
             return reply
 
     def _process(self, session: Session, message: Message, sender: str) -> tuple[Message, str | None]:

@@ -49,7 +49,7 @@ class StoreResult:
 
 
 def store_events(session: Session, clock: Clock, events: Sequence[IncomingEvent]) -> StoreResult:
-    """Store events exactly once per (pump, seq), update the pumps' last-seen time, and commit.
+    """Store events exactly once per (pump, seq), update the pumps' last-seen time (the caller commits).
 
     Raises:
         NotFoundError: ``pump.unknown`` when an event names a pump that is not registered.
@@ -88,7 +88,6 @@ def store_events(session: Session, clock: Clock, events: Sequence[IncomingEvent]
         pump = fleet_repo.pump_by_id(session, pump_id)
         if pump is not None and (pump.last_seen is None or received_at > pump.last_seen):
             pump.last_seen = received_at
-    session.commit()
     return StoreResult(stored=stored, duplicates=len(rows) - stored)
 
 
@@ -175,7 +174,6 @@ def query_events(
                 "count": len(views),
             },
         )
-        session.commit()
     return views, total
 
 

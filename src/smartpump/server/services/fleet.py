@@ -71,7 +71,6 @@ def register_pump(
         facility_id=facility_id,
         details={"model": model, "firmware": firmware},
     )
-    session.commit()
     return pump
 
 
@@ -141,7 +140,6 @@ def update_pump(
         facility_id=pump.facility_id,
         details=changes,
     )
-    session.commit()
     return pump
 
 
@@ -279,7 +277,7 @@ def record_status(
         row.volume_infused_ml = report.volume_infused_ml
         row.vtbi_ml = report.vtbi_ml
         row.updated_at = now
-    session.commit()
+    session.flush()
     return pump
 
 

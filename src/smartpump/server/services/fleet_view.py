@@ -112,8 +112,8 @@ def _fold_alarm(session: Session, pump_id: int, record: EventRecord) -> None:
 
 def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heartbeat) -> bool:
     """Apply a heartbeat: presence and battery always; alarms, channels and library identity only when it
-    accounts for every event the view has applied (else it is older than the view). Commits; returns
-    whether the view was replaced."""
+    accounts for every event the view has applied (else it is older than the view); returns whether the
+    view was replaced (the caller commits)."""
     now = clock.now()
     view = _view(session, pump.id)
     view.heartbeat_at = now
@@ -126,7 +126,6 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
     if pump.last_seen is None or now > pump.last_seen:
         pump.last_seen = now
     if heartbeat.seq < view.applied_seq:
-        session.commit()
         return False
     view.applied_seq = heartbeat.seq
     view.library_version = heartbeat.library_version

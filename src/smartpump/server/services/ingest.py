@@ -28,6 +28,7 @@ from smartpump.server import audit
 from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import commands, deployment, fleet_view, patients, quarantine, seq_integrity
 from smartpump.server.services.context import IngestContext
@@ -121,6 +122,7 @@ class Ingestor:
         if ref is None:
             try:
                 quarantine.hold(session, self._state.clock, {serial: quarantine.Held(quarantine.UNKNOWN)})
+                session.commit()
             except Exception:
                 session.rollback()
                 logger.exception("recording unknown pump %s in quarantine failed", serial)
@@ -185,7 +187,7 @@ class Ingestor:
     def commit(self, batches: Sequence[Batch]) -> CommitResult:
         """Store every batch of a known pump in one transaction; derived state is applied after."""
         state = self._state
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             known = self.pumps(session, [serial for serial, _ in batches])
             refs = [known[serial] for serial, _ in batches]
             if session.get_bind().dialect.name == "postgresql":
@@ -222,7 +224,7 @@ class Ingestor:
         if not held:
             return
         try:
-            with self._sessions() as session:
+            with unit_of_work(self._sessions) as session:
                 quarantine.hold(session, self._state.clock, held)
         except Exception:
             logger.exception("recording %d quarantined pumps failed; nothing of theirs is stored", len(held))
@@ -240,7 +242,7 @@ class Ingestor:
         for ref, (_, records) in zip(refs, batches, strict=True):
             if ref is not None:
                 by_pump.setdefault(ref.id, []).extend(records)
-        with self._sessions() as session:
+        with unit_of_work(self._sessions) as session:
             self.stats.seq_conflicts += seq_integrity.record_conflicts(session, self._state.clock, by_pump)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:

@@ -33,6 +33,7 @@ from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import ChangeRequest, LibraryApproval, LibraryVersion
 from smartpump.server.db.repositories import libraries as repo
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import in_own_transaction
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.keys import Keyring
 from smartpump.server.services import release_policy
@@ -178,7 +179,6 @@ def create_draft(
             "based_on": None if base is None else base.id,
         },
     )
-    session.commit()
     return row
 
 
@@ -221,7 +221,6 @@ def _edit(
             "previous_status": status.value,
         },
     )
-    session.commit()
     return row
 
 
@@ -318,18 +317,18 @@ def submit(session: Session, clock: Clock, access: Access, library_id: int) -> L
         raise ConflictError(f"only a draft can be submitted (this one is {row.status})", code="library.state")
     errors = _errors(findings(row))
     if errors:
-        audit.append(
-            session,
-            clock,
-            actor=access.principal.username,
-            action="library.submitted",
-            object_type="library",
-            object_id=row.id,
-            facility_id=row.facility_id,
-            outcome="denied",
-            details={"lint_errors": len(errors)},
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                clock,
+                actor=access.principal.username,
+                action="library.submitted",
+                object_type="library",
+                object_id=row.id,
+                facility_id=row.facility_id,
+                outcome="denied",
+                details={"lint_errors": len(errors)},
+            )
         raise _lint_refusal(errors, "submission")
     row.status = LibraryStatus.IN_REVIEW
     row.submitted_at = clock.now()
@@ -343,7 +342,6 @@ def submit(session: Session, clock: Clock, access: Access, library_id: int) -> L
         facility_id=row.facility_id,
         details={"content_hash": row.content_hash},
     )
-    session.commit()
     return row
 
 
@@ -361,18 +359,18 @@ def _refuse_contributor(
     session: Session, clock: Clock, access: Access, row: LibraryVersion, action: str
 ) -> None:
     if access.principal.user_id in repo.contributors(session, row.id):
-        audit.append(
-            session,
-            clock,
-            actor=access.principal.username,
-            action=action,
-            object_type="library",
-            object_id=row.id,
-            facility_id=row.facility_id,
-            outcome="denied",
-            details={"reason": "separation of duties: author or editor of this version"},
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                clock,
+                actor=access.principal.username,
+                action=action,
+                object_type="library",
+                object_id=row.id,
+                facility_id=row.facility_id,
+                outcome="denied",
+                details={"reason": "separation of duties: author or editor of this version"},
+            )
         raise AccessDeniedError(
             "the author or an editor of a library version cannot approve or release it",
             code="library.separation_of_duties",
@@ -433,7 +431,6 @@ def approve(
         facility_id=row.facility_id,
         details={"content_hash": digest, "emergency": emergency, "role": as_role.value},
     )
-    session.commit()
     return row
 
 
@@ -479,7 +476,7 @@ def release(
             code="library.policy_unmet",
         )
     released = _sign_and_release(session, clock, keys, access, row, digest, emergency_reason=None)
-    session.commit()
+    session.flush()
     return released
 
 
@@ -539,25 +536,25 @@ def emergency_release(
             created_at=clock.now(),
         )
     )
-    session.commit()
+    session.flush()
     return released
 
 
 def _deny(
     session: Session, clock: Clock, access: Access, row: LibraryVersion, action: str, reason: str
 ) -> None:
-    audit.append(
-        session,
-        clock,
-        actor=access.principal.username,
-        action=action,
-        object_type="library",
-        object_id=row.id,
-        facility_id=row.facility_id,
-        outcome="denied",
-        details={"reason": reason},
-    )
-    session.commit()
+    with in_own_transaction(session):
+        audit.append(
+            session,
+            clock,
+            actor=access.principal.username,
+            action=action,
+            object_type="library",
+            object_id=row.id,
+            facility_id=row.facility_id,
+            outcome="denied",
+            details={"reason": reason},
+        )
 
 
 def _sign_and_release(
@@ -657,7 +654,6 @@ def retire(session: Session, clock: Clock, access: Access, library_id: int) -> L
         facility_id=row.facility_id,
         details={"previous_status": previous},
     )
-    session.commit()
     return row
 
 

@@ -79,7 +79,6 @@ def set_schedule(
         facility_id=facility_id,
         details={"model": model, "kind": kind.value, "interval_days": interval_days},
     )
-    session.commit()
     return schedule
 
 
@@ -145,7 +144,7 @@ def record_work(
     )
     if kind is MaintenanceKind.BATTERY_CHECK:
         _flag_battery(session, clock, settings, pump)
-    session.commit()
+    session.flush()
     return record
 
 
@@ -238,7 +237,6 @@ def report_fault(
         facility_id=pump.facility_id,
         details={"category": category.value, "fault": fault.id},
     )
-    session.commit()
     return fault
 
 
@@ -286,7 +284,6 @@ def resolve_fault(
         object_id=fault.id,
         facility_id=pump.facility_id,
     )
-    session.commit()
     return fault, pump.serial
 
 
@@ -325,7 +322,6 @@ def create_recall(
         object_id=recall.id,
         details={"reference": reference, "model": model},
     )
-    session.commit()
     return recall
 
 
@@ -385,7 +381,6 @@ def complete_recall(
         facility_id=pump.facility_id,
         details={"recall": recall.reference},
     )
-    session.commit()
     return action
 
 
@@ -421,7 +416,7 @@ def evaluate_flags(session: Session, clock: Clock, settings: Settings, access: A
         was_flagged = _flag_battery(session, clock, settings, pump) or was_flagged
         if was_flagged:
             flagged.append(pump.serial)
-    session.commit()
+    session.flush()
     return flagged
 
 

@@ -174,7 +174,7 @@ def on_events(session: Session, pump_id: int, records: Sequence[EventRecord]) ->
 def associate(
     session: Session, state: CommandContext, access: Access, serial: str, data: Mapping[str, Any]
 ) -> Association:
-    """Associate a patient with a pump through the API: recorded, audited, sent to the pump; commits.
+    """Associate a patient with a pump through the API: recorded, audited, sent to the pump.
 
     Raises:
         NotFoundError: ``pump.not_found`` (absent or outside the caller's facilities).
@@ -204,7 +204,6 @@ def associate(
         facility_id=pump.facility_id,
         details={"patient_id": identity.patient_id, "authority": identity.authority},
     )
-    session.commit()
     issue_command(
         session,
         state,
@@ -242,7 +241,6 @@ def read(session: Session, state: CommandContext, access: Access, serial: str) -
         facility_id=pump.facility_id,
         details={"patient_id": row.patient_id},
     )
-    session.commit()
     return association_of(pump, row)
 
 

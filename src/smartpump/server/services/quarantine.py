@@ -45,8 +45,9 @@ def add(before: Held | None, reason: str, events: int) -> Held:
 
 
 def hold(session: Session, clock: Clock, held: Mapping[str, Held]) -> None:
-    """Record (or count again) pumps refused for ``reason``; commits. New pumps beyond ``MAX_HELD``
-    pending rows are only logged, so a flood of made-up serials cannot grow the table without bound."""
+    """Record (or count again) pumps refused for ``reason`` (the caller commits). New pumps beyond
+    ``MAX_HELD`` pending rows are only logged, so a flood of made-up serials cannot grow the table without
+    bound."""
     if not held:
         return
     now = clock.now()
@@ -88,7 +89,6 @@ def hold(session: Session, clock: Clock, held: Mapping[str, Held]) -> None:
         if row.rejected_at is None:
             row.admitted_at = None
             row.admitted_by = None
-    session.commit()
 
 
 def pending(session: Session, *, limit: int, offset: int) -> tuple[list[QuarantinedPump], int]:
@@ -156,7 +156,6 @@ def admit(
         facility_id=facility_id,
         details={"reason": reason, "messages": messages, "events": events},
     )
-    session.commit()
     return pump
 
 
@@ -179,7 +178,6 @@ def reject(session: Session, clock: Clock, access: Access, serial: str) -> Quara
         object_id=serial,
         details={"reason": row.reason, "messages": row.messages, "events": row.events},
     )
-    session.commit()
     return row
 
 

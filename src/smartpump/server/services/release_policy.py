@@ -149,7 +149,6 @@ def set_policy(
             "new_required_roles": ",".join(r.value for r in required_roles),
         },
     )
-    session.commit()
     return policy_for(session, facility_id)
 
 

@@ -28,7 +28,7 @@ CHUNK: Final = 500
 
 def record_conflicts(session: Session, clock: Clock, by_pump: Mapping[int, Sequence[EventRecord]]) -> int:
     """Compare every received record with the stored event of its (pump, seq); keep and log each one whose
-    content differs; commits; returns how many conflicts were new."""
+    content differs (the caller commits); returns how many conflicts were new."""
     rows: list[dict[str, Any]] = []
     now = clock.now()
     for pump_id, records in by_pump.items():
@@ -62,7 +62,6 @@ def record_conflicts(session: Session, clock: Clock, by_pump: Mapping[int, Seque
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(SeqConflict).on_conflict_do_nothing(index_elements=["pump_id", "seq", "digest"])
     new = len(session.scalars(statement.returning(SeqConflict.id), rows).all())
-    session.commit()
     if new:
         logger.warning(
             "%d events arrived for seqs stored with other content (%s): kept, not duplicates",

@@ -20,6 +20,7 @@ from smartpump.pump.software import is_version, sign_package, version_key
 from smartpump.server import audit
 from smartpump.server.auth import Access
 from smartpump.server.db.models_fleet_ops import SoftwarePackage
+from smartpump.server.db.unit_of_work import in_own_transaction
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services.context import SigningContext
 from smartpump.server.vocabulary import PackageStatus
@@ -70,7 +71,6 @@ def register_package(
         object_id=f"{model}:{version}",
         details={"sha256": sha256, "size_bytes": len(artefact), "status": row.status},
     )
-    session.commit()
     return row
 
 
@@ -91,17 +91,17 @@ def approve_package(
         raise ConflictError(f"software package {package_id} is {row.status}", code="software.not_pending")
     where = f"{row.model}:{row.version}"
     if row.created_by == access.principal.username:
-        audit.append(
-            session,
-            state.clock,
-            actor=access.principal.username,
-            action="software.approved",
-            object_type="software",
-            object_id=where,
-            outcome="denied",
-            details={"reason": "uploader of this package"},
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                state.clock,
+                actor=access.principal.username,
+                action="software.approved",
+                object_type="software",
+                object_id=where,
+                outcome="denied",
+                details={"reason": "uploader of this package"},
+            )
         raise AccessDeniedError(
             "the uploader of a software package cannot approve it; a second person must",
             code="software.separation_of_duties",
@@ -121,7 +121,6 @@ def approve_package(
         object_id=where,
         details={"sha256": row.sha256, "uploaded_by": row.created_by, "key_id": signer.key_id},
     )
-    session.commit()
     return row
 
 

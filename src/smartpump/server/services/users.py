@@ -18,6 +18,7 @@ from smartpump.server import audit, password_policy
 from smartpump.server.auth import PRIVILEGED_ROLES, Access, Principal, Role, principal_of, verify_password
 from smartpump.server.db.models import AuditRecord, Facility, RoleGrant, User
 from smartpump.server.db.repositories import users as repo
+from smartpump.server.db.unit_of_work import in_own_transaction
 from smartpump.server.errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -60,7 +61,6 @@ def create_facility(session: Session, clock: Clock, access: Access, *, code: str
         facility_id=facility.id,
         details={"code": code},
     )
-    session.commit()
     return facility
 
 
@@ -117,7 +117,7 @@ def add_user(
     password: str,
     full_name: str,
 ) -> User:
-    """Create a user through the API and commit."""
+    """Create a user through the API (a taken username is a conflict)."""
     user = create_user(
         session,
         settings,
@@ -129,7 +129,7 @@ def add_user(
         full_name=full_name,
     )
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()
         raise ConflictError(f"user {username!r} exists", code="user.exists") from None
@@ -206,7 +206,6 @@ def grant_role(
         facility_id=facility_id,
         details={"user": user.username, "role": role.value, "status": status, "via": via},
     )
-    session.commit()
     return grant
 
 
@@ -219,18 +218,18 @@ def confirm_grant(
     if grant.status != "pending":
         raise ConflictError("grant is not pending", code="grant.not_pending")
     if access.principal.user_id in (grant.granted_by, grant.user_id):
-        audit.append(
-            session,
-            clock,
-            actor=access.principal.username,
-            action="grant.confirmed",
-            object_type="grant",
-            object_id=grant.id,
-            facility_id=grant.facility_id,
-            outcome="denied",
-            details={"reason": "second admin required", "via": via},
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                clock,
+                actor=access.principal.username,
+                action="grant.confirmed",
+                object_type="grant",
+                object_id=grant.id,
+                facility_id=grant.facility_id,
+                outcome="denied",
+                details={"reason": "second admin required", "via": via},
+            )
         raise AccessDeniedError(
             "a privileged grant needs a second, different admin", code="grant.dual_control"
         )
@@ -246,7 +245,6 @@ def confirm_grant(
         facility_id=grant.facility_id,
         details={"role": grant.role, "via": via},
     )
-    session.commit()
     return grant
 
 
@@ -265,7 +263,7 @@ def revoke_grant(session: Session, clock: Clock, access: Access, user_id: int, g
         details={"user_id": grant.user_id, "role": grant.role},
     )
     session.delete(grant)
-    session.commit()
+    session.flush()
 
 
 def disable_user(session: Session, clock: Clock, access: Access, user_id: int) -> User:
@@ -283,7 +281,6 @@ def disable_user(session: Session, clock: Clock, access: Access, user_id: int) -
         object_type="user",
         object_id=user.id,
     )
-    session.commit()
     return user
 
 
@@ -317,7 +314,6 @@ def change_password(
         object_type="user",
         object_id=user.id,
     )
-    session.commit()
 
 
 def console_admin(
@@ -341,31 +337,33 @@ def console_admin(
     object_id = None if user is None else user.id
     retry_after = _console_retry_after_s(session, settings, clock, actor)
     if retry_after is not None:
-        audit.append(
-            session,
-            clock,
-            actor=actor,
-            action="auth.console",
-            object_type="user",
-            object_id=object_id,
-            outcome="throttled",
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                clock,
+                actor=actor,
+                action="auth.console",
+                object_type="user",
+                object_id=object_id,
+                outcome="throttled",
+            )
         raise ThrottledError("too many failed console logins; try again later", retry_after_s=retry_after)
     if user is None or not user.is_active or not verify_password(hasher, user.password_hash, password):
-        audit.append(
-            session,
-            clock,
-            actor=actor,
-            action="auth.console",
-            object_type="user",
-            object_id=object_id,
-            outcome="failure",
-        )
-        session.commit()
+        with in_own_transaction(session):
+            audit.append(
+                session,
+                clock,
+                actor=actor,
+                action="auth.console",
+                object_type="user",
+                object_id=object_id,
+                outcome="failure",
+            )
         raise AuthenticationError("wrong username or password", code="auth.invalid_credentials")
-    audit.append(session, clock, actor=actor, action="auth.console", object_type="user", object_id=object_id)
-    session.commit()
+    with in_own_transaction(session):
+        audit.append(
+            session, clock, actor=actor, action="auth.console", object_type="user", object_id=object_id
+        )
     if user.must_change_password:
         raise AccessDeniedError(
             "change your password first (POST /api/v1/auth/password, or /ui/password)",
@@ -474,5 +472,4 @@ def ensure_first_admin(
         object_id=user.id,
         details={"role": Role.ADMIN.value},
     )
-    session.commit()
     return FirstAdmin(username=FIRST_ADMIN, generated_password=None if given else password)

@@ -13,6 +13,7 @@ from smartpump.errors import SmartpumpError
 from smartpump.server.api.deps import SessionDep, StateDep, require_roles
 from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import bench
 from smartpump.server.services.maintenance import due_list
@@ -199,5 +200,5 @@ async def import_file(
         )
         return bench.import_analyzer(session, state.clock, access, serial, request_)
 
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         return _filed(request, access, session, state, serial, action)

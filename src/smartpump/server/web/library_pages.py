@@ -24,6 +24,7 @@ from smartpump.server.api.errors import status_for
 from smartpump.server.auth import Access, Role
 from smartpump.server.body_limits import check_json_shape, json_limits
 from smartpump.server.db.repositories import users as users_repo
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.errors import InvalidInputError, NotFoundError
 from smartpump.server.services import (
     change_requests,
@@ -133,7 +134,7 @@ async def import_library(
         path = FilePath(folder) / (name if name.lower().endswith((".json", ".xlsx")) else name + ".xlsx")
         path.write_bytes(data)
         library, report = _imported(path, name)
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         facility = users_repo.facility_by_id(session, facility_id)
         if facility is None or not access.allows(facility_id):
             raise InvalidInputError(f"no facility {facility_id}", code="facility.not_found")
