@@ -22,6 +22,7 @@ from smartpump.library.keys import KeyPurpose
 from smartpump.server import keys
 from smartpump.server.db.engine import make_engine, make_session_factory
 from smartpump.server.db.models import Facility
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.keys import Keyring, SigningKey
 from smartpump.server.services import trust_lists
 
@@ -201,7 +202,7 @@ def _publish(directory: Path, facility: str | None, as_json: bool) -> None:
         fail(error.message, code=error.code)
     engine = make_engine(settings.database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with unit_of_work(make_session_factory(engine)) as session:
             publication = trust_lists.publish(
                 session,
                 _Console(clock=WallClock(), keys=keyring),

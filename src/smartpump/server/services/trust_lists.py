@@ -110,7 +110,6 @@ def publish(
                 "revoked": sorted(trust_list.retired()),
             },
         )
-    session.commit()
     commands = tuple(
         issue_command(
             session,
