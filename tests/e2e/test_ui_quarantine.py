@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from smartpump.server.db.models import AuditRecord
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services import quarantine
 from tests.e2e.axe import run_axe, summary_table
 from tests.e2e.conftest import LiveServer, login, shot
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def _hold(live_server: LiveServer, *serials: str) -> None:
     state = live_server.state
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         quarantine.hold(session, state.clock, {s: quarantine.Held(quarantine.UNKNOWN, 2, 5) for s in serials})
 
 

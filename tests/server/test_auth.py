@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord, User
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services.users import ensure_first_admin
 from smartpump.server.settings import Settings
 from tests.server.conftest import PASSWORD, TestClient, World
@@ -134,7 +135,7 @@ def test_weak_password_is_refused(world: World) -> None:
 
 def test_first_admin_gets_a_generated_password_once(world: World) -> None:
     state = world.state
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         first = ensure_first_admin(session, state.settings, world.clock, state.hasher)
         again = ensure_first_admin(session, state.settings, world.clock, state.hasher)
     assert first is not None and first.generated_password is not None
@@ -149,7 +150,7 @@ def test_first_admin_uses_the_configured_password(world: World) -> None:
     settings = Settings(
         **{**state.settings.model_dump(), "admin_password": "configured bootstrap passphrase"}
     )
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         first = ensure_first_admin(session, settings, world.clock, state.hasher)
     assert first is not None and first.generated_password is None
     assert _login(world, "admin", "configured bootstrap passphrase").status_code == 200
@@ -227,7 +228,7 @@ def test_common_passwords_are_refused_at_creation_and_change(world: World) -> No
 
 def _first_admin(world: World) -> str:
     state = world.state
-    with state.sessions() as session:
+    with unit_of_work(state.sessions) as session:
         first = ensure_first_admin(session, state.settings, world.clock, state.hasher)
     assert first is not None and first.generated_password is not None
     return first.generated_password
