@@ -1,7 +1,8 @@
-"""The front panel as a nurse uses it on a 1366x768 laptop, in real headless Chromium: a hard verdict in red
-beside its buttons above the fold, a soft alert overridden with a coded reason, an intermittent given over
-its duration, a drug dosed per m2 of body surface with its advisory, a basic infusion chosen explicitly,
-a multistep by rate, and a reload after a bolus that does not give it again. Screenshots under
+"""The front panel as a nurse uses it on a 1366x768 laptop and a 1920x1080 wall screen, in real headless
+Chromium: a hard verdict in red beside its buttons above the fold, a soft alert overridden with a coded
+reason, an intermittent given over its duration, a drug dosed per m2 of body surface with its advisory, a
+basic infusion chosen explicitly, a multistep by rate, and a reload after a bolus that does not give it
+again. Screenshots under
 artifacts/screenshots."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from playwright.sync_api import expect
@@ -23,7 +24,8 @@ from smartpump.units import Concentration, DoseUnit
 from tests.e2e.conftest import REPO, LiveServer, login, serve, shot
 
 pytestmark = pytest.mark.e2e
-LAPTOP = {"width": 1366, "height": 768}
+SIZES: Final = {"1366x768": {"width": 1366, "height": 768}, "1920x1080": {"width": 1920, "height": 1080}}
+"""The nurse's laptop and the wall screen: every journey runs at both."""
 RED = "rgb(198, 40, 40)"
 KCL = "ADULT_MEDSURG.potassium-chloride-e2e"
 ADVISORY = "Never by IV push: give over at least one hour."
@@ -51,17 +53,20 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 def _inside_viewport(page: Any, selector: str) -> None:
     box = page.locator(selector).bounding_box()
+    screen = page.viewport_size
     assert box is not None, f"{selector} is not displayed"
-    assert box["y"] >= 0 and box["y"] + box["height"] <= LAPTOP["height"], (
+    assert box["y"] >= 0 and box["y"] + box["height"] <= screen["height"], (
         f"{selector} is below the fold: {box}"
     )
-    assert box["x"] >= 0 and box["x"] + box["width"] <= LAPTOP["width"], f"{selector} is off screen: {box}"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= screen["width"], f"{selector} is off screen: {box}"
 
 
-def _panel(new_page: Any, live_server: LiveServer, area: str, *, pump: int = 0, channel: str = "A") -> Any:
+def _panel(
+    new_page: Any, live_server: LiveServer, area: str, size: str, *, pump: int = 0, channel: str = "A"
+) -> Any:
     """A nurse's panel on an idle channel (the first pump has channels A-C, the second only A), in
     ``area``; each test leaves its channel idle again."""
-    page = new_page(LAPTOP)
+    page = new_page(SIZES[size])
     login(page, "nina")
     page.goto(f"/ui/panel/{live_server.serials[pump]}?channel={channel}")
     page.select_option("select[name=care_area]", area)
@@ -75,10 +80,11 @@ def _stop(page: Any) -> None:
     expect(page.locator("#channel-state")).to_have_text("idle")
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_a_hard_verdict_is_red_beside_its_buttons_and_a_soft_one_is_overridden_with_a_code(
-    new_page: Any, live_server: LiveServer
+    new_page: Any, live_server: LiveServer, size: str
 ) -> None:
-    page = _panel(new_page, live_server, "ADULT_ICU")
+    page = _panel(new_page, live_server, "ADULT_ICU", size)
     page.select_option("#program-form select[name=entry_id]", "ADULT_ICU.dopamine")
     page.fill("#program-form input[name=weight_kg]", "80")
     page.fill("#program-form input[name=dose]", "45")
@@ -94,7 +100,7 @@ def test_a_hard_verdict_is_red_beside_its_buttons_and_a_soft_one_is_overridden_w
     _inside_viewport(page, "#verdict button[data-action=cancel]")
     expect(page.locator("#verdict button[data-action=cancel]")).to_be_focused()
     expect(page.locator("#program-form input[name=dose]")).to_have_value("45")
-    shot(page, "panel-hard-verdict-1366x768", full_page=False)
+    shot(page, f"panel-hard-verdict-{size}", full_page=False)
 
     page.fill("#program-form input[name=dose]", "23")
     page.click("button[data-action=program]")
@@ -104,7 +110,7 @@ def test_a_hard_verdict_is_red_beside_its_buttons_and_a_soft_one_is_overridden_w
     expect(reason).to_be_focused()
     _inside_viewport(page, "#verdict")
     reason.select_option("patient_condition")
-    shot(page, "panel-soft-verdict-1366x768", full_page=False)
+    shot(page, f"panel-soft-verdict-{size}", full_page=False)
     page.click("#verdict button[data-action=override]")
     expect(page.locator("#panel-message")).to_have_text("Soft alert overridden")
     start = page.locator("#verdict button[data-action=start]")
@@ -115,10 +121,11 @@ def test_a_hard_verdict_is_red_beside_its_buttons_and_a_soft_one_is_overridden_w
     _stop(page)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_an_intermittent_is_given_over_its_duration_with_its_advisory(
-    new_page: Any, live_server: LiveServer
+    new_page: Any, live_server: LiveServer, size: str
 ) -> None:
-    page = _panel(new_page, live_server, "ADULT_MEDSURG", channel="B")
+    page = _panel(new_page, live_server, "ADULT_MEDSURG", size, channel="B")
     expect(page.locator("#program-form [data-intermittent-fields]")).to_be_hidden()
     page.select_option("#program-form select[name=entry_id]", KCL)
     expect(page.locator("#advisory")).to_have_text(f"Advisory: {ADVISORY}")
@@ -132,16 +139,17 @@ def test_an_intermittent_is_given_over_its_duration_with_its_advisory(
     expect(page.locator("#verdict")).to_contain_text("Verdict: OK")
     expect(page.locator("#computed-rate")).to_have_text(re.compile(r"^100(\.0)? mL/h$"))
     expect(page.locator("#verdict-duration")).to_have_text("60 min")
-    shot(page, "panel-intermittent-1366x768", full_page=False)
+    shot(page, f"panel-intermittent-{size}", full_page=False)
     page.click("#verdict button[data-action=start]")
     expect(page.locator("#channel-state")).to_have_text("running")
     _stop(page)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_a_bsa_drug_asks_for_a_bsa_and_the_concentration_follows_the_drug(
-    new_page: Any, live_server: LiveServer
+    new_page: Any, live_server: LiveServer, size: str
 ) -> None:
-    page = _panel(new_page, live_server, "ONCOLOGY", channel="C")
+    page = _panel(new_page, live_server, "ONCOLOGY", size, channel="C")
     conc = page.locator("#program-form input[name=concentration]")
     page.select_option("#program-form select[name=entry_id]", "ONCOLOGY.cytarabine")
     expect(conc).to_have_value("200 mg/500 mL")
@@ -157,15 +165,16 @@ def test_a_bsa_drug_asks_for_a_bsa_and_the_concentration_follows_the_drug(
     page.click("button[data-action=program]")
     expect(page.locator("#verdict")).to_contain_text("Verdict:")
     expect(page.locator("#verdict")).to_contain_text("mg/m2/day")
-    shot(page, "panel-bsa-1366x768", full_page=False)
+    shot(page, f"panel-bsa-{size}", full_page=False)
     page.click("#verdict button[data-action=cancel]")
     expect(page.locator("#verdict")).to_have_count(0)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_a_basic_infusion_is_chosen_explicitly_and_a_reload_after_a_bolus_gives_none(
-    new_page: Any, live_server: LiveServer
+    new_page: Any, live_server: LiveServer, size: str
 ) -> None:
-    page = _panel(new_page, live_server, "ADULT_ICU", pump=1)
+    page = _panel(new_page, live_server, "ADULT_ICU", size, pump=1)
     page.select_option("#program-form select[name=entry_id]", "basic")
     expect(page.locator("#program-form input[name=concentration]")).to_be_hidden()
     page.fill("#program-form input[name=rate_ml_per_h]", "125")
@@ -183,7 +192,7 @@ def test_a_basic_infusion_is_chosen_explicitly_and_a_reload_after_a_bolus_gives_
     page.click("button[data-action=program]")
     expect(page.locator("#verdict")).to_contain_text("VTBI 50 mL")
     expect(page.locator("#program-form input[name=step_rate_2]")).to_have_value("5")
-    shot(page, "panel-multistep-1366x768", full_page=False)
+    shot(page, f"panel-multistep-{size}", full_page=False)
     page.click("#verdict button[data-action=cancel]")
     expect(page.locator("#program-form input[name=step_rate_1]")).to_have_value("")
     page.select_option("#program-form select[name=entry_id]", "ADULT_ICU.heparin")
@@ -213,5 +222,5 @@ def test_a_basic_infusion_is_chosen_explicitly_and_a_reload_after_a_bolus_gives_
         therapy = fleet.pump(live_server.serials[1]).channel("A").therapy
         assert therapy is not None and therapy.overlay is not None
         assert therapy.overlay.dose == Decimal(80)
-    shot(page, "panel-bolus-reloaded-1366x768", full_page=False)
+    shot(page, f"panel-bolus-reloaded-{size}", full_page=False)
     _stop(page)
