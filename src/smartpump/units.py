@@ -278,6 +278,8 @@ class DoseUnit:
         object.__setattr__(self, "_text", "/".join(parts))
         object.__setattr__(self, "_per_hour", self.time.per_hour_factor if self.time else Decimal(1))
         flags = (self.amount is AmountUnit.ML, self.basis is Basis.KG, self.basis is Basis.M2)
+        if flags[0] and flags[2]:
+            raise UnitError(f"volume per m2 is not a dosing unit: {self._text!r}", code="unit.unknown")
         object.__setattr__(self, "_flags", flags)
 
     def __str__(self) -> str:
@@ -343,8 +345,6 @@ class DoseUnit:
             time = _TIME_SPELLINGS.get(rest.pop(0))
             if time is None or rest:
                 raise UnitError(f"unknown dosing unit {text!r}", code="unit.unknown")
-        if amount is AmountUnit.ML and basis is Basis.M2:
-            raise UnitError(f"volume per m2 is not a dosing unit: {text!r}", code="unit.unknown")
         return cls(amount, basis, time)
 
 

@@ -164,6 +164,14 @@ def test_dose_unit_refuses_garbage(text: str) -> None:
     assert caught.value.code == "unit.unknown"
 
 
+@pytest.mark.parametrize("time", [None, *TimeUnit])
+def test_a_volume_per_m2_is_refused_however_it_is_built(time: TimeUnit | None) -> None:
+    """The constructor holds the rule, so no path (parse, JSON, an offer) can make one."""
+    with pytest.raises(UnitError) as caught:
+        DoseUnit(AmountUnit.ML, Basis.M2, time)
+    assert caught.value.code == "unit.unknown"
+
+
 @pytest.mark.parametrize(
     ("text", "ucum", "mdc"),
     [
