@@ -359,18 +359,7 @@ def _refuse_contributor(
     session: Session, clock: Clock, access: Access, row: LibraryVersion, action: str
 ) -> None:
     if access.principal.user_id in repo.contributors(session, row.id):
-        with in_own_transaction(session):
-            audit.append(
-                session,
-                clock,
-                actor=access.principal.username,
-                action=action,
-                object_type="library",
-                object_id=row.id,
-                facility_id=row.facility_id,
-                outcome="denied",
-                details={"reason": "separation of duties: author or editor of this version"},
-            )
+        _deny(session, clock, access, row, action, "separation of duties: author or editor of this version")
         raise AccessDeniedError(
             "the author or an editor of a library version cannot approve or release it",
             code="library.separation_of_duties",
