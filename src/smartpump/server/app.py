@@ -47,6 +47,20 @@ def create_app(
     """Build the API application (the database must be migrated: ``smartpump db upgrade``); ingest gets its
     own engine on the same database, disposed when the app stops; a simulated fleet (the demo's) runs
     beside it and is what the front panel drives."""
+    app = application(settings)
+    app.state.smartpump = server_state(settings, clock=clock, engine=engine, sim_fleet=sim_fleet)
+    return app
+
+
+def server_state(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    sim_fleet: SimulatedFleet | None = None,
+) -> ServerState:
+    """Everything an application serves from: engines, keys, clock, throttles, metrics and the background
+    services its lifespan starts (the ingest worker, the audit anchors, the EHR worker, a simulated fleet)."""
     engine = (
         engine
         if engine is not None
@@ -80,22 +94,31 @@ def create_app(
     if sim_fleet is not None:
         state.background.append(sim_fleet.runner())
     ehr_worker.install(state)
+    return state
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        started = []
-        try:
-            for service in list(state.background):
-                await service.start(state)
-                started.append(service)
-            yield
-        finally:
-            for service in reversed(started):
-                await service.stop()
-            ingest_engine.dispose()
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServerState = app.state.smartpump
+    started = []
+    try:
+        for service in list(state.background):
+            await service.start(state)
+            started.append(service)
+        yield
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        state.ingest_engine.dispose()
+
+
+def application(settings: Settings) -> FastAPI:
+    """The routes, pages, error handlers and middleware, serving whatever ``app.state.smartpump`` holds when
+    it starts (``server_state``): every handler, the lifespan and the request metrics read the state from
+    the app, so one application can serve a fresh state (the tests build one per module; routes are the
+    costly part)."""
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=_lifespan,
         title="smartpump server",
         version="1",
         description="Drug libraries, fleet, events, maintenance and audit of a smart infusion system.",
@@ -103,7 +126,6 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_open else None,
     )
-    app.state.smartpump = state
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in ROUTERS:
@@ -123,13 +145,14 @@ def create_app(
         max_concurrent_requests=settings.max_concurrent_requests,
         queue_wait_s=settings.queue_wait_s,
     )
-    _install_request_middleware(app, state.metrics)
+    _install_request_middleware(app)
     return app
 
 
-def _install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
+def _install_request_middleware(app: FastAPI) -> None:
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        metrics: Metrics = request.app.state.smartpump.metrics
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         started = time.perf_counter()
         response = await call_next(request)
