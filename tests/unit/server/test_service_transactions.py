@@ -11,8 +11,6 @@ from typing import Final
 
 SERVICES: Final = Path(__file__).resolve().parents[3] / "src" / "smartpump" / "server" / "services"
 STILL_COMMITTING: Final = {
-    "commands.py": "dispatch_pending commits each command's sent state before the next send, and the module "
-    "is being changed for trust.install; convert after that merge, with the ingest worker's outbound step",
     "deployment.py": "advance and on_events run inside the ingest worker's transactions (ingest.py); they go "
     "with ingest",
     "ehr_outbound.py": "drain commits each message's delivery as it goes (a crash mid-drain must not resend "
