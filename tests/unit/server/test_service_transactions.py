@@ -13,8 +13,6 @@ SERVICES: Final = Path(__file__).resolve().parents[3] / "src" / "smartpump" / "s
 STILL_COMMITTING: Final = {
     "deployment.py": "advance and on_events run inside the ingest worker's transactions (ingest.py); they go "
     "with ingest",
-    "ehr_outbound.py": "drain commits each message's delivery as it goes (a crash mid-drain must not resend "
-    "the delivered ones): per-message units to build in ehr_worker.py",
     "ingest.py": "the Ingestor is itself the worker: batch commits, a per-batch retry after a conflict and "
     "acknowledgement only after the commit; it needs unit_of_work per step, not a mechanical change",
 }
