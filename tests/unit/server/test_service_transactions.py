@@ -11,8 +11,8 @@ from typing import Final
 
 SERVICES: Final = Path(__file__).resolve().parents[3] / "src" / "smartpump" / "server" / "services"
 STILL_COMMITTING: Final = {
-    "deployment.py": "advance and on_events run inside the ingest worker's transactions (ingest.py); they go "
-    "with ingest",
+    "deployment.py": "advance (the ingest worker's outbound step; create_deployment, which no longer "
+    "commits, calls it too) and on_events (inside ingest.py's transactions) commit; they go with ingest",
     "ingest.py": "the Ingestor is itself the worker: batch commits, a per-batch retry after a conflict and "
     "acknowledgement only after the commit; it needs unit_of_work per step, not a mechanical change",
 }
