@@ -19,6 +19,7 @@ from smartpump.library import signing
 from smartpump.library.keys import KeyPurpose
 from smartpump.library.model import DrugLibrary, LibraryStatus
 from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.errors import ConflictError, InvalidInputError
 from smartpump.server.keys import SigningKey
 from smartpump.server.services import commands
@@ -99,7 +100,7 @@ def test_an_offered_program_for_another_patient_is_refused_and_the_result_record
 ) -> None:
     harness, fleet = connected
     serial = fleet.serials()[0]
-    with harness.session() as session:
+    with unit_of_work(harness.state.sessions) as session:
         record = commands.issue_command(
             session,
             harness.state,
@@ -129,7 +130,7 @@ def test_a_malformed_offer_signed_by_the_server_key_is_refused_by_the_pump_itsel
     harness, fleet = connected
     serial = fleet.serials()[0]
     command_key = harness.state.keys.signer(KeyPurpose.COMMAND)
-    with pytest.raises(InvalidInputError) as caught, harness.session() as session:
+    with pytest.raises(InvalidInputError) as caught, unit_of_work(harness.state.sessions) as session:
         commands.issue_command(
             session,
             harness.state,
@@ -176,7 +177,7 @@ def _deploy(harness: Harness, library_id: int, waves: list[int]) -> dict[str, ob
         principal=Principal(user_id=0, username="biomed", global_roles=frozenset({Role.BIOMED})),
         roles=frozenset({Role.BIOMED}),
     )
-    with harness.session() as session:
+    with unit_of_work(harness.state.sessions) as session:
         view = deployment.create_deployment(
             session,
             harness.state,

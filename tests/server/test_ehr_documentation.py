@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from smartpump.interop.hl7v2.ack import AckCode, build_ack
 from smartpump.interop.hl7v2.listener import new_control_id
 from smartpump.interop.hl7v2.message import parse
 from smartpump.interop.hl7v2.mllp import MllpError
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.unit_of_work import unit_of_work
-from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, drain, queue_state
+from smartpump.server.ehr_worker import drain
+from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, queue_state
 from smartpump.server.services.events import IncomingEvent, store_events
 from tests.server.conftest import World
 from tests.server.ehr_support import SERIAL, documentation_pass, dopamine_order, ehr_site, segments
@@ -169,18 +172,19 @@ def test_six_hour_outage_then_everything_is_delivered_in_order_once(world: World
         world.clock.advance(60)
     documentation_pass(world, DESTINATION)
     ehr = FlakyEhr()
-    with world.state.sessions() as session:
+    sessions = world.state.sessions
+    with sessions() as session:
         expected = [row.control_id for row in queue_state(session, DESTINATION)]
-        for _ in range(6 * 60):
-            result = drain(session, world.clock, DESTINATION, ehr.send)
-            assert result.delivered == 0
-            world.clock.advance(60)
-        assert 70 <= ehr.attempts <= 6 * 60 // 5 + 20
-        ehr.up = True
-        world.clock.advance(300)
-        result = drain(session, world.clock, DESTINATION, ehr.send)
-        assert (result.delivered, result.pending) == (len(expected), 0)
-        assert drain(session, world.clock, DESTINATION, ehr.send).delivered == 0
+    for _ in range(6 * 60):
+        result = drain(sessions, world.clock, DESTINATION, ehr.send)
+        assert result.delivered == 0
+        world.clock.advance(60)
+    assert 70 <= ehr.attempts <= 6 * 60 // 5 + 20
+    ehr.up = True
+    world.clock.advance(300)
+    result = drain(sessions, world.clock, DESTINATION, ehr.send)
+    assert (result.delivered, result.pending) == (len(expected), 0)
+    assert drain(sessions, world.clock, DESTINATION, ehr.send).delivered == 0
     assert ehr.received == expected
     assert len(expected) == 41
 
@@ -197,8 +201,34 @@ def test_negative_ack_parks_the_message_and_the_queue_moves_on(world: World) -> 
             message, next(replies), control_id=new_control_id(), timestamp=message_time()
         ).to_er7()
 
+    result = drain(world.state.sessions, world.clock, DESTINATION, send)
     with world.state.sessions() as session:
-        result = drain(session, world.clock, DESTINATION, send)
         states = [(row.state, row.ack_code) for row in queue_state(session, DESTINATION)]
     assert (result.delivered, result.rejected) == (1, 1)
     assert states == [("rejected", "AE"), ("delivered", "AA")]
+
+
+def test_a_crash_sending_the_second_message_keeps_the_first_delivered_and_never_resends_it(
+    world: World,
+) -> None:
+    events = _started(world)
+    events.add("infusion.stopped", infused_ml="12", reason="user")
+    documentation_pass(world, DESTINATION)
+    ehr = FlakyEhr()
+    ehr.up = True
+
+    def send_then_crash(text: str) -> str:
+        if ehr.received:
+            raise ConnectionResetError("the sender died while sending")
+        return ehr.send(text)
+
+    def states() -> list[tuple[str, str, int]]:
+        with world.state.sessions() as session:
+            return [(row.state, row.ack_code, row.attempts) for row in queue_state(session, DESTINATION)]
+
+    with pytest.raises(ConnectionResetError):
+        drain(world.state.sessions, world.clock, DESTINATION, send_then_crash)
+    assert states() == [("delivered", "AA", 1), ("pending", "", 0)]
+    assert drain(world.state.sessions, world.clock, DESTINATION, ehr.send).delivered == 1
+    assert states() == [("delivered", "AA", 1), ("delivered", "AA", 1)]
+    assert len(ehr.received) == len(set(ehr.received)) == 2

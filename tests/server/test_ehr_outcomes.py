@@ -18,6 +18,7 @@ from smartpump.server.auth import Role
 from smartpump.server.db.models_ehr import EhrOrder
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.ehr_worker import EhrSettings
 from smartpump.server.services import commands
 from smartpump.server.services.ehr import OrderListener
@@ -52,7 +53,7 @@ def _accepted(world: World, *, control_id: str = "1", order_id: str = "12345") -
 
 def _refuse_offer(world: World, code: str, reason: str) -> None:
     """The pump's answer to the offer command: refused with its code (what the uplink reports)."""
-    with world.state.sessions() as session:
+    with unit_of_work(world.state.sessions) as session:
         command = session.scalars(select(PumpCommand).order_by(PumpCommand.id.desc())).first()
         pump = fleet_repo.pump_by_serial(session, SERIAL)
         assert command is not None and pump is not None
@@ -195,8 +196,8 @@ def test_a_refusal_recorded_while_the_offer_is_being_sent_is_never_overwritten_a
         _refuse_offer(world, "command.patient_mismatch", "the order is for another patient")
         return True
 
-    with world.state.sessions() as session:
-        assert commands.dispatch_pending(session, world.state, send_and_refuse_at_once) == 1
+    with unit_of_work(world.state.sessions) as session:
+        assert commands.dispatch_next(session, world.state, send_and_refuse_at_once)
     with world.state.sessions() as session:
         [command] = session.scalars(select(PumpCommand)).all()
         assert (command.status, command.result_code) == ("refused", "command.patient_mismatch")

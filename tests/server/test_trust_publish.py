@@ -27,6 +27,7 @@ from smartpump.library.trust_list import sign_trust_list
 from smartpump.server import keys
 from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord
+from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.services import commands
 from smartpump.server.settings import Settings
 from smartpump.transport.commands import (
@@ -70,7 +71,7 @@ class Rig:
         return [(p["serial"], p["version"], p["status"], p["result_code"]) for p in response.json()]
 
     def send(self, serial: str, command: str, args: dict[str, object]) -> None:
-        with self.harness.session() as session:
+        with unit_of_work(self.harness.state.sessions) as session:
             commands.issue_command(
                 session, self.harness.state, pump_serial=serial, command=command, args=args, actor="test"
             )

@@ -16,7 +16,7 @@ from smartpump.server import audit
 from smartpump.server.api.deps import SessionDep
 from smartpump.server.auth import Role
 from smartpump.server.db.models import AuditRecord, Facility
-from smartpump.server.db.unit_of_work import in_own_transaction, unit_of_work
+from smartpump.server.db.unit_of_work import after_commit, in_own_transaction, unit_of_work
 from smartpump.server.errors import ConflictError
 from tests.factories import make_library
 from tests.server.conftest import World
@@ -68,6 +68,46 @@ def test_a_refusal_after_another_write_is_refused_so_that_write_cannot_leak(worl
             _deny(s, world)
     assert _facilities(world) == []
     assert _denials(world) == 0
+
+
+def test_an_after_commit_callback_runs_once_when_the_write_is_visible_to_others(world: World) -> None:
+    seen: list[list[str]] = []
+    with unit_of_work(world.state.sessions) as session:
+        _add(session, world, "queued")
+        after_commit(session, lambda: seen.append(_facilities(world)))
+        assert seen == []
+    assert seen == [["queued"]]
+    with unit_of_work(world.state.sessions) as session:
+        _add(session, world, "later")
+    assert seen == [["queued"]]
+
+
+def test_an_after_commit_callback_is_dropped_when_the_transaction_rolls_back(world: World) -> None:
+    seen: list[str] = []
+    with pytest.raises(ConflictError), unit_of_work(world.state.sessions) as session:
+        _add(session, world, "dropped")
+        after_commit(session, lambda: seen.append("rolled back"))
+        raise ConflictError("refused after a write", code="test.refused")
+    with world.state.sessions() as session:
+        _add(session, world, "first")
+        after_commit(session, lambda: seen.append("rolled back"))
+        session.rollback()
+        _add(session, world, "second")
+        session.commit()
+    assert seen == []
+    assert _facilities(world) == ["second"]
+
+
+def test_an_after_commit_callback_waits_for_the_outermost_commit_not_a_savepoint(world: World) -> None:
+    seen: list[str] = []
+    with unit_of_work(world.state.sessions) as session:
+        _add(session, world, "outer")
+        with session.begin_nested():
+            _add(session, world, "inner")
+            after_commit(session, lambda: seen.append("committed"))
+        assert seen == []
+    assert seen == ["committed"]
+    assert _facilities(world) == ["inner", "outer"]
 
 
 def test_a_route_commits_once_on_success_and_rolls_back_when_it_raises(app: Any, world: World) -> None:

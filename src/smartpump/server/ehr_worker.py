@@ -16,7 +16,9 @@ from typing import Final
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session, sessionmaker
 
+from smartpump.clock import Clock
 from smartpump.interop.hl7v2.listener import (
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_CONNECTIONS,
@@ -28,7 +30,16 @@ from smartpump.interop.hl7v2.message import decode
 from smartpump.interop.hl7v2.mllp import DEFAULT_PORT, MllpClient
 from smartpump.interop.hl7v2.outbox import Backoff, DrainResult
 from smartpump.server.db.unit_of_work import unit_of_work
-from smartpump.server.services.ehr import DEFAULT_BACKOFF, AutoDocumentation, EhrConfig, OrderListener, drain
+from smartpump.server.services.ehr import (
+    DEFAULT_BACKOFF,
+    Attempt,
+    AutoDocumentation,
+    EhrConfig,
+    OrderListener,
+    pending,
+    send_next,
+)
+from smartpump.server.services.ehr import Sender as OutboundSender
 from smartpump.server.state import ServerState
 from smartpump.server.workers import BackgroundService
 
@@ -140,6 +151,36 @@ def _log_exchange(exchange: Exchange) -> None:
     )
 
 
+def drain(
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    destination: str,
+    send: OutboundSender,
+    *,
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> DrainResult:
+    """Send a destination's due messages in order, each in a unit of work of its own (one delivered is
+    committed as delivered before the next is sent, so a crash never resends it); a failed attempt ends
+    the pass, since nothing behind it may go first."""
+    done = dict.fromkeys(Attempt, 0)
+    while True:
+        with unit_of_work(sessions) as session:
+            attempt = send_next(session, clock, destination, send, backoff=backoff)
+        if attempt is None:
+            break
+        done[attempt] += 1
+        if attempt is Attempt.FAILED:
+            break
+    with sessions() as session:
+        waiting = pending(session, destination)
+    return DrainResult(
+        delivered=done[Attempt.DELIVERED],
+        rejected=done[Attempt.REJECTED],
+        failed=done[Attempt.FAILED],
+        pending=waiting,
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
     """What one pass of the sender did: messages queued by documentation, and the drain outcome."""
@@ -201,8 +242,9 @@ class EhrOutboundService:
         """Queue messages for new events, then send what is due."""
         assert self._state is not None and self._documentation is not None, "the sender is not attached"
         queued = self._documentation.run_once()
-        with unit_of_work(self._state.sessions) as session:
-            result = drain(session, self._state.clock, self.destination, self._send, backoff=self._backoff)
+        result = drain(
+            self._state.sessions, self._state.clock, self.destination, self._send, backoff=self._backoff
+        )
         return SendResult(queued=queued, drained=result)
 
     def _send(self, text: str) -> str:

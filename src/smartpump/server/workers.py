@@ -439,7 +439,11 @@ class IngestWorker:
         self._outbound_due.clear()
         with unit_of_work(state.ingest_sessions) as session:
             deployment.advance(session, state)
-            commands.dispatch_pending(session, state, self.transport.send)
+        # one unit per command: a command sent is committed as sent before the next one goes
+        for _ in range(commands.DISPATCH_LIMIT):
+            with unit_of_work(state.ingest_sessions) as session:
+                if not commands.dispatch_next(session, state, self.transport.send):
+                    break
         with state.ingest_sessions() as session:
             if commands.queued(session) or deployment.has_pending_waves(session):
                 self._outbound_due.set()

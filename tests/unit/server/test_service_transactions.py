@@ -11,12 +11,8 @@ from typing import Final
 
 SERVICES: Final = Path(__file__).resolve().parents[3] / "src" / "smartpump" / "server" / "services"
 STILL_COMMITTING: Final = {
-    "commands.py": "dispatch_pending commits each command's sent state before the next send, and the module "
-    "is being changed for trust.install; convert after that merge, with the ingest worker's outbound step",
-    "deployment.py": "advance and on_events run inside the ingest worker's transactions (ingest.py); they go "
-    "with ingest",
-    "ehr_outbound.py": "drain commits each message's delivery as it goes (a crash mid-drain must not resend "
-    "the delivered ones): per-message units to build in ehr_worker.py",
+    "deployment.py": "advance (the ingest worker's outbound step; create_deployment, which no longer "
+    "commits, calls it too) and on_events (inside ingest.py's transactions) commit; they go with ingest",
     "ingest.py": "the Ingestor is itself the worker: batch commits, a per-batch retry after a conflict and "
     "acknowledgement only after the commit; it needs unit_of_work per step, not a mechanical change",
 }

@@ -1,5 +1,7 @@
 """Signed commands to one pump: issue (sign, queue, audit), dispatch over the link, record the result.
 
+None of these commits (ADR 0008): the route, the CLI command or the worker's step does; the outbound sender
+is woken only after that commit (``after_commit``), and the worker dispatches one command per unit of work.
 Every command is Ed25519-signed with the server key and bound to the pump, an expiry, a random nonce
 and a per-pump counter (``transport.commands``); the pump refuses anything else (SEC-CMD-01/02).
 """
@@ -24,6 +26,7 @@ from smartpump.server.auth import Access, Role
 from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpCommand
 from smartpump.server.db.repositories import fleet as fleet_repo
+from smartpump.server.db.unit_of_work import after_commit, in_own_transaction
 from smartpump.server.errors import AccessDeniedError, InvalidInputError, NotFoundError
 from smartpump.server.services.context import CommandContext, DeploymentContext
 from smartpump.server.vocabulary import CommandStatus
@@ -56,6 +59,8 @@ COMMANDS: Final = frozenset(
     }
 )
 MAX_EXPIRY_S: Final = 7 * 24 * 3600
+DISPATCH_LIMIT: Final = 500
+"""Commands one outbound step sends (or expires) at most, a ``dispatch_next`` each; the rest go next step."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,18 +116,18 @@ def require_configuration_role(
     """
     if Role.BIOMED in access.principal.roles_in(facility_id):
         return
-    audit.append(
-        session,
-        state.clock,
-        actor=access.principal.username,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        facility_id=facility_id,
-        outcome="denied",
-        details={"kind": "configuration", "reason": "biomed role required"},
-    )
-    session.commit()
+    with in_own_transaction(session):
+        audit.append(
+            session,
+            state.clock,
+            actor=access.principal.username,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            facility_id=facility_id,
+            outcome="denied",
+            details={"kind": "configuration", "reason": "biomed role required"},
+        )
     raise AccessDeniedError("only biomedical engineering installs or deploys pump configurations", code=code)
 
 
@@ -137,7 +142,8 @@ def issue_command(
     expires_in_s: int = 600,
     deployment_target_id: int | None = None,
 ) -> CommandRecord:
-    """Sign a command for one pump, queue it for the link and audit it.
+    """Sign a command for one pump, queue it for the link and audit it; the outbound sender is woken once
+    the caller's transaction commits.
 
     Raises:
         NotFoundError: ``pump.not_found``.
@@ -173,11 +179,11 @@ def issue_command(
         row = _signed_row(
             state, pump, name, args, now, expires_in_s, counter + 1, actor, deployment_target_id
         )
-        session.add(row)
         try:
-            session.flush()
+            with session.begin_nested():  # a concurrent issuer took the counter: only this insert is undone
+                session.add(row)
+                session.flush()
         except IntegrityError:
-            session.rollback()
             continue
         break
     else:
@@ -192,8 +198,7 @@ def issue_command(
         facility_id=pump.facility_id,
         details={"command": name, "nonce": row.nonce, "counter": row.counter, "expires_at": row.expires_at},
     )
-    session.commit()
-    state.wake()
+    after_commit(session, state.wake)
     return record_of(row, pump.serial)
 
 
@@ -246,38 +251,38 @@ def _check_offer(args: Mapping[str, object]) -> None:
         raise InvalidInputError(error.message, code="command.args") from None
 
 
-def dispatch_pending(session: Session, state: DeploymentContext, send: Callable[[Envelope], bool]) -> int:
-    """Send queued commands over the link (expired ones are marked, not sent); returns how many went."""
+def dispatch_next(session: Session, state: DeploymentContext, send: Callable[[Envelope], bool]) -> bool:
+    """Send the oldest queued command over the link and mark it sent (an expired one is marked expired, not
+    sent); returns whether one left the queue (False: none queued, or the link did not take it)."""
     now = state.clock.now()
-    rows = session.execute(
+    found = session.execute(
         select(PumpCommand, Pump.serial)
         .join(Pump, Pump.id == PumpCommand.pump_id)
         .where(PumpCommand.status == "queued")
         .order_by(PumpCommand.id)
-        .limit(500)
-    ).all()
-    sent = 0
-    for row, serial in rows:
-        if row.expires_at < now:
-            row.status = CommandStatus.EXPIRED
-            row.result_code = "command.expired"
-            row.result_at = now
-            _tell_deployment(session, state, row)
-            continue
-        signed: dict[str, Any] = json.loads(row.signed)
-        if not send(command_message(serial, signed)):
-            break
-        # only while still queued: the pump's answer may already have been recorded by the ingest side
-        # (a fast refusal), and "sent" must never overwrite it
-        session.execute(
-            update(PumpCommand)
-            .where(PumpCommand.id == row.id, PumpCommand.status == "queued")
-            .values(status="sent", sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        sent += 1
-    session.commit()
-    return sent
+        .limit(1)
+    ).first()
+    if found is None:
+        return False
+    row, serial = found
+    if row.expires_at < now:
+        row.status = CommandStatus.EXPIRED
+        row.result_code = "command.expired"
+        row.result_at = now
+        _tell_deployment(session, state, row)
+        return True
+    signed: dict[str, Any] = json.loads(row.signed)
+    if not send(command_message(serial, signed)):
+        return False
+    # only while still queued: the pump's answer may already have been recorded by the ingest side
+    # (a fast refusal), and "sent" must never overwrite it
+    session.execute(
+        update(PumpCommand)
+        .where(PumpCommand.id == row.id, PumpCommand.status == "queued")
+        .values(status="sent", sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def record_result(
@@ -290,7 +295,8 @@ def record_result(
     code: str | None,
     reason: str | None,
 ) -> None:
-    """Apply a pump's answer to a command (a result for an unknown nonce is audited as suspicious)."""
+    """Apply a pump's answer to a command (a result for an unknown nonce is audited as suspicious); the
+    caller commits."""
     row = session.scalars(
         select(PumpCommand).where(PumpCommand.pump_id == pump_id, PumpCommand.nonce == nonce)
     ).one_or_none()
@@ -307,7 +313,6 @@ def record_result(
             outcome="alert",
             details={"nonce": nonce[:64], "ok": ok, "code": code},
         )
-        session.commit()
         return
     if row.status in ("accepted", "refused"):
         return
@@ -328,7 +333,6 @@ def record_result(
             details={"command": row.command, "nonce": nonce, "code": code, "reason": reason},
         )
     _tell_deployment(session, state, row)
-    session.commit()
 
 
 def _tell_deployment(session: Session, state: DeploymentContext, row: PumpCommand) -> None:

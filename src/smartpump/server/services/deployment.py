@@ -224,7 +224,6 @@ def create_deployment(
             "waves": list(waves),
         },
     )
-    session.commit()
     advance(session, state)
     return view(session, access, row.id)
 

@@ -19,24 +19,34 @@ from smartpump.server.services.ehr_orders import (
     program_offer,
     submit_order,
 )
-from smartpump.server.services.ehr_outbound import DEFAULT_BACKOFF, Sender, drain, enqueue, queue_state
+from smartpump.server.services.ehr_outbound import (
+    DEFAULT_BACKOFF,
+    Attempt,
+    Sender,
+    enqueue,
+    pending,
+    queue_state,
+    send_next,
+)
 
 __all__ = [
     "DEFAULT_BACKOFF",
     "DEFAULT_CHANNEL",
     "SOURCE_FHIR",
     "SOURCE_HL7",
+    "Attempt",
     "AutoDocumentation",
     "EhrConfig",
     "OrderListener",
     "Sender",
     "device_identity",
-    "drain",
     "enqueue",
     "eui64",
     "event_data",
     "link_orders",
+    "pending",
     "program_offer",
     "queue_state",
+    "send_next",
     "submit_order",
 ]

@@ -306,7 +306,7 @@ def _offer(
     actor: str,
     config: EhrConfig,
 ) -> tuple[OrderDecision, str | None]:
-    """Send the program to the pump as a pending auto-programmed offer (the command commits itself); returns
+    """Send the program to the pump as a pending auto-programmed offer (queued with the order's unit); returns
     the decision (a 9007 refusal when the command could not be issued) and the command's nonce."""
     order = decision.order
     try:

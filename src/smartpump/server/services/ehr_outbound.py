@@ -1,10 +1,12 @@
 """The EHR outbound queue: messages stored in ``ehr_outbound`` (the server database) and sent in order to one
-destination, leaving it only on a positive acknowledgement."""
+destination, leaving it only on a positive acknowledgement. The sender (``ehr_worker``) sends one message per
+unit of work, so a message delivered is committed as delivered before the next one is sent."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from enum import StrEnum
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -13,7 +15,7 @@ from smartpump.clock import Clock
 from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.message import Hl7ParseError, Message, parse
 from smartpump.interop.hl7v2.mllp import MllpError
-from smartpump.interop.hl7v2.outbox import Backoff, DrainResult
+from smartpump.interop.hl7v2.outbox import Backoff
 from smartpump.server.db.models_ehr import EhrOutbound
 from smartpump.server.db.repositories import ehr as repo
 
@@ -57,40 +59,45 @@ Sender = Callable[[str], str]
 """Sends one ER7 message and returns the reply text; raises MllpError on transport failure."""
 
 
-def drain(
-    session: Session, clock: Clock, destination: str, send: Sender, *, backoff: Backoff = DEFAULT_BACKOFF
-) -> DrainResult:
-    """Send due messages of a destination in order (the interop outbox's rules, in the server database).
+class Attempt(StrEnum):
+    """What sending the head of a queue did to it."""
 
-    AA/CA: delivered; AE/AR/CE/CR: rejected (kept) and the queue moves on; a transport failure or an
-    unreadable reply: retried after the backoff, and nothing behind it is sent first. Commits per message.
-    """
-    delivered = rejected = failed = 0
-    while (
-        item := repo.outbound_head(session, destination)
-    ) is not None and item.next_attempt_at <= clock.now():
-        try:
-            code = ack_code_of(parse(send(item.payload)))
-            error = "" if code is not None else "reply has no MSA-1 acknowledgement code"
-        except (MllpError, Hl7ParseError) as failure:
-            code, error = None, f"{failure.code}: {failure.message}"
-        item.attempts += 1
-        if code is None:
-            item.last_error = error
-            item.next_attempt_at = clock.now() + timedelta(seconds=backoff.delay_s(item.attempts))
-            session.commit()
-            failed += 1
-            break
-        item.state = "delivered" if code.is_positive else "rejected"
-        item.ack_code = code.value
-        item.done_at = clock.now()
-        session.commit()
-        if code.is_positive:
-            delivered += 1
-        else:
-            rejected += 1
-    pending = repo.count_outbound(session, destination, "pending")
-    return DrainResult(delivered=delivered, rejected=rejected, failed=failed, pending=pending)
+    DELIVERED = "delivered"
+    """AA/CA: it left the queue."""
+    REJECTED = "rejected"
+    """AE/AR/CE/CR: kept as rejected, and the queue moves on."""
+    FAILED = "failed"
+    """A transport failure or an unreadable reply: retried after the backoff, nothing behind it first."""
+
+
+def send_next(
+    session: Session, clock: Clock, destination: str, send: Sender, *, backoff: Backoff = DEFAULT_BACKOFF
+) -> Attempt | None:
+    """Send the oldest pending message of a destination when it is due and record the outcome (the interop
+    outbox's rules, in the server database); None when nothing is due. The caller commits, before it sends
+    the next one."""
+    item = repo.outbound_head(session, destination)
+    if item is None or item.next_attempt_at > clock.now():
+        return None
+    try:
+        code = ack_code_of(parse(send(item.payload)))
+        error = "" if code is not None else "reply has no MSA-1 acknowledgement code"
+    except (MllpError, Hl7ParseError) as failure:
+        code, error = None, f"{failure.code}: {failure.message}"
+    item.attempts += 1
+    if code is None:
+        item.last_error = error
+        item.next_attempt_at = clock.now() + timedelta(seconds=backoff.delay_s(item.attempts))
+        return Attempt.FAILED
+    item.state = "delivered" if code.is_positive else "rejected"
+    item.ack_code = code.value
+    item.done_at = clock.now()
+    return Attempt.DELIVERED if code.is_positive else Attempt.REJECTED
+
+
+def pending(session: Session, destination: str) -> int:
+    """How many messages of a destination wait to be delivered."""
+    return repo.count_outbound(session, destination, "pending")
 
 
 def queue_state(session: Session, destination: str) -> Sequence[EhrOutbound]:

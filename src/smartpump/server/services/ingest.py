@@ -509,6 +509,7 @@ class Ingestor:
                 code=None if body["code"] is None else str(body["code"]),
                 reason=None if body["reason"] is None else str(body["reason"]),
             )
+            session.commit()
 
 
 _COLUMNS: Final = "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
