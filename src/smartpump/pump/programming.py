@@ -418,7 +418,8 @@ class Programming:
         return replace(program, concentration=therapy.program.concentration)
 
     def _titration(self, therapy: Therapy, program: InfusionProgram) -> InfusionProgram:
-        """A titration keeps the running therapy's entry, concentration, kind and patient."""
+        """A titration keeps the running therapy's entry, concentration, kind and patient; a multistep
+        program (checked as a whole) or a PCA therapy is not titrated."""
         running = therapy.program
         drug = _running_drug(therapy)
         if program.entry_id != running.entry_id:
@@ -434,6 +435,12 @@ class Programming:
                 f"the channel runs {drug} as PCA: its settings change only through stop, a new program "
                 "and start (the dose history and window maxima belong to the running settings)",
                 code="pump.titration_pca",
+            )
+        if therapy.steps:
+            raise PumpError(
+                f"the channel runs {drug} as a multistep program: its steps were checked as one program, "
+                "so its rates change only through stop and a new program",
+                code="pump.titration_multistep",
             )
         if program.kind is not running.kind:
             raise PumpError(

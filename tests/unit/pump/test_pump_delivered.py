@@ -239,6 +239,20 @@ def test_a_basic_infusion_titrates_only_to_basic() -> None:
     assert pump.channel("A").flow_ml_per_h == D(80)
 
 
+def test_a_multistep_program_is_not_titrated_so_its_steps_keep_the_rates_they_were_checked_at() -> None:
+    # defect (found by the stateful machine on the demo library, NICU dobutamine): a titration of a running
+    # multistep program kept its steps, and a weight change then left the titrated rate running
+    # (1.0 mL/h = 33.3 mcg/kg/min at 0.5 kg, hard max 25) because multistep rates are never rescaled
+    pump, _ = delivered_pump()
+    steps = (Step(rate_ml_per_h=D(10), volume_ml=D(5)), Step(rate_ml_per_h=D(20), volume_ml=D(10)))
+    pump.program("A", basic("10", vtbi=None), steps=steps)
+    pump.confirm("A")
+    pump.start("A")
+    error = _refused_program(pump, "A", basic("30", vtbi="500"))
+    assert error.code == "pump.titration_multistep" and "stop and a new program" in error.message
+    assert pump.channel("A").pending is None and pump.channel("A").flow_ml_per_h == D(10)
+
+
 def test_a_titration_for_another_weight_is_refused() -> None:
     # defect: a titration with another weight silently re-based a running weight-based dose
     pump, _ = delivered_pump()
