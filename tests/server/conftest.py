@@ -1,4 +1,4 @@
-"""Server test fixtures: a migrated database per backend (SQLite always; PostgreSQL from
+"""Server test fixtures: a migrated database per backend (``BACKENDS``: PostgreSQL from
 SMARTPUMP_TEST_POSTGRES_URL, suffixed with the pytest-xdist worker id, created fresh for the run and
 dropped after it; under CI=true a missing or unreachable PostgreSQL fails the run), an app on a
 ManualClock, and a ``world`` to populate it.
@@ -44,7 +44,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "SMARTPUMP_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI") == "true"
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL or IN_CI else [])]
+BACKENDS = [
+    name.strip()
+    for name in os.environ.get(
+        "SMARTPUMP_TEST_BACKENDS", "postgresql" if POSTGRES_URL or IN_CI else "sqlite"
+    ).split(",")
+]
+"""The backends the server suite runs on: ``SMARTPUMP_TEST_BACKENDS`` (``sqlite``, ``postgresql`` or both,
+comma-separated); by default PostgreSQL, the production database, when it is configured (always under
+CI), else the embedded SQLite; ``make test-sqlite`` runs the suite on SQLite, as CI does after it."""
+if unknown := set(BACKENDS) - {"sqlite", "postgresql"}:
+    raise ValueError(f"SMARTPUMP_TEST_BACKENDS names unknown backends: {sorted(unknown)}")
 
 
 def _admin_engine() -> Engine:
@@ -60,7 +70,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
         return
     if not POSTGRES_URL:
-        pytest.fail("CI=true but SMARTPUMP_TEST_POSTGRES_URL is not set: the server suite needs PostgreSQL")
+        pytest.fail("SMARTPUMP_TEST_POSTGRES_URL is not set: the server suite must run on PostgreSQL here")
     url = normalize_url(POSTGRES_URL)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
