@@ -113,6 +113,7 @@ class Ingestor:
         self._state = state
         self._sessions = state.ingest_sessions
         self._pumps: dict[str, PumpRef] = {}
+        self._shown: dict[int, dict[str, object]] = {}
         self.stats = IngestStats()
 
     def pump(self, session: Session, serial: str) -> PumpRef | None:
@@ -346,36 +347,73 @@ class Ingestor:
                     logger.exception(
                         "applying the state of pump %s failed; its events are stored", ref.serial
                     )
-            views = [(ref, self._view(session, ref)) for ref in viewed]
+            views = self._views(session, viewed)
         for ref, fresh in fresh_of.items():
             self._publish(ref, fresh)
-        for ref, view in views:
-            state.live.publish(ref.facility_id, "pump.view", view)
+        for ref, view in views.items():
+            self._publish_view(ref, view)
 
     def heartbeat(self, serial: str, heartbeat: Heartbeat) -> None:
-        """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``) and publish the view;
-        one that cannot be applied is logged and dropped (the next heartbeat replaces it)."""
-        state = self._state
-        with self._sessions() as session:
-            ref = self.pump(session, serial)
-            pump = None if ref is None else session.get(Pump, ref.id)
-            if ref is None or pump is None:
-                return
-            try:
-                fleet_view.apply_heartbeat(session, state.clock, pump, heartbeat)
-                session.commit()
-                view = self._view(session, ref)
-            except Exception:
-                session.rollback()
+        """``heartbeats`` of one."""
+        self.heartbeats([(serial, heartbeat)])
+
+    def heartbeats(self, received: Sequence[tuple[str, Heartbeat]]) -> None:
+        """Apply a group of status heartbeats (serial, heartbeat; arrival order) to the fleet view in one
+        transaction (``fleet_view.apply_heartbeats``) and publish each pump's view that changed; a group that
+        cannot be applied is applied heartbeat by heartbeat, and one that cannot be applied alone is logged
+        and dropped (the next heartbeat replaces it). Heartbeats of unknown pumps are quarantined."""
+        if not received:
+            return
+        try:
+            self._apply_heartbeats(received)
+        except Exception:
+            if len(received) == 1:
+                serial, heartbeat = received[0]
                 logger.exception("the heartbeat of pump %s (seq %d) was not applied", serial, heartbeat.seq)
                 return
-        state.live.publish(ref.facility_id, "pump.view", view)
+            logger.exception(
+                "a group of %d heartbeats was not applied; applying them one by one", len(received)
+            )
+            for one in received:
+                self.heartbeats([one])
 
-    def _view(self, session: Session, ref: PumpRef) -> dict[str, object]:
-        pump = session.get(Pump, ref.id)
-        assert pump is not None
-        settings = self._state.settings
-        return fleet_view.live_view(session, pump, self._state.clock.now(), settings.offline_after_s)
+    def _apply_heartbeats(self, received: Sequence[tuple[str, Heartbeat]]) -> None:
+        state = self._state
+        with self._sessions() as session:
+            refs = self.pumps(session, [serial for serial, _ in received])
+            unknown = {
+                serial: quarantine.Held(quarantine.UNKNOWN) for serial, ref in refs.items() if ref is None
+            }
+            known = [
+                (ref.id, heartbeat) for serial, heartbeat in received if (ref := refs[serial]) is not None
+            ]
+            try:
+                applied = fleet_view.apply_heartbeats(
+                    session, state.clock, known, offline_after_s=state.settings.offline_after_s
+                )
+                session.commit()
+            except Exception:
+                session.rollback()
+                raise
+        self.hold(unknown)
+        for ref in refs.values():
+            if ref is not None and ref.id in applied:
+                self._publish_view(ref, applied[ref.id].view)
+
+    def _publish_view(self, ref: PumpRef, view: dict[str, object]) -> None:
+        """Publish a pump's live view unless it is the one this process published last for it."""
+        if self._shown.get(ref.id) == view:
+            return
+        self._shown[ref.id] = view
+        self._state.live.publish(ref.facility_id, "pump.view", view)
+
+    def _views(self, session: Session, refs: Sequence[PumpRef]) -> dict[PumpRef, dict[str, object]]:
+        """The live views of these pumps read back from the store (one query per table)."""
+        pumps = session.scalars(select(Pump).where(Pump.id.in_([ref.id for ref in refs]))).all()
+        views = fleet_view.live_views(
+            session, pumps, self._state.clock.now(), self._state.settings.offline_after_s
+        )
+        return {ref: views[ref.id] for ref in refs if ref.id in views}
 
     def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
         live = self._state.live
@@ -472,9 +510,9 @@ class Ingestor:
             link.online = online
             link.status_changed_at = state.clock.now()
             session.commit()
-            view = self._view(session, ref)
+            view = self._views(session, [ref])[ref]
         state.live.publish(ref.facility_id, "pump.online" if online else "pump.offline", {"pump": serial})
-        state.live.publish(ref.facility_id, "pump.view", view)
+        self._publish_view(ref, view)
 
     def hello(self, serial: str, next_seq: int, acked_seq: int) -> None:
         """A pump (re)connected: flag as a gap any seq it believes acked that the store does not hold."""
@@ -509,6 +547,12 @@ class Ingestor:
                 code=None if body["code"] is None else str(body["code"]),
                 reason=None if body["reason"] is None else str(body["reason"]),
             )
+
+
+def carries_alarm(batch: Batch) -> bool:
+    """Whether a batch holds an event that changes the alarms a pump shows (``fleet_view.ALARM_TYPES``):
+    ingest takes it ahead of the heartbeats and other batches of its group."""
+    return any(record.type in fleet_view.ALARM_TYPES for record in batch[1])
 
 
 _COLUMNS: Final = "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
