@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.device_identity import DeviceGate, IdentityRegistry
 from smartpump.server.services import commands, deployment, quarantine
-from smartpump.server.services.ingest import Batch, Ingestor
+from smartpump.server.services.ingest import Batch, Ingestor, carries_alarm
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
-from smartpump.transport.heartbeat import heartbeat_of
+from smartpump.transport.heartbeat import Heartbeat, heartbeat_of
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
 from smartpump.transport.messages import Envelope, Kind, MessageError, Topics, ack_message, events_of
 from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
@@ -39,13 +39,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("smartpump.server.workers")
 
-MAX_GROUP_BATCHES: Final = 200
+MAX_GROUP_MESSAGES: Final = 1000
+"""Messages taken from the inbox for one step at most (a heartbeat group costs a few statements whatever its
+size, so a long queue is taken in few steps and an alarm in it waits for one step, not for the queue)."""
 MAX_GROUP_EVENTS: Final = 20_000
 TICK_S: Final = 0.5
 QUEUE_POLL_S: Final = 5.0
 """Seconds between two looks at the command queue without a poke: commands queued by another process (the
 console's ``smartpump keys publish``, another replica) go out within this time."""
-INBOX_LIMIT: Final = 500  # MQTT messages awaiting commit; beyond it paho waits (back-pressure on the broker)
+INBOX_LIMIT: Final = 2 * MAX_GROUP_MESSAGES
+"""MQTT messages awaiting commit; beyond it paho waits (back-pressure: the broker queues for the server)."""
 RETRY_PAUSE_S: Final = 1.0
 RESTART_MIN_S: Final = 1.0
 RESTART_MAX_S: Final = 30.0
@@ -344,7 +347,7 @@ class IngestWorker:
     def _drain(self) -> list[Envelope]:
         taken: list[Envelope] = []
         events = 0
-        while len(taken) < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
+        while len(taken) < MAX_GROUP_MESSAGES and events < MAX_GROUP_EVENTS:
             try:
                 envelope = self._inbox.get_nowait()
             except queue.Empty:
@@ -368,8 +371,12 @@ class IngestWorker:
         return processed
 
     def _process(self, envelopes: list[Envelope]) -> None:
+        """One group: link, hello and command messages as they come; then the batches carrying alarm events
+        (committed, acked and their views published first), the group's heartbeats together, the other
+        batches."""
         ingestor = self.ingestor
         batches: list[Batch] = []
+        heartbeats: list[tuple[str, Heartbeat]] = []
         held: dict[str, quarantine.Held] = {}
         for envelope in envelopes:
             refused = self.gate.refusal(envelope.pump, envelope.kind.value)
@@ -383,7 +390,7 @@ class IngestWorker:
                 elif envelope.kind is Kind.STATUS:
                     ingestor.link_changed(envelope.pump, envelope.body["state"] == "online")
                 elif envelope.kind is Kind.HEARTBEAT:
-                    ingestor.heartbeat(envelope.pump, heartbeat_of(envelope))
+                    heartbeats.append((envelope.pump, heartbeat_of(envelope)))
                 elif envelope.kind is Kind.HELLO:
                     ingestor.hello(envelope.pump, envelope.body["next_seq"], envelope.body["acked_seq"])
                     self._outbound_due.set()
@@ -393,6 +400,12 @@ class IngestWorker:
             except MessageError as error:
                 logger.warning("dropped a message of pump %s: %s", envelope.pump, error.message)
         ingestor.hold(held)
+        self._store([batch for batch in batches if carries_alarm(batch)])
+        ingestor.heartbeats(heartbeats)
+        self._store([batch for batch in batches if not carries_alarm(batch)])
+
+    def _store(self, batches: list[Batch]) -> None:
+        """Commit batches and ack each one committed."""
         if not batches:
             return
         for (pump, records), committed in zip(batches, self._commit(batches), strict=True):
