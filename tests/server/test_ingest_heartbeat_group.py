@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -35,6 +36,20 @@ from tests.unit.pump.library import basic, pump_library, start
 
 HORIZON_S = 300.0
 HEARTBEAT_PUMPS = 60
+CHANNEL_FIELDS = (
+    "channel",
+    "state",
+    "drug",
+    "dose",
+    "dose_unit",
+    "rate_ml_per_h",
+    "volume_infused_ml",
+    "vtbi_ml",
+    "updated_at",
+    "remaining_ml",
+    "remaining_min",
+    "reported_at",
+)
 
 
 @pytest.fixture
@@ -87,7 +102,7 @@ def _heartbeat(pump: Pump) -> Heartbeat:
     return heartbeat_of_status(pump.status(), interval_s=30)
 
 
-def _stored(session: Session, serial: str, now_offline_after_s: float = HORIZON_S) -> dict[str, object]:
+def _stored(session: Session, serial: str) -> dict[str, Any]:
     """Everything a heartbeat writes for a pump, its serial masked (to compare two pumps' rows)."""
     pump = session.scalars(select(PumpRow).where(PumpRow.serial == serial)).one()
     view = session.get(PumpView, pump.id)
@@ -95,7 +110,7 @@ def _stored(session: Session, serial: str, now_offline_after_s: float = HORIZON_
     now = pump.last_seen
     assert now is not None
     shown = {
-        "live": fleet_view.live_view(session, pump, now, now_offline_after_s),
+        "live": fleet_view.live_view(session, pump, now, HORIZON_S),
         "pump": [
             pump.battery_percent,
             pump.last_seen,
@@ -124,14 +139,15 @@ def _stored(session: Session, serial: str, now_offline_after_s: float = HORIZON_
             for a in session.scalars(select(ActiveAlarm).where(ActiveAlarm.pump_id == pump.id))
         ),
         "channels": sorted(
-            tuple(getattr(row, c) for c in fleet_view._CHANNEL_COLUMNS if c != "pump_id")
+            tuple(getattr(row, c) for c in CHANNEL_FIELDS)
             for row in session.scalars(select(ChannelState).where(ChannelState.pump_id == pump.id))
         ),
         "library_audits": session.scalar(
             select(func.count()).select_from(AuditRecord).where(AuditRecord.object_id == serial)
         ),
     }
-    return json.loads(json.dumps(shown, default=str).replace(serial, "SERIAL"))
+    masked: dict[str, Any] = json.loads(json.dumps(shown, default=str).replace(serial, "SERIAL"))
+    return masked
 
 
 def test_a_group_of_heartbeats_leaves_what_each_applied_alone_leaves(
@@ -258,3 +274,42 @@ def test_a_batch_carrying_an_alarm_is_published_before_the_heartbeats_it_arrived
     with harness.session() as session:
         found = divergences(session, alarmed.status(), offline_after_s=HORIZON_S)
         assert "alarms" not in {d.field for d in found}, "the alarm shown is the pump's"
+
+
+def test_events_without_alarms_fold_for_the_group_at_once_as_apply_events_folds_them(
+    harness: Harness, clock: ManualClock
+) -> None:
+    pumps = {serial: _pump(clock, serial) for serial in ("G-1", "R-1")}
+    for serial, pump in pumps.items():
+        harness.register(serial)
+        _running(pump)
+        harness.worker.ingestor.commit([(serial, tuple(EventRecord.from_event(e) for e in pump.events))])
+        harness.worker.ingestor.heartbeat(serial, _heartbeat(pump))
+    after = {serial: pump.events.next_seq for serial, pump in pumps.items()}
+    later = {
+        serial: tuple(
+            EventRecord(
+                v=1,
+                pump=serial,
+                seq=after[serial] + i,
+                ts=clock.now(),
+                channel=channel,
+                type="program.checked",
+                data={},
+            )
+            for i, channel in enumerate(("A", None))
+        )
+        for serial in pumps
+    }
+    harness.worker.ingestor.commit([("G-1", later["G-1"])])
+    with harness.session() as session:
+        reference = session.scalars(select(PumpRow.id).where(PumpRow.serial == "R-1")).one()
+        fleet_view.apply_events(session, reference, later["R-1"])
+        session.commit()
+        grouped, alone = _stored(session, "G-1"), _stored(session, "R-1")
+    assert grouped["view"]["applied_seq"] == after["G-1"] + 1
+    reported = {row[0]: row[-1] for row in grouped["channels"]}
+    assert reported["A"] is None and reported["B"] is not None, "only channel A forgot its heartbeat's report"
+    assert {k: v for k, v in grouped.items() if k != "pump"} == {
+        k: v for k, v in alone.items() if k != "pump"
+    }

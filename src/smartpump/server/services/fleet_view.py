@@ -78,6 +78,52 @@ def apply_events(session: Session, pump_id: int, records: Sequence[EventRecord])
             row.remaining_ml = row.remaining_min = row.reported_at = None
 
 
+def advance_views(
+    session: Session, records_of: Mapping[int, Sequence[EventRecord]], applied: Mapping[int, int]
+) -> None:
+    """``apply_events`` for pumps whose fresh events (seq order, all above ``applied_seq``) hold no alarm
+    event, set-based: each view's ``applied_seq`` moved to its last event (``applied``: the pumps that have
+    a view, and their applied seq; a view is created for the others), and the channels an event changes
+    forget their last heartbeat's volume and time left, one statement each for the group. Does not
+    commit."""
+    created: list[dict[str, object]] = []
+    moved: list[dict[str, object]] = []
+    touched: list[dict[str, object]] = []
+    for pump_id, records in records_of.items():
+        if not records:
+            continue
+        assert not any(r.type in ALARM_TYPES for r in records), "alarm events fold through apply_events"
+        if pump_id in applied:
+            moved.append({"v_pump_id": pump_id, "v_seq": records[-1].seq})
+        else:
+            created.append({"pump_id": pump_id, "applied_seq": records[-1].seq})
+        for channel in sorted({r.channel for r in records if r.channel is not None}):
+            touched.append({"c_pump_id": pump_id, "c_channel": channel})
+    connection = session.connection()
+    if created:
+        connection.execute(insert(_VIEW_TABLE), created)
+    if moved:
+        connection.execute(
+            update(_VIEW_TABLE)
+            .where(
+                _VIEW_TABLE.c.pump_id == bindparam("v_pump_id"),
+                _VIEW_TABLE.c.applied_seq < bindparam("v_seq"),
+            )
+            .values(applied_seq=bindparam("v_seq")),
+            moved,
+        )
+    if touched:
+        connection.execute(
+            update(_CHANNEL_TABLE)
+            .where(
+                _CHANNEL_TABLE.c.pump_id == bindparam("c_pump_id"),
+                _CHANNEL_TABLE.c.channel == bindparam("c_channel"),
+            )
+            .values(remaining_ml=None, remaining_min=None, reported_at=None),
+            touched,
+        )
+
+
 def _fold_alarm(session: Session, pump_id: int, record: EventRecord) -> None:
     if record.type in BOARD_RESET_TYPES:
         session.execute(delete(ActiveAlarm).where(ActiveAlarm.pump_id == pump_id))

@@ -248,11 +248,12 @@ class Ingestor:
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
         """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction; then
-        the events above the previous highest seq: those of pumps whose events only fold into the view
-        (alarms, applied seq) each under a savepoint, with one commit for them all (a commit costs a WAL
-        flush: per pump it was most of a small batch's cost); then, pump by pump with a commit each, the
-        patient, channel state, library, care area and deployment progress of the others (a pump whose
-        state cannot be applied is logged and the others go on); then live messages."""
+        the events above the previous highest seq: of pumps whose events only fold into the view, those
+        without an alarm event advanced together (``fleet_view.advance_views``: a few statements for the
+        group, pump by pump if they fail), those with one each under a savepoint, with one commit for them
+        all (a commit costs a WAL flush: per pump it was most of a small batch's cost); then, pump by pump
+        with a commit each, the patient, channel state, library, care area and deployment progress of the
+        others (a pump whose state cannot be applied is logged and the others go on); then live messages."""
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
@@ -304,8 +305,20 @@ class Ingestor:
             applied = fleet_view.applied_seqs(session, [ref.id for ref in fresh_of])
             viewed: list[PumpRef] = []
             plain = [ref for ref, fresh in fresh_of.items() if not any(map(_needs_own_commit, fresh))]
+            current_of = {ref: [r for r in fresh_of[ref] if r.seq > applied.get(ref.id, 0)] for ref in plain}
+            seq_only = {
+                ref.id: current
+                for ref, current in current_of.items()
+                if not any(r.type in fleet_view.ALARM_TYPES for r in current)
+            }
+            try:
+                with session.begin_nested():
+                    fleet_view.advance_views(session, seq_only, applied)
+                plain = [ref for ref in plain if ref.id not in seq_only]
+            except Exception:
+                logger.exception("advancing %d pump views at once failed; one by one", len(seq_only))
             for ref in plain:
-                current = [r for r in fresh_of[ref] if r.seq > applied.get(ref.id, 0)]
+                current = current_of[ref]
                 try:
                     with session.begin_nested():
                         fleet_view.apply_events(session, ref.id, current)
@@ -316,7 +329,7 @@ class Ingestor:
                         "applying the state of pump %s failed; its events are stored", ref.serial
                     )
             session.commit()
-            folded = set(plain)
+            folded = set(current_of)
             for ref, fresh in fresh_of.items():
                 if ref in folded:
                     continue
