@@ -225,10 +225,12 @@ def test_a_heartbeat_that_changes_nothing_rewrites_no_row_and_publishes_nothing(
     with harness.session() as session:
         seen = session.execute(select(PumpRow.last_seen, PumpView.heartbeat_at).join(PumpView)).all()
         assert {(row.last_seen, row.heartbeat_at) for row in seen} == {(clock.now(), clock.now())}
-    harness.worker.ingestor.heartbeats(
-        [(serial, replace(hb, battery_percent=12)) for serial, hb in heartbeats]
-    )
+    weaker = [(serial, replace(hb, battery_percent=12)) for serial, hb in heartbeats]
+    harness.worker.ingestor.heartbeats(weaker)
     assert live.published == published + len(quiet)
+    clock.advance(int(harness.state.settings.offline_after_s) + 1)
+    harness.worker.ingestor.heartbeats(weaker)
+    assert live.published == published + 2 * len(quiet), "a pump heard again after going silent is shown"
 
 
 def test_a_batch_carrying_an_alarm_is_published_before_the_heartbeats_it_arrived_behind(

@@ -166,11 +166,14 @@ def apply_heartbeat(session: Session, clock: Clock, pump: Pump, heartbeat: Heart
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatApplied:
     """What a group of heartbeats left of one pump: its facility, whether its alarms and channels were
-    replaced, and its live view (``live_view`` of the stored state, built from memory)."""
+    replaced, and its live view now after and before the group (``live_view`` of the stored state, built
+    from memory: a pump heard again after going silent has the same view after as before it went silent,
+    but not the same as before the group)."""
 
     facility_id: int
     replaced: bool
     view: dict[str, object]
+    before: dict[str, object]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -254,6 +257,7 @@ def apply_heartbeats(
             facility_id=int(one.pump["facility_id"]),
             replaced=one.replaced,
             view=_held_view(one, now, offline_after_s),
+            before=_held_view(before[pump_id], now, offline_after_s),
         )
         for pump_id, one in held.items()
     }

@@ -411,11 +411,13 @@ class Ingestor:
         self.hold(unknown)
         for ref in refs.values():
             if ref is not None and ref.id in applied:
-                self._publish_view(ref, applied[ref.id].view)
+                one = applied[ref.id]
+                self._publish_view(ref, one.view, changed=one.view != one.before)
 
-    def _publish_view(self, ref: PumpRef, view: dict[str, object]) -> None:
-        """Publish a pump's live view unless it is the one this process published last for it."""
-        if self._shown.get(ref.id) == view:
+    def _publish_view(self, ref: PumpRef, view: dict[str, object], *, changed: bool = True) -> None:
+        """Publish a pump's live view when it ``changed`` (the view a page would render now was another) or
+        is not the one this process published last for it."""
+        if not changed and self._shown.get(ref.id) == view:
             return
         self._shown[ref.id] = view
         self._state.live.publish(ref.facility_id, "pump.view", view)
