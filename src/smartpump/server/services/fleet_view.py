@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from smartpump.clock import Clock
 from smartpump.pump.channel import ChannelState as ChannelStateName
 from smartpump.pump.events import EventType
+from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import ChannelState, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
@@ -87,14 +88,14 @@ def advance_views(
     forget their last heartbeat's volume and time left, one statement each for the group. Does not
     commit."""
     created: list[dict[str, object]] = []
-    moved: list[dict[str, object]] = []
+    moved: list[tuple[object, ...]] = []
     touched: list[dict[str, object]] = []
     for pump_id, records in records_of.items():
         if not records:
             continue
         assert not any(r.type in ALARM_TYPES for r in records), "alarm events fold through apply_events"
         if pump_id in applied:
-            moved.append({"v_pump_id": pump_id, "v_seq": records[-1].seq})
+            moved.append((pump_id, records[-1].seq))
         else:
             created.append({"pump_id": pump_id, "applied_seq": records[-1].seq})
         for channel in sorted({r.channel for r in records if r.channel is not None}):
@@ -102,16 +103,7 @@ def advance_views(
     connection = session.connection()
     if created:
         connection.execute(insert(_VIEW_TABLE), created)
-    if moved:
-        connection.execute(
-            update(_VIEW_TABLE)
-            .where(
-                _VIEW_TABLE.c.pump_id == bindparam("v_pump_id"),
-                _VIEW_TABLE.c.applied_seq < bindparam("v_seq"),
-            )
-            .values(applied_seq=bindparam("v_seq")),
-            moved,
-        )
+    update_rows(connection, _VIEW_TABLE, ("pump_id", "applied_seq"), moved, rising="applied_seq")
     if touched:
         connection.execute(
             update(_CHANNEL_TABLE)

@@ -14,17 +14,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 from psycopg.errors import UniqueViolation
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.pump.events import EventType
 from smartpump.server import audit
+from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
@@ -268,7 +269,7 @@ class Ingestor:
                 )
             }
             created: list[dict[str, object]] = []
-            changed: list[dict[str, object]] = []
+            changed: list[tuple[object, ...]] = []
             for ref, records in by_pump.items():
                 max_seq, skewed = known.get(ref.id, (0, 0))
                 old = [r for r in records if r.seq <= max_seq]
@@ -289,18 +290,13 @@ class Ingestor:
                         {"pump_id": ref.id, "online": False, "max_seq": expected - 1, "skewed_events": skewed}
                     )
                 elif fresh:
-                    changed.append({"link": ref.id, "max_seq_now": expected - 1, "skewed_now": skewed})
+                    changed.append((ref.id, expected - 1, skewed))
                 if fresh:
                     fresh_of[ref] = fresh
             if created:
                 session.connection().execute(insert(PumpLink), created)
-            if changed:
-                session.connection().execute(
-                    update(PumpLink)
-                    .where(PumpLink.pump_id == bindparam("link"))
-                    .values(max_seq=bindparam("max_seq_now"), skewed_events=bindparam("skewed_now")),
-                    changed,
-                )
+            links = cast(Table, PumpLink.__table__)
+            update_rows(session.connection(), links, ("pump_id", "max_seq", "skewed_events"), changed)
             session.commit()
             applied = fleet_view.applied_seqs(session, [ref.id for ref in fresh_of])
             viewed: list[PumpRef] = []
