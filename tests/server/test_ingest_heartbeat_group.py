@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import ManualClock
 from smartpump.pump import Pump
 from smartpump.pump.alarms import PAUSED_REMINDER_S
 from smartpump.pump.capabilities import PumpModel
+from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import AuditRecord, ChannelState
 from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
@@ -315,3 +316,26 @@ def test_events_without_alarms_fold_for_the_group_at_once_as_apply_events_folds_
     assert {k: v for k, v in grouped.items() if k != "pump"} == {
         k: v for k, v in alone.items() if k != "pump"
     }
+
+
+def test_update_rows_sets_each_keyed_row_and_only_where_the_rising_column_grows(harness: Harness) -> None:
+    for serial in ("B-1", "B-2", "B-3"):
+        harness.register(serial)
+    table = cast(Table, PumpView.__table__)
+    with harness.session() as session:
+        ids = list(session.scalars(select(PumpRow.id).order_by(PumpRow.serial)))
+        session.add_all(PumpView(pump_id=i, applied_seq=seq) for i, seq in zip(ids, (5, 9, 4), strict=True))
+        session.commit()
+        update_rows(
+            session.connection(),
+            table,
+            ("pump_id", "applied_seq"),
+            [(ids[0], 7), (ids[1], 8)],
+            rising="applied_seq",
+        )
+        update_rows(session.connection(), table, ("pump_id", "battery_percent"), [(ids[1], 50), (ids[2], 60)])
+        session.commit()
+        rows = session.execute(
+            select(PumpView.applied_seq, PumpView.battery_percent).order_by(PumpView.pump_id)
+        )
+        assert [tuple(row) for row in rows] == [(7, None), (9, 50), (4, 60)]
