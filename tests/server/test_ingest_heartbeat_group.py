@@ -21,6 +21,7 @@ from smartpump.clock import ManualClock
 from smartpump.pump import Pump
 from smartpump.pump.alarms import PAUSED_REMINDER_S
 from smartpump.pump.capabilities import PumpModel
+from smartpump.server import workers
 from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import AuditRecord, ChannelState
 from smartpump.server.db.models import Pump as PumpRow
@@ -234,9 +235,13 @@ def test_a_heartbeat_that_changes_nothing_rewrites_no_row_and_publishes_nothing(
     assert live.published == published + 2 * len(quiet), "a pump heard again after going silent is shown"
 
 
+@pytest.mark.parametrize("group", [MAX_GROUP_MESSAGES, 10], ids=["one group", "many groups"])
 def test_a_batch_carrying_an_alarm_is_published_before_the_heartbeats_it_arrived_behind(
-    harness: Harness, clock: ManualClock
+    harness: Harness, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, group: int
 ) -> None:
+    """In one group the alarm batch is applied first; behind more than a group of messages it overtakes
+    them (the worker's urgent lane)."""
+    monkeypatch.setattr(workers, "MAX_GROUP_MESSAGES", group)
     quiet = [f"H-{i:03d}" for i in range(HEARTBEAT_PUMPS)]
     for serial in [*quiet, "P-alarm", "P-plain"]:
         harness.register(serial)
@@ -261,7 +266,6 @@ def test_a_batch_carrying_an_alarm_is_published_before_the_heartbeats_it_arrived
     assert transports["P-alarm"].send(
         events_message("P-alarm", [EventRecord.from_event(e) for e in alarmed.events])
     )
-    assert HEARTBEAT_PUMPS + 2 < MAX_GROUP_MESSAGES
     live = harness.state.live
     before = live.published
     harness.link.deliver()

@@ -2,7 +2,9 @@
 
 The ingest worker receives every pump's uplink over a ``Transport`` (MQTT when ``SMARTPUMP_MQTT_URL``
 is set, the in-process broker otherwise), commits event batches in groups through ``Ingestor`` and acks
-each batch only after its commit; it also sends queued commands and launches due deployment waves.
+each batch only after its commit; it also sends queued commands and launches due deployment waves. A batch
+carrying alarm events overtakes the messages waiting in the inbox (an urgent lane drained first), and in
+a group it is committed and published before the heartbeats (applied together) and the other batches.
 ``stop`` and ``poke`` wake its thread at once (a ``None`` in the inbox), so neither waits for the poll.
 
 The worker is supervised: a step that raises is logged, counted in ``restarts`` and run again after a
@@ -188,6 +190,7 @@ class IngestWorker:
         self.tick_s = tick_s
         self.stall_after_s = stall_after_s
         self._inbox: queue.Queue[Envelope | None] = queue.Queue()
+        self._urgent: queue.Queue[Envelope | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ingestor: Ingestor | None = None
@@ -236,7 +239,8 @@ class IngestWorker:
         self._outbound_due.set()
         if isinstance(self.transport, MqttTransport):
             self._inbox = queue.Queue(maxsize=INBOX_LIMIT)
-        self.transport.start(self._inbox.put, self._on_connection)
+            self._urgent = queue.Queue(maxsize=INBOX_LIMIT)
+        self.transport.start(self._receive, self._on_connection)
 
     async def stop(self) -> None:
         """Wake the thread, wait for it to end its step and close the transport."""
@@ -251,6 +255,19 @@ class IngestWorker:
         self._outbound_due.set()
         self._poked.set()
         self._wake()
+
+    def _receive(self, envelope: Envelope) -> None:
+        """A message from the transport: a batch carrying alarm events goes to the urgent lane, which the next
+        step drains before the inbox (it overtakes the messages waiting there), and wakes the thread."""
+        if (
+            envelope.kind is Kind.EVENTS
+            and envelope.records
+            and carries_alarm((envelope.pump, envelope.records))
+        ):
+            self._urgent.put(envelope)
+            self._wake()
+            return
+        self._inbox.put(envelope)
 
     def _wake(self) -> None:
         # A full inbox means the thread is busy and looks at the flags before it next waits.
@@ -275,10 +292,10 @@ class IngestWorker:
         started = self._step_started_s
         if started is not None and now - started > self.stall_after_s:
             problems.append(f"stalled: one step running for {now - started:.0f} s")
-        elif self._inbox.qsize() and now - self._last_step_s > self.stall_after_s:
-            problems.append(
-                f"stalled: {self._inbox.qsize()} messages waiting {now - self._last_step_s:.0f} s"
-            )
+        elif (
+            waiting := self._inbox.qsize() + self._urgent.qsize()
+        ) and now - self._last_step_s > self.stall_after_s:
+            problems.append(f"stalled: {waiting} messages waiting {now - self._last_step_s:.0f} s")
         if self._state is not None:
             if isinstance(self.transport, MqttTransport) and not self.transport.alive:
                 problems.append("mqtt network thread down")
@@ -317,9 +334,10 @@ class IngestWorker:
             if self._stop.is_set():
                 return
             self._step_started_s = time.monotonic()
-            worked = first is not None
-            if first is not None:
-                self._process([first, *self._drain()])
+            taken = self._drain() if first is None else [first, *self._drain()]
+            worked = bool(taken)
+            if taken:
+                self._process(taken)
             if self._poked.is_set() or time.monotonic() - last_tick >= self.tick_s:
                 self._poked.clear()
                 last_tick = time.monotonic()
@@ -345,18 +363,21 @@ class IngestWorker:
             state.metrics.worker_restarts.labels(worker="mqtt").inc()
 
     def _drain(self) -> list[Envelope]:
+        """Up to a group of messages (``MAX_GROUP_MESSAGES``, ``MAX_GROUP_EVENTS``): the urgent lane first,
+        then the inbox."""
         taken: list[Envelope] = []
         events = 0
-        while len(taken) < MAX_GROUP_MESSAGES and events < MAX_GROUP_EVENTS:
-            try:
-                envelope = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if envelope is None:
-                continue
-            taken.append(envelope)
-            if envelope.kind is Kind.EVENTS:
-                events += len(envelope.body["events"])
+        for lane in (self._urgent, self._inbox):
+            while len(taken) < MAX_GROUP_MESSAGES and events < MAX_GROUP_EVENTS:
+                try:
+                    envelope = lane.get_nowait()
+                except queue.Empty:
+                    break
+                if envelope is None:
+                    continue
+                taken.append(envelope)
+                if envelope.kind is Kind.EVENTS:
+                    events += len(envelope.body["events"])
         return taken
 
     def run_once(self) -> int:
