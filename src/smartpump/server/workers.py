@@ -49,8 +49,10 @@ TICK_S: Final = 0.5
 QUEUE_POLL_S: Final = 5.0
 """Seconds between two looks at the command queue without a poke: commands queued by another process (the
 console's ``smartpump keys publish``, another replica) go out within this time."""
-INBOX_LIMIT: Final = 2 * MAX_GROUP_MESSAGES
-"""MQTT messages awaiting commit; beyond it paho waits (back-pressure: the broker queues for the server)."""
+INBOX_LIMIT: Final = 5 * MAX_GROUP_MESSAGES
+"""MQTT messages awaiting commit (each lane); beyond it paho waits (back-pressure: the broker queues for the
+server, first in first out). Room for a few groups keeps the broker's queue short, so an alarm batch
+reaches the urgent lane without waiting behind it."""
 RETRY_PAUSE_S: Final = 1.0
 RESTART_MIN_S: Final = 1.0
 RESTART_MAX_S: Final = 30.0
