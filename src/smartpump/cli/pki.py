@@ -12,6 +12,7 @@ import typer
 from smartpump.cli.output import console, emit_json, fail
 from smartpump.clock import WallClock
 from smartpump.errors import SmartpumpError
+from smartpump.server.broker_config import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from smartpump.server.pki import CA_DAYS, CRL_DAYS, DEVICE_DAYS, DevicePki
 
 pki_app = typer.Typer(
@@ -173,6 +174,12 @@ def broker_config(
         str | None, typer.Option(help="user the broker runs as (must read the PKI files)")
     ] = None,
     log_denials: Annotated[bool, typer.Option(help="log every packet, denied publishes included")] = False,
+    max_queued_messages: Annotated[
+        int, typer.Option(help="QoS 1 messages queued per client beyond those in flight", min=1000)
+    ] = MAX_QUEUED_MESSAGES,
+    max_queued_bytes: Annotated[
+        int, typer.Option(help="bytes queued per client at most", min=1024 * 1024)
+    ] = MAX_QUEUED_BYTES,
 ) -> None:
     """Write a Mosquitto config: TLS with required client certificates, CN as username and client id, an
     ACL binding each pump to its own topics."""
@@ -186,6 +193,8 @@ def broker_config(
         log_file=log_file,
         run_as=run_as,
         log_denials=log_denials,
+        max_queued_messages=max_queued_messages,
+        max_queued_bytes=max_queued_bytes,
     )
     try:
         files = write_broker_config(_pki(directory), options, out)

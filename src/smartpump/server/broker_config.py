@@ -23,6 +23,12 @@ PUMP_READS: Final = ("ack", "commands")
 SERVER_READS: Final = ("events", "results", "status")
 SERVER_WRITES: Final = ("ack", "commands")
 PACKET_HEADROOM_BYTES: Final = 4096  # the fixed header, topic and properties around a message
+MAX_QUEUED_MESSAGES: Final = 100_000
+"""QoS 1 messages the broker queues per client beyond those in flight (Mosquitto's default is 1,000, and it
+drops the rest silently): a server replica that falls 10 s behind 10,000 pumps sending every second has
+100,000 waiting; a pump's own queue (its acks and commands) stays small."""
+MAX_QUEUED_BYTES: Final = 1024 * 1024 * 1024
+"""The bytes the broker queues per client at most, whichever limit comes first (the broker's memory)."""
 _PREFIX = re.compile(r"(\+|[A-Za-z0-9_.\-]{1,64})(/(\+|[A-Za-z0-9_.\-]{1,64})){0,7}")
 
 
@@ -37,6 +43,8 @@ class BrokerOptions:
     log_file: Path | None = None
     run_as: str | None = None
     log_denials: bool = False
+    max_queued_messages: int = MAX_QUEUED_MESSAGES
+    max_queued_bytes: int = MAX_QUEUED_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,9 @@ def config_text(pki: DevicePki, options: BrokerOptions, acl_path: Path) -> str:
         "per_listener_settings false",
         "allow_anonymous false",
         f"max_packet_size {MAX_MESSAGE_BYTES + PACKET_HEADROOM_BYTES}",
+        "# per client, beyond the messages in flight: a server replica behind a burst loses none",
+        f"max_queued_messages {options.max_queued_messages}",
+        f"max_queued_bytes {options.max_queued_bytes}",
         f"acl_file {acl_path.resolve()}",
     ]
     if options.run_as is not None:

@@ -2,7 +2,9 @@
 
 The ingest worker receives every pump's uplink over a ``Transport`` (MQTT when ``SMARTPUMP_MQTT_URL``
 is set, the in-process broker otherwise), commits event batches in groups through ``Ingestor`` and acks
-each batch only after its commit; it also sends queued commands and launches due deployment waves.
+each batch only after its commit; it also sends queued commands and launches due deployment waves. A batch
+carrying alarm events overtakes the messages waiting in the inbox (an urgent lane drained first), and in
+a group it is committed and published before the heartbeats (applied together) and the other batches.
 ``stop`` and ``poke`` wake its thread at once (a ``None`` in the inbox), so neither waits for the poll.
 
 The worker is supervised: a step that raises is logged, counted in ``restarts`` and run again after a
@@ -26,9 +28,9 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.device_identity import DeviceGate, IdentityRegistry
 from smartpump.server.services import commands, deployment, quarantine
-from smartpump.server.services.ingest import Batch, Ingestor
+from smartpump.server.services.ingest import Batch, Ingestor, carries_alarm
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
-from smartpump.transport.heartbeat import heartbeat_of
+from smartpump.transport.heartbeat import Heartbeat, heartbeat_of
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
 from smartpump.transport.messages import Envelope, Kind, MessageError, Topics, ack_message, events_of
 from smartpump.transport.mqtt import MqttSettings, MqttTransport, TlsOptions
@@ -39,13 +41,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("smartpump.server.workers")
 
-MAX_GROUP_BATCHES: Final = 200
+MAX_GROUP_MESSAGES: Final = 1000
+"""Messages taken from the inbox for one step at most (a heartbeat group costs a few statements whatever its
+size, so a long queue is taken in few steps and an alarm in it waits for one step, not for the queue)."""
 MAX_GROUP_EVENTS: Final = 20_000
 TICK_S: Final = 0.5
 QUEUE_POLL_S: Final = 5.0
 """Seconds between two looks at the command queue without a poke: commands queued by another process (the
 console's ``smartpump keys publish``, another replica) go out within this time."""
-INBOX_LIMIT: Final = 500  # MQTT messages awaiting commit; beyond it paho waits (back-pressure on the broker)
+INBOX_LIMIT: Final = 5 * MAX_GROUP_MESSAGES
+"""MQTT messages awaiting commit (each lane); beyond it paho waits (back-pressure: the broker queues for the
+server, first in first out). Room for a few groups keeps the broker's queue short, so an alarm batch
+reaches the urgent lane without waiting behind it."""
 RETRY_PAUSE_S: Final = 1.0
 RESTART_MIN_S: Final = 1.0
 RESTART_MAX_S: Final = 30.0
@@ -185,6 +192,7 @@ class IngestWorker:
         self.tick_s = tick_s
         self.stall_after_s = stall_after_s
         self._inbox: queue.Queue[Envelope | None] = queue.Queue()
+        self._urgent: queue.Queue[Envelope | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ingestor: Ingestor | None = None
@@ -233,7 +241,8 @@ class IngestWorker:
         self._outbound_due.set()
         if isinstance(self.transport, MqttTransport):
             self._inbox = queue.Queue(maxsize=INBOX_LIMIT)
-        self.transport.start(self._inbox.put, self._on_connection)
+            self._urgent = queue.Queue(maxsize=INBOX_LIMIT)
+        self.transport.start(self._receive, self._on_connection)
 
     async def stop(self) -> None:
         """Wake the thread, wait for it to end its step and close the transport."""
@@ -248,6 +257,19 @@ class IngestWorker:
         self._outbound_due.set()
         self._poked.set()
         self._wake()
+
+    def _receive(self, envelope: Envelope) -> None:
+        """A message from the transport: a batch carrying alarm events goes to the urgent lane, which the next
+        step drains before the inbox (it overtakes the messages waiting there), and wakes the thread."""
+        if (
+            envelope.kind is Kind.EVENTS
+            and envelope.records
+            and carries_alarm((envelope.pump, envelope.records))
+        ):
+            self._urgent.put(envelope)
+            self._wake()
+            return
+        self._inbox.put(envelope)
 
     def _wake(self) -> None:
         # A full inbox means the thread is busy and looks at the flags before it next waits.
@@ -272,10 +294,10 @@ class IngestWorker:
         started = self._step_started_s
         if started is not None and now - started > self.stall_after_s:
             problems.append(f"stalled: one step running for {now - started:.0f} s")
-        elif self._inbox.qsize() and now - self._last_step_s > self.stall_after_s:
-            problems.append(
-                f"stalled: {self._inbox.qsize()} messages waiting {now - self._last_step_s:.0f} s"
-            )
+        elif (
+            waiting := self._inbox.qsize() + self._urgent.qsize()
+        ) and now - self._last_step_s > self.stall_after_s:
+            problems.append(f"stalled: {waiting} messages waiting {now - self._last_step_s:.0f} s")
         if self._state is not None:
             if isinstance(self.transport, MqttTransport) and not self.transport.alive:
                 problems.append("mqtt network thread down")
@@ -314,9 +336,10 @@ class IngestWorker:
             if self._stop.is_set():
                 return
             self._step_started_s = time.monotonic()
-            worked = first is not None
-            if first is not None:
-                self._process([first, *self._drain()])
+            taken = self._drain() if first is None else [first, *self._drain()]
+            worked = bool(taken)
+            if taken:
+                self._process(taken)
             if self._poked.is_set() or time.monotonic() - last_tick >= self.tick_s:
                 self._poked.clear()
                 last_tick = time.monotonic()
@@ -342,18 +365,21 @@ class IngestWorker:
             state.metrics.worker_restarts.labels(worker="mqtt").inc()
 
     def _drain(self) -> list[Envelope]:
+        """Up to a group of messages (``MAX_GROUP_MESSAGES``, ``MAX_GROUP_EVENTS``): the urgent lane first,
+        then the inbox."""
         taken: list[Envelope] = []
         events = 0
-        while len(taken) < MAX_GROUP_BATCHES and events < MAX_GROUP_EVENTS:
-            try:
-                envelope = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if envelope is None:
-                continue
-            taken.append(envelope)
-            if envelope.kind is Kind.EVENTS:
-                events += len(envelope.body["events"])
+        for lane in (self._urgent, self._inbox):
+            while len(taken) < MAX_GROUP_MESSAGES and events < MAX_GROUP_EVENTS:
+                try:
+                    envelope = lane.get_nowait()
+                except queue.Empty:
+                    break
+                if envelope is None:
+                    continue
+                taken.append(envelope)
+                if envelope.kind is Kind.EVENTS:
+                    events += len(envelope.body["events"])
         return taken
 
     def run_once(self) -> int:
@@ -368,8 +394,12 @@ class IngestWorker:
         return processed
 
     def _process(self, envelopes: list[Envelope]) -> None:
+        """One group: link, hello and command messages as they come; then the batches carrying alarm events
+        (committed, acked and their views published first), the group's heartbeats together, the other
+        batches."""
         ingestor = self.ingestor
         batches: list[Batch] = []
+        heartbeats: list[tuple[str, Heartbeat]] = []
         held: dict[str, quarantine.Held] = {}
         for envelope in envelopes:
             refused = self.gate.refusal(envelope.pump, envelope.kind.value)
@@ -383,7 +413,7 @@ class IngestWorker:
                 elif envelope.kind is Kind.STATUS:
                     ingestor.link_changed(envelope.pump, envelope.body["state"] == "online")
                 elif envelope.kind is Kind.HEARTBEAT:
-                    ingestor.heartbeat(envelope.pump, heartbeat_of(envelope))
+                    heartbeats.append((envelope.pump, heartbeat_of(envelope)))
                 elif envelope.kind is Kind.HELLO:
                     ingestor.hello(envelope.pump, envelope.body["next_seq"], envelope.body["acked_seq"])
                     self._outbound_due.set()
@@ -393,6 +423,12 @@ class IngestWorker:
             except MessageError as error:
                 logger.warning("dropped a message of pump %s: %s", envelope.pump, error.message)
         ingestor.hold(held)
+        self._store([batch for batch in batches if carries_alarm(batch)])
+        ingestor.heartbeats(heartbeats)
+        self._store([batch for batch in batches if not carries_alarm(batch)])
+
+    def _store(self, batches: list[Batch]) -> None:
+        """Commit batches and ack each one committed."""
         if not batches:
             return
         for (pump, records), committed in zip(batches, self._commit(batches), strict=True):

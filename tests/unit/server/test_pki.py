@@ -247,6 +247,8 @@ def test_the_broker_config_requires_certificates_and_ties_the_client_id_to_them(
     assert settings["crlfile"] == str(pki.crl_path.resolve())
     assert settings["tls_version"] == "tlsv1.2"
     assert settings["listener"] == "8883 0.0.0.0"
+    assert int(settings["max_queued_messages"]) >= 100 * 1000, "well above Mosquitto's default of 1,000"
+    assert int(settings["max_queued_bytes"]) >= int(settings["max_queued_messages"]) * 1024
     assert files.servers == ("server:ingest", "server:replica-2")
     assert "user server:replica-2" in files.acl.read_text()
 

@@ -14,17 +14,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 from psycopg.errors import UniqueViolation
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import Clock
 from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.pump.events import EventType
 from smartpump.server import audit
+from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
@@ -113,6 +114,7 @@ class Ingestor:
         self._state = state
         self._sessions = state.ingest_sessions
         self._pumps: dict[str, PumpRef] = {}
+        self._shown: dict[int, dict[str, object]] = {}
         self.stats = IngestStats()
 
     def pump(self, session: Session, serial: str) -> PumpRef | None:
@@ -247,11 +249,12 @@ class Ingestor:
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
         """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction; then
-        the events above the previous highest seq: those of pumps whose events only fold into the view
-        (alarms, applied seq) each under a savepoint, with one commit for them all (a commit costs a WAL
-        flush: per pump it was most of a small batch's cost); then, pump by pump with a commit each, the
-        patient, channel state, library, care area and deployment progress of the others (a pump whose
-        state cannot be applied is logged and the others go on); then live messages."""
+        the events above the previous highest seq: of pumps whose events only fold into the view, those
+        without an alarm event advanced together (``fleet_view.advance_views``: a few statements for the
+        group, pump by pump if they fail), those with one each under a savepoint, with one commit for them
+        all (a commit costs a WAL flush: per pump it was most of a small batch's cost); then, pump by pump
+        with a commit each, the patient, channel state, library, care area and deployment progress of the
+        others (a pump whose state cannot be applied is logged and the others go on); then live messages."""
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
@@ -266,7 +269,7 @@ class Ingestor:
                 )
             }
             created: list[dict[str, object]] = []
-            changed: list[dict[str, object]] = []
+            changed: list[tuple[object, ...]] = []
             for ref, records in by_pump.items():
                 max_seq, skewed = known.get(ref.id, (0, 0))
                 old = [r for r in records if r.seq <= max_seq]
@@ -287,24 +290,31 @@ class Ingestor:
                         {"pump_id": ref.id, "online": False, "max_seq": expected - 1, "skewed_events": skewed}
                     )
                 elif fresh:
-                    changed.append({"link": ref.id, "max_seq_now": expected - 1, "skewed_now": skewed})
+                    changed.append((ref.id, expected - 1, skewed))
                 if fresh:
                     fresh_of[ref] = fresh
             if created:
                 session.connection().execute(insert(PumpLink), created)
-            if changed:
-                session.connection().execute(
-                    update(PumpLink)
-                    .where(PumpLink.pump_id == bindparam("link"))
-                    .values(max_seq=bindparam("max_seq_now"), skewed_events=bindparam("skewed_now")),
-                    changed,
-                )
+            links = cast(Table, PumpLink.__table__)
+            update_rows(session.connection(), links, ("pump_id", "max_seq", "skewed_events"), changed)
             session.commit()
             applied = fleet_view.applied_seqs(session, [ref.id for ref in fresh_of])
             viewed: list[PumpRef] = []
             plain = [ref for ref, fresh in fresh_of.items() if not any(map(_needs_own_commit, fresh))]
+            current_of = {ref: [r for r in fresh_of[ref] if r.seq > applied.get(ref.id, 0)] for ref in plain}
+            seq_only = {
+                ref.id: current
+                for ref, current in current_of.items()
+                if not any(r.type in fleet_view.ALARM_TYPES for r in current)
+            }
+            try:
+                with session.begin_nested():
+                    fleet_view.advance_views(session, seq_only, applied)
+                plain = [ref for ref in plain if ref.id not in seq_only]
+            except Exception:
+                logger.exception("advancing %d pump views at once failed; one by one", len(seq_only))
             for ref in plain:
-                current = [r for r in fresh_of[ref] if r.seq > applied.get(ref.id, 0)]
+                current = current_of[ref]
                 try:
                     with session.begin_nested():
                         fleet_view.apply_events(session, ref.id, current)
@@ -315,7 +325,7 @@ class Ingestor:
                         "applying the state of pump %s failed; its events are stored", ref.serial
                     )
             session.commit()
-            folded = set(plain)
+            folded = set(current_of)
             for ref, fresh in fresh_of.items():
                 if ref in folded:
                     continue
@@ -346,36 +356,75 @@ class Ingestor:
                     logger.exception(
                         "applying the state of pump %s failed; its events are stored", ref.serial
                     )
-            views = [(ref, self._view(session, ref)) for ref in viewed]
+            views = self._views(session, viewed)
         for ref, fresh in fresh_of.items():
             self._publish(ref, fresh)
-        for ref, view in views:
-            state.live.publish(ref.facility_id, "pump.view", view)
+        for ref, view in views.items():
+            self._publish_view(ref, view)
 
     def heartbeat(self, serial: str, heartbeat: Heartbeat) -> None:
-        """Apply a pump's status heartbeat to the fleet view (``services.fleet_view``) and publish the view;
-        one that cannot be applied is logged and dropped (the next heartbeat replaces it)."""
-        state = self._state
-        with self._sessions() as session:
-            ref = self.pump(session, serial)
-            pump = None if ref is None else session.get(Pump, ref.id)
-            if ref is None or pump is None:
-                return
-            try:
-                fleet_view.apply_heartbeat(session, state.clock, pump, heartbeat)
-                session.commit()
-                view = self._view(session, ref)
-            except Exception:
-                session.rollback()
+        """``heartbeats`` of one."""
+        self.heartbeats([(serial, heartbeat)])
+
+    def heartbeats(self, received: Sequence[tuple[str, Heartbeat]]) -> None:
+        """Apply a group of status heartbeats (serial, heartbeat; arrival order) to the fleet view in one
+        transaction (``fleet_view.apply_heartbeats``) and publish each pump's view that changed; a group that
+        cannot be applied is applied heartbeat by heartbeat, and one that cannot be applied alone is logged
+        and dropped (the next heartbeat replaces it). Heartbeats of unknown pumps are quarantined."""
+        if not received:
+            return
+        try:
+            self._apply_heartbeats(received)
+        except Exception:
+            if len(received) == 1:
+                serial, heartbeat = received[0]
                 logger.exception("the heartbeat of pump %s (seq %d) was not applied", serial, heartbeat.seq)
                 return
-        state.live.publish(ref.facility_id, "pump.view", view)
+            logger.exception(
+                "a group of %d heartbeats was not applied; applying them one by one", len(received)
+            )
+            for one in received:
+                self.heartbeats([one])
 
-    def _view(self, session: Session, ref: PumpRef) -> dict[str, object]:
-        pump = session.get(Pump, ref.id)
-        assert pump is not None
-        settings = self._state.settings
-        return fleet_view.live_view(session, pump, self._state.clock.now(), settings.offline_after_s)
+    def _apply_heartbeats(self, received: Sequence[tuple[str, Heartbeat]]) -> None:
+        state = self._state
+        with self._sessions() as session:
+            refs = self.pumps(session, [serial for serial, _ in received])
+            unknown = {
+                serial: quarantine.Held(quarantine.UNKNOWN) for serial, ref in refs.items() if ref is None
+            }
+            known = [
+                (ref.id, heartbeat) for serial, heartbeat in received if (ref := refs[serial]) is not None
+            ]
+            try:
+                applied = fleet_view.apply_heartbeats(
+                    session, state.clock, known, offline_after_s=state.settings.offline_after_s
+                )
+                session.commit()
+            except Exception:
+                session.rollback()
+                raise
+        self.hold(unknown)
+        for ref in refs.values():
+            if ref is not None and ref.id in applied:
+                one = applied[ref.id]
+                self._publish_view(ref, one.view, changed=one.view != one.before)
+
+    def _publish_view(self, ref: PumpRef, view: dict[str, object], *, changed: bool = True) -> None:
+        """Publish a pump's live view when it ``changed`` (the view a page would render now was another) or
+        is not the one this process published last for it."""
+        if not changed and self._shown.get(ref.id) == view:
+            return
+        self._shown[ref.id] = view
+        self._state.live.publish(ref.facility_id, "pump.view", view)
+
+    def _views(self, session: Session, refs: Sequence[PumpRef]) -> dict[PumpRef, dict[str, object]]:
+        """The live views of these pumps read back from the store (one query per table)."""
+        pumps = session.scalars(select(Pump).where(Pump.id.in_([ref.id for ref in refs]))).all()
+        views = fleet_view.live_views(
+            session, pumps, self._state.clock.now(), self._state.settings.offline_after_s
+        )
+        return {ref: views[ref.id] for ref in refs if ref.id in views}
 
     def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
         live = self._state.live
@@ -472,9 +521,9 @@ class Ingestor:
             link.online = online
             link.status_changed_at = state.clock.now()
             session.commit()
-            view = self._view(session, ref)
+            view = self._views(session, [ref])[ref]
         state.live.publish(ref.facility_id, "pump.online" if online else "pump.offline", {"pump": serial})
-        state.live.publish(ref.facility_id, "pump.view", view)
+        self._publish_view(ref, view)
 
     def hello(self, serial: str, next_seq: int, acked_seq: int) -> None:
         """A pump (re)connected: flag as a gap any seq it believes acked that the store does not hold."""
@@ -510,6 +559,12 @@ class Ingestor:
                 reason=None if body["reason"] is None else str(body["reason"]),
             )
             session.commit()
+
+
+def carries_alarm(batch: Batch) -> bool:
+    """Whether a batch holds an event that changes the alarms a pump shows (``fleet_view.ALARM_TYPES``):
+    ingest takes it ahead of the heartbeats and other batches of its group."""
+    return any(record.type in fleet_view.ALARM_TYPES for record in batch[1])
 
 
 _COLUMNS: Final = "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
