@@ -9,22 +9,20 @@ import pytest
 from smartpump.ders.check import check
 from smartpump.ders.program import InfusionProgram, PatientParameters, ProgramKind, VerdictLevel
 from smartpump.library.diff import ChangeKind, Section, diff
-from smartpump.library.formats.alaris import read_alaris
-from smartpump.library.formats.baxter import read_baxter
 from smartpump.library.lint import lint
 from smartpump.library.model import DrugLibrary
 from smartpump.units import AmountUnit, Concentration
-from tests.conftest import shared_file
+from tests import vendor_libraries
 
 
 @pytest.fixture(scope="module")
 def v66() -> DrugLibrary:
-    return read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")).library
+    return vendor_libraries.alaris(66).library
 
 
 @pytest.fixture(scope="module")
 def v65() -> DrugLibrary:
-    return read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v65.xlsx")).library
+    return vendor_libraries.alaris(65).library
 
 
 def test_lint_reports_entries_without_hard_max_and_custom_concentrations_without_hard_min(
@@ -79,7 +77,7 @@ def test_ders_soft_and_hard_verdicts_on_imported_vancomycin(v66: DrugLibrary) ->
 
 @pytest.fixture(scope="module")
 def baxter() -> DrugLibrary:
-    return read_baxter(shared_file("vendor-libraries", "baxter-sigma-library-v14.xlsx")).library
+    return vendor_libraries.baxter().library
 
 
 def _high_alert_ids(library: DrugLibrary) -> set[str]:

@@ -31,12 +31,10 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Final
 
 from smartpump.ders.program import InfusionProgram, PatientParameters, PCAProgram, ProgramKind, Verdict
 from smartpump.library.formats import json_format
-from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import CareArea, DoseLimits, DrugLibrary, Entry
 from smartpump.pump import ChannelState, Pump
@@ -50,7 +48,8 @@ from smartpump.units import (
     convert_amount,
     round_half_up,
 )
-from tests.conftest import REPO, shared_file
+from tests import vendor_libraries
+from tests.conftest import REPO
 
 HOURS_PER_TIME_UNIT: Final = {
     TimeUnit.MIN: Fraction(1, 60),
@@ -75,14 +74,9 @@ def demo_library() -> DrugLibrary:
     return json_format.read(REPO / "examples" / "demo-library.json")
 
 
-@functools.cache
-def _alaris_v66(path: Path) -> DrugLibrary:
-    return read_alaris(path).library
-
-
 def alaris_v66() -> DrugLibrary:
     """The real BD Alaris v66 library imported from ../shared/data (fails when absent), once per session."""
-    return _alaris_v66(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx"))
+    return vendor_libraries.alaris(66).library
 
 
 # ----------------------------------------------------------------- patient and exact physics

@@ -15,13 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from smartpump.library.formats import json_format
-from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.model import CustomConcentration, DeliveryMode, DrugLibrary
 from smartpump.sim.edges import limit_edges
 from smartpump.sim.generate import Family, GeneratedScenario
 from smartpump.sim.scenario import Scenario, run_scenario
 from smartpump.units import AmountUnit
-from tests.conftest import shared_file
+from tests import vendor_libraries
 from tests.factories import bounds, concentration, dose_limits, limit_set, make_entry, make_library
 from tests.scenarios.test_generate_cli import DEMO, _app, _generate
 
@@ -124,7 +123,7 @@ def test_the_simulated_pump_gives_every_expected_verdict(edges: list[GeneratedSc
 
 @pytest.fixture(scope="module")
 def v66() -> DrugLibrary:
-    return read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")).library
+    return vendor_libraries.alaris(66).library
 
 
 def test_every_care_area_of_the_real_alaris_v66_gets_limit_edges_the_pump_agrees_with(

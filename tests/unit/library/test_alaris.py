@@ -15,6 +15,7 @@ from smartpump.library.formats.import_report import ImportResult
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import DeliveryMode, Entry, EntryKind, LibraryStatus
 from smartpump.units import AmountUnit, Concentration, DoseUnit
+from tests import vendor_libraries
 from tests.conftest import shared_file
 
 V66 = ("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")
@@ -23,7 +24,7 @@ V65 = ("vendor-libraries", "alaris-guardrails-dataset-v65.xlsx")
 
 @pytest.fixture(scope="module")
 def v66() -> ImportResult:
-    return read_alaris(shared_file(*V66))
+    return vendor_libraries.alaris(66)
 
 
 def _entries(result: ImportResult, prefix: str) -> list[Entry]:

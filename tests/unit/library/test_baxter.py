@@ -6,17 +6,17 @@ from decimal import Decimal
 
 import pytest
 
-from smartpump.library.formats.baxter import baxter_unit, read_baxter
+from smartpump.library.formats.baxter import baxter_unit
 from smartpump.library.formats.import_report import ImportResult
 from smartpump.library.limits import LimitSet
 from smartpump.library.model import DeliveryMode, Entry
 from smartpump.units import AmountUnit, Concentration, DoseUnit
-from tests.conftest import shared_file
+from tests import vendor_libraries
 
 
 @pytest.fixture(scope="module")
 def sigma() -> ImportResult:
-    return read_baxter(shared_file("vendor-libraries", "baxter-sigma-library-v14.xlsx"))
+    return vendor_libraries.baxter()
 
 
 def _entry(result: ImportResult, entry_id: str) -> Entry:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from smartpump.library.diff import Change, ChangeKind, Section, diff, format_value
-from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.model import (
     CustomConcentration,
     DeviceDefaults,
@@ -19,6 +17,7 @@ from smartpump.library.model import (
     Provenance,
 )
 from smartpump.units import AmountUnit
+from tests import vendor_libraries
 from tests.factories import (
     bounds,
     concentration,
@@ -310,14 +309,9 @@ def test_removed_parameters_keep_their_place_in_model_order() -> None:
 
 # --- real vendor data (BD Alaris exports, ../shared/data/vendor-libraries) ------------------
 
-VENDOR = Path(__file__).resolve().parents[4] / "shared" / "data" / "vendor-libraries"
-
 
 def _alaris(version: int) -> DrugLibrary:
-    path = VENDOR / f"alaris-guardrails-dataset-v{version}.xlsx"
-    if not path.exists():
-        pytest.fail(f"shared data file missing: {path} (tests read ../shared/data, never a copy)")
-    return read_alaris(path).library
+    return vendor_libraries.alaris(version).library
 
 
 def test_renumbering_a_real_library_shows_no_change() -> None:

@@ -8,13 +8,13 @@ import openpyxl
 import pytest
 
 from smartpump.errors import LibraryFormatError
-from smartpump.library.formats.alaris import read_alaris
 from smartpump.library.formats.ehr_mapping import read_ehr_mapping, resolve_alias
+from tests import vendor_libraries
 from tests.conftest import shared_file
 
 
 def test_rows_become_mappings_and_the_alias_less_row_is_reported() -> None:
-    library = read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")).library
+    library = vendor_libraries.alaris(66).library
     mappings, report = read_ehr_mapping(shared_file("vendor-libraries", "alaris-ehr-mapping.xlsx"), library)
     assert len(mappings) == 52
     first = mappings[0]

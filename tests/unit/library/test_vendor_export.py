@@ -27,6 +27,7 @@ from smartpump.library.model import (
     PCALimits,
     PCASettings,
 )
+from tests import vendor_libraries
 from tests.conftest import shared_file
 from tests.factories import concentration, dose_limits, limit_set, make_care_area, make_entry, make_library
 
@@ -94,7 +95,7 @@ def _via_baxter(library: DrugLibrary, tmp_path: Path) -> DrugLibrary:
 
 
 def test_real_alaris_v66_comes_back_equal(tmp_path: Path) -> None:
-    original = read_alaris(shared_file("vendor-libraries", "alaris-guardrails-dataset-v66.xlsx")).library
+    original = vendor_libraries.alaris(66).library
     back = _via_alaris(original, tmp_path)
     assert losses(original, back) == ()
     assert (len(back.entries), len(back.drugs), len(back.care_areas)) == (
@@ -105,7 +106,7 @@ def test_real_alaris_v66_comes_back_equal(tmp_path: Path) -> None:
 
 
 def test_real_baxter_v14_comes_back_equal(tmp_path: Path) -> None:
-    original = read_baxter(shared_file("vendor-libraries", "baxter-sigma-library-v14.xlsx")).library
+    original = vendor_libraries.baxter().library
     back = _via_baxter(original, tmp_path)
     assert losses(original, back) == ()
     assert len(back.entries) == len(original.entries)

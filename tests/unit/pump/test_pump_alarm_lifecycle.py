@@ -109,10 +109,14 @@ def test_operator_clear_and_condition_end_are_events() -> None:
     start(pump, "A", basic("60", vtbi="100"))
     pump.occlude_upstream("A")
     pump.ac_power(False)
-    assert folded(pump) == shown(pump) == {
-        (AlarmId.OCCLUSION_UPSTREAM.value, "A"): "high",
-        (AlarmId.AC_LOST.value, None): "low",
-    }
+    assert (
+        folded(pump)
+        == shown(pump)
+        == {
+            (AlarmId.OCCLUSION_UPSTREAM.value, "A"): "high",
+            (AlarmId.AC_LOST.value, None): "low",
+        }
+    )
     pump.release_upstream("A")
     pump.clear_alarm(AlarmId.OCCLUSION_UPSTREAM, "A")
     pump.ac_power(True)

@@ -441,9 +441,7 @@ def release_standing(session: Session, row: LibraryVersion) -> release_policy.St
     )
 
 
-def release(
-    session: Session, clock: Clock, keys: Keyring, access: Access, library_id: int
-) -> LibraryVersion:
+def release(session: Session, clock: Clock, keys: Keyring, access: Access, library_id: int) -> LibraryVersion:
     """Release an approved version: checks the hash-bound approval, signs it, retires the previous release."""
     row = get_version(session, access, library_id)
     if row.status != LibraryStatus.APPROVED.value:
