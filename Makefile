@@ -40,7 +40,7 @@ browser:
 # Everything but the browser suite and the slow tier; the server suite on PostgreSQL when it is configured
 # (always under CI), else on SQLite (tests/server/conftest.py: SMARTPUMP_TEST_BACKENDS).
 unit: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow and not e2e"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow and not e2e"
 
 # The coverage gate on the safety core (errors, clock, units, library, ders, pump; pyproject.toml), from the
 # tests of the core: at least 95 % of its lines and branches. Branch tracing doubles those tests' time, so

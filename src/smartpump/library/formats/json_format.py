@@ -6,6 +6,7 @@ Decimals travel as JSON numbers written exactly (0.01 stays 0.01) and are read b
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
@@ -13,9 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, TypeVar
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from smartpump.errors import LibraryFormatError, SmartpumpError
 from smartpump.library.limits import LimitSet
@@ -42,12 +41,25 @@ from smartpump.library.model import (
 )
 from smartpump.units import AmountUnit, Concentration, DoseUnit, to_decimal
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
 FORMAT: Final = "smartpump.library/1"
 SCHEMA_VERSION: Final = 1
 SCHEMA: Final[dict[str, Any]] = json.loads(
     resources.files("smartpump.library.formats").joinpath("library.schema.json").read_text("utf-8")
 )
-_VALIDATOR: Final = Draft202012Validator(SCHEMA)
+
+
+@functools.cache
+def _library_validator() -> Draft202012Validator:
+    """The validator of library documents, built on first use: importing jsonschema costs seconds where its
+    optional format checkers are installed (a development environment), which a CLI command or a process
+    that never reads a document should not pay."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(SCHEMA)
+
 
 Document = Mapping[str, Any]
 _T = TypeVar("_T")
@@ -212,7 +224,12 @@ def json_path(parts: Sequence[str | int]) -> str:
 
 def schema_problems(doc: Any, schema: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """Every JSON Schema error of a document, each as ``location: message``, in document order."""
-    validator = _VALIDATOR if schema is None else Draft202012Validator(schema)
+    if schema is None:
+        validator = _library_validator()
+    else:
+        from jsonschema import Draft202012Validator
+
+        validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     return tuple(f"{json_path(list(e.absolute_path))}: {e.message}" for e in errors)
 
