@@ -61,7 +61,10 @@ TLS_URL = os.environ.get("SMARTPUMP_TEST_MQTT_TLS_URL")
 PKI_DIR = os.environ.get("SMARTPUMP_TEST_MQTT_TLS_PKI")
 BROKER_LOG = os.environ.get("SMARTPUMP_TEST_MQTT_TLS_LOG")
 IN_CI = os.environ.get("CI") == "true"
-SERVER_IDENTITY = "ci"
+SERVER_IDENTITY = f"ci-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else "ci"
+"""This test process's server identity (.ci/run issues ``ci`` and ``ci-gw0`` to ``ci-gw7``): the broker
+takes the certificate's CN as the client id, so servers of parallel tests sharing one would disconnect
+each other."""
 NOT_AUTHORIZED = 135
 
 
@@ -73,6 +76,11 @@ def pki() -> DevicePki:
             pytest.fail("CI=true but SMARTPUMP_TEST_MQTT_TLS_URL / SMARTPUMP_TEST_MQTT_TLS_PKI are not set")
         pytest.skip(
             "no TLS broker: set SMARTPUMP_TEST_MQTT_TLS_URL and SMARTPUMP_TEST_MQTT_TLS_PKI (.ci/run does)"
+        )
+    server = Path(PKI_DIR) / "servers" / f"{SERVER_IDENTITY}.crt"
+    if not server.exists():
+        pytest.fail(
+            f"no server identity {SERVER_IDENTITY!r} in {PKI_DIR}: issue it with `smartpump pki server`"
         )
     return DevicePki(Path(PKI_DIR), WallClock())
 
