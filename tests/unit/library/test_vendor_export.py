@@ -28,7 +28,6 @@ from smartpump.library.model import (
     PCASettings,
 )
 from tests import vendor_libraries
-from tests.conftest import shared_file
 from tests.factories import concentration, dose_limits, limit_set, make_care_area, make_entry, make_library
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo-library.json"
@@ -94,9 +93,22 @@ def _via_baxter(library: DrugLibrary, tmp_path: Path) -> DrugLibrary:
     return read_baxter(path).library
 
 
-def test_real_alaris_v66_comes_back_equal(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def alaris_round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[DrugLibrary, DrugLibrary]:
+    """The real BD Alaris v66 library and what comes back from its own export (written once per module)."""
     original = vendor_libraries.alaris(66).library
-    back = _via_alaris(original, tmp_path)
+    return original, _via_alaris(original, tmp_path_factory.mktemp("alaris"))
+
+
+@pytest.fixture(scope="module")
+def baxter_round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[DrugLibrary, DrugLibrary]:
+    """The real Baxter Sigma v14 library and what comes back from its own export (written once per module)."""
+    original = vendor_libraries.baxter().library
+    return original, _via_baxter(original, tmp_path_factory.mktemp("baxter"))
+
+
+def test_real_alaris_v66_comes_back_equal(alaris_round_trip: tuple[DrugLibrary, DrugLibrary]) -> None:
+    original, back = alaris_round_trip
     assert losses(original, back) == ()
     assert (len(back.entries), len(back.drugs), len(back.care_areas)) == (
         len(original.entries),
@@ -105,9 +117,8 @@ def test_real_alaris_v66_comes_back_equal(tmp_path: Path) -> None:
     )
 
 
-def test_real_baxter_v14_comes_back_equal(tmp_path: Path) -> None:
-    original = vendor_libraries.baxter().library
-    back = _via_baxter(original, tmp_path)
+def test_real_baxter_v14_comes_back_equal(baxter_round_trip: tuple[DrugLibrary, DrugLibrary]) -> None:
+    original, back = baxter_round_trip
     assert losses(original, back) == ()
     assert len(back.entries) == len(original.entries)
 
@@ -256,18 +267,12 @@ def test_an_alaris_pca_row_without_pca_dose_limits_is_reported_not_imported(tmp_
     assert "without PCA dose limits" in skipped.reason
 
 
-@pytest.mark.parametrize(
-    ("name", "reader", "via"),
-    [
-        ("alaris-guardrails-dataset-v66.xlsx", read_alaris, _via_alaris),
-        ("baxter-sigma-library-v14.xlsx", read_baxter, _via_baxter),
-    ],
-)
+@pytest.mark.parametrize("round_trip", ["alaris_round_trip", "baxter_round_trip"])
 def test_real_exports_come_back_with_every_entry_of_every_mode(
-    name: str, reader: Any, via: Any, tmp_path: Path
+    round_trip: str, request: pytest.FixtureRequest
 ) -> None:
-    original = reader(shared_file("vendor-libraries", name)).library
-    counts = entry_counts(original, via(original, tmp_path))
+    original, back = request.getfixturevalue(round_trip)
+    counts = entry_counts(original, back)
     assert all(written == back for written, back in counts.values()), counts
     assert sum(written for written, _ in counts.values()) == len(original.entries)
 
