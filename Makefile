@@ -64,9 +64,12 @@ test-sqlite: $(STAMP)
 # The whole-system acceptance tests .ci/run adds after `make test` (slow-marked, minutes): the fleet truth
 # test over a simulated day, over three hours and over the real broker, and the EHR closed loop for every
 # order kind over independent MLLP counterparts (python-hl7 client, hl7apy listener), and the fleet-view benchmark
-# at tiny scale (benchmarks/fleet_view.py still runs and loses nothing).
+# at tiny scale (benchmarks/fleet_view.py still runs and loses nothing); on PostgreSQL and on SQLite (the
+# demo's database) when PostgreSQL is configured, else on SQLite.
+comma := ,
+ACCEPTANCE_BACKENDS ?= $(if $(SMARTPUMP_TEST_POSTGRES_URL),postgresql$(comma)sqlite,sqlite)
 acceptance: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) -m slow tests/integration/test_fleet_truth.py tests/integration/test_ehr_closed_loop.py \
+	SMARTPUMP_TEST_BACKENDS=$(ACCEPTANCE_BACKENDS) $(BIN)/pytest -n $(TEST_WORKERS) -m slow tests/integration/test_fleet_truth.py tests/integration/test_ehr_closed_loop.py \
 		tests/integration/test_fleet_view_bench.py
 
 # The slow tier, never part of `make test`: soak tests marked slow (the fleet and replay claims at benchmark
