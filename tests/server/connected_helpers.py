@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from smartpump.clock import Clock, WallClock
+from smartpump.clock import Clock, ManualClock, WallClock
 from smartpump.demo.fleet import SimFleet
 from smartpump.server.app import create_app
 from smartpump.server.db.models import Event, Facility, Pump
@@ -151,3 +152,12 @@ def linked_fleet(
     finally:
         harness.close()
         _wipe(engine)
+
+
+@pytest.fixture
+def harness(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Harness]:
+    """An app on the test database with its ingest worker driven by hand; every table emptied after."""
+    built = Harness(settings, engine, clock)
+    yield built
+    built.close()
+    _wipe(engine)

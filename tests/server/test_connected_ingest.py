@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-import pytest
 from sqlalchemy import Engine, select
 
 from smartpump.clock import ManualClock
@@ -22,17 +20,10 @@ from smartpump.transport.messages import EventRecord
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
 from tests.server.conftest import START, _wipe
-from tests.server.connected_helpers import Harness, outbox_path, wire
+from tests.server.connected_helpers import Harness, harness, outbox_path, wire
 from tests.unit.transport.helpers import vitals_every_minute
 
-
-@pytest.fixture
-def harness(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Harness]:
-    """An app on the test database with its ingest worker driven by hand."""
-    built = Harness(settings, engine, clock)
-    yield built
-    built.close()
-    _wipe(engine)
+__all__ = ["harness"]
 
 
 def _pump(harness: Harness, tmp_path: Path, serial: str, clock: ManualClock) -> tuple[EventLog, Uplink]:

@@ -9,12 +9,12 @@ the heartbeats and batches it arrived behind in the same group.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from smartpump.clock import ManualClock
@@ -27,14 +27,14 @@ from smartpump.server.db.models import AuditRecord, ChannelState
 from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
 from smartpump.server.services import fleet_view
-from smartpump.server.settings import Settings
 from smartpump.server.workers import MAX_GROUP_MESSAGES
 from smartpump.transport.heartbeat import Heartbeat, heartbeat_message, heartbeat_of_status
 from smartpump.transport.messages import EventRecord, events_message
-from tests.server.conftest import _wipe
-from tests.server.connected_helpers import Harness
+from tests.server.connected_helpers import Harness, harness
 from tests.server.fleet_truth import divergences
 from tests.unit.pump.library import basic, pump_library, start
+
+__all__ = ["harness"]
 
 HORIZON_S = 300.0
 HEARTBEAT_PUMPS = 60
@@ -52,14 +52,6 @@ CHANNEL_FIELDS = (
     "remaining_min",
     "reported_at",
 )
-
-
-@pytest.fixture
-def harness(settings: Settings, engine: Engine, clock: ManualClock) -> Iterator[Harness]:
-    built = Harness(settings, engine, clock)
-    yield built
-    built.close()
-    _wipe(engine)
 
 
 def _pump(clock: ManualClock, serial: str) -> Pump:
