@@ -12,8 +12,8 @@ from smartpump.interop.hl7v2.message import Message, parse
 from smartpump.interop.hl7v2.validation import structure_problems
 from smartpump.server.auth import Role
 from smartpump.server.db.models_fleet_ops import PumpCommand
+from smartpump.server.ingest import Ingestor
 from smartpump.server.services.ehr import AutoDocumentation, EhrConfig, OrderListener, queue_state
-from smartpump.server.services.ingest import Ingestor
 from smartpump.transport.messages import EventRecord
 from tests.server.conftest import World
 from tests.server.ehr_support import SERIAL, documentation_pass, dopamine_order, ehr_site, segments

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.device_identity import DeviceGate, IdentityRegistry
+from smartpump.server.ingest import Batch, Ingestor, carries_alarm
 from smartpump.server.services import commands, deployment, quarantine
-from smartpump.server.services.ingest import Batch, Ingestor, carries_alarm
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
 from smartpump.transport.heartbeat import Heartbeat, heartbeat_of
 from smartpump.transport.inprocess import InProcessBroker, InProcessTransport

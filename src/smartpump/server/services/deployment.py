@@ -45,6 +45,7 @@ from smartpump.server.db.models_fleet_ops import (
 )
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.db.repositories import libraries as libraries_repo
+from smartpump.server.db.unit_of_work import after_commit
 from smartpump.server.errors import AccessDeniedError, ConflictError, InvalidInputError, NotFoundError
 from smartpump.server.services import commands, fleet
 from smartpump.server.services.context import DeploymentContext
@@ -316,7 +317,7 @@ def advance(session: Session, state: DeploymentContext) -> int:
         if any(t.state == Progress.REFUSED.value for t in launched):
             row.status = DeploymentStatus.HALTED
             row.next_wave_at = None
-            _progress(state, row, targets)
+            _progress(session, state, row, targets)
             continue
         if any(t.state == Progress.OFFERED.value for t in launched):
             continue
@@ -326,7 +327,6 @@ def advance(session: Session, state: DeploymentContext) -> int:
         row.current_wave += 1
         row.next_wave_at = now + timedelta(seconds=row.pause_s) if row.current_wave < len(waves) else None
         args, command = _offer(session, row)
-        session.commit()
         for target in [t for t in targets if t.wave == row.current_wave and t.state not in TERMINAL]:
             pump = fleet_repo.pump_by_id(session, target.pump_id)
             if pump is None:
@@ -345,7 +345,6 @@ def advance(session: Session, state: DeploymentContext) -> int:
             target.updated_at = now
             issued += 1
         _finish_if_done(session, state, row)
-    session.commit()
     return issued
 
 
@@ -462,7 +461,6 @@ def on_events(
             target.state = Progress.ACTIVATED.value
             target.updated_at = state.clock.now()
             _finish_if_done(session, state, row)
-    session.commit()
 
 
 def _activated(records: Sequence[EventRecord], event_type: EventType) -> set[int]:
@@ -508,14 +506,18 @@ def _finish_if_done(session: Session, state: DeploymentContext, row: Deployment)
     ):
         refused = any(t.state == Progress.REFUSED.value for t in targets)
         row.status = DeploymentStatus.HALTED if refused else DeploymentStatus.COMPLETED
-    _progress(state, row, targets)
+    _progress(session, state, row, targets)
 
 
-def _progress(state: DeploymentContext, row: Deployment, targets: Sequence[DeploymentTarget]) -> None:
+def _progress(
+    session: Session, state: DeploymentContext, row: Deployment, targets: Sequence[DeploymentTarget]
+) -> None:
+    """Publish the deployment's progress as it stands now, once the unit of work commits."""
     counts = Counter(t.state for t in targets)
     payload: dict[str, object] = {"deployment": row.id, "status": row.status, "wave": row.current_wave}
     payload.update(dict(counts))
-    state.live.publish(row.facility_id, "deployment.progress", payload)
+    facility_id = row.facility_id
+    after_commit(session, lambda: state.live.publish(facility_id, "deployment.progress", payload))
 
 
 def view(session: Session, access: Access, deployment_id: int) -> DeploymentView:
