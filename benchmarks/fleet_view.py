@@ -18,9 +18,14 @@ are built by the transport's own encoder. ``--probe-pumps`` further pumps, drive
 raise and clear a high-priority alarm ``--probe-hz`` times a second in all. Nothing is asserted: the
 figures are printed beside their targets with the core count and load average, and the run exits 0.
 
-Needs Mosquitto (SMARTPUMP_BENCH_MQTT_URL, default mqtt://127.0.0.1:1883) and PostgreSQL: the database
-at SMARTPUMP_BENCH_POSTGRES_URL when set (the server migrates it; rows are counted as the run's
-increase), else one created through SMARTPUMP_BENCH_POSTGRES_ADMIN_URL (default
+The broker is a Mosquitto the run starts on a free port with the queue limits ``smartpump pki
+broker-config`` writes for production (``max_queued_messages`` 100,000 per client: at Mosquitto's default
+of 1,000 the broker silently drops what a server replica a second behind has not read yet, and the pumps
+resend it), or the broker at SMARTPUMP_BENCH_MQTT_URL when set; the messages a broker of the run dropped
+are counted from its log and printed. Plain MQTT without device identities (the TLS handshakes of 10,000
+pumps are a registration cost, not a steady-state one). Needs the ``mosquitto`` program and PostgreSQL:
+the database at SMARTPUMP_BENCH_POSTGRES_URL when set (the server migrates it; rows are counted as the
+run's increase), else one created through SMARTPUMP_BENCH_POSTGRES_ADMIN_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres) and dropped at the end.
 Run: `.venv/bin/python benchmarks/fleet_view.py [--pumps 10000] [--rate 20000] [--seconds 30]`
 (`--quick`: 1,000 pumps at 2,000 events/s for 10 s).
@@ -29,15 +34,18 @@ Run: `.venv/bin/python benchmarks/fleet_view.py [--pumps 10000] [--rate 20000] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,11 +59,12 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from smartpump.server.broker_config import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from smartpump.transport.heartbeat import Heartbeat, HeartbeatChannel, heartbeat_message
 from smartpump.transport.messages import EventRecord, Topics, events_message
 from smartpump.transport.mqtt import MqttSettings
 
-BROKER = os.environ.get("SMARTPUMP_BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
+BROKER_URL = os.environ.get("SMARTPUMP_BENCH_MQTT_URL")
 PG_URL = os.environ.get("SMARTPUMP_BENCH_POSTGRES_URL")
 PG_ADMIN = os.environ.get(
     "SMARTPUMP_BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -390,8 +399,8 @@ def _pace(
 
 
 class LiveStream:
-    """The central station's live stream read in a thread: the arrival time of each ``alarm.raised`` by
-    pump, and how many frames arrived in all."""
+    """The central station's live stream read in a thread: ``connected`` once its starting views arrived,
+    the arrival time of each ``alarm.raised`` by pump, and how many frames arrived in all."""
 
     def __init__(self, base: str, token: str) -> None:
         self.frames = 0
@@ -411,11 +420,11 @@ class LiveStream:
             for line in response.iter_lines():
                 if self._stop.is_set():
                     return
-                if line.startswith(": connected"):
-                    self.connected.set()
-                elif line.startswith("event: "):
+                if line.startswith("event: "):
                     self.frames += 1
                     alarm = line == "event: alarm.raised"
+                    if line == "event: live.current":
+                        self.connected.set()
                 elif alarm and line.startswith("data: "):
                     received = time.perf_counter()
                     pump = json.loads(line[6:])["pump"]
@@ -615,14 +624,103 @@ def database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """The broker of the run: its URL, and its log when the run started it."""
+
+    url: str
+    log: Path | None
+
+    def dropped(self) -> int | None:
+        """Times the broker logged that it dropped a client's outgoing messages (None: not our broker)."""
+        if self.log is None:
+            return None
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.count("Outgoing messages are being dropped")
+
+
 @contextmanager
-def server(db_url: str, prefix: str, tmp: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``smartpump serve`` of this checkout, until it answers ``/api/v1/health``."""
+def running(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    what: str,
+    limit_s: float,
+    output: Callable[[], str],
+) -> Iterator[None]:
+    """Wait until ``ready()``, then run the block; ``RuntimeError`` (with ``output()``) when ``process`` ends
+    or ``limit_s`` passes first. The process is terminated (killed after 20 s) when the block ends."""
+    try:
+        deadline = time.monotonic() + limit_s
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} ended: {output()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} was not ready within {limit_s:.0f} s")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def broker(tmp: Path) -> Iterator[Broker]:
+    """SMARTPUMP_BENCH_MQTT_URL, or a Mosquitto of the run with the production queue limits."""
+    if BROKER_URL:
+        yield Broker(BROKER_URL, None)
+        return
+    program = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    log = tmp / "broker.log"
+    config = tmp / "mosquitto.conf"
+    config.write_text(
+        "\n".join(
+            [
+                "per_listener_settings false",
+                "allow_anonymous true",
+                f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+                f"max_queued_bytes {MAX_QUEUED_BYTES}",
+                "persistence false",
+                f"log_dest file {log}",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+                f"listener {port} 127.0.0.1",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        [program, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    with running(process, listening, "mosquitto", 30.0, lambda: log.read_text() if log.exists() else ""):
+        yield Broker(f"mqtt://127.0.0.1:{port}", log)
+
+
+@contextmanager
+def server(
+    db_url: str, broker_url: str | None, prefix: str, tmp: Path, port: int, *, live_bus: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``smartpump serve`` of this checkout, until it answers ``/api/v1/health``; without ``broker_url`` an
+    API replica that ingests nothing."""
+    name = "server" if broker_url is not None else "api"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
         "SMARTPUMP_DATABASE_URL": db_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        "SMARTPUMP_MQTT_URL": BROKER,
         "SMARTPUMP_MQTT_TOPIC_PREFIX": prefix,
         "SMARTPUMP_INGEST_REGISTER_FACILITY": "fleet-view-bench",
         "SMARTPUMP_SIGNING_KEYS_DIR": str(tmp / "keys"),
@@ -630,34 +728,29 @@ def server(db_url: str, prefix: str, tmp: Path, port: int) -> Iterator[subproces
         "SMARTPUMP_LOG_LEVEL": "WARNING",
         "SMARTPUMP_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
-    log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from smartpump.cli import main; main()", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server ended: {(tmp / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer within 120 s")
-            time.sleep(0.3)
-        yield process
-    finally:
-        process.terminate()
+    if broker_url is not None:
+        env["SMARTPUMP_MQTT_URL"] = broker_url
+    else:
+        env.pop("SMARTPUMP_MQTT_URL", None)
+    if live_bus:
+        env["SMARTPUMP_LIVE_BUS"] = "true"
+    log_path = tmp / f"{name}.log"
+
+    def answering() -> bool:
         try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from smartpump.cli import main; main()", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        with running(process, answering, f"the {name}", 120.0, lambda: log_path.read_text()[-2000:]):
+            yield process
 
 
 def login(client: httpx.Client) -> str:
@@ -740,12 +833,12 @@ class Report:
     unacked: int = 0
     heartbeats: int = 0
     frames: int = 0
+    broker_dropped: int | None = None
     lines: list[str] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace) -> Report:
     """The whole run: server, registration, idle phase, loaded phase, drain, counts."""
-    settings = MqttSettings.from_url(BROKER)
     moment = datetime.now(UTC)
     assert events_payload("p-1", 7, 3, moment.isoformat()) == reference_payload("p-1", 7, 3, moment)
     run_id = uuid.uuid4().hex[:6]
@@ -756,12 +849,23 @@ def run(args: argparse.Namespace) -> Report:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"smartpump-fleetview-{run_id}"
     tmp.mkdir(parents=True)
     context = multiprocessing.get_context("spawn")
-    with database() as url, server(url, prefix, tmp, args.port) as process:
+    with contextlib.ExitStack() as running:
+        mqtt = running.enter_context(broker(tmp))
+        url = running.enter_context(database())
+        process = running.enter_context(
+            server(url, mqtt.url, prefix, tmp, args.port, live_bus=args.api_replica)
+        )
+        api_port = args.port
+        if args.api_replica:
+            api_port = args.api_port if args.api_port is not None else args.port + 1
+            running.enter_context(server(url, None, prefix, tmp, api_port, live_bus=True))
+        settings = MqttSettings.from_url(mqtt.url)
         stored_before = stored_events(url)
-        api = httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=30)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=30)
         token = login(api)
-        stream = LiveStream(f"http://127.0.0.1:{args.port}", token)
-        stream.connected.wait(10)
+        stream = LiveStream(f"http://127.0.0.1:{api_port}", token)
+        if not stream.connected.wait(120):
+            raise SystemExit("the live stream sent no starting views within 120 s")
         go, stop = context.Event(), context.Event()
         results = context.Queue()
         share = -(-len(serials) // args.publishers)
@@ -838,6 +942,7 @@ def run(args: argparse.Namespace) -> Report:
         report.stored = total - probe_stored - stored_before
         report.distinct = distinct - probe_stored - stored_before
         report.probe_stored = probe_stored
+        report.broker_dropped = mqtt.dropped()
         api.close()
     return report
 
@@ -907,6 +1012,11 @@ def show(report: Report, args: argparse.Namespace) -> None:
         f"{report.target_rate:,.0f} events/s in batches every {args.batch_s:g} s, heartbeats every "
         f"{args.heartbeat_s} s, {args.publishers} publisher processes; {os.cpu_count()} cores"
     )
+    if args.api_replica:
+        print(
+            "fleet list and live stream read from an API replica (a second `smartpump serve` without MQTT); "
+            "live messages cross over the live bus; server CPU is the ingesting process's"
+        )
     for line in report.lines:
         print(line)
     print(f"{'':34}{'target':>14}{'idle (ref.)':>16}{'under load':>16}")
@@ -923,6 +1033,13 @@ def show(report: Report, args: argparse.Namespace) -> None:
     print(
         f"alarm probe events sent {report.probe_sent:,} once each (no resend), stored {report.probe_stored:,}"
     )
+    dropped = report.broker_dropped
+    print(
+        "broker: SMARTPUMP_BENCH_MQTT_URL (its drops are not counted)"
+        if dropped is None
+        else f"broker: started by the run with max_queued_messages {MAX_QUEUED_MESSAGES:,}; times it logged "
+        f"dropping a client's outgoing messages {dropped:,}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -937,6 +1054,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probe-hz", type=float, default=5.0)
     parser.add_argument("--port", type=int, default=18791)
     parser.add_argument("--quick", action="store_true", help="1,000 pumps, 2,000 events/s, 10 s")
+    parser.add_argument(
+        "--api-port", type=int, default=None, help="the API replica's port (default: --port + 1)"
+    )
+    parser.add_argument(
+        "--api-replica",
+        action="store_true",
+        help="read the fleet list and the live stream from a second server process that ingests nothing "
+        "(both with SMARTPUMP_LIVE_BUS)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.pumps, args.rate, args.seconds = 1000, 2000.0, 10.0

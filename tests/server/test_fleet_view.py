@@ -214,11 +214,9 @@ def test_presence_is_one_rule_of_last_heard_link_and_channels() -> None:
     assert Presence.IDLE.reachable and not Presence.SILENT.reachable
 
 
-def test_the_fleet_api_lists_the_alarms_pumps_show_now_within_the_callers_facilities(world: World) -> None:
-    north, south = world.facility("north"), world.facility("south")
-    biomed = world.as_role(Role.BIOMED, north)
-    world.pump(biomed, north, SERIAL)
-    world.pump(world.as_role(Role.BIOMED, south), south, "S-1")
+def paused_past_reminder(world: World) -> None:
+    """Pump ``SERIAL`` (registered) reports channel A paused past its reminder in a heartbeat stored
+    directly (no live message is published for it)."""
     pump = _pump(world.clock)
     start(pump, "A", basic("60", vtbi="100"))
     pump.pause("A")
@@ -229,6 +227,14 @@ def test_the_fleet_api_lists_the_alarms_pumps_show_now_within_the_callers_facili
             session, world.clock, row, heartbeat_of_status(pump.status(), interval_s=30)
         )
         session.commit()
+
+
+def test_the_fleet_api_lists_the_alarms_pumps_show_now_within_the_callers_facilities(world: World) -> None:
+    north, south = world.facility("north"), world.facility("south")
+    biomed = world.as_role(Role.BIOMED, north)
+    world.pump(biomed, north, SERIAL)
+    world.pump(world.as_role(Role.BIOMED, south), south, "S-1")
+    paused_past_reminder(world)
     shown = world.client.get("/api/v1/fleet/alarms", headers=biomed).json()
     assert [(a["pump"], a["channel"], a["alarm"], a["priority"]) for a in shown] == [
         (SERIAL, "A", AlarmId.CHANNEL_PAUSED.value, "medium")

@@ -23,6 +23,7 @@ from smartpump.server.auth import password_hasher
 from smartpump.server.body_limits import BodyLimits, json_limits
 from smartpump.server.capacity import Capacity
 from smartpump.server.db.engine import make_engine, make_ingest_engine, make_session_factory
+from smartpump.server.live_bus import LiveBus, libpq_dsn
 from smartpump.server.login_throttle import LoginThrottle
 from smartpump.server.metrics import Metrics
 from smartpump.server.settings import Settings
@@ -86,6 +87,8 @@ def server_state(
         ),
         sim_fleet=sim_fleet,
     )
+    if settings.live_bus:
+        state.background.append(LiveBus(libpq_dsn(engine.url), state.live))
     link = sim_fleet.link if sim_fleet is not None and sim_fleet.link is not None else InProcessLink()
     state.background.append(
         IngestWorker(server_transport(settings, link), link=link, stall_after_s=settings.ingest_stall_after_s)

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     device_registry: Path | None = None
     ingest_register_facility: str | None = None
     offline_after_s: int = Field(default=300, ge=1)
+    live_bus: bool = False
+    """Share live messages with the other server processes on the same PostgreSQL database (LISTEN/NOTIFY):
+    set it on every replica when there is more than one (``server/live_bus.py``)."""
     ingest_stall_after_s: int = Field(default=60, ge=1)
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
     hl7_time_zone: str = Field(default="UTC", max_length=64)
@@ -106,6 +109,8 @@ class Settings(BaseSettings):
                     f"SMARTPUMP_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} "
                     "characters in production"
                 )
+        if self.live_bus and not self.database_url.startswith(("postgresql", "postgres://")):
+            raise ValueError("SMARTPUMP_LIVE_BUS needs a PostgreSQL SMARTPUMP_DATABASE_URL (LISTEN/NOTIFY)")
         if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
             raise ValueError("SMARTPUMP_MQTT_CERT_FILE and SMARTPUMP_MQTT_KEY_FILE are set together")
         if not key and not self.is_production:

@@ -27,6 +27,7 @@ from smartpump.server.db.bulk import update_rows
 from smartpump.server.db.models import ChannelState, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
+from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.services.fleet import SHOWS_DOSE, record_status
 from smartpump.server.services.presence import Presence, presence_of
 from smartpump.server.services.tile_look import PRIORITY_ORDER, alarm_label, look_of, tile_look
@@ -598,6 +599,16 @@ def live_views(
         )
         for pump in pumps
     }
+
+
+def current_views(
+    session: Session, facility_ids: frozenset[int] | None, now: datetime, offline_after_s: float
+) -> list[tuple[int, dict[str, object]]]:
+    """The live view of every pump of these facilities (None: all) with its facility id, in serial
+    order: what a live stream starts from."""
+    pumps = fleet_repo.all_pumps(session, facility_ids=facility_ids)
+    views = live_views(session, pumps, now, offline_after_s)
+    return [(pump.facility_id, views[pump.id]) for pump in pumps]
 
 
 def compose_view(

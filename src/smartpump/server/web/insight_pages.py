@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Final
@@ -17,7 +17,7 @@ from smartpump.server.api.deps import SessionDep, StateDep, require_roles
 from smartpump.server.auth import ALL_ROLES, Access, Role
 from smartpump.server.errors import InvalidInputError
 from smartpump.server.live import LiveMessage
-from smartpump.server.services import cqi, cqi_suggestions
+from smartpump.server.services import cqi, cqi_suggestions, fleet_view
 from smartpump.server.web.live_display import with_display
 from smartpump.server.web.render import CQI_ROLES, render
 
@@ -127,10 +127,19 @@ def sse_frame(message: LiveMessage) -> str:
     return f"event: {message.kind}\ndata: {data}\n\n"
 
 
-async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
-    """SSE frames of the live messages, with a comment ping after each quiet ``HEARTBEAT_S``.
+CURRENT_EVENT: Final = "live.current"
+"""The frame after a stream's starting views: the page now shows what the server holds."""
 
-    The next message is awaited in a task so that the ping can interrupt the wait without ending the
+
+async def _frames(
+    batches: AsyncGenerator[list[LiveMessage]], current: Callable[[], list[LiveMessage]]
+) -> AsyncIterator[str]:
+    """SSE frames: the ``current`` view of every pump, read once the subscription is registered (so no
+    change falls between them), closed by a ``live.current`` frame; then the live messages, one chunk per
+    batch, with a comment ping after each quiet ``HEARTBEAT_S``; the stream ends when the hub ends the
+    subscription (the browser opens a new one, which starts from the current views again).
+
+    The next batch is awaited in a task so that the ping can interrupt the wait without ending the
     subscription. When the browser leaves while that task still reads, cancelling the task ends the
     subscription (its ``finally`` unsubscribes); closing the subscription then, as well, would raise
     ``aclose(): asynchronous generator is already running``. Otherwise the subscription is closed here.
@@ -138,35 +147,54 @@ async def _frames(messages: AsyncGenerator[LiveMessage]) -> AsyncIterator[str]:
     during the cleanup cannot cut it short.
     """
     yield "retry: 2000\n: connected\n\n"
-    pending: asyncio.Future[LiveMessage] | None = None
+    pending: asyncio.Future[list[LiveMessage]] | None = None
     try:
+        await anext(batches)
+        views = await asyncio.to_thread(current)
+        done = f"event: {CURRENT_EVENT}\ndata: {json.dumps({'pumps': len(views)})}\n\n"
+        yield "".join(sse_frame(with_display(message)) for message in views) + done
         while True:
             if pending is None:
-                pending = asyncio.ensure_future(anext(messages))
-            done, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
-            if not done:
+                pending = asyncio.ensure_future(anext(batches))
+            finished, _ = await asyncio.wait({pending}, timeout=HEARTBEAT_S)
+            if not finished:
                 yield ": ping\n\n"
                 continue
-            message = pending.result()
+            try:
+                batch = pending.result()
+            except StopAsyncIteration:
+                return
             pending = None
-            yield sse_frame(with_display(message))
+            yield "".join(sse_frame(with_display(message)) for message in batch)
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
         else:
-            await messages.aclose()
+            await batches.aclose()
 
 
 @router.get("/ui/stream")
 async def stream(request: Request, access: StreamUser, state: StateDep, session: SessionDep) -> Response:
-    """Live fleet messages of the caller's facilities as Server-Sent Events (text/event-stream only); the
-    request's database session is released before streaming, so open streams hold no connection."""
+    """Live fleet messages of the caller's facilities as Server-Sent Events (text/event-stream only),
+    starting from every pump's current view; the request's database session is released before
+    streaming, and the starting views are read with a session of their own, so open streams hold no
+    connection."""
     if "text/event-stream" not in request.headers.get("accept", ""):
         raise InvalidInputError("this endpoint speaks text/event-stream only", code="ui.stream_accept")
     scope = access.principal.scope(ALL_ROLES)
     session.close()
+
+    def current() -> list[LiveMessage]:
+        now = state.clock.now()
+        with state.sessions() as reading:
+            views = fleet_view.current_views(reading, scope, now, state.settings.offline_after_s)
+        return [
+            LiveMessage(kind="pump.view", facility_id=facility_id, payload=view, ts=now)
+            for facility_id, view in views
+        ]
+
     return StreamingResponse(
-        _frames(state.live.subscribe(scope)),
+        _frames(state.live.subscribe(scope), current),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

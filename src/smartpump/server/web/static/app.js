@@ -158,7 +158,12 @@ function startLive() {
     });
   }
   handle("pump.view", onView);
-  source.onopen = function () { text(state, "live: connected"); document.body.setAttribute("data-live-state", "open"); };
+  /* "open" once the stream's starting views (every pump as the server holds it now) are shown */
+  source.onopen = function () { text(state, "live: catching up…"); };
+  source.addEventListener("live.current", function () {
+    text(state, "live: connected");
+    document.body.setAttribute("data-live-state", "open");
+  });
   source.onerror = function () {
     text(state, "live: reconnecting…");
     document.body.setAttribute("data-live-state", "error");
