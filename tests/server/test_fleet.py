@@ -61,6 +61,13 @@ def test_pagination_pages_through_pumps(world: World) -> None:
     assert [p["serial"] for p in page.json()] == ["P-2", "P-3"]
     assert page.headers["X-Total-Count"] == "5"
     assert "offset=4" in page.headers["Link"]
+    last = world.client.get("/api/v1/pumps", headers=biomed, params={"limit": 2, "offset": 4})
+    assert [p["serial"] for p in last.json()] == ["P-4"]
+    assert last.headers["X-Total-Count"] == "5" and "Link" not in last.headers
+    beyond = world.client.get("/api/v1/pumps", headers=biomed, params={"limit": 2, "offset": 9})
+    assert beyond.json() == [] and beyond.headers["X-Total-Count"] == "5"
+    filtered = world.client.get("/api/v1/pumps", headers=biomed, params={"model": "no-such-model"})
+    assert filtered.json() == [] and filtered.headers["X-Total-Count"] == "0"
 
 
 def test_bad_pagination_is_a_422_with_a_code(world: World) -> None:

@@ -1,5 +1,8 @@
 """Typed dependencies: the shared state, a session per request, the caller, and role guards.
 
+Dependencies that never wait on I/O are ``async``: FastAPI runs a sync one in its thread pool, a thread
+hand-off per dependency per request that costs most when ingest keeps the interpreter busy.
+
 Every route declares its access exactly once: ``Annotated[Access, require_roles(...)]`` or the
 ``PUBLIC`` marker. ``tests/server`` walks ``app.routes`` and fails on a route that declares neither.
 """
@@ -34,7 +37,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:
     """The app's shared state."""
     state: ServerState = request.app.state.smartpump
     return state
@@ -55,17 +58,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The server settings."""
     return state.settings
 
 
-def get_clock(state: StateDep) -> Clock:
+async def get_clock(state: StateDep) -> Clock:
     """The server clock."""
     return state.clock
 
 
-def get_hasher(state: StateDep) -> PasswordHasher:
+async def get_hasher(state: StateDep) -> PasswordHasher:
     """The password hasher."""
     return state.hasher
 
@@ -127,7 +130,7 @@ def require_roles(*roles: Role, before_password_change: bool = False) -> Any:
     return Depends(RoleGuard(frozenset(roles), before_password_change=before_password_change))
 
 
-def public_route() -> None:
+async def public_route() -> None:
     """Marker dependency: the route is deliberately open to anyone (health, token, metrics)."""
 
 
@@ -137,11 +140,7 @@ PUBLIC: Final = Depends(public_route)
 class Page:
     """Pagination parameters: ``limit`` (1-500, default 50) and ``offset``."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 50,
-        offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="items to skip")] = 0,
-    ) -> None:
+    def __init__(self, limit: int, offset: int) -> None:
         self.limit = limit
         self.offset = offset
 
@@ -152,7 +151,15 @@ class Page:
             response.headers["Link"] = f'<?limit={self.limit}&offset={self.offset + self.limit}>; rel="next"'
 
 
-PageDep = Annotated[Page, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="items to skip")] = 0,
+) -> Page:
+    """The page a list request asks for."""
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
 MAX_ID: Final = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 """A numeric id in a URL, bounded to what every database column can hold."""
