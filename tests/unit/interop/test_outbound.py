@@ -113,6 +113,22 @@ def test_pcd10_bolus_names_its_parent_order() -> None:
     assert obr is not None and (obr.value(2), obr.value(29)) == ("B1", "AB12345")
 
 
+def test_pcd10_of_a_fluid_with_no_drug_names_the_pump_as_its_service_and_validates() -> None:
+    # A basic infusion with no drug and no order (the demo's fluids) left OBR-4, required, empty.
+    fluid = replace(
+        START,
+        order_id="",
+        filler_id="",
+        drug_code="",
+        source=replace(SOURCE, drug_name="", concentration=None),
+    )
+    message = build_pcd10(fluid)
+    obr = message.first("OBR")
+    assert obr is not None
+    assert (obr.value(2), obr.value(4, 1), obr.value(4, 2)) == ("", "70049", "MDC_DEV_PUMP_INFUS_LVP_MDS")
+    assert structure_problems(message) == ()
+
+
 def test_rate_change_is_stop_then_start() -> None:
     faster = SourceChannel(rate_ml_per_h=Decimal(20), label="Primary")
     stop, start = rate_change_reports(START, faster, stop_control_id="s", start_control_id="t")

@@ -1,7 +1,9 @@
 """IHE PCD-10 (IPEC): one infusion event -> ORU^R42^ORU_R01, laid out as TF Vol. 2 Appendix M.1.2.2.
 
 OBR-2 carries the PCD-03 order ID (``<order>^PCD-03``) so the EHR reconciles the administration
-with its order; for a bolus from a running infusion OBR-29 names the parent order.
+with its order (an empty ID for an infusion started at the pump); for a bolus from a running infusion
+OBR-29 names the parent order. OBR-4 (required) is the drug given, or for a fluid with no drug the pump
+itself (its MDS term), as PCD-01 names it.
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ def build_pcd10(report: InfusionEventReport) -> Message:
     )
     filler = report.filler_id or f"{report.order_id}-{report.control_id}"
     parent: FieldValue | None = ((report.parent_order_id, "PCD-03"),) if report.parent_order_id else None
+    given = report.drug_code or report.source.drug_name
     obr = build_segment(
         "OBR",
         "1",
         (report.order_id, "PCD-03"),
         (filler, device.sending_application, device.eui64, "EUI-64"),
-        (report.drug_code, report.source.drug_name),
+        (report.drug_code, report.source.drug_name) if given else codes.term(device.mds_refid).cwe(),
         None,
         None,
         format_timestamp(report.event_time),
