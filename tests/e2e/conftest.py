@@ -132,31 +132,60 @@ def _seed_users(state: ServerState) -> int:
         return facility.id
 
 
+def api_client(url: str) -> httpx.Client:
+    """An HTTP client for the server's API (``/api/v1``) with the e2e timeout."""
+    return httpx.Client(base_url=f"{url}/api/v1", timeout=HTTP_TIMEOUT_S)
+
+
+def bearer(http: httpx.Client, username: str) -> dict[str, str]:
+    """The Authorization header of a seeded user, from the token endpoint."""
+    response = http.post("/auth/token", data={"username": username, "password": PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def register_pump(
+    http: httpx.Client,
+    biomed: dict[str, str],
+    facility_id: int,
+    serial: str,
+    *,
+    model: str = "lvp-4",
+    care_area: str | None = "ADULT_ICU",
+    location: str,
+) -> None:
+    """Register a pump as the biomed does (``POST /api/v1/pumps``)."""
+    response = http.post(
+        "/pumps",
+        headers=biomed,
+        json={
+            "facility_id": facility_id,
+            "serial": serial,
+            "model": model,
+            "firmware": "1.0.0",
+            "care_area": care_area,
+            "location": location,
+        },
+    )
+    response.raise_for_status()
+
+
 def _seed_through_api(url: str, facility_id: int, fleet: SimFleet) -> None:
-    with httpx.Client(base_url=f"{url}/api/v1", timeout=HTTP_TIMEOUT_S) as http:
-
-        def token(username: str) -> dict[str, str]:
-            response = http.post("/auth/token", data={"username": username, "password": PASSWORD})
-            response.raise_for_status()
-            return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-        biomed, pharmacist, approver, second = token("bea"), token("phil"), token("april"), token("arlo")
+    with api_client(url) as http:
+        biomed, pharmacist = bearer(http, "bea"), bearer(http, "phil")
+        approver, second = bearer(http, "april"), bearer(http, "arlo")
         for serial in fleet.serials():
             with fleet.lock:
                 status = fleet.pump(serial).status()
-            response = http.post(
-                "/pumps",
-                headers=biomed,
-                json={
-                    "facility_id": facility_id,
-                    "serial": serial,
-                    "model": status.model,
-                    "firmware": "1.0.0",
-                    "care_area": status.care_area,
-                    "location": f"Bed {serial[-2:]}",
-                },
+            register_pump(
+                http,
+                biomed,
+                facility_id,
+                serial,
+                model=status.model,
+                care_area=status.care_area,
+                location=f"Bed {serial[-2:]}",
             )
-            response.raise_for_status()
         document = json_format.to_document(fleet.library)
         body = json_format.encode_json({"facility_id": facility_id, "document": document})
         created = http.post(

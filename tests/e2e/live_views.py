@@ -1,10 +1,15 @@
 """Live updates as the server sends them: set a pump's active alarms, link or battery in the fleet view's
-tables, then publish ``fleet_view.live_view`` of it, the message ingest publishes after a change."""
+tables, then publish ``fleet_view.live_view`` of it, the message ingest publishes after a change.
+
+Only painted pumps (``painted_pump``) are painted so: a simulated pump's heartbeat carries its own alarms
+and link, and the server rightly replaces a painted view with it at any moment.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import delete, select
 
@@ -12,10 +17,32 @@ from smartpump.server.db.models import Pump
 from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.models_fleet_view import ActiveAlarm
 from smartpump.server.services import fleet_view
-from tests.e2e.conftest import LiveServer
+from smartpump.server.services.fleet import ChannelReport, record_status
+from tests.e2e.conftest import LiveServer, api_client, bearer, register_pump
+
+ALARMING_COUNTED: Final = (
+    "() => document.querySelector('#count-alarming')?.textContent"
+    " === String(document.querySelectorAll('[data-pump].alarming').length)"
+)
+"""A page function, true when the station's alarming count is the number of alarming tiles."""
 
 Shown = tuple[str, str | None, str, datetime]
 """One alarm a pump shows: alarm id, channel (None: the whole pump), priority, since."""
+
+
+def painted_pump(server: LiveServer, serial: str, *, channels: str = "AB") -> str:
+    """Register (once) a pump no simulated pump speaks for, heard now with idle ``channels``; its serial."""
+    state = server.state
+    with state.sessions() as session:
+        known = session.scalars(select(Pump.id).where(Pump.serial == serial)).first() is not None
+    if not known:
+        with api_client(server.url) as http:
+            register_pump(http, bearer(http, "bea"), server.facility_id, serial, location=f"Bed {serial}")
+    with state.sessions() as session:
+        idle = tuple(ChannelReport(channel=cid, state="idle") for cid in channels)
+        record_status(session, state.clock, serial, seen_at=state.clock.now(), channels=idle)
+        session.commit()
+    return serial
 
 
 def publish_view(
@@ -25,8 +52,12 @@ def publish_view(
     *,
     battery_percent: int | None = None,
     online: bool | None = None,
+    publish: bool = True,
 ) -> dict[str, object]:
-    """Replace the pump's active alarms (and battery, link when given), publish its view; return the view."""
+    """Replace the pump's active alarms (and battery, link when given), publish its view unless not to
+    (a change whose message was lost); return the view."""
+    if serial in server.serials:
+        raise AssertionError(f"{serial} is a simulated pump: its next heartbeat replaces a painted view")
     state = server.state
     now = state.clock.now()
     with state.sessions() as session:
@@ -52,5 +83,6 @@ def publish_view(
             link.online, link.status_changed_at = online, now
         session.commit()
         view = fleet_view.live_view(session, pump, now, state.settings.offline_after_s)
-    state.live.publish(server.facility_id, "pump.view", view)
+    if publish:
+        state.live.publish(server.facility_id, "pump.view", view)
     return view

@@ -15,7 +15,7 @@ from smartpump.pump.alarms import AlarmId
 from smartpump.server.auth import Role
 from tests.e2e.axe import Violation, run_axe, summary_table
 from tests.e2e.conftest import REPO, LiveServer, login, shot
-from tests.e2e.live_views import publish_view
+from tests.e2e.live_views import painted_pump, publish_view
 from tests.server.access_web import ACCESS
 
 pytestmark = pytest.mark.e2e
@@ -165,13 +165,13 @@ def _blocking(violations: list[Violation]) -> str:
 def test_alarm_offline_and_error_states_have_no_serious_or_critical_violation(
     new_page: Any, live_server: LiveServer
 ) -> None:
+    alarming, offline = (painted_pump(live_server, serial) for serial in ("PAINT-01", "PAINT-02"))
     nurse = new_page(LAPTOP, bypass_csp=True)
     login(nurse, "nina")
     wall = new_page(WALL, bypass_csp=True)
     login(wall, "vic")
     for screen in (nurse, wall):
         expect(screen.locator("body")).to_have_attribute("data-live-state", "open")
-    alarming, offline = live_server.serials
     now = live_server.state.clock.now()
     alarms = [
         (AlarmId.OCCLUSION_DOWNSTREAM.value, "A", "high", now),

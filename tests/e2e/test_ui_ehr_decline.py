@@ -5,7 +5,6 @@ the order declined with PIV 9023 and the nurse's reason."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -19,18 +18,10 @@ from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.services.ehr import OrderListener
 from tests.e2e.conftest import SERVER_START_S, LiveServer, login, shot
 from tests.server.ehr_support import dopamine_order
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 LAPTOP = {"width": 1366, "height": 768}
-
-
-def _until(check: Any, what: str) -> None:
-    """Wait for a state of the server or the fleet (polling with a deadline, never a fixed sleep)."""
-    deadline = time.monotonic() + SERVER_START_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _declined_event_stored(live_server: LiveServer, serial: str, channel: str) -> bool:
@@ -63,7 +54,7 @@ def test_a_nurse_declines_an_ehr_order_on_the_panel_and_the_pump_page_shows_why(
             row = fleet_repo.pump_by_serial(session, serial)
             return row is not None and row.last_seen is not None and session.get(PumpLink, row.id) is not None
 
-    _until(heard_from, "the pump to be heard from")
+    wait_until(heard_from, "the pump to be heard from", timeout_s=SERVER_START_S)
     with live_server.state.sessions() as session:
         row = fleet_repo.pump_by_serial(session, serial)
         assert row is not None
@@ -83,7 +74,7 @@ def test_a_nurse_declines_an_ehr_order_on_the_panel_and_the_pump_page_shows_why(
             pending = fleet.pump(serial).channel(channel).pending
             return pending is not None and pending.auto_programmed
 
-    _until(offered, "the offer to reach the pump")
+    wait_until(offered, "the offer to reach the pump", timeout_s=SERVER_START_S)
 
     page = new_page(LAPTOP)
     login(page, "nina")
@@ -104,7 +95,11 @@ def test_a_nurse_declines_an_ehr_order_on_the_panel_and_the_pump_page_shows_why(
     expect(page.locator("#panel-message")).to_contain_text("EHR order declined")
     expect(page.locator("#channel-state")).to_have_text("idle")
 
-    _until(lambda: _declined_event_stored(live_server, serial, channel), "the decline to reach the server")
+    wait_until(
+        lambda: _declined_event_stored(live_server, serial, channel),
+        "the decline to reach the server",
+        timeout_s=SERVER_START_S,
+    )
     page.goto(f"/ui/pumps/{serial}")
     row = page.locator("#ehr-orders tr.order-declined")
     expect(row).to_contain_text("UI-16")

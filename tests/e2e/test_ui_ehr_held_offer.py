@@ -6,7 +6,6 @@ accepts the other (the bolus runs)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -19,13 +18,14 @@ from smartpump.demo.fleet import SimFleet
 from smartpump.interop.hl7v2.ack import ack_code_of
 from smartpump.interop.hl7v2.message import Message, parse
 from smartpump.pump.capabilities import PumpModel
-from smartpump.server.db.models import ChannelState, Event
+from smartpump.server.db.models import Event
 from smartpump.server.db.models_fleet_ops import PumpLink
 from smartpump.server.db.repositories import fleet as fleet_repo
 from smartpump.server.services.ehr import OrderListener
 from tests.e2e.conftest import SERVER_START_S, LiveServer, login, serve, shot
 from tests.factories import make_care_area
 from tests.server.ehr_support import dopamine_order, full_library
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 LAPTOP = {"width": 1366, "height": 768}
@@ -42,15 +42,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     yield from serve(
         tmp_path_factory, replace(base, care_areas=(*base.care_areas, pca_area), entries=entries)
     )
-
-
-def _until(check: Any, what: str) -> None:
-    """Wait for a state of the server or the fleet (polling with a deadline, never a fixed sleep)."""
-    deadline = time.monotonic() + SERVER_START_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _with_field(message: Message, segment: str, index: int, value: str) -> str:
@@ -109,7 +100,7 @@ def _running_ehr_infusion(live_server: LiveServer, fleet: SimFleet) -> tuple[str
             row = fleet_repo.pump_by_serial(session, serial)
             return row is not None and row.last_seen is not None and session.get(PumpLink, row.id) is not None
 
-    _until(heard_from, "the pump to be heard from")
+    wait_until(heard_from, "the pump to be heard from", timeout_s=SERVER_START_S)
     with live_server.state.sessions() as session:
         row = fleet_repo.pump_by_serial(session, serial)
         assert row is not None
@@ -127,22 +118,26 @@ def _running_ehr_infusion(live_server: LiveServer, fleet: SimFleet) -> tuple[str
             pending = fleet.pump(serial).channel(channel).pending
             return pending is not None and pending.auto_programmed
 
-    _until(offered, "the parent order to reach the pump")
+    wait_until(offered, "the parent order to reach the pump", timeout_s=SERVER_START_S)
     fleet.act(serial, lambda p: p.confirm(channel))
     fleet.act(serial, lambda p: p.start(channel))
 
-    def running_for_the_server() -> bool:
+    def started_for_the_server() -> bool:
+        # The order's own start event, not the channel state: a heartbeat may report the channel running
+        # while the event that starts the order is still in the pump's outbox; orders link by their events.
         with live_server.state.sessions() as session:
             row = fleet_repo.pump_by_serial(session, serial)
             assert row is not None
-            states = session.scalars(
-                select(ChannelState.state).where(
-                    ChannelState.pump_id == row.id, ChannelState.channel == channel
+            data = session.scalars(
+                select(Event.data).where(
+                    Event.pump_id == row.id, Event.channel == channel, Event.type == "infusion.started"
                 )
             ).all()
-            return "running" in states
+            return any(json.loads(d).get("auto_programmed") is True for d in data)
 
-    _until(running_for_the_server, "the server to see the parent infusion running")
+    wait_until(
+        started_for_the_server, "the server to store the parent infusion's start", timeout_s=SERVER_START_S
+    )
     return serial, patient, channel
 
 
@@ -152,7 +147,11 @@ def test_a_held_loading_dose_is_declined_and_a_held_bolus_accepted_on_the_panel(
     fleet = live_server.fleet
     serial, patient, channel = _running_ehr_infusion(live_server, fleet)
     _accepted(live_server, _dose_order(serial, patient, channel, "UI-L1", "UI-N1", loading=True))
-    _until(lambda: fleet.held_offer(serial, channel) is not None, "the loading dose to be held")
+    wait_until(
+        lambda: fleet.held_offer(serial, channel) is not None,
+        "the loading dose to be held",
+        timeout_s=SERVER_START_S,
+    )
 
     page = new_page(LAPTOP)
     login(page, "nina")
@@ -186,7 +185,7 @@ def test_a_held_loading_dose_is_declined_and_a_held_bolus_accepted_on_the_panel(
             ).all()
             return any(json.loads(d).get("reason") == "not_due" for d in data)
 
-    _until(declined_event_stored, "the decline to reach the server")
+    wait_until(declined_event_stored, "the decline to reach the server", timeout_s=SERVER_START_S)
     page.goto(f"/ui/pumps/{serial}")
     row = page.locator("#ehr-orders tr.order-declined")
     expect(row).to_contain_text("UI-L1")
@@ -194,7 +193,11 @@ def test_a_held_loading_dose_is_declined_and_a_held_bolus_accepted_on_the_panel(
     expect(row).to_contain_text("not due")
 
     _accepted(live_server, _dose_order(serial, patient, channel, "UI-B1", "UI-N1", loading=False))
-    _until(lambda: fleet.held_offer(serial, channel) is not None, "the bolus to be held")
+    wait_until(
+        lambda: fleet.held_offer(serial, channel) is not None,
+        "the bolus to be held",
+        timeout_s=SERVER_START_S,
+    )
     page.goto(f"/ui/panel/{serial}?channel={channel}")
     held = page.locator("#held-offer")
     expect(held).to_contain_text("EHR offer waiting: Bolus")

@@ -8,15 +8,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from smartpump.server.db.models import ChannelState, Pump
-from smartpump.server.services import fleet_view
 from smartpump.server.services.fleet import ChannelReport, record_status
-from tests.e2e.conftest import HTTP_TIMEOUT_S, PASSWORD, LiveServer, login, shot
+from tests.e2e.conftest import LiveServer, login, shot
+from tests.e2e.live_views import painted_pump, publish_view
 
 pytestmark = pytest.mark.e2e
 LAPTOP: Final = {"width": 1366, "height": 768}
@@ -25,25 +24,6 @@ SHOWN: Final = {
     "A": {"dose": "1.01 mg/h", "rate": "0.5", "remaining": "1.5", "time": "22:46"},
     "B": {"dose": "1,250 units/h", "rate": "25.0", "remaining": "240.0", "time": "1:30"},
 }
-
-
-def _register(live_server: LiveServer) -> None:
-    with httpx.Client(base_url=f"{live_server.url}/api/v1", timeout=HTTP_TIMEOUT_S) as http:
-        token = http.post("/auth/token", data={"username": "bea", "password": PASSWORD})
-        token.raise_for_status()
-        response = http.post(
-            "/pumps",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-            json={
-                "facility_id": live_server.facility_id,
-                "serial": SERIAL,
-                "model": "lvp-4",
-                "firmware": "1.0.0",
-                "care_area": "ADULT_ICU",
-                "location": "Bed 40",
-            },
-        )
-        response.raise_for_status()
 
 
 def _report(live_server: LiveServer, channels: dict[str, tuple[ChannelReport, Decimal, Decimal]]) -> None:
@@ -61,15 +41,6 @@ def _report(live_server: LiveServer, channels: dict[str, tuple[ChannelReport, De
         session.commit()
 
 
-def _publish_view(live_server: LiveServer) -> None:
-    """The server's own live message for the pump (``fleet_view.live_view``), as ingest publishes it."""
-    state = live_server.state
-    with state.sessions() as session:
-        pump = session.scalars(select(Pump).where(Pump.serial == SERIAL)).one()
-        view = fleet_view.live_view(session, pump, state.clock.now(), state.settings.offline_after_s)
-    state.live.publish(live_server.facility_id, "pump.view", view)
-
-
 def _expect_shown(page: Any) -> None:
     tile = page.locator(f'[data-pump="{SERIAL}"]')
     for cid, fields in SHOWN.items():
@@ -79,7 +50,7 @@ def _expect_shown(page: Any) -> None:
 
 
 def test_a_live_update_reads_as_the_page_reads_after_a_reload(new_page: Any, live_server: LiveServer) -> None:
-    _register(live_server)
+    painted_pump(live_server, SERIAL, channels="")
     running = ChannelReport(
         channel="A",
         state="running",
@@ -118,7 +89,7 @@ def test_a_live_update_reads_as_the_page_reads_after_a_reload(new_page: Any, liv
         live_server,
         {"A": (paused, Decimal("1.45"), Decimal("1366.2")), "B": (heparin, Decimal(240), Decimal(90))},
     )
-    _publish_view(live_server)
+    publish_view(live_server, SERIAL)
     _expect_shown(page)
     shot(page, "station-live-values-1366x768", full_page=False)
     page.reload()
