@@ -33,6 +33,7 @@ from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
 from tests.server.conftest import _wipe, clock, database_url, engine, settings  # noqa: F401  (fixtures)
 from tests.server.connected_helpers import Harness, wire
 from tests.unit.transport.helpers import vitals_every_minute
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
@@ -55,7 +56,8 @@ class Rig:
 
     def __init__(self, settings: Settings, engine: Engine, tmp_path: Path, broker_url: str) -> None:  # noqa: F811
         _reachable(broker_url)
-        self.prefix = f"smartpump-test/{uuid.uuid4().hex[:12]}/v1"
+        self.tag = uuid.uuid4().hex[:12]
+        self.prefix = f"smartpump-test/{self.tag}/v1"
         self.broker_url = broker_url
         self.settings = settings.model_copy(update={"mqtt_url": broker_url, "mqtt_topic_prefix": self.prefix})
         self.engine = engine
@@ -87,7 +89,9 @@ class Rig:
         if serial not in self.pumps:
             self.server.register(serial)
         log = self.pumps[serial][0] if serial in self.pumps else EventLog(serial)
-        transport = MqttTransport.for_pump(serial, self.mqtt())
+        # The client id names the rig too: a pump of another test process with the same serial would take
+        # over this one's broker session (and its subscriptions) under the default id.
+        transport = MqttTransport.for_pump(serial, self.mqtt(), client_id=f"pump-{self.tag}-{serial}")
         uplink = Uplink(
             outbox=Outbox(self.tmp_path / f"{serial}.sqlite", pump=serial),
             transport=transport,
@@ -254,11 +258,12 @@ def test_forged_and_replayed_commands_are_refused_and_the_refusals_reach_the_sto
     def until_answered() -> None:
         rig.pumps["f-1"][1].take(log.since(0))
 
-    deadline = time.monotonic() + WAIT_S
-    while not accepted and time.monotonic() < deadline:
-        time.sleep(0.05)
+    def refusals() -> int:
+        return sum(1 for e in log.since(0) if e.type is EventType.COMMAND_REFUSED)
+
+    wait_until(lambda: bool(accepted), "the genuine command to be accepted")
     send(command_message("f-1", command("genuine", keys.private_pem)))
-    time.sleep(0.5)
+    wait_until(lambda: refusals() == 2, "the replayed command to be refused")
     rig.settle(tick=until_answered)
     assert accepted == ["genuine"]
     codes = [e["data"]["code"] for e in rig.server.stored().values() if e["type"] == "command.refused"]

@@ -251,13 +251,17 @@ def test_the_server_shows_every_pump_as_it_is_over_the_real_broker(
     tmp_path: Path,
 ) -> None:
     url = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
-    prefix = f"smartpump-test/{uuid.uuid4().hex[:12]}/v1"
+    tag = uuid.uuid4().hex[:12]
+    prefix = f"smartpump-test/{tag}/v1"
     mqtt = MqttSettings.from_url(url, topics=Topics(prefix), session_expiry_s=120, reconnect_max_s=2)
     wall = FakeWall()
     transports: dict[str, MqttTransport] = {}
 
     def transport_for(serial: str) -> MqttTransport:
-        return transports.setdefault(serial, MqttTransport.for_pump(serial, mqtt))
+        # A client id of this run's own: the other backend's run has pumps with the same serials, and one
+        # client id would take over the other's broker session (its subscriptions too).
+        client_id = f"pump-{tag}-{serial}"
+        return transports.setdefault(serial, MqttTransport.for_pump(serial, mqtt, client_id=client_id))
 
     fleet = _fleet(tmp_path, settings, wall, transport_for=transport_for)
     broker_settings = settings.model_copy(update={"mqtt_url": url, "mqtt_topic_prefix": prefix})
