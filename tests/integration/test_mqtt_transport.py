@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -97,6 +98,29 @@ def _pump(
     transport.start(received.append, lambda up: None)
     assert transport.wait_ready(WAIT_S), "pump did not connect and subscribe"
     return transport
+
+
+@contextmanager
+def _watching(settings: MqttSettings, topic: str) -> Iterator[list[bytes]]:
+    """The payloads the broker routes to ``topic`` while the block runs (subscribed before it starts)."""
+    payloads: list[bytes] = []
+    subscribed: list[int] = []
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("watcher"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.on_message = lambda c, u, m: payloads.append(bytes(m.payload))
+    client.on_subscribe = lambda c, u, mid, codes, props: subscribed.append(mid)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        _, mid = client.subscribe(topic, qos=1)
+        wait_until(lambda: mid in subscribed, "the watcher's subscription")
+        yield payloads
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _clear_retained(settings: MqttSettings) -> None:
@@ -220,9 +244,10 @@ def test_persistent_session_delivers_commands_queued_while_offline(
     _pump(settings, opened, pump, first, client_id).close()
 
     commands = [command_message(pump, {"queued": str(n)}) for n in range(3)]
-    for command in commands:
-        assert server.send(command)
-    time.sleep(0.2)
+    with _watching(settings, settings.topics.commands(pump)) as routed:
+        for command in commands:
+            assert server.send(command)
+        wait_until(lambda: len(routed) == 3, "the broker to route the commands while the pump is away")
 
     again: list[Envelope] = []
     _pump(settings, opened, pump, again, client_id)
