@@ -161,6 +161,7 @@ def heartbeat_payload(pump: str, seq: int, interval_s: int) -> bytes:
         dose_unit=None,
         rate_ml_per_h=Decimal("25"),
         infused_ml=Decimal("12.5"),
+        vtbi_ml=Decimal("250"),
         remaining_ml=Decimal("237.5"),
         remaining_min=Decimal("570"),
     )

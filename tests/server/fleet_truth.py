@@ -2,7 +2,8 @@
 
 The server is read through the functions the dashboard, the fleet API and the live stream use
 (``services.fleet_view``, ``services.presence``); the pump through ``Pump.status``. Values the heartbeat
-rounds are compared at its stated resolution (volumes 0.001 mL, time 0.1 min, rate 0.0001 mL/h, floored).
+rounds are compared at its stated resolution (volumes and VTBI 0.001 mL, time 0.1 min, rate 0.0001 mL/h,
+floored).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def divergences(
             (_floor(own.dose, "1e-12"), own.dose_unit),
         )
         differ(f"{cid}.rate_ml_per_h", row.rate_ml_per_h, _floor(own.rate_ml_per_h, "0.0001"))
+        differ(f"{cid}.volume_infused_ml", row.volume_infused_ml, _floor(own.infused_ml, "0.001"))
+        differ(f"{cid}.vtbi_ml", row.vtbi_ml, _floor(own.vtbi_ml, "0.001"))
         remaining_ml, remaining_min = fleet_view.left_now(row, now, horizon_s=offline_after_s)
         differ(f"{cid}.remaining_ml", remaining_ml, _floor(own.remaining_ml, "0.001"))
         differ(f"{cid}.remaining_min", remaining_min, _floor(own.remaining_min, "0.1"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any, cast
 
 import pytest
@@ -335,3 +336,24 @@ def test_update_rows_sets_each_keyed_row_and_only_where_the_rising_column_grows(
             select(PumpView.applied_seq, PumpView.battery_percent).order_by(PumpView.pump_id)
         )
         assert [tuple(row) for row in rows] == [(7, None), (9, 50), (4, 60)]
+
+
+def test_a_heartbeat_ahead_of_the_events_it_accounts_for_still_shows_the_pumps_vtbi(
+    harness: Harness, clock: ManualClock
+) -> None:
+    """The worker applies a step's heartbeats before its plain event batches, and a channel's events at or
+    below the heartbeat's seq are then skipped: the VTBI, stated only by ``infusion.started``, came from
+    the heartbeat or not at all."""
+    harness.register("V-1", care_area="ward")
+    pump = _pump(clock, "V-1")
+    start(pump, "A", basic("60", vtbi="100"))
+    clock.advance(600)
+    pump.sync()
+    harness.worker.ingestor.heartbeat("V-1", _heartbeat(pump))
+    harness.worker.ingestor.commit([("V-1", tuple(EventRecord.from_event(e) for e in pump.events))])
+    with harness.session() as session:
+        assert divergences(session, pump.status(), offline_after_s=HORIZON_S) == []
+        row = session.scalars(
+            select(ChannelState).join(PumpRow).where(PumpRow.serial == "V-1", ChannelState.channel == "A")
+        ).one()
+        assert (row.vtbi_ml, row.volume_infused_ml) == (Decimal(100), Decimal(10))

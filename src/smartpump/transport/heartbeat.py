@@ -5,8 +5,8 @@ Body (schema version 1 of the envelope): ``seq`` (the last event the status acco
 pump's UTC time), ``interval_s``, ``battery_percent``, ``on_ac``, ``library_version``, ``library_sha256``,
 ``configuration_version``, ``care_area``, ``alarms`` (at most ``MAX_ALARMS`` of ``{alarm, channel,
 priority}``) and ``channels`` (at most ``MAX_CHANNELS``, keyed by channel id, each ``{state, drug,
-entry_id, dose, dose_unit, rate_ml_per_h, infused_ml, remaining_ml, remaining_min}``). Decimals travel as
-plain strings with at most 8 integer and 4 fraction digits (a dose: 12 and 12): volumes to 0.001 mL,
+entry_id, dose, dose_unit, rate_ml_per_h, infused_ml, vtbi_ml, remaining_ml, remaining_min}``). Decimals
+travel as plain strings with at most 8 integer and 4 fraction digits (a dose: 12 and 12): volumes to 0.001 mL,
 time left to 0.1 min and a dose to 12 decimals, rounded down (a pump never reports more left than it
 has). Anything else is refused with a ``MessageError``.
 """
@@ -54,6 +54,7 @@ _CHANNEL_FIELDS: Final = (
     "dose_unit",
     "rate_ml_per_h",
     "infused_ml",
+    "vtbi_ml",
     "remaining_ml",
     "remaining_min",
 )
@@ -78,8 +79,8 @@ class HeartbeatAlarm:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatChannel:
-    """One channel now: state, drug and entry, dose and unit, rate (mL/h), infused and left (mL), time left
-    (min)."""
+    """One channel now: state, drug and entry, dose and unit, rate (mL/h), infused, VTBI (None: none set)
+    and left (mL), time left (min)."""
 
     channel: str
     state: str
@@ -89,6 +90,7 @@ class HeartbeatChannel:
     dose_unit: str | None
     rate_ml_per_h: Decimal
     infused_ml: Decimal
+    vtbi_ml: Decimal | None
     remaining_ml: Decimal | None
     remaining_min: Decimal | None
 
@@ -132,6 +134,7 @@ class Heartbeat:
                     "dose_unit": c.dose_unit,
                     "rate_ml_per_h": _text(c.rate_ml_per_h),
                     "infused_ml": _text(c.infused_ml),
+                    "vtbi_ml": None if c.vtbi_ml is None else _text(c.vtbi_ml),
                     "remaining_ml": None if c.remaining_ml is None else _text(c.remaining_ml),
                     "remaining_min": None if c.remaining_min is None else _text(c.remaining_min),
                 }
@@ -168,6 +171,7 @@ def heartbeat_of_status(status: PumpStatus, *, interval_s: int) -> Heartbeat:
                 dose_unit=c.dose_unit if c.dose is not None else None,
                 rate_ml_per_h=floor(c.rate_ml_per_h, RATE_STEP),
                 infused_ml=floor(c.infused_ml, VOLUME_STEP),
+                vtbi_ml=None if c.vtbi_ml is None else floor(c.vtbi_ml, VOLUME_STEP),
                 remaining_ml=None if c.remaining_ml is None else floor(c.remaining_ml, VOLUME_STEP),
                 remaining_min=None if c.remaining_min is None else floor(c.remaining_min, MINUTES_STEP),
             )
@@ -214,6 +218,7 @@ def heartbeat_of(envelope: Envelope) -> Heartbeat:
                 dose_unit=c["dose_unit"],
                 rate_ml_per_h=Decimal(c["rate_ml_per_h"]),
                 infused_ml=Decimal(c["infused_ml"]),
+                vtbi_ml=None if c["vtbi_ml"] is None else Decimal(c["vtbi_ml"]),
                 remaining_ml=None if c["remaining_ml"] is None else Decimal(c["remaining_ml"]),
                 remaining_min=None if c["remaining_min"] is None else Decimal(c["remaining_min"]),
             )
@@ -283,7 +288,7 @@ def check_heartbeat_body(body: Any, pump: str) -> dict[str, Any]:
             _text_of(channel_body["dose_unit"], f"{where}.dose_unit", MAX_UNIT)
         for name in ("rate_ml_per_h", "infused_ml"):
             _match(channel_body[name], f"{where}.{name}", _DECIMAL, "a decimal string")
-        for name in ("remaining_ml", "remaining_min"):
+        for name in ("vtbi_ml", "remaining_ml", "remaining_min"):
             if channel_body[name] is not None:
                 _match(channel_body[name], f"{where}.{name}", _DECIMAL, "a decimal string")
     return obj

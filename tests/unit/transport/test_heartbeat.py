@@ -48,6 +48,7 @@ def test_a_heartbeat_carries_the_pumps_status_and_survives_the_wire() -> None:
     assert (a.state, a.rate_ml_per_h, a.remaining_min) == ("running", D(60), D("8.3"))
     assert a.remaining_ml is not None
     assert D("9.999") <= a.infused_ml + a.remaining_ml <= D(10), "each floored to 0.001 mL"
+    assert (a.vtbi_ml, next(c for c in received.channels if c.channel == "B").vtbi_ml) == (D(10), None)
     assert received.library_sha256 == status.library_sha256
     assert received.battery_percent == 100
 
@@ -74,6 +75,8 @@ def test_a_heartbeat_carries_the_pumps_status_and_survives_the_wire() -> None:
         ),
         (lambda b: b["channels"]["A"].update(remaining_ml="-1"), "message.wrong_type"),
         (lambda b: b["channels"]["A"].update(rate_ml_per_h=60), "message.wrong_type"),
+        (lambda b: b["channels"]["A"].update(vtbi_ml="ten"), "message.wrong_type"),
+        (lambda b: b["channels"]["A"].pop("vtbi_ml"), "message.missing_field"),
         (lambda b: b["channels"]["A"].update(state="flying"), "message.wrong_type"),
         (lambda b: b["channels"]["A"].update(dose="5"), "message.wrong_type"),
         (lambda b: b["channels"].update({"bad channel": b["channels"].pop("A")}), "message.wrong_type"),

@@ -352,13 +352,12 @@ def _fold_heartbeat(one: _Held, heartbeat: Heartbeat, now: datetime) -> None:
             dose_unit=reported.dose_unit,
             rate_ml_per_h=reported.rate_ml_per_h,
             volume_infused_ml=reported.infused_ml,
+            vtbi_ml=reported.vtbi_ml,
             remaining_ml=reported.remaining_ml,
             remaining_min=reported.remaining_min,
             reported_at=now,
             updated_at=now,
         )
-        if reported.remaining_ml is None:
-            row["vtbi_ml"] = None
     if pump["configuration_version"] is None:
         # the first the server learns of the pump's configuration: a report, not an activation (that is
         # audited from the pump's configuration.activated event)
