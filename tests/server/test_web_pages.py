@@ -330,6 +330,10 @@ def test_static_assets_come_from_the_package(world: World) -> None:
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
     assert world.client.get("/ui/static/nothing.js").status_code == 404
+    linked = re.findall(r'(?:href|src)="(/ui/static/[^"]+)"', world.client.get("/ui/login").text)
+    assert {"/ui/static/app.css", "/ui/static/app.js", "/ui/static/favicon.svg"} <= set(linked)
+    assert {url: world.client.get(url).status_code for url in linked} == dict.fromkeys(linked, 200)
+    assert world.client.get("/ui/static/favicon.svg").headers["content-type"].startswith("image/svg+xml")
     assert world.client.get("/ui/static/..%2Fpages.py").status_code in (404, 422)
 
 

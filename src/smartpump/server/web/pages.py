@@ -55,7 +55,11 @@ WORK_KINDS: Final = (
 )
 _E = TypeVar("_E", MaintenanceKind, MaintenanceResult, FaultCategory)
 MAX_ROWS: Final = 500
-STATIC_TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_TYPES: Final = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @router.get("/", dependencies=[PUBLIC])
@@ -65,8 +69,8 @@ def root() -> RedirectResponse:
 
 
 @router.get("/ui/static/{name}", dependencies=[PUBLIC])
-def static(name: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9_-]+\.(css|js)$")]) -> Response:
-    """The UI's own stylesheet and script (served from the installed package: no CDN)."""
+def static(name: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9_-]+\.(css|js|svg)$")]) -> Response:
+    """The UI's own stylesheet, script and icon (served from the installed package: no CDN)."""
     suffix = name[name.rindex(".") :]
     path = resources.files("smartpump.server.web").joinpath("static", name)
     if not path.is_file():
