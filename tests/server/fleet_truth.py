@@ -78,6 +78,10 @@ def divergences(
     differ("battery_percent", pump.battery_percent, status.battery_percent)
     differ("library_sha256", pump.library_sha256, status.library_sha256)
     differ("library_version", pump.installed_library_version, status.library_version)
+    differ("care_area", pump.care_area, status.care_area)
+    differ("configuration_version", pump.configuration_version, status.configuration_version)
+    view = fleet_view.views_of(session, [pump.id]).get(pump.id)
+    differ("on_ac", None if view is None else view.on_ac, status.on_ac)
     presence = fleet_view.presence_by_pump(session, [pump], now, offline_after_s)[pump.id]
     idle = all(c.state == "idle" for c in status.channels.values())
     differ("presence", presence.value, "idle" if idle else "online")
