@@ -65,7 +65,7 @@ test-sqlite: $(STAMP)
 	SMARTPUMP_TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) -m "not slow and not e2e" -k sqlite tests/server tests/integration
 
 # The whole-system acceptance tests .ci/run adds after `make test` (slow-marked, minutes): the fleet truth
-# test over a simulated day, over three hours and over the real broker, and the EHR closed loop for every
+# test over a simulated day in process and over the real broker, and over three hours, and the EHR closed loop for every
 # order kind over independent MLLP counterparts (python-hl7 client, hl7apy listener), and the fleet-view benchmark
 # at tiny scale (benchmarks/fleet_view.py still runs and loses nothing); on PostgreSQL and on SQLite (the
 # demo's database) when PostgreSQL is configured, else on SQLite.
