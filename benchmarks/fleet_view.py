@@ -12,7 +12,8 @@ registered at first contact, the plain development broker without device identit
 simulated by ``--publishers`` processes, each with one MQTT connection for its share of the pumps; a
 pump behaves as the device uplink does: its events accumulate at its share of ``--rate``, every
 ``--batch-s`` it sends what is pending (at most 200 events) when no batch is awaiting its ack, resends a
-batch not acknowledged within ``ACK_TIMEOUT_S``, and sends a heartbeat every ``--heartbeat-s``. Event
+batch not acknowledged within ``ACK_TIMEOUT_S``, each further time after the uplink's doubled wait
+(``transport.uplink.ack_wait_s``), and sends a heartbeat every ``--heartbeat-s``. Event
 batches come from a string template checked byte for byte against the transport's encoder; heartbeats
 are built by the transport's own encoder. ``--probe-pumps`` further pumps, driven from the main process,
 raise and clear a high-priority alarm ``--probe-hz`` times a second in all. Nothing is asserted: the
@@ -63,6 +64,7 @@ from smartpump.server.broker_config import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 from smartpump.transport.heartbeat import Heartbeat, HeartbeatChannel, heartbeat_message
 from smartpump.transport.messages import EventRecord, Topics, events_message
 from smartpump.transport.mqtt import MqttSettings
+from smartpump.transport.uplink import ack_wait_s
 
 BROKER_URL = os.environ.get("SMARTPUMP_BENCH_MQTT_URL")
 PG_URL = os.environ.get("SMARTPUMP_BENCH_POSTGRES_URL")
@@ -222,7 +224,8 @@ class Uplinks:
     pumps: int
     sent_seq: list[int] = field(default_factory=list)
     acked: list[int] = field(default_factory=list)
-    in_flight: list[tuple[int, int, bytes, float] | None] = field(default_factory=list)
+    in_flight: list[tuple[int, int, bytes, float, int] | None] = field(default_factory=list)
+    """Per pump: the batch awaiting its ack (first and last seq, payload, when sent, times resent)."""
     pending: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     flying: int = 0
@@ -251,9 +254,9 @@ class Uplinks:
         with self.lock:
             flight = self.in_flight[index]
             if flight is not None:
-                if now - flight[3] < ACK_TIMEOUT_S:
+                if now - flight[3] < ack_wait_s(ACK_TIMEOUT_S, flight[4]):
                     return None
-                self.in_flight[index] = (flight[0], flight[1], flight[2], now)
+                self.in_flight[index] = (flight[0], flight[1], flight[2], now, flight[4] + 1)
                 self.resent += 1
                 return flight[2]
             count = min(int(self.pending[index]), MAX_BATCH)
@@ -267,7 +270,7 @@ class Uplinks:
     def sent(self, index: int, first: int, count: int, payload: bytes, now: float) -> None:
         """Record a new batch in flight."""
         with self.lock:
-            self.in_flight[index] = (first, first + count - 1, payload, now)
+            self.in_flight[index] = (first, first + count - 1, payload, now, 0)
             self.flying += 1
             self.batches += 1
 

@@ -2,7 +2,9 @@
 
 Therapy code only appends (``take``/``record``: one local write, never the network). ``step`` sends
 the next batch after the last acknowledged seq, one batch in flight at a time; a batch not acked
-within ``ack_timeout_s`` is sent again, and after a reconnect everything unacked is resent in order.
+within ``ack_timeout_s`` is sent again, each further time after twice the previous wait (``ack_wait_s``,
+at most ``MAX_ACK_BACKOFF`` times the timeout), so a server that falls behind is not buried under the
+fleet's resends; after a reconnect everything unacked is resent in order.
 Commands arriving on the link are verified here; refusals are answered and reported to the pump.
 An ack is believed only up to the highest seq this uplink has sent: an ack of events never sent (forged,
 or from a server that never saw them) is refused (``uplink.ack_unsent``) and deletes nothing.
@@ -36,6 +38,8 @@ from smartpump.transport.outbox import Outbox, OutboxError
 
 COMMAND_COUNTER: Final = "command"
 ACK_UNSENT: Final = "uplink.ack_unsent"
+MAX_ACK_BACKOFF: Final = 8
+"""A batch still unacknowledged is resent at most every 8 ack timeouts."""
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,12 @@ class UplinkStats:
     heartbeats_sent: int = 0
 
 
+def ack_wait_s(ack_timeout_s: float, resends: int) -> float:
+    """How long a batch already resent ``resends`` times waits for its ack before it is sent again: the
+    timeout doubled per resend, at most ``MAX_ACK_BACKOFF`` timeouts."""
+    return ack_timeout_s * min(1 << min(resends, 30), MAX_ACK_BACKOFF)
+
+
 class Uplink:
     """Moves one pump's events from its outbox to the server over a ``Transport``."""
 
@@ -98,6 +108,7 @@ class Uplink:
         self._ledger = CommandLedger(last_counter=outbox.load_counter(COMMAND_COUNTER))
         self._lock = threading.RLock()
         self._in_flight_upto: int | None = None
+        self._resends = 0
         self._sent_upto = outbox.acked_seq
         self._sent_at_s = 0.0
         self.stats = UplinkStats()
@@ -130,7 +141,7 @@ class Uplink:
                 return False
             now = self._clock.monotonic_s()
             resend = self._in_flight_upto is not None
-            if resend and now - self._sent_at_s < self._ack_timeout_s:
+            if resend and now - self._sent_at_s < ack_wait_s(self._ack_timeout_s, self._resends):
                 return False
             acked = self._outbox.acked_seq
             batch = self._outbox.pending(acked, self._batch_size)
@@ -141,6 +152,9 @@ class Uplink:
                 return False
             if resend:
                 self.stats.batches_resent += 1
+                self._resends += 1
+            else:
+                self._resends = 0
             self.stats.batches_sent += 1
             self._in_flight_upto = batch[-1].seq
             self._sent_upto = max(self._sent_upto, batch[-1].seq)

@@ -26,7 +26,7 @@ from smartpump.transport.inprocess import InProcessBroker, InProcessTransport
 from smartpump.transport.messages import Envelope, EventRecord, Kind, ack_message, command_message
 from smartpump.transport.mqtt import IngestSubscriber
 from smartpump.transport.outbox import Outbox
-from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
+from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink, ack_wait_s
 from tests.factories import make_library
 from tests.unit.transport.helpers import Store, vitals_every_minute
 
@@ -187,6 +187,56 @@ def test_batch_not_committed_is_resent_after_the_ack_timeout(
     assert uplink.backlog == 0
     assert store.rows == store.expected(list(log))
     assert uplink.stats.batches_resent == 1
+
+
+def test_each_resend_of_an_unacknowledged_batch_waits_twice_as_long_up_to_the_cap(
+    tmp_path: Path, clock: ManualClock, store: Store
+) -> None:
+    """A server that stays behind (no ack) gets the batch again after 10, 20, 40, 80, 80 s, not every 10 s;
+    the ack resets the wait for the next batch."""
+    behind = True
+    sent_at: list[float] = []
+
+    def commit_when_caught_up(pump: str, records: tuple[EventRecord, ...]) -> bool:
+        sent_at.append(clock.monotonic_s())
+        return not behind and store.commit(pump, records)
+
+    broker = InProcessBroker(clock=clock)
+    IngestSubscriber(broker.server_endpoint(), commit_when_caught_up).start()
+    uplink = Uplink(
+        outbox=Outbox(tmp_path / "o.db", pump=PUMP),
+        transport=broker.pump_endpoint(PUMP),
+        clock=clock,
+        ack_timeout_s=10,
+    )
+    log = EventLog(PUMP)
+    vitals_every_minute(log, clock, 3)
+    uplink.take(log)
+    uplink.start()
+    broker.run_until_idle()
+    first_s = clock.monotonic_s()
+    for _ in range(300):
+        clock.advance(1)
+        uplink.step()
+        broker.run_until_idle()
+    assert [t - first_s for t in sent_at] == [0, 10, 30, 70, 150, 230]
+    assert [ack_wait_s(10, n) for n in range(6)] == [10, 20, 40, 80, 80, 80]
+    assert uplink.stats.batches_resent == 5 and uplink.backlog == 3
+
+    behind = False
+    clock.advance(80)
+    uplink.step()
+    broker.run_until_idle()
+    assert uplink.backlog == 0 and store.rows == store.expected(list(log))
+    vitals_every_minute(log, clock, 2)
+    uplink.take(log)
+    behind = True
+    uplink.step()
+    broker.run_until_idle()
+    resent_from_s = clock.monotonic_s()
+    clock.advance(10)
+    assert uplink.step() is True, "the next batch waits one timeout again"
+    assert clock.monotonic_s() - resent_from_s == 10
 
 
 def test_ack_ahead_of_the_outbox_is_counted_and_ignored(tmp_path: Path, clock: ManualClock) -> None:
