@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -154,17 +155,12 @@ def test_restart_resends_only_what_was_not_acked(tmp_path: Path, clock: ManualCl
     assert min(first for first, _ in batches) == 11
 
 
-def test_batch_not_committed_is_resent_after_the_ack_timeout(
-    tmp_path: Path, clock: ManualClock, store: Store
-) -> None:
-    attempts: list[int] = []
-
-    def commit_second_time(pump: str, records: tuple[EventRecord, ...]) -> bool:
-        attempts.append(len(records))
-        return len(attempts) > 1 and store.commit(pump, records)
-
+def _three_events_sent(
+    tmp_path: Path, clock: ManualClock, commit: Callable[[str, tuple[EventRecord, ...]], bool]
+) -> tuple[InProcessBroker, Uplink, EventLog]:
+    """A pump with three events sent once (ack timeout 10 s) to a server that stores through ``commit``."""
     broker = InProcessBroker(clock=clock)
-    IngestSubscriber(broker.server_endpoint(), commit_second_time).start()
+    IngestSubscriber(broker.server_endpoint(), commit).start()
     uplink = Uplink(
         outbox=Outbox(tmp_path / "o.db", pump=PUMP),
         transport=broker.pump_endpoint(PUMP),
@@ -176,6 +172,19 @@ def test_batch_not_committed_is_resent_after_the_ack_timeout(
     uplink.take(log)
     uplink.start()
     broker.run_until_idle()
+    return broker, uplink, log
+
+
+def test_batch_not_committed_is_resent_after_the_ack_timeout(
+    tmp_path: Path, clock: ManualClock, store: Store
+) -> None:
+    attempts: list[int] = []
+
+    def commit_second_time(pump: str, records: tuple[EventRecord, ...]) -> bool:
+        attempts.append(len(records))
+        return len(attempts) > 1 and store.commit(pump, records)
+
+    broker, uplink, log = _three_events_sent(tmp_path, clock, commit_second_time)
     assert attempts == [3] and uplink.backlog == 3
 
     clock.advance(9)
@@ -201,19 +210,7 @@ def test_each_resend_of_an_unacknowledged_batch_waits_twice_as_long_up_to_the_ca
         sent_at.append(clock.monotonic_s())
         return not behind and store.commit(pump, records)
 
-    broker = InProcessBroker(clock=clock)
-    IngestSubscriber(broker.server_endpoint(), commit_when_caught_up).start()
-    uplink = Uplink(
-        outbox=Outbox(tmp_path / "o.db", pump=PUMP),
-        transport=broker.pump_endpoint(PUMP),
-        clock=clock,
-        ack_timeout_s=10,
-    )
-    log = EventLog(PUMP)
-    vitals_every_minute(log, clock, 3)
-    uplink.take(log)
-    uplink.start()
-    broker.run_until_idle()
+    broker, uplink, log = _three_events_sent(tmp_path, clock, commit_when_caught_up)
     first_s = clock.monotonic_s()
     for _ in range(300):
         clock.advance(1)
