@@ -29,10 +29,12 @@ from smartpump.transport.messages import (
     Kind,
     PumpState,
     Topics,
+    ack_message,
     command_message,
+    decode,
     events_message,
 )
-from smartpump.transport.mqtt import IngestSubscriber, MqttSettings, MqttTransport
+from smartpump.transport.mqtt import BurstReadingClient, IngestSubscriber, MqttSettings, MqttTransport
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
 from tests.unit.transport.helpers import Store, vitals_every_minute
@@ -101,23 +103,24 @@ def _pump(
 
 
 @contextmanager
-def _watching(settings: MqttSettings, topic: str) -> Iterator[list[bytes]]:
-    """The payloads the broker routes to ``topic`` while the block runs (subscribed before it starts)."""
-    payloads: list[bytes] = []
+def _watching(settings: MqttSettings, topic: str) -> Iterator[list[paho.MQTTMessage]]:
+    """The messages the broker routes to ``topic`` (subscribed at QoS 1) while the block runs (subscribed
+    before it starts)."""
+    messages: list[paho.MQTTMessage] = []
     subscribed: list[int] = []
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=_uid("watcher"),
         protocol=MQTTProtocolVersion.MQTTv5,
     )
-    client.on_message = lambda c, u, m: payloads.append(bytes(m.payload))
+    client.on_message = lambda c, u, m: messages.append(m)
     client.on_subscribe = lambda c, u, mid, codes, props: subscribed.append(mid)
     client.connect(settings.host, settings.port)
     client.loop_start()
     try:
         _, mid = client.subscribe(topic, qos=1)
         wait_until(lambda: mid in subscribed, "the watcher's subscription")
-        yield payloads
+        yield messages
     finally:
         client.disconnect()
         client.loop_stop()
@@ -254,6 +257,81 @@ def test_persistent_session_delivers_commands_queued_while_offline(
     wait_until(lambda: len([e for e in again if e.kind is Kind.COMMAND]) == 3, "the queued commands")
     assert [e for e in again if e.kind is Kind.COMMAND] == commands
     assert first == []
+
+
+def test_acks_go_at_qos0_and_commands_at_qos1(settings: MqttSettings, opened: list[MqttTransport]) -> None:
+    """An ack answers a QoS 1 batch and a lost one costs a resend stored once, so it does not wait in the
+    server's window of messages in flight for a PUBACK queued behind everything the broker has for it."""
+    server = MqttTransport.for_server(settings, client_id=_uid("server"), group=_uid("group"))
+    opened.append(server)
+    server.start(lambda e: None, lambda up: None)
+    assert server.wait_ready(WAIT_S)
+    pump = _uid("pump")
+    with (
+        _watching(settings, settings.topics.ack(pump)) as acks,
+        _watching(settings, settings.topics.commands(pump)) as commands,
+    ):
+        assert server.send(ack_message(pump, 7))
+        assert server.send(command_message(pump, {"n": "1"}))
+        wait_until(lambda: len(acks) == 1 and len(commands) == 1, "the ack and the command routed")
+    assert [m.qos for m in acks] == [0]
+    assert [m.qos for m in commands] == [1]
+    assert decode(bytes(acks[0].payload)) == ack_message(pump, 7)
+
+
+def test_the_network_thread_reads_every_waiting_packet_per_wake_up(settings: MqttSettings) -> None:
+    """paho reads one packet per wake-up when nothing of its own is in flight; the transport's client reads
+    all that wait (up to READ_BURST), here 60 messages in one ``loop_read``."""
+    topic = settings.topics.events(_uid("pump"))
+    received: list[bytes] = []
+    subscribed: list[int] = []
+    client = BurstReadingClient(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("reader"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.on_message = lambda c, u, m: received.append(bytes(m.payload))
+    client.on_subscribe = lambda c, u, mid, codes, props: subscribed.append(mid)
+    client.connect(settings.host, settings.port)
+    try:
+        _, mid = client.subscribe(topic, qos=0)
+        wait_until(lambda: client.loop(timeout=0.05) == 0 and mid in subscribed, "the reader's subscription")
+        payloads = [b"message-%02d" % n for n in range(59)] + [b"last"]
+        _publish_all(settings, topic, payloads)
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        wait_until(lambda: b"last" in _peek(sock), "all 60 messages waiting on the reader's socket")
+        assert client.loop_read() == 0
+        assert received[-60:] == payloads
+    finally:
+        client.disconnect()
+
+
+def _peek(sock: socket.socket) -> bytes:
+    """What waits on ``sock``, left there (nothing: empty)."""
+    try:
+        return sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return b""
+
+
+def _publish_all(settings: MqttSettings, topic: str, payloads: list[bytes]) -> None:
+    """Publish ``payloads`` in order at QoS 1 as another client, each acknowledged by the broker."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("publisher"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        sent = [client.publish(topic, payload, qos=1) for payload in payloads]
+        for info in sent:
+            info.wait_for_publish(timeout=WAIT_S)
+        assert all(info.is_published() for info in sent), "the broker did not acknowledge every message"
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def test_shared_subscription_splits_batches_between_replicas_and_loses_none(
