@@ -234,6 +234,54 @@ def test_forged_events_at_the_next_seqs_do_not_turn_the_pumps_real_events_into_d
     assert {c["pump"] for c in shown.json()} == {"p-1"}
 
 
+def test_in_a_group_only_the_redelivered_events_are_compared_and_a_differing_one_is_kept(
+    site: Site, clock: ManualClock
+) -> None:
+    """A group of fresh batches and resends (the store names the events it held already): the resend whose
+    content differs is a conflict, the plain resend is not, and so is a seq the group holds twice with two
+    contents; every fresh event is stored."""
+    for serial in ("p-1", "p-2", "p-3"):
+        site.harness.register(serial)
+    ingestor = site.harness.worker.ingestor
+    ingestor.commit([("p-1", (_record("p-1", 1, clock, alarm="real"),))])
+    ingestor.commit([("p-2", (_record("p-2", 1, clock),))])
+
+    result = ingestor.commit(
+        [
+            ("p-1", (_record("p-1", 1, clock, alarm="forged"), _record("p-1", 2, clock, alarm="next"))),
+            ("p-2", (_record("p-2", 1, clock),)),
+            ("p-3", (_record("p-3", 1, clock, alarm="a"),)),
+            ("p-3", (_record("p-3", 1, clock, alarm="b"),)),
+        ]
+    )
+
+    assert result.committed == (True, True, True, True)
+    assert (result.stored, result.duplicates) == (2, 3)
+    assert sorted(site.harness.stored()) == [("p-1", 1), ("p-1", 2), ("p-2", 1), ("p-3", 1)]
+    with site.harness.session() as session:
+        kept = session.scalars(select(SeqConflict).order_by(SeqConflict.pump_id)).all()
+        assert [(c.seq, json.loads(c.record)["data"]["alarm"]) for c in kept] == [(1, "forged"), (1, "b")]
+    assert ingestor.stats.seq_conflicts == 2
+
+
+def test_one_group_recounts_the_gaps_of_every_pump_it_fills(site: Site, clock: ManualClock) -> None:
+    ingestor = site.harness.worker.ingestor
+    for serial in ("p-1", "p-2"):
+        site.harness.register(serial)
+        ingestor.commit([(serial, (_record(serial, 10, clock),))])
+
+    ingestor.commit(
+        [
+            ("p-1", tuple(_record("p-1", s, clock) for s in range(1, 10))),
+            ("p-2", tuple(_record("p-2", s, clock) for s in range(3, 6))),
+        ]
+    )
+
+    with site.harness.session() as session:
+        gaps = [(g.first_seq, g.last_seq, g.missing) for g in session.scalars(select(SeqGap))]
+    assert gaps == [(1, 9, 6)]
+
+
 def test_a_forged_jump_in_seq_is_a_gap_and_the_real_events_fill_it(site: Site, clock: ManualClock) -> None:
     site.harness.register("p-1")
     ingestor = site.harness.worker.ingestor

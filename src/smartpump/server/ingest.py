@@ -10,6 +10,7 @@ so a crash between them is repaired by the pump's resend.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -205,7 +206,7 @@ class Ingestor:
         committed = tuple(ref is not None for ref in refs)
         self._hold_unknown(refs, batches)
         if result.duplicates:
-            self._check_duplicates(refs, batches)
+            self._check_duplicates(refs, batches, result.redelivered)
         self.stats.batches += sum(committed)
         self.stats.unknown_pump_batches += len(committed) - sum(committed)
         self.stats.events_stored += result.stored
@@ -238,12 +239,23 @@ class Ingestor:
                 held[serial] = quarantine.add(held.get(serial), quarantine.UNKNOWN, len(records))
         self.hold(held)
 
-    def _check_duplicates(self, refs: Sequence[PumpRef | None], batches: Sequence[Batch]) -> None:
-        """Some events were stored already: keep those whose content differs (a seq conflict)."""
+    def _check_duplicates(
+        self,
+        refs: Sequence[PumpRef | None],
+        batches: Sequence[Batch],
+        redelivered: frozenset[tuple[int, int]] | None,
+    ) -> None:
+        """Some events were stored already (``redelivered``, when the store named them, and any (pump, seq)
+        the group holds twice; else all): keep those whose content differs (a seq conflict)."""
+        known = [(ref.id, rs) for ref, (_, rs) in zip(refs, batches, strict=True) if ref is not None]
+        times = Counter((pump_id, r.seq) for pump_id, records in known for r in records)
         by_pump: dict[int, list[EventRecord]] = {}
-        for ref, (_, records) in zip(refs, batches, strict=True):
-            if ref is not None:
-                by_pump.setdefault(ref.id, []).extend(records)
+        for pump_id, records in known:
+            by_pump.setdefault(pump_id, []).extend(
+                r
+                for r in records
+                if redelivered is None or (pump_id, r.seq) in redelivered or times[(pump_id, r.seq)] > 1
+            )
         with unit_of_work(self._sessions) as session:
             self.stats.seq_conflicts += seq_integrity.record_conflicts(session, self._state.clock, by_pump)
 
@@ -270,12 +282,13 @@ class Ingestor:
             }
             created: list[dict[str, object]] = []
             changed: list[tuple[object, ...]] = []
+            redelivered: dict[int, tuple[int, int]] = {}
             for ref, records in by_pump.items():
                 max_seq, skewed = known.get(ref.id, (0, 0))
                 old = [r for r in records if r.seq <= max_seq]
                 fresh = [r for r in records if r.seq > max_seq]
                 if old:
-                    _refill_gaps(session, ref.id, old[0].seq, old[-1].seq)
+                    redelivered[ref.id] = (old[0].seq, old[-1].seq)
                 expected = max_seq + 1
                 for record in fresh:
                     if record.seq > expected:
@@ -293,6 +306,7 @@ class Ingestor:
                     changed.append((ref.id, expected - 1, skewed))
                 if fresh:
                     fresh_of[ref] = fresh
+            _refill_gaps(session, redelivered)
             if created:
                 session.connection().execute(insert(PumpLink), created)
             links = cast(Table, PumpLink.__table__)
@@ -539,7 +553,7 @@ class Ingestor:
                 stored = _stored_between(session, ref.id, link.max_seq + 1, acked_seq)
                 if stored < acked_seq - link.max_seq:
                     self._open_gap(session, ref, link.max_seq + 1, acked_seq, state.clock.now())
-                    _refill_gaps(session, ref.id, link.max_seq + 1, acked_seq)
+                    _refill_gaps(session, {ref.id: (link.max_seq + 1, acked_seq)})
             session.commit()
 
     def command_result(self, serial: str, body: Mapping[str, Any]) -> None:
@@ -597,6 +611,7 @@ def _copy_store(
                 copy.write(chunk)
         cursor.execute("RELEASE SAVEPOINT ingest_copy")
         stored = len(seen)
+        redelivered: frozenset[tuple[int, int]] = frozenset()
     except UniqueViolation:
         sent.extend(chunks)
         cursor.execute("ROLLBACK TO SAVEPOINT ingest_copy")
@@ -609,9 +624,10 @@ def _copy_store(
                 copy.write(chunk)
         cursor.execute(
             f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM ingest_stage "
-            "ON CONFLICT (pump_id, seq) DO NOTHING"
+            "ON CONFLICT (pump_id, seq) DO NOTHING RETURNING pump_id, seq"
         )
-        stored = max(cursor.rowcount, 0)
+        redelivered = frozenset(seen.difference(cursor.fetchall()))
+        stored = len(seen) - len(redelivered)
     ids = sorted({ref.id for ref in refs if ref is not None})
     cursor.execute(
         "UPDATE pumps SET last_seen = %s WHERE id = ANY(%s) AND (last_seen IS NULL OR last_seen < %s)",
@@ -619,7 +635,7 @@ def _copy_store(
     )
     session.commit()
     rows = sum(len(records) for ref, (_, records) in zip(refs, batches, strict=True) if ref is not None)
-    return StoreResult(stored=stored, duplicates=rows - stored)
+    return StoreResult(stored=stored, duplicates=rows - stored, redelivered=redelivered)
 
 
 def _copy_chunks(
@@ -694,14 +710,18 @@ def _stored_between(session: Session, pump_id: int, first: int, last: int) -> in
     )
 
 
-def _refill_gaps(session: Session, pump_id: int, low: int, high: int) -> None:
-    """Recount the open gaps overlapping [low, high]; a gap whose events all arrived is closed."""
-    gaps = session.scalars(
-        select(SeqGap).where(SeqGap.pump_id == pump_id, SeqGap.first_seq <= high, SeqGap.last_seq >= low)
-    ).all()
+def _refill_gaps(session: Session, ranges: Mapping[int, tuple[int, int]]) -> None:
+    """Recount the open gaps overlapping each pump's [low, high] (one query finds them for all the pumps);
+    a gap whose events all arrived is closed."""
+    if not ranges:
+        return
+    gaps = session.scalars(select(SeqGap).where(SeqGap.pump_id.in_(list(ranges)))).all()
     for gap in gaps:
+        low, high = ranges[gap.pump_id]
+        if gap.first_seq > high or gap.last_seq < low:
+            continue
         size = gap.last_seq - gap.first_seq + 1
-        gap.missing = size - _stored_between(session, pump_id, gap.first_seq, gap.last_seq)
+        gap.missing = size - _stored_between(session, gap.pump_id, gap.first_seq, gap.last_seq)
         if gap.missing <= 0:
             session.delete(gap)
 

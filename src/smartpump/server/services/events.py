@@ -42,10 +42,12 @@ class IncomingEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreResult:
-    """How many events were new and how many were already stored (retries are harmless)."""
+    """How many events were new and how many were already stored (retries are harmless); ``redelivered``
+    names the (pump id, seq) of those already stored when the store knows them (else None)."""
 
     stored: int
     duplicates: int
+    redelivered: frozenset[tuple[int, int]] | None = None
 
 
 def store_events(session: Session, clock: Clock, events: Sequence[IncomingEvent]) -> StoreResult:

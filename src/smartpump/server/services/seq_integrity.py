@@ -28,34 +28,34 @@ CHUNK: Final = 500
 
 def record_conflicts(session: Session, clock: Clock, by_pump: Mapping[int, Sequence[EventRecord]]) -> int:
     """Compare every received record with the stored event of its (pump, seq); keep and log each one whose
-    content differs (the caller commits); returns how many conflicts were new."""
+    content differs (the caller commits); returns how many conflicts were new. The stored events are read
+    ``CHUNK`` (pump, seq) pairs a query, whatever the pumps: a group of resent batches costs a few queries,
+    not one per pump."""
     rows: list[dict[str, Any]] = []
     now = clock.now()
-    for pump_id, records in by_pump.items():
-        wanted = {r.seq: r for r in records}
-        seqs = sorted(wanted)
-        for start in range(0, len(seqs), CHUNK):
-            chunk = seqs[start : start + CHUNK]
-            stored = session.execute(
-                select(Event.seq, Event.ts, Event.channel, Event.type, Event.data).where(
-                    tuple_(Event.pump_id, Event.seq).in_([(pump_id, s) for s in chunk])
-                )
-            ).all()
-            for seq, ts, channel, type_, data in stored:
-                record = wanted[seq]
-                if _same(record, ts, channel, type_, data):
-                    continue
-                text = json.dumps(record.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
-                rows.append(
-                    {
-                        "pump_id": pump_id,
-                        "seq": seq,
-                        "digest": hashlib.sha256(text.encode()).hexdigest(),
-                        "type": record.type[:64],
-                        "record": text,
-                        "detected_at": now,
-                    }
-                )
+    wanted = {(pump_id, r.seq): r for pump_id, records in by_pump.items() for r in records}
+    keys = sorted(wanted)
+    for start in range(0, len(keys), CHUNK):
+        stored = session.execute(
+            select(Event.pump_id, Event.seq, Event.ts, Event.channel, Event.type, Event.data).where(
+                tuple_(Event.pump_id, Event.seq).in_(keys[start : start + CHUNK])
+            )
+        ).all()
+        for pump_id, seq, ts, channel, type_, data in stored:
+            record = wanted[(pump_id, seq)]
+            if _same(record, ts, channel, type_, data):
+                continue
+            text = json.dumps(record.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+            rows.append(
+                {
+                    "pump_id": pump_id,
+                    "seq": seq,
+                    "digest": hashlib.sha256(text.encode()).hexdigest(),
+                    "type": record.type[:64],
+                    "record": text,
+                    "detected_at": now,
+                }
+            )
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
