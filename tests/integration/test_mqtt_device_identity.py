@@ -34,6 +34,7 @@ from smartpump.server.db.models_identity import QuarantinedPump, SeqConflict
 from smartpump.server.pki import DevicePki
 from smartpump.server.settings import Settings
 from smartpump.server.workers import IngestWorker
+from smartpump.transport.heartbeat import Heartbeat, heartbeat_message
 from smartpump.transport.messages import (
     Envelope,
     EventRecord,
@@ -272,6 +273,12 @@ class Site:
             query = select(Event.seq).join(Pump, Pump.id == Event.pump_id).where(Pump.serial == serial)
             return sorted(session.scalars(query))
 
+    def battery(self, serial: str) -> int | None:
+        """The battery the server shows for a pump."""
+        with self.state.sessions() as session:
+            battery: int | None = session.scalar(select(Pump.battery_percent).where(Pump.serial == serial))
+            return battery
+
     def held(self) -> dict[str, str]:
         """Quarantined serials and their reasons."""
         with self.state.sessions() as session:
@@ -336,6 +343,30 @@ def test_an_enrolled_pump_over_tls_is_stored_and_acked_on_its_own_topic(site: Si
     assert pump.transport.send(_batch(serial, range(1, 4)))
     wait_until(lambda: pump.acks == [3], "the ack of the pump's batch")
     assert site.stored(serial) == [1, 2, 3]
+
+
+def test_an_enrolled_pumps_heartbeat_passes_the_acl_and_is_applied(site: Site) -> None:
+    """The generated ACL lets a pump publish its status heartbeat and the servers read it (it did not:
+    presence and the fleet view's truth depend on it)."""
+    serial = site.pump_serial()
+    pump = site.pump(serial)
+    beat = Heartbeat(
+        pump=serial,
+        seq=0,
+        clock=WallClock().now(),
+        interval_s=30,
+        battery_percent=57,
+        on_ac=False,
+        library_version=None,
+        library_sha256=None,
+        configuration_version=1,
+        care_area=None,
+        alarms=(),
+        channels=(),
+    )
+    assert pump.transport.send(heartbeat_message(beat))
+    wait_until(lambda: site.battery(serial) == 57, "the server to apply the pump's heartbeat")
+    assert pump.transport.refused_publishes == 0
 
 
 def test_an_anonymous_client_is_refused_with_tls_and_without(site: Site) -> None:

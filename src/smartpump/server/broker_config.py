@@ -18,9 +18,9 @@ from typing import Final
 from smartpump.server.pki import BROKER_NAME, SERVER_PREFIX, DevicePki, PkiError, identity_files
 from smartpump.transport.messages import MAX_MESSAGE_BYTES
 
-PUMP_WRITES: Final = ("events", "results", "status")
+PUMP_WRITES: Final = ("events", "results", "status", "heartbeat")
 PUMP_READS: Final = ("ack", "commands")
-SERVER_READS: Final = ("events", "results", "status")
+SERVER_READS: Final = ("events", "results", "status", "heartbeat")
 SERVER_WRITES: Final = ("ack", "commands")
 PACKET_HEADROOM_BYTES: Final = 4096  # the fixed header, topic and properties around a message
 MAX_QUEUED_MESSAGES: Final = 100_000
