@@ -34,7 +34,7 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from smartpump.server.ingest import copy_row
+from smartpump.server.event_copy import copy_row
 from smartpump.server.workers import MAX_GROUP_EVENTS
 from smartpump.transport.messages import EventRecord, Topics, events_message
 from smartpump.transport.mqtt import MqttSettings

@@ -357,20 +357,7 @@ def test_shared_subscription_splits_batches_between_replicas_and_loses_none(
 
 def _anonymous_publish(settings: MqttSettings, topic: str, payload: bytes) -> None:
     """Publish raw bytes as any client on the broker could (QoS 1, waits for the broker's ack)."""
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=_uid("anonymous"),
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    try:
-        published = client.publish(topic, payload, qos=1)
-        published.wait_for_publish(timeout=WAIT_S)
-        assert published.is_published(), f"the broker did not acknowledge {topic} within {WAIT_S} s"
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    _publish_all(settings, topic, [payload])
 
 
 def _vitals_batch(pump: str, minutes: int) -> tuple[EventLog, Envelope]:

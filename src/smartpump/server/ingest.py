@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, cast
 
-import msgspec
-from psycopg.errors import UniqueViolation
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from smartpump.clock import Clock
 from smartpump.pump.channel import ChannelState as PumpChannelState
 from smartpump.pump.events import EventType
 from smartpump.server import audit
@@ -31,10 +28,11 @@ from smartpump.server.db.models import ChannelState, Event, Facility, Pump
 from smartpump.server.db.models_fleet_ops import PumpLink, SeqGap
 from smartpump.server.db.repositories import users as users_repo
 from smartpump.server.db.unit_of_work import unit_of_work
+from smartpump.server.event_copy import copy_store
 from smartpump.server.event_data import decimal_or_none
 from smartpump.server.services import commands, deployment, fleet_view, patients, quarantine, seq_integrity
 from smartpump.server.services.context import IngestContext
-from smartpump.server.services.events import IncomingEvent, StoreResult, index_key, store_events
+from smartpump.server.services.events import IncomingEvent, store_events
 from smartpump.server.services.fleet import ChannelReport, record_status
 from smartpump.server.vocabulary import PumpStatus
 from smartpump.transport.heartbeat import Heartbeat
@@ -194,7 +192,15 @@ class Ingestor:
             known = self.pumps(session, [serial for serial, _ in batches])
             refs = [known[serial] for serial, _ in batches]
             if session.get_bind().dialect.name == "postgresql":
-                result = _copy_store(session, state.clock, refs, batches)
+                result = copy_store(
+                    session,
+                    state.clock,
+                    [
+                        (ref.id, records)
+                        for ref, (_, records) in zip(refs, batches, strict=True)
+                        if ref is not None
+                    ],
+                )
             else:
                 incoming = [
                     _incoming(record)
@@ -282,13 +288,13 @@ class Ingestor:
             }
             created: list[dict[str, object]] = []
             changed: list[tuple[object, ...]] = []
-            redelivered: dict[int, tuple[int, int]] = {}
+            old_ranges: dict[int, tuple[int, int]] = {}
             for ref, records in by_pump.items():
                 max_seq, skewed = known.get(ref.id, (0, 0))
                 old = [r for r in records if r.seq <= max_seq]
                 fresh = [r for r in records if r.seq > max_seq]
                 if old:
-                    redelivered[ref.id] = (old[0].seq, old[-1].seq)
+                    old_ranges[ref.id] = (old[0].seq, old[-1].seq)
                 expected = max_seq + 1
                 for record in fresh:
                     if record.seq > expected:
@@ -306,7 +312,7 @@ class Ingestor:
                     changed.append((ref.id, expected - 1, skewed))
                 if fresh:
                     fresh_of[ref] = fresh
-            _refill_gaps(session, redelivered)
+            _refill_gaps(session, old_ranges)
             if created:
                 session.connection().execute(insert(PumpLink), created)
             links = cast(Table, PumpLink.__table__)
@@ -579,104 +585,6 @@ def carries_alarm(batch: Batch) -> bool:
     """Whether a batch holds an event that changes the alarms a pump shows (``fleet_view.ALARM_TYPES``):
     ingest takes it ahead of the heartbeats and other batches of its group."""
     return any(record.type in fleet_view.ALARM_TYPES for record in batch[1])
-
-
-_COLUMNS: Final = "pump_id, seq, ts, received_at, schema_version, channel, type, patient_id, order_id, data"
-_NULL: Final = "\\N"
-_SORTED_JSON: Final = msgspec.json.Encoder(order="sorted")
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _copy_store(
-    session: Session, clock: Clock, refs: Sequence[PumpRef | None], batches: Sequence[Batch]
-) -> StoreResult:
-    """PostgreSQL fast path with ``store_events``' semantics: the group's rows (each (pump, seq) once) are
-    streamed by COPY straight into ``events`` under a savepoint, batch by batch, so the database stores
-    one batch while the next is formatted; if any row was stored already (a redelivery), the savepoint is
-    rolled back and the rows go through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Then
-    the pumps' last-seen time and one commit."""
-    received = _naive_utc(clock.now())
-    seen: set[tuple[int, int]] = set()
-    chunks = _copy_chunks(refs, batches, received.isoformat(), seen)
-    sent: list[str] = []
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute("SAVEPOINT ingest_copy")
-    try:
-        with cursor.copy(f"COPY events ({_COLUMNS}) FROM STDIN") as copy:
-            for chunk in chunks:
-                sent.append(chunk)
-                copy.write(chunk)
-        cursor.execute("RELEASE SAVEPOINT ingest_copy")
-        stored = len(seen)
-        redelivered: frozenset[tuple[int, int]] = frozenset()
-    except UniqueViolation:
-        sent.extend(chunks)
-        cursor.execute("ROLLBACK TO SAVEPOINT ingest_copy")
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS ingest_stage AS SELECT {_COLUMNS} FROM events WITH NO DATA"
-        )
-        cursor.execute("TRUNCATE ingest_stage")
-        with cursor.copy(f"COPY ingest_stage ({_COLUMNS}) FROM STDIN") as copy:
-            for chunk in sent:
-                copy.write(chunk)
-        cursor.execute(
-            f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM ingest_stage "
-            "ON CONFLICT (pump_id, seq) DO NOTHING RETURNING pump_id, seq"
-        )
-        redelivered = frozenset(seen.difference(cursor.fetchall()))
-        stored = len(seen) - len(redelivered)
-    ids = sorted({ref.id for ref in refs if ref is not None})
-    cursor.execute(
-        "UPDATE pumps SET last_seen = %s WHERE id = ANY(%s) AND (last_seen IS NULL OR last_seen < %s)",
-        (received, ids, received),
-    )
-    session.commit()
-    rows = sum(len(records) for ref, (_, records) in zip(refs, batches, strict=True) if ref is not None)
-    return StoreResult(stored=stored, duplicates=rows - stored, redelivered=redelivered)
-
-
-def _copy_chunks(
-    refs: Sequence[PumpRef | None], batches: Sequence[Batch], received_text: str, seen: set[tuple[int, int]]
-) -> Iterator[str]:
-    """The COPY text of every batch of a known pump, one chunk per batch, each (pump, seq) once (added to
-    ``seen``)."""
-    for ref, (_, records) in zip(refs, batches, strict=True):
-        if ref is None:
-            continue
-        lines = []
-        for record in records:
-            key = (ref.id, record.seq)
-            if key not in seen:
-                seen.add(key)
-                lines.append(copy_row(ref.id, record, received_text))
-        if lines:
-            yield "".join(lines)
-
-
-def copy_row(pump_id: int, record: EventRecord, received_text: str) -> str:
-    """One event as a row of ``COPY events`` text. ``channel`` and ``type`` are safe as they are (the wire
-    schema restricts them); JSON escapes every control character, so only the data's backslashes need
-    doubling; the time is UTC (the column holds UTC without a zone, and PostgreSQL ignores the ``Z``)."""
-    ts = record.ts
-    if ts.utcoffset():
-        ts = ts.astimezone(UTC)
-    data = record.data
-    channel = _NULL if record.channel is None else record.channel
-    patient = _copy_field(index_key(data.get("patient_id")))
-    order = _copy_field(index_key(data.get("order_id")))
-    payload = _SORTED_JSON.encode(data).decode().replace("\\", "\\\\")
-    stamp = _SORTED_JSON.encode(ts)[1:-1].decode()
-    return (
-        f"{pump_id}\t{record.seq}\t{stamp}\t{received_text}\t{record.v}\t"
-        f"{channel}\t{record.type}\t{patient}\t{order}\t{payload}\n"
-    )
-
-
-def _copy_field(value: str | None) -> str:
-    return _NULL if value is None else value.replace("\\", "\\\\")
 
 
 def _incoming(record: EventRecord) -> IncomingEvent:
