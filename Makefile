@@ -67,13 +67,14 @@ test-sqlite: $(STAMP)
 # The whole-system acceptance tests .ci/run adds after `make test` (slow-marked, minutes): the fleet truth
 # test over a simulated day in process and over the real broker, and over three hours, and the EHR closed loop for every
 # order kind over independent MLLP counterparts (python-hl7 client, hl7apy listener), and the fleet-view benchmark
-# at tiny scale (benchmarks/fleet_view.py still runs and loses nothing); on PostgreSQL and on SQLite (the
+# at tiny scale (benchmarks/fleet_view.py still runs and loses nothing) and the MQTT receive benchmark at tiny
+# scale (benchmarks/transport_receive.py: every batch arrives); on PostgreSQL and on SQLite (the
 # demo's database) when PostgreSQL is configured, else on SQLite.
 comma := ,
 ACCEPTANCE_BACKENDS ?= $(if $(SMARTPUMP_TEST_POSTGRES_URL),postgresql$(comma)sqlite,sqlite)
 acceptance: $(STAMP)
 	SMARTPUMP_TEST_BACKENDS=$(ACCEPTANCE_BACKENDS) $(BIN)/pytest -n $(TEST_WORKERS) -m slow tests/integration/test_fleet_truth.py tests/integration/test_ehr_closed_loop.py \
-		tests/integration/test_fleet_view_bench.py
+		tests/integration/test_fleet_view_bench.py tests/integration/test_transport_receive_bench.py
 
 # The slow tier, never part of `make test`: soak tests marked slow (the fleet and replay claims at benchmark
 # scale, tests/slow) and the property suite with ten times the Hypothesis examples.

@@ -6,11 +6,14 @@ so parallel runs do not collide, and every wait is bounded.
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +37,13 @@ from smartpump.transport.messages import (
     decode,
     events_message,
 )
-from smartpump.transport.mqtt import BurstReadingClient, IngestSubscriber, MqttSettings, MqttTransport
+from smartpump.transport.mqtt import (
+    RECV_BYTES,
+    BurstReadingClient,
+    IngestSubscriber,
+    MqttSettings,
+    MqttTransport,
+)
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
 from tests.unit.transport.helpers import Store, vitals_every_minute
@@ -305,6 +314,107 @@ def test_the_network_thread_reads_every_waiting_packet_per_wake_up(settings: Mqt
         assert received[-60:] == payloads
     finally:
         client.disconnect()
+
+
+def _burst_client(settings: MqttSettings, name: str) -> BurstReadingClient:
+    """A connected transport client with its network thread running."""
+    client = BurstReadingClient(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid(name),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    wait_until(client.is_connected, f"the {name} connected")
+    return client
+
+
+def _subscribed(client: BurstReadingClient, topic: str) -> None:
+    done: list[int] = []
+    client.on_subscribe = lambda c, u, mid, codes, props: done.append(mid)
+    _, mid = client.subscribe(topic, qos=1)
+    wait_until(lambda: mid in done, f"the subscription to {topic}")
+
+
+def test_messages_of_every_size_arrive_whole_and_in_order(settings: MqttSettings) -> None:
+    """The reader's large reads hold many packets, or part of one: from empty to five times a read."""
+    topic = settings.topics.events(_uid("pump"))
+    sizes = [0, 1, 127, 128, 2047, 2048, RECV_BYTES - 1, RECV_BYTES, RECV_BYTES + 1, 5 * RECV_BYTES]
+    rng = random.Random(14)
+    sizes += [rng.choice([rng.randrange(1, 400), rng.randrange(1, 3 * RECV_BYTES)]) for _ in range(150)]
+    payloads = [rng.randbytes(size) for size in sizes]
+    received: list[bytes] = []
+    reader = _burst_client(settings, "reader")
+    reader.on_message = lambda c, u, m: received.append(bytes(m.payload))
+    try:
+        _subscribed(reader, topic)
+        _publish_all(settings, topic, payloads)
+        wait_until(lambda: len(received) >= len(payloads), f"{len(payloads)} messages")
+        assert received == payloads
+    finally:
+        reader.disconnect()
+        reader.loop_stop()
+
+
+def test_packets_queued_by_callbacks_and_by_other_threads_all_go_out_in_order(settings: MqttSettings) -> None:
+    """Replies published from the network thread's callback (as an ack to a batch) and messages two other
+    threads publish at the same time (as acks and commands from ingest) all reach the broker, each thread's
+    in its order per QoS (paho holds QoS 1 messages beyond its window, QoS 0 ones it sends), although
+    only the first packet queued while none waits wakes the thread."""
+    run = _uid("echo")
+    asks, replies, told = (f"{settings.topics.prefix}/{run}/{leaf}" for leaf in ("ask", "reply", "told"))
+    echo = _burst_client(settings, "echo")
+    echo.on_message = lambda c, u, m: c.publish(replies, m.payload, qos=1)
+    heard: dict[str, list[bytes]] = {asks: [], replies: [], told: []}
+    watcher = _burst_client(settings, "watcher")
+    watcher.on_message = lambda c, u, m: heard[m.topic].append(bytes(m.payload))
+    try:
+        _subscribed(echo, asks)
+        _subscribed(watcher, f"{settings.topics.prefix}/{run}/+")
+
+        def tell(thread: str) -> None:
+            for n in range(400):
+                echo.publish(told, f"{thread}-{n}".encode(), qos=n % 2)
+
+        tellers = [threading.Thread(target=tell, args=(name,)) for name in ("a", "b")]
+        for teller in tellers:
+            teller.start()
+        questions = [b"q%03d" % n for n in range(300)]
+        _publish_all(settings, asks, questions)
+        for teller in tellers:
+            teller.join()
+        wait_until(lambda: len(heard[replies]) >= 300 and len(heard[told]) >= 800, "every reply and message")
+        assert heard[replies] == questions
+        for thread, qos in itertools.product(("a", "b"), (0, 1)):
+            mine = [
+                m.decode() for m in heard[told] if m.startswith(thread.encode()) and int(m[2:]) % 2 == qos
+            ]
+            assert mine == [f"{thread}-{n}" for n in range(qos, 400, 2)]
+    finally:
+        for client in (echo, watcher):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_a_clean_disconnect_reaches_the_broker_so_the_will_is_not_sent(settings: MqttSettings) -> None:
+    """The DISCONNECT leaves the send buffer before the socket closes: the broker discards the will (a
+    socket closed without it would have the broker publish the will, before the marker sent after)."""
+    topic = f"{settings.topics.prefix}/{_uid('will')}"
+    leaving = BurstReadingClient(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=_uid("leaving"),
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    leaving.will_set(topic, b"will", qos=1)
+    leaving.connect(settings.host, settings.port)
+    leaving.loop_start()
+    with _watching(settings, topic) as heard:
+        wait_until(leaving.is_connected, "the leaving client connected")
+        leaving.disconnect()
+        leaving.loop_stop()
+        _publish_all(settings, topic, [b"marker"])
+        wait_until(lambda: any(m.payload == b"marker" for m in heard), "the marker")
+    assert [bytes(m.payload) for m in heard] == [b"marker"]
 
 
 def _peek(sock: socket.socket) -> bytes:
