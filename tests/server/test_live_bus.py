@@ -5,24 +5,29 @@ connection loses no message being sent, and one lost while listening restarts th
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from smartpump.clock import ManualClock
 from smartpump.server.app import create_app
 from smartpump.server.live import LiveHub, LiveMessage
-from smartpump.server.live_bus import CHANNEL, MAX_PAYLOAD_BYTES, LiveBus, libpq_dsn
+from smartpump.server.live_bus import CHANNEL, MAX_PAYLOAD_BYTES, LiveBus, decode, encode, libpq_dsn, pack
 from smartpump.server.settings import Settings
 from tests.server.conftest import _wipe
 from tests.waiting import wait_until
 
 BURST = 3000
+AT = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -55,6 +60,7 @@ def test_a_burst_published_on_one_replica_reaches_the_other_in_order_and_once(
     assert {m.facility_id for m in second.recent()} == {7}
     # the counters are the threads' own, updated just after the message went or was published: wait for them
     wait_until(lambda: (first_bus.sent, second_bus.received) == (BURST, BURST), "the counters to settle")
+    assert first_bus.notifications < first_bus.sent, "messages waiting together share a notification"
     second.publish(7, "pump.online", {"pump": "P-1"})
     wait_until(lambda: first.published == BURST + 1, "the answer to come back")
     assert first.recent()[-1].kind == "pump.online"
@@ -86,6 +92,42 @@ def test_a_malformed_notification_is_refused_and_the_next_one_still_arrives(
     wait_until(lambda: second.published == 1, "the valid notification to be published")
     assert second_bus.refused == 2
     assert [(m.kind, m.payload) for m in second.recent()] == [("pump.offline", {"pump": "P-9"})]
+
+
+@given(st.lists(st.text(max_size=3000), max_size=60), st.text(min_size=1, max_size=20))
+def test_packed_notifications_carry_every_message_in_order_each_within_the_limit(
+    notes: list[str], origin: str
+) -> None:
+    messages = [
+        LiveMessage(
+            kind="pump.view", facility_id=n, payload={"note": note}, ts=datetime(2026, 12, 6, tzinfo=UTC)
+        )
+        for n, note in enumerate(notes)
+    ]
+    texts = [encode(message) for message in messages]
+    notifications = pack(origin, texts)
+    assert all(len(text.encode()) <= MAX_PAYLOAD_BYTES for text in notifications)
+    unpacked = [decode(text) for text in notifications]
+    assert {found for found, _ in unpacked} <= {origin}
+    assert [m for _, group in unpacked for m in group] == messages
+    for (_, group), following in zip(unpacked, notifications[1:], strict=False):
+        first_of_next = decode(following)[1][0]
+        denser = pack(origin, [encode(m) for m in [*group, first_of_next]])
+        assert len(denser) == 2, "a notification is closed only when the next message would not fit"
+
+
+def test_a_notification_of_many_messages_refuses_only_the_unknown_kind(
+    dsn: str, replicas: tuple[LiveHub, LiveBus, LiveHub, LiveBus]
+) -> None:
+    _, _, second, second_bus = replicas
+    notes = [("pump.online", {"pump": "P-1"}), ("no.such.kind", {}), ("pump.offline", {"pump": "P-2"})]
+    items = [{"k": kind, "f": 1, "t": AT.isoformat(), "p": payload} for kind, payload in notes]
+    text = json.dumps({"o": "x", "m": items})
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
+    wait_until(lambda: second.published == 2, "the two known messages to be published")
+    assert [m.kind for m in second.recent()] == ["pump.online", "pump.offline"]
+    assert second_bus.refused == 1
 
 
 def _terminate(dsn: str, application_name: str) -> None:

@@ -2,15 +2,17 @@
 
 A replica ingests only its share of the pumps (a shared MQTT subscription), and an API-only replica
 ingests none, yet a browser on any of them must see every alarm of its facilities. Each process sends
-what its ``LiveHub`` publishes to PostgreSQL's ``NOTIFY`` channel ``smartpump_live`` (many messages per
-statement, in order, from a sender thread so ingest never waits on it) and listens on the same channel,
-publishing into its own hub what the other processes sent (its own messages it skips by origin). A message
-larger than a notification can carry (``MAX_PAYLOAD_BYTES``) is not forwarded and is counted in
-``too_large`` and logged. A lost database connection is logged and opened again after ``RETRY_S``: the
-sender then sends first the group it was sending (a notification is at least once; the pages read only
-each pump's newest view, so a repeat changes nothing), and the listener, once it listens again, ends this
-process's live streams, whose browsers open new ones that start from every pump's current view (what
-was notified while nobody listened is not replayed, so it is read from the store instead).
+what its ``LiveHub`` publishes to PostgreSQL's ``NOTIFY`` channel ``smartpump_live`` (from a sender thread
+so ingest never waits on it: the messages waiting, in order, packed into as few notifications as
+``MAX_PAYLOAD_BYTES`` allows, one statement for them all) and listens on the same channel, publishing into
+its own hub what the other processes sent (its own notifications it skips by their origin, unread). A
+notification is ``{"o": origin, "m": [message, ...]}``; one message alone, ``{"o", "k", "f", "t", "p"}``
+(what earlier versions send), is read too. A message larger than a notification can carry is not
+forwarded and is counted in ``too_large`` and logged. A lost database connection is logged and opened again
+after ``RETRY_S``: the sender then sends first the group it was sending (a notification is at least once;
+the pages read only each pump's newest view, so a repeat changes nothing), and the listener, once it
+listens again, ends this process's live streams, whose browsers open new ones that start from every pump's
+current view (what was notified while nobody listened is not replayed, so it is read from the store).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import psycopg
 from sqlalchemy.engine import URL, make_url
@@ -50,32 +52,62 @@ def libpq_dsn(url: str | URL) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def encode(origin: str, message: LiveMessage) -> str:
-    """The notification text of a live message (the payload's non-JSON values as text, as the stream
+def encode(message: LiveMessage) -> str:
+    """The text of a live message in a notification (the payload's non-JSON values as text, as the stream
     writes them)."""
     return json.dumps(
-        {
-            "o": origin,
-            "k": message.kind,
-            "f": message.facility_id,
-            "t": message.ts.isoformat(),
-            "p": message.payload,
-        },
+        {"k": message.kind, "f": message.facility_id, "t": message.ts.isoformat(), "p": message.payload},
         default=str,
         separators=(",", ":"),
     )
 
 
-def decode(text: str) -> tuple[str, LiveMessage]:
-    """The origin and message of a notification text; ``ValueError`` (or ``KeyError``) when malformed."""
+def pack(origin: str, texts: list[str]) -> list[str]:
+    """Notifications carrying ``texts`` (each an ``encode``d message that fits alone), in order, each at
+    most ``MAX_PAYLOAD_BYTES``."""
+    head = f'{{"o":{json.dumps(origin)},"m":['
+    notifications: list[str] = []
+    group: list[str] = []
+    size = len(head.encode()) + 2
+    for text in texts:
+        grown = size + len(text.encode()) + (1 if group else 0)
+        if group and grown > MAX_PAYLOAD_BYTES:
+            notifications.append(head + ",".join(group) + "]}")
+            group, grown = [], len(head.encode()) + 2 + len(text.encode())
+        group.append(text)
+        size = grown
+    if group:
+        notifications.append(head + ",".join(group) + "]}")
+    return notifications
+
+
+def fits(text: str, origin: str) -> bool:
+    """Whether one ``encode``d message fits a notification of ``origin`` alone."""
+    return len(pack(origin, [text])[0].encode()) <= MAX_PAYLOAD_BYTES
+
+
+def decode(text: str) -> tuple[str, list[LiveMessage]]:
+    """The origin and messages of a notification text; ``ValueError`` (or ``KeyError``, ``TypeError``) when
+    malformed (a notification with one malformed message is refused whole)."""
     raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("a live bus notification is an object")
+    items = raw.get("m", [raw])
+    if not isinstance(items, list):
+        raise ValueError("a live bus notification's messages are a list")
+    return str(raw["o"]), [_message(item) for item in items]
+
+
+def _message(raw: dict[str, object]) -> LiveMessage:
     payload = raw["p"]
     if not isinstance(payload, dict):
         raise ValueError("a live message payload is an object")
-    message = LiveMessage(
-        kind=str(raw["k"]), facility_id=int(raw["f"]), payload=payload, ts=datetime.fromisoformat(raw["t"])
+    return LiveMessage(
+        kind=str(raw["k"]),
+        facility_id=int(cast(int, raw["f"])),
+        payload=payload,
+        ts=datetime.fromisoformat(str(raw["t"])),
     )
-    return str(raw["o"]), message
 
 
 class LiveBus:
@@ -85,7 +117,10 @@ class LiveBus:
         self.dsn = dsn
         self.hub = hub
         self.origin = origin if origin is not None else uuid.uuid4().hex[:12]
+        self._own = f'{{"o":{json.dumps(self.origin)},'
         self.sent = 0
+        """Messages sent (in ``notifications`` notifications)."""
+        self.notifications = 0
         self.received = 0
         self.too_large = 0
         self.refused = 0
@@ -131,8 +166,8 @@ class LiveBus:
         await asyncio.to_thread(self.stop_threads)
 
     def _forward(self, message: LiveMessage) -> None:
-        text = encode(self.origin, message)
-        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+        text = encode(message)
+        if not fits(text, self.origin):
             self.too_large += 1
             logger.warning(
                 "live message %s of %d bytes not forwarded to the other replicas", message.kind, len(text)
@@ -176,10 +211,12 @@ class LiveBus:
                     with contextlib.suppress(queue.Empty):
                         while len(self._sending) < SEND_GROUP:
                             self._sending.append(self._outbox.get_nowait())
+                notifications = pack(self.origin, self._sending)
                 connection.execute(
-                    "SELECT pg_notify(%s, text) FROM unnest(%s::text[]) AS text", (CHANNEL, self._sending)
+                    "SELECT pg_notify(%s, text) FROM unnest(%s::text[]) AS text", (CHANNEL, notifications)
                 )
                 self.sent += len(self._sending)
+                self.notifications += len(notifications)
                 self._sending = []
 
     def _listen_loop(self) -> None:
@@ -203,20 +240,23 @@ class LiveBus:
                         break
 
     def _receive(self, text: str) -> None:
+        if text.startswith(self._own):
+            return
         try:
-            origin, message = decode(text)
+            origin, messages = decode(text)
         except (ValueError, KeyError, TypeError) as error:
             self.refused += 1
             logger.warning("refused a malformed live bus message: %s", error)
             return
         if origin == self.origin:
             return
-        try:
-            self.hub.publish(
-                message.facility_id, message.kind, message.payload, ts=message.ts, forwarded=True
-            )
-        except ValueError as error:
-            self.refused += 1
-            logger.warning("refused a live bus message: %s", error)
-            return
-        self.received += 1
+        for message in messages:
+            try:
+                self.hub.publish(
+                    message.facility_id, message.kind, message.payload, ts=message.ts, forwarded=True
+                )
+            except ValueError as error:
+                self.refused += 1
+                logger.warning("refused a live bus message: %s", error)
+                continue
+            self.received += 1
