@@ -364,7 +364,11 @@ def test_packets_queued_by_callbacks_and_by_other_threads_all_go_out_in_order(se
     run = _uid("echo")
     asks, replies, told = (f"{settings.topics.prefix}/{run}/{leaf}" for leaf in ("ask", "reply", "told"))
     echo = _burst_client(settings, "echo")
-    echo.on_message = lambda c, u, m: c.publish(replies, m.payload, qos=1)
+
+    def answer(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        client.publish(replies, message.payload, qos=1)
+
+    echo.on_message = answer
     heard: dict[str, list[bytes]] = {asks: [], replies: [], told: []}
     watcher = _burst_client(settings, "watcher")
     watcher.on_message = lambda c, u, m: heard[m.topic].append(bytes(m.payload))
