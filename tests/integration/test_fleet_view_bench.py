@@ -9,15 +9,12 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
+from tests.integration.benchmark_runs import run_benchmark
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
 
 
 def _free_port() -> int:
@@ -28,29 +25,20 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("topology", ["one process", "api replica"])
 def test_benchmark_runs_at_tiny_scale_and_loses_nothing(topology: str) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO / "src"),
-        "SMARTPUMP_BENCH_POSTGRES_ADMIN_URL": os.environ.get(
-            "SMARTPUMP_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    }
-    env.pop("SMARTPUMP_BENCH_POSTGRES_URL", None)
-    env.pop("SMARTPUMP_BENCH_MQTT_URL", None)  # the run's own Mosquitto, with the production queue limits
+    admin_url = os.environ.get(
+        "SMARTPUMP_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
     arguments = ["--pumps", "20", "--rate", "200", "--seconds", "2", "--publishers", "2"]
     arguments += ["--probe-pumps", "4", "--probe-hz", "3", "--port", str(_free_port())]
     if topology == "api replica":  # the list and the stream from a second process, alarms over the live bus
         arguments += ["--api-replica", "--api-port", str(_free_port())]
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fleet_view.py"), *arguments],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    out = run_benchmark(
+        "fleet_view.py",
+        arguments,
+        env={"SMARTPUMP_BENCH_POSTGRES_ADMIN_URL": admin_url},
+        # a database of the run's own; the run's own Mosquitto, with the production queue limits
+        unset=("SMARTPUMP_BENCH_POSTGRES_URL", "SMARTPUMP_BENCH_MQTT_URL"),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
     assert "registered 24 of 24 pumps" in out, out
     counts = re.search(r"events sent ([\d,]+), stored ([\d,]+) \(distinct \(pump, seq\) ([\d,]+)", out)
     assert counts is not None, out

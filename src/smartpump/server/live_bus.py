@@ -62,28 +62,33 @@ def encode(message: LiveMessage) -> str:
     )
 
 
+def head(origin: str) -> str:
+    """How every notification of ``origin`` begins (its messages follow, then ``]}``)."""
+    return f'{{"o":{json.dumps(origin)},"m":['
+
+
 def pack(origin: str, texts: list[str]) -> list[str]:
-    """Notifications carrying ``texts`` (each an ``encode``d message that fits alone), in order, each at
-    most ``MAX_PAYLOAD_BYTES``."""
-    head = f'{{"o":{json.dumps(origin)},"m":['
+    """Notifications carrying ``texts`` (each an ``encode``d message that ``fits``), in order, each at most
+    ``MAX_PAYLOAD_BYTES``."""
+    start = head(origin)
+    empty = len(start.encode()) + len("]}")
     notifications: list[str] = []
     group: list[str] = []
-    size = len(head.encode()) + 2
+    size = empty
     for text in texts:
-        grown = size + len(text.encode()) + (1 if group else 0)
-        if group and grown > MAX_PAYLOAD_BYTES:
-            notifications.append(head + ",".join(group) + "]}")
-            group, grown = [], len(head.encode()) + 2 + len(text.encode())
+        size += len(text.encode()) + (1 if group else 0)
+        if group and size > MAX_PAYLOAD_BYTES:
+            notifications.append(start + ",".join(group) + "]}")
+            group, size = [], empty + len(text.encode())
         group.append(text)
-        size = grown
     if group:
-        notifications.append(head + ",".join(group) + "]}")
+        notifications.append(start + ",".join(group) + "]}")
     return notifications
 
 
 def fits(text: str, origin: str) -> bool:
     """Whether one ``encode``d message fits a notification of ``origin`` alone."""
-    return len(pack(origin, [text])[0].encode()) <= MAX_PAYLOAD_BYTES
+    return len(head(origin).encode()) + len(text.encode()) + len("]}") <= MAX_PAYLOAD_BYTES
 
 
 def decode(text: str) -> tuple[str, list[LiveMessage]]:
@@ -117,7 +122,7 @@ class LiveBus:
         self.dsn = dsn
         self.hub = hub
         self.origin = origin if origin is not None else uuid.uuid4().hex[:12]
-        self._own = f'{{"o":{json.dumps(self.origin)},'
+        self._own = head(self.origin)
         self.sent = 0
         """Messages sent (in ``notifications`` notifications)."""
         self.notifications = 0

@@ -59,6 +59,15 @@ def _threaded(client: BurstReadingClient) -> None:
     client._thread = threading.Thread(target=lambda: None)
 
 
+def _writer(send_room: int | None = None) -> tuple[BurstReadingClient, StandInSocket]:
+    """A client whose ``publish`` queues packets on a stand-in socket taking ``send_room`` bytes a send."""
+    client = _client()
+    sock = StandInSocket([], send_room=send_room)
+    _attach(client, sock)
+    _threaded(client)
+    return client, sock
+
+
 def test_one_recv_serves_the_reads_of_several_packets() -> None:
     client = _client()
     sock = StandInSocket([b"\x30\x03abc\x30\x02de"])
@@ -111,10 +120,7 @@ def test_past_the_burst_only_buffered_bytes_are_read(monkeypatch: pytest.MonkeyP
 
 
 def test_everything_queued_goes_out_in_one_send() -> None:
-    client = _client()
-    sock = StandInSocket([])
-    _attach(client, sock)
-    _threaded(client)
+    client, sock = _writer()
     for n in range(5):
         client.publish("t", b"%d" % n, qos=0)
     assert client.want_write()
@@ -124,10 +130,7 @@ def test_everything_queued_goes_out_in_one_send() -> None:
 
 
 def test_what_the_socket_did_not_take_is_sent_next_time() -> None:
-    client = _client()
-    sock = StandInSocket([], send_room=4)
-    _attach(client, sock)
-    _threaded(client)
+    client, sock = _writer(4)
     client.publish("t", b"payload", qos=0)
     wire = _publish(b"t", b"payload")
     client.loop_write()
@@ -144,10 +147,7 @@ def test_what_the_socket_did_not_take_is_sent_next_time() -> None:
 
 
 def test_closing_sends_what_is_buffered_first() -> None:
-    client = _client()
-    sock = StandInSocket([], send_room=0)
-    _attach(client, sock)
-    _threaded(client)
+    client, sock = _writer(0)
     client.publish("t", b"last words", qos=0)
     client.loop_write()
     sock.send_room = None
