@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 @dataclass(slots=True)
@@ -16,6 +16,7 @@ class Metrics:
     latency: Histogram = field(init=False)
     logins: Counter = field(init=False)
     worker_restarts: Counter = field(init=False)
+    ingest_inbox: Gauge = field(init=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -32,6 +33,11 @@ class Metrics:
             "smartpump_worker_restarts",
             "Background workers (ingest loop, MQTT network thread) started again after they failed",
             ["worker"],
+            registry=self.registry,
+        )
+        self.ingest_inbox = Gauge(
+            "smartpump_ingest_inbox_events",
+            "Events (each message one more) the ingest worker received and has not processed yet",
             registry=self.registry,
         )
 

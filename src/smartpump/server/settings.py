@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     """Share live messages with the other server processes on the same PostgreSQL database (LISTEN/NOTIFY):
     set it on every replica when there is more than one (``server/live_bus.py``)."""
     ingest_stall_after_s: int = Field(default=60, ge=1)
+    ingest_inbox_events: int = Field(default=100_000, ge=1)
+    """Events (each message counting one more) received over MQTT and awaiting ingest, beyond which the
+    network thread waits and the broker queues for this replica: size it to the backlog the replica's pumps
+    can have in flight (one batch each, plus heartbeats), so alarms overtake it (about 1 kB of memory an
+    event; docs/deployment.md)."""
     hl7_port: int | None = Field(default=None, ge=1, le=65535)
     hl7_time_zone: str = Field(default="UTC", max_length=64)
     """The facility's IANA time zone (``America/New_York``): HL7 timestamps sent without a UTC offset are

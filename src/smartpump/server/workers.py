@@ -3,9 +3,11 @@
 The ingest worker receives every pump's uplink over a ``Transport`` (MQTT when ``SMARTPUMP_MQTT_URL``
 is set, the in-process broker otherwise), commits event batches in groups through ``Ingestor`` and acks
 each batch only after its commit; it also sends queued commands and launches due deployment waves. A batch
-carrying alarm events overtakes the messages waiting in the inbox (an urgent lane drained first), and in
-a group it is committed and published before the heartbeats (applied together) and the other batches.
-``stop`` and ``poke`` wake its thread at once (a ``None`` in the inbox), so neither waits for the poll.
+carrying alarm events overtakes the messages waiting in the inbox (an urgent lane drained first,
+``server/inbox.py``), and in a group it is committed and published before the heartbeats (applied together)
+and the other batches. The inbox holds up to ``ingest_inbox_events`` (each message one more) before the
+network thread waits, so a fleet's backlog waits where an alarm overtakes it. ``stop`` and ``poke`` wake
+its thread at once, so neither waits for the poll.
 
 The worker is supervised: a step that raises is logged, counted in ``restarts`` and run again after a
 backoff that doubles from ``RESTART_MIN_S`` to ``RESTART_MAX_S`` (reset by the next step that completes);
@@ -16,9 +18,7 @@ failing, commits failing, no step completed for ``stall_after_s`` while work wai
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from smartpump.server.db.unit_of_work import unit_of_work
 from smartpump.server.device_identity import DeviceGate, IdentityRegistry
+from smartpump.server.inbox import Inbox
 from smartpump.server.ingest import Batch, Ingestor, carries_alarm
 from smartpump.server.services import commands, deployment, quarantine
 from smartpump.transport.base import ConnectionHandler, MessageHandler, Transport
@@ -49,10 +50,6 @@ TICK_S: Final = 0.5
 QUEUE_POLL_S: Final = 5.0
 """Seconds between two looks at the command queue without a poke: commands queued by another process (the
 console's ``smartpump keys publish``, another replica) go out within this time."""
-INBOX_LIMIT: Final = 5 * MAX_GROUP_MESSAGES
-"""MQTT messages awaiting commit (each lane); beyond it paho waits (back-pressure: the broker queues for the
-server, first in first out). Room for a few groups keeps the broker's queue short, so an alarm batch
-reaches the urgent lane without waiting behind it."""
 RETRY_PAUSE_S: Final = 1.0
 RESTART_MIN_S: Final = 1.0
 RESTART_MAX_S: Final = 30.0
@@ -191,8 +188,7 @@ class IngestWorker:
         self.link = link
         self.tick_s = tick_s
         self.stall_after_s = stall_after_s
-        self._inbox: queue.Queue[Envelope | None] = queue.Queue()
-        self._urgent: queue.Queue[Envelope | None] = queue.Queue()
+        self._inbox = Inbox(None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ingestor: Ingestor | None = None
@@ -213,6 +209,11 @@ class IngestWorker:
     def running(self) -> bool:
         """Whether the worker thread is alive."""
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def inbox(self) -> Inbox:
+        """The messages received and not processed yet."""
+        return self._inbox
 
     @property
     def gate(self) -> DeviceGate:
@@ -239,15 +240,17 @@ class IngestWorker:
         path = state.settings.device_registry
         self._gate = DeviceGate(None if path is None else IdentityRegistry(path, state.clock), state.clock)
         self._outbound_due.set()
-        if isinstance(self.transport, MqttTransport):
-            self._inbox = queue.Queue(maxsize=INBOX_LIMIT)
-            self._urgent = queue.Queue(maxsize=INBOX_LIMIT)
+        bounded = isinstance(self.transport, MqttTransport)
+        self._inbox = Inbox(state.settings.ingest_inbox_events if bounded else None)
+        inbox = self._inbox
+        state.metrics.ingest_inbox.set_function(lambda: inbox.weight)
         self.transport.start(self._receive, self._on_connection)
 
     async def stop(self) -> None:
         """Wake the thread, wait for it to end its step and close the transport."""
         self._stop.set()
-        self._wake()
+        self._inbox.close()
+        self._inbox.wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.transport.close()
@@ -256,25 +259,17 @@ class IngestWorker:
         """Something is waiting to go out (a command, a deployment wave): do the outbound work now."""
         self._outbound_due.set()
         self._poked.set()
-        self._wake()
+        self._inbox.wake()
 
     def _receive(self, envelope: Envelope) -> None:
         """A message from the transport: a batch carrying alarm events goes to the urgent lane, which the next
-        step drains before the inbox (it overtakes the messages waiting there), and wakes the thread."""
-        if (
+        step drains first (it overtakes the messages waiting); waits while the inbox is full."""
+        urgent = (
             envelope.kind is Kind.EVENTS
-            and envelope.records
+            and bool(envelope.records)
             and carries_alarm((envelope.pump, envelope.records))
-        ):
-            self._urgent.put(envelope)
-            self._wake()
-            return
-        self._inbox.put(envelope)
-
-    def _wake(self) -> None:
-        # A full inbox means the thread is busy and looks at the flags before it next waits.
-        with contextlib.suppress(queue.Full):
-            self._inbox.put_nowait(None)
+        )
+        self._inbox.put(envelope, urgent=urgent)
 
     def _on_connection(self, up: bool) -> None:
         if up:
@@ -294,9 +289,7 @@ class IngestWorker:
         started = self._step_started_s
         if started is not None and now - started > self.stall_after_s:
             problems.append(f"stalled: one step running for {now - started:.0f} s")
-        elif (
-            waiting := self._inbox.qsize() + self._urgent.qsize()
-        ) and now - self._last_step_s > self.stall_after_s:
+        elif (waiting := len(self._inbox)) and now - self._last_step_s > self.stall_after_s:
             problems.append(f"stalled: {waiting} messages waiting {now - self._last_step_s:.0f} s")
         if self._state is not None:
             if isinstance(self.transport, MqttTransport) and not self.transport.alive:
@@ -329,14 +322,11 @@ class IngestWorker:
     def _run(self) -> None:
         last_tick = 0.0
         while not self._stop.is_set():
-            try:
-                first = self._inbox.get(timeout=self.tick_s)
-            except queue.Empty:
-                first = None
+            self._inbox.wait(self.tick_s)
             if self._stop.is_set():
                 return
             self._step_started_s = time.monotonic()
-            taken = self._drain() if first is None else [first, *self._drain()]
+            taken = self._drain()
             worked = bool(taken)
             if taken:
                 self._process(taken)
@@ -367,20 +357,7 @@ class IngestWorker:
     def _drain(self) -> list[Envelope]:
         """Up to a group of messages (``MAX_GROUP_MESSAGES``, ``MAX_GROUP_EVENTS``): the urgent lane first,
         then the inbox."""
-        taken: list[Envelope] = []
-        events = 0
-        for lane in (self._urgent, self._inbox):
-            while len(taken) < MAX_GROUP_MESSAGES and events < MAX_GROUP_EVENTS:
-                try:
-                    envelope = lane.get_nowait()
-                except queue.Empty:
-                    break
-                if envelope is None:
-                    continue
-                taken.append(envelope)
-                if envelope.kind is Kind.EVENTS:
-                    events += len(envelope.body["events"])
-        return taken
+        return self._inbox.take(MAX_GROUP_MESSAGES, MAX_GROUP_EVENTS)
 
     def run_once(self) -> int:
         """Process everything received so far and do the outbound work; returns messages processed."""
