@@ -6,16 +6,18 @@ still gets its channel state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from smartpump.clock import ManualClock
 from smartpump.server.db.models import ChannelState, Event
 from smartpump.server.db.models import Pump as PumpRow
 from smartpump.server.db.models_fleet_view import ActiveAlarm, PumpView
+from smartpump.server.services import fleet_view
 from smartpump.server.settings import Settings
 from smartpump.transport.messages import EventRecord
 from tests.server.conftest import _wipe
@@ -104,3 +106,26 @@ def test_a_pump_with_a_status_event_in_the_same_group_gets_its_channel_state(har
     with harness.session() as session:
         channel = session.scalars(select(ChannelState).join(PumpRow).where(PumpRow.serial == running)).one()
     assert (channel.state, channel.drug) == ("running", "heparin")
+
+
+def test_an_alarm_is_published_once_known_fresh_before_the_state_derived_from_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live stream learns of an alarm right after the group's highest seqs are committed, not after the
+    views, channels and status of the group are applied; a redelivered alarm is not published again."""
+    live = harness.state.live
+    shown_when_applied: list[list[str]] = []
+    apply_events = fleet_view.apply_events
+
+    def watched(session: Session, pump_id: int, records: Sequence[EventRecord]) -> None:
+        shown_when_applied.append([str(m.payload["pump"]) for m in live.recent("alarm.raised")])
+        apply_events(session, pump_id, records)
+
+    monkeypatch.setattr(fleet_view, "apply_events", watched)
+    alarmed = [_serial(i) for i in range(0, PUMPS, 3)]
+
+    harness.worker.ingestor.commit([_batch(i, 1, 3) for i in range(PUMPS)])
+
+    assert shown_when_applied and all(shown == alarmed for shown in shown_when_applied)
+    harness.worker.ingestor.commit([_batch(i, 1, 3) for i in range(PUMPS)])
+    assert [m.payload["pump"] for m in live.recent("alarm.raised")] == alarmed

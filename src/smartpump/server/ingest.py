@@ -266,13 +266,14 @@ class Ingestor:
             self.stats.seq_conflicts += seq_integrity.record_conflicts(session, self._state.clock, by_pump)
 
     def _derive(self, by_pump: dict[PumpRef, list[EventRecord]]) -> None:
-        """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction; then
-        the events above the previous highest seq: of pumps whose events only fold into the view, those
-        without an alarm event advanced together (``fleet_view.advance_views``: a few statements for the
-        group, pump by pump if they fail), those with one each under a savepoint, with one commit for them
-        all (a commit costs a WAL flush: per pump it was most of a small batch's cost); then, pump by pump
-        with a commit each, the patient, channel state, library, care area and deployment progress of the
-        others (a pump whose state cannot be applied is logged and the others go on); then live messages."""
+        """Gaps, skewed clocks and the highest stored seq of every pump of a group in one transaction, after
+        which the alarm events above the previous highest seq are published; then those events: of pumps
+        whose events only fold into the view, those without an alarm event advanced together
+        (``fleet_view.advance_views``: a few statements for the group, pump by pump if they fail), those
+        with one each under a savepoint, with one commit for them all (a commit costs a WAL flush: per pump
+        it was most of a small batch's cost); then, pump by pump with a commit each, the patient, channel
+        state, library, care area and deployment progress of the others (a pump whose state cannot be
+        applied is logged and the others go on); then each pump's ``pump.status`` and changed view."""
         state = self._state
         now = state.clock.now()
         fresh_of: dict[PumpRef, list[EventRecord]] = {}
@@ -318,6 +319,8 @@ class Ingestor:
             links = cast(Table, PumpLink.__table__)
             update_rows(session.connection(), links, ("pump_id", "max_seq", "skewed_events"), changed)
             session.commit()
+            for ref, fresh in fresh_of.items():
+                self._publish_alarms(ref, fresh)
             applied = fleet_view.applied_seqs(session, [ref.id for ref in fresh_of])
             viewed: list[PumpRef] = []
             plain = [ref for ref, fresh in fresh_of.items() if not any(map(_needs_own_commit, fresh))]
@@ -378,7 +381,9 @@ class Ingestor:
                     )
             views = self._views(session, viewed)
         for ref, fresh in fresh_of.items():
-            self._publish(ref, fresh)
+            self._state.live.publish(
+                ref.facility_id, "pump.status", {"pump": ref.serial, "max_seq": fresh[-1].seq}
+            )
         for ref, view in views.items():
             self._publish_view(ref, view)
 
@@ -446,15 +451,15 @@ class Ingestor:
         )
         return {ref: views[ref.id] for ref in refs if ref.id in views}
 
-    def _publish(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
-        live = self._state.live
+    def _publish_alarms(self, ref: PumpRef, fresh: list[EventRecord]) -> None:
+        """Publish the alarm events among a pump's fresh events as soon as they are known fresh (stored, and
+        above the highest seq seen before), ahead of the state derived from them."""
         for record in fresh:
             if record.type in LIVE_ALARM_TYPES:
                 alarm = {k: _plain(record.data.get(k)) for k in ("alarm", "priority", "by", "to_priority")}
-                live.publish(
+                self._state.live.publish(
                     ref.facility_id, record.type, {"pump": ref.serial, "channel": record.channel, **alarm}
                 )
-        live.publish(ref.facility_id, "pump.status", {"pump": ref.serial, "max_seq": fresh[-1].seq})
 
     def _open_gap(self, session: Session, ref: PumpRef, first: int, last: int, now: datetime) -> None:
         if session.scalars(select(SeqGap).where(SeqGap.pump_id == ref.id, SeqGap.first_seq == first)).first():
