@@ -402,40 +402,76 @@ def _pace(
             time.sleep(pause)
 
 
+FRAMES_EVERY = 1000
+"""The stream reader process reports its frame count every this many frames (and when it ends)."""
+READER_STOP_S = 5.0
+
+
+def read_stream(base: str, token: str, out: Any, stop: EventFlag) -> None:
+    """The reader process: reads ``/ui/stream`` and puts ``("connected", "", 0)`` once the starting views
+    arrived, ``("alarm", pump, perf_counter)`` for each ``alarm.raised``, ``("frames", "", n)`` now and
+    then and ``("end", "", n)`` when it stops. A process of its own, as a browser is: a thread parsing
+    thousands of frames a second would share the interpreter lock with the probes' MQTT client and delay
+    their publishing."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    frames = 0
+    with (
+        httpx.Client(base_url=base, timeout=httpx.Timeout(10.0, read=None)) as client,
+        client.stream("GET", "/ui/stream", headers=headers) as response,
+    ):
+        response.raise_for_status()
+        alarm = False
+        for line in response.iter_lines():
+            if stop.is_set():
+                break
+            if line.startswith("event: "):
+                frames += 1
+                if frames % FRAMES_EVERY == 0:
+                    out.put(("frames", "", frames))
+                alarm = line == "event: alarm.raised"
+                if line == "event: live.current":
+                    out.put(("connected", "", 0))
+            elif alarm and line.startswith("data: "):
+                out.put(("alarm", json.loads(line[6:])["pump"], time.perf_counter()))
+                alarm = False
+    out.put(("end", "", frames))
+
+
 class LiveStream:
-    """The central station's live stream read in a thread: ``connected`` once its starting views arrived,
-    the arrival time of each ``alarm.raised`` by pump, and how many frames arrived in all."""
+    """The central station's live stream read by a process of its own (``read_stream``; the monotonic
+    clock is the machine's, so its arrival times compare with this process's): ``connected`` once its
+    starting views arrived, the arrival time of each ``alarm.raised`` by pump, how many frames arrived."""
 
     def __init__(self, base: str, token: str) -> None:
         self.frames = 0
         self.arrived: dict[str, float] = {}
         self.connected = threading.Event()
+        self.ended = threading.Event()
         self.changed = threading.Condition()
-        self._stop = threading.Event()
-        self._client = httpx.Client(base_url=base, timeout=httpx.Timeout(10.0, read=None))
-        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        self._thread = threading.Thread(target=self._read, daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._out: Any = context.Queue()
+        self._process = context.Process(
+            target=read_stream, args=(base, token, self._out, self._stop), daemon=True
+        )
+        self._process.start()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
-        with self._client.stream("GET", "/ui/stream", headers=self._headers) as response:
-            response.raise_for_status()
-            alarm = False
-            for line in response.iter_lines():
-                if self._stop.is_set():
+    def _collect(self) -> None:
+        while True:
+            kind, pump, value = self._out.get()
+            if kind == "connected":
+                self.connected.set()
+            elif kind in ("frames", "end"):
+                self.frames = int(value)
+                if kind == "end":
+                    self.ended.set()
                     return
-                if line.startswith("event: "):
-                    self.frames += 1
-                    alarm = line == "event: alarm.raised"
-                    if line == "event: live.current":
-                        self.connected.set()
-                elif alarm and line.startswith("data: "):
-                    received = time.perf_counter()
-                    pump = json.loads(line[6:])["pump"]
-                    with self.changed:
-                        self.arrived[pump] = received
-                        self.changed.notify_all()
-                    alarm = False
+            elif kind == "alarm":
+                with self.changed:
+                    self.arrived[pump] = float(value)
+                    self.changed.notify_all()
 
     def wait_for(self, pump: str, timeout_s: float) -> float | None:
         """The arrival time of ``pump``'s next alarm (taken off the record), or None after the timeout."""
@@ -449,8 +485,13 @@ class LiveStream:
             return self.arrived.pop(pump)
 
     def close(self) -> None:
+        """Stop the reader process (its last frame count is kept when it ends in time)."""
         self._stop.set()
-        self._client.close()
+        self.ended.wait(READER_STOP_S)
+        self._process.join(READER_STOP_S)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
 
 
 class Probes:
@@ -1032,7 +1073,7 @@ def show(report: Report, args: argparse.Namespace) -> None:
         f"duplicates {report.stored - report.distinct:,}, not stored when the run ended {waiting:,}: still "
         f"in the outboxes of {report.unacked:,} pumps awaiting their ack); batches resent after "
         f"{ACK_TIMEOUT_S:.0f} s without ack {report.resent:,}; heartbeats sent {report.heartbeats:,}; "
-        f"live stream frames read {report.frames:,}"
+        f"live stream frames read {report.frames:,} (counted by the thousand unless the reader ended in time)"
     )
     print(
         f"alarm probe events sent {report.probe_sent:,} once each (no resend), stored {report.probe_stored:,}"
