@@ -31,7 +31,9 @@ def test_benchmark_runs_at_tiny_scale_and_loses_nothing(topology: str) -> None:
     arguments = ["--pumps", "20", "--rate", "200", "--seconds", "2", "--publishers", "2"]
     arguments += ["--probe-pumps", "4", "--probe-hz", "3", "--port", str(_free_port())]
     if topology == "api replica":  # the list and the stream from a second process, alarms over the live bus
-        arguments += ["--api-replica", "--api-port", str(_free_port())]
+        arguments += ["--api-port", str(_free_port())]
+    else:
+        arguments += ["--no-api-replica"]
     out = run_benchmark(
         "fleet_view.py",
         arguments,
