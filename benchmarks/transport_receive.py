@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from fleet_view import broker, events_payload
+from fleet_view import broker
+from fleet_view_clients import events_payload
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from smartpump.transport.messages import Topics, decode
