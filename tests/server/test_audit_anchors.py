@@ -4,10 +4,14 @@ rewritten head)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from sqlalchemy import Engine, delete, select, update
 from typer.testing import CliRunner
@@ -195,3 +199,46 @@ def test_cli_checkpoint_then_verify_names_the_checkpoint(
     assert broken.exit_code == 1
     body = json.loads(broken.output)
     assert body["first_bad_seq"] == 4 and "checkpoint-000000000004.json" in body["problem"]
+
+
+def test_stopping_waits_for_the_checkpoint_in_progress_and_never_writes_two_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A periodic checkpoint still being written when the server stops is finished before the last one
+    starts (a cancelled wait used to leave its thread writing beside the last one)."""
+    release = threading.Event()
+    lock = threading.Lock()
+    writing = [0]
+    most = [0]
+    calls = [0]
+    write = audit_anchors.checkpoint
+
+    def slow(*args: Any, **kwargs: Any) -> audit_anchors.Checkpoint | None:
+        with lock:
+            calls[0] += 1
+            writing[0] += 1
+            most[0] = max(most[0], writing[0])
+        release.wait(30)
+        try:
+            return write(*args, **kwargs)
+        finally:
+            with lock:
+                writing[0] -= 1
+
+    monkeypatch.setattr(audit_anchors, "checkpoint", slow)
+    worker = audit_anchors.AuditAnchorWorker(interval_s=0.001)
+
+    async def scenario() -> None:
+        await worker.start(world.state)
+        while calls[0] == 0:
+            await asyncio.sleep(0.001)
+        stopping = asyncio.create_task(worker.stop())
+        deadline = time.monotonic() + 1.0
+        while calls[0] < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not stopping.done(), "stop returned while a checkpoint was being written"
+        release.set()
+        await stopping
+
+    asyncio.run(scenario())
+    assert (calls[0], most[0], writing[0]) == (2, 1, 0)

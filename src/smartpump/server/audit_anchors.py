@@ -171,18 +171,20 @@ class AuditAnchorWorker:
         self.interval_s = interval_s
         self._state: ServerState | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
 
     async def start(self, state: ServerState) -> None:
         """Begin the periodic checkpoints."""
         self._state = state
-        self._task = asyncio.create_task(self._run())
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._stopping))
 
     async def stop(self) -> None:
-        """Stop, after anchoring the head once more."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop once the checkpoint in progress is written (a cancelled wait would leave its thread writing
+        beside the last one), then anchor the head once more."""
+        if self._task is not None and self._stopping is not None:
+            self._stopping.set()
+            await self._task
         await asyncio.to_thread(self.anchor_now)
 
     def anchor_now(self) -> Checkpoint | None:
@@ -198,7 +200,10 @@ class AuditAnchorWorker:
             logger.error("audit checkpoint not written: %s", error)
             return None
 
-    async def _run(self) -> None:
+    async def _run(self, stopping: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval_s)
+            if stopping.is_set():
+                return
             await asyncio.to_thread(self.anchor_now)
