@@ -7,7 +7,6 @@ Each test ends with the server's store equal to the union of the pumps' logs: no
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from smartpump.transport.messages import Topics, command_message
 from smartpump.transport.mqtt import MqttSettings, MqttTransport
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import CommandPolicy, CommandRefusal, Uplink
+from tests.integration.mqtt_broker import BROKER_URL, reachable_broker
 from tests.server.conftest import _wipe, clock, database_url, engine, settings  # noqa: F401  (fixtures)
 from tests.server.connected_helpers import Harness, wire
 from tests.unit.transport.helpers import vitals_every_minute
@@ -37,25 +37,14 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
-BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 WAIT_S = 8.0
-
-
-def _reachable(url: str) -> None:
-    parsed = MqttSettings.from_url(url)
-    try:
-        socket.create_connection((parsed.host, parsed.port), timeout=2).close()
-    except OSError as error:
-        pytest.fail(
-            f"MQTT broker {url} unreachable ({error}); start Mosquitto or set SMARTPUMP_TEST_MQTT_URL"
-        )
 
 
 class Rig:
     """A server (ingest worker over MQTT) and pumps (outbox + uplink over MQTT) under one topic prefix."""
 
     def __init__(self, settings: Settings, engine: Engine, tmp_path: Path, broker_url: str) -> None:  # noqa: F811
-        _reachable(broker_url)
+        reachable_broker(broker_url)
         self.tag = uuid.uuid4().hex[:12]
         self.prefix = f"smartpump-test/{self.tag}/v1"
         self.broker_url = broker_url

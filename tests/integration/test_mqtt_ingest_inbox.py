@@ -10,8 +10,6 @@ queue, and the alarm comes only after the batches ahead of it there.
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -27,7 +25,8 @@ from smartpump.server.app import create_app
 from smartpump.server.settings import Settings
 from smartpump.server.workers import IngestWorker
 from smartpump.transport.messages import EventRecord, Topics, events_message
-from smartpump.transport.mqtt import MqttTransport
+from smartpump.transport.mqtt import MqttSettings, MqttTransport
+from tests.integration.mqtt_broker import BROKER_URL, reachable_broker
 from tests.server.conftest import (  # noqa: F401  (fixtures)
     TestClient,
     _wipe,
@@ -40,7 +39,6 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
-BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 PLAIN_PUMPS = 40
 EVENTS_EACH = 2
 GROUP = 10
@@ -92,8 +90,8 @@ class Backlog:
             client_id=f"pumps-{uuid.uuid4().hex[:10]}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        host, port = BROKER_URL.removeprefix("mqtt://").split(":")
-        client.connect(host, int(port))
+        broker = MqttSettings.from_url(BROKER_URL)
+        client.connect(broker.host, broker.port)
         client.loop_start()
         try:
             sent = [
@@ -134,10 +132,7 @@ class Backlog:
 @pytest.fixture
 def backlog_of(settings: Settings, engine: Engine) -> Iterator[Callable[[int], Backlog]]:  # noqa: F811
     """Makes a ``Backlog`` server with this inbox limit; closes them all and wipes the database after."""
-    try:
-        socket.create_connection(("127.0.0.1", int(BROKER_URL.rsplit(":", 1)[1])), timeout=2).close()
-    except OSError as error:
-        pytest.fail(f"MQTT broker {BROKER_URL} unreachable ({error}); start Mosquitto")
+    reachable_broker()
     made: list[Backlog] = []
 
     def make(limit: int) -> Backlog:

@@ -5,8 +5,6 @@ network thread that ended is started again by the ingest worker, counted, and in
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +22,7 @@ from smartpump.server.settings import Settings
 from smartpump.server.workers import IngestWorker
 from smartpump.transport.messages import Envelope, EventRecord, Kind, Topics, ack_of, events_message
 from smartpump.transport.mqtt import MqttSettings, MqttTransport
+from tests.integration.mqtt_broker import BROKER_URL, reachable_broker
 from tests.server.conftest import (  # noqa: F401  (fixtures)
     START,
     TestClient,
@@ -38,7 +37,6 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
-BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 WAIT_S = 10.0
 
 
@@ -101,11 +99,7 @@ class Rig:
 
 @pytest.fixture
 def rig(settings: Settings, engine: Engine) -> Iterator[Rig]:  # noqa: F811
-    mqtt = MqttSettings.from_url(BROKER_URL, topics=Topics(f"smartpump-test/{uuid.uuid4().hex[:12]}/v1"))
-    try:
-        socket.create_connection((mqtt.host, mqtt.port), timeout=2).close()
-    except OSError as error:
-        pytest.fail(f"MQTT broker {BROKER_URL} unreachable ({error}); start Mosquitto")
+    mqtt = reachable_broker(topics=Topics(f"smartpump-test/{uuid.uuid4().hex[:12]}/v1"))
     configured = settings.model_copy(update={"mqtt_url": BROKER_URL, "mqtt_topic_prefix": mqtt.topics.prefix})
     app = create_app(configured, clock=WallClock(), engine=engine)
     try:

@@ -7,7 +7,6 @@ so parallel runs do not collide, and every wait is bounded.
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import signal
 import socket
@@ -46,12 +45,12 @@ from smartpump.transport.mqtt import (
 )
 from smartpump.transport.outbox import Outbox
 from smartpump.transport.uplink import Uplink
+from tests.integration.mqtt_broker import BROKER_URL, reachable_broker
 from tests.unit.transport.helpers import Store, vitals_every_minute
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
-BROKER_URL = os.environ.get("SMARTPUMP_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 WAIT_S = 5.0
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,13 +58,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def broker_url() -> str:
     """The broker address, checked reachable (unreachable fails, under CI and elsewhere)."""
-    settings = MqttSettings.from_url(BROKER_URL)
-    try:
-        socket.create_connection((settings.host, settings.port), timeout=2).close()
-    except OSError as error:
-        pytest.fail(
-            f"MQTT broker {BROKER_URL} unreachable ({error}); start Mosquitto or set SMARTPUMP_TEST_MQTT_URL"
-        )
+    reachable_broker()
     return BROKER_URL
 
 
