@@ -8,7 +8,6 @@ import json
 import multiprocessing
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho_client import paho_client
 
 from smartpump.transport.heartbeat import Heartbeat, HeartbeatChannel, heartbeat_message
 from smartpump.transport.messages import EventRecord, Topics, events_message
@@ -127,19 +126,6 @@ def heartbeat_payload(pump: str, seq: int, interval_s: int) -> bytes:
     return heartbeat_message(heartbeat).encode()
 
 
-def _client(settings: MqttSettings, name: str) -> paho.Client:
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"fleetview-{name}-{uuid.uuid4().hex[:6]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    return client
-
-
 def _subscribe_acks(client: paho.Client, topics: Topics, serials: list[str]) -> None:
     for start in range(0, len(serials), 500):
         client.subscribe([(topics.ack(s), 1) for s in serials[start : start + 500]])
@@ -231,16 +217,8 @@ def publisher(spec: PublisherSpec, go: EventFlag, stop: EventFlag, results: Any)
         if index is not None:
             uplinks.ack(index, int(body["body"]["upto_seq"]))
 
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"fleetview-pumps{spec.index}-{uuid.uuid4().hex[:6]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.max_inflight_messages_set(5000)
-    client.max_queued_messages_set(0)
-    client.on_message = on_ack
-    client.connect(spec.host, spec.port)
-    client.loop_start()
+    client = paho_client(spec.host, spec.port, f"fleetview-pumps{spec.index}", in_flight=5000)
+    client.on_message = on_ack  # before the subscription: no ack can arrive earlier
     _subscribe_acks(client, topics, spec.serials)
     time.sleep(1.0)
     _register(client, topics, spec, uplinks)
@@ -445,7 +423,7 @@ class Probes:
         self.topics = Topics(prefix)
         self.serials = serials
         self.seq = dict.fromkeys(serials, 0)
-        self.client = _client(settings, "probes")
+        self.client = paho_client(settings.host, settings.port, "fleetview-probes")
         self.heartbeat_s = heartbeat_s
 
     def register(self) -> None:

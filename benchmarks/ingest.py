@@ -32,7 +32,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho_client import paho_client
 
 from smartpump.server.event_copy import copy_row
 from smartpump.server.workers import MAX_GROUP_EVENTS
@@ -52,16 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _client(settings: MqttSettings, name: str) -> paho.Client:
-    client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"bench-{name}-{uuid.uuid4().hex[:6]}",
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    return client
+    return paho_client(settings.host, settings.port, f"bench-{name}")
 
 
 def _batch(pump: str, first_seq: int, count: int, start: datetime) -> bytes:

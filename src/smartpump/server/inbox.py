@@ -90,8 +90,9 @@ class Inbox:
                 while lane and len(taken) < max_messages and events < max_events:
                     envelope = lane.popleft()
                     taken.append(envelope)
-                    self._weight -= weight(envelope)
-                    events += weight(envelope) - 1
+                    counted = weight(envelope)
+                    self._weight -= counted
+                    events += counted - 1
             if taken:
                 self._changed.notify_all()
         return taken

@@ -264,12 +264,7 @@ class IngestWorker:
     def _receive(self, envelope: Envelope) -> None:
         """A message from the transport: a batch carrying alarm events goes to the urgent lane, which the next
         step drains first (it overtakes the messages waiting); waits while the inbox is full."""
-        urgent = (
-            envelope.kind is Kind.EVENTS
-            and bool(envelope.records)
-            and carries_alarm((envelope.pump, envelope.records))
-        )
-        self._inbox.put(envelope, urgent=urgent)
+        self._inbox.put(envelope, urgent=carries_alarm((envelope.pump, envelope.records)))
 
     def _on_connection(self, up: bool) -> None:
         if up:
