@@ -99,9 +99,7 @@ def test_packed_notifications_carry_every_message_in_order_each_within_the_limit
     notes: list[str], origin: str
 ) -> None:
     messages = [
-        LiveMessage(
-            kind="pump.view", facility_id=n, payload={"note": note}, ts=datetime(2026, 12, 6, tzinfo=UTC)
-        )
+        LiveMessage(kind="pump.view", facility_id=n, payload={"note": note}, ts=AT)
         for n, note in enumerate(notes)
     ]
     texts = [encode(message) for message in messages]

@@ -7,8 +7,7 @@ import threading
 from datetime import UTC, datetime
 
 from smartpump.server.inbox import Inbox, weight
-from smartpump.transport.heartbeat import Heartbeat, heartbeat_message
-from smartpump.transport.messages import Envelope, EventRecord, events_message
+from smartpump.transport.messages import Envelope, EventRecord, events_message, hello_message
 from tests.waiting import wait_until
 
 MOMENT = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -25,29 +24,14 @@ def batch(pump: str, count: int) -> Envelope:
     )
 
 
-def heartbeat(pump: str) -> Envelope:
-    """A heartbeat message of an idle pump."""
-    return heartbeat_message(
-        Heartbeat(
-            pump=pump,
-            seq=1,
-            clock=MOMENT,
-            interval_s=30,
-            battery_percent=80,
-            on_ac=True,
-            library_version=None,
-            library_sha256=None,
-            configuration_version=1,
-            care_area=None,
-            alarms=(),
-            channels=(),
-        )
-    )
+def hello(pump: str) -> Envelope:
+    """A message that is not an events batch (a pump saying hello)."""
+    return hello_message(pump, next_seq=1, acked_seq=0)
 
 
 def test_a_message_weighs_its_events_plus_one() -> None:
     assert weight(batch("P-1", 3)) == 4
-    assert weight(heartbeat("P-1")) == 1
+    assert weight(hello("P-1")) == 1
 
 
 def test_the_urgent_lane_is_taken_first_and_each_lane_in_arrival_order() -> None:
@@ -87,7 +71,7 @@ def test_a_put_waits_at_the_limit_and_goes_in_once_a_step_takes_messages() -> No
         inbox.put(batch("P-3", 1))
         done.set()
 
-    inbox.put(heartbeat("P-0"))
+    inbox.put(hello("P-0"))
     assert inbox.weight == 9
     thread = threading.Thread(target=late)
     thread.start()
@@ -108,15 +92,15 @@ def test_one_message_heavier_than_the_limit_goes_into_an_inbox_below_it() -> Non
 
 def test_close_releases_a_waiting_put_and_refuses_later_ones() -> None:
     inbox = Inbox(1)
-    inbox.put(heartbeat("P-1"))
+    inbox.put(hello("P-1"))
     results: list[bool] = []
-    thread = threading.Thread(target=lambda: results.append(inbox.put(heartbeat("P-2"))))
+    thread = threading.Thread(target=lambda: results.append(inbox.put(hello("P-2"))))
     thread.start()
     inbox.close()
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert results == [False]
-    assert not inbox.put(heartbeat("P-3"), urgent=True)
+    assert not inbox.put(hello("P-3"), urgent=True)
     assert [e.pump for e in inbox.take(10, 10)] == ["P-1"]
 
 
@@ -128,6 +112,6 @@ def test_wait_returns_at_a_message_or_a_wake_and_says_whether_messages_wait() ->
     arrived: list[bool] = []
     thread = threading.Thread(target=lambda: arrived.append(inbox.wait(60)))
     thread.start()
-    inbox.put(heartbeat("P-1"), urgent=True)
+    inbox.put(hello("P-1"), urgent=True)
     thread.join(timeout=10)
     assert arrived == [True]
